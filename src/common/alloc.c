@@ -1,0 +1,103 @@
+/* alloc.c: counting allocator with overflow checks and failure injection (alloc.h).
+ * The only file that calls malloc/realloc/free directly. */
+#include "alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t live_bytes, peak_bytes, n_allocs, fail_at, limit_bytes;
+static int env_checked;
+
+static int should_fail(size_t size)
+{
+    if (!env_checked) {
+        const char *e = getenv("NOODLE_FAIL_ALLOC");
+        env_checked = 1;
+        if (e && *e) fail_at = n_allocs + (size_t)strtoull(e, NULL, 10);
+    }
+    n_allocs++;
+    if (fail_at && n_allocs == fail_at) return 1;
+    if (limit_bytes && live_bytes + size > limit_bytes) return 1;
+    return 0;
+}
+
+static void *oom(size_t size)
+{
+    nd_err_set(ND_ENOMEM, "out of memory (allocating %zu bytes)", size);
+    return NULL;
+}
+
+static void account(size_t add, size_t sub)
+{
+    live_bytes = live_bytes + add - sub;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+}
+
+void *nd_malloc(size_t size)
+{
+    if (size == 0) size = 1;
+    if (should_fail(size)) return oom(size);
+    void *p = malloc(size);
+    if (!p) return oom(size);
+    account(size, 0);
+    return p;
+}
+
+void *nd_calloc(size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) return oom(SIZE_MAX);
+    size_t total = n * size;
+    if (total == 0) total = 1;
+    if (should_fail(total)) return oom(total);
+    void *p = calloc(1, total);
+    if (!p) return oom(total);
+    account(total, 0);
+    return p;
+}
+
+void *nd_realloc(void *p, size_t old_size, size_t new_size)
+{
+    if (new_size == 0) new_size = 1;
+    if (!p) old_size = 0;
+    if (should_fail(new_size > old_size ? new_size - old_size : 0)) return oom(new_size);
+    void *q = realloc(p, new_size);
+    if (!q) return oom(new_size);
+    account(new_size, old_size ? old_size : 0);
+    return q;
+}
+
+void *nd_realloc_n(void *p, size_t oldn, size_t newn, size_t elem)
+{
+    if (elem && newn > SIZE_MAX / elem) return oom(SIZE_MAX);
+    return nd_realloc(p, oldn * elem, newn * elem);
+}
+
+void nd_free(void *p, size_t size)
+{
+    if (!p) return;
+    if (size == 0) size = 1;
+    free(p);
+    account(0, size);
+}
+
+char *nd_strndup(const char *s, size_t n)
+{
+    char *d = nd_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *nd_strdup(const char *s) { return nd_strndup(s, strlen(s)); }
+
+void nd_strfree(char *s)
+{
+    if (s) nd_free(s, strlen(s) + 1);
+}
+
+size_t nd_alloc_live(void) { return live_bytes; }
+size_t nd_alloc_peak(void) { return peak_bytes; }
+size_t nd_alloc_count(void) { return n_allocs; }
+void nd_alloc_fail_after(size_t n) { env_checked = 1; fail_at = n ? n_allocs + n : 0; }
+void nd_alloc_set_limit(size_t bytes) { limit_bytes = bytes; }

@@ -1,0 +1,26 @@
+/* hash.h: hashing and checksums.  FNV-1a for hash tables (strings are hashed once, when
+ * created), CRC-32C for file payloads, SHA-256 for source and bytecode identity.
+ * All Rank-local and deterministic (identical on every rank and platform). */
+#ifndef ND_HASH_H
+#define ND_HASH_H
+
+#include "nd.h"
+
+uint64_t nd_hash_bytes(const void *p, size_t n);
+uint32_t nd_crc32c(uint32_t crc, const void *p, size_t n);
+
+typedef struct nd_sha256 {
+    uint32_t h[8];
+    uint64_t nbytes;
+    uint8_t buf[64];
+    size_t nbuf;
+} nd_sha256;
+
+void nd_sha256_init(nd_sha256 *s);
+void nd_sha256_update(nd_sha256 *s, const void *p, size_t n);
+void nd_sha256_final(nd_sha256 *s, uint8_t out[32]);
+void nd_sha256_buf(const void *p, size_t n, uint8_t out[32]);
+/* Writes 64 lowercase hex digits and a NUL into out. */
+void nd_hex(const uint8_t *in, size_t n, char *out);
+
+#endif

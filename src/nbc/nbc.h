@@ -1,0 +1,33 @@
+/* nbc.h: the .nbc bytecode file: writer, reader, verifier, disassembler (docs/bytecode.md).
+ * Rank-local.  The reader never trusts its input: any truncation, checksum mismatch,
+ * unknown version or out-of-range operand is ND_EINVALID with a clear message, and the
+ * VM only runs programs that nd_nbc_verify accepted. */
+#ifndef ND_NBC_H
+#define ND_NBC_H
+
+#include "common/nd.h"
+#include "common/strbuf.h"
+#include "noodle/bytecode.h"
+
+#include <stdio.h>
+
+/* Frees a program built by the compiler or the reader. */
+void nd_program_free(nd_program *p);
+
+/* Serializes p (explicit little-endian, CRC-32C over the payload) and appends to out. */
+nd_status nd_nbc_write(const nd_program *p, nd_strbuf *out);
+nd_status nd_nbc_write_file(const nd_program *p, const char *path);
+/* Parses a buffer into a new program; does not verify operands (nd_nbc_verify does). */
+nd_status nd_nbc_read(const void *buf, size_t len, nd_program **out);
+nd_status nd_nbc_read_file(const char *path, nd_program **out);
+/* Checks every invariant in noodle/bytecode.h; ND_EINVALID with a message naming the
+ * function and instruction on failure. */
+nd_status nd_nbc_verify(const nd_program *p);
+/* True when the first bytes of buf are the .nbc magic. */
+bool nd_nbc_is_nbc(const void *buf, size_t len);
+/* Lists functions, constants and instructions with their source lines. */
+nd_status nd_nbc_disasm(const nd_program *p, FILE *out);
+/* SHA-256 of the serialized program (its identity in checkpoints and the catalog). */
+nd_status nd_nbc_hash(const nd_program *p, uint8_t out[32]);
+
+#endif

@@ -1,0 +1,71 @@
+/* spmd.h: the SPMD layer: MPI start-up, the process grid, broadcasts, uniform errors,
+ * the collective consistency check and the fatal path for rank-local failures.
+ *
+ * One process-wide context (the VM is single-threaded).  MPI runs with
+ * MPI_ERRORS_RETURN.  Every function says whether all ranks must call it together
+ * (Collective) or not (Rank-local).
+ */
+#ifndef ND_SPMD_H
+#define ND_SPMD_H
+
+#include "common/nd.h"
+
+#include <mpi.h>
+
+typedef struct nd_spmd_opts {
+    int block_size;      /* block-cyclic block size (0 = the default, ND_DEFAULT_NB) */
+    int grid_rows;       /* process grid (0 = near-square from the rank count) */
+    int grid_cols;
+    bool check_collectives; /* the consistency check (default true) */
+} nd_spmd_opts;
+
+/* The default block size: fixed (never from the rank count), from measurements recorded
+ * in benchmarks/RESULTS.md. */
+#define ND_DEFAULT_NB 64
+
+/* Collective.  MPI_Init (unless already initialized), error handler, rank and size.
+ * The grid is built lazily by nd_spmd_grid (BLACS is only started when needed). */
+nd_status nd_spmd_init(int *argc, char ***argv);
+/* Collective.  Applies options (block size, grid, checks); call before any matrix. */
+nd_status nd_spmd_configure(const nd_spmd_opts *opts);
+/* Collective.  Tears down BLACS and calls MPI_Finalize. */
+void nd_spmd_finalize(void);
+
+int nd_spmd_rank(void);             /* Rank-local */
+int nd_spmd_size(void);             /* Rank-local */
+MPI_Comm nd_spmd_comm(void);        /* Rank-local */
+int nd_spmd_block_size(void);       /* Rank-local, replicated */
+/* Rank-local, replicated: the BLACS context and grid shape (starts BLACS on first use,
+ * which is collective: the first call must be made by all ranks together). */
+int nd_spmd_blacs_ctx(void);
+void nd_spmd_grid(int *nprow, int *npcol, int *myrow, int *mycol);
+
+/* Collective.  Broadcasts n bytes from root (n may exceed INT_MAX). */
+nd_status nd_spmd_bcast(void *buf, size_t n, int root);
+/* Collective.  Broadcasts a buffer whose size only root knows; on other ranks *buf is
+ * allocated with nd_malloc (size *n). */
+nd_status nd_spmd_bcast_alloc(void **buf, size_t *n, int root);
+/* Collective.  All ranks agree on a status: returns the worst (non-OK) status any rank
+ * passed.  Used to turn rank-local failures into uniform ones before a collective. */
+nd_status nd_spmd_agree(nd_status local);
+/* Collective.  wtime() of the language: rank 0's MPI_Wtime, broadcast. */
+double nd_spmd_wtime(void);
+/* Collective. */
+nd_status nd_spmd_barrier(void);
+
+/* The collective consistency check.  Collective: every rank passes a tag naming the
+ * operation it is about to run (builtin id or opcode and the per-rank count of collective
+ * operations) and its source position.  Returns ND_OK when all tags agree; otherwise
+ * ND_EDIVERGED on every rank, with a message naming two positions where the ranks
+ * diverged.  A rank that finishes or fails calls it with ND_SPMD_TAG_EXIT so that the
+ * others are released instead of hanging.  Does nothing when checks are off. */
+#define ND_SPMD_TAG_EXIT UINT64_C(0xFFFFFFFFFFFFFFFF)
+nd_status nd_spmd_check(uint64_t tag, const char *what, int line, int col);
+bool nd_spmd_checks_enabled(void);
+
+/* Rank-local fatal path: prints "path:LINE:COL: error: MSG (rank r)" (or "noodle: error:
+ * MSG (rank r)" without a position), flushes, and MPI_Aborts every rank. */
+_Noreturn void nd_spmd_fatal(const char *path, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif
