@@ -1,0 +1,28 @@
+#!/bin/bash
+# test.sh: builds Noodle in ./build with warnings as errors and runs every test
+# (`make check`: Check unit suites, .noodle programs at 1..4 ranks, fault tests).
+# Ends with "N passed, N failed"; exits non-zero on any failure.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/scripts/install-deps.sh" || exit 1
+"$top/scripts/build.sh" --enable-werror || exit 1
+cd "$top/build" || exit 1
+make -j"$(nproc)" check >make-check.out 2>&1
+rc=$?
+grep -E '^(PASS|FAIL|XPASS|ERROR|SKIP):' make-check.out
+for trs in $(find . -name '*.trs'); do
+    if grep -qE ':test-result: (FAIL|ERROR|XPASS)' "$trs"; then
+        log=${trs%.trs}.log
+        echo "---- ${log#./} (last 40 lines)"
+        tail -n 40 "$log"
+    fi
+done
+passed=$(cat $(find . -name '*.trs') /dev/null | grep -cE ':test-result: (PASS|XFAIL)')
+failed=$(cat $(find . -name '*.trs') /dev/null | grep -cE ':test-result: (FAIL|ERROR|XPASS)')
+skipped=$(cat $(find . -name '*.trs') /dev/null | grep -c ':test-result: SKIP')
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+    tail -n 40 make-check.out
+    failed=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
