@@ -11,7 +11,11 @@
 
 #include <stdio.h>
 
-/* Frees a program built by the compiler or the reader. */
+/* Frees a program built by the compiler or the reader, including one the reader abandoned
+ * half-built; NULL is accepted.  Ownership convention (whoever builds a program follows
+ * it so that the allocator's byte count stays exact): every array is allocated with
+ * exactly its count of elements (ND_ALLOC_N(T, n)), names with nd_strdup/nd_strndup, and
+ * a string constant's bytes with nd_malloc(slen + 1). */
 void nd_program_free(nd_program *p);
 
 /* Serializes p (explicit little-endian, CRC-32C over the payload) and appends to out. */
@@ -29,5 +33,9 @@ bool nd_nbc_is_nbc(const void *buf, size_t len);
 nd_status nd_nbc_disasm(const nd_program *p, FILE *out);
 /* SHA-256 of the serialized program (its identity in checkpoints and the catalog). */
 nd_status nd_nbc_hash(const nd_program *p, uint8_t out[32]);
+
+/* The name of opcode op as spelled in opcodes.def ("LOADK"), or NULL when op is not an
+ * opcode.  For traces and messages outside src/nbc. */
+const char *nd_nbc_opname(unsigned op);
 
 #endif
