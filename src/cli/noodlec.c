@@ -1,0 +1,156 @@
+/* noodlec.c: the Noodle compiler program (man/noodlec.1, docs/language.md).
+ *   noodlec prog.noodle [-o prog.nbc] [-O0|-O1] [--check] [--disasm]
+ *   noodlec --disasm prog.nbc
+ * Only parses arguments and calls the compiler and src/nbc.  Exit codes: 0 ok, 1 compile
+ * error, 2 usage (bad flag, missing or unreadable file), 3 invalid .nbc. */
+#include "config.h"
+
+#include "common/alloc.h"
+#include "common/nd.h"
+#include "compiler/compiler.h"
+#include "nbc/nbc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: noodlec PROG.noodle [-o PROG.nbc] [-O0|-O1] [--check] [--disasm]\n"
+            "       noodlec --disasm PROG.nbc\n"
+            "\n"
+            "Compiles a Noodle program to bytecode (by default PROG.nbc next to the source).\n"
+            "  -o FILE     write the bytecode to FILE\n"
+            "  -O0         no optimization (-O1, the default, folds constants, removes dead\n"
+            "              code, threads jumps and runs a peephole pass)\n"
+            "  --check     only check the program; write nothing\n"
+            "  --disasm    print the disassembly (of the compiled program, or of a .nbc\n"
+            "              file); with a source file nothing is written unless -o is given\n"
+            "  --help      this text\n"
+            "  --version   print the version\n"
+            "Exit status: 0 ok, 1 compile error, 2 usage error, 3 invalid .nbc file.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "noodlec: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    usage(stderr);
+    return ND_EXIT_USAGE;
+}
+
+/* True when the file starts with the .nbc magic. */
+static int file_is_nbc(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    char magic[8];
+    size_t n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    return nd_nbc_is_nbc(magic, n) ? 1 : 0;
+}
+
+static int fail(nd_status st)
+{
+    fprintf(stderr, "noodlec: error: %s\n", nd_err_msg());
+    return nd_status_exit_code(st);
+}
+
+static int disasm_nbc(const char *path)
+{
+    nd_program *p = NULL;
+    nd_status st = nd_nbc_read_file(path, &p);
+    if (st == ND_OK) st = nd_nbc_verify(p);
+    if (st == ND_OK) st = nd_nbc_disasm(p, stdout);
+    nd_program_free(p);
+    return st == ND_OK ? ND_EXIT_OK : fail(st);
+}
+
+/* prog.noodle -> prog.nbc; any other name gets ".nbc" appended.  Returns a new string. */
+static char *default_output(const char *src)
+{
+    size_t n = strlen(src);
+    const char *ext = ".noodle";
+    size_t el = strlen(ext);
+    if (n > el && strcmp(src + n - el, ext) == 0) n -= el;
+    char *out = nd_malloc(n + 5);
+    if (!out) return NULL;
+    memcpy(out, src, n);
+    memcpy(out + n, ".nbc", 5);
+    return out;
+}
+
+int main(int argc, char **argv)
+{
+    const char *input = NULL, *output = NULL;
+    bool check = false, disasm = false;
+    int opt_level = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return ND_EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("noodlec (noodle) %s\n", PACKAGE_VERSION);
+            return ND_EXIT_OK;
+        } else if (strcmp(a, "-o") == 0) {
+            if (++i >= argc) return usage_error("%s needs a file name", a);
+            output = argv[i];
+        } else if (strcmp(a, "-O0") == 0) {
+            opt_level = 0;
+        } else if (strcmp(a, "-O1") == 0 || strcmp(a, "-O") == 0) {
+            opt_level = 1;
+        } else if (strcmp(a, "--check") == 0) {
+            check = true;
+        } else if (strcmp(a, "--disasm") == 0) {
+            disasm = true;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option '%s'", a);
+        } else if (input) {
+            return usage_error("more than one input file ('%s')", a);
+        } else {
+            input = a;
+        }
+    }
+    if (!input) return usage_error("%s", "no input file");
+    int is_nbc = file_is_nbc(input);
+    if (is_nbc < 0) {
+        fprintf(stderr, "noodlec: cannot read '%s'\n", input);
+        usage(stderr);
+        return ND_EXIT_USAGE;
+    }
+    if (is_nbc) {
+        if (!disasm) return usage_error("'%s' is already bytecode (use --disasm to list it)", input);
+        if (output || check) return usage_error("%s", "-o and --check take a source file");
+        return disasm_nbc(input);
+    }
+
+    nd_compile_opts opts = {.opt_level = opt_level, .diag = stderr, .max_errors = 0};
+    nd_program *p = NULL;
+    nd_status st = nd_compile_file(input, &opts, &p);
+    if (st == ND_EPROG) return ND_EXIT_PROGRAM; /* the diagnostics are printed */
+    if (st != ND_OK) {
+        if (st == ND_EUSAGE) {
+            fprintf(stderr, "noodlec: %s\n", nd_err_msg());
+            usage(stderr);
+            return ND_EXIT_USAGE;
+        }
+        return fail(st);
+    }
+    int rc = ND_EXIT_OK;
+    if (disasm) {
+        st = nd_nbc_disasm(p, stdout);
+        if (st != ND_OK) rc = fail(st);
+    }
+    if (rc == ND_EXIT_OK && !check && (!disasm || output)) {
+        char *def = output ? NULL : default_output(input);
+        const char *path = output ? output : def;
+        if (!path) st = ND_ENOMEM;
+        else st = nd_nbc_write_file(p, path);
+        if (st != ND_OK) rc = fail(st);
+        nd_strfree(def);
+    }
+    nd_program_free(p);
+    return rc;
+}

@@ -1,0 +1,910 @@
+/* check_compiler.c: unit tests of src/compiler (docs/language.md): the lexer, the parser
+ * (precedence, newline rules, recovery), every class of compile error with its exact
+ * line:col, the optimizer passes (each changes the bytecode of some program and never the
+ * result, checked with a small evaluator of the numeric subset of the bytecode), round
+ * trips through src/nbc, and the golden disassembly files in tests/golden. */
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "common/strbuf.h"
+#include "compiler/ast.h"
+#include "compiler/compiler.h"
+#include "compiler/lex.h"
+#include "compiler/parse.h"
+#include "nbc/nbc.h"
+#include "vm/builtin_ids.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+/* Compiles src at opt level opt; the diagnostics go to *diag (caller frees with free()). */
+static nd_status compile_diag(const char *src, int opt, nd_program **p, char **diag)
+{
+    size_t dlen = 0;
+    char *dbuf = NULL;
+    FILE *df = open_memstream(&dbuf, &dlen);
+    ck_assert_ptr_nonnull(df);
+    nd_compile_opts o = {.opt_level = opt, .diag = df};
+    nd_status st = nd_compile("t.noodle", src, strlen(src), &o, p);
+    fclose(df);
+    if (diag) *diag = dbuf;
+    else free(dbuf);
+    return st;
+}
+
+static nd_program *compile_ok(const char *src, int opt)
+{
+    nd_program *p = NULL;
+    char *diag = NULL;
+    nd_status st = compile_diag(src, opt, &p, &diag);
+    ck_assert_msg(st == ND_OK, "compile failed: %s\n%s", src, diag);
+    free(diag);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(nd_nbc_verify(p), ND_OK);
+    return p;
+}
+
+/* Asserts that src fails to compile and that the diagnostics contain `want`. */
+static void expect_error(const char *src, const char *want)
+{
+    nd_program *p = NULL;
+    char *diag = NULL;
+    nd_status st = compile_diag(src, 1, &p, &diag);
+    ck_assert_int_eq(st, ND_EPROG);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(diag, want) != NULL, "wanted '%s' in:\n%s", want, diag);
+    free(diag);
+}
+
+static int count_errors(const char *diag)
+{
+    int n = 0;
+    for (const char *s = diag; (s = strstr(s, ": error: ")); s++) n++;
+    return n;
+}
+
+static uint32_t total_code(const nd_program *p)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->nfuncs; i++) n += p->funcs[i].ncode;
+    return n;
+}
+
+static int count_op(const nd_program *p, int op)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < p->nfuncs; i++)
+        for (uint32_t k = 0; k < p->funcs[i].ncode; k++) n += p->funcs[i].code[k].op == op;
+    return n;
+}
+
+static char *disasm_str(const nd_program *p)
+{
+    size_t len = 0;
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(nd_nbc_disasm(p, f), ND_OK);
+    fclose(f);
+    return buf;
+}
+
+/* ---- a small evaluator of the numeric subset (nil, bool, int, float; globals) -------- */
+
+typedef struct tv {
+    int k; /* 0 nil, 1 bool, 2 int, 3 float */
+    int64_t i;
+    double f;
+} tv;
+
+static bool tv_truthy(tv v) { return !(v.k == 0 || (v.k == 1 && !v.i)); }
+static double tv_num(tv v) { return v.k == 2 ? (double)v.i : v.f; }
+
+/* Runs funcs[0]; the globals end in g (size nglobals).  Returns false on anything outside
+ * the subset or on a run-time error (overflow, % 0, bad condition). */
+static bool eval(const nd_program *p, tv *g)
+{
+    const nd_func *f = &p->funcs[0];
+    static tv R[65536]; /* any 16-bit field indexes it safely */
+    memset(R, 0, sizeof R);
+    uint32_t pc = 0;
+    for (long steps = 0; steps < 1000000; steps++) {
+        nd_instr in = f->code[pc++];
+        int32_t sbx = ND_SBX(in);
+        tv *A = &R[in.a], B = R[in.b], C = R[in.c];
+        switch (in.op) {
+        case ND_OP_MOVE: *A = B; break;
+        case ND_OP_LOADI: *A = (tv){2, sbx, 0}; break;
+        case ND_OP_LOADK: {
+            const nd_const *k = &p->consts[ND_BX(in)];
+            if (k->kind == ND_K_STR) return false;
+            *A = k->kind == ND_K_INT ? (tv){2, k->i, 0} : (tv){3, 0, k->f};
+            break;
+        }
+        case ND_OP_LOADNIL: *A = (tv){0, 0, 0}; break;
+        case ND_OP_LOADBOOL: *A = (tv){1, in.b != 0, 0}; break;
+        case ND_OP_GETG: *A = g[ND_BX(in)]; break;
+        case ND_OP_SETG: g[ND_BX(in)] = *A; break;
+        case ND_OP_ADD: case ND_OP_SUB: case ND_OP_MUL: case ND_OP_DIV: case ND_OP_MOD:
+        case ND_OP_POW: {
+            if (B.k < 2 || C.k < 2) return false;
+            if (B.k == 2 && C.k == 2 && in.op != ND_OP_DIV) {
+                int64_t r = 0;
+                bool ovf = false;
+                switch (in.op) {
+                case ND_OP_ADD: ovf = __builtin_add_overflow(B.i, C.i, &r); break;
+                case ND_OP_SUB: ovf = __builtin_sub_overflow(B.i, C.i, &r); break;
+                case ND_OP_MUL: ovf = __builtin_mul_overflow(B.i, C.i, &r); break;
+                case ND_OP_MOD:
+                    if (C.i == 0) return false;
+                    r = C.i == -1 ? 0 : B.i % C.i;
+                    if (r != 0 && (r ^ C.i) < 0) r += C.i;
+                    break;
+                default:
+                    if (C.i < 0) {
+                        *A = (tv){3, 0, pow((double)B.i, (double)C.i)};
+                        continue;
+                    }
+                    r = 1;
+                    for (int64_t e = 0; e < C.i && !ovf; e++) ovf = __builtin_mul_overflow(r, B.i, &r);
+                }
+                if (ovf) return false;
+                *A = (tv){2, r, 0};
+                break;
+            }
+            double x = tv_num(B), y = tv_num(C), r;
+            switch (in.op) {
+            case ND_OP_ADD: r = x + y; break;
+            case ND_OP_SUB: r = x - y; break;
+            case ND_OP_MUL: r = x * y; break;
+            case ND_OP_DIV: r = x / y; break;
+            case ND_OP_MOD:
+                if (y == 0) return false;
+                r = fmod(x, y);
+                if ((r > 0) ? y < 0 : (r < 0 && y != r)) r += y;
+                break;
+            default: r = pow(x, y);
+            }
+            *A = (tv){3, 0, r};
+            break;
+        }
+        case ND_OP_NEG:
+            if (B.k == 2) {
+                if (B.i == INT64_MIN) return false;
+                *A = (tv){2, -B.i, 0};
+            } else if (B.k == 3) {
+                *A = (tv){3, 0, -B.f};
+            } else {
+                return false;
+            }
+            break;
+        case ND_OP_NOT: *A = (tv){1, !tv_truthy(B), 0}; break;
+        case ND_OP_EQ: case ND_OP_NE: case ND_OP_LT: case ND_OP_LE: case ND_OP_GT: case ND_OP_GE: {
+            bool r;
+            if (B.k >= 2 && C.k >= 2) {
+                double x = tv_num(B), y = tv_num(C);
+                if (B.k == 2 && C.k == 2) x = (double)(B.i > C.i) - (double)(B.i < C.i), y = 0;
+                r = in.op == ND_OP_EQ ? x == y : in.op == ND_OP_NE ? x != y : in.op == ND_OP_LT ? x < y
+                  : in.op == ND_OP_LE ? x <= y : in.op == ND_OP_GT ? x > y : x >= y;
+            } else if (in.op == ND_OP_EQ || in.op == ND_OP_NE) {
+                r = B.k == C.k && B.i == C.i;
+                if (in.op == ND_OP_NE) r = !r;
+            } else {
+                return false;
+            }
+            *A = (tv){1, r, 0};
+            break;
+        }
+        case ND_OP_JMP: pc += (uint32_t)sbx; break;
+        case ND_OP_TEST:
+            if (A->k > 1) return false;
+            if (!tv_truthy(*A)) pc += (uint32_t)sbx;
+            break;
+        case ND_OP_JMPFALSY: if (!tv_truthy(*A)) pc += (uint32_t)sbx; break;
+        case ND_OP_JMPTRUTHY: if (tv_truthy(*A)) pc += (uint32_t)sbx; break;
+        case ND_OP_FORPREP:
+            if (A[0].k != 2 || A[1].k != 2) return false;
+            if (A[0].i >= A[1].i) pc += (uint32_t)sbx;
+            else A[2] = A[0];
+            break;
+        case ND_OP_FORLOOP:
+            A[0].i++;
+            if (A[0].i < A[1].i) {
+                A[2] = A[0];
+                pc += (uint32_t)sbx;
+            }
+            break;
+        case ND_OP_NOP: break;
+        case ND_OP_RET: return true;
+        default: return false;
+        }
+        if (pc >= f->ncode) return false;
+    }
+    return false;
+}
+
+/* Compiles src at -O0 and -O1, runs both, and checks that every global agrees; returns
+ * the -O0 and -O1 instruction counts. */
+static void same_result(const char *src, uint32_t *n0, uint32_t *n1)
+{
+    nd_program *p0 = compile_ok(src, 0), *p1 = compile_ok(src, 1);
+    ck_assert_int_eq(p0->nglobals, p1->nglobals);
+    tv g0[64] = {0}, g1[64] = {0};
+    ck_assert(p0->nglobals <= 64);
+    ck_assert_msg(eval(p0, g0), "-O0 did not run: %s", src);
+    ck_assert_msg(eval(p1, g1), "-O1 did not run: %s", src);
+    for (uint32_t i = 0; i < p0->nglobals; i++) {
+        ck_assert_msg(g0[i].k == g1[i].k, "global %s: kind %d vs %d", p0->globals[i], g0[i].k, g1[i].k);
+        if (g0[i].k == 3)
+            ck_assert_msg(memcmp(&g0[i].f, &g1[i].f, sizeof(double)) == 0 ||
+                              (isnan(g0[i].f) && isnan(g1[i].f)),
+                          "global %s: %g vs %g", p0->globals[i], g0[i].f, g1[i].f);
+        else
+            ck_assert_msg(g0[i].i == g1[i].i, "global %s differs", p0->globals[i]);
+    }
+    if (n0) *n0 = total_code(p0);
+    if (n1) *n1 = total_code(p1);
+    nd_program_free(p0);
+    nd_program_free(p1);
+}
+
+/* The constant that `let v = EXPR` stores at -O1 (asserts it was folded). */
+static nd_const folded(const char *expr)
+{
+    char src[512];
+    snprintf(src, sizeof src, "let v = %s\n", expr);
+    nd_program *p = compile_ok(src, 1);
+    const nd_func *f = &p->funcs[0];
+    ck_assert_msg(f->ncode == 3, "'%s' was not folded (%u instructions)", expr, f->ncode);
+    nd_instr in = f->code[0];
+    nd_const k = {0};
+    if (in.op == ND_OP_LOADI) {
+        k.kind = ND_K_INT;
+        k.i = ND_SBX(in);
+    } else if (in.op == ND_OP_LOADK) {
+        k = p->consts[ND_BX(in)];
+        if (k.kind == ND_K_STR) k.s = strdup(k.s);
+    } else if (in.op == ND_OP_LOADBOOL) {
+        k.kind = 100 + (in.b != 0); /* bool marker for the tests */
+    } else {
+        ck_abort_msg("'%s': unexpected opcode %d", expr, in.op);
+    }
+    nd_program_free(p);
+    return k;
+}
+
+static bool is_folded(const char *expr)
+{
+    char src[512];
+    snprintf(src, sizeof src, "let v = %s\n", expr);
+    nd_program *p = compile_ok(src, 1);
+    int op = p->funcs[0].code[0].op;
+    bool r = p->funcs[0].ncode == 3 && (op == ND_OP_LOADI || op == ND_OP_LOADK ||
+                                        op == ND_OP_LOADBOOL || op == ND_OP_LOADNIL);
+    nd_program_free(p);
+    return r;
+}
+
+/* ---- lexer -------------------------------------------------------------------------- */
+
+static nd_tokens lex(const char *src, nd_cctx *cx, FILE *diag)
+{
+    memset(cx, 0, sizeof *cx);
+    cx->path = "t.noodle";
+    cx->src = src;
+    cx->len = strlen(src);
+    cx->diag = diag;
+    cx->max_errors = 20;
+    nd_tokens t;
+    ck_assert_int_eq(nd_lex_all(cx, &t), ND_OK);
+    return t;
+}
+
+START_TEST(test_lex_tokens)
+{
+    nd_cctx cx;
+    nd_tokens t = lex("let x = 0..5 # c\n3.5 1e-6 2.5e3 1.T a.b != <= >=;", &cx, stderr);
+    int want[] = {TK_LET, TK_IDENT, TK_ASSIGN, TK_INT, TK_DOTDOT, TK_INT, TK_NEWLINE,
+                  TK_FLOAT, TK_FLOAT, TK_FLOAT, TK_INT, TK_DOT, TK_IDENT, TK_IDENT, TK_DOT,
+                  TK_IDENT, TK_NE, TK_LE, TK_GE, TK_SEMI, TK_EOF};
+    ck_assert_uint_eq(t.n, ND_ARRAY_LEN(want));
+    for (size_t i = 0; i < t.n; i++) ck_assert_int_eq(t.v[i].kind, want[i]);
+    ck_assert_int_eq(t.v[3].ival, 0);
+    ck_assert_int_eq(t.v[5].ival, 5);
+    ck_assert_double_eq(t.v[7].fval, 3.5);
+    ck_assert_double_eq(t.v[8].fval, 1e-6);
+    ck_assert_double_eq(t.v[9].fval, 2500.0);
+    ck_assert_int_eq(t.v[7].line, 2);
+    ck_assert_int_eq(t.v[7].col, 1);
+    ck_assert_int_eq(t.v[8].col, 5);
+    ck_assert_int_eq(cx.nerrors, 0);
+    nd_lex_free(&t);
+    nd_arena_free(&cx.arena);
+}
+END_TEST
+
+START_TEST(test_lex_strings)
+{
+    nd_cctx cx;
+    nd_tokens t = lex("\"a\\tb\\n\\\"q\\\\\" \"\"", &cx, stderr);
+    ck_assert_int_eq(t.v[0].kind, TK_STRING);
+    ck_assert_uint_eq(t.v[0].slen, 7);
+    ck_assert_mem_eq(t.v[0].sval, "a\tb\n\"q\\", 7);
+    ck_assert_uint_eq(t.v[1].slen, 0);
+    ck_assert_int_eq(cx.nerrors, 0);
+    nd_lex_free(&t);
+    nd_arena_free(&cx.arena);
+}
+END_TEST
+
+START_TEST(test_lex_errors)
+{
+    expect_error("let s = \"a\\qb\"\n", "t.noodle:1:11: error: invalid escape '\\q'");
+    expect_error("let s = \"abc\nlet t = 1\n", "t.noodle:1:9: error: unterminated string");
+    expect_error("let n = 9223372036854775808\n", "t.noodle:1:9: error: integer literal");
+    expect_error("let n = 3 $ 4\n", "t.noodle:1:11: error: unexpected character '$'");
+    /* the largest int is fine, and so is the smallest through a subtraction */
+    nd_program *p = compile_ok("let a = 9223372036854775807\nlet b = -9223372036854775807 - 1\n", 1);
+    ck_assert_int_eq(p->consts[0].i, INT64_MAX);
+    ck_assert_int_eq(p->consts[1].i, INT64_MIN);
+    nd_program_free(p);
+}
+END_TEST
+
+/* ---- parser ------------------------------------------------------------------------- */
+
+static nd_expr *parse_expr(const char *src, nd_cctx *cx, nd_tokens *t, nd_ast *ast)
+{
+    *t = lex(src, cx, stderr);
+    ck_assert_int_eq(nd_parse_program(cx, t, ast), ND_OK);
+    ck_assert_int_eq(cx->nerrors, 0);
+    ck_assert_int_eq(ast->main->n, 1);
+    ck_assert_int_eq(ast->main->stmts[0]->kind, S_EXPR);
+    return ast->main->stmts[0]->e;
+}
+
+START_TEST(test_parse_precedence)
+{
+    nd_cctx cx;
+    nd_tokens t;
+    nd_ast ast;
+    /* -2 ^ 2 is -(2 ^ 2) */
+    nd_expr *e = parse_expr("-2 ^ 2", &cx, &t, &ast);
+    ck_assert_int_eq(e->kind, E_NEG);
+    ck_assert_int_eq(e->lhs->kind, E_BINARY);
+    ck_assert_int_eq(e->lhs->op, TK_CARET);
+    nd_lex_free(&t);
+    nd_arena_free(&cx.arena);
+    /* 2 ^ -1 ^ 2 is 2 ^ (-(1 ^ 2)); 2 ^ 3 ^ 2 is right-associative */
+    e = parse_expr("2 ^ 3 ^ 2", &cx, &t, &ast);
+    ck_assert_int_eq(e->op, TK_CARET);
+    ck_assert_int_eq(e->rhs->kind, E_BINARY);
+    ck_assert_int_eq(e->rhs->op, TK_CARET);
+    ck_assert_int_eq(e->line, 1);
+    ck_assert_int_eq(e->col, 3);
+    nd_lex_free(&t);
+    nd_arena_free(&cx.arena);
+    /* not 1 == 2 is not (1 == 2); a or b and c is a or (b and c) */
+    e = parse_expr("not 1 == 2 or x and y", &cx, &t, &ast);
+    ck_assert_int_eq(e->kind, E_OR);
+    ck_assert_int_eq(e->lhs->kind, E_NOT);
+    ck_assert_int_eq(e->lhs->lhs->op, TK_EQ);
+    ck_assert_int_eq(e->rhs->kind, E_AND);
+    nd_lex_free(&t);
+    nd_arena_free(&cx.arena);
+    /* 1 + 2 * 3 - 4: left-assoc, * tighter; postfix binds tightest */
+    e = parse_expr("1 + 2 * A.T[0, 1:] - f(x)(y)", &cx, &t, &ast);
+    ck_assert_int_eq(e->op, TK_MINUS);
+    ck_assert_int_eq(e->lhs->op, TK_PLUS);
+    ck_assert_int_eq(e->lhs->rhs->op, TK_STAR);
+    nd_expr *ix = e->lhs->rhs->rhs;
+    ck_assert_int_eq(ix->kind, E_INDEX);
+    ck_assert_int_eq(ix->nsub, 2);
+    ck_assert(!ix->sub[0].range && ix->sub[1].range && ix->sub[1].hi == NULL);
+    ck_assert_int_eq(ix->lhs->kind, E_TRANSPOSE);
+    ck_assert_int_eq(ix->col, 12);
+    ck_assert_int_eq(e->rhs->kind, E_CALL);
+    ck_assert_int_eq(e->rhs->lhs->kind, E_CALL);
+    ck_assert_int_eq(e->rhs->col, 22);
+    nd_lex_free(&t);
+    nd_arena_free(&cx.arena);
+}
+END_TEST
+
+START_TEST(test_parse_newlines)
+{
+    /* continuation after operators and commas, inside brackets and map literals; a
+     * lambda's body inside parentheses has significant newlines again */
+    nd_program *p = compile_ok(
+        "let total = 1 +\n  2 *\n  3\nlet L = [1,\n 2]\nlet M = {\n \"a\": 1,\n \"b\": [2,\n 3]\n}\n"
+        "fn ap(f, x) { return f(x) }\n"
+        "let r = ap(fn(x) {\n  let y = x + 1\n  return y\n}, 5)\n"
+        "let q = ap(fn(x) { return x + 1 }, 5); let s = (1\n + 2)\n",
+        1);
+    nd_program_free(p);
+    /* a newline ends a statement: `f` and `(1)` are two statements */
+    expect_error("let a = 1\nlet b = a\n(2)\nlet c = d\n", "t.noodle:4:9: error: unknown name 'd'");
+    /* else must be on the line of the closing brace */
+    expect_error("if true { print(1) }\nelse { print(2) }\n", "t.noodle:2:1: error: syntax error");
+}
+END_TEST
+
+START_TEST(test_parse_errors)
+{
+    expect_error("let a = [4, 5 6]\n", "t.noodle:1:15: error: syntax error: expected ',' or ']', found '6'");
+    expect_error("let a = 1 < 2 < 3\n", "t.noodle:1:15: error: syntax error");
+    expect_error("let = 4\n", "t.noodle:1:5: error: syntax error: expected a name after 'let'");
+    expect_error("print(1 +)\n", "t.noodle:1:10: error: syntax error: expected an expression");
+    expect_error("let x = A.B\n", "t.noodle:1:11: error: syntax error: expected 'T' after '.'");
+    expect_error("f(1) = 2\n", "t.noodle:1:1: error: cannot assign to this expression");
+    expect_error("let A = zeros(2, 2)\nlet y = A[1:2]\n", "t.noodle:2:10: error: a slice needs two subscripts");
+    expect_error("while true {\n", "t.noodle:2:1: error: syntax error: expected '}', found end of file");
+    /* recovery: one error per bad statement, several per run, at most 20 */
+    nd_program *p = NULL;
+    char *diag = NULL;
+    ck_assert_int_eq(compile_diag("let a = (1\nlet b = 2 +* 3\nlet c = 3\nlet d = ]\n", 1, &p, &diag), ND_EPROG);
+    ck_assert_int_eq(count_errors(diag), 3);
+    ck_assert_ptr_nonnull(strstr(diag, "t.noodle:2:1: error:"));
+    ck_assert_ptr_nonnull(strstr(diag, "t.noodle:2:12: error:"));
+    ck_assert_ptr_nonnull(strstr(diag, "t.noodle:4:9: error:"));
+    free(diag);
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    for (int i = 0; i < 30; i++) nd_sb_puts(&sb, "let = 1\n");
+    ck_assert_int_eq(compile_diag(sb.data, 1, &p, &diag), ND_EPROG);
+    ck_assert_int_eq(count_errors(diag), 20);
+    free(diag);
+    nd_sb_free(&sb);
+    /* deep nesting is an error, not a crash */
+    char deep[2000];
+    memset(deep, '(', 1000);
+    strcpy(deep + 1000, "1");
+    ck_assert_int_eq(compile_diag(deep, 1, &p, &diag), ND_EPROG);
+    ck_assert_ptr_nonnull(strstr(diag, "nested too deeply"));
+    free(diag);
+}
+END_TEST
+
+START_TEST(test_diag_format)
+{
+    nd_program *p = NULL;
+    char *diag = NULL;
+    ck_assert_int_eq(compile_diag("let a = 1\n\tprint(a, bb)\n", 1, &p, &diag), ND_EPROG);
+    ck_assert_str_eq(diag, "t.noodle:2:11: error: unknown name 'bb'\n\tprint(a, bb)\n\t         ^\n");
+    free(diag);
+    ck_assert_int_eq(nd_last_error.status, ND_EPROG);
+    ck_assert_int_eq(nd_last_error.line, 2);
+    ck_assert_int_eq(nd_last_error.col, 11);
+    ck_assert_str_eq(nd_last_error.msg, "unknown name 'bb'");
+}
+END_TEST
+
+/* ---- semantic errors ----------------------------------------------------------------- */
+
+START_TEST(test_sema_errors)
+{
+    expect_error("let total = 0\nprint(totl)\n", "t.noodle:2:7: error: unknown name 'totl'");
+    expect_error("fn f(n) {\n  let count = n\n  let count = 3\n}\n",
+                 "t.noodle:3:7: error: 'count' is already declared in this block");
+    expect_error("fn f(n) { let n = 1 }\n", "t.noodle:1:15: error: 'n' is already declared in this block");
+    expect_error("fn f(a, a) { }\n", "t.noodle:1:9: error: 'a' is already declared in this block");
+    expect_error("let g = 1\nfn g() {}\n", "t.noodle:2:4: error: 'g' is already declared in this block");
+    expect_error("for i in 0..3 { let i = 2 }\n", "t.noodle:1:21: error: 'i' is already declared");
+    expect_error("zz = 3\n", "t.noodle:1:1: error: assignment to undeclared variable 'zz'");
+    expect_error("print = 3\n", "t.noodle:1:1: error: assignment to undeclared variable 'print'");
+    expect_error("if true {\n  break\n}\n", "t.noodle:2:3: error: 'break' outside a loop");
+    expect_error("while true { fn f() { continue } }\n", "t.noodle:1:23: error: 'continue' outside a loop");
+    expect_error("let x = 1\nreturn x\n", "t.noodle:2:1: error: 'return' outside a function");
+    expect_error("let A = zeros(3)\n", "t.noodle:1:9: error: 'zeros' expects 2 arguments, got 1");
+    expect_error("print(norm(1, 2, 3))\n", "t.noodle:1:7: error: 'norm' expects at most 2 arguments, got 3");
+    expect_error("fn f(a, b) { return a }\nprint(f(1))\n", "t.noodle:2:7: error: 'f' expects 2 arguments, got 1");
+    expect_error("print(later(1, 2))\nfn later(x) { return x }\n", "t.noodle:1:7: error: 'later' expects 1 argument, got 2");
+    expect_error("let y = \"a\" - 1\n", "t.noodle:1:13: error: type error: cannot apply '-' to str and int");
+    expect_error("let y = \"a\" + 1\n", "t.noodle:1:13: error: type error");
+    expect_error("let y = -\"x\"\n", "t.noodle:1:9: error: type error: cannot negate str");
+    expect_error("let y = (\"a\" + \"b\") * 2\n", "t.noodle:1:21: error: type error");
+    expect_error("let y = nil < 1\n", "t.noodle:1:13: error: type error");
+    expect_error("let m = {1: 2}\n", "t.noodle:1:10: error: map keys must be strings");
+    /* a global is visible in main code only after its let ... */
+    expect_error("print(v)\nlet v = 1\n", "t.noodle:1:7: error: unknown name 'v'");
+    /* ... functions do not see the locals of enclosing functions */
+    expect_error("fn outer() {\n  let k = 1\n  fn inner() { return k }\n  return inner()\n}\n",
+                 "t.noodle:3:23: error: unknown name 'k'");
+    /* several semantic errors in one run */
+    nd_program *p = NULL;
+    char *diag = NULL;
+    ck_assert_int_eq(compile_diag("print(a1)\nprint(a2)\nbreak\n", 1, &p, &diag), ND_EPROG);
+    ck_assert_int_eq(count_errors(diag), 3);
+    free(diag);
+}
+END_TEST
+
+START_TEST(test_sema_ok)
+{
+    /* things that must NOT be errors */
+    const char *ok[] = {
+        /* mutual recursion, globals declared after the function, self-recursive lambda */
+        "fn ev(n) { if n == 0 { return true }\n return od(n - 1) }\nfn od(n) { if n == 0 { return false }\n return ev(n - 1) }\nprint(ev(4))\n",
+        "fn f() { return later }\nlet later = 3\nprint(f())\n",
+        "let fact = fn(n) { if n <= 1 { return 1 }\n return n * fact(n - 1) }\n",
+        /* a nested function calls itself by name */
+        "fn outer(n) { fn down(k) { if k == 0 { return 0 }\n return down(k - 1) }\n return down(n) }\n",
+        /* shadowing in inner blocks; a builtin name used as a variable */
+        "let x = 1\nif true { let x = 2; print(x) }\nlet sum = 0\nfor k in 0..3 { let sq = k; sum = sum + sq }\nlet sq = 1\n",
+        "fn f(len) { return len + 1 }\nprint(f(2), len(\"ab\"))\n",
+        /* a call through a value whose arity is unknown; builtins as values */
+        "fn f(a) { return a }\nlet g = f\nprint(g(1, 2))\nlet p = print\np(1, 2, 3)\n",
+        /* run-time errors that must stay run-time errors */
+        "let a = 7 % 0\nlet b = 9223372036854775807 + 1\nlet c = 2 ^ 64\nlet d = int(1e300)\n",
+        "let a = 1 @ 2\nif 1 { print(1) }\n",
+    };
+    for (size_t i = 0; i < ND_ARRAY_LEN(ok); i++) nd_program_free(compile_ok(ok[i], 1));
+}
+END_TEST
+
+/* ---- code generation ------------------------------------------------------------------ */
+
+START_TEST(test_gen_shape)
+{
+    nd_program *p = compile_ok("fn f(a, b) { let c = a + b\n return c }\nlet L = fn(x) { return x }\n"
+                               "print(f(1, 2))\n",
+                               1);
+    ck_assert_int_eq(p->nfuncs, 3);
+    ck_assert_str_eq(p->funcs[0].name, "<main>");
+    ck_assert_str_eq(p->funcs[1].name, "f");
+    ck_assert_str_eq(p->funcs[2].name, "<lambda>");
+    ck_assert_int_eq(p->funcs[1].nparams, 2);
+    ck_assert_int_eq(p->funcs[1].line, 1);
+    ck_assert_int_eq(p->funcs[2].line, 3);
+    ck_assert_int_eq(p->funcs[0].nparams, 0);
+    ck_assert_int_eq(p->nglobals, 2);
+    ck_assert_str_eq(p->globals[0], "f");
+    ck_assert_str_eq(p->globals[1], "L");
+    ck_assert_str_eq(p->source_name, "t.noodle");
+    ck_assert(p->flags & ND_PROG_OPTIMIZED);
+    for (uint32_t i = 0; i < p->nfuncs; i++)
+        ck_assert_int_eq(p->funcs[i].code[p->funcs[i].ncode - 1].op, ND_OP_RET);
+    /* the call to print: CALLB at the name, 4:1 */
+    const nd_func *m = &p->funcs[0];
+    bool found = false;
+    for (uint32_t k = 0; k < m->ncode; k++)
+        if (m->code[k].op == ND_OP_CALLB) {
+            found = true;
+            ck_assert_int_eq(m->code[k].c, ND_BI_PRINT);
+            ck_assert_int_eq(m->code[k].x, 1);
+            ck_assert_int_eq(m->pos[k].line, 4);
+            ck_assert_int_eq(m->pos[k].col, 1);
+        }
+    ck_assert(found);
+    nd_program_free(p);
+    nd_program *q = compile_ok("let a = 1\n", 0);
+    ck_assert(!(q->flags & ND_PROG_OPTIMIZED));
+    nd_program_free(q);
+}
+END_TEST
+
+/* Positions of run-time errors: operator, '[', condition start, range start. */
+START_TEST(test_gen_positions)
+{
+    nd_program *p = compile_ok("fn g(a, b, L) {\n  let r = a  %  b\n  if a > b { return L[a] }\n"
+                               "  for i in a..b { r = r + i }\n  return r\n}\n",
+                               1);
+    const nd_func *f = &p->funcs[1];
+    int seen = 0;
+    for (uint32_t k = 0; k < f->ncode; k++) {
+        nd_pos pos = f->pos[k];
+        switch (f->code[k].op) {
+        case ND_OP_MOD: ck_assert(pos.line == 2 && pos.col == 14); seen |= 1; break;
+        case ND_OP_TEST: ck_assert(pos.line == 3 && pos.col == 6); seen |= 2; break;
+        case ND_OP_GETINDEX: ck_assert(pos.line == 3 && pos.col == 22); seen |= 4; break;
+        case ND_OP_FORPREP: ck_assert(pos.line == 4 && pos.col == 12); seen |= 8; break;
+        default: break;
+        }
+    }
+    ck_assert_int_eq(seen, 15);
+    nd_program_free(p);
+}
+END_TEST
+
+/* ---- optimizer ---------------------------------------------------------------------- */
+
+START_TEST(test_opt_folding)
+{
+    nd_const k = folded("1 + 2 * 3");
+    ck_assert(k.kind == ND_K_INT && k.i == 7);
+    k = folded("-2 ^ 2");
+    ck_assert(k.kind == ND_K_INT && k.i == -4);
+    k = folded("2 ^ -1");
+    ck_assert(k.kind == ND_K_FLOAT && k.f == 0.5);
+    k = folded("2 ^ 62");
+    ck_assert(k.kind == ND_K_INT && k.i == INT64_C(4611686018427387904));
+    k = folded("-7 % 3");
+    ck_assert(k.kind == ND_K_INT && k.i == 2);
+    k = folded("7 % -3");
+    ck_assert(k.kind == ND_K_INT && k.i == -2);
+    k = folded("-7.5 % 2");
+    ck_assert(k.kind == ND_K_FLOAT && k.f == 0.5);
+    k = folded("6 / 3");
+    ck_assert(k.kind == ND_K_FLOAT && k.f == 2.0);
+    k = folded("1 / 0");
+    ck_assert(k.kind == ND_K_FLOAT && isinf(k.f) && k.f > 0);
+    k = folded("\"ab\" + \"c\"");
+    ck_assert(k.kind == ND_K_STR && strcmp(k.s, "abc") == 0);
+    free(k.s);
+    k = folded("str(2.0) + str(7) + str(nil)");
+    ck_assert(k.kind == ND_K_STR && strcmp(k.s, "2.07nil") == 0);
+    free(k.s);
+    k = folded("len(\"a\\tb\")");
+    ck_assert(k.kind == ND_K_INT && k.i == 3);
+    k = folded("round(-2.5) + floor(2.7) * 10 + ceil(-2.1) * 100");
+    ck_assert(k.kind == ND_K_INT && k.i == -3 + 20 - 200);
+    k = folded("int(-3.9)");
+    ck_assert(k.kind == ND_K_INT && k.i == -3);
+    k = folded("sqrt(16)");
+    ck_assert(k.kind == ND_K_FLOAT && k.f == 4.0);
+    k = folded("1 == 1.0");
+    ck_assert_int_eq(k.kind, 101);
+    k = folded("not (1 > 2) and \"x\" < \"y\"");
+    ck_assert_int_eq(k.kind, 101);
+    k = folded("nil or 5");
+    ck_assert(k.kind == ND_K_INT && k.i == 5);
+    k = folded("1 == \"1\"");
+    ck_assert_int_eq(k.kind, 100);
+    /* left to run time: overflow, int % 0, out-of-range conversions, impure builtins */
+    ck_assert(!is_folded("9223372036854775807 + 1"));
+    ck_assert(!is_folded("3037000500 * 3037000500"));
+    ck_assert(!is_folded("2 ^ 63"));
+    ck_assert(!is_folded("-(-9223372036854775807 - 1)"));
+    ck_assert(!is_folded("7 % 0"));
+    ck_assert(!is_folded("int(0 / 0)"));
+    ck_assert(!is_folded("rank()"));
+    ck_assert(!is_folded("abs(-9223372036854775807 - 1)"));
+    ck_assert(is_folded("-9223372036854775807 - 1"));
+}
+END_TEST
+
+START_TEST(test_opt_passes_change_code_not_results)
+{
+    uint32_t n0, n1;
+    /* folding */
+    same_result("let a = 2 ^ 10 - 3 * (4 + 5) % 7\nlet b = a / 4 + 0.5\nlet c = not (a > b) or a == 1000\n",
+                &n0, &n1);
+    ck_assert_uint_lt(n1, n0);
+    /* dead code: after return/break, if false, while false */
+    same_result("let s = 0\nfor i in 0..10 { s = s + i; if i == 4 { break; s = 99 } }\n"
+                "if false { s = -1 } else { s = s * 2 }\nwhile false { s = 0 }\nlet t = s\n",
+                &n0, &n1);
+    ck_assert_uint_lt(n1, n0);
+    /* jump threading: a break out of an if jumps straight past the loop */
+    same_result("let i = 0\nlet acc = 0\nwhile true {\n  i = i + 1\n  if i % 2 == 0 { continue }\n"
+                "  if i > 9 { break }\n  acc = acc + i\n}\n",
+                &n0, &n1);
+    ck_assert_uint_lt(n1, n0);
+    /* and/or with constant left operands */
+    same_result("let x = 3\nlet y = true and x\nlet z = false or x + 1\nlet w = nil and x\n", &n0, &n1);
+    ck_assert_uint_lt(n1, n0);
+    /* nested loops and locals in blocks of the main chunk */
+    same_result("let total = 0\nfor a in 0..5 {\n  let sq = a * a\n  for b in 0..a { total = total + sq - b }\n}\n"
+                "let k = 10\nwhile k > 0 { k = k - 3 }\nlet big = 1.5e3 ^ 2\n",
+                &n0, &n1);
+    ck_assert_uint_lt(n1, n0);
+    /* a run-time error stays one at both levels (the evaluator stops) */
+    nd_program *p0 = compile_ok("let a = 9223372036854775807\nlet b = a + 1\n", 0);
+    tv g[4] = {0};
+    ck_assert(!eval(p0, g));
+    nd_program_free(p0);
+}
+END_TEST
+
+START_TEST(test_opt_peephole)
+{
+    /* `x = a + b` on locals: ADD into a temporary then MOVE at -O0, one ADD at -O1 */
+    const char *src = "fn f(a, b) {\n  let x = 0\n  x = a + b\n  x = x\n  return x\n}\n";
+    nd_program *p0 = compile_ok(src, 0), *p1 = compile_ok(src, 1);
+    ck_assert_int_eq(count_op(p0, ND_OP_MOVE), 3);
+    ck_assert_int_eq(count_op(p1, ND_OP_MOVE), 0);
+    const nd_func *f = &p1->funcs[1];
+    ck_assert_int_eq(f->code[1].op, ND_OP_ADD);
+    ck_assert_int_eq(f->code[1].a, 2); /* straight into x */
+    nd_program_free(p0);
+    nd_program_free(p1);
+    /* a JMP to a JMP is threaded: no jump at -O1 lands on an unconditional jump */
+    p1 = compile_ok("let n = 0\nwhile n < 10 {\n  if n > 5 { n = n + 2 } else { n = n + 1 }\n}\n", 1);
+    const nd_func *m = &p1->funcs[0];
+    for (uint32_t k = 0; k < m->ncode; k++) {
+        int op = m->code[k].op;
+        if (op == ND_OP_JMP || op == ND_OP_TEST) {
+            int64_t t = (int64_t)k + 1 + ND_SBX(m->code[k]);
+            ck_assert(t >= 0 && t < m->ncode);
+            ck_assert_msg(m->code[t].op != ND_OP_JMP, "jump at %u lands on a JMP", k);
+        }
+    }
+    ck_assert_int_eq(count_op(p1, ND_OP_NOP), 0);
+    nd_program_free(p1);
+}
+END_TEST
+
+/* ---- round trips through src/nbc ------------------------------------------------------ */
+
+START_TEST(test_roundtrip)
+{
+    const char *src =
+        "let A = zeros(4, 5)\nfor i in 0..4 { for j in 0..5 { A[i, j] = 10 * i + j } }\n"
+        "let S = A[1:3, 2:]\nA[0:2, :] = 1\nlet r = A[1, :]\nlet L = [1, \"two\", 3.5, nil, true]\n"
+        "L[0] = {\"k\": [1, 2]}\nfor v in L { print(v) }\nfn f(x) { return x.T @ x }\n"
+        "print(f(A), -1e300 * 10, \"tab\\t\", fn(q) { return q })\n";
+    for (int opt = 0; opt <= 1; opt++) {
+        nd_program *p = compile_ok(src, opt);
+        nd_strbuf sb;
+        nd_sb_init(&sb);
+        ck_assert_int_eq(nd_nbc_write(p, &sb), ND_OK);
+        nd_program *q = NULL;
+        ck_assert_int_eq(nd_nbc_read(sb.data, sb.len, &q), ND_OK);
+        ck_assert_int_eq(nd_nbc_verify(q), ND_OK);
+        char *d1 = disasm_str(p), *d2 = disasm_str(q);
+        ck_assert_str_eq(d1, d2);
+        ck_assert_ptr_nonnull(strstr(d1, "GETSLICE"));
+        ck_assert_ptr_nonnull(strstr(d1, "SETSLICE"));
+        ck_assert_ptr_nonnull(strstr(d1, "SETINDEX2"));
+        ck_assert_ptr_nonnull(strstr(d1, "ITERLOOP"));
+        free(d1);
+        free(d2);
+        nd_sb_free(&sb);
+        nd_program_free(p);
+        nd_program_free(q);
+    }
+}
+END_TEST
+
+START_TEST(test_compile_file)
+{
+    nd_program *p = NULL;
+    nd_compile_opts o = {.opt_level = 1};
+    ck_assert_int_eq(nd_compile_file("/nonexistent/dir/x.noodle", &o, &p), ND_EUSAGE);
+    ck_assert_ptr_null(p);
+    char path[] = "/tmp/check_compiler_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("let x = 41 + 1\nprint(x)\n", f);
+    fclose(f);
+    ck_assert_int_eq(nd_compile_file(path, &o, &p), ND_OK);
+    ck_assert_str_eq(p->source_name, path);
+    uint8_t want[32];
+    nd_sha256_buf("let x = 41 + 1\nprint(x)\n", 24, want);
+    ck_assert_mem_eq(p->source_sha256, want, 32);
+    nd_program_free(p);
+    remove(path);
+}
+END_TEST
+
+START_TEST(test_alloc_failures)
+{
+    /* every allocation failure gives ND_ENOMEM (or a clean result), never a crash/leak */
+    const char *src = "fn f(a) { let b = [a, \"s\"]\n return b }\nlet x = f(1)\nprint(x, 2.5, \"t\")\n";
+    for (size_t n = 1; n < 400; n++) {
+        size_t live = nd_alloc_live();
+        nd_program *p = NULL;
+        nd_alloc_fail_after(n);
+        FILE *null = fopen("/dev/null", "w");
+        nd_compile_opts o = {.opt_level = 1, .diag = null};
+        nd_status st = nd_compile("t.noodle", src, strlen(src), &o, &p);
+        nd_alloc_fail_after(0);
+        fclose(null);
+        ck_assert_msg(st == ND_OK || st == ND_ENOMEM, "n=%zu st=%d", n, st);
+        if (st == ND_OK) {
+            nd_program_free(p);
+            ck_assert_uint_eq(nd_alloc_live(), live);
+            break;
+        }
+        ck_assert_ptr_null(p);
+        ck_assert_msg(nd_alloc_live() == live, "leak after failing allocation %zu", n);
+    }
+}
+END_TEST
+
+/* ---- golden disassembly --------------------------------------------------------------- */
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* Each tests/golden/NAME.noodle compiles (at -O1, or -O0 when NAME ends in "_O0") to the
+ * disassembly in NAME.dis.  ND_GOLDEN_UPDATE=1 rewrites the .dis files instead. */
+START_TEST(test_golden)
+{
+    const char *top = getenv("top_srcdir");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/golden", top ? top : "..");
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "no %s", dir);
+    int checked = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        if (n < 8 || strcmp(de->d_name + n - 7, ".noodle") != 0) continue;
+        char src_path[4400], dis_path[4400], name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(n - 7), de->d_name);
+        snprintf(src_path, sizeof src_path, "%s/%s", dir, de->d_name);
+        snprintf(dis_path, sizeof dis_path, "%s/%s.dis", dir, name);
+        size_t len;
+        char *src = read_all(src_path, &len);
+        ck_assert_ptr_nonnull(src);
+        int opt = strstr(name, "_O0") ? 0 : 1;
+        nd_program *p = NULL;
+        nd_compile_opts o = {.opt_level = opt};
+        ck_assert_msg(nd_compile(de->d_name, src, len, &o, &p) == ND_OK, "%s does not compile", name);
+        char *got = disasm_str(p);
+        if (getenv("ND_GOLDEN_UPDATE")) {
+            FILE *f = fopen(dis_path, "w");
+            ck_assert_ptr_nonnull(f);
+            fputs(got, f);
+            fclose(f);
+        } else {
+            size_t wl;
+            char *want = read_all(dis_path, &wl);
+            ck_assert_msg(want != NULL, "missing %s", dis_path);
+            ck_assert_msg(strcmp(got, want) == 0, "%s: disassembly differs from %s.dis:\n%s", name, name, got);
+            free(want);
+        }
+        free(got);
+        free(src);
+        nd_program_free(p);
+        checked++;
+    }
+    closedir(d);
+    ck_assert_int_ge(checked, 3);
+}
+END_TEST
+
+static Suite *compiler_suite(void)
+{
+    Suite *s = suite_create("compiler");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_lex_tokens);
+    tcase_add_test(tc, test_lex_strings);
+    tcase_add_test(tc, test_lex_errors);
+    tcase_add_test(tc, test_parse_precedence);
+    tcase_add_test(tc, test_parse_newlines);
+    tcase_add_test(tc, test_parse_errors);
+    tcase_add_test(tc, test_diag_format);
+    tcase_add_test(tc, test_sema_errors);
+    tcase_add_test(tc, test_sema_ok);
+    tcase_add_test(tc, test_gen_shape);
+    tcase_add_test(tc, test_gen_positions);
+    tcase_add_test(tc, test_opt_folding);
+    tcase_add_test(tc, test_opt_passes_change_code_not_results);
+    tcase_add_test(tc, test_opt_peephole);
+    tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_compile_file);
+    tcase_add_test(tc, test_alloc_failures);
+    tcase_add_test(tc, test_golden);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(compiler_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
