@@ -49,5 +49,25 @@ void nd_vm_set_hooks(nd_vm *vm, const nd_vm_hooks *hooks);
 /* Collective.  Runs (or resumes) the program to the end.  Returns ND_OK, or the status
  * of the error that stopped it, after the message has been printed once. */
 nd_status nd_vm_run(nd_vm *vm);
+/* Uniform.  *out := a new string value (a new reference) holding len bytes of s; used by
+ * hooks (param values, catalog results). */
+nd_status nd_vm_new_string(nd_vm *vm, const char *s, size_t len, nd_value *out);
+
+/* More value constructors for hooks (param, load, query), which live outside the VM.
+ * Each returns a new reference in *out; Rank-local.  Lists and maps: nd_vm_list_push and
+ * nd_vm_map_set take their own references to v (the caller keeps its own). */
+nd_status nd_vm_new_list(nd_vm *vm, nd_value *out);
+nd_status nd_vm_list_push(nd_vm *vm, nd_value list, nd_value v);
+nd_status nd_vm_new_map(nd_vm *vm, nd_value *out);
+nd_status nd_vm_map_set(nd_vm *vm, nd_value map, const char *key, nd_value v);
+/* Releases a reference (any value). */
+void nd_vm_release(nd_value v);
+
+/* For the checkpoint module (layout in vm_internal.h).  Rank-local.
+ * nd_vm_state_regs_used: register slots the active frames can use (the rest are nil).
+ * nd_vm_state_reset: releases every register (all become nil), makes room for nregs
+ * registers and nframes frames and sets nframes to 0; the caller fills them in. */
+size_t nd_vm_state_regs_used(const nd_vm *vm);
+nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes);
 
 #endif

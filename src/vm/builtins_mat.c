@@ -1,0 +1,499 @@
+/* builtins_mat.c: the matrix builtins (construction, shape, elementwise math,
+ * reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h (LANGUAGE.md
+ * "Builtins").  Arguments are validated here, before the collective dm call, so that a
+ * bad argument fails alike on every rank; dm's own errors (shape, singular) come back
+ * without a position and the VM adds it.  Spec: docs/vm.md "Builtins".
+ */
+#include "vm/vm_internal.h"
+
+#include "common/alloc.h"
+#include "runtime/dm.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+static nd_status dim_arg(const char *fn, int k, nd_value v, int64_t *out)
+{
+    ND_TRY(nd_arg_int(fn, k, v, out));
+    if (*out < 1)
+        return nd_err_set(ND_EPROG, "%s: matrix dimensions must be at least 1, got %" PRId64,
+                          fn, *out);
+    return ND_OK;
+}
+
+static nd_status ret_matrix(nd_dm *dm, nd_value *out)
+{
+    return nd_matrix_value(dm, out);
+}
+
+/* ---- construction ---- */
+
+nd_status nd_bi_ZEROS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    int64_t m = 0, n = 0;
+    nd_dm *r = NULL;
+    ND_TRY(dim_arg("zeros", 1, args[0], &m));
+    ND_TRY(dim_arg("zeros", 2, args[1], &n));
+    ND_TRY(nd_dm_zeros(m, n, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_ONES(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    int64_t m = 0, n = 0;
+    nd_dm *r = NULL;
+    ND_TRY(dim_arg("ones", 1, args[0], &m));
+    ND_TRY(dim_arg("ones", 2, args[1], &n));
+    ND_TRY(nd_dm_fill(m, n, 1.0, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    int64_t n = 0;
+    nd_dm *r = NULL;
+    ND_TRY(dim_arg("eye", 1, args[0], &n));
+    ND_TRY(nd_dm_eye(n, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_FILL(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    int64_t m = 0, n = 0;
+    double v = 0;
+    nd_dm *r = NULL;
+    ND_TRY(dim_arg("fill", 1, args[0], &m));
+    ND_TRY(dim_arg("fill", 2, args[1], &n));
+    ND_TRY(nd_arg_num("fill", 3, args[2], &v));
+    ND_TRY(nd_dm_fill(m, n, v, &r));
+    return ret_matrix(r, out);
+}
+
+static nd_status rand_common(const char *fn, nd_value *args, bool normal, nd_value *out)
+{
+    int64_t m = 0, n = 0, seed = 0;
+    nd_dm *r = NULL;
+    ND_TRY(dim_arg(fn, 1, args[0], &m));
+    ND_TRY(dim_arg(fn, 2, args[1], &n));
+    ND_TRY(nd_arg_int(fn, 3, args[2], &seed));
+    ND_TRY(nd_dm_rand(m, n, seed, normal, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_RAND(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return rand_common("rand", args, false, out);
+}
+
+nd_status nd_bi_RANDN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return rand_common("randn", args, true, out);
+}
+
+nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    double a = 0, b = 0;
+    int64_t n = 0;
+    nd_dm *r = NULL;
+    ND_TRY(nd_arg_num("linspace", 1, args[0], &a));
+    ND_TRY(nd_arg_num("linspace", 2, args[1], &b));
+    ND_TRY(dim_arg("linspace", 3, args[2], &n));
+    ND_TRY(nd_dm_linspace(a, b, n, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_DIAG(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("diag", 1, args[0], &A));
+    int64_t m = nd_dm_rows(A), n = nd_dm_cols(A);
+    if (m != 1 && n != 1 && m != n)
+        return nd_err_set(ND_EPROG, "diag: needs a vector or a square matrix, not %" PRId64
+                          "x%" PRId64, m, n);
+    ND_TRY(nd_dm_diag(A, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_RESHAPE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r = NULL;
+    int64_t m = 0, n = 0;
+    ND_TRY(nd_arg_matrix("reshape", 1, args[0], &A));
+    ND_TRY(dim_arg("reshape", 2, args[1], &m));
+    ND_TRY(dim_arg("reshape", 3, args[2], &n));
+    int64_t am = nd_dm_rows(A), an = nd_dm_cols(A);
+    if (m > INT64_MAX / n || m * n != am * an)
+        return nd_err_set(ND_EPROG, "reshape: cannot reshape %" PRId64 "x%" PRId64
+                          " into %" PRId64 "x%" PRId64, am, an, m, n);
+    ND_TRY(nd_dm_reshape(A, m, n, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *B = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("hcat", 1, args[0], &A));
+    ND_TRY(nd_arg_matrix("hcat", 2, args[1], &B));
+    if (nd_dm_rows(A) != nd_dm_rows(B))
+        return nd_err_set(ND_EPROG, "hcat: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
+                          "x%" PRId64 " (rows differ)", nd_dm_rows(A), nd_dm_cols(A),
+                          nd_dm_rows(B), nd_dm_cols(B));
+    ND_TRY(nd_dm_hcat(A, B, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_VCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *B = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("vcat", 1, args[0], &A));
+    ND_TRY(nd_arg_matrix("vcat", 2, args[1], &B));
+    if (nd_dm_cols(A) != nd_dm_cols(B))
+        return nd_err_set(ND_EPROG, "vcat: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
+                          "x%" PRId64 " (columns differ)", nd_dm_rows(A), nd_dm_cols(A),
+                          nd_dm_rows(B), nd_dm_cols(B));
+    ND_TRY(nd_dm_vcat(A, B, &r));
+    return ret_matrix(r, out);
+}
+
+/* matrix(list): numbers give an n-by-1 matrix; equal-length lists of numbers give rows. */
+nd_status nd_bi_MATRIX(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    if (args[0].type != ND_T_LIST)
+        return nd_err_set(ND_EPROG, "matrix: argument 1 must be a list, not %s",
+                          nd_val_typename(args[0]));
+    const nd_list *l = ND_AS_LIST(args[0]);
+    if (l->len == 0) return nd_err_set(ND_EPROG, "matrix: the list is empty");
+    bool rows = l->items[0].type == ND_T_LIST;
+    size_t m = l->len, n = 1;
+    if (rows) {
+        n = ND_AS_LIST(l->items[0])->len;
+        if (n == 0) return nd_err_set(ND_EPROG, "matrix: row 0 is empty");
+    }
+    if (n > SIZE_MAX / sizeof(double) / m) return nd_err_set(ND_ENOMEM, "matrix: too large");
+    double *data = ND_ALLOC_N(double, m * n);
+    if (!data) return ND_ENOMEM;
+    nd_status st = ND_OK;
+    for (size_t i = 0; st == ND_OK && i < m; i++) {
+        nd_value row = l->items[i];
+        if (!rows) {
+            if (!ND_IS_NUM(row))
+                st = nd_err_set(ND_EPROG, "matrix: element %zu must be a number, not %s", i,
+                                nd_val_typename(row));
+            else data[i] = row.type == ND_T_INT ? (double)row.as.i : row.as.f;
+            continue;
+        }
+        if (row.type != ND_T_LIST) {
+            st = nd_err_set(ND_EPROG, "matrix: row %zu must be a list, not %s", i,
+                            nd_val_typename(row));
+            break;
+        }
+        const nd_list *r = ND_AS_LIST(row);
+        if (r->len != n) {
+            st = nd_err_set(ND_EPROG, "matrix: row %zu has %zu elements, row 0 has %zu", i,
+                            r->len, n);
+            break;
+        }
+        for (size_t j = 0; j < n; j++) {
+            nd_value e = r->items[j];
+            if (!ND_IS_NUM(e)) {
+                st = nd_err_set(ND_EPROG, "matrix: element [%zu][%zu] must be a number, not %s",
+                                i, j, nd_val_typename(e));
+                break;
+            }
+            data[j * m + i] = e.type == ND_T_INT ? (double)e.as.i : e.as.f;
+        }
+    }
+    nd_dm *A = NULL;
+    if (st == ND_OK) st = nd_dm_from_colmajor((int64_t)m, (int64_t)n, data, &A);
+    ND_FREE_N(data, m * n);
+    ND_TRY(st);
+    return ret_matrix(A, out);
+}
+
+/* tolist(A): always a list of rows of floats. */
+nd_status nd_bi_TOLIST(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL;
+    double *data = NULL;
+    ND_TRY(nd_arg_matrix("tolist", 1, args[0], &A));
+    int64_t m = nd_dm_rows(A), n = nd_dm_cols(A);
+    ND_TRY(nd_dm_to_colmajor(A, &data));
+    nd_status st = ND_OK;
+    nd_list *outer = nd_list_new((size_t)m);
+    if (!outer) st = ND_ENOMEM;
+    for (int64_t i = 0; st == ND_OK && i < m; i++) {
+        nd_list *row = nd_list_new((size_t)n);
+        if (!row) {
+            st = ND_ENOMEM;
+            break;
+        }
+        for (int64_t j = 0; j < n; j++) row->items[j] = ND_FLOAT(data[j * m + i]);
+        row->len = (size_t)n;
+        outer->items[outer->len++] = ND_OBJ(ND_T_LIST, row);
+    }
+    nd_free(data, (size_t)(m * n) * sizeof(double));
+    if (st != ND_OK) {
+        if (outer) nd_val_decref(ND_OBJ(ND_T_LIST, outer));
+        return st;
+    }
+    *out = ND_OBJ(ND_T_LIST, outer);
+    return ND_OK;
+}
+
+/* ---- shape ---- */
+
+nd_status nd_bi_ROWS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL;
+    ND_TRY(nd_arg_matrix("rows", 1, args[0], &A));
+    *out = ND_INT(nd_dm_rows(A));
+    return ND_OK;
+}
+
+nd_status nd_bi_COLS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL;
+    ND_TRY(nd_arg_matrix("cols", 1, args[0], &A));
+    *out = ND_INT(nd_dm_cols(A));
+    return ND_OK;
+}
+
+/* ---- elementwise math: numbers give floats (abs keeps an int an int) ---- */
+
+static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_value v,
+                       nd_value *out)
+{
+    if (v.type == ND_T_MATRIX) {
+        nd_dm *r = NULL;
+        ND_TRY(nd_dm_map(mf, ND_AS_MATRIX(v)->dm, &r));
+        return ret_matrix(r, out);
+    }
+    if (mf == ND_MAP_ABS && v.type == ND_T_INT) {
+        if (v.as.i == INT64_MIN) return nd_err_set(ND_EPROG, "integer overflow in abs");
+        *out = ND_INT(v.as.i < 0 ? -v.as.i : v.as.i);
+        return ND_OK;
+    }
+    if (!ND_IS_NUM(v))
+        return nd_err_set(ND_EPROG, "%s: argument 1 must be a number or matrix, not %s", fn,
+                          nd_val_typename(v));
+    *out = ND_FLOAT(f(v.type == ND_T_INT ? (double)v.as.i : v.as.f));
+    return ND_OK;
+}
+
+#define MATH1(ID, name, MF, cfn)                                                         \
+    nd_status nd_bi_##ID(nd_vm *vm, nd_value *args, int nargs, nd_value *out)            \
+    {                                                                                    \
+        return math1(name, MF, cfn, args[0], out);                                       \
+    }
+
+MATH1(ABS, "abs", ND_MAP_ABS, fabs)
+MATH1(SQRT, "sqrt", ND_MAP_SQRT, sqrt)
+MATH1(EXP, "exp", ND_MAP_EXP, exp)
+MATH1(LOG, "log", ND_MAP_LOG, log)
+MATH1(SIN, "sin", ND_MAP_SIN, sin)
+MATH1(COS, "cos", ND_MAP_COS, cos)
+MATH1(TANH, "tanh", ND_MAP_TANH, tanh)
+
+/* ---- reductions ---- */
+
+static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
+{
+    nd_dm *A = NULL;
+    double r = 0;
+    ND_TRY(nd_arg_matrix(fn, 1, v, &A));
+    if (op == ND_RED_TRACE && nd_dm_rows(A) != nd_dm_cols(A))
+        return nd_err_set(ND_EPROG, "trace: needs a square matrix, not %" PRId64 "x%" PRId64,
+                          nd_dm_rows(A), nd_dm_cols(A));
+    ND_TRY(nd_dm_reduce(op, A, &r));
+    *out = ND_FLOAT(r);
+    return ND_OK;
+}
+
+nd_status nd_bi_SUM(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return reduce("sum", ND_RED_SUM, args[0], out);
+}
+
+nd_status nd_bi_MEAN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return reduce("mean", ND_RED_MEAN, args[0], out);
+}
+
+nd_status nd_bi_MIN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return reduce("min", ND_RED_MIN, args[0], out);
+}
+
+nd_status nd_bi_MAX(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return reduce("max", ND_RED_MAX, args[0], out);
+}
+
+nd_status nd_bi_TRACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    return reduce("trace", ND_RED_TRACE, args[0], out);
+}
+
+/* norm(A) Frobenius, norm(A, 1) max column sum, norm(A, "inf") max row sum. */
+nd_status nd_bi_NORM(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_red_op op = ND_RED_NORM_FRO;
+    if (nargs > 1) {
+        nd_value p = args[1];
+        if (p.type == ND_T_INT && p.as.i == 1) op = ND_RED_NORM_1;
+        else if (p.type == ND_T_STR && ND_AS_STR(p)->len == 3 &&
+                 memcmp(ND_AS_STR(p)->data, "inf", 3) == 0) op = ND_RED_NORM_INF;
+        else if (p.type == ND_T_STR && ND_AS_STR(p)->len == 3 &&
+                 memcmp(ND_AS_STR(p)->data, "fro", 3) == 0) op = ND_RED_NORM_FRO;
+        else return nd_err_set(ND_EPROG, "norm: the kind must be 1, \"inf\" or \"fro\"");
+    }
+    return reduce("norm", op, args[0], out);
+}
+
+nd_status nd_bi_DOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *x = NULL, *y = NULL;
+    double r = 0;
+    ND_TRY(nd_arg_matrix("dot", 1, args[0], &x));
+    ND_TRY(nd_arg_matrix("dot", 2, args[1], &y));
+    int64_t xm = nd_dm_rows(x), xn = nd_dm_cols(x), ym = nd_dm_rows(y), yn = nd_dm_cols(y);
+    if ((xm != 1 && xn != 1) || (ym != 1 && yn != 1) || xm * xn != ym * yn)
+        return nd_err_set(ND_EPROG, "dot: needs two vectors of equal length, not %" PRId64
+                          "x%" PRId64 " and %" PRId64 "x%" PRId64, xm, xn, ym, yn);
+    ND_TRY(nd_dm_dot(x, y, &r));
+    *out = ND_FLOAT(r);
+    return ND_OK;
+}
+
+/* ---- linear algebra ---- */
+
+static nd_status square(const char *fn, const nd_dm *A)
+{
+    if (nd_dm_rows(A) != nd_dm_cols(A))
+        return nd_err_set(ND_EPROG, "%s: needs a square matrix, not %" PRId64 "x%" PRId64, fn,
+                          nd_dm_rows(A), nd_dm_cols(A));
+    return ND_OK;
+}
+
+nd_status nd_bi_TRANSPOSE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("transpose", 1, args[0], &A));
+    ND_TRY(nd_dm_transpose(A, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_SOLVE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *B = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("solve", 1, args[0], &A));
+    ND_TRY(nd_arg_matrix("solve", 2, args[1], &B));
+    ND_TRY(square("solve", A));
+    if (nd_dm_rows(B) != nd_dm_rows(A))
+        return nd_err_set(ND_EPROG, "solve: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
+                          "x%" PRId64, nd_dm_rows(A), nd_dm_cols(A), nd_dm_rows(B), nd_dm_cols(B));
+    ND_TRY(nd_dm_solve(A, B, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("cholesky", 1, args[0], &A));
+    ND_TRY(square("cholesky", A));
+    ND_TRY(nd_dm_cholesky(A, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_INV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r = NULL;
+    ND_TRY(nd_arg_matrix("inv", 1, args[0], &A));
+    ND_TRY(square("inv", A));
+    ND_TRY(nd_dm_inv(A, &r));
+    return ret_matrix(r, out);
+}
+
+nd_status nd_bi_DET(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL;
+    double d = 0;
+    ND_TRY(nd_arg_matrix("det", 1, args[0], &A));
+    ND_TRY(square("det", A));
+    ND_TRY(nd_dm_det(A, &d));
+    *out = ND_FLOAT(d);
+    return ND_OK;
+}
+
+/* Builds a list of n new matrices (takes ownership of all of them, even on failure). */
+static nd_status matrix_list(nd_dm **ms, int n, nd_value *out)
+{
+    nd_list *l = nd_list_new((size_t)n);
+    if (!l) {
+        for (int k = 0; k < n; k++) nd_dm_free(ms[k]);
+        return ND_ENOMEM;
+    }
+    nd_status st = ND_OK;
+    for (int k = 0; k < n; k++) {
+        if (st == ND_OK) {
+            st = nd_matrix_value(ms[k], &l->items[k]);
+            if (st == ND_OK) l->len++;
+        } else {
+            nd_dm_free(ms[k]);
+        }
+    }
+    if (st != ND_OK) {
+        nd_val_decref(ND_OBJ(ND_T_LIST, l));
+        return st;
+    }
+    *out = ND_OBJ(ND_T_LIST, l);
+    return ND_OK;
+}
+
+nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r[2];
+    ND_TRY(nd_arg_matrix("qr", 1, args[0], &A));
+    ND_TRY(nd_dm_qr(A, &r[0], &r[1]));
+    return matrix_list(r, 2, out);
+}
+
+nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r[2];
+    ND_TRY(nd_arg_matrix("eigh", 1, args[0], &A));
+    ND_TRY(square("eigh", A));
+    ND_TRY(nd_dm_eigh(A, &r[0], &r[1]));
+    return matrix_list(r, 2, out);
+}
+
+nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_dm *A = NULL, *r[3];
+    ND_TRY(nd_arg_matrix("svd", 1, args[0], &A));
+    ND_TRY(nd_dm_svd(A, &r[0], &r[1], &r[2]));
+    return matrix_list(r, 3, out);
+}
+
+/* ---- HDF5 ---- */
+
+nd_status nd_bi_H5WRITE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_str *path = NULL, *dset = NULL;
+    nd_dm *A = NULL;
+    ND_TRY(nd_arg_str("h5write", 1, args[0], &path));
+    ND_TRY(nd_arg_str("h5write", 2, args[1], &dset));
+    ND_TRY(nd_arg_matrix("h5write", 3, args[2], &A));
+    return nd_dm_h5write(path->data, dset->data, A);
+}
+
+nd_status nd_bi_H5READ(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+{
+    nd_str *path = NULL, *dset = NULL;
+    nd_dm *r = NULL;
+    ND_TRY(nd_arg_str("h5read", 1, args[0], &path));
+    ND_TRY(nd_arg_str("h5read", 2, args[1], &dset));
+    ND_TRY(nd_dm_h5read(path->data, dset->data, &r));
+    return ret_matrix(r, out);
+}

@@ -1,0 +1,815 @@
+/* vm.c: VM creation, the dispatch loop and run-time error reporting (docs/vm.md).
+ *
+ * The loop keeps pc, the register window and the current function in locals and
+ * writes pc back to the top frame only before anything that may look at the state
+ * (slow paths, builtins, hooks, errors).  Calls push a frame in the same loop (no C
+ * recursion).  Dispatch is by computed goto when ND_COMPUTED_GOTO is defined, else by
+ * a switch; both are expanded from opcodes.def.
+ */
+#include "config.h"
+
+#include "vm/vm_internal.h"
+
+#include "common/alloc.h"
+#include "runtime/dm.h"
+#include "runtime/spmd.h"
+#include "vm/builtin_ids.h"
+
+#include <string.h>
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- state ---- */
+
+/* Grows the register array to at least `need` slots (new slots are nil). */
+static nd_status grow_regs(nd_vm *vm, size_t need)
+{
+    if (need <= vm->nregs) return ND_OK;
+    size_t ncap = vm->nregs * 2;
+    if (ncap < need) ncap = need;
+    if (ncap < 256) ncap = 256;
+    nd_value *r = ND_REALLOC_N(nd_value, vm->regs, vm->nregs, ncap);
+    if (!r) return ND_ENOMEM;
+    for (size_t k = vm->nregs; k < ncap; k++) r[k] = ND_NIL;
+    vm->regs = r;
+    vm->nregs = ncap;
+    return ND_OK;
+}
+
+static nd_status grow_frames(nd_vm *vm)
+{
+    uint32_t ncap = vm->frames_cap ? vm->frames_cap * 2 : 64;
+    nd_frame *f = ND_REALLOC_N(nd_frame, vm->frames, vm->frames_cap, ncap);
+    if (!f) return ND_ENOMEM;
+    vm->frames = f;
+    vm->frames_cap = ncap;
+    return ND_OK;
+}
+
+nd_status nd_vm_new(const nd_program *prog, const nd_vm_opts *opts, nd_vm **out)
+{
+    *out = NULL;
+    ND_CHECK(prog && prog->nfuncs > 0, ND_EINTERNAL, "nd_vm_new: empty program");
+    nd_vm *vm = ND_ALLOC_N(nd_vm, 1);
+    if (!vm) return ND_ENOMEM;
+    vm->prog = prog;
+    if (opts) vm->opts = *opts;
+    if (!vm->opts.out) vm->opts.out = stdout;
+    if (!vm->opts.err) vm->opts.err = stderr;
+    vm->max_depth = vm->opts.max_call_depth ? vm->opts.max_call_depth : ND_VM_DEFAULT_DEPTH;
+    vm->state = ND_VM_READY;
+    nd_status st = ND_OK;
+    if (prog->nglobals) {
+        vm->globals = ND_ALLOC_N(nd_value, prog->nglobals);
+        if (!vm->globals) st = ND_ENOMEM;
+        for (uint32_t g = 0; st == ND_OK && g < prog->nglobals; g++)
+            vm->globals[g] = (nd_value){.type = ND_T_UNDEF};
+    }
+    if (st == ND_OK && prog->nconsts) {
+        vm->consts = ND_ALLOC_N(nd_value, prog->nconsts);
+        if (!vm->consts) st = ND_ENOMEM;
+        for (uint32_t k = 0; st == ND_OK && k < prog->nconsts; k++) {
+            const nd_const *c = &prog->consts[k];
+            if (c->kind == ND_K_INT) vm->consts[k] = ND_INT(c->i);
+            else if (c->kind == ND_K_FLOAT) vm->consts[k] = ND_FLOAT(c->f);
+            else st = nd_str_value(c->s ? c->s : "", c->s ? c->slen : 0, &vm->consts[k]);
+        }
+    }
+    if (st == ND_OK) st = grow_regs(vm, prog->funcs[0].nregs + 1u);
+    if (st == ND_OK) st = grow_frames(vm);
+    if (st != ND_OK) {
+        nd_vm_free(vm);
+        return st;
+    }
+    vm->frames[0] = (nd_frame){.func = 0, .pc = 0, .base = 0, .ret = ND_NO_RET};
+    vm->nframes = 1;
+    *out = vm;
+    return ND_OK;
+}
+
+void nd_vm_free(nd_vm *vm)
+{
+    if (!vm) return;
+    for (size_t k = 0; k < vm->nregs; k++) nd_val_decref(vm->regs[k]);
+    if (vm->regs) ND_FREE_N(vm->regs, vm->nregs);
+    if (vm->globals) {
+        for (uint32_t g = 0; g < vm->prog->nglobals; g++) nd_val_decref(vm->globals[g]);
+        ND_FREE_N(vm->globals, vm->prog->nglobals);
+    }
+    if (vm->consts) {
+        for (uint32_t k = 0; k < vm->prog->nconsts; k++) nd_val_decref(vm->consts[k]);
+        ND_FREE_N(vm->consts, vm->prog->nconsts);
+    }
+    if (vm->frames) ND_FREE_N(vm->frames, vm->frames_cap);
+    nd_free(vm, sizeof(nd_vm));
+    /* Whatever is left is unreachable: collect cycles now rather than leak them. */
+    nd_gc_collect();
+}
+
+void nd_vm_set_hooks(nd_vm *vm, const nd_vm_hooks *hooks)
+{
+    if (hooks) {
+        vm->hooks = *hooks;
+        vm->has_hooks = true;
+    } else {
+        memset(&vm->hooks, 0, sizeof vm->hooks);
+        vm->has_hooks = false;
+    }
+}
+
+/* ---- values for hooks; state for checkpoints ---- */
+
+nd_status nd_vm_new_string(nd_vm *vm, const char *s, size_t len, nd_value *out)
+{
+    ND_UNUSED(vm);
+    return nd_str_value(s, len, out);
+}
+
+nd_status nd_vm_new_list(nd_vm *vm, nd_value *out)
+{
+    ND_UNUSED(vm);
+    nd_list *l = nd_list_new(0);
+    if (!l) return ND_ENOMEM;
+    *out = ND_OBJ(ND_T_LIST, l);
+    return ND_OK;
+}
+
+nd_status nd_vm_list_push(nd_vm *vm, nd_value list, nd_value v)
+{
+    ND_UNUSED(vm);
+    ND_CHECK(list.type == ND_T_LIST, ND_EINTERNAL, "nd_vm_list_push: not a list");
+    return nd_list_push(ND_AS_LIST(list), v);
+}
+
+nd_status nd_vm_new_map(nd_vm *vm, nd_value *out)
+{
+    ND_UNUSED(vm);
+    nd_map *m = nd_map_new(0);
+    if (!m) return ND_ENOMEM;
+    *out = ND_OBJ(ND_T_MAP, m);
+    return ND_OK;
+}
+
+nd_status nd_vm_map_set(nd_vm *vm, nd_value map, const char *key, nd_value v)
+{
+    ND_UNUSED(vm);
+    ND_CHECK(map.type == ND_T_MAP, ND_EINTERNAL, "nd_vm_map_set: not a map");
+    nd_str *k = nd_str_new(key, strlen(key));
+    if (!k) return nd_last_error.status;
+    nd_status st = nd_map_set(ND_AS_MAP(map), k, v);
+    nd_val_decref(ND_OBJ(ND_T_STR, k));
+    return st;
+}
+
+void nd_vm_release(nd_value v)
+{
+    nd_val_decref(v);
+}
+
+size_t nd_vm_state_regs_used(const nd_vm *vm)
+{
+    if (vm->nframes == 0) return 0;
+    const nd_frame *top = &vm->frames[vm->nframes - 1];
+    size_t n = (size_t)top->base + vm->prog->funcs[top->func].nregs;
+    return n < vm->nregs ? n : vm->nregs;
+}
+
+nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes)
+{
+    for (size_t k = 0; k < vm->nregs; k++) nd_val_set(&vm->regs[k], ND_NIL);
+    vm->nframes = 0;
+    ND_TRY(grow_regs(vm, nregs));
+    while (vm->frames_cap < nframes) ND_TRY(grow_frames(vm));
+    vm->state = ND_VM_READY;
+    return ND_OK;
+}
+
+/* ---- positions, checks, errors ---- */
+
+static nd_pos frame_pos(const nd_vm *vm, const nd_frame *f)
+{
+    const nd_func *fn = &vm->prog->funcs[f->func];
+    uint32_t k = f->pc ? f->pc - 1 : 0;
+    if (!fn->pos || k >= fn->ncode) return (nd_pos){fn->line, 0};
+    return fn->pos[k];
+}
+
+void nd_vm_position(const nd_vm *vm, int *line, int *col)
+{
+    nd_pos p = vm->nframes ? frame_pos(vm, &vm->frames[vm->nframes - 1]) : (nd_pos){0, 0};
+    *line = (int)p.line;
+    *col = (int)p.col;
+}
+
+nd_status nd_vm_coll_check(nd_vm *vm, unsigned kind, unsigned id, const char *what)
+{
+    uint64_t tag = (uint64_t)kind << 56 | (uint64_t)(id & 0xffff) << 40 |
+                   (vm->ncollective++ & ((UINT64_C(1) << 40) - 1));
+    int line, col;
+    nd_vm_position(vm, &line, &col);
+    return nd_spmd_check(tag, what, line, col);
+}
+
+static const char *src_path(const nd_vm *vm)
+{
+    return vm->prog->source_name ? vm->prog->source_name : "<program>";
+}
+
+/* Traces longer than this show their innermost and outermost frames only. */
+#define TRACE_EDGE 20
+
+/* Prints the error once (rank 0) with its trace; rank-local failures take the fatal
+ * path instead (they may have happened on one rank only). */
+static void report(nd_vm *vm, nd_status st)
+{
+    int line, col;
+    nd_vm_position(vm, &line, &col);
+    nd_last_error.line = line;
+    nd_last_error.col = col;
+    const char *path = src_path(vm);
+    if (st == ND_ENOMEM || st == ND_EMPI || st == ND_EINTERNAL)
+        nd_spmd_fatal(path, line, col, "%s", nd_err_msg());
+    if (nd_spmd_rank() != 0) return;
+    FILE *err = vm->opts.err;
+    fprintf(err, "%s:%d:%d: error: %s\n", path, line, col, nd_err_msg());
+    uint32_t n = vm->nframes;
+    for (uint32_t k = 0; k < n; k++) {
+        if (n > 2 * TRACE_EDGE && k == TRACE_EDGE) {
+            fprintf(err, "  ... %u more frames ...\n", n - 2 * TRACE_EDGE);
+            k = n - TRACE_EDGE;
+        }
+        const nd_frame *f = &vm->frames[n - 1 - k];
+        fprintf(err, "  in %s at %s:%u\n", vm->prog->funcs[f->func].name, path,
+                frame_pos(vm, f).line);
+    }
+    fflush(err);
+}
+
+static nd_status call_builtin(nd_vm *vm, unsigned id, nd_value *args, int nargs,
+                              nd_value *out)
+{
+    const nd_builtin_info *bi = &nd_builtin_table[id];
+    if (UNLIKELY(nargs < bi->min_args || nargs > bi->max_args)) {
+        if (bi->min_args == bi->max_args)
+            return nd_err_set(ND_EPROG, "%s expects %d argument%s, got %d", bi->name,
+                              bi->min_args, bi->min_args == 1 ? "" : "s", nargs);
+        return nd_err_set(ND_EPROG, "%s expects %d to %d arguments, got %d", bi->name,
+                          bi->min_args, bi->max_args, nargs);
+    }
+    if (bi->flags & ND_BIF_COLLECTIVE) {
+        bool check = !(bi->flags & ND_BIF_PURE);
+        for (int k = 0; !check && k < nargs; k++) check = args[k].type == ND_T_MATRIX;
+        if (check) ND_TRY(nd_vm_coll_check(vm, ND_TAG_BUILTIN, id, bi->name));
+    }
+    *out = ND_NIL;
+    return nd_builtin_fns[id](vm, args, nargs, out);
+}
+
+static nd_status safepoint(nd_vm *vm)
+{
+    vm->nsafepoints++;
+    if (vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every &&
+        vm->nsafepoints % vm->hooks.safepoint_every == 0)
+        return vm->hooks.safepoint(vm->hooks.ctx, vm);
+    return ND_OK;
+}
+
+/* ---- the dispatch loop ---- */
+
+#ifdef ND_COMPUTED_GOTO
+#define CASE(name) L_##name:
+#define DISPATCH()                                                                       \
+    do {                                                                                 \
+        i = *pc++;                                                                       \
+        goto *labels[i.op];                                                              \
+    } while (0)
+#else
+#define CASE(name) case ND_OP_##name:
+#define DISPATCH() continue
+#endif
+
+#define SAVE_PC() (vm->frames[vm->nframes - 1].pc = (uint32_t)(pc - code))
+#define FAIL(expr)                                                                       \
+    do {                                                                                 \
+        st = (expr);                                                                     \
+        goto fail;                                                                       \
+    } while (0)
+#define TRY(expr)                                                                        \
+    do {                                                                                 \
+        st = (expr);                                                                     \
+        if (UNLIKELY(st != ND_OK)) goto fail;                                            \
+    } while (0)
+/* Stores an immediate (no reference) in R[A]. */
+#define SET_IMM(slot, v)                                                                 \
+    do {                                                                                 \
+        nd_value *s_ = &(slot);                                                          \
+        nd_value o_ = *s_;                                                               \
+        *s_ = (v);                                                                       \
+        nd_val_decref(o_);                                                               \
+    } while (0)
+/* A back-edge or call: counts a safe-point event and runs the hook when due. */
+#define SAFEPOINT()                                                                      \
+    do {                                                                                 \
+        if (UNLIKELY(--sp_left == 0)) {                                                  \
+            SAVE_PC();                                                                   \
+            sp_left = sp_every;                                                          \
+            vm->nsafepoints += sp_every - 1;                                             \
+            TRY(safepoint(vm));                                                          \
+            R = vm->regs + base;                                                         \
+        }                                                                                \
+    } while (0)
+
+#define ARITH(NAME, IOP, FEXPR)                                                          \
+    CASE(NAME)                                                                           \
+    {                                                                                    \
+        nd_value b = R[i.b], c = R[i.c];                                                 \
+        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) {                          \
+            int64_t r;                                                                   \
+            if (UNLIKELY(__builtin_##IOP##_overflow(b.as.i, c.as.i, &r))) goto slow_arith; \
+            SET_IMM(R[i.a], ND_INT(r));                                                  \
+        } else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) {                       \
+            double x = b.as.f, y = c.as.f;                                               \
+            SET_IMM(R[i.a], ND_FLOAT(FEXPR));                                            \
+        } else {                                                                         \
+            goto slow_arith;                                                             \
+        }                                                                                \
+        DISPATCH();                                                                      \
+    }
+
+#define COMPARE(NAME, OPR)                                                               \
+    CASE(NAME)                                                                           \
+    {                                                                                    \
+        nd_value b = R[i.b], c = R[i.c];                                                 \
+        bool r;                                                                          \
+        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i OPR c.as.i;     \
+        else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) r = b.as.f OPR c.as.f;    \
+        else {                                                                           \
+            SAVE_PC();                                                                   \
+            TRY(nd_val_compare(ND_OP_##NAME, b, c, &r));                                 \
+        }                                                                                \
+        SET_IMM(R[i.a], ND_BOOL(r));                                                     \
+        DISPATCH();                                                                      \
+    }
+
+static nd_status run_loop(nd_vm *vm)
+{
+#ifdef ND_COMPUTED_GOTO
+    static const void *const labels[] = {
+#define OP(name, fmt, ka, kb, kc, doc) &&L_##name,
+#include "noodle/opcodes.def"
+#undef OP
+    };
+#endif
+    const nd_program *prog = vm->prog;
+    nd_frame *fr = &vm->frames[vm->nframes - 1];
+    const nd_func *fn = &prog->funcs[fr->func];
+    const nd_instr *code = fn->code;
+    const nd_instr *pc = code + fr->pc;
+    uint32_t base = fr->base;
+    nd_value *R = vm->regs + base;
+    nd_value *G = vm->globals;
+    const nd_value *K = vm->consts;
+    uint64_t sp_every = UINT64_MAX;
+    if (vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every)
+        sp_every = vm->hooks.safepoint_every;
+    uint64_t sp_left = sp_every;
+    nd_status st = ND_OK;
+    nd_instr i;
+
+#ifdef ND_COMPUTED_GOTO
+    DISPATCH();
+#else
+    for (;;) {
+        i = *pc++;
+        switch ((nd_opcode)i.op) {
+#endif
+
+    CASE(MOVE)
+    {
+        nd_value v = R[i.b];
+        nd_val_incref(v);
+        nd_val_set(&R[i.a], v);
+        DISPATCH();
+    }
+    CASE(LOADK)
+    {
+        nd_value v = K[ND_BX(i)];
+        nd_val_incref(v);
+        nd_val_set(&R[i.a], v);
+        DISPATCH();
+    }
+    CASE(LOADI)
+    {
+        SET_IMM(R[i.a], ND_INT(ND_SBX(i)));
+        DISPATCH();
+    }
+    CASE(LOADNIL)
+    {
+        SET_IMM(R[i.a], ND_NIL);
+        DISPATCH();
+    }
+    CASE(LOADBOOL)
+    {
+        SET_IMM(R[i.a], ND_BOOL(i.b != 0));
+        DISPATCH();
+    }
+    CASE(LOADFN)
+    {
+        SET_IMM(R[i.a], ((nd_value){.type = ND_T_FUNC, .as.fn = ND_BX(i)}));
+        DISPATCH();
+    }
+    CASE(LOADBI)
+    {
+        SET_IMM(R[i.a], ((nd_value){.type = ND_T_BUILTIN, .as.fn = ND_BX(i)}));
+        DISPATCH();
+    }
+    CASE(GETG)
+    {
+        nd_value v = G[ND_BX(i)];
+        if (UNLIKELY(v.type == ND_T_UNDEF)) {
+            SAVE_PC();
+            FAIL(nd_err_set(ND_EPROG, "global '%s' is used before it is assigned",
+                            prog->globals && prog->globals[ND_BX(i)] ? prog->globals[ND_BX(i)]
+                                                                      : "?"));
+        }
+        nd_val_incref(v);
+        nd_val_set(&R[i.a], v);
+        DISPATCH();
+    }
+    CASE(SETG)
+    {
+        nd_value v = R[i.a];
+        nd_val_incref(v);
+        nd_val_set(&G[ND_BX(i)], v);
+        DISPATCH();
+    }
+
+    ARITH(ADD, add, x + y)
+    ARITH(SUB, sub, x - y)
+    ARITH(MUL, mul, x * y)
+    CASE(DIV)
+    CASE(MOD)
+    CASE(POW)
+    CASE(MATMUL)
+    CASE(NEG)
+    slow_arith:
+    {
+        nd_value out;
+        SAVE_PC();
+        TRY(nd_val_arith(vm, i.op, R[i.b], R[i.c], &out));
+        nd_val_set(&R[i.a], out);
+        DISPATCH();
+    }
+    CASE(NOT)
+    {
+        SET_IMM(R[i.a], ND_BOOL(ND_FALSY(R[i.b])));
+        DISPATCH();
+    }
+    CASE(EQ)
+    CASE(NE)
+    {
+        nd_value b = R[i.b], c = R[i.c];
+        bool r = 0;
+        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i == c.as.i;
+        else {
+            SAVE_PC();
+            TRY(nd_val_equal(b, c, &r));
+        }
+        if (i.op == ND_OP_NE) r = !r;
+        SET_IMM(R[i.a], ND_BOOL(r));
+        DISPATCH();
+    }
+    COMPARE(LT, <)
+    COMPARE(LE, <=)
+    COMPARE(GT, >)
+    COMPARE(GE, >=)
+    CASE(TRANSPOSE)
+    {
+        nd_value b = R[i.b], out;
+        SAVE_PC();
+        if (b.type != ND_T_MATRIX)
+            FAIL(nd_err_set(ND_EPROG, ".T needs a matrix, not %s", nd_val_typename(b)));
+        TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, ND_OP_TRANSPOSE, ".T"));
+        nd_dm *t = NULL;
+        TRY(nd_dm_transpose(ND_AS_MATRIX(b)->dm, &t));
+        TRY(nd_matrix_value(t, &out));
+        nd_val_set(&R[i.a], out);
+        DISPATCH();
+    }
+
+    CASE(JMP)
+    {
+        int32_t off = ND_SBX(i);
+        pc += off;
+        if (off < 0) SAFEPOINT();
+        DISPATCH();
+    }
+    CASE(TEST)
+    {
+        nd_value v = R[i.a];
+        if (v.type == ND_T_BOOL) {
+            if (!v.as.b) pc += ND_SBX(i);
+        } else if (v.type == ND_T_NIL) {
+            pc += ND_SBX(i);
+        } else {
+            SAVE_PC();
+            FAIL(nd_err_set(ND_EPROG, "condition must be a bool or nil, not %s",
+                            nd_val_typename(v)));
+        }
+        DISPATCH();
+    }
+    CASE(JMPFALSY)
+    {
+        if (ND_FALSY(R[i.a])) pc += ND_SBX(i);
+        DISPATCH();
+    }
+    CASE(JMPTRUTHY)
+    {
+        if (!ND_FALSY(R[i.a])) pc += ND_SBX(i);
+        DISPATCH();
+    }
+
+    CASE(FORPREP)
+    {
+        nd_value *r = &R[i.a];
+        if (UNLIKELY(r[0].type != ND_T_INT || r[1].type != ND_T_INT)) {
+            SAVE_PC();
+            FAIL(nd_err_set(ND_EPROG, "range bounds must be ints, not %s and %s",
+                            nd_val_typename(r[0]), nd_val_typename(r[1])));
+        }
+        if (r[0].as.i >= r[1].as.i) pc += ND_SBX(i);
+        else SET_IMM(r[2], r[0]);
+        DISPATCH();
+    }
+    CASE(FORLOOP)
+    {
+        nd_value *r = &R[i.a];
+        int64_t k = ++r[0].as.i;
+        if (k < r[1].as.i) {
+            SET_IMM(r[2], ND_INT(k));
+            pc += ND_SBX(i);
+            SAFEPOINT();
+        }
+        DISPATCH();
+    }
+    CASE(ITERPREP)
+    {
+        nd_value *r = &R[i.a];
+        if (UNLIKELY(r[0].type != ND_T_LIST)) {
+            SAVE_PC();
+            FAIL(nd_err_set(ND_EPROG, "for ... in needs a list, not %s",
+                            nd_val_typename(r[0])));
+        }
+        SET_IMM(r[1], ND_INT(0));
+        pc += ND_SBX(i);
+        DISPATCH();
+    }
+    CASE(ITERLOOP)
+    {
+        nd_value *r = &R[i.a];
+        const nd_list *l = ND_AS_LIST(r[0]);
+        int64_t k = r[1].as.i;
+        if ((uint64_t)k < l->len) {
+            nd_value v = l->items[k];
+            nd_val_incref(v);
+            nd_val_set(&r[2], v);
+            r[1].as.i = k + 1;
+            pc += ND_SBX(i);
+            SAFEPOINT();
+        }
+        DISPATCH();
+    }
+
+    CASE(CALL)
+    {
+        nd_value f = R[i.a];
+        if (LIKELY(f.type == ND_T_FUNC)) {
+            const nd_func *callee = &prog->funcs[f.as.fn];
+            if (UNLIKELY(callee->nparams != i.b)) {
+                SAVE_PC();
+                FAIL(nd_err_set(ND_EPROG, "%s expects %u argument%s, got %u", callee->name,
+                                callee->nparams, callee->nparams == 1 ? "" : "s", (unsigned)i.b));
+            }
+            if (UNLIKELY(vm->nframes >= vm->max_depth)) {
+                SAVE_PC();
+                FAIL(nd_err_set(ND_EPROG, "stack overflow (more than %u nested calls)",
+                                vm->max_depth));
+            }
+            uint32_t nbase = base + i.a + 1u;
+            if (UNLIKELY((size_t)nbase + callee->nregs > vm->nregs)) {
+                SAVE_PC();
+                TRY(grow_regs(vm, (size_t)nbase + callee->nregs));
+            }
+            if (UNLIKELY(vm->nframes == vm->frames_cap)) {
+                SAVE_PC();
+                TRY(grow_frames(vm));
+            }
+            vm->frames[vm->nframes - 1].pc = (uint32_t)(pc - code);
+            fr = &vm->frames[vm->nframes++];
+            fr->func = f.as.fn;
+            fr->pc = 0;
+            fr->base = nbase;
+            fr->ret = base + i.a;
+            fn = callee;
+            code = pc = callee->code;
+            base = nbase;
+            R = vm->regs + base;
+            SAFEPOINT();
+            DISPATCH();
+        }
+        SAVE_PC();
+        if (f.type != ND_T_BUILTIN)
+            FAIL(nd_err_set(ND_EPROG, "cannot call %s", nd_val_typename(f)));
+        nd_value out;
+        TRY(call_builtin(vm, f.as.fn, &R[i.a + 1], i.b, &out));
+        nd_val_set(&R[i.a], out);
+        nd_gc_maybe();
+        DISPATCH();
+    }
+    CASE(CALLB)
+    {
+        nd_value out;
+        SAVE_PC();
+        TRY(call_builtin(vm, i.c, &R[i.b], i.x, &out));
+        R = vm->regs + base; /* a hook may have touched the state */
+        nd_val_set(&R[i.a], out);
+        nd_gc_maybe();
+        DISPATCH();
+    }
+    CASE(RET)
+    {
+        nd_value v = ND_NIL;
+        if (i.b == 1) {
+            v = R[i.a];
+            R[i.a] = ND_NIL;
+        }
+        if (UNLIKELY(vm->nframes == 1)) {
+            SAVE_PC();
+            nd_val_decref(v);
+            return ND_OK;
+        }
+        /* Release the frame's references now (a big matrix must not outlive its
+         * function); stale immediates may stay, they hold nothing. */
+        for (uint32_t k = 0; k < fn->nregs; k++) {
+            if (ND_IS_OBJ(R[k])) {
+                nd_value o = R[k];
+                R[k] = ND_NIL;
+                nd_val_decref(o);
+            }
+        }
+        uint32_t ret = fr->ret;
+        vm->nframes--;
+        fr = &vm->frames[vm->nframes - 1];
+        fn = &prog->funcs[fr->func];
+        code = fn->code;
+        pc = code + fr->pc;
+        base = fr->base;
+        R = vm->regs + base;
+        nd_val_set(&vm->regs[ret], v);
+        DISPATCH();
+    }
+
+    CASE(NEWLIST)
+    {
+        SAVE_PC();
+        nd_list *l = nd_list_new(i.c);
+        if (!l) FAIL(ND_ENOMEM);
+        for (uint32_t k = 0; k < i.c; k++) {
+            nd_value v = R[i.b + k];
+            nd_val_incref(v);
+            l->items[k] = v;
+        }
+        l->len = i.c;
+        nd_val_set(&R[i.a], ND_OBJ(ND_T_LIST, l));
+        nd_gc_maybe();
+        DISPATCH();
+    }
+    CASE(NEWMAP)
+    {
+        SAVE_PC();
+        nd_map *m = nd_map_new(i.c);
+        if (!m) FAIL(ND_ENOMEM);
+        nd_value mv = ND_OBJ(ND_T_MAP, m);
+        for (uint32_t k = 0; k < i.c; k++) {
+            nd_value key = R[i.b + 2 * k], v = R[i.b + 2 * k + 1];
+            if (key.type != ND_T_STR) {
+                nd_val_decref(mv);
+                FAIL(nd_err_set(ND_EPROG, "map keys must be strings, not %s",
+                                nd_val_typename(key)));
+            }
+            st = nd_map_set(m, ND_AS_STR(key), v);
+            if (st != ND_OK) {
+                nd_val_decref(mv);
+                goto fail;
+            }
+        }
+        nd_val_set(&R[i.a], mv);
+        nd_gc_maybe();
+        DISPATCH();
+    }
+    CASE(GETINDEX)
+    {
+        nd_value c = R[i.b], k = R[i.c];
+        if (LIKELY(c.type == ND_T_LIST && k.type == ND_T_INT &&
+                   (uint64_t)k.as.i < ND_AS_LIST(c)->len)) {
+            nd_value v = ND_AS_LIST(c)->items[k.as.i];
+            nd_val_incref(v);
+            nd_val_set(&R[i.a], v);
+            DISPATCH();
+        }
+        nd_value out;
+        SAVE_PC();
+        TRY(nd_val_getindex(vm, c, k, &out));
+        nd_val_set(&R[i.a], out);
+        DISPATCH();
+    }
+    CASE(GETINDEX2)
+    {
+        nd_value out;
+        SAVE_PC();
+        TRY(nd_val_getindex2(vm, R[i.b], R[i.c], R[i.c + 1], &out));
+        nd_val_set(&R[i.a], out);
+        DISPATCH();
+    }
+    CASE(SETINDEX)
+    {
+        nd_value c = R[i.a], k = R[i.b];
+        if (LIKELY(c.type == ND_T_LIST && k.type == ND_T_INT &&
+                   (uint64_t)k.as.i < ND_AS_LIST(c)->len)) {
+            nd_value v = R[i.c];
+            nd_val_incref(v);
+            nd_val_set(&ND_AS_LIST(c)->items[k.as.i], v);
+            DISPATCH();
+        }
+        SAVE_PC();
+        TRY(nd_val_setindex(vm, c, k, R[i.c]));
+        DISPATCH();
+    }
+    CASE(SETINDEX2)
+    {
+        SAVE_PC();
+        TRY(nd_val_setindex2(vm, R[i.a], R[i.b], R[i.b + 1], R[i.c]));
+        DISPATCH();
+    }
+    CASE(GETSLICE)
+    {
+        nd_value out;
+        SAVE_PC();
+        TRY(nd_val_getslice(vm, R[i.b], &R[i.c], i.x, &out));
+        nd_val_set(&R[i.a], out);
+        DISPATCH();
+    }
+    CASE(SETSLICE)
+    {
+        SAVE_PC();
+        TRY(nd_val_setslice(vm, R[i.a], &R[i.b], i.x, R[i.c]));
+        DISPATCH();
+    }
+    CASE(NOP)
+    {
+        DISPATCH();
+    }
+
+#ifndef ND_COMPUTED_GOTO
+        default:
+            SAVE_PC();
+            FAIL(nd_err_set(ND_EINTERNAL, "bad opcode %u", i.op));
+        }
+    }
+#endif
+
+fail:
+    SAVE_PC();
+    return st;
+}
+
+nd_status nd_vm_run(nd_vm *vm)
+{
+    if (vm->state == ND_VM_DONE) return ND_OK;
+    if (vm->state == ND_VM_FAILED) return vm->status;
+    if (vm->nframes == 0) return nd_err_set(ND_EINTERNAL, "nd_vm_run: no frame to run");
+    nd_status st = run_loop(vm);
+    if (st == ND_OK) {
+        int line, col;
+        nd_vm_position(vm, &line, &col);
+        st = nd_spmd_check(ND_SPMD_TAG_EXIT, "the end of the program", line, col);
+        if (st == ND_OK) {
+            vm->state = ND_VM_DONE;
+            return ND_OK;
+        }
+        report(vm, st);
+    } else {
+        report(vm, st);
+        /* Release ranks waiting in a collective; after a divergence every rank has
+         * already returned from the check, so a further one could hang. */
+        if (st != ND_EDIVERGED) {
+            nd_error saved = nd_last_error;
+            (void)nd_spmd_check(ND_SPMD_TAG_EXIT, "a run-time error", saved.line, saved.col);
+            nd_last_error = saved;
+        }
+    }
+    vm->state = ND_VM_FAILED;
+    vm->status = st;
+    return st;
+}

@@ -1,0 +1,104 @@
+/* vm_internal.h: the VM's state layout, shared by the VM's own files and (later) the
+ * checkpoint module, which walks and rebuilds it (docs/vm.md "State").
+ *
+ * Invariants: the state holds no raw pointer that a checkpoint could not rebuild.
+ * Frames are (function index, pc, base register index, return register index); the
+ * registers of every frame live in one growable array `regs` indexed from `base`
+ * (nothing keeps a pointer into it across a possible realloc); slots above the top
+ * frame's window (base + nregs) hold no references (nil or a stale immediate).  Globals are one array; ND_T_UNDEF marks a never-assigned slot.
+ */
+#ifndef ND_VM_INTERNAL_H
+#define ND_VM_INTERNAL_H
+
+#include "vm/object.h"
+#include "vm/vm.h"
+
+#include "common/strbuf.h"
+
+typedef struct nd_frame {
+    uint32_t func; /* index into prog->funcs */
+    uint32_t pc;   /* index of the next instruction to run in this frame (for a caller:
+                      the one after its CALL; while a builtin or hook runs: the one after
+                      the CALLB or the safe point) */
+    uint32_t base; /* R[0] of this frame is regs[base] */
+    uint32_t ret;  /* absolute register index that receives the result in the caller
+                      (ND_NO_RET for the main chunk) */
+} nd_frame;
+
+#define ND_NO_RET UINT32_MAX
+
+typedef enum nd_vm_state { ND_VM_READY, ND_VM_DONE, ND_VM_FAILED } nd_vm_state;
+
+struct nd_vm {
+    const nd_program *prog; /* borrowed */
+    nd_vm_opts opts;        /* out/err resolved to stdout/stderr */
+    uint32_t max_depth;
+    nd_vm_hooks hooks;
+    bool has_hooks;
+
+    nd_value *regs;         /* owned values */
+    size_t nregs;           /* allocated slots */
+    nd_frame *frames;
+    uint32_t nframes, frames_cap;
+    nd_value *globals;      /* prog->nglobals slots */
+    nd_value *consts;       /* prog->nconsts values built once (strings interned) */
+
+    uint64_t ncollective;   /* collective operations checked so far (same on all ranks) */
+    uint64_t nsafepoints;   /* safe-point events so far (same on all ranks) */
+    nd_vm_state state;
+    nd_status status;       /* the status of a failed run */
+};
+
+/* The kinds of operations in a consistency-check tag (tag = kind << 56 | id << 40 |
+ * count), so that opcodes and builtins never share a tag. */
+#define ND_TAG_OPCODE 1u
+#define ND_TAG_BUILTIN 2u
+
+/* Collective: the SPMD consistency check before operation `id` of `kind`, at the
+ * position of the instruction the top frame is running. */
+nd_status nd_vm_coll_check(nd_vm *vm, unsigned kind, unsigned id, const char *what);
+/* Rank-local: the source position of the instruction the top frame is running. */
+void nd_vm_position(const nd_vm *vm, int *line, int *col);
+
+/* Values (ops.c).  All Uniform (no communication) unless they say otherwise. */
+const char *nd_val_typename(nd_value v);
+/* Appends the printed form of v: strings quoted (with \" and \\ escaped) when quote. */
+nd_status nd_val_repr(const nd_program *prog, nd_strbuf *sb, nd_value v, bool quote);
+/* *out: a new reference to a string (str(x)). */
+nd_status nd_val_tostr(const nd_program *prog, nd_value v, nd_value *out);
+/* Equality per LANGUAGE.md; an error for matrices. */
+nd_status nd_val_equal(nd_value a, nd_value b, bool *eq);
+/* Ordering of numbers or of strings; op is ND_OP_LT, _LE, _GT or _GE. */
+nd_status nd_val_compare(int op, nd_value a, nd_value b, bool *res);
+/* Arithmetic ND_OP_ADD .. ND_OP_MATMUL and NEG (b ignored) on any operands; matrix
+ * operands are Collective (the check runs here).  *out is a new reference. */
+nd_status nd_val_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out);
+/* Indexing and slicing (index.c): lists, maps, matrices (Collective for matrices).
+ * bounds[4] are the four slice operands; x the GETSLICE/SETSLICE flag bits. */
+nd_status nd_val_getindex(nd_vm *vm, nd_value c, nd_value k, nd_value *out);
+nd_status nd_val_setindex(nd_vm *vm, nd_value c, nd_value k, nd_value v);
+nd_status nd_val_getindex2(nd_vm *vm, nd_value c, nd_value i, nd_value j, nd_value *out);
+nd_status nd_val_setindex2(nd_vm *vm, nd_value c, nd_value i, nd_value j, nd_value v);
+nd_status nd_val_getslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigned x,
+                          nd_value *out);
+nd_status nd_val_setslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigned x,
+                          nd_value v);
+/* Number helpers shared with builtins. */
+nd_status nd_val_to_double(nd_value v, const char *what, double *out);
+nd_status nd_val_float_to_int(double f, const char *what, int64_t *out);
+
+/* Builtins (builtins.c, builtins_mat.c).  args are borrowed, *out a new reference. */
+typedef nd_status (*nd_builtin_fn)(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
+extern const nd_builtin_fn nd_builtin_fns[];
+#define BUILTIN(id, name, lo, hi, flags)                                                 \
+    nd_status nd_bi_##id(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
+#include "vm/builtins.def"
+#undef BUILTIN
+
+/* Argument helpers for builtins: errors name the builtin and the argument (1-based). */
+nd_status nd_arg_int(const char *fn, int k, nd_value v, int64_t *out);
+nd_status nd_arg_num(const char *fn, int k, nd_value v, double *out);
+nd_status nd_arg_str(const char *fn, int k, nd_value v, nd_str **out);
+nd_status nd_arg_matrix(const char *fn, int k, nd_value v, nd_dm **out);
+
+#endif
