@@ -108,4 +108,10 @@ nd_status nd_dm_svd(const nd_dm *A, nd_dm **U, nd_dm **s, nd_dm **V);
 nd_status nd_dm_h5write(const char *path, const char *dataset, const nd_dm *A);
 nd_status nd_dm_h5read(const char *path, const char *dataset, nd_dm **out);
 
+/* Added (runtime module): the same, inside an HDF5 file or group that all ranks opened
+ * collectively with the MPI-IO driver (loc_id is its hid_t).  For the checkpoint and
+ * catalog modules.  h5write_loc replaces an existing dataset of that name. */
+nd_status nd_dm_h5write_loc(int64_t loc_id, const char *dataset, const nd_dm *A);
+nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out);
+
 #endif

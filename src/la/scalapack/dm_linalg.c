@@ -1,0 +1,344 @@
+/* dm_linalg.c: the ScaLAPACK backend of the nd_dm linear algebra (dm.h): matmul
+ * (pdgemm), solve, inv, det, cholesky, qr, eigh, svd.
+ *
+ * Every routine works on copies (inputs are borrowed), queries work space with
+ * lwork = -1 (padded: some ScaLAPACK queries run short), and turns INFO > 0 into the
+ * documented ND_EPROG messages.  INFO is global, so the errors are uniform.  Vector
+ * sign conventions: docs/matrices.md.
+ */
+#include "runtime/dm_impl.h"
+
+#include "common/alloc.h"
+#include "la/scalapack/scalapack.h"
+#include "runtime/spmd.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LL(x) ((long long)(x))
+#define AT(M, li, lj) ((M)->a[(li) + (size_t)(lj) * (M)->lld])
+
+static const int ONE = 1;
+
+/* Work space of at least q * 1.1 + slack doubles (q from a query). */
+static int pad_lwork(double q, int64_t floor_)
+{
+    double w = q * 1.1 + 1024.0;
+    if (w < (double)floor_) w = (double)floor_;
+    return w > 2147483647.0 ? 2147483647 : (int)w;
+}
+
+nd_status nd_dm_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(A->n == B->m, ND_EPROG, "shape mismatch: %lldx%lld @ %lldx%lld", LL(A->m),
+             LL(A->n), LL(B->m), LL(B->n));
+    ND_TRY(nd_dm_alloc(A->m, B->n, out));
+    nd_dm *C = *out;
+    int m = (int)A->m, n = (int)B->n, k = (int)A->n;
+    double alpha = 1.0, beta = 0.0;
+    pdgemm_("N", "N", &m, &n, &k, &alpha, A->a, &ONE, &ONE, A->desc, B->a, &ONE, &ONE,
+            B->desc, &beta, C->a, &ONE, &ONE, C->desc, 1, 1);
+    return ND_OK;
+}
+
+/* Pivot indices: LOCr(M) + MB entries, as pdgetrf requires. */
+static int *alloc_ipiv(const nd_dm *A) { return ND_ALLOC_N(int, (size_t)A->mloc + A->nb); }
+
+#define FREE_IPIV(p, A) ND_FREE_N((p), (size_t)(A)->mloc + (A)->nb)
+
+nd_status nd_dm_solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
+{
+    *X = NULL;
+    ND_TRY(nd_dm_need_square(A));
+    ND_CHECK(B->m == A->m, ND_EPROG, "shape mismatch: solve(%lldx%lld, %lldx%lld)", LL(A->m),
+             LL(A->n), LL(B->m), LL(B->n));
+    nd_dm *F = NULL;
+    ND_TRY(nd_dm_copy(A, &F));
+    nd_status st = nd_dm_copy(B, X);
+    int *ipiv = alloc_ipiv(A);
+    if (st == ND_OK) st = nd_spmd_agree(ipiv ? ND_OK : ND_ENOMEM);
+    if (st == ND_OK) {
+        int n = (int)A->n, nrhs = (int)B->n, info = 0;
+        pdgesv_(&n, &nrhs, F->a, &ONE, &ONE, F->desc, ipiv, (*X)->a, &ONE, &ONE, (*X)->desc,
+                &info);
+        if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgesv: bad argument %d", -info);
+    }
+    FREE_IPIV(ipiv, A);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(*X);
+        *X = NULL;
+    }
+    return st;
+}
+
+nd_status nd_dm_inv(const nd_dm *A, nd_dm **out)
+{
+    *out = NULL;
+    ND_TRY(nd_dm_need_square(A));
+    nd_dm *F;
+    ND_TRY(nd_dm_copy(A, &F));
+    int *ipiv = alloc_ipiv(A);
+    nd_status st = nd_spmd_agree(ipiv ? ND_OK : ND_ENOMEM);
+    int n = (int)A->n, info = 0;
+    if (st == ND_OK) {
+        pdgetrf_(&n, &n, F->a, &ONE, &ONE, F->desc, ipiv, &info);
+        if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgetrf: bad argument %d", -info);
+    }
+    if (st == ND_OK) {
+        double wq = 0.0;
+        int iq = 0, lwork = -1, liwork = -1;
+        pdgetri_(&n, F->a, &ONE, &ONE, F->desc, ipiv, &wq, &lwork, &iq, &liwork, &info);
+        lwork = pad_lwork(wq, (int64_t)F->mloc * F->nb);
+        liwork = pad_lwork((double)iq, (int64_t)F->nloc + 2 * F->nb);
+        double *work = ND_ALLOC_N(double, (size_t)lwork);
+        int *iwork = ND_ALLOC_N(int, (size_t)liwork);
+        st = nd_spmd_agree(work && iwork ? ND_OK : ND_ENOMEM);
+        if (st == ND_OK) {
+            pdgetri_(&n, F->a, &ONE, &ONE, F->desc, ipiv, work, &lwork, iwork, &liwork, &info);
+            if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
+            else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgetri: bad argument %d", -info);
+        }
+        ND_FREE_N(work, (size_t)lwork);
+        ND_FREE_N(iwork, (size_t)liwork);
+    }
+    FREE_IPIV(ipiv, A);
+    if (st != ND_OK) {
+        nd_dm_free(F);
+        return st;
+    }
+    *out = F;
+    return ND_OK;
+}
+
+/* Collective.  det = sign * prod(diag(U)), the product taken in global index order on
+ * every rank (so it is replicated exactly); a zero pivot gives 0.0, not an error. */
+nd_status nd_dm_det(const nd_dm *A, double *out)
+{
+    ND_TRY(nd_dm_need_square(A));
+    nd_dm *F;
+    ND_TRY(nd_dm_copy(A, &F));
+    size_t n = (size_t)A->n;
+    int *ipiv = alloc_ipiv(A);
+    double *d = ND_ALLOC_N(double, n);
+    nd_status st = nd_spmd_agree(ipiv && d ? ND_OK : ND_ENOMEM);
+    if (st == ND_OK) {
+        int in = (int)n, info = 0, mycol;
+        pdgetrf_(&in, &in, F->a, &ONE, &ONE, F->desc, ipiv, &info);
+        nd_spmd_grid(NULL, NULL, NULL, &mycol);
+        long long swaps = 0;
+        for (int lj = 0; lj < F->nloc; lj++) {
+            int64_t j = nd_dm_gcol(F, lj);
+            for (int li = 0; li < F->mloc; li++)
+                if (nd_dm_grow(F, li) == j) d[j] = AT(F, li, lj);
+        }
+        /* ipiv is replicated over process columns: count it on column 0 only. */
+        if (mycol == 0)
+            for (int li = 0; li < F->mloc; li++)
+                if (ipiv[li] != nd_dm_grow(F, li) + 1) swaps++;
+        st = nd_dm_combine(d, n);
+        if (st == ND_OK && nd_spmd_size() > 1) {
+            int rc = MPI_Allreduce(MPI_IN_PLACE, &swaps, 1, MPI_LONG_LONG, MPI_SUM,
+                                   nd_spmd_comm());
+            if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Allreduce", rc);
+        }
+        if (st == ND_OK) {
+            double p = swaps % 2 ? -1.0 : 1.0;
+            for (size_t k = 0; k < n; k++) p *= d[k];
+            *out = info > 0 ? 0.0 : p;
+        }
+    }
+    ND_FREE_N(d, n);
+    FREE_IPIV(ipiv, A);
+    nd_dm_free(F);
+    return st;
+}
+
+nd_status nd_dm_cholesky(const nd_dm *A, nd_dm **L)
+{
+    *L = NULL;
+    ND_TRY(nd_dm_need_square(A));
+    nd_dm *F;
+    ND_TRY(nd_dm_copy(A, &F));
+    int n = (int)A->n, info = 0;
+    pdpotrf_("L", &n, F->a, &ONE, &ONE, F->desc, &info, 1);
+    if (info != 0) {
+        nd_dm_free(F);
+        if (info > 0) return nd_err_set(ND_EPROG, "matrix is not positive definite");
+        return nd_err_set(ND_EINTERNAL, "pdpotrf: bad argument %d", -info);
+    }
+    for (int lj = 0; lj < F->nloc; lj++) {
+        int64_t j = nd_dm_gcol(F, lj);
+        for (int li = 0; li < F->mloc; li++)
+            if (nd_dm_grow(F, li) < j) AT(F, li, lj) = 0.0;
+    }
+    *L = F;
+    return ND_OK;
+}
+
+nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
+{
+    *Q = *R = NULL;
+    int64_t k = A->m < A->n ? A->m : A->n;
+    nd_dm *F;
+    ND_TRY(nd_dm_copy(A, &F));
+    size_t ntau = (size_t)F->nloc + F->nb;
+    double *tau = ND_ALLOC_N(double, ntau);
+    double *work = NULL;
+    int lwork = 0;
+    nd_status st = nd_spmd_agree(tau ? ND_OK : ND_ENOMEM);
+    int m = (int)A->m, n = (int)A->n, ik = (int)k, info = 0;
+    if (st == ND_OK) {
+        double q1 = 0.0, q2 = 0.0;
+        int query = -1;
+        pdgeqrf_(&m, &n, F->a, &ONE, &ONE, F->desc, tau, &q1, &query, &info);
+        pdorgqr_(&m, &ik, &ik, F->a, &ONE, &ONE, F->desc, tau, &q2, &query, &info);
+        lwork = pad_lwork(q1 > q2 ? q1 : q2, 0);
+        work = ND_ALLOC_N(double, (size_t)lwork);
+        st = nd_spmd_agree(work ? ND_OK : ND_ENOMEM);
+    }
+    if (st == ND_OK) {
+        pdgeqrf_(&m, &n, F->a, &ONE, &ONE, F->desc, tau, work, &lwork, &info);
+        if (info != 0) st = nd_err_set(ND_EINTERNAL, "pdgeqrf: info %d", info);
+    }
+    if (st == ND_OK) st = nd_dm_slice(F, 0, k, 0, A->n, R);
+    if (st == ND_OK) {
+        nd_dm *r = *R;
+        for (int lj = 0; lj < r->nloc; lj++) {
+            int64_t j = nd_dm_gcol(r, lj);
+            for (int li = 0; li < r->mloc; li++)
+                if (nd_dm_grow(r, li) > j) AT(r, li, lj) = 0.0;
+        }
+        pdorgqr_(&m, &ik, &ik, F->a, &ONE, &ONE, F->desc, tau, work, &lwork, &info);
+        if (info != 0) st = nd_err_set(ND_EINTERNAL, "pdorgqr: info %d", info);
+    }
+    if (st == ND_OK) st = nd_dm_slice(F, 0, A->m, 0, k, Q);
+    ND_FREE_N(work, (size_t)lwork);
+    ND_FREE_N(tau, ntau);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(*Q);
+        nd_dm_free(*R);
+        *Q = *R = NULL;
+    }
+    return st;
+}
+
+nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
+{
+    *w = *V = NULL;
+    ND_TRY(nd_dm_need_square(A));
+    int n = (int)A->n, info = 0, npcol;
+    nd_spmd_grid(NULL, &npcol, NULL, NULL);
+    nd_dm *F = NULL, *Z = NULL;
+    ND_TRY(nd_dm_copy(A, &F));
+    nd_status st = nd_dm_alloc(A->n, A->n, &Z);
+    double *ev = ND_ALLOC_N(double, (size_t)n), *work = NULL;
+    int *iwork = NULL, lwork = 0, liwork = 0;
+    if (st == ND_OK) st = nd_spmd_agree(ev ? ND_OK : ND_ENOMEM);
+    if (st == ND_OK) {
+        double wq = 0.0;
+        int iq = 0, query = -1;
+        pdsyevd_("V", "L", &n, F->a, &ONE, &ONE, F->desc, ev, Z->a, &ONE, &ONE, Z->desc, &wq,
+                 &query, &iq, &query, &info, 1, 1);
+        /* The query can run short of what pdormtr needs inside (seen with ScaLAPACK
+         * 2.2.1): take the documented minimum as well, doubled. */
+        int64_t np = F->mloc, nq = F->nloc, nb = F->nb;
+        int64_t doc = 1 + 6 * (int64_t)n + 2 * np * nq;
+        int64_t tri = 3 * (int64_t)n + (nb * (np + 1) > 3 * nb ? nb * (np + 1) : 3 * nb);
+        int64_t need = (doc > tri ? doc : tri) + 2 * (int64_t)n + nb * (np + nq + nb);
+        lwork = pad_lwork(wq > (double)need ? wq : (double)need, 2 * need);
+        liwork = pad_lwork((double)iq, 7 * (int64_t)n + 8 * (int64_t)npcol + 2);
+        work = ND_ALLOC_N(double, (size_t)lwork);
+        iwork = ND_ALLOC_N(int, (size_t)liwork);
+        st = nd_spmd_agree(work && iwork ? ND_OK : ND_ENOMEM);
+    }
+    if (st == ND_OK) {
+        pdsyevd_("V", "L", &n, F->a, &ONE, &ONE, F->desc, ev, Z->a, &ONE, &ONE, Z->desc, work,
+                 &lwork, iwork, &liwork, &info, 1, 1);
+        if (info > 0) st = nd_err_set(ND_EPROG, "eigh did not converge (info %d)", info);
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdsyevd: bad argument %d", -info);
+    }
+    if (st == ND_OK) st = nd_dm_sign_columns(Z, NULL);
+    if (st == ND_OK) st = nd_dm_from_colmajor(n, 1, ev, w);
+    ND_FREE_N(work, (size_t)lwork);
+    ND_FREE_N(iwork, (size_t)liwork);
+    ND_FREE_N(ev, (size_t)n);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(Z);
+        return st;
+    }
+    *V = Z;
+    return ND_OK;
+}
+
+/* Collective.  m >= n only: U m-by-n, s, V n-by-n, signs not yet normalized. */
+static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
+{
+    int m = (int)A->m, n = (int)A->n, info = 0, lwork = 0;
+    nd_dm *F = NULL, *VT = NULL;
+    *U = *V = NULL;
+    ND_TRY(nd_dm_copy(A, &F));
+    nd_status st = nd_dm_alloc(m, n, U);
+    if (st == ND_OK) st = nd_dm_alloc(n, n, &VT);
+    double *work = NULL;
+    if (st == ND_OK) {
+        double wq = 0.0;
+        int query = -1;
+        pdgesvd_("V", "V", &m, &n, F->a, &ONE, &ONE, F->desc, s, (*U)->a, &ONE, &ONE,
+                 (*U)->desc, VT->a, &ONE, &ONE, VT->desc, &wq, &query, &info, 1, 1);
+        lwork = pad_lwork(wq, 0);
+        work = ND_ALLOC_N(double, (size_t)lwork);
+        st = nd_spmd_agree(work ? ND_OK : ND_ENOMEM);
+    }
+    if (st == ND_OK) {
+        pdgesvd_("V", "V", &m, &n, F->a, &ONE, &ONE, F->desc, s, (*U)->a, &ONE, &ONE,
+                 (*U)->desc, VT->a, &ONE, &ONE, VT->desc, work, &lwork, &info, 1, 1);
+        if (info > 0) st = nd_err_set(ND_EPROG, "svd did not converge (info %d)", info);
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgesvd: bad argument %d", -info);
+    }
+    if (st == ND_OK) st = nd_dm_transpose(VT, V);
+    ND_FREE_N(work, (size_t)lwork);
+    nd_dm_free(VT);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(*U);
+        *U = NULL;
+    }
+    return st;
+}
+
+/* Collective.  A wide matrix goes through its transpose (A.T = V S U.T), so pdgesvd
+ * only ever sees m >= n. */
+nd_status nd_dm_svd(const nd_dm *A, nd_dm **U, nd_dm **s, nd_dm **V)
+{
+    *U = *s = *V = NULL;
+    int64_t k = A->m < A->n ? A->m : A->n;
+    double *sv = ND_ALLOC_N(double, (size_t)k);
+    nd_status st = nd_spmd_agree(sv ? ND_OK : ND_ENOMEM);
+    if (st != ND_OK) {
+        ND_FREE_N(sv, (size_t)k);
+        return st;
+    }
+    if (A->m >= A->n) {
+        st = svd_tall(A, U, sv, V);
+    } else {
+        nd_dm *At = NULL;
+        st = nd_dm_transpose(A, &At);
+        if (st == ND_OK) st = svd_tall(At, V, sv, U);
+        nd_dm_free(At);
+    }
+    if (st == ND_OK) st = nd_dm_sign_columns(*U, *V);
+    if (st == ND_OK) st = nd_dm_from_colmajor(k, 1, sv, s);
+    ND_FREE_N(sv, (size_t)k);
+    if (st != ND_OK) {
+        nd_dm_free(*U);
+        nd_dm_free(*V);
+        *U = *V = NULL;
+    }
+    return st;
+}

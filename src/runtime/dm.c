@@ -1,0 +1,742 @@
+/* dm.c: distributed matrices (dm.h): layout, construction, element access,
+ * redistribution (Cpdgemr2d, pdtran), elementwise operations and the reductions.
+ *
+ * Invariants: every matrix uses square nb-by-nb blocks over the one BLACS grid, so two
+ * matrices of the same shape have the same layout and elementwise work is a local loop.
+ * Reductions are bit-identical at every rank count: one partial per global block, summed
+ * in global block order (docs/matrices.md).  The linear algebra is in src/la/scalapack.
+ */
+#include "runtime/dm_impl.h"
+
+#include "common/alloc.h"
+#include "la/scalapack/scalapack.h"
+#include "runtime/spmd.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#define LL(x) ((long long)(x))
+
+/* A rank-local allocation failure becomes uniform before the next collective. */
+#define AGREE_ALLOC(p, n)                                                                \
+    do {                                                                                 \
+        nd_status agree_st_ = nd_spmd_agree((p) ? ND_OK : ND_ENOMEM);                    \
+        if (agree_st_ != ND_OK) {                                                        \
+            ND_FREE_N((p), (n));                                                         \
+            return agree_st_;                                                            \
+        }                                                                                \
+    } while (0)
+
+nd_status nd_dm_mpi_fail(const char *what, int rc)
+{
+    char s[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS) s[0] = '\0';
+    return nd_err_set(ND_EMPI, "%s failed: %s", what, s);
+}
+
+int64_t nd_dm_rows(const nd_dm *A) { return A->m; }
+int64_t nd_dm_cols(const nd_dm *A) { return A->n; }
+size_t nd_dm_local_bytes(const nd_dm *A) { return A ? A->cap * sizeof(double) : 0; }
+
+void nd_dm_free(nd_dm *A)
+{
+    if (!A) return;
+    ND_FREE_N(A->a, A->cap);
+    nd_free(A, sizeof *A);
+}
+
+int64_t nd_dm_grow(const nd_dm *A, int li)
+{
+    int nprow, myrow;
+    nd_spmd_grid(&nprow, NULL, &myrow, NULL);
+    return ((int64_t)(li / A->nb) * nprow + myrow) * A->nb + li % A->nb;
+}
+
+int64_t nd_dm_gcol(const nd_dm *A, int lj)
+{
+    int npcol, mycol;
+    nd_spmd_grid(NULL, &npcol, NULL, &mycol);
+    return ((int64_t)(lj / A->nb) * npcol + mycol) * A->nb + lj % A->nb;
+}
+
+nd_status nd_dm_need_square(const nd_dm *A)
+{
+    ND_CHECK(A->m == A->n, ND_EPROG, "matrix must be square (%lldx%lld)", LL(A->m), LL(A->n));
+    return ND_OK;
+}
+
+/* Collective.  The shape checks are uniform (the shape is replicated); the size limit
+ * uses the largest local part (process row/column 0), so it is uniform too. */
+nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(m >= 1 && n >= 1, ND_EPROG, "matrix dimensions must be at least 1 (%lldx%lld)",
+             LL(m), LL(n));
+    ND_CHECK(m <= INT_MAX && n <= INT_MAX, ND_EPROG,
+             "matrix %lldx%lld is too large: ScaLAPACK descriptors hold 32-bit dimensions",
+             LL(m), LL(n));
+    int nprow, npcol, myrow, mycol, zero = 0;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int nb = nd_spmd_block_size();
+    int im = (int)m, in = (int)n;
+    int maxr = numroc_(&im, &nb, &zero, &zero, &nprow);
+    int maxc = numroc_(&in, &nb, &zero, &zero, &npcol);
+    ND_CHECK((int64_t)maxr * maxc <= INT_MAX, ND_EPROG,
+             "matrix %lldx%lld is too large: its local part (%dx%d on rank 0) exceeds "
+             "ScaLAPACK's 32-bit limits",
+             LL(m), LL(n), maxr, maxc);
+    nd_dm *A = nd_calloc(1, sizeof *A);
+    if (!A) return ND_ENOMEM;
+    A->m = m;
+    A->n = n;
+    A->nb = nb;
+    A->mloc = numroc_(&im, &nb, &myrow, &zero, &nprow);
+    A->nloc = numroc_(&in, &nb, &mycol, &zero, &npcol);
+    A->lld = A->mloc > 1 ? A->mloc : 1;
+    int ctx = nd_spmd_blacs_ctx(), info = 0;
+    descinit_(A->desc, &im, &in, &nb, &nb, &zero, &zero, &ctx, &A->lld, &info);
+    if (info != 0) {
+        nd_free(A, sizeof *A);
+        return nd_err_set(ND_EINTERNAL, "descinit failed (info %d)", info);
+    }
+    A->cap = (size_t)A->lld * (size_t)A->nloc;
+    if (A->cap == 0) A->cap = 1;
+    A->a = ND_ALLOC_N(double, A->cap);
+    if (!A->a) {
+        nd_free(A, sizeof *A);
+        return ND_ENOMEM;
+    }
+    *out = A;
+    return ND_OK;
+}
+
+/* ---- construction ---------------------------------------------------------------- */
+
+nd_status nd_dm_zeros(int64_t m, int64_t n, nd_dm **out) { return nd_dm_alloc(m, n, out); }
+
+nd_status nd_dm_fill(int64_t m, int64_t n, double v, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(m, n, out));
+    nd_dm *A = *out;
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) A->a[li + (size_t)lj * A->lld] = v;
+    return ND_OK;
+}
+
+nd_status nd_dm_eye(int64_t n, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(n, n, out));
+    nd_dm *A = *out;
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++)
+            if (nd_dm_grow(A, li) == j) A->a[li + (size_t)lj * A->lld] = 1.0;
+    }
+    return ND_OK;
+}
+
+/* splitmix64's finalizer: a bijective 64-bit mix with full avalanche. */
+static uint64_t mix64(uint64_t z)
+{
+    z += UINT64_C(0x9E3779B97F4A7C15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* The counter-based generator: a uniform double in [0, 1) with 53 random bits that
+ * depends only on (seed, i, j, stream).  Documented in docs/matrices.md. */
+static double counter_uniform(uint64_t seed, uint64_t i, uint64_t j, uint64_t stream)
+{
+    uint64_t h = mix64(seed ^ UINT64_C(0x6E6F6F646C65)); /* "noodle" */
+    h = mix64(h ^ i);
+    h = mix64(h ^ (j * UINT64_C(0xD1B54A32D192ED03)));
+    h = mix64(h ^ stream);
+    return (double)(h >> 11) * 0x1p-53;
+}
+
+nd_status nd_dm_rand(int64_t m, int64_t n, int64_t seed, bool normal, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(m, n, out));
+    nd_dm *A = *out;
+    const double two_pi = 6.283185307179586;
+    uint64_t s = (uint64_t)seed;
+    for (int lj = 0; lj < A->nloc; lj++) {
+        uint64_t j = (uint64_t)nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) {
+            uint64_t i = (uint64_t)nd_dm_grow(A, li);
+            double v;
+            if (normal) {
+                /* Box-Muller; 1 - u1 lies in (0, 1], so the log is finite. */
+                double u1 = counter_uniform(s, i, j, 1), u2 = counter_uniform(s, i, j, 2);
+                v = sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2);
+            } else {
+                v = counter_uniform(s, i, j, 0);
+            }
+            A->a[li + (size_t)lj * A->lld] = v;
+        }
+    }
+    return ND_OK;
+}
+
+nd_status nd_dm_linspace(double a, double b, int64_t n, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(n >= 1, ND_EPROG, "linspace needs n >= 1 (got %lld)", LL(n));
+    ND_TRY(nd_dm_alloc(n, 1, out));
+    nd_dm *A = *out;
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) {
+            int64_t k = nd_dm_grow(A, li);
+            A->a[li] = n == 1 ? a : a + (b - a) * (double)k / (double)(n - 1);
+        }
+    return ND_OK;
+}
+
+nd_status nd_dm_from_colmajor(int64_t m, int64_t n, const double *data, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(m, n, out));
+    nd_dm *A = *out;
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++)
+            A->a[li + (size_t)lj * A->lld] = data[nd_dm_grow(A, li) + j * m];
+    }
+    return ND_OK;
+}
+
+/* Each element is written by its one owner and all others leave +0.0 (all bits zero),
+ * so a bitwise-OR all-reduce delivers the owner's bits exactly (a sum would turn -0.0
+ * into +0.0).  Chunked to keep MPI counts within int. */
+nd_status nd_dm_combine(double *buf, size_t n)
+{
+    if (nd_spmd_size() == 1) return ND_OK;
+    const size_t chunk = (size_t)1 << 26;
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t k = n - off < chunk ? n - off : chunk;
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_UINT64_T, MPI_BOR,
+                               nd_spmd_comm());
+        if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Allreduce", rc);
+    }
+    return ND_OK;
+}
+
+/* Collective.  Memory: the whole matrix on every rank. */
+nd_status nd_dm_to_colmajor(const nd_dm *A, double **out)
+{
+    size_t total = (size_t)A->m * (size_t)A->n;
+    double *buf = ND_ALLOC_N(double, total);
+    /* A failed allocation on one rank must not leave the others in the all-reduce. */
+    AGREE_ALLOC(buf, total);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++)
+            buf[nd_dm_grow(A, li) + j * A->m] = A->a[li + (size_t)lj * A->lld];
+    }
+    nd_status st = nd_dm_combine(buf, total);
+    if (st != ND_OK) {
+        ND_FREE_N(buf, total);
+        return st;
+    }
+    *out = buf;
+    return ND_OK;
+}
+
+/* ---- elements and blocks --------------------------------------------------------- */
+
+/* Rank-local: where global (i, j) lives. */
+static void locate(const nd_dm *A, int64_t i, int64_t j, int *prow, int *pcol, int *li, int *lj)
+{
+    int nprow, npcol;
+    nd_spmd_grid(&nprow, &npcol, NULL, NULL);
+    int64_t bi = i / A->nb, bj = j / A->nb;
+    *prow = (int)(bi % nprow);
+    *pcol = (int)(bj % npcol);
+    *li = (int)((bi / nprow) * A->nb + i % A->nb);
+    *lj = (int)((bj / npcol) * A->nb + j % A->nb);
+}
+
+static nd_status check_index(const nd_dm *A, int64_t i, int64_t j)
+{
+    ND_CHECK(i >= 0 && i < A->m && j >= 0 && j < A->n, ND_EPROG,
+             "index [%lld, %lld] out of range for %lldx%lld matrix", LL(i), LL(j), LL(A->m),
+             LL(A->n));
+    return ND_OK;
+}
+
+nd_status nd_dm_get(const nd_dm *A, int64_t i, int64_t j, double *v)
+{
+    ND_TRY(check_index(A, i, j));
+    int prow, pcol, li, lj, myrow, mycol;
+    locate(A, i, j, &prow, &pcol, &li, &lj);
+    nd_spmd_grid(NULL, NULL, &myrow, &mycol);
+    double x = 0.0;
+    if (prow == myrow && pcol == mycol) x = A->a[li + (size_t)lj * A->lld];
+    int root = Cblacs_pnum(nd_spmd_blacs_ctx(), prow, pcol);
+    ND_TRY(nd_spmd_bcast(&x, sizeof x, root));
+    *v = x;
+    return ND_OK;
+}
+
+/* Collective in name only: the owner writes, nobody communicates. */
+nd_status nd_dm_set(nd_dm *A, int64_t i, int64_t j, double v)
+{
+    ND_TRY(check_index(A, i, j));
+    int prow, pcol, li, lj, myrow, mycol;
+    locate(A, i, j, &prow, &pcol, &li, &lj);
+    nd_spmd_grid(NULL, NULL, &myrow, &mycol);
+    if (prow == myrow && pcol == mycol) A->a[li + (size_t)lj * A->lld] = v;
+    return ND_OK;
+}
+
+static nd_status check_range(const nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    ND_CHECK(r0 >= 0 && r1 <= A->m && c0 >= 0 && c1 <= A->n && r0 <= r1 && c0 <= c1,
+             ND_EPROG, "slice [%lld:%lld, %lld:%lld] out of range for %lldx%lld matrix",
+             LL(r0), LL(r1), LL(c0), LL(c1), LL(A->m), LL(A->n));
+    ND_CHECK(r0 < r1 && c0 < c1, ND_EPROG,
+             "empty slice [%lld:%lld, %lld:%lld] (matrix dimensions must be at least 1)",
+             LL(r0), LL(r1), LL(c0), LL(c1));
+    return ND_OK;
+}
+
+/* Collective: B[ib.., jb..] := A[ia.., ja..] for an m-by-n block (0-based). */
+static void redistribute(int64_t m, int64_t n, const nd_dm *A, int64_t ia, int64_t ja,
+                         nd_dm *B, int64_t ib, int64_t jb)
+{
+    Cpdgemr2d((int)m, (int)n, A->a, (int)ia + 1, (int)ja + 1, (int *)A->desc, B->a,
+              (int)ib + 1, (int)jb + 1, B->desc, nd_spmd_blacs_ctx());
+}
+
+nd_status nd_dm_slice(const nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                      nd_dm **out)
+{
+    ND_TRY(check_range(A, r0, r1, c0, c1));
+    ND_TRY(nd_dm_alloc(r1 - r0, c1 - c0, out));
+    redistribute(r1 - r0, c1 - c0, A, r0, c0, *out, 0, 0);
+    return ND_OK;
+}
+
+nd_status nd_dm_assign(nd_dm *A, int64_t r0, int64_t c0, const nd_dm *B)
+{
+    ND_CHECK(r0 >= 0 && c0 >= 0 && r0 + B->m <= A->m && c0 + B->n <= A->n, ND_EPROG,
+             "shape mismatch: cannot assign %lldx%lld at [%lld, %lld] of a %lldx%lld matrix",
+             LL(B->m), LL(B->n), LL(r0), LL(c0), LL(A->m), LL(A->n));
+    if (A == B) return ND_OK;
+    redistribute(B->m, B->n, B, 0, 0, A, r0, c0);
+    return ND_OK;
+}
+
+nd_status nd_dm_assign_scalar(nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                              double v)
+{
+    ND_TRY(check_range(A, r0, r1, c0, c1));
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        if (j < c0 || j >= c1) continue;
+        for (int li = 0; li < A->mloc; li++) {
+            int64_t i = nd_dm_grow(A, li);
+            if (i >= r0 && i < r1) A->a[li + (size_t)lj * A->lld] = v;
+        }
+    }
+    return ND_OK;
+}
+
+nd_status nd_dm_copy(const nd_dm *A, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    memcpy((*out)->a, A->a, A->cap * sizeof(double));
+    return ND_OK;
+}
+
+nd_status nd_dm_transpose(const nd_dm *A, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(A->n, A->m, out));
+    nd_dm *C = *out;
+    int M = (int)C->m, N = (int)C->n, one = 1;
+    double alpha = 1.0, beta = 0.0;
+    pdtran_(&M, &N, &alpha, A->a, &one, &one, A->desc, &beta, C->a, &one, &one, C->desc);
+    return ND_OK;
+}
+
+/* Collective.  Goes through a full gather (column-major order is unchanged by a
+ * reshape, so the gathered array is the new matrix's data): memory m*n per rank. */
+nd_status nd_dm_reshape(const nd_dm *A, int64_t m, int64_t n, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(m >= 1 && n >= 1 && m * n == A->m * A->n && m <= INT64_MAX / n, ND_EPROG,
+             "cannot reshape %lldx%lld to %lldx%lld", LL(A->m), LL(A->n), LL(m), LL(n));
+    double *buf;
+    ND_TRY(nd_dm_to_colmajor(A, &buf));
+    nd_status st = nd_dm_from_colmajor(m, n, buf, out);
+    ND_FREE_N(buf, (size_t)A->m * (size_t)A->n);
+    return st;
+}
+
+nd_status nd_dm_hcat(const nd_dm *A, const nd_dm *B, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(A->m == B->m, ND_EPROG, "shape mismatch: hcat(%lldx%lld, %lldx%lld)", LL(A->m),
+             LL(A->n), LL(B->m), LL(B->n));
+    ND_TRY(nd_dm_alloc(A->m, A->n + B->n, out));
+    redistribute(A->m, A->n, A, 0, 0, *out, 0, 0);
+    redistribute(B->m, B->n, B, 0, 0, *out, 0, A->n);
+    return ND_OK;
+}
+
+nd_status nd_dm_vcat(const nd_dm *A, const nd_dm *B, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(A->n == B->n, ND_EPROG, "shape mismatch: vcat(%lldx%lld, %lldx%lld)", LL(A->m),
+             LL(A->n), LL(B->m), LL(B->n));
+    ND_TRY(nd_dm_alloc(A->m + B->m, A->n, out));
+    redistribute(A->m, A->n, A, 0, 0, *out, 0, 0);
+    redistribute(B->m, B->n, B, 0, 0, *out, A->m, 0);
+    return ND_OK;
+}
+
+nd_status nd_dm_diag(const nd_dm *A, nd_dm **out)
+{
+    *out = NULL;
+    if (A->m == 1 || A->n == 1) {
+        int64_t k = A->m * A->n;
+        double *v;
+        ND_TRY(nd_dm_to_colmajor(A, &v));
+        nd_status st = nd_dm_alloc(k, k, out);
+        if (st == ND_OK) {
+            nd_dm *D = *out;
+            for (int lj = 0; lj < D->nloc; lj++) {
+                int64_t j = nd_dm_gcol(D, lj);
+                for (int li = 0; li < D->mloc; li++)
+                    if (nd_dm_grow(D, li) == j) D->a[li + (size_t)lj * D->lld] = v[j];
+            }
+        }
+        ND_FREE_N(v, (size_t)k);
+        return st;
+    }
+    ND_TRY(nd_dm_need_square(A));
+    double *d = ND_ALLOC_N(double, (size_t)A->n);
+    AGREE_ALLOC(d, (size_t)A->n);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++)
+            if (nd_dm_grow(A, li) == j) d[j] = A->a[li + (size_t)lj * A->lld];
+    }
+    nd_status st = nd_dm_combine(d, (size_t)A->n);
+    if (st == ND_OK) st = nd_dm_from_colmajor(A->n, 1, d, out);
+    ND_FREE_N(d, (size_t)A->n);
+    return st;
+}
+
+/* ---- elementwise ----------------------------------------------------------------- */
+
+static const char *const ew_sym[] = {"+", "-", "*", "/", "^"};
+
+static inline double ew_apply(nd_ew_op op, double x, double y)
+{
+    switch (op) {
+    case ND_EW_ADD: return x + y;
+    case ND_EW_SUB: return x - y;
+    case ND_EW_MUL: return x * y;
+    case ND_EW_DIV: return x / y;
+    case ND_EW_POW: return pow(x, y);
+    }
+    return 0.0;
+}
+
+nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK((unsigned)op <= ND_EW_POW, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    ND_CHECK(A->m == B->m && A->n == B->n, ND_EPROG, "shape mismatch: %lldx%lld %s %lldx%lld",
+             LL(A->m), LL(A->n), ew_sym[op], LL(B->m), LL(B->n));
+    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    nd_dm *C = *out;
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) {
+            size_t k = li + (size_t)lj * A->lld;
+            C->a[k] = ew_apply(op, A->a[k], B->a[k]);
+        }
+    return ND_OK;
+}
+
+nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,
+                          nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK((unsigned)op <= ND_EW_POW, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    nd_dm *C = *out;
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) {
+            size_t k = li + (size_t)lj * A->lld;
+            C->a[k] = scalar_left ? ew_apply(op, s, A->a[k]) : ew_apply(op, A->a[k], s);
+        }
+    return ND_OK;
+}
+
+nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK((unsigned)f <= ND_MAP_TANH, ND_EINTERNAL, "bad map function %d", (int)f);
+    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    nd_dm *C = *out;
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) {
+            size_t k = li + (size_t)lj * A->lld;
+            double x = A->a[k], y = 0.0;
+            switch (f) {
+            case ND_MAP_NEG: y = -x; break;
+            case ND_MAP_ABS: y = fabs(x); break;
+            case ND_MAP_SQRT: y = sqrt(x); break;
+            case ND_MAP_EXP: y = exp(x); break;
+            case ND_MAP_LOG: y = log(x); break;
+            case ND_MAP_SIN: y = sin(x); break;
+            case ND_MAP_COS: y = cos(x); break;
+            case ND_MAP_TANH: y = tanh(x); break;
+            }
+            C->a[k] = y;
+        }
+    return ND_OK;
+}
+
+/* ---- reductions ------------------------------------------------------------------ */
+
+/* The partial kinds.  Every partial covers one global block (or one column of a
+ * block-row, or one row of a block-column) and is accumulated in a fixed order inside
+ * the block: columns outer, rows inner. */
+enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };
+
+static double nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
+static double nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
+
+/* Collective.  Fills part[bi + bj * nbr] for every global block, then combines. */
+static nd_status block_partials(const nd_dm *A, const nd_dm *B, int kind, double **out,
+                                size_t *nout)
+{
+    int nb = A->nb, nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int64_t nbr = (A->m + nb - 1) / nb, nbc = (A->n + nb - 1) / nb;
+    size_t np = (size_t)nbr * (size_t)nbc;
+    double *part = ND_ALLOC_N(double, np);
+    AGREE_ALLOC(part, np);
+    for (int lc = 0; lc * nb < A->nloc; lc++) {
+        int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
+        int64_t bj = (int64_t)lc * npcol + mycol;
+        for (int lr = 0; lr * nb < A->mloc; lr++) {
+            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
+            int64_t bi = (int64_t)lr * nprow + myrow;
+            double acc = kind == P_MIN || kind == P_MAX ? A->a[lr * nb + (size_t)lc * nb * A->lld]
+                                                        : 0.0;
+            for (int lj = lc * nb; lj < j1; lj++)
+                for (int li = lr * nb; li < i1; li++) {
+                    double x = A->a[li + (size_t)lj * A->lld];
+                    switch (kind) {
+                    case P_SUM: acc += x; break;
+                    case P_SUMSQ: acc += x * x; break;
+                    case P_MIN: acc = nan_min(acc, x); break;
+                    case P_MAX: acc = nan_max(acc, x); break;
+                    case P_DOT: acc += x * B->a[li + (size_t)lj * B->lld]; break;
+                    }
+                }
+            part[bi + bj * nbr] = acc;
+        }
+    }
+    nd_status st = nd_dm_combine(part, np);
+    if (st != ND_OK) {
+        ND_FREE_N(part, np);
+        return st;
+    }
+    *out = part;
+    *nout = np;
+    return ND_OK;
+}
+
+/* Collective.  The per-column (per_row false) or per-row sums of |a| for norm 1 / inf:
+ * part[b + k * nblocks] is the sum over block b of column (row) k. */
+static nd_status line_partials(const nd_dm *A, bool per_row, double **out, size_t *nout)
+{
+    int nb = A->nb, nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int64_t nblk = per_row ? (A->n + nb - 1) / nb : (A->m + nb - 1) / nb;
+    int64_t nlines = per_row ? A->m : A->n;
+    size_t np = (size_t)nblk * (size_t)nlines;
+    double *part = ND_ALLOC_N(double, np);
+    AGREE_ALLOC(part, np);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        int64_t bj = (int64_t)(lj / nb) * npcol + mycol;
+        for (int li = 0; li < A->mloc; li++) {
+            double x = fabs(A->a[li + (size_t)lj * A->lld]);
+            if (per_row) {
+                part[bj + nd_dm_grow(A, li) * nblk] += x; /* j ascending inside the block */
+            } else {
+                int64_t bi = (int64_t)(li / nb) * nprow + myrow;
+                part[bi + j * nblk] += x; /* i ascending inside the block */
+            }
+        }
+    }
+    nd_status st = nd_dm_combine(part, np);
+    if (st != ND_OK) {
+        ND_FREE_N(part, np);
+        return st;
+    }
+    *out = part;
+    *nout = np;
+    return ND_OK;
+}
+
+static nd_status reduce_lines(const nd_dm *A, bool per_row, double *out)
+{
+    double *part;
+    size_t np;
+    ND_TRY(line_partials(A, per_row, &part, &np));
+    int64_t nlines = per_row ? A->m : A->n;
+    int64_t nblk = (int64_t)(np / (size_t)nlines);
+    double best = 0.0;
+    for (int64_t k = 0; k < nlines; k++) {
+        double s = 0.0;
+        for (int64_t b = 0; b < nblk; b++) s += part[b + k * nblk];
+        best = k == 0 ? s : nan_max(best, s);
+    }
+    ND_FREE_N(part, np);
+    *out = best;
+    return ND_OK;
+}
+
+/* Collective.  The trace: one partial per diagonal block, summed in block order. */
+static nd_status reduce_trace(const nd_dm *A, double *out)
+{
+    int64_t k = A->m < A->n ? A->m : A->n;
+    int64_t nbd = (k + A->nb - 1) / A->nb;
+    double *part = ND_ALLOC_N(double, (size_t)nbd);
+    AGREE_ALLOC(part, (size_t)nbd);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        if (j >= k) continue;
+        for (int li = 0; li < A->mloc; li++)
+            if (nd_dm_grow(A, li) == j) part[j / A->nb] += A->a[li + (size_t)lj * A->lld];
+    }
+    nd_status st = nd_dm_combine(part, (size_t)nbd);
+    double s = 0.0;
+    for (int64_t b = 0; b < nbd; b++) s += part[b];
+    ND_FREE_N(part, (size_t)nbd);
+    *out = s;
+    return st;
+}
+
+static nd_status reduce_blocks(const nd_dm *A, const nd_dm *B, int kind, double *out)
+{
+    double *part;
+    size_t np;
+    ND_TRY(block_partials(A, B, kind, &part, &np));
+    double acc = kind == P_MIN || kind == P_MAX ? part[0] : 0.0;
+    for (size_t b = 0; b < np; b++) { /* bi fastest: column-major over blocks */
+        switch (kind) {
+        case P_MIN: acc = nan_min(acc, part[b]); break;
+        case P_MAX: acc = nan_max(acc, part[b]); break;
+        default: acc += part[b]; break;
+        }
+    }
+    ND_FREE_N(part, np);
+    *out = acc;
+    return ND_OK;
+}
+
+nd_status nd_dm_reduce(nd_red_op op, const nd_dm *A, double *out)
+{
+    switch (op) {
+    case ND_RED_SUM: return reduce_blocks(A, NULL, P_SUM, out);
+    case ND_RED_MEAN:
+        ND_TRY(reduce_blocks(A, NULL, P_SUM, out));
+        *out /= (double)A->m * (double)A->n;
+        return ND_OK;
+    case ND_RED_MIN: return reduce_blocks(A, NULL, P_MIN, out);
+    case ND_RED_MAX: return reduce_blocks(A, NULL, P_MAX, out);
+    case ND_RED_TRACE: return reduce_trace(A, out);
+    case ND_RED_NORM_FRO:
+        ND_TRY(reduce_blocks(A, NULL, P_SUMSQ, out));
+        *out = sqrt(*out);
+        return ND_OK;
+    case ND_RED_NORM_1: return reduce_lines(A, false, out);
+    case ND_RED_NORM_INF: return reduce_lines(A, true, out);
+    }
+    return nd_err_set(ND_EINTERNAL, "bad reduction %d", (int)op);
+}
+
+nd_status nd_dm_dot(const nd_dm *x, const nd_dm *y, double *out)
+{
+    ND_CHECK((x->m == 1 || x->n == 1) && (y->m == 1 || y->n == 1), ND_EPROG,
+             "dot needs two vectors (got %lldx%lld and %lldx%lld)", LL(x->m), LL(x->n),
+             LL(y->m), LL(y->n));
+    ND_CHECK(x->m * x->n == y->m * y->n, ND_EPROG, "shape mismatch: dot(%lldx%lld, %lldx%lld)",
+             LL(x->m), LL(x->n), LL(y->m), LL(y->n));
+    if (x->m == y->m) return reduce_blocks(x, y, P_DOT, out);
+    /* Opposite orientations: transposing y keeps the block partition of the vector. */
+    nd_dm *yt;
+    ND_TRY(nd_dm_transpose(y, &yt));
+    nd_status st = reduce_blocks(x, yt, P_DOT, out);
+    nd_dm_free(yt);
+    return st;
+}
+
+/* ---- sign normalization of vectors ----------------------------------------------- */
+
+/* Candidates (|v|, global row, sign) combined across ranks: the larger magnitude wins,
+ * ties go to the lower row, so the choice does not depend on the rank count. */
+static void best_op(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+    (void)dt;
+    double *a = in, *b = inout;
+    for (int k = 0; k < *len; k++, a += 3, b += 3)
+        if (a[0] > b[0] || (a[0] == b[0] && a[1] < b[1])) memcpy(b, a, 3 * sizeof(double));
+}
+
+nd_status nd_dm_sign_columns(nd_dm *A, nd_dm *B)
+{
+    size_t n = (size_t)A->n;
+    double *cand = ND_ALLOC_N(double, 3 * n);
+    AGREE_ALLOC(cand, 3 * n);
+    for (size_t j = 0; j < n; j++) {
+        cand[3 * j] = -1.0;
+        cand[3 * j + 1] = 9e18;
+        cand[3 * j + 2] = 1.0;
+    }
+    for (int lj = 0; lj < A->nloc; lj++) {
+        double *c = cand + 3 * nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) {
+            double x = A->a[li + (size_t)lj * A->lld];
+            double gi = (double)nd_dm_grow(A, li);
+            if (fabs(x) > c[0] || (fabs(x) == c[0] && gi < c[1])) {
+                c[0] = fabs(x);
+                c[1] = gi;
+                c[2] = x < 0 ? -1.0 : 1.0;
+            }
+        }
+    }
+    nd_status st = ND_OK;
+    if (nd_spmd_size() > 1) {
+        MPI_Datatype t;
+        MPI_Op op;
+        MPI_Type_contiguous(3, MPI_DOUBLE, &t);
+        MPI_Type_commit(&t);
+        MPI_Op_create(best_op, 1, &op);
+        int rc = MPI_Allreduce(MPI_IN_PLACE, cand, (int)n, t, op, nd_spmd_comm());
+        MPI_Op_free(&op);
+        MPI_Type_free(&t);
+        if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Allreduce", rc);
+    }
+    if (st == ND_OK) {
+        for (int k = 0; k < 2; k++) {
+            nd_dm *M = k == 0 ? A : B;
+            if (!M) continue;
+            for (int lj = 0; lj < M->nloc; lj++)
+                if (cand[3 * nd_dm_gcol(M, lj) + 2] < 0)
+                    for (int li = 0; li < M->mloc; li++) M->a[li + (size_t)lj * M->lld] *= -1.0;
+        }
+    }
+    ND_FREE_N(cand, 3 * n);
+    return st;
+}

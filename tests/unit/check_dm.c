@@ -1,0 +1,936 @@
+/* check_dm.c: unit tests of src/runtime (spmd.h, dm.h) and the ScaLAPACK backend.
+ *
+ * Runs under mpirun at any rank count (tests/unit/dm_ranks.sh: 2, 3, 4).  Every operation
+ * is compared with a serial reference computed here with CBLAS/LAPACKE on the gathered
+ * data; the reductions and rand with exact equality against values that do not depend on
+ * the rank count (the documented block order, and hex constants from a 1-rank run).
+ * Assertions come after the collectives of a test, so a failure does not strand ranks.
+ */
+#include "common/alloc.h"
+#include "runtime/dm.h"
+#include "runtime/spmd.h"
+
+#include <cblas.h>
+#include <check.h>
+#include <hdf5.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NB ND_DEFAULT_NB
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static double *gather(const nd_dm *A)
+{
+    double *v = NULL;
+    ck_assert_int_eq(nd_dm_to_colmajor(A, &v), ND_OK);
+    return v;
+}
+
+static void free_cm(double *v, const nd_dm *A) { ND_FREE_N(v, (size_t)(nd_dm_rows(A) * nd_dm_cols(A))); }
+
+static nd_dm *mk_rand(int64_t m, int64_t n, int64_t seed)
+{
+    nd_dm *A = NULL;
+    ck_assert_int_eq(nd_dm_rand(m, n, seed, false, &A), ND_OK);
+    return A;
+}
+
+static nd_dm *mk_from(int64_t m, int64_t n, const double *d)
+{
+    nd_dm *A = NULL;
+    ck_assert_int_eq(nd_dm_from_colmajor(m, n, d, &A), ND_OK);
+    return A;
+}
+
+static bool same_bits(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static double max_abs_diff(const double *a, const double *b, size_t n)
+{
+    double d = 0.0;
+    for (size_t k = 0; k < n; k++) d = fmax(d, fabs(a[k] - b[k]));
+    return d;
+}
+
+/* The error message contains `want` and the status is `st`. */
+#define CK_ERR(call, st, want)                                                           \
+    do {                                                                                 \
+        ck_assert_int_eq((call), (st));                                                  \
+        ck_assert_msg(strstr(nd_err_msg(), (want)) != NULL, "message '%s' lacks '%s'",     \
+                      nd_err_msg(), (want));                                             \
+    } while (0)
+
+static const int64_t SIZES[][2] = {{7, 5}, {64, 65}, {130, 129}, {1, 1}, {1, 9}, {200, 1}};
+
+/* ---- SPMD layer ------------------------------------------------------------------ */
+
+START_TEST(test_spmd_basics)
+{
+    int size = nd_spmd_size(), rank = nd_spmd_rank();
+    int pr, pc, myr, myc;
+    nd_spmd_grid(&pr, &pc, &myr, &myc);
+    ck_assert_int_eq(pr * pc, size);
+    ck_assert_int_le(pr, pc);
+    ck_assert_int_eq(nd_spmd_block_size(), 64);
+    ck_assert(myr >= 0 && myr < pr && myc >= 0 && myc < pc);
+
+    char buf[100];
+    memset(buf, rank == 0 ? 'x' : 0, sizeof buf);
+    ck_assert_int_eq(nd_spmd_bcast(buf, sizeof buf, 0), ND_OK);
+    for (size_t k = 0; k < sizeof buf; k++) ck_assert_int_eq(buf[k], 'x');
+
+    void *p = NULL;
+    size_t n = 0;
+    char msg[] = "hello ranks";
+    if (rank == size - 1) {
+        p = msg;
+        n = sizeof msg;
+    }
+    ck_assert_int_eq(nd_spmd_bcast_alloc(&p, &n, size - 1), ND_OK);
+    ck_assert_uint_eq(n, sizeof msg);
+    ck_assert_str_eq((char *)p, "hello ranks");
+    if (rank != size - 1) nd_free(p, n);
+
+    /* A rank-local failure: every rank gets the status and the lowest failing rank's
+     * message. */
+    nd_err_clear();
+    nd_status local = ND_OK;
+    if (rank == size - 1) local = nd_err_set(ND_EIO, "disk trouble on rank %d", rank);
+    if (size > 2 && rank == 1) local = nd_err_set(ND_EPROG, "first failure on rank 1");
+    nd_status st = nd_spmd_agree(local);
+    char want[64];
+    snprintf(want, sizeof want, size > 2 ? "first failure on rank 1" : "disk trouble on rank %d",
+             size - 1);
+    ck_assert_int_eq(st, size > 2 ? ND_EIO : ND_EIO);
+    ck_assert_str_eq(nd_err_msg(), want);
+    ck_assert_int_eq(nd_spmd_agree(ND_OK), ND_OK);
+
+    double t = nd_spmd_wtime(), t0 = t;
+    ck_assert_int_eq(nd_spmd_bcast(&t0, sizeof t0, 0), ND_OK);
+    ck_assert(same_bits(t, t0));
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+
+    /* Configuration errors. */
+    nd_spmd_opts o = {.block_size = 64, .grid_rows = size + 1, .grid_cols = 1,
+                      .check_collectives = true};
+    CK_ERR(nd_spmd_configure(&o), ND_EUSAGE, "does not match");
+    o.grid_rows = 0;
+    o.grid_cols = 0;
+    o.block_size = -3;
+    CK_ERR(nd_spmd_configure(&o), ND_EUSAGE, "block_size");
+}
+END_TEST
+
+START_TEST(test_spmd_check)
+{
+    int size = nd_spmd_size(), rank = nd_spmd_rank();
+    ck_assert(nd_spmd_checks_enabled());
+    ck_assert_int_eq(nd_spmd_check(42, "sum()", 3, 7), ND_OK);
+    if (size == 1) return;
+    /* Rank 1 takes another path. */
+    nd_status st = rank == 1 ? nd_spmd_check(43, "norm()", 9, 3) : nd_spmd_check(42, "sum()", 4, 5);
+    ck_assert_int_eq(st, ND_EDIVERGED);
+    ck_assert_str_eq(nd_err_msg(),
+                     "ranks diverged: rank 0 is at sum() (line 4:5) but rank 1 is at norm() (line 9:3)");
+    /* Rank 1 leaves the program while the others wait at a barrier. */
+    st = rank == 1 ? nd_spmd_check(ND_SPMD_TAG_EXIT, "exit", 0, 0)
+                   : nd_spmd_check(7, "barrier()", 5, 3);
+    ck_assert_int_eq(st, ND_EDIVERGED);
+    ck_assert_str_eq(nd_err_msg(), "rank 1 finished while rank 0 is at barrier() (line 5:3)");
+    st = rank == 0 ? nd_spmd_check(ND_SPMD_TAG_EXIT, "exit", 0, 0)
+                   : nd_spmd_check(7, "barrier()", 6, 1);
+    ck_assert_int_eq(st, ND_EDIVERGED);
+    ck_assert_str_eq(nd_err_msg(), "rank 0 finished while rank 1 is at barrier() (line 6:1)");
+    /* Switched off, nothing is exchanged and nothing fails. */
+    nd_spmd_opts o = {.block_size = 0, .check_collectives = false};
+    ck_assert_int_eq(nd_spmd_configure(&o), ND_OK);
+    ck_assert_int_eq(nd_spmd_check((uint64_t)rank, "x", 1, 1), ND_OK);
+    o.check_collectives = true;
+    ck_assert_int_eq(nd_spmd_configure(&o), ND_OK);
+    ck_assert_int_eq(nd_spmd_block_size(), 64);
+}
+END_TEST
+
+/* ---- construction ---------------------------------------------------------------- */
+
+START_TEST(test_construct)
+{
+    nd_dm *Z, *F, *E, *L;
+    ck_assert_int_eq(nd_dm_zeros(70, 66, &Z), ND_OK);
+    ck_assert_int_eq(nd_dm_fill(70, 66, -2.5, &F), ND_OK);
+    ck_assert_int_eq(nd_dm_eye(67, &E), ND_OK);
+    ck_assert_int_eq(nd_dm_linspace(-1.0, 2.0, 130, &L), ND_OK);
+    double *z = gather(Z), *f = gather(F), *e = gather(E), *l = gather(L);
+    ck_assert_int_eq(nd_dm_rows(Z), 70);
+    ck_assert_int_eq(nd_dm_cols(Z), 66);
+    ck_assert_int_eq(nd_dm_rows(L), 130);
+    ck_assert_int_eq(nd_dm_cols(L), 1);
+    for (int k = 0; k < 70 * 66; k++) {
+        ck_assert(z[k] == 0.0);
+        ck_assert(f[k] == -2.5);
+    }
+    for (int j = 0; j < 67; j++)
+        for (int i = 0; i < 67; i++) ck_assert(e[i + 67 * j] == (i == j ? 1.0 : 0.0));
+    for (int k = 0; k < 130; k++) ck_assert(same_bits(l[k], -1.0 + 3.0 * k / 129.0));
+    ck_assert(l[129] == 2.0);
+    nd_dm *L1;
+    ck_assert_int_eq(nd_dm_linspace(3.0, 5.0, 1, &L1), ND_OK);
+    double v;
+    ck_assert_int_eq(nd_dm_get(L1, 0, 0, &v), ND_OK);
+    ck_assert(v == 3.0);
+    ck_assert(nd_dm_local_bytes(Z) >= sizeof(double));
+    free_cm(z, Z), free_cm(f, F), free_cm(e, E), free_cm(l, L);
+    nd_dm_free(Z), nd_dm_free(F), nd_dm_free(E), nd_dm_free(L), nd_dm_free(L1);
+
+    /* Round trip through the column-major form at ragged sizes. */
+    for (size_t s = 0; s < ND_ARRAY_LEN(SIZES); s++) {
+        int64_t m = SIZES[s][0], n = SIZES[s][1];
+        double *d = ND_ALLOC_N(double, (size_t)(m * n));
+        for (int64_t k = 0; k < m * n; k++) d[k] = (double)k * 0.5 - 7.0;
+        d[0] = -0.0;
+        nd_dm *A = mk_from(m, n, d);
+        double *g = gather(A);
+        ck_assert(memcmp(d, g, (size_t)(m * n) * sizeof *d) == 0);
+        free_cm(g, A);
+        ND_FREE_N(d, (size_t)(m * n));
+        nd_dm_free(A);
+    }
+
+    nd_dm *X = NULL;
+    CK_ERR(nd_dm_zeros(0, 3, &X), ND_EPROG, "matrix dimensions must be at least 1 (0x3)");
+    ck_assert_ptr_null(X);
+    CK_ERR(nd_dm_fill(2, -1, 1.0, &X), ND_EPROG, "at least 1 (2x-1)");
+    CK_ERR(nd_dm_eye(0, &X), ND_EPROG, "at least 1");
+    CK_ERR(nd_dm_zeros(INT64_C(3000000000), 1, &X), ND_EPROG, "32-bit");
+    CK_ERR(nd_dm_zeros(100000, 100000, &X), ND_EPROG, "32-bit");
+    CK_ERR(nd_dm_linspace(0, 1, 0, &X), ND_EPROG, "linspace needs n >= 1 (got 0)");
+    CK_ERR(nd_dm_rand(5, 0, 1, false, &X), ND_EPROG, "at least 1");
+}
+END_TEST
+
+/* Values of rand/randn computed at 1 rank (hex floats): they must come out bit for bit
+ * at every rank count. */
+START_TEST(test_rand)
+{
+    nd_dm *U = mk_rand(130, 129, 7), *G = NULL, *S = mk_rand(64, 65, 7), *N2 = NULL;
+    ck_assert_int_eq(nd_dm_rand(130, 129, 7, true, &G), ND_OK);
+    ck_assert_int_eq(nd_dm_rand(30, 20, 7, true, &N2), ND_OK);
+    nd_dm *U8 = mk_rand(130, 129, 8), *Uneg = mk_rand(3, 2, -5);
+    double *u = gather(U), *g = gather(G), *s = gather(S), *n2 = gather(N2), *u8 = gather(U8);
+    double sum_u, sum_g, u00, g_last;
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_SUM, U, &sum_u), ND_OK);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_SUM, G, &sum_g), ND_OK);
+    ck_assert_int_eq(nd_dm_get(U, 0, 0, &u00), ND_OK);
+    ck_assert_int_eq(nd_dm_get(G, 129, 128, &g_last), ND_OK);
+    double mean_u = sum_u / (130.0 * 129.0), mean_g = sum_g / (130.0 * 129.0);
+    /* Prefix property: rand(m, n, s)[0:k, 0:l] == rand(k, l, s). */
+    for (int j = 0; j < 65; j++)
+        for (int i = 0; i < 64; i++) ck_assert(same_bits(s[i + 64 * j], u[i + 130 * j]));
+    for (int j = 0; j < 20; j++)
+        for (int i = 0; i < 30; i++) ck_assert(same_bits(n2[i + 30 * j], g[i + 130 * j]));
+    int differ = 0;
+    for (int k = 0; k < 130 * 129; k++) {
+        ck_assert(u[k] >= 0.0 && u[k] < 1.0);
+        differ += u[k] != u8[k];
+    }
+    ck_assert_int_gt(differ, 130 * 129 - 10);
+    ck_assert(fabs(mean_u - 0.5) < 0.01);
+    ck_assert(fabs(mean_g) < 0.03);
+    /* Values recorded at 1 rank. */
+    if (getenv("ND_CHECK_DM_PRINT"))
+        printf("rand: %a %a %a %a\n", u00, g_last, sum_u, sum_g);
+    ck_assert_msg(same_bits(u00, 0x1.c3087988fdd85p-1), "u00 %a", u00);
+    ck_assert_msg(same_bits(g_last, 0x1.dd93a245505c3p-1), "g_last %a", g_last);
+    ck_assert_msg(same_bits(sum_u, 0x1.03df67416d64p+13), "sum_u %a", sum_u);
+    ck_assert_msg(same_bits(sum_g, 0x1.eb37a1e5ed5dbp+6), "sum_g %a", sum_g);
+    free_cm(u, U), free_cm(g, G), free_cm(s, S), free_cm(n2, N2), free_cm(u8, U8);
+    nd_dm_free(U), nd_dm_free(G), nd_dm_free(S), nd_dm_free(N2), nd_dm_free(U8), nd_dm_free(Uneg);
+}
+END_TEST
+
+/* ---- elements and blocks --------------------------------------------------------- */
+
+START_TEST(test_get_set_slice_assign)
+{
+    const int64_t m = 130, n = 129;
+    nd_dm *A = mk_rand(m, n, 3);
+    double *a = gather(A);
+    for (int64_t i = 0; i < m; i += 13)
+        for (int64_t j = 0; j < n; j += 11) {
+            double v;
+            ck_assert_int_eq(nd_dm_get(A, i, j, &v), ND_OK);
+            ck_assert(same_bits(v, a[i + m * j]));
+        }
+    ck_assert_int_eq(nd_dm_set(A, 129, 128, -4.0), ND_OK);
+    ck_assert_int_eq(nd_dm_set(A, 64, 0, 9.0), ND_OK);
+    a[129 + m * 128] = -4.0;
+    a[64] = 9.0;
+    double *a2 = gather(A);
+    ck_assert(memcmp(a, a2, sizeof(double) * (size_t)(m * n)) == 0);
+    free_cm(a2, A);
+
+    /* Slices across block boundaries. */
+    const int64_t sl[][4] = {{0, 130, 0, 129}, {63, 66, 1, 128}, {5, 6, 64, 65}, {100, 130, 0, 70}};
+    for (size_t k = 0; k < ND_ARRAY_LEN(sl); k++) {
+        int64_t r0 = sl[k][0], r1 = sl[k][1], c0 = sl[k][2], c1 = sl[k][3];
+        nd_dm *S;
+        ck_assert_int_eq(nd_dm_slice(A, r0, r1, c0, c1, &S), ND_OK);
+        ck_assert_int_eq(nd_dm_rows(S), r1 - r0);
+        ck_assert_int_eq(nd_dm_cols(S), c1 - c0);
+        double *s = gather(S);
+        for (int64_t j = c0; j < c1; j++)
+            for (int64_t i = r0; i < r1; i++)
+                ck_assert(same_bits(s[(i - r0) + (r1 - r0) * (j - c0)], a[i + m * j]));
+        free_cm(s, S);
+        nd_dm_free(S);
+    }
+
+    /* Block assignment and scalar fill. */
+    nd_dm *B = mk_rand(70, 3, 4), *C;
+    double *b = gather(B);
+    ck_assert_int_eq(nd_dm_assign(A, 60, 126, B), ND_OK);
+    ck_assert_int_eq(nd_dm_assign_scalar(A, 0, 2, 60, 70, 0.5), ND_OK);
+    for (int64_t j = 0; j < 3; j++)
+        for (int64_t i = 0; i < 70; i++) a[(60 + i) + m * (126 + j)] = b[i + 70 * j];
+    for (int64_t j = 60; j < 70; j++)
+        for (int64_t i = 0; i < 2; i++) a[i + m * j] = 0.5;
+    a2 = gather(A);
+    ck_assert(memcmp(a, a2, sizeof(double) * (size_t)(m * n)) == 0);
+    free_cm(a2, A);
+    ck_assert_int_eq(nd_dm_copy(A, &C), ND_OK);
+    ck_assert_int_eq(nd_dm_set(C, 0, 0, 123.0), ND_OK); /* a copy, not a view */
+    double *c = gather(C);
+    ck_assert(c[0] == 123.0);
+    ck_assert(memcmp(a + 1, c + 1, sizeof(double) * (size_t)(m * n - 1)) == 0);
+    free_cm(c, C);
+
+    double v;
+    nd_dm *X = NULL;
+    CK_ERR(nd_dm_get(A, 130, 0, &v), ND_EPROG, "index [130, 0] out of range for 130x129 matrix");
+    CK_ERR(nd_dm_get(A, 0, -1, &v), ND_EPROG, "out of range");
+    CK_ERR(nd_dm_set(A, -1, 0, 1.0), ND_EPROG, "index [-1, 0] out of range");
+    CK_ERR(nd_dm_slice(A, 0, 131, 0, 2, &X), ND_EPROG, "slice [0:131, 0:2] out of range for 130x129");
+    CK_ERR(nd_dm_slice(A, 3, 3, 0, 2, &X), ND_EPROG, "empty slice [3:3, 0:2]");
+    CK_ERR(nd_dm_slice(A, 4, 3, 0, 2, &X), ND_EPROG, "out of range");
+    CK_ERR(nd_dm_assign(A, 61, 126, B), ND_EPROG, "shape mismatch");
+    CK_ERR(nd_dm_assign_scalar(A, 0, 2, 128, 130, 1.0), ND_EPROG, "out of range");
+    ck_assert_ptr_null(X);
+    free_cm(a, A);
+    ND_FREE_N(b, 70 * 3);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(C);
+}
+END_TEST
+
+START_TEST(test_shape_ops)
+{
+    for (size_t s = 0; s < ND_ARRAY_LEN(SIZES); s++) {
+        int64_t m = SIZES[s][0], n = SIZES[s][1];
+        nd_dm *A = mk_rand(m, n, 20 + (int64_t)s), *T, *R, *H, *V;
+        double *a = gather(A);
+        ck_assert_int_eq(nd_dm_transpose(A, &T), ND_OK);
+        ck_assert_int_eq(nd_dm_reshape(A, n, m, &R), ND_OK);
+        ck_assert_int_eq(nd_dm_hcat(A, A, &H), ND_OK);
+        ck_assert_int_eq(nd_dm_vcat(A, A, &V), ND_OK);
+        double *t = gather(T), *r = gather(R), *h = gather(H), *v = gather(V);
+        ck_assert_int_eq(nd_dm_rows(T), n);
+        ck_assert_int_eq(nd_dm_cols(R), m);
+        ck_assert_int_eq(nd_dm_cols(H), 2 * n);
+        ck_assert_int_eq(nd_dm_rows(V), 2 * m);
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = 0; i < m; i++) {
+                double x = a[i + m * j];
+                ck_assert(same_bits(t[j + n * i], x));
+                ck_assert(same_bits(h[i + m * j], x) && same_bits(h[i + m * (j + n)], x));
+                ck_assert(same_bits(v[i + 2 * m * j], x) && same_bits(v[i + m + 2 * m * j], x));
+            }
+        ck_assert(memcmp(r, a, sizeof(double) * (size_t)(m * n)) == 0);
+        free_cm(a, A), free_cm(t, T), free_cm(r, R), free_cm(h, H), free_cm(v, V);
+        nd_dm_free(A), nd_dm_free(T), nd_dm_free(R), nd_dm_free(H), nd_dm_free(V);
+    }
+    /* diag both ways. */
+    nd_dm *x = mk_rand(70, 1, 5), *xt, *D, *Dt, *d2;
+    ck_assert_int_eq(nd_dm_transpose(x, &xt), ND_OK);
+    ck_assert_int_eq(nd_dm_diag(x, &D), ND_OK);
+    ck_assert_int_eq(nd_dm_diag(xt, &Dt), ND_OK);
+    ck_assert_int_eq(nd_dm_diag(D, &d2), ND_OK);
+    double *xv = gather(x), *dv = gather(D), *dtv = gather(Dt), *d2v = gather(d2);
+    ck_assert(memcmp(dv, dtv, sizeof(double) * 70 * 70) == 0);
+    for (int j = 0; j < 70; j++)
+        for (int i = 0; i < 70; i++) ck_assert(dv[i + 70 * j] == (i == j ? xv[i] : 0.0));
+    ck_assert(memcmp(d2v, xv, sizeof(double) * 70) == 0);
+    ck_assert_int_eq(nd_dm_cols(d2), 1);
+    free_cm(xv, x), free_cm(dv, D), free_cm(dtv, Dt), free_cm(d2v, d2);
+
+    nd_dm *A23, *A32, *X = NULL;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
+    ck_assert_int_eq(nd_dm_zeros(3, 2, &A32), ND_OK);
+    CK_ERR(nd_dm_reshape(A23, 4, 2, &X), ND_EPROG, "cannot reshape 2x3 to 4x2");
+    CK_ERR(nd_dm_reshape(A23, 0, 6, &X), ND_EPROG, "cannot reshape");
+    CK_ERR(nd_dm_hcat(A23, A32, &X), ND_EPROG, "shape mismatch: hcat(2x3, 3x2)");
+    CK_ERR(nd_dm_vcat(A23, A32, &X), ND_EPROG, "shape mismatch: vcat(2x3, 3x2)");
+    CK_ERR(nd_dm_diag(A23, &X), ND_EPROG, "matrix must be square (2x3)");
+    ck_assert_ptr_null(X);
+    nd_dm_free(x), nd_dm_free(xt), nd_dm_free(D), nd_dm_free(Dt), nd_dm_free(d2);
+    nd_dm_free(A23), nd_dm_free(A32);
+}
+END_TEST
+
+/* ---- elementwise ----------------------------------------------------------------- */
+
+static double ref_ew(nd_ew_op op, double x, double y)
+{
+    switch (op) {
+    case ND_EW_ADD: return x + y;
+    case ND_EW_SUB: return x - y;
+    case ND_EW_MUL: return x * y;
+    case ND_EW_DIV: return x / y;
+    case ND_EW_POW: return pow(x, y);
+    }
+    return NAN;
+}
+
+START_TEST(test_elementwise)
+{
+    const int64_t m = 64, n = 65;
+    size_t N = (size_t)(m * n);
+    nd_dm *A = mk_rand(m, n, 1), *B = mk_rand(m, n, 2);
+    double *a = gather(A), *b = gather(B);
+    for (int op = ND_EW_ADD; op <= ND_EW_POW; op++) {
+        nd_dm *C, *L, *R;
+        ck_assert_int_eq(nd_dm_ew((nd_ew_op)op, A, B, &C), ND_OK);
+        ck_assert_int_eq(nd_dm_ew_scalar((nd_ew_op)op, A, 1.5, false, &R), ND_OK);
+        ck_assert_int_eq(nd_dm_ew_scalar((nd_ew_op)op, A, 1.5, true, &L), ND_OK);
+        double *c = gather(C), *l = gather(L), *r = gather(R);
+        for (size_t k = 0; k < N; k++) {
+            ck_assert(same_bits(c[k], ref_ew((nd_ew_op)op, a[k], b[k])));
+            ck_assert(same_bits(r[k], ref_ew((nd_ew_op)op, a[k], 1.5)));
+            ck_assert(same_bits(l[k], ref_ew((nd_ew_op)op, 1.5, a[k])));
+        }
+        free_cm(c, C), free_cm(l, L), free_cm(r, R);
+        nd_dm_free(C), nd_dm_free(L), nd_dm_free(R);
+    }
+    double (*const fns[])(double) = {NULL, fabs, sqrt, exp, log, sin, cos, tanh};
+    for (int f = ND_MAP_NEG; f <= ND_MAP_TANH; f++) {
+        nd_dm *C;
+        ck_assert_int_eq(nd_dm_map((nd_map_fn)f, A, &C), ND_OK);
+        double *c = gather(C);
+        for (size_t k = 0; k < N; k++)
+            ck_assert(same_bits(c[k], f == ND_MAP_NEG ? -a[k] : fns[f](a[k])));
+        free_cm(c, C);
+        nd_dm_free(C);
+    }
+    nd_dm *A23, *A32, *X = NULL;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
+    ck_assert_int_eq(nd_dm_zeros(3, 2, &A32), ND_OK);
+    CK_ERR(nd_dm_ew(ND_EW_ADD, A23, A32, &X), ND_EPROG, "shape mismatch: 2x3 + 3x2");
+    CK_ERR(nd_dm_ew(ND_EW_SUB, A23, A32, &X), ND_EPROG, "shape mismatch: 2x3 - 3x2");
+    CK_ERR(nd_dm_ew(ND_EW_MUL, A23, A32, &X), ND_EPROG, "shape mismatch: 2x3 * 3x2");
+    CK_ERR(nd_dm_ew(ND_EW_DIV, A32, A23, &X), ND_EPROG, "shape mismatch: 3x2 / 2x3");
+    CK_ERR(nd_dm_ew(ND_EW_POW, A23, A32, &X), ND_EPROG, "shape mismatch: 2x3 ^ 3x2");
+    ck_assert_ptr_null(X);
+    free_cm(a, A), free_cm(b, B);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(A23), nd_dm_free(A32);
+}
+END_TEST
+
+START_TEST(test_matmul)
+{
+    const int64_t dims[][3] = {{130, 129, 70}, {7, 5, 9}, {1, 200, 1}, {65, 1, 64}};
+    for (size_t s = 0; s < ND_ARRAY_LEN(dims); s++) {
+        int64_t m = dims[s][0], k = dims[s][1], n = dims[s][2];
+        nd_dm *A = mk_rand(m, k, 30), *B = mk_rand(k, n, 31), *C;
+        ck_assert_int_eq(nd_dm_matmul(A, B, &C), ND_OK);
+        double *a = gather(A), *b = gather(B), *c = gather(C);
+        double *ref = ND_ALLOC_N(double, (size_t)(m * n));
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
+                    (int)m, b, (int)k, 0.0, ref, (int)m);
+        ck_assert_int_eq(nd_dm_rows(C), m);
+        ck_assert_int_eq(nd_dm_cols(C), n);
+        ck_assert(max_abs_diff(c, ref, (size_t)(m * n)) < 1e-12 * (double)k);
+        ND_FREE_N(ref, (size_t)(m * n));
+        free_cm(a, A), free_cm(b, B), free_cm(c, C);
+        nd_dm_free(A), nd_dm_free(B), nd_dm_free(C);
+    }
+    nd_dm *A23, *X = NULL;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
+    CK_ERR(nd_dm_matmul(A23, A23, &X), ND_EPROG, "shape mismatch: 2x3 @ 2x3");
+    ck_assert_ptr_null(X);
+    nd_dm_free(A23);
+}
+END_TEST
+
+/* ---- reductions ------------------------------------------------------------------ */
+
+/* The documented order (docs/matrices.md), independent of the rank count: one partial
+ * per NB-by-NB global block (columns outer, rows inner), blocks summed bi fastest. */
+static double ref_block_sum(const double *a, const double *b, int64_t m, int64_t n, bool sq)
+{
+    double total = 0.0;
+    for (int64_t bj = 0; bj * NB < n; bj++)
+        for (int64_t bi = 0; bi * NB < m; bi++) {
+            double p = 0.0;
+            for (int64_t j = bj * NB; j < n && j < (bj + 1) * NB; j++)
+                for (int64_t i = bi * NB; i < m && i < (bi + 1) * NB; i++) {
+                    double x = a[i + m * j];
+                    p += b ? x * b[i + m * j] : sq ? x * x : x;
+                }
+            total += p;
+        }
+    return total;
+}
+
+static double ref_norm1(const double *a, int64_t m, int64_t n)
+{
+    double best = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        double s = 0.0;
+        for (int64_t bi = 0; bi * NB < m; bi++) {
+            double p = 0.0;
+            for (int64_t i = bi * NB; i < m && i < (bi + 1) * NB; i++) p += fabs(a[i + m * j]);
+            s += p;
+        }
+        best = j == 0 ? s : fmax(best, s);
+    }
+    return best;
+}
+
+static double ref_norminf(const double *a, int64_t m, int64_t n)
+{
+    double best = 0.0;
+    for (int64_t i = 0; i < m; i++) {
+        double s = 0.0;
+        for (int64_t bj = 0; bj * NB < n; bj++) {
+            double p = 0.0;
+            for (int64_t j = bj * NB; j < n && j < (bj + 1) * NB; j++) p += fabs(a[i + m * j]);
+            s += p;
+        }
+        best = i == 0 ? s : fmax(best, s);
+    }
+    return best;
+}
+
+START_TEST(test_reductions)
+{
+    for (size_t s = 0; s < ND_ARRAY_LEN(SIZES); s++) {
+        int64_t m = SIZES[s][0], n = SIZES[s][1];
+        nd_dm *A = NULL;
+        ck_assert_int_eq(nd_dm_rand(m, n, 40 + (int64_t)s, true, &A), ND_OK);
+        double *a = gather(A);
+        double r[8];
+        for (int op = ND_RED_SUM; op <= ND_RED_NORM_INF; op++)
+            ck_assert_int_eq(nd_dm_reduce((nd_red_op)op, A, &r[op]), ND_OK);
+        double sum = ref_block_sum(a, NULL, m, n, false);
+        double mn = a[0], mx = a[0], tr = 0.0;
+        for (int64_t k = 0; k < m * n; k++) mn = fmin(mn, a[k]), mx = fmax(mx, a[k]);
+        int64_t kd = m < n ? m : n;
+        for (int64_t bd = 0; bd * NB < kd; bd++) {
+            double p = 0.0;
+            for (int64_t i = bd * NB; i < kd && i < (bd + 1) * NB; i++) p += a[i + m * i];
+            tr += p;
+        }
+        ck_assert_msg(same_bits(r[ND_RED_SUM], sum), "sum %a vs %a", r[ND_RED_SUM], sum);
+        ck_assert(same_bits(r[ND_RED_MEAN], sum / ((double)m * (double)n)));
+        ck_assert(same_bits(r[ND_RED_MIN], mn));
+        ck_assert(same_bits(r[ND_RED_MAX], mx));
+        ck_assert(same_bits(r[ND_RED_TRACE], tr));
+        ck_assert(same_bits(r[ND_RED_NORM_FRO], sqrt(ref_block_sum(a, NULL, m, n, true))));
+        ck_assert(same_bits(r[ND_RED_NORM_1], ref_norm1(a, m, n)));
+        ck_assert(same_bits(r[ND_RED_NORM_INF], ref_norminf(a, m, n)));
+        /* And close to LAPACK's own norms. */
+        ck_assert(fabs(r[ND_RED_NORM_FRO] - LAPACKE_dlange(LAPACK_COL_MAJOR, 'F', (int)m, (int)n, a, (int)m)) <
+                  1e-12 * r[ND_RED_NORM_FRO]);
+        free_cm(a, A);
+        nd_dm_free(A);
+    }
+    /* dot in both orientations, and the vector sum is orientation-free. */
+    nd_dm *x = mk_rand(200, 1, 50), *y = mk_rand(200, 1, 51), *yt, *xt;
+    ck_assert_int_eq(nd_dm_transpose(y, &yt), ND_OK);
+    ck_assert_int_eq(nd_dm_transpose(x, &xt), ND_OK);
+    double d1, d2, d3, s1, s2;
+    ck_assert_int_eq(nd_dm_dot(x, y, &d1), ND_OK);
+    ck_assert_int_eq(nd_dm_dot(x, yt, &d2), ND_OK);
+    ck_assert_int_eq(nd_dm_dot(xt, yt, &d3), ND_OK);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_SUM, x, &s1), ND_OK);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_SUM, xt, &s2), ND_OK);
+    double *xv = gather(x), *yv = gather(y);
+    double dref = ref_block_sum(xv, yv, 200, 1, false);
+    ck_assert(same_bits(d1, dref) && same_bits(d2, dref) && same_bits(d3, dref));
+    ck_assert(same_bits(s1, s2));
+    free_cm(xv, x), free_cm(yv, y);
+    /* Negative zero survives gathers; min/max of exact values. */
+    double cm[6] = {-0.0, 3.0, -7.0, 2.0, 8.0, -1.0};
+    nd_dm *M = mk_from(2, 3, cm), *X = NULL;
+    double v;
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_MIN, M, &v), ND_OK);
+    ck_assert(v == -7.0);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_MAX, M, &v), ND_OK);
+    ck_assert(v == 8.0);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_1, M, &v), ND_OK);
+    ck_assert(v == 9.0);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_INF, M, &v), ND_OK);
+    ck_assert(v == 15.0);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_TRACE, M, &v), ND_OK);
+    ck_assert(v == 2.0);
+    double *mv = gather(M);
+    ck_assert(signbit(mv[0]));
+    free_cm(mv, M);
+    nd_dm *z3 = mk_rand(3, 1, 1);
+    CK_ERR(nd_dm_dot(x, z3, &v), ND_EPROG, "shape mismatch: dot(200x1, 3x1)");
+    CK_ERR(nd_dm_dot(M, M, &v), ND_EPROG, "dot needs two vectors (got 2x3 and 2x3)");
+    ck_assert_ptr_null(X);
+    nd_dm_free(x), nd_dm_free(y), nd_dm_free(xt), nd_dm_free(yt), nd_dm_free(M), nd_dm_free(z3);
+}
+END_TEST
+
+/* ---- linear algebra -------------------------------------------------------------- */
+
+/* A well-conditioned n-by-n matrix: rand + n * Id. */
+static nd_dm *mk_wellcond(int64_t n, int64_t seed)
+{
+    nd_dm *R = mk_rand(n, n, seed), *Id, *S, *A;
+    ck_assert_int_eq(nd_dm_eye(n, &Id), ND_OK);
+    ck_assert_int_eq(nd_dm_ew_scalar(ND_EW_MUL, Id, (double)n, false, &S), ND_OK);
+    ck_assert_int_eq(nd_dm_ew(ND_EW_ADD, R, S, &A), ND_OK);
+    nd_dm_free(R), nd_dm_free(Id), nd_dm_free(S);
+    return A;
+}
+
+static double resid(const nd_dm *A, const nd_dm *B, const nd_dm *C)
+{
+    /* ||A @ B - C||_F */
+    nd_dm *P, *D;
+    double v;
+    ck_assert_int_eq(nd_dm_matmul(A, B, &P), ND_OK);
+    ck_assert_int_eq(nd_dm_ew(ND_EW_SUB, P, C, &D), ND_OK);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, D, &v), ND_OK);
+    nd_dm_free(P), nd_dm_free(D);
+    return v;
+}
+
+/* Every column's largest-magnitude entry is positive. */
+static bool signs_ok(const nd_dm *V)
+{
+    int64_t m = nd_dm_rows(V), n = nd_dm_cols(V);
+    double *v = gather(V);
+    bool ok = true;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t best = 0;
+        for (int64_t i = 1; i < m; i++)
+            if (fabs(v[i + m * j]) > fabs(v[best + m * j])) best = i;
+        ok = ok && v[best + m * j] > 0;
+    }
+    free_cm(v, V);
+    return ok;
+}
+
+START_TEST(test_solve_inv_det)
+{
+    const int64_t n = 130;
+    nd_dm *A = mk_wellcond(n, 60), *B = mk_rand(n, 3, 61), *X, *Ai, *Id;
+    ck_assert_int_eq(nd_dm_solve(A, B, &X), ND_OK);
+    ck_assert_int_eq(nd_dm_inv(A, &Ai), ND_OK);
+    ck_assert_int_eq(nd_dm_eye(n, &Id), ND_OK);
+    ck_assert(resid(A, X, B) < 1e-10);
+    ck_assert(resid(A, Ai, Id) < 1e-10);
+    double det, dref = 1.0;
+    ck_assert_int_eq(nd_dm_det(A, &det), ND_OK);
+    double *a = gather(A);
+    lapack_int *ip = ND_ALLOC_N(lapack_int, (size_t)n);
+    ck_assert_int_eq(LAPACKE_dgetrf(LAPACK_COL_MAJOR, (int)n, (int)n, a, (int)n, ip), 0);
+    for (int64_t k = 0; k < n; k++) dref *= a[k + n * k] * (ip[k] != k + 1 ? -1.0 : 1.0);
+    ck_assert_msg(fabs(det - dref) < 1e-10 * fabs(dref), "det %g vs %g", det, dref);
+    ND_FREE_N(ip, (size_t)n);
+    free_cm(a, A);
+
+    /* Small exact cases: permutation sign, singular -> 0.0. */
+    double p3[9] = {0, 0, 1, 1, 0, 0, 0, 1, 0}; /* column-major permutation */
+    double s3[9] = {2, 1, 4, 0, 0, 0, 1, 3, 5}; /* middle column zero */
+    double t2[4] = {4, 2, 7, 6};
+    nd_dm *P = mk_from(3, 3, p3), *S = mk_from(3, 3, s3), *T = mk_from(2, 2, t2), *Y = NULL;
+    double dp, ds, dt;
+    ck_assert_int_eq(nd_dm_det(P, &dp), ND_OK);
+    ck_assert_int_eq(nd_dm_det(S, &ds), ND_OK);
+    ck_assert_int_eq(nd_dm_det(T, &dt), ND_OK);
+    ck_assert(dp == 1.0);
+    ck_assert(ds == 0.0);
+    ck_assert(fabs(dt - 10.0) < 1e-12);
+    nd_dm *b3 = mk_rand(3, 1, 1), *A23;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
+    CK_ERR(nd_dm_solve(S, b3, &Y), ND_EPROG, "singular matrix");
+    CK_ERR(nd_dm_inv(S, &Y), ND_EPROG, "singular matrix");
+    CK_ERR(nd_dm_solve(A23, b3, &Y), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_dm_solve(T, b3, &Y), ND_EPROG, "shape mismatch: solve(2x2, 3x1)");
+    CK_ERR(nd_dm_inv(A23, &Y), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_dm_det(A23, &dt), ND_EPROG, "matrix must be square (2x3)");
+    ck_assert_ptr_null(Y);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(X), nd_dm_free(Ai), nd_dm_free(Id);
+    nd_dm_free(P), nd_dm_free(S), nd_dm_free(T), nd_dm_free(b3), nd_dm_free(A23);
+}
+END_TEST
+
+START_TEST(test_cholesky_qr)
+{
+    const int64_t n = 129;
+    nd_dm *R0 = mk_rand(n, n, 70), *R0t, *K, *L, *Lt;
+    ck_assert_int_eq(nd_dm_transpose(R0, &R0t), ND_OK);
+    nd_dm *G, *Id, *nI;
+    ck_assert_int_eq(nd_dm_matmul(R0t, R0, &G), ND_OK);
+    ck_assert_int_eq(nd_dm_eye(n, &Id), ND_OK);
+    ck_assert_int_eq(nd_dm_ew_scalar(ND_EW_MUL, Id, 1.0, false, &nI), ND_OK);
+    ck_assert_int_eq(nd_dm_ew(ND_EW_ADD, G, nI, &K), ND_OK); /* SPD */
+    ck_assert_int_eq(nd_dm_cholesky(K, &L), ND_OK);
+    ck_assert_int_eq(nd_dm_transpose(L, &Lt), ND_OK);
+    double nk;
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, K, &nk), ND_OK);
+    ck_assert(resid(L, Lt, K) < 1e-12 * nk);
+    double *l = gather(L);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < j; i++) ck_assert(l[i + n * j] == 0.0);
+    free_cm(l, L);
+
+    /* qr, tall and wide. */
+    const int64_t qd[][2] = {{130, 70}, {7, 5}, {5, 7}, {64, 64}};
+    for (size_t s = 0; s < ND_ARRAY_LEN(qd); s++) {
+        int64_t m = qd[s][0], c = qd[s][1], k = m < c ? m : c;
+        nd_dm *A = mk_rand(m, c, 80 + (int64_t)s), *Q, *R, *Qt, *Ik;
+        ck_assert_int_eq(nd_dm_qr(A, &Q, &R), ND_OK);
+        ck_assert_int_eq(nd_dm_rows(Q), m);
+        ck_assert_int_eq(nd_dm_cols(Q), k);
+        ck_assert_int_eq(nd_dm_rows(R), k);
+        ck_assert_int_eq(nd_dm_cols(R), c);
+        ck_assert_int_eq(nd_dm_transpose(Q, &Qt), ND_OK);
+        ck_assert_int_eq(nd_dm_eye(k, &Ik), ND_OK);
+        ck_assert(resid(Q, R, A) < 1e-12 * (double)m);
+        ck_assert(resid(Qt, Q, Ik) < 1e-12 * (double)m);
+        double *r = gather(R);
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t i = j + 1; i < k; i++) ck_assert(r[i + k * j] == 0.0);
+        free_cm(r, R);
+        nd_dm_free(A), nd_dm_free(Q), nd_dm_free(R), nd_dm_free(Qt), nd_dm_free(Ik);
+    }
+
+    double np[4] = {1, 2, 2, 1}; /* eigenvalues 3, -1 */
+    nd_dm *N = mk_from(2, 2, np), *A23, *Y = NULL;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
+    CK_ERR(nd_dm_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
+    CK_ERR(nd_dm_cholesky(A23, &Y), ND_EPROG, "matrix must be square (2x3)");
+    ck_assert_ptr_null(Y);
+    nd_dm_free(R0), nd_dm_free(R0t), nd_dm_free(K), nd_dm_free(L), nd_dm_free(Lt);
+    nd_dm_free(G), nd_dm_free(Id), nd_dm_free(nI), nd_dm_free(N), nd_dm_free(A23);
+}
+END_TEST
+
+START_TEST(test_eigh_svd)
+{
+    const int64_t n = 70;
+    nd_dm *R = mk_rand(n, n, 90), *Rt, *S, *w, *V;
+    ck_assert_int_eq(nd_dm_transpose(R, &Rt), ND_OK);
+    ck_assert_int_eq(nd_dm_ew(ND_EW_ADD, R, Rt, &S), ND_OK); /* symmetric */
+    ck_assert_int_eq(nd_dm_eigh(S, &w, &V), ND_OK);
+    ck_assert_int_eq(nd_dm_rows(w), n);
+    ck_assert_int_eq(nd_dm_cols(w), 1);
+    double *wv = gather(w), *s = gather(S);
+    double *wref = ND_ALLOC_N(double, (size_t)n);
+    ck_assert_int_eq(LAPACKE_dsyev(LAPACK_COL_MAJOR, 'N', 'L', (int)n, s, (int)n, wref), 0);
+    for (int64_t k = 0; k < n; k++) {
+        ck_assert(fabs(wv[k] - wref[k]) < 1e-10 * (1.0 + fabs(wref[k])));
+        if (k) ck_assert(wv[k - 1] <= wv[k]);
+    }
+    nd_dm *D, *SV;
+    ck_assert_int_eq(nd_dm_diag(w, &D), ND_OK);
+    ck_assert_int_eq(nd_dm_matmul(S, V, &SV), ND_OK);
+    ck_assert(resid(V, D, SV) < 1e-10);
+    ck_assert(signs_ok(V));
+    free_cm(wv, w), free_cm(s, S);
+    ND_FREE_N(wref, (size_t)n);
+    nd_dm_free(R), nd_dm_free(Rt), nd_dm_free(S), nd_dm_free(w), nd_dm_free(V);
+    nd_dm_free(D), nd_dm_free(SV);
+
+    const int64_t sd[][2] = {{130, 70}, {7, 5}, {5, 7}, {65, 129}, {1, 4}};
+    for (size_t c = 0; c < ND_ARRAY_LEN(sd); c++) {
+        int64_t m = sd[c][0], nn = sd[c][1], k = m < nn ? m : nn;
+        nd_dm *A = mk_rand(m, nn, 100 + (int64_t)c), *U, *sv, *W, *Ds, *US, *Wt;
+        ck_assert_int_eq(nd_dm_svd(A, &U, &sv, &W), ND_OK);
+        ck_assert_int_eq(nd_dm_rows(U), m);
+        ck_assert_int_eq(nd_dm_cols(U), k);
+        ck_assert_int_eq(nd_dm_rows(sv), k);
+        ck_assert_int_eq(nd_dm_rows(W), nn);
+        ck_assert_int_eq(nd_dm_cols(W), k);
+        double *a = gather(A), *svv = gather(sv);
+        double *sref = ND_ALLOC_N(double, (size_t)k), *sup = ND_ALLOC_N(double, (size_t)k);
+        ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'N', 'N', (int)m, (int)nn, a, (int)m,
+                                        sref, NULL, 1, NULL, 1, sup),
+                         0);
+        for (int64_t q = 0; q < k; q++) {
+            ck_assert(fabs(svv[q] - sref[q]) < 1e-10 * (1.0 + sref[q]));
+            if (q) ck_assert(svv[q - 1] >= svv[q]);
+        }
+        ck_assert_int_eq(nd_dm_diag(sv, &Ds), ND_OK);
+        ck_assert_int_eq(nd_dm_matmul(U, Ds, &US), ND_OK);
+        ck_assert_int_eq(nd_dm_transpose(W, &Wt), ND_OK);
+        ck_assert(resid(US, Wt, A) < 1e-10 * (double)(m + nn));
+        ck_assert(signs_ok(U));
+        ND_FREE_N(sref, (size_t)k), ND_FREE_N(sup, (size_t)k);
+        free_cm(a, A), free_cm(svv, sv);
+        nd_dm_free(A), nd_dm_free(U), nd_dm_free(sv), nd_dm_free(W), nd_dm_free(Ds);
+        nd_dm_free(US), nd_dm_free(Wt);
+    }
+    nd_dm *A23, *Y = NULL, *Y2 = NULL;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
+    CK_ERR(nd_dm_eigh(A23, &Y, &Y2), ND_EPROG, "matrix must be square (2x3)");
+    ck_assert_ptr_null(Y);
+    nd_dm_free(A23);
+}
+END_TEST
+
+/* ---- HDF5 ------------------------------------------------------------------------ */
+
+/* A path every rank agrees on (rank 0's pid). */
+static void tmp_path(char *buf, size_t size, const char *tag)
+{
+    long pid = (long)getpid();
+    ck_assert_int_eq(nd_spmd_bcast(&pid, sizeof pid, 0), ND_OK);
+    snprintf(buf, size, "/tmp/nd_check_dm_%ld_%s.h5", pid, tag);
+}
+
+START_TEST(test_h5_roundtrip)
+{
+    char path[256];
+    tmp_path(path, sizeof path, "rt");
+    if (nd_spmd_rank() == 0) unlink(path);
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+    nd_dm *A = mk_rand(130, 129, 5), *B = mk_rand(7, 5, 6), *RA, *RB, *RC;
+    ck_assert_int_eq(nd_dm_h5write(path, "A", A), ND_OK);
+    ck_assert_int_eq(nd_dm_h5write(path, "grp/sub/B", B), ND_OK);
+    ck_assert_int_eq(nd_dm_h5write(path, "A", B), ND_OK); /* replaces, new shape */
+    ck_assert_int_eq(nd_dm_h5write(path, "C", A), ND_OK);
+    ck_assert_int_eq(nd_dm_h5read(path, "A", &RA), ND_OK);
+    ck_assert_int_eq(nd_dm_h5read(path, "grp/sub/B", &RB), ND_OK);
+    ck_assert_int_eq(nd_dm_h5read(path, "C", &RC), ND_OK);
+    double *a = gather(A), *b = gather(B), *ra = gather(RA), *rb = gather(RB), *rc = gather(RC);
+    ck_assert_int_eq(nd_dm_rows(RA), 7);
+    ck_assert_int_eq(nd_dm_cols(RA), 5);
+    ck_assert(memcmp(ra, b, sizeof(double) * 35) == 0);
+    ck_assert(memcmp(rb, b, sizeof(double) * 35) == 0);
+    ck_assert(memcmp(rc, a, sizeof(double) * 130 * 129) == 0);
+
+    /* The file layout: plain serial HDF5 on rank 0 sees the row-major matrix. */
+    int ok = 1;
+    if (nd_spmd_rank() == 0) {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hid_t d = f >= 0 ? H5Dopen2(f, "C", H5P_DEFAULT) : -1;
+        hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+        hsize_t dims[2] = {0, 0};
+        if (sp < 0 || H5Sget_simple_extent_dims(sp, dims, NULL) != 2 || dims[0] != 130 ||
+            dims[1] != 129)
+            ok = 0;
+        double *rm = ND_ALLOC_N(double, 130 * 129);
+        if (ok && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rm) < 0) ok = 0;
+        for (int i = 0; ok && i < 130; i++)
+            for (int j = 0; j < 129; j++)
+                if (!same_bits(rm[i * 129 + j], a[i + 130 * j])) ok = 0;
+        /* A 1-D dataset reads back as a column. */
+        hsize_t n1 = 100;
+        hid_t s1 = H5Screate_simple(1, &n1, NULL);
+        hid_t d1 = H5Dcreate2(f, "vec", H5T_IEEE_F64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        for (int k = 0; k < 100; k++) rm[k] = k * 1.5;
+        if (d1 < 0 || H5Dwrite(d1, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rm) < 0) ok = 0;
+        H5Dclose(d1), H5Sclose(s1);
+        ND_FREE_N(rm, 130 * 129);
+        if (sp >= 0) H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+        if (f >= 0) H5Fclose(f);
+    }
+    ck_assert_int_eq(nd_spmd_bcast(&ok, sizeof ok, 0), ND_OK);
+    ck_assert_msg(ok, "file layout is not the row-major matrix");
+    nd_dm *RV;
+    ck_assert_int_eq(nd_dm_h5read(path, "vec", &RV), ND_OK);
+    ck_assert_int_eq(nd_dm_rows(RV), 100);
+    ck_assert_int_eq(nd_dm_cols(RV), 1);
+    double v;
+    ck_assert_int_eq(nd_dm_get(RV, 99, 0, &v), ND_OK);
+    ck_assert(v == 99 * 1.5);
+
+    /* Errors name the path. */
+    nd_dm *X = NULL;
+    CK_ERR(nd_dm_h5read(path, "nope", &X), ND_EIO, "cannot open dataset 'nope'");
+    ck_assert(strstr(nd_err_msg(), path) != NULL);
+    CK_ERR(nd_dm_h5read("/tmp/nd_no_such_dir/x.h5", "A", &X), ND_EIO, "/tmp/nd_no_such_dir/x.h5");
+    CK_ERR(nd_dm_h5write("/tmp/nd_no_such_dir/x.h5", "A", A), ND_EIO, "cannot create HDF5 file");
+    char notes[256];
+    tmp_path(notes, sizeof notes, "txt");
+    if (nd_spmd_rank() == 0) {
+        FILE *fp = fopen(notes, "w");
+        fputs("not hdf5\n", fp);
+        fclose(fp);
+    }
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+    CK_ERR(nd_dm_h5read(notes, "A", &X), ND_EIO, "cannot open HDF5 file");
+    CK_ERR(nd_dm_h5write(notes, "A", A), ND_EIO, "for writing");
+    ck_assert_ptr_null(X);
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+    if (nd_spmd_rank() == 0) unlink(path), unlink(notes);
+    free_cm(a, A), free_cm(b, B), free_cm(ra, RA), free_cm(rb, RB), free_cm(rc, RC);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(RA), nd_dm_free(RB), nd_dm_free(RC), nd_dm_free(RV);
+}
+END_TEST
+
+/* dm_ranks.sh: ND_DM_H5_OUT=file writes at one rank count, ND_DM_H5_IN=file reads back
+ * at another. */
+START_TEST(test_h5_across_rank_counts)
+{
+    const char *out = getenv("ND_DM_H5_OUT"), *in = getenv("ND_DM_H5_IN");
+    nd_dm *A = mk_rand(130, 129, 11);
+    if (out) ck_assert_int_eq(nd_dm_h5write(out, "M", A), ND_OK);
+    if (in) {
+        nd_dm *B;
+        ck_assert_int_eq(nd_dm_h5read(in, "M", &B), ND_OK);
+        double *a = gather(A), *b = gather(B);
+        ck_assert(memcmp(a, b, sizeof(double) * 130 * 129) == 0);
+        free_cm(a, A), free_cm(b, B);
+        nd_dm_free(B);
+    }
+    nd_dm_free(A);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
+    Suite *s = suite_create("dm");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_spmd_basics);
+    tcase_add_test(tc, test_spmd_check);
+    tcase_add_test(tc, test_construct);
+    tcase_add_test(tc, test_rand);
+    tcase_add_test(tc, test_get_set_slice_assign);
+    tcase_add_test(tc, test_shape_ops);
+    tcase_add_test(tc, test_elementwise);
+    tcase_add_test(tc, test_matmul);
+    tcase_add_test(tc, test_reductions);
+    tcase_add_test(tc, test_solve_inv_det);
+    tcase_add_test(tc, test_cholesky_qr);
+    tcase_add_test(tc, test_eigh_svd);
+    tcase_add_test(tc, test_h5_roundtrip);
+    suite_add_tcase(s, tc);
+    TCase *tx = tcase_create("h5x"); /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */
+    tcase_set_timeout(tx, 240);
+    tcase_add_test(tx, test_h5_across_rank_counts);
+    suite_add_tcase(s, tx);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    /* Only rank 0 prints the summary; every rank's failures still count. */
+    srunner_run_all(sr, nd_spmd_rank() == 0 ? CK_NORMAL : CK_SILENT);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    int any = 0;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    nd_spmd_finalize();
+    return any ? 1 : 0;
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# dm_ranks.sh: runs the check_dm suite under mpirun at 2, 3 and 4 ranks, and checks that
+# a matrix written with parallel HDF5 at 3 ranks reads back bit for bit at 2 and 4.
+set -u
+builddir=${top_builddir:-.}
+prog="$builddir/tests/unit/check_dm"
+mpirun=${MPIRUN:-mpirun}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
+h5="${TMPDIR:-/tmp}/nd_dm_ranks_$$.h5"
+trap 'rm -f "$h5"' EXIT INT TERM
+rc=0
+for n in 2 3 4; do
+    if [ "$n" = 3 ]; then out="$h5"; else out=""; fi
+    echo "== check_dm at $n ranks"
+    if [ -n "$out" ]; then
+        ND_DM_H5_OUT="$out" timeout 300 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
+    else
+        timeout 300 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
+    fi
+done
+for n in 2 4; do
+    echo "== read back at $n ranks the file written at 3"
+    CK_RUN_CASE=h5x ND_DM_H5_IN="$h5" timeout 300 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
+done
+exit $rc
