@@ -1,0 +1,678 @@
+/* config.c: the key table, defaults, text parsing of values (environment, flags, YAML
+ * scalars), environment variables, printing and pack/unpack of nd_cfg.
+ *
+ * Invariant: every value enters through parse_text, so a file, a variable, a flag and
+ * an unpacked blob obey the same rules, and canonical text (nd_cfg_value_str) parses
+ * back to the identical value (pack relies on it).  Specified by docs/config.md.
+ */
+#include "config/cfg_internal.h"
+
+#include "common/alloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum ktype { T_GRID, T_INT, T_SECONDS, T_BYTES, T_STRING, T_ENUM, T_BOOL, T_MAP } ktype;
+
+static const char *const log_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const gpu_names[] = {"auto", "on", "off", NULL};
+static const char *const launcher_names[] = {"auto", "srun", "mpirun", NULL};
+
+typedef struct keydef {
+    const char *path;
+    ktype type;
+    const char *dflt; /* the default as text, parsed by nd_cfg_init */
+    int64_t min, max; /* T_INT */
+    const char *const *names; /* T_ENUM */
+} keydef;
+
+/* Indexed by nd_cfg_key. */
+static const keydef keys[ND_CFG_NKEYS] = {
+    [ND_CFG_GRID] = {"grid", T_GRID, "auto", 0, 0, NULL},
+    [ND_CFG_BLOCK_SIZE] = {"block_size", T_INT, "64", 1, INT32_MAX, NULL},
+    [ND_CFG_THREADS_PER_RANK] = {"threads_per_rank", T_INT, "1", 1, 4096, NULL},
+    [ND_CFG_CHECKPOINT_DIR] = {"checkpoint.dir", T_STRING, "./checkpoints", 0, 0, NULL},
+    [ND_CFG_CHECKPOINT_INTERVAL] = {"checkpoint.interval", T_SECONDS, "0", 0, 0, NULL},
+    [ND_CFG_CHECKPOINT_KEEP] = {"checkpoint.keep", T_INT, "2", 1, INT32_MAX, NULL},
+    [ND_CFG_CHECKPOINT_SIGNAL_LEAD] = {"checkpoint.signal_lead", T_SECONDS, "120", 0, 0, NULL},
+    [ND_CFG_CHECKPOINT_MPIIO_HINTS] = {"checkpoint.mpiio_hints", T_MAP, "", 0, 0, NULL},
+    [ND_CFG_CATALOG_PATH] = {"catalog.path", T_STRING, "./catalog", 0, 0, NULL},
+    [ND_CFG_LOG_LEVEL] = {"log_level", T_ENUM, "info", 0, 0, log_names},
+    [ND_CFG_GPU] = {"gpu", T_ENUM, "auto", 0, 0, gpu_names},
+    [ND_CFG_LIMITS_MEMORY_PER_RANK] = {"limits.memory_per_rank", T_BYTES, "0", 0, 0, NULL},
+    [ND_CFG_LIMITS_RUN_TIME] = {"limits.run_time", T_SECONDS, "0", 0, 0, NULL},
+    [ND_CFG_LIMITS_CALL_DEPTH] = {"limits.call_depth", T_INT, "100000", 10000, INT32_MAX, NULL},
+    [ND_CFG_PROGRESS_INTERVAL] = {"progress.interval", T_SECONDS, "60", 0, 0, NULL},
+    [ND_CFG_LAUNCHER] = {"launcher", T_ENUM, "auto", 0, 0, launcher_names},
+    [ND_CFG_CHECK_COLLECTIVES] = {"check_collectives", T_BOOL, "true", 0, 0, NULL},
+};
+
+/* ---- maps ---- */
+
+void nd_cfg_map_init(nd_cfg_map *m) { memset(m, 0, sizeof *m); }
+
+void nd_cfg_map_free(nd_cfg_map *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        nd_strfree(m->keys[i]);
+        nd_strfree(m->vals[i]);
+    }
+    ND_FREE_N(m->keys, m->cap);
+    ND_FREE_N(m->vals, m->cap);
+    nd_cfg_map_init(m);
+}
+
+const char *nd_cfg_map_get(const nd_cfg_map *m, const char *key)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+    return NULL;
+}
+
+nd_status nd_cfg_map_set(nd_cfg_map *m, const char *key, const char *val)
+{
+    char *v = nd_strdup(val);
+    if (!v) return ND_ENOMEM;
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->keys[i], key) == 0) {
+            nd_strfree(m->vals[i]);
+            m->vals[i] = v;
+            return ND_OK;
+        }
+    }
+    if (m->n == m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 4;
+        char **nk = ND_ALLOC_N(char *, ncap), **nv = ND_ALLOC_N(char *, ncap);
+        if (!nk || !nv) {
+            ND_FREE_N(nk, nk ? ncap : 0);
+            ND_FREE_N(nv, nv ? ncap : 0);
+            goto oom;
+        }
+        if (m->n) {
+            memcpy(nk, m->keys, m->n * sizeof *nk);
+            memcpy(nv, m->vals, m->n * sizeof *nv);
+        }
+        ND_FREE_N(m->keys, m->cap);
+        ND_FREE_N(m->vals, m->cap);
+        m->keys = nk, m->vals = nv, m->cap = ncap;
+    }
+    m->keys[m->n] = nd_strdup(key);
+    if (!m->keys[m->n]) goto oom;
+    m->vals[m->n++] = v;
+    return ND_OK;
+oom:
+    nd_strfree(v);
+    return ND_ENOMEM;
+}
+
+/* ---- key table ---- */
+
+int nd_cfg_key_find(const char *path)
+{
+    for (int k = 0; k < ND_CFG_NKEYS; k++)
+        if (strcmp(keys[k].path, path) == 0) return k;
+    return -1;
+}
+
+const char *nd_cfg_key_path(nd_cfg_key key) { return keys[key].path; }
+
+bool nd_cfg_is_section(const char *path)
+{
+    size_t n = strlen(path);
+    for (int k = 0; k < ND_CFG_NKEYS; k++)
+        if (strncmp(keys[k].path, path, n) == 0 && keys[k].path[n] == '.') return true;
+    return false;
+}
+
+bool nd_cfg_key_wants_plain(nd_cfg_key key)
+{
+    ktype t = keys[key].type;
+    return t == T_INT || t == T_SECONDS || t == T_BOOL;
+}
+
+void nd_cfg_env_name(nd_cfg_key key, char *buf, size_t size)
+{
+    size_t j = 0;
+    const char *pre = "NOODLE_";
+    for (const char *p = pre; *p && j + 1 < size; p++) buf[j++] = *p;
+    for (const char *p = keys[key].path; *p && j + 1 < size; p++)
+        buf[j++] = *p == '.' ? '_' : (char)toupper((unsigned char)*p);
+    if (size) buf[j] = '\0';
+}
+
+bool nd_cfg_hint_ok(const char *s, bool is_key)
+{
+    if (is_key && !*s) return false;
+    return !strchr(s, ',') && !(is_key && strchr(s, '='));
+}
+
+/* ---- parsing values from text ---- */
+
+typedef struct parsed {
+    int64_t i;
+    double d;
+    uint64_t u;
+    int rows, cols;
+    nd_cfg_map map;
+} parsed;
+
+/* A decimal integer, nothing else (no spaces, no hex). */
+static bool parse_int(const char *s, int64_t *out)
+{
+    const char *p = s;
+    if (*p == '+' || *p == '-') p++;
+    if (!isdigit((unsigned char)*p)) return false;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p)) return false;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE) return false;
+    *out = v;
+    return true;
+}
+
+/* A finite decimal number ("30", "2.5", "1e3"); no hex, inf or nan. */
+static bool parse_num(const char *s, double *out)
+{
+    if (!*s) return false;
+    bool digit = false;
+    for (const char *p = s; *p; p++) {
+        if (isdigit((unsigned char)*p)) digit = true;
+        else if (!strchr("+-.eE", *p)) return false;
+    }
+    if (!digit) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+/* "4GiB", "512 MiB", "1.5G", "1000000", "2kB": binary units (KiB, K) are powers of 1024,
+ * decimal ones (kB, KB, MB) powers of 1000. */
+static bool parse_bytes(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *suf;
+        double mult;
+    } units[] = {
+        {"", 1},        {"b", 1},           {"k", 1024.0},       {"kib", 1024.0},
+        {"kb", 1e3},    {"m", 1048576.0},   {"mib", 1048576.0},  {"mb", 1e6},
+        {"g", 1073741824.0}, {"gib", 1073741824.0}, {"gb", 1e9},
+        {"t", 1099511627776.0}, {"tib", 1099511627776.0}, {"tb", 1e12},
+    };
+    size_t n = 0;
+    while (isdigit((unsigned char)s[n]) || s[n] == '.') n++;
+    if (n == 0 || n >= 64) return false;
+    char num[64];
+    memcpy(num, s, n);
+    num[n] = '\0';
+    double v;
+    if (!parse_num(num, &v)) return false;
+    const char *suf = s + n;
+    while (*suf == ' ') suf++;
+    for (size_t i = 0; i < ND_ARRAY_LEN(units); i++) {
+        if (strcasecmp(suf, units[i].suf) == 0) {
+            if (suf != s + n && !*suf) return false; /* trailing spaces */
+            double b = floor(v * units[i].mult);
+            if (!(b < 9.2e18)) return false;
+            *out = (uint64_t)b;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool parse_grid(const char *s, int *rows, int *cols)
+{
+    if (strcmp(s, "auto") == 0) {
+        *rows = *cols = 0;
+        return true;
+    }
+    const char *x = strpbrk(s, "xX");
+    if (!x || x == s || x - s > 10) return false;
+    char a[16];
+    memcpy(a, s, (size_t)(x - s));
+    a[x - s] = '\0';
+    int64_t r, c;
+    if (!isdigit((unsigned char)a[0]) || !isdigit((unsigned char)x[1])) return false;
+    if (!parse_int(a, &r) || !parse_int(x + 1, &c)) return false;
+    if (r < 1 || c < 1 || r > 1000000 || c > 1000000) return false;
+    *rows = (int)r, *cols = (int)c;
+    return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const t[] = {"true", "yes", "on", "1"};
+    static const char *const f[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, t[i]) == 0) return *out = true, true;
+        if (strcasecmp(s, f[i]) == 0) return *out = false, true;
+    }
+    return false;
+}
+
+/* "k=v,k2=v2" (empty: no hints).  ND_EUSAGE without a message on bad text. */
+static nd_status parse_hints(const char *s, nd_cfg_map *m)
+{
+    nd_cfg_map_init(m);
+    const char *p = s;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p) goto bad;
+        char *k = nd_strndup(p, (size_t)(eq - p));
+        char *v = nd_strndup(eq + 1, len - (size_t)(eq - p) - 1);
+        nd_status st = (k && v) ? nd_cfg_map_set(m, k, v) : ND_ENOMEM;
+        nd_strfree(k);
+        nd_strfree(v);
+        if (st != ND_OK) {
+            nd_cfg_map_free(m);
+            return st;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+            if (!*p) goto bad;
+        }
+    }
+    return ND_OK;
+bad:
+    nd_cfg_map_free(m);
+    return ND_EUSAGE;
+}
+
+static bool parse_enum(const char *const *names, const char *s, int64_t *out)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(names[i], s) == 0) return *out = i, true;
+    return false;
+}
+
+/* ND_EUSAGE (no message) for bad text, ND_ENOMEM (message set). */
+static nd_status parse_text(nd_cfg_key key, const char *s, parsed *p)
+{
+    const keydef *k = &keys[key];
+    bool b;
+    switch (k->type) {
+    case T_GRID: return parse_grid(s, &p->rows, &p->cols) ? ND_OK : ND_EUSAGE;
+    case T_INT:
+        return parse_int(s, &p->i) && p->i >= k->min && p->i <= k->max ? ND_OK : ND_EUSAGE;
+    case T_SECONDS: return parse_num(s, &p->d) && p->d >= 0 ? ND_OK : ND_EUSAGE;
+    case T_BYTES: return parse_bytes(s, &p->u) ? ND_OK : ND_EUSAGE;
+    case T_STRING: return *s ? ND_OK : ND_EUSAGE;
+    case T_ENUM: return parse_enum(k->names, s, &p->i) ? ND_OK : ND_EUSAGE;
+    case T_BOOL:
+        if (!parse_bool(s, &b)) return ND_EUSAGE;
+        p->i = b;
+        return ND_OK;
+    case T_MAP: return parse_hints(s, &p->map);
+    }
+    return ND_EUSAGE;
+}
+
+void nd_cfg_expect(nd_cfg_key key, const char *text, char *buf, size_t size)
+{
+    const keydef *k = &keys[key];
+    int64_t i;
+    double d;
+    switch (k->type) {
+    case T_GRID: snprintf(buf, size, "expected auto or ROWSxCOLS (e.g. 2x3)"); break;
+    case T_INT:
+        if (parse_int(text, &i) && i > k->max)
+            snprintf(buf, size, "expected an integer between %lld and %lld", (long long)k->min,
+                     (long long)k->max);
+        else
+            snprintf(buf, size, "expected an integer >= %lld", (long long)k->min);
+        break;
+    case T_SECONDS:
+        if (parse_num(text, &d))
+            snprintf(buf, size, "expected a number of seconds >= 0");
+        else
+            snprintf(buf, size, "expected a number of seconds");
+        break;
+    case T_BYTES: snprintf(buf, size, "expected a size in bytes such as 512MiB or 4GiB"); break;
+    case T_STRING: snprintf(buf, size, "expected a non-empty string"); break;
+    case T_ENUM: {
+        size_t n = 0, j = 0;
+        while (k->names[n]) n++;
+        j = (size_t)snprintf(buf, size, "expected ");
+        for (size_t e = 0; e < n && j < size; e++)
+            j += (size_t)snprintf(buf + j, size - j, "%s%s", k->names[e],
+                                  e + 2 < n ? ", " : e + 2 == n ? " or " : "");
+        break;
+    }
+    case T_BOOL: snprintf(buf, size, "expected true or false"); break;
+    case T_MAP:
+        snprintf(buf, size, "expected KEY=VALUE pairs separated by commas");
+        break;
+    }
+}
+
+static void origin_set(nd_cfg_origin *o, nd_cfg_src src, int line, int col, char *name)
+{
+    nd_strfree(o->name);
+    o->src = src, o->line = line, o->col = col, o->name = name;
+}
+
+static nd_status store(nd_cfg *cfg, nd_cfg_key key, const char *s, parsed *p)
+{
+    char *str = NULL;
+    if (keys[key].type == T_STRING && !(str = nd_strdup(s))) return ND_ENOMEM;
+    switch (key) {
+    case ND_CFG_GRID: cfg->grid_rows = p->rows, cfg->grid_cols = p->cols; break;
+    case ND_CFG_BLOCK_SIZE: cfg->block_size = (int)p->i; break;
+    case ND_CFG_THREADS_PER_RANK: cfg->threads_per_rank = (int)p->i; break;
+    case ND_CFG_CHECKPOINT_DIR:
+        nd_strfree(cfg->checkpoint_dir);
+        cfg->checkpoint_dir = str;
+        break;
+    case ND_CFG_CHECKPOINT_INTERVAL: cfg->checkpoint_interval = p->d; break;
+    case ND_CFG_CHECKPOINT_KEEP: cfg->checkpoint_keep = (int)p->i; break;
+    case ND_CFG_CHECKPOINT_SIGNAL_LEAD: cfg->checkpoint_signal_lead = p->d; break;
+    case ND_CFG_CHECKPOINT_MPIIO_HINTS:
+        nd_cfg_map_free(&cfg->mpiio_hints);
+        cfg->mpiio_hints = p->map;
+        break;
+    case ND_CFG_CATALOG_PATH:
+        nd_strfree(cfg->catalog_path);
+        cfg->catalog_path = str;
+        break;
+    case ND_CFG_LOG_LEVEL: cfg->log_level = (nd_cfg_log_level)p->i; break;
+    case ND_CFG_GPU: cfg->gpu = (nd_cfg_gpu)p->i; break;
+    case ND_CFG_LIMITS_MEMORY_PER_RANK: cfg->memory_per_rank = p->u; break;
+    case ND_CFG_LIMITS_RUN_TIME: cfg->run_time = p->d; break;
+    case ND_CFG_LIMITS_CALL_DEPTH: cfg->call_depth = (uint32_t)p->i; break;
+    case ND_CFG_PROGRESS_INTERVAL: cfg->progress_interval = p->d; break;
+    case ND_CFG_LAUNCHER: cfg->launcher = (nd_cfg_launcher)p->i; break;
+    case ND_CFG_CHECK_COLLECTIVES: cfg->check_collectives = p->i != 0; break;
+    case ND_CFG_NKEYS: ND_ASSERT(0);
+    }
+    return ND_OK;
+}
+
+nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_src src,
+                          int line, int col, const char *name)
+{
+    parsed p;
+    memset(&p, 0, sizeof p);
+    char *nm = NULL;
+    if (name && !(nm = nd_strdup(name))) return ND_ENOMEM;
+    nd_status st = parse_text(key, text, &p);
+    if (st == ND_OK) st = store(cfg, key, text, &p);
+    if (st != ND_OK) {
+        if (keys[key].type == T_MAP) nd_cfg_map_free(&p.map);
+        nd_strfree(nm);
+        return st;
+    }
+    origin_set(&cfg->origin[key], src, line, col, nm);
+    return ND_OK;
+}
+
+void nd_cfg_set_hints(nd_cfg *cfg, nd_cfg_map *m, int line, int col)
+{
+    nd_cfg_map_free(&cfg->mpiio_hints);
+    cfg->mpiio_hints = *m;
+    nd_cfg_map_init(m);
+    origin_set(&cfg->origin[ND_CFG_CHECKPOINT_MPIIO_HINTS], ND_CFG_SRC_FILE, line, col, NULL);
+}
+
+/* ---- life cycle ---- */
+
+nd_status nd_cfg_init(nd_cfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (int k = 0; k < ND_CFG_NKEYS; k++) {
+        nd_status st = nd_cfg_set_text(cfg, (nd_cfg_key)k, keys[k].dflt, ND_CFG_SRC_DEFAULT,
+                                       0, 0, NULL);
+        if (st != ND_OK) {
+            nd_cfg_free(cfg);
+            ND_CHECK(st == ND_ENOMEM, ND_EINTERNAL, "bad default for %s", keys[k].path);
+            return st;
+        }
+    }
+    return ND_OK;
+}
+
+void nd_cfg_free(nd_cfg *cfg)
+{
+    nd_strfree(cfg->checkpoint_dir);
+    nd_strfree(cfg->catalog_path);
+    nd_strfree(cfg->file);
+    nd_cfg_map_free(&cfg->mpiio_hints);
+    for (int k = 0; k < ND_CFG_NKEYS; k++) nd_strfree(cfg->origin[k].name);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- flags and environment ---- */
+
+nd_status nd_cfg_set(nd_cfg *cfg, const char *key, const char *value, const char *flag)
+{
+    char fl[128];
+    if (!flag) {
+        snprintf(fl, sizeof fl, "--set %s", key);
+        flag = fl;
+    }
+    int k = nd_cfg_key_find(key);
+    ND_CHECK(k >= 0, ND_EUSAGE, "%s: unknown config key '%s'", flag, key);
+    nd_status st = nd_cfg_set_text(cfg, (nd_cfg_key)k, value, ND_CFG_SRC_FLAG, 0, 0, flag);
+    if (st == ND_EUSAGE) {
+        char why[160];
+        nd_cfg_expect((nd_cfg_key)k, value, why, sizeof why);
+        return nd_err_set(ND_EUSAGE, "%s: %s, got '%s'", flag, why, value);
+    }
+    return st;
+}
+
+nd_status nd_cfg_load_env(nd_cfg *cfg)
+{
+    for (int k = 0; k < ND_CFG_NKEYS; k++) {
+        char name[96];
+        nd_cfg_env_name((nd_cfg_key)k, name, sizeof name);
+        const char *v = getenv(name);
+        if (!v || !*v) continue; /* empty = unset, so scripts can clear a variable */
+        nd_status st = nd_cfg_set_text(cfg, (nd_cfg_key)k, v, ND_CFG_SRC_ENV, 0, 0, name);
+        if (st == ND_EUSAGE) {
+            char why[160];
+            nd_cfg_expect((nd_cfg_key)k, v, why, sizeof why);
+            return nd_err_set(ND_EUSAGE, "%s: %s, got '%s'", name, why, v);
+        }
+        ND_TRY(st);
+    }
+    return ND_OK;
+}
+
+nd_cfg_launcher nd_cfg_launcher_resolve(const nd_cfg *cfg)
+{
+    if (cfg->launcher != ND_LAUNCHER_AUTO) return cfg->launcher;
+    const char *j = getenv("SLURM_JOB_ID");
+    return j && *j ? ND_LAUNCHER_SRUN : ND_LAUNCHER_MPIRUN;
+}
+
+/* ---- text out ---- */
+
+static nd_status put_double(nd_strbuf *out, double d)
+{
+    char b[40];
+    nd_fmt_double(b, sizeof b, d);
+    return nd_sb_puts(out, b);
+}
+
+nd_status nd_cfg_value_str(const nd_cfg *cfg, nd_cfg_key key, nd_strbuf *out)
+{
+    switch (key) {
+    case ND_CFG_GRID:
+        if (!cfg->grid_rows) return nd_sb_puts(out, "auto");
+        return nd_sb_printf(out, "%dx%d", cfg->grid_rows, cfg->grid_cols);
+    case ND_CFG_BLOCK_SIZE: return nd_sb_printf(out, "%d", cfg->block_size);
+    case ND_CFG_THREADS_PER_RANK: return nd_sb_printf(out, "%d", cfg->threads_per_rank);
+    case ND_CFG_CHECKPOINT_DIR: return nd_sb_puts(out, cfg->checkpoint_dir);
+    case ND_CFG_CHECKPOINT_INTERVAL: return put_double(out, cfg->checkpoint_interval);
+    case ND_CFG_CHECKPOINT_KEEP: return nd_sb_printf(out, "%d", cfg->checkpoint_keep);
+    case ND_CFG_CHECKPOINT_SIGNAL_LEAD: return put_double(out, cfg->checkpoint_signal_lead);
+    case ND_CFG_CHECKPOINT_MPIIO_HINTS:
+        for (size_t i = 0; i < cfg->mpiio_hints.n; i++)
+            ND_TRY(nd_sb_printf(out, "%s%s=%s", i ? "," : "", cfg->mpiio_hints.keys[i],
+                                cfg->mpiio_hints.vals[i]));
+        return ND_OK;
+    case ND_CFG_CATALOG_PATH: return nd_sb_puts(out, cfg->catalog_path);
+    case ND_CFG_LOG_LEVEL: return nd_sb_puts(out, log_names[cfg->log_level]);
+    case ND_CFG_GPU: return nd_sb_puts(out, gpu_names[cfg->gpu]);
+    case ND_CFG_LIMITS_MEMORY_PER_RANK:
+        return nd_sb_printf(out, "%llu", (unsigned long long)cfg->memory_per_rank);
+    case ND_CFG_LIMITS_RUN_TIME: return put_double(out, cfg->run_time);
+    case ND_CFG_LIMITS_CALL_DEPTH: return nd_sb_printf(out, "%u", (unsigned)cfg->call_depth);
+    case ND_CFG_PROGRESS_INTERVAL: return put_double(out, cfg->progress_interval);
+    case ND_CFG_LAUNCHER: return nd_sb_puts(out, launcher_names[cfg->launcher]);
+    case ND_CFG_CHECK_COLLECTIVES:
+        return nd_sb_puts(out, cfg->check_collectives ? "true" : "false");
+    case ND_CFG_NKEYS: break;
+    }
+    return nd_err_set(ND_EINTERNAL, "bad config key %d", (int)key);
+}
+
+nd_status nd_cfg_origin_str(const nd_cfg *cfg, nd_cfg_key key, nd_strbuf *out)
+{
+    const nd_cfg_origin *o = &cfg->origin[key];
+    switch (o->src) {
+    case ND_CFG_SRC_DEFAULT: return nd_sb_puts(out, "default");
+    case ND_CFG_SRC_FILE:
+        return nd_sb_printf(out, "%s:%d:%d", cfg->file ? cfg->file : "?", o->line, o->col);
+    case ND_CFG_SRC_ENV:
+    case ND_CFG_SRC_FLAG: return nd_sb_puts(out, o->name ? o->name : "?");
+    }
+    return ND_OK;
+}
+
+/* One line a key: "checkpoint.interval = 30.0  (from NOODLE_CHECKPOINT_INTERVAL)". */
+nd_status nd_cfg_format(const nd_cfg *cfg, nd_strbuf *out)
+{
+    ND_TRY(nd_sb_printf(out, "# config file: %s\n", cfg->file ? cfg->file : "none"));
+    nd_strbuf v;
+    nd_sb_init(&v);
+    nd_status st = ND_OK;
+    for (int k = 0; k < ND_CFG_NKEYS && st == ND_OK; k++) {
+        v.len = 0;
+        if (v.data) v.data[0] = '\0';
+        if ((st = nd_cfg_value_str(cfg, (nd_cfg_key)k, &v)) != ND_OK) break;
+        if (k == ND_CFG_LAUNCHER && cfg->launcher == ND_LAUNCHER_AUTO)
+            st = nd_sb_printf(&v, " (%s here)",
+                              launcher_names[nd_cfg_launcher_resolve(cfg)]);
+        if (st != ND_OK) break;
+        st = nd_sb_printf(out, "%-24s = %-24s (from ", keys[k].path, v.data ? v.data : "");
+        if (st == ND_OK) st = nd_cfg_origin_str(cfg, (nd_cfg_key)k, out);
+        if (st == ND_OK) st = nd_sb_puts(out, ")\n");
+    }
+    nd_sb_free(&v);
+    return st;
+}
+
+nd_status nd_cfg_print(const nd_cfg *cfg, FILE *fp)
+{
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    nd_status st = nd_cfg_format(cfg, &sb);
+    if (st == ND_OK && sb.len && fwrite(sb.data, 1, sb.len, fp) != sb.len)
+        st = nd_err_set(ND_EIO, "cannot write the configuration");
+    nd_sb_free(&sb);
+    return st;
+}
+
+/* ---- pack / unpack ---- */
+
+#define PACK_MAGIC 0x4643444Eu /* "NDCF" little-endian */
+#define PACK_VERSION 1u
+
+static nd_status put_str(nd_strbuf *sb, const char *s)
+{
+    ND_TRY(nd_sb_u8(sb, s != NULL));
+    if (!s) return ND_OK;
+    size_t n = strlen(s);
+    ND_CHECK(n <= UINT32_MAX, ND_EINTERNAL, "config string too long");
+    ND_TRY(nd_sb_u32(sb, (uint32_t)n));
+    return nd_sb_append(sb, s, n);
+}
+
+/* Reads a string written by put_str; *s is NULL for an absent one.  false on overrun. */
+static bool get_str(nd_reader *r, char **s, nd_status *st)
+{
+    *s = NULL;
+    uint8_t present = nd_rd_u8(r);
+    if (r->overrun || present > 1) return false;
+    if (!present) return true;
+    uint32_t n = nd_rd_u32(r);
+    const uint8_t *p = nd_rd_bytes(r, n);
+    if (!p || memchr(p, '\0', n)) return false;
+    *s = nd_strndup((const char *)p, n);
+    if (!*s) *st = ND_ENOMEM;
+    return *s != NULL;
+}
+
+/* Values travel as canonical text and go back through parse_text, so an unpacked
+ * config obeys the same rules as a loaded one. */
+nd_status nd_cfg_pack(const nd_cfg *cfg, nd_strbuf *out)
+{
+    nd_strbuf v;
+    nd_sb_init(&v);
+    nd_status st = nd_sb_u32(out, PACK_MAGIC);
+    if (st == ND_OK) st = nd_sb_u32(out, PACK_VERSION);
+    if (st == ND_OK) st = nd_sb_u32(out, ND_CFG_NKEYS);
+    if (st == ND_OK) st = put_str(out, cfg->file);
+    for (int k = 0; k < ND_CFG_NKEYS && st == ND_OK; k++) {
+        const nd_cfg_origin *o = &cfg->origin[k];
+        v.len = 0;
+        if (v.data) v.data[0] = '\0';
+        st = nd_cfg_value_str(cfg, (nd_cfg_key)k, &v);
+        if (st == ND_OK) st = put_str(out, v.data ? v.data : "");
+        if (st == ND_OK) st = nd_sb_u8(out, (uint8_t)o->src);
+        if (st == ND_OK) st = nd_sb_u32(out, (uint32_t)o->line);
+        if (st == ND_OK) st = nd_sb_u32(out, (uint32_t)o->col);
+        if (st == ND_OK) st = put_str(out, o->name);
+    }
+    nd_sb_free(&v);
+    return st;
+}
+
+nd_status nd_cfg_unpack(nd_cfg *cfg, const void *data, size_t len)
+{
+    nd_cfg tmp;
+    ND_TRY(nd_cfg_init(&tmp));
+    nd_reader r;
+    nd_rd_init(&r, data, len);
+    nd_status st = ND_OK;
+    bool ok = nd_rd_u32(&r) == PACK_MAGIC && nd_rd_u32(&r) == PACK_VERSION &&
+              nd_rd_u32(&r) == ND_CFG_NKEYS && !r.overrun;
+    ok = ok && get_str(&r, &tmp.file, &st);
+    for (int k = 0; k < ND_CFG_NKEYS && ok; k++) {
+        char *val = NULL, *name = NULL;
+        ok = get_str(&r, &val, &st) && val;
+        uint8_t src = nd_rd_u8(&r);
+        uint32_t line = nd_rd_u32(&r), col = nd_rd_u32(&r);
+        ok = ok && !r.overrun && src <= ND_CFG_SRC_FLAG && line <= INT32_MAX &&
+             col <= INT32_MAX && get_str(&r, &name, &st);
+        if (ok) {
+            nd_status s2 = nd_cfg_set_text(&tmp, (nd_cfg_key)k, val, (nd_cfg_src)src,
+                                           (int)line, (int)col, name);
+            if (s2 == ND_ENOMEM) st = s2;
+            ok = s2 == ND_OK;
+        }
+        nd_strfree(val);
+        nd_strfree(name);
+    }
+    ok = ok && r.pos == r.len;
+    if (!ok) {
+        nd_cfg_free(&tmp);
+        if (st == ND_ENOMEM) return st;
+        return nd_err_set(ND_EINVALID, "malformed packed configuration (%zu bytes)", len);
+    }
+    nd_cfg_free(cfg);
+    *cfg = tmp;
+    return ND_OK;
+}

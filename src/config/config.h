@@ -1,0 +1,198 @@
+/* config.h: Noodle's configuration (nd_cfg) and YAML job specs (nd_cfg_job).
+ *
+ * Invariant: an nd_cfg always holds a valid value for every key, and per key where that
+ * value came from (default, file:line:col, environment variable, command-line flag).
+ * Sources override in order: defaults < file < environment < flags.  Every function is
+ * Rank-local: rank 0 loads, then noodle-run broadcasts nd_cfg_pack's bytes.
+ * Specified by docs/config.md (keys, search order, error format) and jobs/README.md.
+ */
+#ifndef ND_CONFIG_H
+#define ND_CONFIG_H
+
+#include "common/nd.h"
+#include "common/strbuf.h"
+
+#include <stdio.h>
+
+/* Every key, in the order print, emit and pack use (sections contiguous). */
+typedef enum nd_cfg_key {
+    ND_CFG_GRID,
+    ND_CFG_BLOCK_SIZE,
+    ND_CFG_THREADS_PER_RANK,
+    ND_CFG_CHECKPOINT_DIR,
+    ND_CFG_CHECKPOINT_INTERVAL,
+    ND_CFG_CHECKPOINT_KEEP,
+    ND_CFG_CHECKPOINT_SIGNAL_LEAD,
+    ND_CFG_CHECKPOINT_MPIIO_HINTS,
+    ND_CFG_CATALOG_PATH,
+    ND_CFG_LOG_LEVEL,
+    ND_CFG_GPU,
+    ND_CFG_LIMITS_MEMORY_PER_RANK,
+    ND_CFG_LIMITS_RUN_TIME,
+    ND_CFG_LIMITS_CALL_DEPTH,
+    ND_CFG_PROGRESS_INTERVAL,
+    ND_CFG_LAUNCHER,
+    ND_CFG_CHECK_COLLECTIVES,
+    ND_CFG_NKEYS
+} nd_cfg_key;
+
+typedef enum nd_cfg_log_level {
+    ND_LOG_ERROR,
+    ND_LOG_WARN,
+    ND_LOG_INFO,
+    ND_LOG_DEBUG
+} nd_cfg_log_level;
+
+typedef enum nd_cfg_gpu { ND_GPU_AUTO, ND_GPU_ON, ND_GPU_OFF } nd_cfg_gpu;
+
+/* AUTO resolves to srun inside a Slurm allocation, mpirun elsewhere
+ * (nd_cfg_launcher_resolve). */
+typedef enum nd_cfg_launcher {
+    ND_LAUNCHER_AUTO,
+    ND_LAUNCHER_SRUN,
+    ND_LAUNCHER_MPIRUN
+} nd_cfg_launcher;
+
+typedef enum nd_cfg_src {
+    ND_CFG_SRC_DEFAULT,
+    ND_CFG_SRC_FILE,  /* cfg->file at line:col */
+    ND_CFG_SRC_ENV,   /* name = the variable */
+    ND_CFG_SRC_FLAG   /* name = the flag */
+} nd_cfg_src;
+
+typedef struct nd_cfg_origin {
+    nd_cfg_src src;
+    int line, col; /* 1-based, for ND_CFG_SRC_FILE */
+    char *name;    /* owned; NULL for DEFAULT and FILE */
+} nd_cfg_origin;
+
+/* A string -> string map in insertion order (MPI-IO hints, job environment, params). */
+typedef struct nd_cfg_map {
+    size_t n, cap;
+    char **keys, **vals; /* owned */
+} nd_cfg_map;
+
+typedef struct nd_cfg {
+    int grid_rows, grid_cols;      /* 0, 0 = auto (near-square from the rank count) */
+    int block_size;                /* >= 1 */
+    int threads_per_rank;          /* >= 1 */
+    char *checkpoint_dir;          /* owned, non-empty */
+    double checkpoint_interval;    /* seconds, 0 = off */
+    int checkpoint_keep;           /* >= 1 */
+    double checkpoint_signal_lead; /* seconds */
+    nd_cfg_map mpiio_hints;
+    char *catalog_path; /* owned, non-empty */
+    nd_cfg_log_level log_level;
+    nd_cfg_gpu gpu;
+    uint64_t memory_per_rank;  /* bytes, 0 = no limit */
+    double run_time;           /* seconds, 0 = no limit */
+    uint32_t call_depth;       /* >= 10000 */
+    double progress_interval;  /* seconds, 0 = off */
+    nd_cfg_launcher launcher;
+    bool check_collectives;
+    char *file; /* owned: the config file read, as found (NULL = none) */
+    nd_cfg_origin origin[ND_CFG_NKEYS];
+} nd_cfg;
+
+/* Sets every key to its default.  Returns ND_ENOMEM only.  Free with nd_cfg_free. */
+nd_status nd_cfg_init(nd_cfg *cfg);
+void nd_cfg_free(nd_cfg *cfg);
+
+/* Rank-local (rank 0).  Reads the first config file found of config_flag (the value of
+ * --config, NULL when absent), $NOODLE_CONFIG, ./noodle.yaml,
+ * $XDG_CONFIG_HOME/noodle/config.yaml (~/.config when unset), then applies the NOODLE_*
+ * environment variables.  A named file (flag or variable) that cannot be read is an
+ * error; none at all leaves the defaults.  Errors: ND_EUSAGE (message names
+ * file:line:col and the key path, or the variable), ND_ENOMEM.  On error cfg holds
+ * valid values but may be partly updated. */
+nd_status nd_cfg_load(nd_cfg *cfg, const char *config_flag);
+/* The two halves of nd_cfg_load. */
+nd_status nd_cfg_load_file(nd_cfg *cfg, const char *path);
+nd_status nd_cfg_load_env(nd_cfg *cfg);
+
+/* Sets key (a dotted path like "checkpoint.interval") from text, as a command-line flag
+ * would: the origin becomes `flag` (e.g. "--checkpoint-interval"; NULL = "--set KEY").
+ * A bad value or unknown key is ND_EUSAGE, "FLAG: expected ..., got '...'". */
+nd_status nd_cfg_set(nd_cfg *cfg, const char *key, const char *value, const char *flag);
+
+/* Key table lookups.  nd_cfg_key_find returns -1 for an unknown path. */
+int nd_cfg_key_find(const char *path);
+const char *nd_cfg_key_path(nd_cfg_key key);
+/* The environment variable of a key ("checkpoint.dir" -> "NOODLE_CHECKPOINT_DIR"). */
+void nd_cfg_env_name(nd_cfg_key key, char *buf, size_t size);
+
+/* Appends the canonical text of key's value (readable back by nd_cfg_set: "2x3", "64",
+ * "30.0", "4294967296", "striping_factor=4,cb_nodes=2"). */
+nd_status nd_cfg_value_str(const nd_cfg *cfg, nd_cfg_key key, nd_strbuf *out);
+/* Appends where key's value came from: "default", "noodle.yaml:3:5", "NOODLE_GPU",
+ * "--checkpoint-interval". */
+nd_status nd_cfg_origin_str(const nd_cfg *cfg, nd_cfg_key key, nd_strbuf *out);
+
+/* Every effective value and where it came from, one key a line (--print-config). */
+nd_status nd_cfg_format(const nd_cfg *cfg, nd_strbuf *out);
+nd_status nd_cfg_print(const nd_cfg *cfg, FILE *fp);
+/* The effective config as a YAML document (checkpoint provenance); nd_cfg_load_file
+ * reads it back to the same values. */
+nd_status nd_cfg_emit_yaml(const nd_cfg *cfg, nd_strbuf *out);
+
+/* Serializes values, origins and the file name (explicit little-endian) so that rank 0's
+ * result can be broadcast.  nd_cfg_unpack replaces *cfg (which must be initialized);
+ * malformed bytes are ND_EINVALID and leave cfg unchanged. */
+nd_status nd_cfg_pack(const nd_cfg *cfg, nd_strbuf *out);
+nd_status nd_cfg_unpack(nd_cfg *cfg, const void *data, size_t len);
+
+/* srun inside a Slurm allocation ($SLURM_JOB_ID set), otherwise mpirun, for AUTO. */
+nd_cfg_launcher nd_cfg_launcher_resolve(const nd_cfg *cfg);
+
+void nd_cfg_map_init(nd_cfg_map *m);
+void nd_cfg_map_free(nd_cfg_map *m);
+/* Adds or replaces key (copies both strings). */
+nd_status nd_cfg_map_set(nd_cfg_map *m, const char *key, const char *val);
+/* Returns the value of key, or NULL. */
+const char *nd_cfg_map_get(const nd_cfg_map *m, const char *key);
+
+/* ---- Job specs (jobs/README.md) ---- */
+
+typedef struct nd_cfg_sweep {
+    char *name;    /* owned */
+    size_t n;      /* >= 1 */
+    char **values; /* owned, scalar text */
+} nd_cfg_sweep;
+
+typedef struct nd_cfg_job {
+    char *path;      /* the spec's path as given */
+    char *name;      /* [A-Za-z0-9_.-]+; default: program's file name without extension */
+    char *program;   /* required, .noodle or .nbc, as written in the spec */
+    int ranks;       /* >= 1, default 1 */
+    int nodes;       /* >= 1, 0 = not given */
+    int gpus;        /* >= 0, default 0 (per node) */
+    int64_t time;    /* seconds, 0 = not given (partition default) */
+    char *partition; /* NULL = not given */
+    char *account;   /* NULL = not given */
+    size_t n_modules;
+    char **modules;
+    nd_cfg_map environment; /* NAME -> value */
+    nd_cfg_map config;      /* dotted key -> canonical value (nd_cfg_value_str) */
+    nd_cfg_map params;      /* name -> scalar text */
+    size_t n_sweep;
+    nd_cfg_sweep *sweep;    /* in file order */
+    int throttle;           /* >= 1, 0 = not given */
+} nd_cfg_job;
+
+/* Rank-local.  Parses and validates a job spec; on success *job is owned by the caller
+ * (nd_cfg_job_free).  Errors are ND_EUSAGE with file:line:col and the key path; on
+ * error *job is empty. */
+nd_status nd_cfg_job_load(const char *path, nd_cfg_job *job);
+void nd_cfg_job_free(nd_cfg_job *job);
+/* The number of sweep combinations (1 without a sweep); the product is checked. */
+uint64_t nd_cfg_job_count(const nd_cfg_job *job);
+/* The parameters of task `index` (0-based, < nd_cfg_job_count): params first, then one
+ * value per sweep entry, in file order; the LAST sweep entry varies fastest (row-major
+ * order).  Writes at most cap borrowed (name, value) pairs and sets *n to the number of
+ * pairs (job->params.n + job->n_sweep).  ND_EUSAGE for an index out of range. */
+nd_status nd_cfg_job_task(const nd_cfg_job *job, uint64_t index, const char **names,
+                          const char **values, size_t cap, size_t *n);
+/* Formats job->time for Slurm as H:MM:SS (hours may exceed 24); "" when not given. */
+void nd_cfg_job_time_str(const nd_cfg_job *job, char *buf, size_t size);
+
+#endif
