@@ -1,0 +1,98 @@
+/* cat_internal.h: private pieces shared by the catalog's files: the catalog handle, the
+ * metadata row (one per stored version; the same record is written as attributes of the
+ * result file and as one row of index.h5) and the index in memory.
+ * Invariant: string fields of a row are offsets into the index's heap, whose byte 0 is
+ * NUL, so offset 0 is the empty string.  docs/catalog.md specifies both files.
+ */
+#ifndef ND_CAT_INTERNAL_H
+#define ND_CAT_INTERNAL_H
+
+#include "catalog/catalog.h"
+#include "common/strbuf.h"
+
+#include <hdf5.h>
+
+struct nd_cat {
+    char *path;
+    MPI_Comm comm; /* MPI_COMM_NULL: serial */
+    int rank;
+};
+
+/* Row flags. */
+enum {
+    ND_CAT_F_STATS = 1,     /* rows, cols, min, max, mean, norm are set */
+    ND_CAT_F_VNUM = 2,      /* value (number) is set */
+    ND_CAT_F_VINT = 4,      /* ... and it is an int */
+    ND_CAT_F_VSTR = 8       /* svalue is set */
+};
+
+/* One metadata row.  Plain numbers and heap offsets: this struct is the memory layout of
+ * the index's compound table (file layout: the packed copy, little-endian). */
+typedef struct nd_cat_row {
+    int64_t version, restarts, ranks, rows, cols, ivalue;
+    int32_t kind, flags;
+    double min, max, mean, norm, value;
+    uint64_t name, job, hash, created, user, host, svalue;
+    uint64_t tags;   /* entries "key\x1f" type(i|f|s) "value\x1e" */
+    uint64_t params; /* entries "key\x1fvalue\x1e" */
+} nd_cat_row;
+
+typedef struct nd_cat_index {
+    nd_cat_row *rows;
+    size_t nrows, cap;
+    nd_strbuf heap;
+} nd_cat_index;
+
+#define ND_CAT_TAG_SEP '\x1f'
+#define ND_CAT_ENT_SEP '\x1e'
+/* Strings longer than this are not copied into the index (value is NULL there). */
+#define ND_CAT_SVALUE_MAX 1024
+
+/* index.c */
+nd_status nd_cat_index_init(nd_cat_index *ix);
+void nd_cat_index_free(nd_cat_index *ix);
+/* Appends a string to the heap; *off := its offset. */
+nd_status nd_cat_index_str(nd_cat_index *ix, const char *s, size_t n, uint64_t *off);
+nd_status nd_cat_index_push(nd_cat_index *ix, const nd_cat_row *row);
+static inline const char *nd_cat_index_s(const nd_cat_index *ix, uint64_t off)
+{
+    return ix->heap.data + off;
+}
+/* Rank-local (rank 0).  Writes a whole index file atomically (tmp + rename). */
+nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix);
+/* Rank-local (rank 0).  Loads the index for a query, rebuilding it when it is missing,
+ * unreadable or stale (docs/catalog.md "Index"). */
+nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix);
+/* Rank-local (rank 0).  Publishes tmp_path as final_path and adds its row (row 0 of
+ * one) to the index, under the index lock.  The rename is the commit: after it
+ * succeeded the function returns ND_OK even if the index could not be updated (a
+ * pending marker then makes the next reader rebuild). */
+nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
+                              const char *tmp_path, const char *final_path,
+                              const nd_cat_index *one);
+/* Rank-local (rank 0): rebuilds under the exclusive lock (nd_cat_reindex's work). */
+nd_status nd_cat_index_rebuild_locked(nd_cat *cat, nd_cat_index *ix);
+
+/* result.c */
+const char *nd_cat_kind_name(int kind);
+/* Writes the root attributes of a result file from row 0 of `one`. */
+nd_status nd_cat_result_write_meta(hid_t file, const nd_cat_index *one);
+/* Reads a result file's attributes (and small values) into a new row of ix. */
+nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix);
+/* Paths: "<cat>/results/<name>", "<cat>/results/<name>/v<N>.h5" (nd_malloc'd). */
+char *nd_cat_name_dir(const nd_cat *cat, const char *name);
+char *nd_cat_version_path(const nd_cat *cat, const char *name, int64_t version);
+/* Rank-local: claims the next free version of name with O_CREAT|O_EXCL. */
+nd_status nd_cat_claim_version(nd_cat *cat, const char *name, int64_t *version);
+/* Rank-local: the newest committed version of name (0 when there is none). */
+nd_status nd_cat_latest_version(nd_cat *cat, const char *name, int64_t *version);
+/* Parses "NAME" or "NAME@N". */
+nd_status nd_cat_parse_spec(const char *spec, char *name, size_t name_size, int64_t *version);
+/* HDF5 file access list with HDF5's own file locking off (we lock index.lock). */
+hid_t nd_cat_fapl(void);
+/* Broadcasts rank 0's status and message (no-op when serial). */
+nd_status nd_cat_share_status(nd_cat *cat, nd_status st);
+/* fsyncs a file by path (best effort for durability; errors are ND_EIO). */
+nd_status nd_cat_fsync_path(const char *path);
+
+#endif

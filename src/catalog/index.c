@@ -1,0 +1,578 @@
+/* index.c: index.h5, the cache of every result's metadata row, and its locking.
+ * index.h5 holds /table (a compound dataset of nd_cat_row) and /strings (the byte heap
+ * the rows' string offsets point into); attributes nrows and heap_len say how much of
+ * each is valid.  Writers hold an exclusive flock on <catalog>/index.lock from before
+ * the rename of a result until its row is appended, and leave a marker in pending/
+ * meanwhile: a reader that holds the lock and still sees a marker knows a writer died
+ * and rebuilds.  Specified by docs/catalog.md "Index".
+ */
+#include "catalog/cat_internal.h"
+
+#include "common/alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define INDEX_FORMAT "noodle-index 1"
+
+nd_status nd_cat_index_init(nd_cat_index *ix)
+{
+    memset(ix, 0, sizeof *ix);
+    nd_sb_init(&ix->heap);
+    return nd_sb_putc(&ix->heap, '\0'); /* offset 0 is "" */
+}
+
+void nd_cat_index_free(nd_cat_index *ix)
+{
+    if (ix->rows) ND_FREE_N(ix->rows, ix->cap);
+    nd_sb_free(&ix->heap);
+    memset(ix, 0, sizeof *ix);
+}
+
+nd_status nd_cat_index_str(nd_cat_index *ix, const char *s, size_t n, uint64_t *off)
+{
+    if (n == 0) {
+        *off = 0;
+        return ND_OK;
+    }
+    *off = ix->heap.len;
+    ND_TRY(nd_sb_append(&ix->heap, s, n));
+    return nd_sb_putc(&ix->heap, '\0');
+}
+
+nd_status nd_cat_index_push(nd_cat_index *ix, const nd_cat_row *row)
+{
+    if (ix->nrows == ix->cap) {
+        size_t ncap = ix->cap ? ix->cap * 2 : 64;
+        nd_cat_row *r = ND_REALLOC_N(nd_cat_row, ix->rows, ix->cap, ncap);
+        if (!r) return ND_ENOMEM;
+        ix->rows = r;
+        ix->cap = ncap;
+    }
+    ix->rows[ix->nrows++] = *row;
+    return ND_OK;
+}
+
+/* ---- HDF5 layout --------------------------------------------------------------------- */
+
+static hid_t row_type(void)
+{
+    hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(nd_cat_row));
+    if (t < 0) return t;
+#define I64(f) H5Tinsert(t, #f, HOFFSET(nd_cat_row, f), H5T_STD_I64LE)
+#define I32(f) H5Tinsert(t, #f, HOFFSET(nd_cat_row, f), H5T_STD_I32LE)
+#define F64(f) H5Tinsert(t, #f, HOFFSET(nd_cat_row, f), H5T_IEEE_F64LE)
+#define U64(f) H5Tinsert(t, #f, HOFFSET(nd_cat_row, f), H5T_STD_U64LE)
+    herr_t rc = 0;
+    rc |= I64(version), rc |= I64(restarts), rc |= I64(ranks), rc |= I64(rows);
+    rc |= I64(cols), rc |= I64(ivalue), rc |= I32(kind), rc |= I32(flags);
+    rc |= F64(min), rc |= F64(max), rc |= F64(mean), rc |= F64(norm), rc |= F64(value);
+    rc |= U64(name), rc |= U64(job), rc |= U64(hash), rc |= U64(created), rc |= U64(user);
+    rc |= U64(host), rc |= U64(svalue), rc |= U64(tags), rc |= U64(params);
+#undef I64
+#undef I32
+#undef F64
+#undef U64
+    if (rc < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+static nd_status attr_u64(hid_t loc, const char *key, uint64_t v, bool create)
+{
+    hid_t a;
+    if (create) {
+        hid_t sp = H5Screate(H5S_SCALAR);
+        a = H5Acreate2(loc, key, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Sclose(sp);
+    } else {
+        a = H5Aopen(loc, key, H5P_DEFAULT);
+    }
+    herr_t rc = a >= 0 ? H5Awrite(a, H5T_NATIVE_UINT64, &v) : -1;
+    if (a >= 0) H5Aclose(a);
+    return rc < 0 ? nd_err_set(ND_EIO, "catalog index: cannot write %s", key) : ND_OK;
+}
+
+static nd_status read_u64(hid_t loc, const char *key, uint64_t *v)
+{
+    hid_t a = H5Aopen(loc, key, H5P_DEFAULT);
+    herr_t rc = a >= 0 ? H5Aread(a, H5T_NATIVE_UINT64, v) : -1;
+    if (a >= 0) H5Aclose(a);
+    return rc < 0 ? nd_err_set(ND_EINVALID, "catalog index: no attribute %s", key) : ND_OK;
+}
+
+static hid_t make_dataset(hid_t f, const char *name, hid_t type, hsize_t n, hsize_t chunk)
+{
+    hsize_t dims[1] = {n}, maxd[1] = {H5S_UNLIMITED}, ch[1] = {chunk};
+    hid_t sp = H5Screate_simple(1, dims, maxd);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = -1;
+    if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, ch) >= 0)
+        d = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    return d;
+}
+
+/* Writes n elements of buf at [off, off + n) of a 1-D dataset, growing it first. */
+static nd_status write_at(hid_t d, hid_t mtype, hsize_t off, hsize_t n, const void *buf)
+{
+    if (n == 0) return ND_OK;
+    hsize_t size[1] = {off + n}, start[1] = {off}, cnt[1] = {n};
+    if (H5Dset_extent(d, size) < 0) return nd_err_set(ND_EIO, "catalog index: cannot extend");
+    hid_t fs = H5Dget_space(d);
+    hid_t ms = H5Screate_simple(1, cnt, NULL);
+    herr_t rc = -1;
+    if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) >= 0)
+        rc = H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return rc < 0 ? nd_err_set(ND_EIO, "catalog index: write failed") : ND_OK;
+}
+
+static nd_status read_at(hid_t d, hid_t mtype, hsize_t n, void *buf)
+{
+    if (n == 0) return ND_OK;
+    hsize_t start[1] = {0}, cnt[1] = {n}, dims[1];
+    hid_t fs = H5Dget_space(d);
+    if (fs < 0) return nd_err_set(ND_EINVALID, "catalog index: bad dataset");
+    herr_t rc = -1;
+    if (H5Sget_simple_extent_dims(fs, dims, NULL) == 1 && dims[0] >= n) {
+        hid_t ms = H5Screate_simple(1, cnt, NULL);
+        if (ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) >= 0)
+            rc = H5Dread(d, mtype, ms, fs, H5P_DEFAULT, buf);
+        if (ms >= 0) H5Sclose(ms);
+    }
+    H5Sclose(fs);
+    return rc < 0 ? nd_err_set(ND_EINVALID, "catalog index: read failed") : ND_OK;
+}
+
+nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f < 0) return nd_err_set(ND_EIO, "catalog: cannot create %s", tmp);
+    nd_status st = ND_OK;
+    hid_t rt = row_type();
+    /* Big chunks: a query reads them straight into its buffer (see open_nocache). */
+    hid_t dt = rt >= 0 ? make_dataset(f, "table", rt, 0, 8192) : -1;
+    hid_t ds = make_dataset(f, "strings", H5T_STD_U8LE, 0, 1 << 20);
+    if (rt < 0 || dt < 0 || ds < 0) st = nd_err_set(ND_EIO, "catalog: cannot create the index");
+    if (st == ND_OK) st = write_at(dt, rt, 0, ix->nrows, ix->rows);
+    if (st == ND_OK) st = write_at(ds, H5T_NATIVE_UINT8, 0, ix->heap.len, ix->heap.data);
+    if (st == ND_OK) {
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, sizeof INDEX_FORMAT);
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+        if (a < 0 || H5Awrite(a, t, INDEX_FORMAT) < 0) st = nd_err_set(ND_EIO, "catalog: index format");
+        if (a >= 0) H5Aclose(a);
+        H5Sclose(sp);
+        H5Tclose(t);
+    }
+    if (st == ND_OK) st = attr_u64(f, "nrows", ix->nrows, true);
+    if (st == ND_OK) st = attr_u64(f, "heap_len", ix->heap.len, true);
+    if (ds >= 0) H5Dclose(ds);
+    if (dt >= 0) H5Dclose(dt);
+    if (rt >= 0) H5Tclose(rt);
+    if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "catalog: cannot close %s", tmp);
+    if (st == ND_OK && rename(tmp, path) != 0)
+        st = nd_err_set(ND_EIO, "catalog: cannot rename %s: %s", tmp, strerror(errno));
+    if (st != ND_OK) unlink(tmp);
+    return st;
+}
+
+/* Opens a dataset without a chunk cache: whole-chunk reads then go straight from the
+ * file into the caller's buffer instead of through the cache (one copy fewer). */
+static hid_t open_nocache(hid_t f, const char *name)
+{
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    if (dapl >= 0) H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+    hid_t d = H5Dopen2(f, name, dapl >= 0 ? dapl : H5P_DEFAULT);
+    if (dapl >= 0) H5Pclose(dapl);
+    return d;
+}
+
+/* Reads index.h5 into ix (initialized, empty).  Any inconsistency is ND_EINVALID. */
+static nd_status index_read(const char *path, nd_cat_index *ix)
+{
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f < 0) return nd_err_set(ND_EINVALID, "catalog: cannot open %s", path);
+    uint64_t nrows = 0, hlen = 0;
+    nd_status st = read_u64(f, "nrows", &nrows);
+    if (st == ND_OK) st = read_u64(f, "heap_len", &hlen);
+    if (st == ND_OK && (hlen == 0 || nrows > SIZE_MAX / sizeof(nd_cat_row) || hlen > SIZE_MAX / 2))
+        st = nd_err_set(ND_EINVALID, "catalog index: bad sizes");
+    hid_t rt = row_type();
+    hid_t dt = st == ND_OK ? open_nocache(f, "table") : -1;
+    hid_t ds = st == ND_OK ? open_nocache(f, "strings") : -1;
+    if (st == ND_OK && (rt < 0 || dt < 0 || ds < 0))
+        st = nd_err_set(ND_EINVALID, "catalog index: missing datasets");
+    if (st == ND_OK && nrows > 0) {
+        ix->rows = ND_ALLOC_N(nd_cat_row, nrows);
+        if (!ix->rows) st = ND_ENOMEM;
+        else ix->cap = nrows;
+    }
+    if (st == ND_OK) st = read_at(dt, rt, nrows, ix->rows);
+    if (st == ND_OK) ix->nrows = nrows;
+    if (st == ND_OK) {
+        ix->heap.len = 0;
+        st = nd_sb_reserve(&ix->heap, hlen);
+    }
+    if (st == ND_OK) st = read_at(ds, H5T_NATIVE_UINT8, hlen, ix->heap.data);
+    if (st == ND_OK) {
+        ix->heap.len = hlen;
+        ix->heap.data[hlen] = '\0';
+        if (ix->heap.data[hlen - 1] != '\0') st = nd_err_set(ND_EINVALID, "catalog index: bad heap");
+    }
+    uint64_t maxoff = 0;
+    for (size_t i = 0; st == ND_OK && i < ix->nrows; i++) {
+        const nd_cat_row *r = &ix->rows[i];
+        uint64_t m = r->name | r->job | r->hash | r->created | r->user | r->host | r->svalue |
+                     r->tags | r->params; /* >= each offset */
+        if (m >= hlen) {
+            uint64_t offs[] = {r->name, r->job, r->hash, r->created, r->user, r->host,
+                               r->svalue, r->tags, r->params};
+            for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
+                if (offs[k] > maxoff) maxoff = offs[k];
+            if (maxoff >= hlen) st = nd_err_set(ND_EINVALID, "catalog index: bad string offset");
+        }
+    }
+    if (ds >= 0) H5Dclose(ds);
+    if (dt >= 0) H5Dclose(dt);
+    if (rt >= 0) H5Tclose(rt);
+    H5Fclose(f);
+    return st;
+}
+
+/* Appends row 0 of one (its strings rebased) to an existing index file. */
+static nd_status index_append(const char *path, const nd_cat_index *one)
+{
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f < 0) return nd_err_set(ND_EINVALID, "catalog: cannot open %s", path);
+    uint64_t nrows = 0, hlen = 0;
+    nd_status st = read_u64(f, "nrows", &nrows);
+    if (st == ND_OK) st = read_u64(f, "heap_len", &hlen);
+    hid_t rt = row_type();
+    hid_t dt = st == ND_OK ? H5Dopen2(f, "table", H5P_DEFAULT) : -1;
+    hid_t ds = st == ND_OK ? H5Dopen2(f, "strings", H5P_DEFAULT) : -1;
+    if (st == ND_OK && (rt < 0 || dt < 0 || ds < 0))
+        st = nd_err_set(ND_EINVALID, "catalog index: missing datasets");
+    nd_cat_row r = one->rows[0];
+    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue,
+                        &r.tags, &r.params};
+    for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
+        if (*offs[k]) *offs[k] += hlen;
+    if (st == ND_OK) st = write_at(ds, H5T_NATIVE_UINT8, hlen, one->heap.len, one->heap.data);
+    if (st == ND_OK) st = write_at(dt, rt, nrows, 1, &r);
+    if (st == ND_OK) st = attr_u64(f, "heap_len", hlen + one->heap.len, false);
+    if (st == ND_OK) st = attr_u64(f, "nrows", nrows + 1, false);
+    if (ds >= 0) H5Dclose(ds);
+    if (dt >= 0) H5Dclose(dt);
+    if (rt >= 0) H5Tclose(rt);
+    if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "catalog: cannot close %s", path);
+    return st;
+}
+
+/* ---- locking, staleness, rebuild ------------------------------------------------------ */
+
+static char *cat_file(const nd_cat *cat, const char *rel)
+{
+    size_t n = strlen(cat->path) + strlen(rel) + 2;
+    char *s = nd_malloc(n);
+    if (s) snprintf(s, n, "%s/%s", cat->path, rel);
+    return s;
+}
+
+/* Opens the lock file; -1 (and no error) when the catalog is read-only and has none. */
+static int lock_open(const nd_cat *cat)
+{
+    char *p = cat_file(cat, "index.lock");
+    if (!p) return -1;
+    int fd = open(p, O_RDWR | O_CREAT, 0666);
+    if (fd < 0) fd = open(p, O_RDONLY);
+    nd_strfree(p);
+    return fd;
+}
+
+static void lock(int fd, int op)
+{
+    if (fd < 0) return;
+    while (flock(fd, op) != 0 && errno == EINTR) {
+    }
+}
+
+/* Whether pending/ holds markers (other than `except`). */
+static bool has_markers(const nd_cat *cat, const char *except)
+{
+    char *p = cat_file(cat, "pending");
+    if (!p) return false;
+    DIR *d = opendir(p);
+    nd_strfree(p);
+    if (!d) return false;
+    bool any = false;
+    struct dirent *e;
+    while (!any && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && (!except || strcmp(e->d_name, except) != 0)) any = true;
+    closedir(d);
+    return any;
+}
+
+static void remove_markers(const nd_cat *cat)
+{
+    char *p = cat_file(cat, "pending");
+    if (!p) return;
+    DIR *d = opendir(p);
+    if (d) {
+        struct dirent *e;
+        char buf[4400];
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(buf, sizeof buf, "%s/%s", p, e->d_name);
+            unlink(buf);
+        }
+        closedir(d);
+    }
+    nd_strfree(p);
+}
+
+/* A temporary result "v<N>.h5.tmp.<host>.<pid>" whose writer is gone: same host and no
+ * such process, or older than a day (another host's writer cannot be asked). */
+static bool tmp_is_dead(const char *dir, const char *fname)
+{
+    const char *t = strstr(fname, ".tmp.");
+    if (!t) return false;
+    const char *host = t + 5, *dot = strrchr(fname, '.');
+    if (dot < host) return false;
+    char me[256] = "";
+    gethostname(me, sizeof me - 1);
+    long pid = strtol(dot + 1, NULL, 10);
+    if ((size_t)(dot - host) == strlen(me) && strncmp(host, me, (size_t)(dot - host)) == 0 &&
+        pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char buf[4800];
+    snprintf(buf, sizeof buf, "%s/%s", dir, fname);
+    struct stat sb;
+    return stat(buf, &sb) == 0 && time(NULL) - sb.st_mtime > 86400;
+}
+
+typedef struct found {
+    char *name;
+    int64_t version;
+} found;
+
+static int cmp_found(const void *a, const void *b)
+{
+    const found *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c) return c;
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+/* Scans results/ into ix (sorted by name, version); removes dead writers' temporaries. */
+static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
+{
+    char *root = cat_file(cat, "results");
+    if (!root) return ND_ENOMEM;
+    found *fs = NULL;
+    size_t nf = 0, capf = 0;
+    nd_status st = ND_OK;
+    DIR *d = opendir(root);
+    if (!d && errno != ENOENT) st = nd_err_set(ND_EINVALID, "catalog: cannot read %s", root);
+    struct dirent *e;
+    char dir[4400], path[4800];
+    while (st == ND_OK && d && (e = readdir(d)) != NULL) {
+        if (!nd_cat_name_valid(e->d_name)) continue;
+        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+        DIR *sd = opendir(dir);
+        if (!sd) continue;
+        struct dirent *f;
+        while (st == ND_OK && (f = readdir(sd)) != NULL) {
+            const char *n = f->d_name;
+            if (strstr(n, ".tmp.")) {
+                if (tmp_is_dead(dir, n)) {
+                    snprintf(path, sizeof path, "%s/%s", dir, n);
+                    unlink(path);
+                }
+                continue;
+            }
+            size_t len = strlen(n);
+            if (n[0] != 'v' || len < 5 || strcmp(n + len - 3, ".h5") != 0) continue;
+            char *end;
+            long long v = strtoll(n + 1, &end, 10);
+            if (v <= 0 || strcmp(end, ".h5") != 0) continue;
+            if (nf == capf) {
+                size_t nc = capf ? capf * 2 : 64;
+                found *t = ND_REALLOC_N(found, fs, capf, nc);
+                if (!t) {
+                    st = ND_ENOMEM;
+                    break;
+                }
+                fs = t, capf = nc;
+            }
+            fs[nf].name = nd_strdup(e->d_name);
+            fs[nf].version = v;
+            if (!fs[nf].name) st = ND_ENOMEM;
+            else nf++;
+        }
+        closedir(sd);
+    }
+    if (d) closedir(d);
+    if (st == ND_OK && nf) qsort(fs, nf, sizeof *fs, cmp_found);
+    for (size_t i = 0; st == ND_OK && i < nf; i++) {
+        snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, fs[i].name, fs[i].version);
+        st = nd_cat_result_read_meta(path, ix);
+        if (st == ND_OK) {
+            nd_cat_row *r = &ix->rows[ix->nrows - 1];
+            if (strcmp(nd_cat_index_s(ix, r->name), fs[i].name) != 0 || r->version != fs[i].version)
+                st = nd_err_set(ND_EINVALID, "catalog: %s does not hold %s@%" PRId64, path,
+                                fs[i].name, fs[i].version);
+        }
+    }
+    for (size_t i = 0; i < nf; i++) nd_strfree(fs[i].name);
+    if (fs) ND_FREE_N(fs, capf);
+    nd_strfree(root);
+    return st;
+}
+
+nd_status nd_cat_index_rebuild_locked(nd_cat *cat, nd_cat_index *ix)
+{
+    ND_TRY(scan_results(cat, ix));
+    char *p = cat_file(cat, "index.h5");
+    if (!p) return ND_ENOMEM;
+    /* Writing the cache is best effort: a read-only catalog is still queryable. */
+    nd_status st = nd_cat_index_write(p, ix);
+    nd_strfree(p);
+    if (st == ND_OK) remove_markers(cat);
+    nd_err_clear();
+    return ND_OK;
+}
+
+nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix)
+{
+    char *p = cat_file(cat, "index.h5");
+    if (!p) return ND_ENOMEM;
+    int fd = lock_open(cat);
+    lock(fd, LOCK_SH);
+    nd_status st = ND_EINVALID;
+    for (int attempt = 0; attempt < 2 && st != ND_OK; attempt++) {
+        if (attempt == 1) lock(fd, LOCK_EX); /* re-check: another process may have rebuilt */
+        if (!has_markers(cat, NULL) && access(p, F_OK) == 0) {
+            st = index_read(p, ix);
+            if (st == ND_ENOMEM) break;
+            if (st != ND_OK) {
+                nd_cat_index_free(ix);
+                ND_TRY(nd_cat_index_init(ix));
+            }
+        }
+    }
+    if (st != ND_OK && st != ND_ENOMEM) {
+        st = nd_cat_index_rebuild_locked(cat, ix);
+        if (st != ND_OK && st != ND_ENOMEM) {
+            char msg[sizeof nd_last_error.msg];
+            snprintf(msg, sizeof msg, "%s", nd_err_msg());
+            st = nd_err_set(ND_EINVALID, "the catalog index cannot be rebuilt: %s", msg);
+        }
+    }
+    lock(fd, LOCK_UN);
+    if (fd >= 0) close(fd);
+    nd_strfree(p);
+    return st;
+}
+
+nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
+                              const char *tmp_path, const char *final_path,
+                              const nd_cat_index *one)
+{
+    char marker_rel[200], *marker = NULL, *p = NULL;
+    snprintf(marker_rel, sizeof marker_rel, "%s.v%" PRId64, name, version);
+    size_t n = strlen(cat->path) + strlen(marker_rel) + 16;
+    marker = nd_malloc(n);
+    p = cat_file(cat, "index.h5");
+    if (!marker || !p) {
+        if (marker) nd_free(marker, n);
+        nd_strfree(p);
+        return ND_ENOMEM;
+    }
+    snprintf(marker, n, "%s/pending/%s", cat->path, marker_rel);
+    int fd = lock_open(cat);
+    if (fd < 0) {
+        nd_free(marker, n);
+        nd_strfree(p);
+        return nd_err_set(ND_EIO, "catalog: cannot open %s/index.lock: %s", cat->path, strerror(errno));
+    }
+    lock(fd, LOCK_EX);
+    nd_status st = ND_OK;
+    int mfd = open(marker, O_CREAT | O_WRONLY, 0666);
+    if (mfd < 0) st = nd_err_set(ND_EIO, "catalog: cannot create %s: %s", marker, strerror(errno));
+    else close(mfd);
+    if (st == ND_OK && rename(tmp_path, final_path) != 0) {
+        st = nd_err_set(ND_EIO, "catalog: cannot publish %s: %s", final_path, strerror(errno));
+        unlink(marker);
+    }
+    if (st == ND_OK) {
+        /* Committed.  Now bring the cache up to date; failures leave the marker. */
+        bool done = false;
+        if (!has_markers(cat, marker_rel) && access(p, F_OK) == 0)
+            done = index_append(p, one) == ND_OK;
+        if (done) {
+            unlink(marker);
+        } else {
+            nd_cat_index ix;
+            if (nd_cat_index_init(&ix) == ND_OK && scan_results(cat, &ix) == ND_OK &&
+                nd_cat_index_write(p, &ix) == ND_OK)
+                remove_markers(cat);
+            nd_cat_index_free(&ix);
+        }
+        nd_err_clear();
+    }
+    lock(fd, LOCK_UN);
+    close(fd);
+    nd_free(marker, n);
+    nd_strfree(p);
+    return st;
+}
+
+nd_status nd_cat_reindex(nd_cat *cat, size_t *count)
+{
+    nd_status st = ND_OK;
+    size_t n = 0;
+    if (cat->rank == 0) {
+        nd_cat_index ix;
+        st = nd_cat_index_init(&ix);
+        int fd = st == ND_OK ? lock_open(cat) : -1;
+        lock(fd, LOCK_EX);
+        if (st == ND_OK) st = scan_results(cat, &ix);
+        char *p = st == ND_OK ? cat_file(cat, "index.h5") : NULL;
+        if (st == ND_OK && !p) st = ND_ENOMEM;
+        if (st == ND_OK) st = nd_cat_index_write(p, &ix);
+        if (st == ND_OK) remove_markers(cat);
+        nd_strfree(p);
+        lock(fd, LOCK_UN);
+        if (fd >= 0) close(fd);
+        n = ix.nrows;
+        nd_cat_index_free(&ix);
+    }
+    st = nd_cat_share_status(cat, st);
+    if (count) *count = n;
+    return st;
+}

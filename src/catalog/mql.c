@@ -1,0 +1,1255 @@
+/* mql.c: the MQL lexer, parser and executor, and nd_cat_query.
+ * Expressions are nodes in one array (indices, not pointers) owned by the query.
+ * Evaluation is three-valued (true / false / unknown): a NULL or a comparison of a
+ * number with a string is unknown, and only rows whose condition is true are kept.
+ * Grammar and semantics: docs/catalog.md "MQL".
+ */
+#include "catalog/mql.h"
+
+#include "common/alloc.h"
+#include "common/hash.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t one_or(size_t n) { return n ? n : 1; }
+
+/* ---- columns ------------------------------------------------------------------------ */
+
+typedef enum col_id {
+    C_NAME, C_VERSION, C_KIND, C_VALUE, C_ROWS, C_COLS, C_MIN, C_MAX, C_MEAN, C_NORM,
+    C_JOB, C_RESTARTS, C_CREATED, C_USER, C_HOST, C_RANKS, C_HASH, C_NFIXED,
+    C_TAG = 100, C_PARAM
+} col_id;
+
+/* Static types: 's' string, 'i' int, 'f' float, '?' depends on the row. */
+static const struct {
+    const char *name;
+    char type;
+} fixed_cols[C_NFIXED] = {
+    {"name", 's'}, {"version", 'i'}, {"kind", 's'}, {"value", '?'}, {"rows", 'i'},
+    {"cols", 'i'}, {"min", 'f'}, {"max", 'f'}, {"mean", 'f'}, {"norm", 'f'}, {"job", 's'},
+    {"restarts", 'i'}, {"created", 's'}, {"user", 's'}, {"host", 's'}, {"ranks", 'i'},
+    {"hash", 's'},
+};
+
+typedef struct colref {
+    int id;          /* col_id */
+    const char *key; /* tags.KEY / params.KEY (owned by the query) */
+    int line, col;
+} colref;
+
+/* A value during evaluation: strings are (pointer, length) into the index heap. */
+typedef struct val {
+    nd_cat_ctype t;
+    int64_t i;
+    double f;
+    const char *s;
+    size_t len;
+} val;
+
+/* ---- lexer -------------------------------------------------------------------------- */
+
+typedef enum tok_kind {
+    T_EOF, T_IDENT, T_QIDENT, T_INT, T_FLOAT, T_STRING, T_COMMA, T_LPAREN, T_RPAREN, T_STAR,
+    T_DOT, T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE, T_SEMI, T_MINUS,
+    /* keywords */
+    T_SELECT, T_FROM, T_WHERE, T_ORDER, T_BY, T_ASC, T_DESC, T_LIMIT, T_AND, T_OR, T_NOT,
+    T_LIKE, T_IN, T_IS, T_NULL, T_RESULTS, T_LATEST
+} tok_kind;
+
+static const char *const keywords[] = {
+    "SELECT", "FROM", "WHERE", "ORDER", "BY", "ASC", "DESC", "LIMIT", "AND", "OR", "NOT",
+    "LIKE", "IN", "IS", "NULL", "RESULTS", "LATEST",
+};
+
+typedef struct token {
+    tok_kind k;
+    const char *p; /* start in the source */
+    size_t n;
+    int line, col;
+    int64_t i;
+    double f;
+    char *s; /* T_STRING / T_QIDENT: unescaped text (owned by the parser until taken) */
+} token;
+
+/* ---- query -------------------------------------------------------------------------- */
+
+typedef enum ekind { E_OR, E_AND, E_NOT, E_CMP, E_LIKE, E_IN, E_ISNULL } ekind;
+
+typedef struct operand {
+    bool is_col;
+    colref c;
+    val lit; /* literal; strings owned by the query */
+    int line, col;
+} operand;
+
+typedef struct node {
+    ekind k;
+    tok_kind op; /* E_CMP: T_EQ .. T_GE */
+    bool neg;    /* NOT LIKE, NOT IN, IS NOT NULL */
+    int a, b;    /* children (E_OR, E_AND, E_NOT) */
+    operand l, r;
+    size_t list0, nlist; /* E_IN: operands in q->lits */
+} node;
+
+typedef struct order_key {
+    colref c;
+    bool desc;
+} order_key;
+
+struct nd_mql_query {
+    bool latest, star;
+    colref *sel;
+    size_t nsel, capsel;
+    order_key *order;
+    size_t norder, caporder;
+    node *nodes;
+    size_t nnodes, capnodes;
+    operand *lits;
+    size_t nlits, caplits;
+    int where; /* -1: none */
+    int64_t limit; /* -1: none */
+    char **strs;   /* owned strings */
+    size_t nstrs, capstrs;
+};
+
+typedef struct parser {
+    const char *src;
+    const char *p;
+    int line;
+    const char *line_start;
+    token tok;
+    nd_mql_query *q;
+    nd_mql_diag *diag;
+    bool failed;
+    nd_status st; /* ND_ENOMEM beats a syntax error */
+} parser;
+
+static bool perr(parser *ps, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static bool perr(parser *ps, int line, int col, const char *fmt, ...)
+{
+    if (ps->failed) return false;
+    ps->failed = true;
+    if (ps->st == ND_OK) ps->st = ND_EPROG;
+    ps->diag->line = line;
+    ps->diag->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ps->diag->msg, sizeof ps->diag->msg, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static bool oom(parser *ps)
+{
+    ps->st = ND_ENOMEM;
+    ps->failed = true;
+    ps->diag->line = ps->diag->col = 0;
+    snprintf(ps->diag->msg, sizeof ps->diag->msg, "out of memory");
+    return false;
+}
+
+static bool own_str(parser *ps, char *s)
+{
+    nd_mql_query *q = ps->q;
+    if (q->nstrs == q->capstrs) {
+        size_t nc = q->capstrs ? q->capstrs * 2 : 8;
+        char **t = ND_REALLOC_N(char *, q->strs, q->capstrs, nc);
+        if (!t) {
+            nd_strfree(s);
+            return oom(ps);
+        }
+        q->strs = t, q->capstrs = nc;
+    }
+    q->strs[q->nstrs++] = s;
+    return true;
+}
+
+static int cur_col(parser *ps, const char *p) { return (int)(p - ps->line_start) + 1; }
+
+/* Reads the next token into ps->tok. */
+static bool next(parser *ps)
+{
+    if (ps->tok.s) nd_strfree(ps->tok.s);
+    memset(&ps->tok, 0, sizeof ps->tok);
+    const char *p = ps->p;
+    for (;;) {
+        if (*p == '\n') {
+            ps->line++;
+            ps->line_start = ++p;
+        } else if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\f' || *p == '\v') {
+            p++;
+        } else if (p[0] == '-' && p[1] == '-') { /* comment to end of line */
+            while (*p && *p != '\n') p++;
+        } else {
+            break;
+        }
+    }
+    token *t = &ps->tok;
+    t->p = p;
+    t->line = ps->line;
+    t->col = cur_col(ps, p);
+    char c = *p;
+    if (c == '\0') {
+        t->k = T_EOF;
+        ps->p = p;
+        return true;
+    }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_') {
+        const char *s = p;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_') p++;
+        t->k = T_IDENT;
+        t->n = (size_t)(p - s);
+        for (size_t k = 0; k < ND_ARRAY_LEN(keywords); k++)
+            if (strlen(keywords[k]) == t->n && strncasecmp(keywords[k], s, t->n) == 0)
+                t->k = (tok_kind)(T_SELECT + k);
+        ps->p = p;
+        return true;
+    }
+    if ((c >= '0' && c <= '9') || (c == '.' && p[1] >= '0' && p[1] <= '9')) {
+        const char *s = p;
+        bool is_float = false;
+        while (*p >= '0' && *p <= '9') p++;
+        if (*p == '.') {
+            is_float = true;
+            p++;
+            while (*p >= '0' && *p <= '9') p++;
+        }
+        if (*p == 'e' || *p == 'E') {
+            const char *e = p + 1;
+            if (*e == '+' || *e == '-') e++;
+            if (*e < '0' || *e > '9') return perr(ps, t->line, cur_col(ps, p), "malformed number");
+            is_float = true;
+            p = e;
+            while (*p >= '0' && *p <= '9') p++;
+        }
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || *p == '.')
+            return perr(ps, t->line, t->col, "malformed number");
+        char buf[64];
+        size_t n = (size_t)(p - s);
+        if (n >= sizeof buf) return perr(ps, t->line, t->col, "number too long");
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        errno = 0;
+        if (is_float) {
+            t->k = T_FLOAT;
+            t->f = strtod(buf, NULL);
+        } else {
+            t->k = T_INT;
+            t->i = strtoll(buf, NULL, 10);
+            if (errno == ERANGE) return perr(ps, t->line, t->col, "integer out of range");
+        }
+        t->n = n;
+        ps->p = p;
+        return true;
+    }
+    if (c == '\'' || c == '"') {
+        /* 'string' or "quoted identifier"; the quote doubles as its own escape */
+        nd_strbuf sb;
+        nd_sb_init(&sb);
+        p++;
+        for (;;) {
+            if (*p == '\0' || (*p == '\n' && c == '"')) {
+                nd_sb_free(&sb);
+                return perr(ps, t->line, t->col, c == '\'' ? "unterminated string" : "unterminated quoted name");
+            }
+            if (*p == c) {
+                if (p[1] != c) break;
+                p++;
+            }
+            if (*p == '\n') ps->line++, ps->line_start = p + 1;
+            if (nd_sb_putc(&sb, *p) != ND_OK) {
+                nd_sb_free(&sb);
+                return oom(ps);
+            }
+            p++;
+        }
+        p++;
+        t->k = c == '\'' ? T_STRING : T_QIDENT;
+        t->s = sb.data ? nd_strndup(sb.data, sb.len) : nd_strdup("");
+        t->n = sb.len;
+        nd_sb_free(&sb);
+        if (!t->s) return oom(ps);
+        ps->p = p;
+        return true;
+    }
+    p++;
+    switch (c) {
+    case ',': t->k = T_COMMA; break;
+    case '(': t->k = T_LPAREN; break;
+    case ')': t->k = T_RPAREN; break;
+    case '*': t->k = T_STAR; break;
+    case '.': t->k = T_DOT; break;
+    case ';': t->k = T_SEMI; break;
+    case '-': t->k = T_MINUS; break;
+    case '=': t->k = T_EQ; if (*p == '=') p++; break;
+    case '!':
+        if (*p != '=') return perr(ps, t->line, t->col, "unexpected character '!'");
+        p++, t->k = T_NE;
+        break;
+    case '<':
+        if (*p == '=') p++, t->k = T_LE;
+        else if (*p == '>') p++, t->k = T_NE;
+        else t->k = T_LT;
+        break;
+    case '>':
+        if (*p == '=') p++, t->k = T_GE;
+        else t->k = T_GT;
+        break;
+    default:
+        if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+            return perr(ps, t->line, t->col, "unexpected character '%c'", c);
+        return perr(ps, t->line, t->col, "unexpected character (byte 0x%02x)", (unsigned char)c);
+    }
+    t->n = (size_t)(p - t->p);
+    ps->p = p;
+    return true;
+}
+
+static bool accept(parser *ps, tok_kind k)
+{
+    if (ps->failed || ps->tok.k != k) return false;
+    next(ps);
+    return true;
+}
+
+static bool expect(parser *ps, tok_kind k, const char *what)
+{
+    if (ps->failed) return false;
+    if (ps->tok.k == k) return next(ps);
+    return perr(ps, ps->tok.line, ps->tok.col, "expected %s", what);
+}
+
+/* Takes the token's unescaped string (the query owns it now). */
+static const char *take_str(parser *ps)
+{
+    char *s = ps->tok.s;
+    ps->tok.s = NULL;
+    return own_str(ps, s) ? s : NULL;
+}
+
+/* column := IDENT | (TAGS | PARAMS) '.' (IDENT | QIDENT | INT) */
+static bool parse_column(parser *ps, colref *c)
+{
+    if (ps->failed) return false;
+    token *t = &ps->tok;
+    c->line = t->line, c->col = t->col, c->key = NULL;
+    if (t->k != T_IDENT) return perr(ps, t->line, t->col, "expected a column name");
+    bool tags = t->n == 4 && strncasecmp(t->p, "tags", 4) == 0;
+    bool params = t->n == 6 && strncasecmp(t->p, "params", 6) == 0;
+    if (tags || params) {
+        next(ps);
+        if (!expect(ps, T_DOT, tags ? "'.' and a tag name after 'tags'" : "'.' and a parameter name after 'params'"))
+            return false;
+        c->id = tags ? C_TAG : C_PARAM;
+        if (t->k == T_QIDENT) {
+            c->key = take_str(ps);
+        } else if (t->k == T_IDENT || (t->k >= T_SELECT && t->k <= T_LATEST) || t->k == T_INT) {
+            char *k = nd_strndup(t->p, t->n);
+            if (!k) return oom(ps);
+            c->key = own_str(ps, k) ? k : NULL;
+        } else {
+            return perr(ps, t->line, t->col, "expected a %s name", tags ? "tag" : "parameter");
+        }
+        if (!c->key) return false;
+        return next(ps);
+    }
+    for (int k = 0; k < C_NFIXED; k++) {
+        if (strlen(fixed_cols[k].name) == t->n && strncasecmp(fixed_cols[k].name, t->p, t->n) == 0) {
+            c->id = k;
+            return next(ps);
+        }
+    }
+    return perr(ps, t->line, t->col, "unknown column '%.*s'", (int)(t->n > 60 ? 60 : t->n), t->p);
+}
+
+static int new_node(parser *ps, ekind k)
+{
+    nd_mql_query *q = ps->q;
+    if (q->nnodes == q->capnodes) {
+        size_t nc = q->capnodes ? q->capnodes * 2 : 16;
+        if (nc > 100000) return perr(ps, ps->tok.line, ps->tok.col, "condition too complex"), -1;
+        node *t = ND_REALLOC_N(node, q->nodes, q->capnodes, nc);
+        if (!t) return oom(ps), -1;
+        q->nodes = t, q->capnodes = nc;
+    }
+    memset(&q->nodes[q->nnodes], 0, sizeof(node));
+    q->nodes[q->nnodes].k = k;
+    q->nodes[q->nnodes].a = q->nodes[q->nnodes].b = -1;
+    return (int)q->nnodes++;
+}
+
+/* literal := ['-'] (INT | FLOAT) | STRING */
+static bool parse_literal(parser *ps, operand *o)
+{
+    token *t = &ps->tok;
+    memset(o, 0, sizeof *o);
+    o->line = t->line, o->col = t->col;
+    bool neg = false;
+    if (t->k == T_MINUS) {
+        neg = true;
+        next(ps);
+        if (ps->failed) return false;
+    }
+    if (t->k == T_INT) {
+        o->lit.t = ND_CAT_CINT;
+        o->lit.i = neg ? -t->i : t->i;
+    } else if (t->k == T_FLOAT) {
+        o->lit.t = ND_CAT_CFLOAT;
+        o->lit.f = neg ? -t->f : t->f;
+    } else if (t->k == T_STRING && !neg) {
+        o->lit.t = ND_CAT_CSTR;
+        o->lit.len = t->n;
+        o->lit.s = take_str(ps);
+        if (!o->lit.s) return false;
+    } else {
+        return perr(ps, t->line, t->col, neg ? "expected a number after '-'" : "expected a value");
+    }
+    return next(ps);
+}
+
+/* operand := column | literal */
+static bool parse_operand(parser *ps, operand *o)
+{
+    tok_kind k = ps->tok.k;
+    if (k == T_IDENT) {
+        memset(o, 0, sizeof *o);
+        o->is_col = true;
+        o->line = ps->tok.line, o->col = ps->tok.col;
+        return parse_column(ps, &o->c);
+    }
+    if (k == T_INT || k == T_FLOAT || k == T_STRING || k == T_MINUS) return parse_literal(ps, o);
+    return perr(ps, ps->tok.line, ps->tok.col, "expected a column name or a value");
+}
+
+static char static_type(const operand *o)
+{
+    if (!o->is_col) return o->lit.t == ND_CAT_CSTR ? 's' : 'n';
+    if (o->c.id >= C_NFIXED) return '?';
+    char t = fixed_cols[o->c.id].type;
+    return t == 'i' || t == 'f' ? 'n' : t;
+}
+
+/* A fixed column compared with a literal of the other type can never match: say so. */
+static bool check_types(parser *ps, const operand *a, const operand *b)
+{
+    char ta = static_type(a), tb = static_type(b);
+    if (ta == '?' || tb == '?' || ta == tb) return true;
+    const operand *at = b->is_col ? a : b;
+    return perr(ps, at->line, at->col, "cannot compare a %s with a %s", ta == 's' ? "string" : "number",
+                tb == 's' ? "string" : "number");
+}
+
+static int parse_or(parser *ps, int depth);
+
+/* pred := '(' expr ')' | operand ( cmpop operand | [NOT] LIKE STRING
+ *       | [NOT] IN '(' literal {',' literal} ')' | IS [NOT] NULL ) */
+static int parse_pred(parser *ps, int depth)
+{
+    if (ps->failed) return -1;
+    if (ps->tok.k == T_LPAREN) {
+        next(ps);
+        int e = parse_or(ps, depth + 1);
+        if (!expect(ps, T_RPAREN, "')'")) return -1;
+        return e;
+    }
+    operand l;
+    if (!parse_operand(ps, &l)) return -1;
+    token *t = &ps->tok;
+    if (t->k >= T_EQ && t->k <= T_GE) {
+        tok_kind op = t->k;
+        next(ps);
+        operand r;
+        if (!parse_operand(ps, &r) || !check_types(ps, &l, &r)) return -1;
+        int n = new_node(ps, E_CMP);
+        if (n < 0) return -1;
+        ps->q->nodes[n].op = op, ps->q->nodes[n].l = l, ps->q->nodes[n].r = r;
+        return n;
+    }
+    bool neg = false;
+    if (t->k == T_NOT) {
+        neg = true;
+        next(ps);
+        if (t->k != T_LIKE && t->k != T_IN) return perr(ps, t->line, t->col, "expected LIKE or IN after NOT"), -1;
+    }
+    if (t->k == T_LIKE) {
+        next(ps);
+        if (t->k != T_STRING) return perr(ps, t->line, t->col, "expected a pattern in quotes after LIKE"), -1;
+        operand r;
+        if (!parse_literal(ps, &r)) return -1;
+        if (static_type(&l) == 'n')
+            return perr(ps, l.line, l.col, "LIKE needs a string, not a number"), -1;
+        int n = new_node(ps, E_LIKE);
+        if (n < 0) return -1;
+        ps->q->nodes[n].neg = neg, ps->q->nodes[n].l = l, ps->q->nodes[n].r = r;
+        return n;
+    }
+    if (t->k == T_IN) {
+        next(ps);
+        if (!expect(ps, T_LPAREN, "'(' after IN")) return -1;
+        nd_mql_query *q = ps->q;
+        size_t first = q->nlits;
+        do {
+            operand r;
+            if (!parse_literal(ps, &r) || !check_types(ps, &l, &r)) return -1;
+            if (q->nlits == q->caplits) {
+                size_t nc = q->caplits ? q->caplits * 2 : 8;
+                operand *o = ND_REALLOC_N(operand, q->lits, q->caplits, nc);
+                if (!o) return oom(ps), -1;
+                q->lits = o, q->caplits = nc;
+            }
+            q->lits[q->nlits++] = r;
+        } while (accept(ps, T_COMMA));
+        if (!expect(ps, T_RPAREN, "',' or ')' in the IN list")) return -1;
+        int n = new_node(ps, E_IN);
+        if (n < 0) return -1;
+        q->nodes[n].neg = neg, q->nodes[n].l = l, q->nodes[n].list0 = first;
+        q->nodes[n].nlist = q->nlits - first;
+        return n;
+    }
+    if (t->k == T_IS) {
+        next(ps);
+        bool isnot = accept(ps, T_NOT);
+        if (!expect(ps, T_NULL, isnot ? "NULL after IS NOT" : "NULL or NOT NULL after IS")) return -1;
+        int n = new_node(ps, E_ISNULL);
+        if (n < 0) return -1;
+        ps->q->nodes[n].neg = isnot, ps->q->nodes[n].l = l;
+        return n;
+    }
+    return perr(ps, t->line, t->col, "expected a comparison (=, !=, <, <=, >, >=, LIKE, IN, IS)"), -1;
+}
+
+/* not := NOT not | pred */
+static int parse_not(parser *ps, int depth)
+{
+    if (depth > 200) return perr(ps, ps->tok.line, ps->tok.col, "condition nested too deeply"), -1;
+    if (accept(ps, T_NOT)) {
+        int a = parse_not(ps, depth + 1);
+        if (a < 0) return -1;
+        int n = new_node(ps, E_NOT);
+        if (n >= 0) ps->q->nodes[n].a = a;
+        return n;
+    }
+    return parse_pred(ps, depth);
+}
+
+/* and := not {AND not} */
+static int parse_and(parser *ps, int depth)
+{
+    int a = parse_not(ps, depth);
+    while (a >= 0 && accept(ps, T_AND)) {
+        int b = parse_not(ps, depth);
+        if (b < 0) return -1;
+        int n = new_node(ps, E_AND);
+        if (n < 0) return -1;
+        ps->q->nodes[n].a = a, ps->q->nodes[n].b = b;
+        a = n;
+    }
+    return a;
+}
+
+/* expr := and {OR and} */
+static int parse_or(parser *ps, int depth)
+{
+    if (depth > 200) return perr(ps, ps->tok.line, ps->tok.col, "condition nested too deeply"), -1;
+    int a = parse_and(ps, depth);
+    while (a >= 0 && accept(ps, T_OR)) {
+        int b = parse_and(ps, depth);
+        if (b < 0) return -1;
+        int n = new_node(ps, E_OR);
+        if (n < 0) return -1;
+        ps->q->nodes[n].a = a, ps->q->nodes[n].b = b;
+        a = n;
+    }
+    return a;
+}
+
+/* query := SELECT ('*' | column {',' column}) FROM (RESULTS | LATEST) [WHERE expr]
+ *          [ORDER BY column [ASC | DESC] {',' column [ASC | DESC]}] [LIMIT INT] [';'] EOF */
+static bool parse_query(parser *ps)
+{
+    nd_mql_query *q = ps->q;
+    if (!next(ps) || !expect(ps, T_SELECT, "SELECT")) return false;
+    if (accept(ps, T_STAR)) {
+        q->star = true;
+    } else {
+        do {
+            if (q->nsel == q->capsel) {
+                size_t nc = q->capsel ? q->capsel * 2 : 8;
+                colref *c = ND_REALLOC_N(colref, q->sel, q->capsel, nc);
+                if (!c) return oom(ps);
+                q->sel = c, q->capsel = nc;
+            }
+            if (!parse_column(ps, &q->sel[q->nsel])) return false;
+            q->nsel++;
+        } while (accept(ps, T_COMMA));
+    }
+    if (!expect(ps, T_FROM, q->nsel ? "',' or FROM" : "FROM")) return false;
+    if (ps->tok.k == T_LATEST) q->latest = true;
+    else if (ps->tok.k != T_RESULTS) return perr(ps, ps->tok.line, ps->tok.col, "expected 'results' or 'latest'");
+    next(ps);
+    if (accept(ps, T_WHERE)) {
+        q->where = parse_or(ps, 0);
+        if (q->where < 0) return false;
+    }
+    if (accept(ps, T_ORDER)) {
+        if (!expect(ps, T_BY, "BY after ORDER")) return false;
+        do {
+            if (q->norder == q->caporder) {
+                size_t nc = q->caporder ? q->caporder * 2 : 4;
+                order_key *o = ND_REALLOC_N(order_key, q->order, q->caporder, nc);
+                if (!o) return oom(ps);
+                q->order = o, q->caporder = nc;
+            }
+            order_key *o = &q->order[q->norder];
+            if (!parse_column(ps, &o->c)) return false;
+            o->desc = false;
+            if (accept(ps, T_DESC)) o->desc = true;
+            else accept(ps, T_ASC);
+            q->norder++;
+        } while (accept(ps, T_COMMA));
+    }
+    if (accept(ps, T_LIMIT)) {
+        if (ps->tok.k != T_INT) return perr(ps, ps->tok.line, ps->tok.col, "expected a non-negative integer after LIMIT");
+        q->limit = ps->tok.i;
+        next(ps);
+    }
+    accept(ps, T_SEMI);
+    if (ps->failed) return false;
+    if (ps->tok.k != T_EOF) {
+        const char *what = "the end of the query";
+        if (q->where < 0 && q->norder == 0 && q->limit < 0) what = "WHERE, ORDER BY, LIMIT or the end of the query";
+        else if (q->norder == 0 && q->limit < 0) what = "AND, OR, ORDER BY, LIMIT or the end of the query";
+        else if (q->limit < 0) what = "',', LIMIT or the end of the query";
+        return perr(ps, ps->tok.line, ps->tok.col, "expected %s", what);
+    }
+    return true;
+}
+
+void nd_mql_free(nd_mql_query *q)
+{
+    if (!q) return;
+    for (size_t i = 0; i < q->nstrs; i++) nd_strfree(q->strs[i]);
+    if (q->strs) ND_FREE_N(q->strs, q->capstrs);
+    if (q->sel) ND_FREE_N(q->sel, q->capsel);
+    if (q->order) ND_FREE_N(q->order, q->caporder);
+    if (q->nodes) ND_FREE_N(q->nodes, q->capnodes);
+    if (q->lits) ND_FREE_N(q->lits, q->caplits);
+    nd_free(q, sizeof *q);
+}
+
+nd_status nd_mql_format_error(const char *src, const nd_mql_diag *d)
+{
+    const char *ls = src;
+    for (int l = 1; l < d->line && *ls; ls++)
+        if (*ls == '\n') l++;
+    size_t n = strcspn(ls, "\n");
+    if (n > 400) n = 400;
+    char caret[420];
+    size_t c = d->col > 0 ? (size_t)d->col - 1 : 0;
+    if (c > n) c = n;
+    for (size_t k = 0; k < c; k++) caret[k] = ls[k] == '\t' ? '\t' : ' ';
+    caret[c] = '^';
+    caret[c + 1] = '\0';
+    return nd_err_set(ND_EPROG, "mql:%d:%d: error: %s\n%.*s\n%s", d->line, d->col, d->msg, (int)n, ls, caret);
+}
+
+nd_status nd_mql_parse(const char *src, nd_mql_query **out, nd_mql_diag *diag)
+{
+    *out = NULL;
+    memset(diag, 0, sizeof *diag);
+    nd_mql_query *q = ND_ALLOC_N(nd_mql_query, 1);
+    if (!q) return ND_ENOMEM;
+    q->where = -1;
+    q->limit = -1;
+    parser ps;
+    memset(&ps, 0, sizeof ps);
+    ps.src = ps.p = ps.line_start = src;
+    ps.line = 1;
+    ps.q = q;
+    ps.diag = diag;
+    bool ok = parse_query(&ps);
+    if (ps.tok.s) nd_strfree(ps.tok.s);
+    if (!ok || ps.failed) {
+        nd_mql_free(q);
+        if (ps.st == ND_ENOMEM) return nd_err_set(ND_ENOMEM, "mql: out of memory");
+        return nd_mql_format_error(src, diag);
+    }
+    *out = q;
+    return ND_OK;
+}
+
+/* ---- evaluation --------------------------------------------------------------------- */
+
+/* Parses a parameter's text the way param() does: int, float, else string. */
+static val param_val(const char *s, size_t n)
+{
+    val v = {.t = ND_CAT_CSTR, .s = s, .len = n};
+    char buf[64];
+    if (n == 0 || n >= sizeof buf) return v;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    long long i = strtoll(buf, &end, 10);
+    if (*end == '\0' && errno == 0) {
+        v.t = ND_CAT_CINT, v.i = i;
+        return v;
+    }
+    double f = strtod(buf, &end);
+    if (*end == '\0' && buf[0] != ' ' && !(buf[0] == 'n' || buf[0] == 'N' || buf[0] == 'i' || buf[0] == 'I'))
+        v.t = ND_CAT_CFLOAT, v.f = f;
+    return v;
+}
+
+/* Finds key in an encoded entry list; typed lists carry a type letter before the value. */
+static val entry_val(const char *s, const char *key, bool typed)
+{
+    val v = {.t = ND_CAT_NULL};
+    size_t kl = strlen(key);
+    while (*s) {
+        const char *sep = strchr(s, ND_CAT_TAG_SEP);
+        if (!sep) break;
+        const char *end = strchr(sep, ND_CAT_ENT_SEP);
+        if (!end) break;
+        if ((size_t)(sep - s) == kl && memcmp(s, key, kl) == 0) {
+            const char *p = sep + 1;
+            if (!typed) return param_val(p, (size_t)(end - p));
+            char ty = *p++;
+            if (ty == 'i') v.t = ND_CAT_CINT, v.i = strtoll(p, NULL, 10);
+            else if (ty == 'f') v.t = ND_CAT_CFLOAT, v.f = strtod(p, NULL);
+            else v.t = ND_CAT_CSTR, v.s = p, v.len = (size_t)(end - p);
+            return v;
+        }
+        s = end + 1;
+    }
+    return v;
+}
+
+static val str_val(const nd_cat_index *ix, uint64_t off)
+{
+    const char *s = nd_cat_index_s(ix, off);
+    val v = {.t = ND_CAT_CSTR, .s = s, .len = strlen(s)};
+    return v;
+}
+
+static val get(const nd_cat_index *ix, const nd_cat_row *r, const colref *c)
+{
+    val v = {.t = ND_CAT_NULL};
+    bool stats = r->flags & ND_CAT_F_STATS;
+    switch (c->id) {
+    case C_NAME: return str_val(ix, r->name);
+    case C_VERSION: v.t = ND_CAT_CINT, v.i = r->version; return v;
+    case C_KIND: v.t = ND_CAT_CSTR, v.s = nd_cat_kind_name(r->kind), v.len = strlen(v.s); return v;
+    case C_VALUE:
+        if (r->flags & ND_CAT_F_VINT) v.t = ND_CAT_CINT, v.i = r->ivalue;
+        else if (r->flags & ND_CAT_F_VNUM) v.t = ND_CAT_CFLOAT, v.f = r->value;
+        else if (r->flags & ND_CAT_F_VSTR) v = str_val(ix, r->svalue);
+        return v;
+    case C_ROWS: if (stats) v.t = ND_CAT_CINT, v.i = r->rows; return v;
+    case C_COLS: if (stats) v.t = ND_CAT_CINT, v.i = r->cols; return v;
+    case C_MIN: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->min; return v;
+    case C_MAX: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->max; return v;
+    case C_MEAN: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->mean; return v;
+    case C_NORM: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->norm; return v;
+    case C_JOB: return str_val(ix, r->job);
+    case C_RESTARTS: v.t = ND_CAT_CINT, v.i = r->restarts; return v;
+    case C_CREATED: return str_val(ix, r->created);
+    case C_USER: return str_val(ix, r->user);
+    case C_HOST: return str_val(ix, r->host);
+    case C_RANKS: v.t = ND_CAT_CINT, v.i = r->ranks; return v;
+    case C_HASH: return str_val(ix, r->hash);
+    case C_TAG: return entry_val(nd_cat_index_s(ix, r->tags), c->key, true);
+    case C_PARAM: return entry_val(nd_cat_index_s(ix, r->params), c->key, false);
+    default: return v;
+    }
+}
+
+static bool is_num(const val *v) { return v->t == ND_CAT_CINT || v->t == ND_CAT_CFLOAT; }
+
+/* Three-way compare of two non-NULL values of the same class (numbers or strings). */
+static int cmp_same(const val *a, const val *b)
+{
+    if (a->t == ND_CAT_CSTR) {
+        size_t n = a->len < b->len ? a->len : b->len;
+        int c = memcmp(a->s, b->s, n);
+        if (c) return c < 0 ? -1 : 1;
+        return (a->len > b->len) - (a->len < b->len);
+    }
+    if (a->t == ND_CAT_CINT && b->t == ND_CAT_CINT) return (a->i > b->i) - (a->i < b->i);
+    double x = a->t == ND_CAT_CINT ? (double)a->i : a->f;
+    double y = b->t == ND_CAT_CINT ? (double)b->i : b->f;
+    if (x < y) return -1;
+    if (x > y) return 1;
+    if (x == y) return 0;
+    return 2; /* NaN: unordered */
+}
+
+enum { F = 0, T = 1, U = 2 }; /* three-valued logic */
+
+static int compare(tok_kind op, const val *a, const val *b)
+{
+    if (a->t == ND_CAT_NULL || b->t == ND_CAT_NULL) return U;
+    if (is_num(a) != is_num(b)) return U;
+    int c = cmp_same(a, b);
+    if (c == 2) return op == T_NE ? T : F;
+    switch (op) {
+    case T_EQ: return c == 0;
+    case T_NE: return c != 0;
+    case T_LT: return c < 0;
+    case T_LE: return c <= 0;
+    case T_GT: return c > 0;
+    case T_GE: return c >= 0;
+    default: return U;
+    }
+}
+
+/* SQL LIKE: '%' any run, '_' one byte; iterative with one backtrack point. */
+static bool like(const char *s, size_t n, const char *p, size_t m)
+{
+    size_t i = 0, j = 0, star = (size_t)-1, mark = 0;
+    while (i < n) {
+        if (j < m && (p[j] == '_' || p[j] == s[i])) {
+            i++, j++;
+        } else if (j < m && p[j] == '%') {
+            star = j++, mark = i;
+        } else if (star != (size_t)-1) {
+            j = star + 1, i = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (j < m && p[j] == '%') j++;
+    return j == m;
+}
+
+static val operand_val(const nd_cat_index *ix, const nd_cat_row *r, const operand *o)
+{
+    return o->is_col ? get(ix, r, &o->c) : o->lit;
+}
+
+static int eval(const nd_mql_query *q, int e, const nd_cat_index *ix, const nd_cat_row *r)
+{
+    const node *nd = &q->nodes[e];
+    switch (nd->k) {
+    case E_OR: {
+        int a = eval(q, nd->a, ix, r);
+        if (a == T) return T;
+        int b = eval(q, nd->b, ix, r);
+        if (b == T) return T;
+        return a == U || b == U ? U : F;
+    }
+    case E_AND: {
+        int a = eval(q, nd->a, ix, r);
+        if (a == F) return F;
+        int b = eval(q, nd->b, ix, r);
+        if (b == F) return F;
+        return a == U || b == U ? U : T;
+    }
+    case E_NOT: {
+        int a = eval(q, nd->a, ix, r);
+        return a == U ? U : !a;
+    }
+    case E_CMP: {
+        val a = operand_val(ix, r, &nd->l), b = operand_val(ix, r, &nd->r);
+        return compare(nd->op, &a, &b);
+    }
+    case E_LIKE: {
+        val a = operand_val(ix, r, &nd->l);
+        if (a.t != ND_CAT_CSTR) return U;
+        bool m = like(a.s, a.len, nd->r.lit.s, nd->r.lit.len);
+        return m != nd->neg;
+    }
+    case E_IN: {
+        val a = operand_val(ix, r, &nd->l);
+        if (a.t == ND_CAT_NULL) return U;
+        int res = F;
+        for (size_t k = 0; k < nd->nlist; k++) {
+            int c = compare(T_EQ, &a, &q->lits[nd->list0 + k].lit);
+            if (c == T) {
+                res = T;
+                break;
+            }
+            if (c == U) res = U;
+        }
+        return res == U ? U : (res == T) != nd->neg;
+    }
+    case E_ISNULL: {
+        val a = operand_val(ix, r, &nd->l);
+        return (a.t == ND_CAT_NULL) != nd->neg;
+    }
+    }
+    return U;
+}
+
+/* ---- sorting ------------------------------------------------------------------------ */
+
+/* NULL sorts after everything (last ascending, first descending); numbers before strings. */
+static int order_cmp(const val *a, const val *b)
+{
+    if (a->t == ND_CAT_NULL || b->t == ND_CAT_NULL) return (a->t == ND_CAT_NULL) - (b->t == ND_CAT_NULL);
+    if (is_num(a) != is_num(b)) return is_num(a) ? -1 : 1;
+    int c = cmp_same(a, b);
+    if (c == 2) { /* NaN after numbers */
+        bool na = a->t == ND_CAT_CFLOAT && isnan(a->f), nb = b->t == ND_CAT_CFLOAT && isnan(b->f);
+        return na - nb;
+    }
+    return c;
+}
+
+typedef struct sort_ctx {
+    const val *keys; /* nmatch x nkeys */
+    const bool *desc;
+    size_t nkeys;
+} sort_ctx;
+
+static int cmp_rows(const sort_ctx *c, size_t x, size_t y)
+{
+    for (size_t k = 0; k < c->nkeys; k++) {
+        int r = order_cmp(&c->keys[x * c->nkeys + k], &c->keys[y * c->nkeys + k]);
+        if (r) return c->desc[k] ? -r : r;
+    }
+    return (x > y) - (x < y);
+}
+
+/* Merge sort of positions (stable; no global state). */
+static void msort(size_t *a, size_t *tmp, size_t n, const sort_ctx *c)
+{
+    if (n < 2) return;
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            size_t v = a[i], j = i;
+            while (j > 0 && cmp_rows(c, a[j - 1], v) > 0) a[j] = a[j - 1], j--;
+            a[j] = v;
+        }
+        return;
+    }
+    size_t h = n / 2;
+    msort(a, tmp, h, c);
+    msort(a + h, tmp, n - h, c);
+    if (cmp_rows(c, a[h - 1], a[h]) <= 0) return;
+    memcpy(tmp, a, n * sizeof *a);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) a[k++] = cmp_rows(c, tmp[j], tmp[i]) < 0 ? tmp[j++] : tmp[i++];
+    while (i < h) a[k++] = tmp[i++];
+    while (j < n) a[k++] = tmp[j++];
+}
+
+/* ---- execution ---------------------------------------------------------------------- */
+
+/* For `latest`: marks, for each name, the row with the highest version. */
+static nd_status latest_mask(const nd_cat_index *ix, bool *keep)
+{
+    size_t cap = 16;
+    while (cap < ix->nrows * 2) cap *= 2;
+    size_t *slot = ND_ALLOC_N(size_t, cap); /* row index + 1; 0 = empty */
+    if (!slot) return ND_ENOMEM;
+    for (size_t i = 0; i < ix->nrows; i++) {
+        const char *nm = nd_cat_index_s(ix, ix->rows[i].name);
+        size_t len = strlen(nm);
+        size_t h = (size_t)nd_hash_bytes(nm, len) & (cap - 1);
+        for (;;) {
+            if (slot[h] == 0) {
+                slot[h] = i + 1;
+                keep[i] = true;
+                break;
+            }
+            size_t j = slot[h] - 1;
+            if (strcmp(nd_cat_index_s(ix, ix->rows[j].name), nm) == 0) {
+                if (ix->rows[i].version > ix->rows[j].version) {
+                    keep[j] = false;
+                    keep[i] = true;
+                    slot[h] = i + 1;
+                }
+                break;
+            }
+            h = (h + 1) & (cap - 1);
+        }
+    }
+    ND_FREE_N(slot, cap);
+    return ND_OK;
+}
+
+static void colref_name(const colref *c, char *buf, size_t n)
+{
+    if (c->id == C_TAG) snprintf(buf, n, "tags.%s", c->key);
+    else if (c->id == C_PARAM) snprintf(buf, n, "params.%s", c->key);
+    else snprintf(buf, n, "%s", fixed_cols[c->id].name);
+}
+
+/* Adds every tag (or param) key of the matched rows, in order of first appearance. */
+static nd_status collect_keys(const nd_cat_index *ix, const size_t *pos, size_t n, bool tags,
+                              colref **cols, size_t *ncols, size_t *cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        const nd_cat_row *r = &ix->rows[pos[i]];
+        const char *s = nd_cat_index_s(ix, tags ? r->tags : r->params);
+        while (*s) {
+            const char *sep = strchr(s, ND_CAT_TAG_SEP);
+            const char *end = sep ? strchr(sep, ND_CAT_ENT_SEP) : NULL;
+            if (!end) break;
+            size_t kl = (size_t)(sep - s);
+            bool seen = false;
+            for (size_t k = 0; k < *ncols && !seen; k++)
+                seen = (*cols)[k].id == (tags ? C_TAG : C_PARAM) && strlen((*cols)[k].key) == kl &&
+                       memcmp((*cols)[k].key, s, kl) == 0;
+            if (!seen) {
+                if (*ncols == *cap) {
+                    size_t nc = *cap * 2;
+                    colref *t = ND_REALLOC_N(colref, *cols, *cap, nc);
+                    if (!t) return ND_ENOMEM;
+                    *cols = t, *cap = nc;
+                }
+                colref *c = &(*cols)[(*ncols)++];
+                memset(c, 0, sizeof *c);
+                c->id = tags ? C_TAG : C_PARAM;
+                c->key = nd_strndup(s, kl);
+                if (!c->key) return ND_ENOMEM;
+            }
+            s = end + 1;
+        }
+    }
+    return ND_OK;
+}
+
+void nd_cat_rows_free(nd_cat_rows *r)
+{
+    for (size_t c = 0; c < r->ncols; c++) nd_strfree(r->colnames[c]);
+    if (r->colnames) ND_FREE_N(r->colnames, r->ncols ? r->ncols : 1);
+    if (r->cells) ND_FREE_N(r->cells, one_or(r->nrows * r->ncols));
+    if (r->heap) nd_free(r->heap, r->heap_len);
+    memset(r, 0, sizeof *r);
+}
+
+nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows *out)
+{
+    memset(out, 0, sizeof *out);
+    nd_status st = ND_OK;
+    size_t n = ix->nrows, nm = 0;
+    bool *keep = NULL;
+    size_t *pos = ND_ALLOC_N(size_t, n ? n : 1);
+    if (!pos) return ND_ENOMEM;
+    if (q->latest) {
+        keep = ND_ALLOC_N(bool, n ? n : 1);
+        if (!keep || (st = latest_mask(ix, keep)) != ND_OK) {
+            if (keep) ND_FREE_N(keep, n ? n : 1);
+            ND_FREE_N(pos, n ? n : 1);
+            return ND_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (keep && !keep[i]) continue;
+        if (q->where >= 0 && eval(q, q->where, ix, &ix->rows[i]) != T) continue;
+        pos[nm++] = i;
+    }
+    if (keep) ND_FREE_N(keep, n ? n : 1);
+
+    /* Order: the ORDER BY keys, then name and version (deterministic after a reindex). */
+    colref dflt[2] = {{.id = C_NAME}, {.id = C_VERSION}};
+    size_t nkeys = q->norder + 2;
+    val *keys = ND_ALLOC_N(val, one_or(nm * nkeys));
+    bool *desc = ND_ALLOC_N(bool, nkeys);
+    size_t *tmp = ND_ALLOC_N(size_t, nm ? nm : 1);
+    if (!keys || !desc || !tmp) st = ND_ENOMEM;
+    for (size_t i = 0; st == ND_OK && i < nm; i++) {
+        const nd_cat_row *r = &ix->rows[pos[i]];
+        for (size_t k = 0; k < nkeys; k++) {
+            const colref *c = k < q->norder ? &q->order[k].c : &dflt[k - q->norder];
+            keys[i * nkeys + k] = get(ix, r, c);
+        }
+    }
+    if (st == ND_OK) {
+        for (size_t k = 0; k < nkeys; k++) desc[k] = k < q->norder && q->order[k].desc;
+        size_t *idx = tmp; /* sort positions 0..nm-1 of keys, then map */
+        size_t *work = ND_ALLOC_N(size_t, nm ? nm : 1);
+        if (!work) {
+            st = ND_ENOMEM;
+        } else {
+            for (size_t i = 0; i < nm; i++) idx[i] = i;
+            sort_ctx sc = {keys, desc, nkeys};
+            msort(idx, work, nm, &sc);
+            for (size_t i = 0; i < nm; i++) work[i] = pos[idx[i]];
+            memcpy(pos, work, nm * sizeof *pos);
+            ND_FREE_N(work, nm ? nm : 1);
+        }
+    }
+    if (keys) ND_FREE_N(keys, one_or(nm * nkeys));
+    if (desc) ND_FREE_N(desc, nkeys);
+    if (tmp) ND_FREE_N(tmp, nm ? nm : 1);
+    if (st == ND_OK && q->limit >= 0 && (uint64_t)q->limit < nm) nm = (size_t)q->limit;
+
+    /* Columns. */
+    size_t capc = q->star ? C_NFIXED + 8 : (q->nsel ? q->nsel : 1), ncols = 0;
+    colref *cols = st == ND_OK ? ND_ALLOC_N(colref, capc) : NULL;
+    if (st == ND_OK && !cols) st = ND_ENOMEM;
+    if (st == ND_OK && q->star) {
+        for (int k = 0; k < C_NFIXED; k++) cols[ncols++] = (colref){.id = k};
+        st = collect_keys(ix, pos, nm, true, &cols, &ncols, &capc);
+        if (st == ND_OK) st = collect_keys(ix, pos, nm, false, &cols, &ncols, &capc);
+    } else if (st == ND_OK) {
+        for (size_t k = 0; k < q->nsel; k++) cols[ncols++] = q->sel[k];
+    }
+
+    /* Cells: strings go to a heap first, pointers are fixed once it stops growing. */
+    nd_strbuf heap;
+    nd_sb_init(&heap);
+    if (st == ND_OK) {
+        out->ncols = ncols;
+        out->colnames = ND_ALLOC_N(char *, ncols ? ncols : 1);
+        out->cells = ND_ALLOC_N(nd_cat_cell, one_or(nm * ncols));
+        if (!out->colnames || !out->cells) st = ND_ENOMEM;
+    }
+    for (size_t c = 0; st == ND_OK && c < ncols; c++) {
+        char buf[300];
+        colref_name(&cols[c], buf, sizeof buf);
+        out->colnames[c] = nd_strdup(buf);
+        if (!out->colnames[c]) st = ND_ENOMEM;
+    }
+    if (st == ND_OK) out->nrows = nm;
+    for (size_t i = 0; st == ND_OK && i < nm; i++) {
+        const nd_cat_row *r = &ix->rows[pos[i]];
+        for (size_t c = 0; st == ND_OK && c < ncols; c++) {
+            val v = get(ix, r, &cols[c]);
+            nd_cat_cell *cell = &out->cells[i * ncols + c];
+            cell->type = v.t, cell->i = v.i, cell->f = v.f;
+            if (v.t == ND_CAT_CSTR) {
+                cell->i = (int64_t)heap.len; /* offset until fixed up */
+                st = nd_sb_append(&heap, v.s, v.len);
+                if (st == ND_OK) st = nd_sb_putc(&heap, '\0');
+            }
+        }
+    }
+    if (st == ND_OK) {
+        size_t hl = heap.len;
+        out->heap = heap.data ? heap.data : NULL;
+        out->heap_len = heap.cap;
+        heap.data = NULL;
+        for (size_t k = 0; k < nm * ncols; k++) {
+            nd_cat_cell *cell = &out->cells[k];
+            if (cell->type == ND_CAT_CSTR) {
+                cell->s = out->heap + cell->i;
+                cell->i = 0;
+            }
+        }
+        ND_UNUSED(hl);
+    }
+    nd_sb_free(&heap);
+    if (cols && q->star)
+        for (size_t k = C_NFIXED; k < ncols; k++) nd_strfree((char *)cols[k].key);
+    if (cols) ND_FREE_N(cols, capc);
+    ND_FREE_N(pos, n ? n : 1);
+    if (st != ND_OK) nd_cat_rows_free(out);
+    return st;
+}
+
+/* ---- nd_cat_query -------------------------------------------------------------------- */
+
+/* Serialized result set: ncols, nrows, names, cells (type, i, f bits, string offset), heap. */
+static nd_status rows_pack(const nd_cat_rows *r, nd_strbuf *sb)
+{
+    ND_TRY(nd_sb_u64(sb, r->ncols));
+    ND_TRY(nd_sb_u64(sb, r->nrows));
+    ND_TRY(nd_sb_u64(sb, r->heap_len));
+    for (size_t c = 0; c < r->ncols; c++) {
+        ND_TRY(nd_sb_u32(sb, (uint32_t)strlen(r->colnames[c])));
+        ND_TRY(nd_sb_puts(sb, r->colnames[c]));
+    }
+    for (size_t k = 0; k < r->nrows * r->ncols; k++) {
+        const nd_cat_cell *c = &r->cells[k];
+        ND_TRY(nd_sb_u8(sb, (uint8_t)c->type));
+        ND_TRY(nd_sb_u64(sb, (uint64_t)c->i));
+        ND_TRY(nd_sb_f64(sb, c->f));
+        ND_TRY(nd_sb_u64(sb, c->type == ND_CAT_CSTR ? (uint64_t)(c->s - r->heap) : 0));
+    }
+    if (r->heap_len) ND_TRY(nd_sb_append(sb, r->heap, r->heap_len));
+    return ND_OK;
+}
+
+static nd_status rows_unpack(const char *buf, size_t len, nd_cat_rows *r)
+{
+    nd_reader rd;
+    nd_rd_init(&rd, buf, len);
+    memset(r, 0, sizeof *r);
+    size_t ncols = nd_rd_u64(&rd), nrows = nd_rd_u64(&rd), hl = nd_rd_u64(&rd);
+    if (rd.overrun || ncols > len || (ncols && nrows > len / ncols) || hl > len)
+        return nd_err_set(ND_EINTERNAL, "query: bad result broadcast");
+    r->colnames = ND_ALLOC_N(char *, ncols ? ncols : 1);
+    r->cells = ND_ALLOC_N(nd_cat_cell, one_or(nrows * ncols));
+    r->heap = hl ? nd_malloc(hl) : NULL;
+    r->heap_len = hl;
+    r->ncols = ncols;
+    r->nrows = nrows;
+    if (!r->colnames || !r->cells || (hl && !r->heap)) {
+        nd_cat_rows_free(r);
+        return ND_ENOMEM;
+    }
+    for (size_t c = 0; c < ncols; c++) {
+        uint32_t n = nd_rd_u32(&rd);
+        const uint8_t *p = nd_rd_bytes(&rd, n);
+        r->colnames[c] = p ? nd_strndup((const char *)p, n) : NULL;
+        if (!r->colnames[c]) {
+            nd_cat_rows_free(r);
+            return nd_err_set(ND_EINTERNAL, "query: bad result broadcast");
+        }
+    }
+    for (size_t k = 0; k < nrows * ncols; k++) {
+        nd_cat_cell *c = &r->cells[k];
+        c->type = (nd_cat_ctype)nd_rd_u8(&rd);
+        c->i = (int64_t)nd_rd_u64(&rd);
+        c->f = nd_rd_f64(&rd);
+        uint64_t off = nd_rd_u64(&rd);
+        if (c->type == ND_CAT_CSTR) c->s = off < hl ? r->heap + off : "";
+    }
+    const uint8_t *h = nd_rd_bytes(&rd, hl);
+    if (rd.overrun || (hl && !h)) {
+        nd_cat_rows_free(r);
+        return nd_err_set(ND_EINTERNAL, "query: bad result broadcast");
+    }
+    if (hl) memcpy(r->heap, h, hl);
+    return ND_OK;
+}
+
+nd_status nd_cat_query(nd_cat *cat, const char *mql, nd_cat_rows *out)
+{
+    memset(out, 0, sizeof *out);
+    nd_status st = ND_OK;
+    if (cat->rank == 0) {
+        nd_mql_query *q = NULL;
+        nd_mql_diag d;
+        st = nd_mql_parse(mql, &q, &d);
+        nd_cat_index ix;
+        if (st == ND_OK) st = nd_cat_index_init(&ix);
+        if (st == ND_OK) {
+            st = nd_cat_index_load(cat, &ix);
+            if (st == ND_OK) st = nd_mql_exec(q, &ix, out);
+            nd_cat_index_free(&ix);
+        }
+        nd_mql_free(q);
+    }
+    st = nd_cat_share_status(cat, st);
+    if (st != ND_OK || cat->comm == MPI_COMM_NULL) return st;
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    if (cat->rank == 0) st = rows_pack(out, &sb);
+    st = nd_cat_share_status(cat, st);
+    uint64_t len = sb.len;
+    if (st == ND_OK && MPI_Bcast(&len, 1, MPI_UINT64_T, 0, cat->comm) != MPI_SUCCESS)
+        st = nd_err_set(ND_EMPI, "query: MPI_Bcast failed");
+    if (st == ND_OK && len > INT32_MAX) st = nd_err_set(ND_ENOMEM, "query: result too large");
+    if (st == ND_OK && cat->rank != 0) st = nd_sb_reserve(&sb, (size_t)len);
+    int ok = st == ND_OK, all = 0;
+    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all) {
+        nd_sb_free(&sb);
+        nd_cat_rows_free(out);
+        return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "query: out of memory on another rank");
+    }
+    if (MPI_Bcast(sb.data, (int)len, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS) st = nd_err_set(ND_EMPI, "query: MPI_Bcast failed");
+    if (st == ND_OK && cat->rank != 0) st = rows_unpack(sb.data, (size_t)len, out);
+    nd_sb_free(&sb);
+    return st;
+}

@@ -1,0 +1,768 @@
+/* result.c: the catalog directory, version claims, the attributes of a result file and
+ * export.  A version is claimed by creating results/<name>/v<N>.claim with O_EXCL, so
+ * two writers can never get the same number; claims are never removed (a writer that
+ * died leaves a gap, never a reuse).  Nothing here touches distributed matrices, so
+ * noodle-mql links without the runtime.  Specified by docs/catalog.md.
+ */
+#include "catalog/cat_internal.h"
+
+#include "common/alloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+bool nd_cat_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 128 || name[0] == '.' || name[0] == '-') return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+void nd_cat_prov_init(nd_cat_prov *p)
+{
+    memset(p, 0, sizeof *p);
+    if (gethostname(p->host, sizeof p->host - 1) != 0) snprintf(p->host, sizeof p->host, "unknown");
+    const char *u = getenv("USER");
+    if (!u || !*u) {
+        struct passwd *pw = getpwuid(getuid());
+        u = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(p->user, sizeof p->user, "%s", u);
+    const char *j = getenv("SLURM_JOB_ID");
+    if (j && *j)
+        snprintf(p->job, sizeof p->job, "%s", j);
+    else
+        snprintf(p->job, sizeof p->job, "local-%.24s-%ld-%lld", p->host, (long)getpid(),
+                 (long long)time(NULL));
+}
+
+const char *nd_cat_path(const nd_cat *cat) { return cat->path; }
+
+nd_status nd_cat_share_status(nd_cat *cat, nd_status st)
+{
+    if (cat->comm == MPI_COMM_NULL) return st;
+    struct {
+        int st;
+        char msg[sizeof nd_last_error.msg];
+    } m;
+    memset(&m, 0, sizeof m);
+    if (cat->rank == 0) {
+        m.st = (int)st;
+        if (st != ND_OK) snprintf(m.msg, sizeof m.msg, "%s", nd_err_msg());
+    }
+    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "catalog: MPI_Bcast failed");
+    if (m.st != ND_OK && cat->rank != 0) nd_err_set((nd_status)m.st, "%s", m.msg);
+    return (nd_status)m.st;
+}
+
+static nd_status mkdir_p(const char *path)
+{
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) return ND_OK;
+    return nd_err_set(ND_EIO, "catalog: cannot create directory %s: %s", path, strerror(errno));
+}
+
+nd_status nd_cat_open(const char *path, MPI_Comm comm, bool create, nd_cat **out)
+{
+    *out = NULL;
+    nd_cat *cat = ND_ALLOC_N(nd_cat, 1);
+    if (!cat) return ND_ENOMEM;
+    cat->comm = comm;
+    cat->rank = 0;
+    if (comm != MPI_COMM_NULL && MPI_Comm_rank(comm, &cat->rank) != MPI_SUCCESS) {
+        nd_free(cat, sizeof *cat);
+        return nd_err_set(ND_EMPI, "catalog: MPI_Comm_rank failed");
+    }
+    cat->path = nd_strdup(path);
+    nd_status st = cat->path ? ND_OK : ND_ENOMEM;
+    if (st == ND_OK && cat->rank == 0) {
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            if (!create)
+                st = nd_err_set(ND_EUSAGE, "catalog %s does not exist", path);
+            else
+                st = mkdir_p(path);
+        } else if (!S_ISDIR(sb.st_mode)) {
+            st = nd_err_set(ND_EUSAGE, "catalog %s is not a directory", path);
+        }
+        if (st == ND_OK && create) {
+            nd_strbuf sbuf;
+            nd_sb_init(&sbuf);
+            st = nd_sb_printf(&sbuf, "%s/results", path);
+            if (st == ND_OK) st = mkdir_p(sbuf.data);
+            sbuf.len = 0;
+            if (st == ND_OK) st = nd_sb_printf(&sbuf, "%s/pending", path);
+            if (st == ND_OK) st = mkdir_p(sbuf.data);
+            nd_sb_free(&sbuf);
+        }
+    }
+    st = nd_cat_share_status(cat, st);
+    if (st != ND_OK) {
+        nd_cat_close(cat);
+        return st;
+    }
+    *out = cat;
+    return ND_OK;
+}
+
+void nd_cat_close(nd_cat *cat)
+{
+    if (!cat) return;
+    nd_strfree(cat->path);
+    nd_free(cat, sizeof *cat);
+}
+
+static char *fmt_path(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_path(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = nd_malloc((size_t)n + 1);
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *nd_cat_name_dir(const nd_cat *cat, const char *name)
+{
+    return fmt_path("%s/results/%s", cat->path, name);
+}
+
+char *nd_cat_version_path(const nd_cat *cat, const char *name, int64_t version)
+{
+    return fmt_path("%s/results/%s/v%" PRId64 ".h5", cat->path, name, version);
+}
+
+/* Parses "v<digits><suffix>" exactly; returns the number or 0. */
+static int64_t parse_vname(const char *s, const char *suffix)
+{
+    if (s[0] != 'v' || s[1] < '1' || s[1] > '9') return 0;
+    int64_t v = 0;
+    const char *p = s + 1;
+    while (*p >= '0' && *p <= '9') {
+        if (v > (INT64_MAX - 9) / 10) return 0;
+        v = v * 10 + (*p++ - '0');
+    }
+    return strcmp(p, suffix) == 0 ? v : 0;
+}
+
+/* Highest version named in dir with the given suffix (0 when none, or no dir). */
+static nd_status scan_max(const char *dir, const char *suffix, int64_t *max)
+{
+    *max = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return ND_OK;
+        return nd_err_set(ND_EIO, "catalog: cannot read %s: %s", dir, strerror(errno));
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t v = parse_vname(e->d_name, suffix);
+        if (v > *max) *max = v;
+    }
+    closedir(d);
+    return ND_OK;
+}
+
+nd_status nd_cat_claim_version(nd_cat *cat, const char *name, int64_t *version)
+{
+    char *dir = nd_cat_name_dir(cat, name);
+    if (!dir) return ND_ENOMEM;
+    nd_status st = mkdir_p(dir);
+    int64_t v = 0;
+    if (st == ND_OK) st = scan_max(dir, ".claim", &v);
+    for (int tries = 0; st == ND_OK; tries++) {
+        v++;
+        char *p = fmt_path("%s/v%" PRId64 ".claim", dir, v);
+        if (!p) {
+            st = ND_ENOMEM;
+            break;
+        }
+        int fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0666);
+        int err = errno;
+        nd_strfree(p);
+        if (fd >= 0) {
+            close(fd);
+            *version = v;
+            break;
+        }
+        if (err != EEXIST || tries > 100000)
+            st = nd_err_set(ND_EIO, "catalog: cannot claim a version of %s: %s", name,
+                            strerror(err));
+    }
+    nd_strfree(dir);
+    return st;
+}
+
+nd_status nd_cat_latest_version(nd_cat *cat, const char *name, int64_t *version)
+{
+    char *dir = nd_cat_name_dir(cat, name);
+    if (!dir) return ND_ENOMEM;
+    nd_status st = scan_max(dir, ".h5", version);
+    nd_strfree(dir);
+    return st;
+}
+
+nd_status nd_cat_parse_spec(const char *spec, char *name, size_t name_size, int64_t *version)
+{
+    const char *at = strchr(spec, '@');
+    size_t n = at ? (size_t)(at - spec) : strlen(spec);
+    *version = ND_CAT_LATEST;
+    if (n >= name_size) return nd_err_set(ND_EPROG, "invalid result name '%s'", spec);
+    memcpy(name, spec, n);
+    name[n] = '\0';
+    if (!nd_cat_name_valid(name)) return nd_err_set(ND_EPROG, "invalid result name '%s'", name);
+    if (at) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(at + 1, &end, 10);
+        if (at[1] < '1' || at[1] > '9' || *end || errno || v <= 0)
+            return nd_err_set(ND_EPROG, "invalid version in '%s'", spec);
+        *version = v;
+    }
+    return ND_OK;
+}
+
+hid_t nd_cat_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_file_locking(fapl, 0, 1);
+    return fapl;
+}
+
+nd_status nd_cat_fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return nd_err_set(ND_EIO, "catalog: cannot open %s: %s", path, strerror(errno));
+    int rc = fsync(fd);
+    close(fd);
+    if (rc != 0) return nd_err_set(ND_EIO, "catalog: fsync %s: %s", path, strerror(errno));
+    return ND_OK;
+}
+
+/* ---- attributes ---------------------------------------------------------------- */
+
+static const char *const kind_names[] = {"", "int", "float", "string", "json", "matrix"};
+
+const char *nd_cat_kind_name(int kind)
+{
+    return kind >= ND_CAT_INT && kind <= ND_CAT_MATRIX ? kind_names[kind] : "unknown";
+}
+
+static int kind_from_name(const char *s)
+{
+    for (int k = ND_CAT_INT; k <= ND_CAT_MATRIX; k++)
+        if (strcmp(s, kind_names[k]) == 0) return k;
+    return 0;
+}
+
+static hid_t vlen_str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+static nd_status put_attr(hid_t loc, const char *key, hid_t ftype, hid_t mtype, const void *buf)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp >= 0 ? H5Acreate2(loc, key, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t rc = a >= 0 ? H5Awrite(a, mtype, buf) : -1;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return rc < 0 ? nd_err_set(ND_EIO, "catalog: cannot write attribute %s", key) : ND_OK;
+}
+
+static nd_status attr_str(hid_t loc, const char *key, const char *s)
+{
+    hid_t t = vlen_str_type();
+    if (t < 0) return nd_err_set(ND_EIO, "catalog: HDF5 string type");
+    nd_status st = put_attr(loc, key, t, t, &s);
+    H5Tclose(t);
+    return st;
+}
+
+static nd_status attr_i64(hid_t loc, const char *key, int64_t v)
+{
+    return put_attr(loc, key, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+static nd_status attr_f64(hid_t loc, const char *key, double v)
+{
+    return put_attr(loc, key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+/* Calls fn(key, type, value) for each entry of an encoded tag or param list. */
+typedef nd_status (*entry_fn)(void *ctx, const char *key, size_t klen, char type,
+                              const char *val, size_t vlen);
+static nd_status each_entry(const char *s, bool typed, entry_fn fn, void *ctx)
+{
+    while (*s) {
+        const char *sep = strchr(s, ND_CAT_TAG_SEP);
+        const char *end = strchr(s, ND_CAT_ENT_SEP);
+        if (!sep || !end || sep > end) return nd_err_set(ND_EINTERNAL, "catalog: bad entry list");
+        const char *v = sep + 1;
+        char type = 's';
+        if (typed) type = *v++;
+        ND_TRY(fn(ctx, s, (size_t)(sep - s), type, v, (size_t)(end - v)));
+        s = end + 1;
+    }
+    return ND_OK;
+}
+
+static nd_status write_entry(void *ctx, const char *key, size_t klen, char type, const char *val,
+                             size_t vlen)
+{
+    const char *prefix = ((const char **)ctx)[0];
+    hid_t loc = *(const hid_t *)((const char **)ctx)[1];
+    char aname[600], vbuf[1100];
+    if (klen > 500) return nd_err_set(ND_EPROG, "catalog: tag key too long");
+    snprintf(aname, sizeof aname, "%s%.*s", prefix, (int)klen, key);
+    char *vs = vlen < sizeof vbuf ? vbuf : nd_strndup(val, vlen);
+    if (!vs) return ND_ENOMEM;
+    if (vs == vbuf) memcpy(vbuf, val, vlen), vbuf[vlen] = '\0';
+    nd_status st;
+    if (type == 'i')
+        st = attr_i64(loc, aname, strtoll(vs, NULL, 10));
+    else if (type == 'f')
+        st = attr_f64(loc, aname, strtod(vs, NULL));
+    else
+        st = attr_str(loc, aname, vs);
+    if (vs != vbuf) nd_strfree(vs);
+    return st;
+}
+
+nd_status nd_cat_result_write_meta(hid_t f, const nd_cat_index *one)
+{
+    const nd_cat_row *r = &one->rows[0];
+#define S(off) nd_cat_index_s(one, (off))
+    ND_TRY(attr_str(f, "format", "noodle-result 1"));
+    ND_TRY(attr_str(f, "name", S(r->name)));
+    ND_TRY(attr_i64(f, "version", r->version));
+    ND_TRY(attr_str(f, "kind", nd_cat_kind_name(r->kind)));
+    ND_TRY(attr_str(f, "job", S(r->job)));
+    ND_TRY(attr_i64(f, "restarts", r->restarts));
+    ND_TRY(attr_str(f, "program_hash", S(r->hash)));
+    ND_TRY(attr_str(f, "user", S(r->user)));
+    ND_TRY(attr_str(f, "host", S(r->host)));
+    ND_TRY(attr_str(f, "created", S(r->created)));
+    ND_TRY(attr_i64(f, "ranks", r->ranks));
+    if (r->flags & ND_CAT_F_STATS) {
+        ND_TRY(attr_i64(f, "rows", r->rows));
+        ND_TRY(attr_i64(f, "cols", r->cols));
+        ND_TRY(attr_f64(f, "min", r->min));
+        ND_TRY(attr_f64(f, "max", r->max));
+        ND_TRY(attr_f64(f, "mean", r->mean));
+        ND_TRY(attr_f64(f, "norm", r->norm));
+    }
+    const void *ctx[2];
+    ctx[0] = "tag.";
+    ctx[1] = &f;
+    ND_TRY(each_entry(S(r->tags), true, write_entry, ctx));
+    ctx[0] = "param.";
+    ND_TRY(each_entry(S(r->params), false, write_entry, ctx));
+#undef S
+    return ND_OK;
+}
+
+/* Reads a scalar attribute as text (strings), int64 or double; *cls tells which. */
+typedef struct attr_val {
+    H5T_class_t cls;
+    int64_t i;
+    double f;
+    char *s; /* nd_malloc'd (strlen + 1) */
+} attr_val;
+
+static nd_status read_attr(hid_t a, const char *key, attr_val *out)
+{
+    memset(out, 0, sizeof *out);
+    hid_t t = H5Aget_type(a);
+    if (t < 0) return nd_err_set(ND_EINVALID, "catalog: attribute %s: bad type", key);
+    out->cls = H5Tget_class(t);
+    nd_status st = ND_OK;
+    herr_t rc = 0;
+    if (out->cls == H5T_INTEGER) {
+        rc = H5Aread(a, H5T_NATIVE_INT64, &out->i);
+    } else if (out->cls == H5T_FLOAT) {
+        rc = H5Aread(a, H5T_NATIVE_DOUBLE, &out->f);
+    } else if (out->cls == H5T_STRING) {
+        if (H5Tis_variable_str(t) > 0) {
+            hid_t mt = vlen_str_type();
+            char *s = NULL;
+            rc = mt >= 0 ? H5Aread(a, mt, &s) : -1;
+            if (rc >= 0) {
+                out->s = nd_strdup(s ? s : "");
+                if (!out->s) st = ND_ENOMEM;
+                H5free_memory(s);
+            }
+            if (mt >= 0) H5Tclose(mt);
+        } else {
+            size_t n = H5Tget_size(t);
+            char *s = nd_malloc(n + 1);
+            if (!s) {
+                st = ND_ENOMEM;
+            } else {
+                hid_t mt = H5Tcopy(t);
+                rc = H5Aread(a, mt, s);
+                H5Tclose(mt);
+                s[n] = '\0';
+                out->s = nd_strdup(s);
+                nd_free(s, n + 1);
+                if (!out->s) st = ND_ENOMEM;
+            }
+        }
+    } else {
+        st = nd_err_set(ND_EINVALID, "catalog: attribute %s has an unsupported type", key);
+    }
+    H5Tclose(t);
+    if (st == ND_OK && rc < 0) st = nd_err_set(ND_EINVALID, "catalog: cannot read attribute %s", key);
+    return st;
+}
+
+typedef struct meta_ctx {
+    nd_cat_index *ix;
+    nd_cat_row row;
+    nd_strbuf tags, params;
+    bool have_name, have_version, have_kind;
+    int64_t stats_seen;
+    nd_status st;
+} meta_ctx;
+
+static nd_status set_str(meta_ctx *m, uint64_t *off, const attr_val *v, const char *key)
+{
+    if (v->cls != H5T_STRING) return nd_err_set(ND_EINVALID, "catalog: attribute %s is not a string", key);
+    return nd_cat_index_str(m->ix, v->s, strlen(v->s), off);
+}
+
+static nd_status num_of(const attr_val *v, const char *key, double *d, int64_t *i)
+{
+    if (v->cls == H5T_INTEGER) *i = v->i, *d = (double)v->i;
+    else if (v->cls == H5T_FLOAT) *d = v->f, *i = (int64_t)v->f;
+    else return nd_err_set(ND_EINVALID, "catalog: attribute %s is not a number", key);
+    return ND_OK;
+}
+
+static nd_status meta_attr(meta_ctx *m, const char *key, const attr_val *v)
+{
+    nd_cat_row *r = &m->row;
+    double d = 0;
+    int64_t i = 0;
+    if (strncmp(key, "tag.", 4) == 0) {
+        const char *k = key + 4;
+        if (!*k || strchr(k, ND_CAT_TAG_SEP) || strchr(k, ND_CAT_ENT_SEP)) return ND_OK;
+        if (v->cls == H5T_INTEGER)
+            return nd_sb_printf(&m->tags, "%s%ci%" PRId64 "%c", k, ND_CAT_TAG_SEP, v->i, ND_CAT_ENT_SEP);
+        if (v->cls == H5T_FLOAT)
+            return nd_sb_printf(&m->tags, "%s%cf%.17g%c", k, ND_CAT_TAG_SEP, v->f, ND_CAT_ENT_SEP);
+        if (strchr(v->s, ND_CAT_ENT_SEP)) return ND_OK;
+        return nd_sb_printf(&m->tags, "%s%cs%s%c", k, ND_CAT_TAG_SEP, v->s, ND_CAT_ENT_SEP);
+    }
+    if (strncmp(key, "param.", 6) == 0) {
+        const char *k = key + 6;
+        if (!*k || v->cls != H5T_STRING || strchr(k, ND_CAT_TAG_SEP) || strchr(v->s, ND_CAT_ENT_SEP))
+            return ND_OK;
+        return nd_sb_printf(&m->params, "%s%c%s%c", k, ND_CAT_TAG_SEP, v->s, ND_CAT_ENT_SEP);
+    }
+    if (strcmp(key, "name") == 0) {
+        m->have_name = true;
+        return set_str(m, &r->name, v, key);
+    }
+    if (strcmp(key, "kind") == 0) {
+        if (v->cls != H5T_STRING || !(r->kind = kind_from_name(v->s)))
+            return nd_err_set(ND_EINVALID, "catalog: bad kind attribute");
+        m->have_kind = true;
+        return ND_OK;
+    }
+    if (strcmp(key, "job") == 0) return set_str(m, &r->job, v, key);
+    if (strcmp(key, "program_hash") == 0) return set_str(m, &r->hash, v, key);
+    if (strcmp(key, "user") == 0) return set_str(m, &r->user, v, key);
+    if (strcmp(key, "host") == 0) return set_str(m, &r->host, v, key);
+    if (strcmp(key, "created") == 0) return set_str(m, &r->created, v, key);
+    static const char *const ints[] = {"version", "restarts", "ranks", "rows", "cols"};
+    for (size_t k = 0; k < ND_ARRAY_LEN(ints); k++) {
+        if (strcmp(key, ints[k]) == 0) {
+            ND_TRY(num_of(v, key, &d, &i));
+            int64_t *dst[] = {&r->version, &r->restarts, &r->ranks, &r->rows, &r->cols};
+            *dst[k] = i;
+            if (k == 0) m->have_version = true;
+            if (k >= 3) m->stats_seen++;
+            return ND_OK;
+        }
+    }
+    static const char *const dbls[] = {"min", "max", "mean", "norm"};
+    for (size_t k = 0; k < ND_ARRAY_LEN(dbls); k++) {
+        if (strcmp(key, dbls[k]) == 0) {
+            ND_TRY(num_of(v, key, &d, &i));
+            double *dst[] = {&r->min, &r->max, &r->mean, &r->norm};
+            *dst[k] = d;
+            m->stats_seen++;
+            return ND_OK;
+        }
+    }
+    return ND_OK; /* unknown attributes (format, user additions) are ignored */
+}
+
+static herr_t meta_iter(hid_t loc, const char *key, const H5A_info_t *info, void *p)
+{
+    ND_UNUSED(info);
+    meta_ctx *m = p;
+    hid_t a = H5Aopen(loc, key, H5P_DEFAULT);
+    if (a < 0) {
+        m->st = nd_err_set(ND_EINVALID, "catalog: cannot open attribute %s", key);
+        return -1;
+    }
+    attr_val v;
+    m->st = read_attr(a, key, &v);
+    H5Aclose(a);
+    if (m->st == ND_OK) m->st = meta_attr(m, key, &v);
+    if (v.s) nd_strfree(v.s);
+    return m->st == ND_OK ? 0 : -1;
+}
+
+/* Reads the scalar /data of a number or short string result into the row. */
+static nd_status read_value(hid_t f, meta_ctx *m)
+{
+    nd_cat_row *r = &m->row;
+    hid_t d = H5Dopen2(f, "data", H5P_DEFAULT);
+    if (d < 0) return nd_err_set(ND_EINVALID, "catalog: result has no data");
+    nd_status st = ND_OK;
+    if (r->kind == ND_CAT_INT) {
+        if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &r->ivalue) < 0)
+            st = nd_err_set(ND_EINVALID, "catalog: cannot read data");
+        r->value = (double)r->ivalue;
+        r->flags |= ND_CAT_F_VNUM | ND_CAT_F_VINT;
+    } else if (r->kind == ND_CAT_FLOAT) {
+        if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &r->value) < 0)
+            st = nd_err_set(ND_EINVALID, "catalog: cannot read data");
+        r->flags |= ND_CAT_F_VNUM;
+    } else if (r->kind == ND_CAT_STRING) {
+        hid_t mt = vlen_str_type();
+        char *s = NULL;
+        if (mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) < 0) {
+            st = nd_err_set(ND_EINVALID, "catalog: cannot read data");
+        } else {
+            size_t n = s ? strlen(s) : 0;
+            if (n <= ND_CAT_SVALUE_MAX) {
+                st = nd_cat_index_str(m->ix, s ? s : "", n, &r->svalue);
+                r->flags |= ND_CAT_F_VSTR;
+            }
+            H5free_memory(s);
+        }
+        if (mt >= 0) H5Tclose(mt);
+    }
+    H5Dclose(d);
+    return st;
+}
+
+nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
+{
+    meta_ctx m;
+    memset(&m, 0, sizeof m);
+    m.ix = ix;
+    nd_sb_init(&m.tags);
+    nd_sb_init(&m.params);
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    nd_status st = ND_OK;
+    if (f < 0) {
+        st = nd_err_set(ND_EINVALID, "catalog: %s is not a readable HDF5 file", path);
+    } else {
+        hsize_t idx = 0;
+        if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, meta_iter, &m) < 0)
+            st = m.st != ND_OK ? m.st : nd_err_set(ND_EINVALID, "catalog: cannot read attributes");
+        if (st == ND_OK && !(m.have_name && m.have_version && m.have_kind))
+            st = nd_err_set(ND_EINVALID, "catalog: name, version or kind missing");
+        if (st == ND_OK && (m.row.kind == ND_CAT_INT || m.row.kind == ND_CAT_FLOAT ||
+                            m.row.kind == ND_CAT_STRING)) {
+            st = read_value(f, &m);
+        }
+        if (st == ND_OK && m.stats_seen == 6) m.row.flags |= ND_CAT_F_STATS;
+        H5Fclose(f);
+    }
+    if (st == ND_OK) st = nd_cat_index_str(ix, m.tags.data ? m.tags.data : "", m.tags.len, &m.row.tags);
+    if (st == ND_OK)
+        st = nd_cat_index_str(ix, m.params.data ? m.params.data : "", m.params.len, &m.row.params);
+    if (st == ND_OK) st = nd_cat_index_push(ix, &m.row);
+    nd_sb_free(&m.tags);
+    nd_sb_free(&m.params);
+    if (st != ND_OK && st != ND_ENOMEM) {
+        char msg[sizeof nd_last_error.msg];
+        snprintf(msg, sizeof msg, "%s", nd_err_msg());
+        st = nd_err_set(ND_EINVALID, "%s (%s)", msg, path);
+    }
+    return st;
+}
+
+/* ---- export ---------------------------------------------------------------------- */
+
+static nd_status copy_file(const char *from, const char *to)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
+    FILE *in = fopen(from, "rb");
+    if (!in) return nd_err_set(ND_EIO, "cannot open %s: %s", from, strerror(errno));
+    FILE *out = fopen(tmp, "wb");
+    if (!out) {
+        fclose(in);
+        return nd_err_set(ND_EIO, "cannot write %s: %s", to, strerror(errno));
+    }
+    char buf[65536];
+    size_t n;
+    bool ok = true;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) ok = false;
+    if (ferror(in)) ok = false;
+    fclose(in);
+    if (fclose(out) != 0) ok = false;
+    if (!ok || rename(tmp, to) != 0) {
+        unlink(tmp);
+        return nd_err_set(ND_EIO, "cannot write %s: %s", to, strerror(errno));
+    }
+    return ND_OK;
+}
+
+static void csv_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static nd_status export_csv(const char *path, const char *out_path)
+{
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f < 0) return nd_err_set(ND_EINVALID, "cannot open %s", path);
+    nd_status st = ND_OK;
+    hid_t d = H5Dopen2(f, "data", H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+    FILE *out = NULL;
+    double *buf = NULL;
+    size_t nbuf = 0;
+    if (sp < 0 || t < 0) {
+        st = nd_err_set(ND_EINVALID, "%s: no data", path);
+        goto done;
+    }
+    out = fopen(out_path, "w");
+    if (!out) {
+        st = nd_err_set(ND_EIO, "cannot write %s: %s", out_path, strerror(errno));
+        goto done;
+    }
+    int nd = H5Sget_simple_extent_ndims(sp);
+    H5T_class_t cls = H5Tget_class(t);
+    if (cls == H5T_STRING) {
+        hid_t mt = vlen_str_type();
+        char *s = NULL;
+        if (nd != 0 || mt < 0 || H5Tis_variable_str(t) <= 0 ||
+            H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) < 0) {
+            st = nd_err_set(ND_EINVALID, "%s: cannot read data", path);
+        } else {
+            csv_string(out, s ? s : "");
+            fputc('\n', out);
+            H5free_memory(s);
+        }
+        if (mt >= 0) H5Tclose(mt);
+    } else if (cls == H5T_INTEGER && nd == 0) {
+        int64_t v;
+        if (H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0)
+            st = nd_err_set(ND_EINVALID, "%s: cannot read data", path);
+        else
+            fprintf(out, "%" PRId64 "\n", v);
+    } else if (cls == H5T_FLOAT && (nd == 0 || nd == 2)) {
+        hsize_t dims[2] = {1, 1};
+        if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+        if (dims[1] && dims[0] > SIZE_MAX / sizeof(double) / dims[1]) {
+            st = nd_err_set(ND_ENOMEM, "matrix too large");
+            goto done;
+        }
+        nbuf = (size_t)(dims[0] * dims[1]);
+        buf = ND_ALLOC_N(double, nbuf ? nbuf : 1);
+        if (!buf) {
+            st = ND_ENOMEM;
+            goto done;
+        }
+        if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+            st = nd_err_set(ND_EINVALID, "%s: cannot read data", path);
+            goto done;
+        }
+        char num[40];
+        for (hsize_t i = 0; i < dims[0]; i++) {
+            for (hsize_t j = 0; j < dims[1]; j++) {
+                nd_fmt_double(num, sizeof num, buf[i * dims[1] + j]);
+                fprintf(out, "%s%s", j ? "," : "", num);
+            }
+            fputc('\n', out);
+        }
+    } else {
+        st = nd_err_set(ND_EINVALID, "%s: unsupported data", path);
+    }
+done:
+    if (out && fclose(out) != 0 && st == ND_OK)
+        st = nd_err_set(ND_EIO, "cannot write %s: %s", out_path, strerror(errno));
+    if (buf) ND_FREE_N(buf, nbuf ? nbuf : 1);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    H5Fclose(f);
+    return st;
+}
+
+static bool ends_with(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+nd_status nd_cat_export(nd_cat *cat, const char *spec, const char *out_path)
+{
+    nd_status st = ND_OK;
+    if (cat->rank == 0) {
+        char name[160];
+        int64_t v;
+        st = nd_cat_parse_spec(spec, name, sizeof name, &v);
+        if (st == ND_OK && !ends_with(out_path, ".csv") && !ends_with(out_path, ".h5"))
+            st = nd_err_set(ND_EUSAGE, "export: the output must end in .csv or .h5: %s", out_path);
+        if (st == ND_OK && v == ND_CAT_LATEST) {
+            st = nd_cat_latest_version(cat, name, &v);
+            if (st == ND_OK && v == 0) st = nd_err_set(ND_EPROG, "no result named '%s'", name);
+        }
+        char *path = st == ND_OK ? nd_cat_version_path(cat, name, v) : NULL;
+        if (st == ND_OK && !path) st = ND_ENOMEM;
+        if (st == ND_OK && access(path, F_OK) != 0)
+            st = nd_err_set(ND_EPROG, "no result %s@%" PRId64, name, v);
+        if (st == ND_OK) st = ends_with(out_path, ".h5") ? copy_file(path, out_path) : export_csv(path, out_path);
+        if (path) nd_strfree(path);
+    }
+    return nd_cat_share_status(cat, st);
+}

@@ -1,0 +1,391 @@
+/* store.c: nd_cat_store and nd_cat_load, the collective entry points that the VM hooks
+ * call.  Rank 0 does all metadata work (claim, result file, commit, index) and
+ * broadcasts the outcome, so every rank returns the same status and version.  Matrix
+ * statistics come from nd_dm_reduce (identical at any rank count); the matrix is
+ * gathered with nd_dm_to_colmajor and written row-major by rank 0, and read back
+ * collectively with nd_dm_h5read.  Specified by docs/catalog.md "Result files".
+ */
+#include "catalog/cat_internal.h"
+
+#include "common/alloc.h"
+
+#include <hdf5_hl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void nd_cat_item_clear(nd_cat_item *it)
+{
+    if (it->s) nd_free(it->s, it->len + 1);
+    if (it->m) nd_dm_free(it->m);
+    memset(it, 0, sizeof *it);
+}
+
+static bool key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 200) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x20 || k[i] == '/') return false;
+    return true;
+}
+
+static bool text_ok(const char *s) { return !strchr(s, ND_CAT_TAG_SEP) && !strchr(s, ND_CAT_ENT_SEP); }
+
+/* Builds the metadata row of the new version in `one` (row 0).  Uniform. */
+static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const nd_cat_item *it,
+                           const double stats[4], int64_t m, int64_t n, const nd_cat_tag *tags,
+                           size_t ntags, const nd_cat_prov *prov, nd_cat_index *one)
+{
+    nd_cat_row r;
+    memset(&r, 0, sizeof r);
+    r.version = version;
+    r.kind = (int32_t)it->kind;
+    r.restarts = prov->restarts;
+    r.ranks = prov->ranks;
+    if (r.ranks <= 0) {
+        int size = 1;
+        if (cat->comm != MPI_COMM_NULL) MPI_Comm_size(cat->comm, &size);
+        r.ranks = size;
+    }
+    char created[32];
+    if (prov->created[0]) {
+        snprintf(created, sizeof created, "%s", prov->created);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    ND_TRY(nd_cat_index_str(one, name, strlen(name), &r.name));
+    ND_TRY(nd_cat_index_str(one, prov->job, strlen(prov->job), &r.job));
+    ND_TRY(nd_cat_index_str(one, prov->program_hash, strlen(prov->program_hash), &r.hash));
+    ND_TRY(nd_cat_index_str(one, created, strlen(created), &r.created));
+    ND_TRY(nd_cat_index_str(one, prov->user, strlen(prov->user), &r.user));
+    ND_TRY(nd_cat_index_str(one, prov->host, strlen(prov->host), &r.host));
+    switch (it->kind) {
+    case ND_CAT_INT:
+        r.ivalue = it->i;
+        r.value = (double)it->i;
+        r.flags = ND_CAT_F_VNUM | ND_CAT_F_VINT | ND_CAT_F_STATS;
+        r.rows = r.cols = 1;
+        r.min = r.max = r.mean = r.value;
+        r.norm = fabs(r.value);
+        break;
+    case ND_CAT_FLOAT:
+        r.value = it->f;
+        r.flags = ND_CAT_F_VNUM | ND_CAT_F_STATS;
+        r.rows = r.cols = 1;
+        r.min = r.max = r.mean = r.value;
+        r.norm = fabs(r.value);
+        break;
+    case ND_CAT_STRING:
+        if (it->len <= ND_CAT_SVALUE_MAX) {
+            ND_TRY(nd_cat_index_str(one, it->s, it->len, &r.svalue));
+            r.flags = ND_CAT_F_VSTR;
+        }
+        break;
+    case ND_CAT_JSON:
+        break;
+    case ND_CAT_MATRIX:
+        r.flags = ND_CAT_F_STATS;
+        r.rows = m, r.cols = n;
+        r.min = stats[0], r.max = stats[1], r.mean = stats[2], r.norm = stats[3];
+        break;
+    }
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    nd_status st = ND_OK;
+    for (size_t i = 0; st == ND_OK && i < ntags; i++) {
+        const nd_cat_tag *t = &tags[i];
+        if (!key_ok(t->key) || !text_ok(t->key)) {
+            st = nd_err_set(ND_EPROG, "store: invalid tag key '%s'", t->key);
+            break;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(tags[j].key, t->key) == 0) st = nd_err_set(ND_EPROG, "store: duplicate tag '%s'", t->key);
+        if (st != ND_OK) break;
+        if (t->value.type == ND_CAT_CINT)
+            st = nd_sb_printf(&sb, "%s%ci%" PRId64 "%c", t->key, ND_CAT_TAG_SEP, t->value.i, ND_CAT_ENT_SEP);
+        else if (t->value.type == ND_CAT_CFLOAT)
+            st = nd_sb_printf(&sb, "%s%cf%.17g%c", t->key, ND_CAT_TAG_SEP, t->value.f, ND_CAT_ENT_SEP);
+        else if (t->value.type == ND_CAT_CSTR && t->value.s && text_ok(t->value.s))
+            st = nd_sb_printf(&sb, "%s%cs%s%c", t->key, ND_CAT_TAG_SEP, t->value.s, ND_CAT_ENT_SEP);
+        else
+            st = nd_err_set(ND_EPROG, "store: tag '%s' must be a number or a string", t->key);
+    }
+    if (st == ND_OK) st = nd_cat_index_str(one, sb.data ? sb.data : "", sb.len, &r.tags);
+    sb.len = 0;
+    for (size_t i = 0; st == ND_OK && i < prov->nparams; i++) {
+        const nd_cat_kv *kv = &prov->params[i];
+        if (!key_ok(kv->key) || !text_ok(kv->key) || !text_ok(kv->value))
+            st = nd_err_set(ND_EPROG, "store: invalid parameter '%s'", kv->key);
+        else
+            st = nd_sb_printf(&sb, "%s%c%s%c", kv->key, ND_CAT_TAG_SEP, kv->value, ND_CAT_ENT_SEP);
+    }
+    if (st == ND_OK) st = nd_cat_index_str(one, sb.data ? sb.data : "", sb.len, &r.params);
+    nd_sb_free(&sb);
+    if (st == ND_OK) st = nd_cat_index_push(one, &r);
+    return st;
+}
+
+static hid_t str_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(t);
+        t = -1;
+    }
+    return t;
+}
+
+static nd_status write_scalar(hid_t f, const nd_cat_item *it)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t ft, mt;
+    const void *buf;
+    const char *s = it->s ? it->s : "";
+    bool close_t = false;
+    if (it->kind == ND_CAT_INT) ft = H5T_STD_I64LE, mt = H5T_NATIVE_INT64, buf = &it->i;
+    else if (it->kind == ND_CAT_FLOAT) ft = H5T_IEEE_F64LE, mt = H5T_NATIVE_DOUBLE, buf = &it->f;
+    else ft = mt = str_type(), buf = &s, close_t = true;
+    hid_t d = sp >= 0 && ft >= 0 ? H5Dcreate2(f, "data", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t rc = d >= 0 ? H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
+    if (d >= 0) H5Dclose(d);
+    if (close_t && ft >= 0) H5Tclose(ft);
+    if (sp >= 0) H5Sclose(sp);
+    return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the data") : ND_OK;
+}
+
+/* The m x n matrix (row-major in rowmajor) as /data with dimension scales /row, /col. */
+static nd_status write_matrix(hid_t f, int64_t m, int64_t n, const double *rowmajor)
+{
+    hsize_t dims[2] = {(hsize_t)m, (hsize_t)n};
+    hid_t sp = H5Screate_simple(2, dims, NULL);
+    hid_t d = sp >= 0 ? H5Dcreate2(f, "data", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t rc = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowmajor) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    const char *names[2] = {"row", "col"};
+    for (int k = 0; k < 2 && rc >= 0; k++) {
+        hsize_t len = dims[k];
+        int64_t *idx = ND_ALLOC_N(int64_t, len);
+        if (!idx) {
+            if (d >= 0) H5Dclose(d);
+            return ND_ENOMEM;
+        }
+        for (hsize_t i = 0; i < len; i++) idx[i] = (int64_t)i;
+        hid_t s1 = H5Screate_simple(1, &len, NULL);
+        hid_t sd = s1 >= 0 ? H5Dcreate2(f, names[k], H5T_STD_I64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        rc = sd >= 0 ? H5Dwrite(sd, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx) : -1;
+        if (rc >= 0) rc = H5DSset_scale(sd, names[k]);
+        if (rc >= 0) rc = H5DSattach_scale(d, sd, (unsigned)k);
+        if (sd >= 0) H5Dclose(sd);
+        if (s1 >= 0) H5Sclose(s1);
+        ND_FREE_N(idx, len);
+    }
+    if (d >= 0) H5Dclose(d);
+    return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the matrix") : ND_OK;
+}
+
+/* Rank 0's part of a store: claim, write the temporary file, commit. */
+static nd_status store_rank0(nd_cat *cat, const char *name, const nd_cat_item *it,
+                             const double stats[4], int64_t m, int64_t n, const double *colmajor,
+                             const nd_cat_tag *tags, size_t ntags, const nd_cat_prov *prov,
+                             int64_t *version)
+{
+    if ((it->kind == ND_CAT_STRING || it->kind == ND_CAT_JSON) && it->s && memchr(it->s, 0, it->len))
+        return nd_err_set(ND_EPROG, "store: a string with a NUL byte cannot be stored");
+    /* Validate everything before claiming, so that bad input leaves no gap. */
+    nd_cat_index one;
+    ND_TRY(nd_cat_index_init(&one));
+    nd_status st = build_row(cat, name, 0, it, stats, m, n, tags, ntags, prov, &one);
+    if (st == ND_OK) st = nd_cat_claim_version(cat, name, version);
+    if (st != ND_OK) {
+        nd_cat_index_free(&one);
+        return st;
+    }
+    one.rows[0].version = *version;
+    char host[128] = "";
+    gethostname(host, sizeof host - 1);
+    char *final_path = nd_cat_version_path(cat, name, *version);
+    size_t tlen = final_path ? strlen(final_path) + strlen(host) + 32 : 0;
+    char *tmp = final_path ? nd_malloc(tlen) : NULL;
+    if (!tmp) {
+        nd_strfree(final_path);
+        nd_cat_index_free(&one);
+        return ND_ENOMEM;
+    }
+    snprintf(tmp, tlen, "%s.tmp.%s.%ld", final_path, host, (long)getpid());
+    double *rowmajor = NULL;
+    size_t nel = 0;
+    if (it->kind == ND_CAT_MATRIX) {
+        nel = (size_t)m * (size_t)n;
+        rowmajor = ND_ALLOC_N(double, nel);
+        if (!rowmajor) st = ND_ENOMEM;
+        for (int64_t i = 0; rowmajor && i < m; i++)
+            for (int64_t j = 0; j < n; j++) rowmajor[i * n + j] = colmajor[j * m + i];
+    }
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = st == ND_OK ? H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl) : -1;
+    if (fapl >= 0) H5Pclose(fapl);
+    if (st == ND_OK && f < 0) st = nd_err_set(ND_EIO, "store: cannot create %s", tmp);
+    if (st == ND_OK) st = nd_cat_result_write_meta(f, &one);
+    if (st == ND_OK)
+        st = it->kind == ND_CAT_MATRIX ? write_matrix(f, m, n, rowmajor) : write_scalar(f, it);
+    if (f >= 0 && H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
+    if (rowmajor) ND_FREE_N(rowmajor, nel);
+    if (st == ND_OK) st = nd_cat_fsync_path(tmp);
+    if (st == ND_OK) st = nd_cat_index_commit(cat, name, *version, tmp, final_path, &one);
+    if (st != ND_OK) unlink(tmp);
+    nd_free(tmp, tlen);
+    nd_strfree(final_path);
+    nd_cat_index_free(&one);
+    return st;
+}
+
+nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
+                       const nd_cat_tag *tags, size_t ntags, const nd_cat_prov *prov,
+                       int64_t *version)
+{
+    *version = 0;
+    ND_CHECK(nd_cat_name_valid(name), ND_EPROG,
+             "store: invalid result name '%s' (letters, digits, _ . - ; at most 128)", name);
+    ND_CHECK(item->kind >= ND_CAT_INT && item->kind <= ND_CAT_MATRIX, ND_EINTERNAL,
+             "store: bad item kind %d", (int)item->kind);
+    double stats[4] = {0, 0, 0, 0};
+    int64_t m = 0, n = 0;
+    double *colmajor = NULL;
+    if (item->kind == ND_CAT_MATRIX) {
+        ND_CHECK(cat->comm != MPI_COMM_NULL, ND_EUSAGE, "store: matrices need MPI");
+        m = nd_dm_rows(item->m), n = nd_dm_cols(item->m);
+        ND_TRY(nd_dm_reduce(ND_RED_MIN, item->m, &stats[0]));
+        ND_TRY(nd_dm_reduce(ND_RED_MAX, item->m, &stats[1]));
+        ND_TRY(nd_dm_reduce(ND_RED_MEAN, item->m, &stats[2]));
+        ND_TRY(nd_dm_reduce(ND_RED_NORM_FRO, item->m, &stats[3]));
+        /* TODO(runtime): switch to nd_dm_h5write_loc (a collective write into the open
+         * temporary file) when it lands; until then rank 0 writes the gathered matrix. */
+        ND_TRY(nd_dm_to_colmajor(item->m, &colmajor));
+        if (cat->rank != 0) {
+            nd_free(colmajor, (size_t)m * (size_t)n * sizeof(double));
+            colmajor = NULL;
+        }
+    }
+    nd_status st = ND_OK;
+    if (cat->rank == 0) {
+        st = store_rank0(cat, name, item, stats, m, n, colmajor, tags, ntags, prov, version);
+        if (colmajor) nd_free(colmajor, (size_t)m * (size_t)n * sizeof(double));
+    }
+    st = nd_cat_share_status(cat, st);
+    if (cat->comm != MPI_COMM_NULL && MPI_Bcast(version, 1, MPI_INT64_T, 0, cat->comm) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");
+    return st;
+}
+
+/* ---- load ---------------------------------------------------------------------------- */
+
+/* Rank 0: resolves the version and reads kind and (non-matrix) data. */
+static nd_status load_rank0(nd_cat *cat, const char *name, int64_t *version, nd_cat_item *out)
+{
+    if (*version == ND_CAT_LATEST) {
+        ND_TRY(nd_cat_latest_version(cat, name, version));
+        ND_CHECK(*version > 0, ND_EPROG, "load: no result named '%s'", name);
+    }
+    char *path = nd_cat_version_path(cat, name, *version);
+    if (!path) return ND_ENOMEM;
+    nd_status st = ND_OK;
+    if (access(path, F_OK) != 0) {
+        st = nd_err_set(ND_EPROG, "load: no result %s@%" PRId64, name, *version);
+        nd_strfree(path);
+        return st;
+    }
+    nd_cat_index ix;
+    st = nd_cat_index_init(&ix);
+    if (st == ND_OK) st = nd_cat_result_read_meta(path, &ix);
+    if (st == ND_OK) out->kind = (nd_cat_kind)ix.rows[0].kind;
+    nd_cat_index_free(&ix);
+    if (st == ND_OK && out->kind != ND_CAT_MATRIX) {
+        hid_t fapl = nd_cat_fapl();
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        if (fapl >= 0) H5Pclose(fapl);
+        hid_t d = f >= 0 ? H5Dopen2(f, "data", H5P_DEFAULT) : -1;
+        herr_t rc = -1;
+        if (d >= 0 && out->kind == ND_CAT_INT) {
+            rc = H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out->i);
+        } else if (d >= 0 && out->kind == ND_CAT_FLOAT) {
+            rc = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out->f);
+        } else if (d >= 0) {
+            hid_t t = str_type();
+            char *s = NULL;
+            rc = t >= 0 ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) : -1;
+            if (rc >= 0) {
+                out->len = s ? strlen(s) : 0;
+                out->s = nd_strndup(s ? s : "", out->len);
+                if (!out->s) st = ND_ENOMEM;
+                H5free_memory(s);
+            }
+            if (t >= 0) H5Tclose(t);
+        }
+        if (d >= 0) H5Dclose(d);
+        if (f >= 0) H5Fclose(f);
+        if (st == ND_OK && rc < 0) st = nd_err_set(ND_EINVALID, "load: cannot read %s", path);
+    }
+    nd_strfree(path);
+    return st;
+}
+
+nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_item *out,
+                      int64_t *version_out)
+{
+    memset(out, 0, sizeof *out);
+    ND_CHECK(nd_cat_name_valid(name), ND_EPROG, "load: invalid result name '%s'", name);
+    ND_CHECK(version >= 0, ND_EPROG, "load: invalid version %" PRId64, version);
+    nd_status st = ND_OK;
+    if (cat->rank == 0) st = load_rank0(cat, name, &version, out);
+    st = nd_cat_share_status(cat, st);
+    if (st != ND_OK) {
+        nd_cat_item_clear(out);
+        return st;
+    }
+    if (cat->comm != MPI_COMM_NULL) {
+        int64_t hdr[4] = {version, (int64_t)out->kind, out->i, (int64_t)out->len};
+        if (MPI_Bcast(hdr, 4, MPI_INT64_T, 0, cat->comm) != MPI_SUCCESS ||
+            MPI_Bcast(&out->f, 1, MPI_DOUBLE, 0, cat->comm) != MPI_SUCCESS)
+            return nd_err_set(ND_EMPI, "load: MPI_Bcast failed");
+        version = hdr[0], out->kind = (nd_cat_kind)hdr[1], out->i = hdr[2], out->len = (size_t)hdr[3];
+        if (out->kind == ND_CAT_STRING || out->kind == ND_CAT_JSON) {
+            if (cat->rank != 0) {
+                out->s = nd_malloc(out->len + 1);
+                st = out->s ? ND_OK : ND_ENOMEM;
+            }
+            /* A rank-local allocation failure must not leave rank 0 alone in the bcast. */
+            int ok = st == ND_OK, all = 0;
+            if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all) {
+                nd_cat_item_clear(out);
+                return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "load: out of memory on another rank");
+            }
+            if (MPI_Bcast(out->s, (int)out->len + 1, MPI_CHAR, 0, cat->comm) != MPI_SUCCESS) {
+                nd_cat_item_clear(out);
+                return nd_err_set(ND_EMPI, "load: MPI_Bcast failed");
+            }
+        }
+    }
+    if (out->kind == ND_CAT_MATRIX) {
+        if (cat->comm == MPI_COMM_NULL) {
+            nd_cat_item_clear(out);
+            return nd_err_set(ND_EUSAGE, "load: matrices need MPI");
+        }
+        char *path = nd_cat_version_path(cat, name, version);
+        if (!path) return ND_ENOMEM;
+        st = nd_dm_h5read(path, "data", &out->m);
+        nd_strfree(path);
+        if (st != ND_OK) {
+            nd_cat_item_clear(out);
+            return st;
+        }
+    }
+    if (version_out) *version_out = version;
+    return ND_OK;
+}

@@ -1,0 +1,245 @@
+/* noodle-mql: queries, exports and reindexes a results catalog.  Runs without mpirun:
+ * the catalog is opened serially (MPI_COMM_NULL), so MPI is never initialized.
+ * Parses arguments and prints; the work is in src/catalog.  docs/catalog.md documents
+ * the options, the output formats and the exit codes (0, 1 query, 2 usage, 3 corrupt).
+ */
+#include "config.h"
+#include "catalog/catalog.h"
+#include "common/alloc.h"
+#include "common/strbuf.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: noodle-mql CATALOG 'SELECT ...' [--format table|csv|json]\n"
+    "       noodle-mql CATALOG --export NAME[@VERSION] OUT.csv|OUT.h5\n"
+    "       noodle-mql --reindex CATALOG\n"
+    "\n"
+    "Queries a Noodle results catalog with MQL (see docs/catalog.md):\n"
+    "  SELECT cols|* FROM results|latest [WHERE cond] [ORDER BY col [ASC|DESC], ...] [LIMIT n]\n"
+    "\n"
+    "options:\n"
+    "  --format F       table (default), csv or json\n"
+    "  --export SPEC    write the data of NAME (newest) or NAME@VERSION to a .csv or .h5 file\n"
+    "  --reindex        rebuild CATALOG/index.h5 from the result files\n"
+    "  --help           show this help and exit\n"
+    "  --version        show the version and exit\n"
+    "\n"
+    "exit status: 0 ok, 1 query error, 2 usage error or missing catalog,\n"
+    "3 corrupt catalog index that cannot be rebuilt\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "noodle-mql: error: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage);
+    return ND_EXIT_USAGE;
+}
+
+static int fail(nd_status st)
+{
+    const char *m = nd_err_msg();
+    if (strncmp(m, "mql:", 4) == 0)
+        fprintf(stderr, "%s\n", m);
+    else
+        fprintf(stderr, "noodle-mql: error: %s\n", m);
+    return nd_status_exit_code(st);
+}
+
+static void fmt_cell(const nd_cat_cell *c, char *buf, size_t n, const char *null)
+{
+    switch (c->type) {
+    case ND_CAT_CINT: snprintf(buf, n, "%" PRId64, c->i); break;
+    case ND_CAT_CFLOAT: nd_fmt_double(buf, n, c->f); break;
+    case ND_CAT_CSTR: snprintf(buf, n, "%s", c->s); break;
+    default: snprintf(buf, n, "%s", null); break;
+    }
+}
+
+static void print_table(const nd_cat_rows *r)
+{
+    size_t *w = ND_ALLOC_N(size_t, r->ncols ? r->ncols : 1);
+    if (!w) return;
+    char buf[64];
+    for (size_t c = 0; c < r->ncols; c++) w[c] = strlen(r->colnames[c]);
+    for (size_t i = 0; i < r->nrows; i++)
+        for (size_t c = 0; c < r->ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(r, i, c);
+            size_t len = cell->type == ND_CAT_CSTR ? strlen(cell->s) : (fmt_cell(cell, buf, sizeof buf, "NULL"), strlen(buf));
+            if (len > w[c]) w[c] = len;
+        }
+    for (size_t c = 0; c < r->ncols; c++) printf("%s%-*s", c ? "  " : "", (int)w[c], r->colnames[c]);
+    putchar('\n');
+    for (size_t c = 0; c < r->ncols; c++) {
+        printf("%s", c ? "  " : "");
+        for (size_t k = 0; k < w[c]; k++) putchar('-');
+    }
+    putchar('\n');
+    for (size_t i = 0; i < r->nrows; i++) {
+        for (size_t c = 0; c < r->ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(r, i, c);
+            const char *sep = c ? "  " : "";
+            bool last = c + 1 == r->ncols;
+            if (cell->type == ND_CAT_CSTR) {
+                if (last) printf("%s%s", sep, cell->s);
+                else printf("%s%-*s", sep, (int)w[c], cell->s);
+            } else {
+                fmt_cell(cell, buf, sizeof buf, "NULL");
+                printf("%s%*s", sep, (int)w[c], buf);
+            }
+        }
+        putchar('\n');
+    }
+    ND_FREE_N(w, r->ncols ? r->ncols : 1);
+}
+
+static void csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"') putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_csv(const nd_cat_rows *r)
+{
+    char buf[64];
+    for (size_t c = 0; c < r->ncols; c++) {
+        if (c) putchar(',');
+        csv_field(r->colnames[c]);
+    }
+    putchar('\n');
+    for (size_t i = 0; i < r->nrows; i++) {
+        for (size_t c = 0; c < r->ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(r, i, c);
+            if (c) putchar(',');
+            if (cell->type == ND_CAT_CSTR) {
+                csv_field(cell->s);
+            } else {
+                fmt_cell(cell, buf, sizeof buf, "");
+                fputs(buf, stdout);
+            }
+        }
+        putchar('\n');
+    }
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch == '\n') fputs("\\n", stdout);
+        else if (ch == '\t') fputs("\\t", stdout);
+        else if (ch == '\r') fputs("\\r", stdout);
+        else if (ch < 0x20) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+static void print_json(const nd_cat_rows *r)
+{
+    char buf[64];
+    putchar('[');
+    for (size_t i = 0; i < r->nrows; i++) {
+        fputs(i ? ",\n {" : "\n {", stdout);
+        for (size_t c = 0; c < r->ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(r, i, c);
+            if (c) fputs(", ", stdout);
+            json_string(r->colnames[c]);
+            fputs(": ", stdout);
+            if (cell->type == ND_CAT_CSTR) {
+                json_string(cell->s);
+            } else if (cell->type == ND_CAT_CFLOAT && !isfinite(cell->f)) {
+                fputs("null", stdout); /* JSON has no inf or nan */
+            } else {
+                fmt_cell(cell, buf, sizeof buf, "null");
+                fputs(buf, stdout);
+            }
+        }
+        putchar('}');
+    }
+    fputs(r->nrows ? "\n]\n" : "]\n", stdout);
+}
+
+int main(int argc, char **argv)
+{
+    const char *catalog = NULL, *query = NULL, *format = "table", *export_spec = NULL,
+               *export_out = NULL;
+    bool reindex = false;
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return ND_EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("noodle-mql %s\n", PACKAGE_VERSION);
+            return ND_EXIT_OK;
+        } else if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
+            if (a[8] == '=') format = a + 9;
+            else if (k + 1 < argc) format = argv[++k];
+            else return usage_error("%s needs a value", a);
+            if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json"))
+                return usage_error("unknown format '%s' (table, csv or json)", format);
+        } else if (strcmp(a, "--reindex") == 0) {
+            reindex = true;
+        } else if (strcmp(a, "--export") == 0) {
+            if (k + 2 >= argc) return usage_error("%s needs NAME[@VERSION] and an output file", a);
+            export_spec = argv[++k];
+            export_out = argv[++k];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return usage_error("unknown option '%s'", a);
+        } else if (!catalog) {
+            catalog = a;
+        } else if (!query) {
+            query = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (!catalog) return usage_error("%s", "missing CATALOG");
+    if (reindex + (export_spec != NULL) + (query != NULL) != 1)
+        return usage_error("%s", "give exactly one of a query, --export or --reindex");
+
+    nd_cat *cat = NULL;
+    nd_status st = nd_cat_open(catalog, MPI_COMM_NULL, false, &cat);
+    if (st != ND_OK) return fail(st);
+    int rc = ND_EXIT_OK;
+    if (reindex) {
+        size_t n = 0;
+        st = nd_cat_reindex(cat, &n);
+        if (st == ND_OK) fprintf(stderr, "noodle-mql: indexed %zu results in %s\n", n, catalog);
+    } else if (export_spec) {
+        st = nd_cat_export(cat, export_spec, export_out);
+    } else {
+        nd_cat_rows rows;
+        st = nd_cat_query(cat, query, &rows);
+        if (st == ND_OK) {
+            static char obuf[1 << 16];
+            setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+            if (strcmp(format, "csv") == 0) print_csv(&rows);
+            else if (strcmp(format, "json") == 0) print_json(&rows);
+            else print_table(&rows);
+            nd_cat_rows_free(&rows);
+            if (fflush(stdout) != 0) {
+                fprintf(stderr, "noodle-mql: error: cannot write the output\n");
+                rc = ND_EXIT_PROGRAM;
+            }
+        }
+    }
+    if (st != ND_OK) rc = fail(st);
+    nd_cat_close(cat);
+    return rc;
+}

@@ -1,0 +1,510 @@
+/* check_catalog.c: unit tests of src/catalog: store/load of every item kind, versions,
+ * provenance and statistics, every MQL feature and parse-error position, index rebuild
+ * (deleted, corrupt, stale), leftover temporary files, export.  Runs under MPI (any
+ * rank count; the Makefile runs it as a singleton) without fork. */
+#include "catalog/catalog.h"
+#include "catalog/mql.h"
+#include "common/alloc.h"
+#include "runtime/spmd.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char catdir[256];
+static nd_cat *cat;
+
+/* A fresh catalog (rank 0 makes the directory name, everyone uses it). */
+static void fresh(void)
+{
+    static int seq;
+    if (nd_spmd_rank() == 0) {
+        snprintf(catdir, sizeof catdir, "/tmp/nd_check_catalog.%ld.%d", (long)getpid(), seq);
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", catdir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    seq++;
+    MPI_Bcast(catdir, sizeof catdir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (cat) nd_cat_close(cat);
+    ck_assert_int_eq(nd_cat_open(catdir, MPI_COMM_WORLD, true, &cat), ND_OK);
+}
+
+static void sh(const char *fmt, const char *arg)
+{
+    if (nd_spmd_rank() != 0) return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, fmt, catdir, arg);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static int64_t store_int(const char *name, int64_t v, const nd_cat_tag *tags, size_t ntags)
+{
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    nd_cat_item it = {.kind = ND_CAT_INT, .i = v};
+    int64_t ver = -1;
+    ck_assert_int_eq(nd_cat_store(cat, name, &it, tags, ntags, &p, &ver), ND_OK);
+    return ver;
+}
+
+static int64_t store_float(const char *name, double v, const nd_cat_tag *tags, size_t ntags)
+{
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    nd_cat_item it = {.kind = ND_CAT_FLOAT, .f = v};
+    int64_t ver = -1;
+    ck_assert_int_eq(nd_cat_store(cat, name, &it, tags, ntags, &p, &ver), ND_OK);
+    return ver;
+}
+
+static int64_t store_str(const char *name, const char *s, nd_cat_kind kind)
+{
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    nd_cat_item it = {.kind = kind, .s = (char *)s, .len = strlen(s)};
+    int64_t ver = -1;
+    ck_assert_int_eq(nd_cat_store(cat, name, &it, NULL, 0, &p, &ver), ND_OK);
+    return ver;
+}
+
+/* Runs a query and renders it as "a|b;c|d" (strings bare, NULL as "~"). */
+static nd_status q(const char *mql, char *out, size_t n)
+{
+    nd_cat_rows r;
+    nd_status st = nd_cat_query(cat, mql, &r);
+    out[0] = '\0';
+    if (st != ND_OK) return st;
+    size_t len = 0;
+    for (size_t i = 0; i < r.nrows; i++)
+        for (size_t c = 0; c < r.ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(&r, i, c);
+            char b[80];
+            if (cell->type == ND_CAT_CINT) snprintf(b, sizeof b, "%lld", (long long)cell->i);
+            else if (cell->type == ND_CAT_CFLOAT) nd_fmt_double(b, sizeof b, cell->f);
+            else if (cell->type == ND_CAT_CSTR) snprintf(b, sizeof b, "%s", cell->s);
+            else snprintf(b, sizeof b, "~");
+            len += (size_t)snprintf(out + len, n - len, "%s%s", c ? "|" : (i ? ";" : ""), b);
+            if (len >= n) len = n - 1;
+        }
+    nd_cat_rows_free(&r);
+    return ND_OK;
+}
+
+#define QEQ(mql, expect)                                                                 \
+    do {                                                                                 \
+        char buf_[4096];                                                                 \
+        ck_assert_msg(q((mql), buf_, sizeof buf_) == ND_OK, "%s: %s", (mql), nd_err_msg()); \
+        ck_assert_str_eq(buf_, (expect));                                                \
+    } while (0)
+
+START_TEST(test_store_load_kinds)
+{
+    fresh();
+    ck_assert_int_eq(store_int("i", -42, NULL, 0), 1);
+    ck_assert_int_eq(store_float("f", 0.1, NULL, 0), 1);
+    ck_assert_int_eq(store_str("s", "héllo, world", ND_CAT_STRING), 1);
+    ck_assert_int_eq(store_str("j", "{\"a\": [1, 2]}", ND_CAT_JSON), 1);
+    nd_cat_item it;
+    int64_t v;
+    ck_assert_int_eq(nd_cat_load(cat, "i", ND_CAT_LATEST, &it, &v), ND_OK);
+    ck_assert_int_eq(it.kind, ND_CAT_INT);
+    ck_assert_int_eq(it.i, -42);
+    ck_assert_int_eq(v, 1);
+    nd_cat_item_clear(&it);
+    ck_assert_int_eq(nd_cat_load(cat, "f", ND_CAT_LATEST, &it, NULL), ND_OK);
+    ck_assert_int_eq(it.kind, ND_CAT_FLOAT);
+    ck_assert(it.f == 0.1);
+    nd_cat_item_clear(&it);
+    ck_assert_int_eq(nd_cat_load(cat, "s", ND_CAT_LATEST, &it, NULL), ND_OK);
+    ck_assert_int_eq(it.kind, ND_CAT_STRING);
+    ck_assert_str_eq(it.s, "héllo, world");
+    ck_assert_uint_eq(it.len, strlen("héllo, world"));
+    nd_cat_item_clear(&it);
+    ck_assert_int_eq(nd_cat_load(cat, "j", ND_CAT_LATEST, &it, NULL), ND_OK);
+    ck_assert_int_eq(it.kind, ND_CAT_JSON);
+    ck_assert_str_eq(it.s, "{\"a\": [1, 2]}");
+    nd_cat_item_clear(&it);
+
+    /* A 3x2 matrix: values, shape and statistics. */
+    double cm[6] = {1, -2, 3, 4, 5, -6}; /* column-major: [[1,4],[-2,5],[3,-6]] */
+    nd_dm *A;
+    ck_assert_int_eq(nd_dm_from_colmajor(3, 2, cm, &A), ND_OK);
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    nd_cat_item mi = {.kind = ND_CAT_MATRIX, .m = A};
+    ck_assert_int_eq(nd_cat_store(cat, "M", &mi, NULL, 0, &p, &v), ND_OK);
+    ck_assert_int_eq(v, 1);
+    nd_dm_free(A);
+    ck_assert_int_eq(nd_cat_load(cat, "M", 1, &it, NULL), ND_OK);
+    ck_assert_int_eq(it.kind, ND_CAT_MATRIX);
+    ck_assert_int_eq(nd_dm_rows(it.m), 3);
+    ck_assert_int_eq(nd_dm_cols(it.m), 2);
+    double x;
+    ck_assert_int_eq(nd_dm_get(it.m, 2, 1, &x), ND_OK);
+    ck_assert(x == -6);
+    ck_assert_int_eq(nd_dm_get(it.m, 0, 1, &x), ND_OK);
+    ck_assert(x == 4);
+    nd_cat_item_clear(&it);
+    char expect[200], nrm[40];
+    nd_fmt_double(nrm, sizeof nrm, sqrt(1 + 4 + 9 + 16 + 25 + 36));
+    snprintf(expect, sizeof expect, "matrix|3|2|-6.0|5.0|0.8333333333333334|%s", nrm);
+    QEQ("SELECT kind, rows, cols, min, max, mean, norm FROM results WHERE name = 'M'", expect);
+    QEQ("SELECT name, kind, value, rows, norm FROM results WHERE kind != 'matrix'",
+        "f|float|0.1|1|0.1;i|int|-42|1|42.0;j|json|~|~|~;s|string|héllo, world|~|~");
+
+    /* The result file opens as a plain 2-D dataset, row-major, with dimension scales. */
+    if (nd_spmd_rank() == 0 && access("/usr/bin/python3", X_OK) == 0 &&
+        system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") == 0) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File('%s/results/M/v1.h5','r'); "
+                 "d=f['data']; sys.exit(0 if d.shape==(3,2) and d[2,1]==-6 and d[0,1]==4 and "
+                 "len(d.dims[0])==1 and f.attrs['name']=='M' and f.attrs['rows']==3 else 1)\"",
+                 catdir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+
+    /* Bad input. */
+    ck_assert_int_eq(nd_cat_store(cat, "../x", &mi, NULL, 0, &p, &v), ND_EPROG);
+    ck_assert_int_eq(nd_cat_store(cat, "", &mi, NULL, 0, &p, &v), ND_EPROG);
+    ck_assert_int_eq(nd_cat_load(cat, "nothing", ND_CAT_LATEST, &it, NULL), ND_EPROG);
+    ck_assert(strstr(nd_err_msg(), "no result named 'nothing'"));
+    ck_assert_int_eq(nd_cat_load(cat, "i", 7, &it, NULL), ND_EPROG);
+    nd_cat_item bad = {.kind = ND_CAT_STRING, .s = "a\0b", .len = 3};
+    ck_assert_int_eq(nd_cat_store(cat, "z", &bad, NULL, 0, &p, &v), ND_EPROG);
+    nd_cat_tag dup[2] = {{"k", {.type = ND_CAT_CINT, .i = 1}}, {"k", {.type = ND_CAT_CINT, .i = 2}}};
+    nd_cat_item one = {.kind = ND_CAT_INT, .i = 1};
+    ck_assert_int_eq(nd_cat_store(cat, "z", &one, dup, 2, &p, &v), ND_EPROG);
+    nd_cat_tag nul[1] = {{"k", {.type = ND_CAT_NULL}}};
+    ck_assert_int_eq(nd_cat_store(cat, "z", &one, nul, 1, &p, &v), ND_EPROG);
+    /* Rejected stores leave no version behind. */
+    ck_assert_int_eq(store_int("z", 5, NULL, 0), 1);
+}
+END_TEST
+
+START_TEST(test_versions_provenance)
+{
+    fresh();
+    for (int k = 1; k <= 3; k++) ck_assert_int_eq(store_int("r", k * 10, NULL, 0), k);
+    ck_assert_int_eq(store_int("other", 1, NULL, 0), 1);
+    nd_cat_item it;
+    int64_t v;
+    ck_assert_int_eq(nd_cat_load(cat, "r", ND_CAT_LATEST, &it, &v), ND_OK);
+    ck_assert_int_eq(v, 3);
+    ck_assert_int_eq(it.i, 30);
+    ck_assert_int_eq(nd_cat_load(cat, "r", 2, &it, &v), ND_OK);
+    ck_assert_int_eq(it.i, 20);
+
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    snprintf(p.job, sizeof p.job, "4242");
+    snprintf(p.program_hash, sizeof p.program_hash, "abcdef");
+    snprintf(p.created, sizeof p.created, "2026-01-02T03:04:05Z");
+    p.restarts = 2;
+    nd_cat_kv params[2] = {{"n", "200"}, {"method", "lu"}};
+    p.params = params;
+    p.nparams = 2;
+    nd_cat_item x = {.kind = ND_CAT_FLOAT, .f = 2.5};
+    ck_assert_int_eq(nd_cat_store(cat, "r", &x, NULL, 0, &p, &v), ND_OK);
+    ck_assert_int_eq(v, 4);
+    char expect[300];
+    snprintf(expect, sizeof expect, "4|4242|2|abcdef|2026-01-02T03:04:05Z|%s|%s|%d|200|lu", p.user,
+             p.host, nd_spmd_size());
+    QEQ("SELECT version, job, restarts, hash, created, user, host, ranks, params.n, params.method "
+        "FROM results WHERE job = '4242'", expect);
+    QEQ("SELECT version FROM results WHERE params.n = 200", "4");
+    QEQ("SELECT version FROM results WHERE params.n > 100 AND params.method = 'lu'", "4");
+    QEQ("SELECT name, version FROM latest", "other|1;r|4");
+    QEQ("SELECT name, version FROM latest WHERE name = 'r' AND version < 4", "");
+    QEQ("SELECT created FROM results WHERE name = 'r' ORDER BY version DESC LIMIT 1",
+        "2026-01-02T03:04:05Z");
+}
+END_TEST
+
+/* A catalog for the MQL tests: six results with tags of both types. */
+static void mql_fixture(void)
+{
+    fresh();
+    nd_cat_tag t1[] = {{"n", {.type = ND_CAT_CINT, .i = 100}}, {"method", {.type = ND_CAT_CSTR, .s = "lu"}}};
+    nd_cat_tag t2[] = {{"n", {.type = ND_CAT_CINT, .i = 200}}, {"method", {.type = ND_CAT_CSTR, .s = "qr"}}};
+    nd_cat_tag t3[] = {{"n", {.type = ND_CAT_CFLOAT, .f = 200.0}}, {"eps", {.type = ND_CAT_CFLOAT, .f = 1e-9}}};
+    nd_cat_tag t4[] = {{"n", {.type = ND_CAT_CSTR, .s = "200"}}};
+    store_int("alpha", 1, t1, 2);          /* alpha@1 value 1 */
+    store_float("alpha", 2.5, t2, 2);      /* alpha@2 */
+    store_float("beta", -3.0, t3, 2);      /* beta@1 */
+    store_int("beta_2", 7, t4, 1);         /* beta_2@1: n is a string */
+    store_str("gamma", "it's", ND_CAT_STRING); /* no tags */
+    store_int("gamma", 4, NULL, 0);        /* gamma@2 */
+}
+
+START_TEST(test_mql_features)
+{
+    mql_fixture();
+    /* comparisons, typed */
+    QEQ("SELECT name, version FROM results WHERE tags.n = 200", "alpha|2;beta|1");
+    QEQ("SELECT name FROM results WHERE tags.n = '200'", "beta_2");
+    QEQ("SELECT name, version FROM results WHERE tags.n != 200", "alpha|1");
+    QEQ("SELECT name, version FROM results WHERE tags.n <> 100", "alpha|2;beta|1");
+    QEQ("SELECT name FROM results WHERE value < 0", "beta");
+    QEQ("SELECT name, version FROM results WHERE value <= 1", "alpha|1;beta|1");
+    QEQ("SELECT name, version FROM results WHERE value > 2.5", "beta_2|1;gamma|2");
+    QEQ("SELECT name, version FROM results WHERE value >= 2.5", "alpha|2;beta_2|1;gamma|2");
+    QEQ("SELECT name FROM results WHERE value = 'it''s'", "gamma");
+    QEQ("SELECT name FROM results WHERE 1e-9 = tags.eps", "beta");
+    QEQ("SELECT name FROM results WHERE tags.eps < -1", "");
+    /* logic, NOT, parentheses; NULL never matches, NOT of unknown is unknown */
+    QEQ("SELECT name, version FROM results WHERE tags.method = 'lu' OR tags.method = 'qr'", "alpha|1;alpha|2");
+    QEQ("SELECT name, version FROM results WHERE NOT tags.method = 'lu'", "alpha|2");
+    QEQ("SELECT name, version FROM results WHERE name = 'gamma' AND (version = 1 OR value = 4)",
+        "gamma|1;gamma|2");
+    QEQ("SELECT name, version FROM results WHERE name = 'gamma' AND version = 1 OR value = 4", "gamma|1;gamma|2");
+    QEQ("SELECT name FROM results WHERE NOT (name LIKE 'a%' OR name LIKE 'b%')", "gamma;gamma");
+    QEQ("SELECT name FROM results WHERE NOT tags.n = 100 AND tags.n IS NOT NULL", "alpha;beta");
+}
+END_TEST
+
+START_TEST(test_mql_more)
+{
+    mql_fixture();
+    QEQ("SELECT name FROM latest WHERE name LIKE 'beta%'", "beta;beta_2");
+    QEQ("SELECT name FROM latest WHERE name LIKE 'b_ta'", "beta");
+    QEQ("SELECT name FROM latest WHERE name LIKE '%a_2'", "beta_2");
+    QEQ("SELECT name FROM latest WHERE name NOT LIKE '%a%'", "");
+    QEQ("SELECT name FROM latest WHERE name LIKE '%'", "alpha;beta;beta_2;gamma");
+    QEQ("SELECT name FROM latest WHERE value LIKE '%'", "");
+    /* IN */
+    QEQ("SELECT name, version FROM results WHERE tags.n IN (100, 'x')", "alpha|1");
+    QEQ("SELECT name FROM latest WHERE name IN ('beta', 'gamma')", "beta;gamma");
+    QEQ("SELECT name FROM latest WHERE name NOT IN ('beta', 'gamma')", "alpha;beta_2");
+    QEQ("SELECT name, version FROM results WHERE tags.n NOT IN (100)", "alpha|2;beta|1");
+    /* IS NULL */
+    QEQ("SELECT name, version FROM results WHERE tags.n IS NULL", "gamma|1;gamma|2");
+    QEQ("SELECT name, version FROM results WHERE rows IS NULL", "gamma|1");
+    QEQ("SELECT name FROM latest WHERE tags.eps IS NOT NULL", "beta");
+    /* ORDER BY, several keys, NULLs last ascending, LIMIT */
+    QEQ("SELECT name, version FROM results ORDER BY value DESC LIMIT 2", "gamma|1;beta_2|1");
+    QEQ("SELECT name, version FROM results ORDER BY value ASC", "beta|1;alpha|1;alpha|2;gamma|2;beta_2|1;gamma|1");
+    QEQ("SELECT version, name FROM results ORDER BY version DESC, name DESC LIMIT 3", "2|gamma;2|alpha;1|gamma");
+    QEQ("SELECT name FROM results ORDER BY tags.method, name LIMIT 3", "alpha;alpha;beta");
+    QEQ("SELECT name FROM results LIMIT 0", "");
+    /* case-insensitive keywords and columns, comments, semicolon */
+    QEQ("select NAME from LATEST where Name = 'beta' -- a comment\n;", "beta");
+    /* SELECT *: fixed columns, then tags and params */
+    nd_cat_rows r;
+    ck_assert_int_eq(nd_cat_query(cat, "SELECT * FROM results WHERE name = 'beta'", &r), ND_OK);
+    ck_assert_uint_eq(r.nrows, 1);
+    ck_assert_str_eq(r.colnames[0], "name");
+    ck_assert_str_eq(r.colnames[r.ncols - 2], "tags.n");
+    ck_assert_str_eq(r.colnames[r.ncols - 1], "tags.eps");
+    ck_assert_int_eq(nd_cat_rows_at(&r, 0, r.ncols - 1)->type, ND_CAT_CFLOAT);
+    nd_cat_rows_free(&r);
+    QEQ("SELECT tags.\"n\" FROM results WHERE name = 'beta_2'", "200");
+}
+END_TEST
+
+typedef struct err_case {
+    const char *q;
+    int line, col;
+    const char *msg;
+} err_case;
+
+START_TEST(test_mql_errors)
+{
+    static const err_case cases[] = {
+        {"", 1, 1, "expected SELECT"},
+        {"SELEC name FROM results", 1, 1, "expected SELECT"},
+        {"SELECT FROM results", 1, 8, "expected a column name"},
+        {"SELECT name, FROM results", 1, 14, "expected a column name"},
+        {"SELECT nme FROM results", 1, 8, "unknown column 'nme'"},
+        {"SELECT name results", 1, 13, "expected ',' or FROM"},
+        {"SELECT name FROM tables", 1, 18, "expected 'results' or 'latest'"},
+        {"SELECT name FROM results WHERE", 1, 31, "expected a column name or a value"},
+        {"SELECT name FROM results WHERE name", 1, 36, "expected a comparison"},
+        {"SELECT name FROM results WHERE name = 'x", 1, 39, "unterminated string"},
+        {"SELECT name FROM results WHERE (name = 'x'", 1, 43, "expected ')'"},
+        {"SELECT name FROM results WHERE name = 5", 1, 39, "cannot compare a string with a number"},
+        {"SELECT name FROM results WHERE version = 'a'", 1, 42, "cannot compare a number with a string"},
+        {"SELECT name FROM results WHERE version LIKE 'a'", 1, 32, "LIKE needs a string"},
+        {"SELECT name FROM results WHERE name LIKE 5", 1, 42, "expected a pattern"},
+        {"SELECT name FROM results WHERE name IN ()", 1, 41, "expected a value"},
+        {"SELECT name FROM results WHERE name IN ('a' 'b')", 1, 45, "expected ',' or ')'"},
+        {"SELECT name FROM results WHERE name IS 5", 1, 40, "expected NULL or NOT NULL"},
+        {"SELECT name FROM results WHERE name NOT = 'a'", 1, 41, "expected LIKE or IN"},
+        {"SELECT name FROM results ORDER name", 1, 32, "expected BY"},
+        {"SELECT name FROM results LIMIT -1", 1, 32, "expected a non-negative integer"},
+        {"SELECT name FROM results LIMIT 5 extra", 1, 34, "expected the end of the query"},
+        {"SELECT tags.) FROM results", 1, 13, "expected a tag name"},
+        {"SELECT tags FROM results", 1, 13, "expected '.'"},
+        {"SELECT name FROM results WHERE version = 99999999999999999999", 1, 42, "integer out of range"},
+        {"SELECT name FROM results WHERE version = 1e", 1, 43, "malformed number"},
+        {"SELECT name FROM results WHERE name # 'a'", 1, 37, "unexpected character '#'"},
+        {"SELECT name\nFROM results\nWHERE name = = 'a'", 3, 14, "expected a column name or a value"},
+    };
+    for (size_t k = 0; k < ND_ARRAY_LEN(cases); k++) {
+        nd_mql_query *qq = NULL;
+        nd_mql_diag d;
+        nd_status st = nd_mql_parse(cases[k].q, &qq, &d);
+        ck_assert_msg(st == ND_EPROG, "query %zu parsed: %s", k, cases[k].q);
+        ck_assert_ptr_null(qq);
+        ck_assert_msg(d.line == cases[k].line && d.col == cases[k].col && strstr(d.msg, cases[k].msg),
+                      "query %zu '%s': got %d:%d '%s'", k, cases[k].q, d.line, d.col, d.msg);
+    }
+    /* The full message: position, the query line and a caret under the column. */
+    fresh();
+    char buf[64];
+    ck_assert_int_eq(q("SELECT name FROM results WHERE 1 = ", buf, sizeof buf), ND_EPROG);
+    ck_assert_str_eq(nd_err_msg(), "mql:1:36: error: expected a column name or a value\n"
+                                   "SELECT name FROM results WHERE 1 = \n"
+                                   "                                   ^");
+    /* Deep nesting is an error, not a stack overflow. */
+    char deep[2100];
+    size_t n = (size_t)snprintf(deep, sizeof deep, "SELECT name FROM results WHERE ");
+    for (int k = 0; k < 500; k++) deep[n++] = '(';
+    deep[n] = '\0';
+    nd_mql_query *qq;
+    nd_mql_diag d;
+    ck_assert_int_eq(nd_mql_parse(deep, &qq, &d), ND_EPROG);
+    ck_assert(strstr(d.msg, "nested too deeply"));
+}
+END_TEST
+
+START_TEST(test_reindex_and_recovery)
+{
+    mql_fixture();
+    /* Deleted index: rebuilt on the next query. */
+    sh("rm %s/index.h5%s", "");
+    QEQ("SELECT name, version FROM latest", "alpha|2;beta|1;beta_2|1;gamma|2");
+    ck_assert_int_eq(access(catdir, F_OK), 0);
+    /* Garbage index: rebuilt too. */
+    sh("echo garbage > %s/index.h5%s", "");
+    QEQ("SELECT name FROM latest WHERE version = 2", "alpha;gamma");
+    /* Explicit reindex. */
+    size_t n = 0;
+    ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_OK);
+    if (nd_spmd_rank() == 0) ck_assert_uint_eq(n, 6);
+    QEQ("SELECT name FROM results WHERE tags.method = 'qr'", "alpha");
+}
+END_TEST
+
+START_TEST(test_recovery_more)
+{
+    mql_fixture();
+    size_t n = 0;
+    sh("echo garbage > %s/index.h5%s", "");
+    QEQ("SELECT name, version FROM latest", "alpha|2;beta|1;beta_2|1;gamma|2");
+    /* A committed result the index missed (writer died after the rename): the pending
+     * marker it left makes the next reader rebuild. */
+    sh("cp %s/results/beta/v1.h5 /tmp/nd_cat_saved.h5%s", "");
+    store_float("beta", 9.0, NULL, 0);
+    sh("touch %s/pending/beta.v2%s", "");
+    sh("cp %s/index.h5 /tmp/nd_cat_idx_saved.h5%s", "");
+    QEQ("SELECT name, version FROM latest WHERE name = 'beta'", "beta|2");
+    /* A leftover temporary file of a dead writer is ignored, then removed by reindex. */
+    sh("cp /tmp/nd_cat_saved.h5 %s/results/beta/v3.h5.tmp.nohost.999999%s", "");
+    sh("cp /tmp/nd_cat_saved.h5 %s/results/beta/v4.h5.tmp.nohost.999998%s", "");
+    sh("touch -d '2 days ago' %s/results/beta/v4.h5.tmp.nohost.999998%s", "");
+    QEQ("SELECT name, version FROM latest WHERE name = 'beta'", "beta|2");
+    nd_cat_item it;
+    int64_t v;
+    ck_assert_int_eq(nd_cat_load(cat, "beta", ND_CAT_LATEST, &it, &v), ND_OK);
+    ck_assert_int_eq(v, 2);
+    ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_OK);
+    if (nd_spmd_rank() == 0) {
+        ck_assert_uint_eq(n, 7);
+        char p[400];
+        snprintf(p, sizeof p, "%s/results/beta/v3.h5.tmp.nohost.999999", catdir);
+        ck_assert_int_eq(access(p, F_OK), 0); /* another host's writer may still be alive */
+        snprintf(p, sizeof p, "%s/results/beta/v4.h5.tmp.nohost.999998", catdir);
+        ck_assert_int_ne(access(p, F_OK), 0); /* but not for two days */
+    }
+    /* The version after a claimed-but-never-committed one skips it. */
+    sh("touch %s/results/beta/v3.claim%s", "");
+    ck_assert_int_eq(store_int("beta", 1, NULL, 0), 4);
+    /* A corrupt result file: the index cannot be rebuilt. */
+    sh("echo broken > %s/results/gamma/v1.h5%s", "");
+    sh("rm %s/index.h5%s", "");
+    char buf[64];
+    ck_assert_int_eq(q("SELECT name FROM results", buf, sizeof buf), ND_EINVALID);
+    ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_EINVALID);
+    ck_assert(strstr(nd_err_msg(), "gamma/v1.h5"));
+}
+END_TEST
+
+START_TEST(test_export)
+{
+    fresh();
+    double cm[4] = {1, 3, 2, 4.5};
+    nd_dm *A;
+    ck_assert_int_eq(nd_dm_from_colmajor(2, 2, cm, &A), ND_OK);
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    nd_cat_item mi = {.kind = ND_CAT_MATRIX, .m = A};
+    int64_t v;
+    ck_assert_int_eq(nd_cat_store(cat, "m", &mi, NULL, 0, &p, &v), ND_OK);
+    nd_dm_free(A);
+    store_str("s", "a \"quoted\", text", ND_CAT_STRING);
+    char out[400];
+    snprintf(out, sizeof out, "%s/m.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "m@1", out), ND_OK);
+    if (nd_spmd_rank() == 0) {
+        FILE *f = fopen(out, "r");
+        char text[200] = "";
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[got] = '\0';
+        ck_assert_str_eq(text, "1.0,2.0\n3.0,4.5\n");
+    }
+    snprintf(out, sizeof out, "%s/s.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "s", out), ND_OK);
+    if (nd_spmd_rank() == 0) {
+        FILE *f = fopen(out, "r");
+        char text[200] = "";
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[got] = '\0';
+        ck_assert_str_eq(text, "\"a \"\"quoted\"\", text\"\n");
+    }
+    snprintf(out, sizeof out, "%s/m.h5", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "m", out), ND_OK);
+    ck_assert_int_eq(nd_cat_export(cat, "m@2", out), ND_EPROG);
+    ck_assert_int_eq(nd_cat_export(cat, "m@x", out), ND_EPROG);
+    ck_assert_int_eq(nd_cat_export(cat, "m", "/tmp/x.txt"), ND_EUSAGE);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
+    Suite *s = suite_create("catalog");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_store_load_kinds);
+    tcase_add_test(tc, test_versions_provenance);
+    tcase_add_test(tc, test_mql_features);
+    tcase_add_test(tc, test_mql_more);
+    tcase_add_test(tc, test_mql_errors);
+    tcase_add_test(tc, test_reindex_and_recovery);
+    tcase_add_test(tc, test_recovery_more);
+    tcase_add_test(tc, test_export);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, nd_spmd_rank() == 0 ? CK_NORMAL : CK_SILENT);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (cat) nd_cat_close(cat);
+    if (nd_spmd_rank() == 0 && catdir[0]) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf /tmp/nd_check_catalog.%ld.* /tmp/nd_cat_saved.h5 /tmp/nd_cat_idx_saved.h5",
+                 (long)getpid());
+        if (system(cmd) != 0) failed++;
+    }
+    nd_spmd_finalize();
+    return failed ? 1 : 0;
+}
