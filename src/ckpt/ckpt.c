@@ -1,0 +1,609 @@
+/* ckpt.c: the checkpoint driver (ckpt.h): when to checkpoint, where, commit by rename,
+ * rotation, signals, and restart selection (docs/checkpoint.md).
+ *
+ * Invariants: a checkpoint file is visible under its final name ckpt-<seq>.h5 only after
+ * every rank finished writing and the file was flushed (rename by rank 0 after the
+ * collective close); sequence numbers only grow within a directory.  Decisions (when to
+ * checkpoint, which file to restart from) are made by rank 0 or by an all-reduce, so
+ * every rank takes the same path.
+ */
+#include "ckpt/ckpt_internal.h"
+
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "common/strbuf.h"
+#include "nbc/nbc.h"
+#include "runtime/spmd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct nd_ckpt {
+    nd_ckpt_opts o;
+    char *dir;              /* owned */
+    char *program;          /* owned: the path as given */
+    uint8_t *nbc;           /* owned copy of the serialized bytecode */
+    size_t nbc_len;
+    uint8_t sha256[32];
+    nd_ckpt_kv *params;     /* owned, sorted by key, unique keys */
+    int nparams, params_cap;
+    uint64_t next_seq;      /* 0: not known yet (scan the directory first) */
+    double last_time;       /* rank 0: MPI_Wtime of the start or the last checkpoint */
+    uint64_t count;
+    nd_program *own_prog;   /* the checkpoint's program after a forced restart */
+    bool stats;             /* NOODLE_CKPT_STATS: a timing line per write and restore */
+};
+
+/* Rank-local: the size of a file in MiB (0 when it cannot be read). */
+static double file_mib(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (double)sb.st_size / 1048576.0 : 0.0;
+}
+
+static volatile sig_atomic_t pending_signal;
+
+static void on_signal(int signo)
+{
+    pending_signal = signo;
+}
+
+void nd_ckpt_raise(int signo)
+{
+    pending_signal = signo;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+    return strcmp(((const nd_ckpt_kv *)a)->key, ((const nd_ckpt_kv *)b)->key);
+}
+
+/* ./checkpoints/<basename of program without its extension> */
+static char *default_dir(const char *program)
+{
+    const char *base = strrchr(program, '/');
+    base = base ? base + 1 : program;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    if (nd_sb_puts(&sb, "./checkpoints/") != ND_OK || nd_sb_append(&sb, base, n) != ND_OK) {
+        nd_sb_free(&sb);
+        return NULL;
+    }
+    char *s = nd_strdup(sb.data);
+    nd_sb_free(&sb);
+    return s;
+}
+
+nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void *nbc,
+                      size_t nbc_len, const nd_ckpt_kv *params, int nparams, nd_ckpt **out)
+{
+    *out = NULL;
+    nd_ckpt *c = ND_ALLOC_N(nd_ckpt, 1);
+    if (!c) return ND_ENOMEM;
+    c->o = *opts;
+    if (c->o.keep <= 0) c->o.keep = ND_CKPT_DEFAULT_KEEP;
+    if (!c->o.safepoint_every) c->o.safepoint_every = ND_CKPT_SAFEPOINT_EVERY;
+    /* For measurements (benchmarks/ckpt): events between safe-point hooks; 0 = never. */
+    const char *every = getenv("NOODLE_CKPT_SAFEPOINT_EVERY");
+    if (every && *every) {
+        unsigned long long e = strtoull(every, NULL, 10);
+        c->o.safepoint_every = e ? e : UINT64_MAX;
+    }
+    c->stats = getenv("NOODLE_CKPT_STATS") != NULL;
+    c->dir = opts->dir && *opts->dir ? nd_strdup(opts->dir) : default_dir(program);
+    c->program = nd_strdup(program);
+    c->nbc = nd_malloc(nbc_len ? nbc_len : 1);
+    nd_status st = c->dir && c->program && c->nbc ? ND_OK : ND_ENOMEM;
+    if (st == ND_OK) {
+        memcpy(c->nbc, nbc, nbc_len);
+        c->nbc_len = nbc_len;
+        nd_sha256_buf(nbc, nbc_len, c->sha256);
+    }
+    /* Effective parameters: a later key wins; sorted so that comparisons are simple. */
+    if (st == ND_OK && nparams > 0) {
+        c->params = ND_ALLOC_N(nd_ckpt_kv, nparams);
+        if (!c->params) st = ND_ENOMEM;
+        else c->params_cap = nparams;
+        for (int k = 0; st == ND_OK && k < nparams; k++) {
+            int j;
+            for (j = 0; j < c->nparams; j++)
+                if (strcmp(c->params[j].key, params[k].key) == 0) break;
+            char *v = nd_strdup(params[k].value);
+            if (!v) {
+                st = ND_ENOMEM;
+                break;
+            }
+            if (j < c->nparams) {
+                nd_strfree(c->params[j].value);
+                c->params[j].value = v;
+            } else {
+                c->params[j].key = nd_strdup(params[k].key);
+                c->params[j].value = v;
+                c->nparams++;
+                if (!c->params[j].key) st = ND_ENOMEM;
+            }
+        }
+        if (st == ND_OK) qsort(c->params, (size_t)c->nparams, sizeof *c->params, kv_cmp);
+    }
+    if (st != ND_OK) {
+        nd_ckpt_free(c);
+        return st;
+    }
+    c->last_time = MPI_Wtime();
+    if (!c->o.no_signals) install_signals();
+    *out = c;
+    return ND_OK;
+}
+
+void nd_ckpt_free(nd_ckpt *c)
+{
+    if (!c) return;
+    nd_strfree(c->dir);
+    nd_strfree(c->program);
+    if (c->nbc) nd_free(c->nbc, c->nbc_len ? c->nbc_len : 1);
+    for (int k = 0; k < c->nparams; k++) {
+        nd_strfree(c->params[k].key);
+        nd_strfree(c->params[k].value);
+    }
+    if (c->params) ND_FREE_N(c->params, c->params_cap);
+    nd_program_free(c->own_prog);
+    nd_free(c, sizeof *c);
+}
+
+uint64_t nd_ckpt_safepoint_every(const nd_ckpt *c)
+{
+    return c->o.safepoint_every;
+}
+
+uint64_t nd_ckpt_count(const nd_ckpt *c)
+{
+    return c->count;
+}
+
+/* ---- the directory ---- */
+
+/* Rank-local: the sequence number of a committed checkpoint file name, or 0. */
+static uint64_t seq_of(const char *name)
+{
+    unsigned long long s;
+    int n = 0;
+    if (sscanf(name, "ckpt-%llu.h5%n", &s, &n) == 1 && name[n] == '\0' && s > 0) return s;
+    return 0;
+}
+
+static int u64_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Rank-local (rank 0): committed sequence numbers in dir, newest first. */
+static nd_status scan_dir(const char *dir, uint64_t **seqs, size_t *n)
+{
+    *seqs = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return ND_OK;
+    size_t cap = 0;
+    struct dirent *e;
+    nd_status st = ND_OK;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t s = seq_of(e->d_name);
+        if (!s) continue;
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            uint64_t *p = ND_REALLOC_N(uint64_t, *seqs, cap, ncap);
+            if (!p) {
+                st = ND_ENOMEM;
+                break;
+            }
+            *seqs = p;
+            cap = ncap;
+        }
+        (*seqs)[(*n)++] = s;
+    }
+    closedir(d);
+    if (*n) qsort(*seqs, *n, sizeof **seqs, u64_desc);
+    if (st != ND_OK || *n == 0) {
+        if (*seqs) ND_FREE_N(*seqs, cap);
+        *seqs = NULL;
+        *n = 0;
+        return st;
+    }
+    /* Shrink to the exact count so that the caller frees with n. */
+    uint64_t *p = ND_REALLOC_N(uint64_t, *seqs, cap, *n);
+    if (p) *seqs = p;
+    else {
+        ND_FREE_N(*seqs, cap);
+        *seqs = NULL;
+        *n = 0;
+        return ND_ENOMEM;
+    }
+    return ND_OK;
+}
+
+static nd_status mkdir_p(const char *dir)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return nd_err_set(ND_EUSAGE, "checkpoint directory name too long");
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return nd_err_set(ND_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return nd_err_set(ND_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
+    return ND_OK;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static void ckpt_path(char *buf, size_t n, const char *dir, uint64_t seq, bool tmp)
+{
+    snprintf(buf, n, "%s/ckpt-%llu.h5%s", dir, (unsigned long long)seq, tmp ? ".tmp" : "");
+}
+
+/* Collective: learns the next sequence number from the directory (rank 0). */
+static nd_status learn_seq(nd_ckpt *c)
+{
+    uint64_t next = 1;
+    if (nd_spmd_rank() == 0) {
+        uint64_t *seqs;
+        size_t n;
+        if (scan_dir(c->dir, &seqs, &n) == ND_OK && n) {
+            next = seqs[0] + 1;
+            ND_FREE_N(seqs, n);
+        }
+    }
+    ND_TRY(nd_spmd_bcast(&next, sizeof next, 0));
+    c->next_seq = next;
+    return ND_OK;
+}
+
+/* Rank-local (rank 0): deletes committed checkpoints beyond the newest `keep` and stale
+ * temporary files older than the one just committed. */
+static void rotate(nd_ckpt *c, uint64_t committed)
+{
+    uint64_t *seqs;
+    size_t n;
+    if (scan_dir(c->dir, &seqs, &n) != ND_OK) return;
+    char path[4200];
+    for (size_t k = (size_t)c->o.keep; k < n; k++) {
+        ckpt_path(path, sizeof path, c->dir, seqs[k], false);
+        (void)unlink(path);
+    }
+    if (n) ND_FREE_N(seqs, n);
+    DIR *d = opendir(c->dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long s;
+        int len = 0;
+        if (sscanf(e->d_name, "ckpt-%llu.h5.tmp%n", &s, &len) == 1 && e->d_name[len] == '\0' &&
+            s < committed) {
+            snprintf(path, sizeof path, "%s/%s", c->dir, e->d_name);
+            (void)unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* ---- writing ---- */
+
+static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t final_len)
+{
+    fflush(stdout);
+    fflush(stderr);
+    nd_status st = ND_OK;
+    if (nd_spmd_rank() == 0) st = mkdir_p(c->dir);
+    ND_TRY(nd_spmd_agree(st));
+    if (!c->next_seq) ND_TRY(learn_seq(c));
+
+    nd_strbuf blob;
+    nd_sb_init(&blob);
+    nd_dm **mats = NULL;
+    size_t nmats = 0;
+    st = nd_ckpt_state_encode(vm, &blob, &mats, &nmats);
+    /* Encoding is uniform: identical state on every rank gives identical bytes. */
+    if (st != ND_OK) {
+        nd_sb_free(&blob);
+        return st;
+    }
+    uint64_t seq = c->next_seq++;
+    double t0 = MPI_Wtime();
+    char tmp[4200];
+    ckpt_path(tmp, sizeof tmp, c->dir, seq, true);
+    ckpt_path(final, final_len, c->dir, seq, false);
+    nd_ckpt_meta meta = {.seq = seq,
+                         .nbc = c->nbc,
+                         .nbc_len = c->nbc_len,
+                         .sha256 = c->sha256,
+                         .program = c->program,
+                         .params = c->params,
+                         .nparams = c->nparams,
+                         .blob = blob.data ? blob.data : "",
+                         .blob_len = blob.len,
+                         .ncollective = vm->ncollective,
+                         .nsafepoints = vm->nsafepoints,
+                         .gc_runs = nd_gc_runs(),
+                         .gc_live = nd_gc_live(),
+                         .gc_pending = nd_gc_pending()};
+    st = nd_ckpt_file_write(tmp, &meta, mats, nmats, c->o.hints, c->o.nhints);
+    nd_sb_free(&blob);
+    if (mats) ND_FREE_N(mats, nmats);
+    if (st != ND_OK) {
+        if (nd_spmd_rank() == 0) (void)unlink(tmp);
+        char msg[sizeof nd_last_error.msg];
+        snprintf(msg, sizeof msg, "%s", nd_err_msg());
+        return nd_err_set(st, "checkpoint failed: %s (earlier checkpoints are kept)", msg);
+    }
+    /* Every rank has closed the file: commit it. */
+    st = ND_OK;
+    if (nd_spmd_rank() == 0) {
+        if (rename(tmp, final) != 0) {
+            st = nd_err_set(ND_EIO, "checkpoint failed: cannot rename '%s' to '%s': %s", tmp,
+                            final, strerror(errno));
+            (void)unlink(tmp);
+        } else {
+            fsync_dir(c->dir);
+            rotate(c, seq);
+        }
+    }
+    ND_TRY(nd_spmd_agree(st));
+    c->count++;
+    if (c->stats && nd_spmd_rank() == 0) {
+        double dt = MPI_Wtime() - t0, mib = file_mib(final);
+        fprintf(stderr, "noodle-run: stats: wrote '%s': %.1f MiB in %.3f s (%.0f MiB/s)\n",
+                final, mib, dt, dt > 0 ? mib / dt : 0.0);
+    }
+    return ND_OK;
+}
+
+nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm)
+{
+    char final[4200];
+    ND_TRY(write_checkpoint(c, vm, final, sizeof final));
+    c->last_time = MPI_Wtime();
+    return ND_OK;
+}
+
+nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
+{
+    if (c->o.no_signals && c->o.interval <= 0) return ND_OK;
+    int flags = pending_signal ? 1 : 0;
+    if (c->o.interval > 0 && nd_spmd_rank() == 0 && MPI_Wtime() - c->last_time >= c->o.interval)
+        flags |= 2;
+    if (nd_spmd_size() > 1) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, &flags, 1, MPI_INT, MPI_BOR, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) return nd_err_set(ND_EMPI, "safe point: MPI_Allreduce failed");
+    }
+    if (!flags) return ND_OK;
+    char final[4200];
+    ND_TRY(write_checkpoint(c, vm, final, sizeof final));
+    c->last_time = MPI_Wtime();
+    if (flags & 1) {
+        int sig = pending_signal;
+        return nd_err_set(ND_ESIGNAL,
+                          "checkpointed to '%s' on %s; exiting with status 75 (requeue and "
+                          "run again with --restart)",
+                          final, sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1"
+                                                                             : "a signal");
+    }
+    return ND_OK;
+}
+
+/* ---- restart ---- */
+
+static bool params_equal(const nd_ckpt *c, const nd_ckpt_image *img)
+{
+    if (c->nparams != img->nparams) return false;
+    /* The image's params come sorted by name (HDF5 name index), as ours are. */
+    for (int k = 0; k < c->nparams; k++)
+        if (strcmp(c->params[k].key, img->params[k].key) != 0 ||
+            strcmp(c->params[k].value, img->params[k].value) != 0)
+            return false;
+    return true;
+}
+
+static void params_text(nd_strbuf *sb, const nd_ckpt_kv *p, int n)
+{
+    if (n == 0) (void)nd_sb_puts(sb, "none");
+    for (int k = 0; k < n; k++)
+        (void)nd_sb_printf(sb, "%s%s=%s", k ? " " : "", p[k].key, p[k].value);
+}
+
+/* Rank 0: the candidate files, newest first, as one NUL-separated buffer. */
+static nd_status candidates(nd_ckpt *c, nd_strbuf *out, const char **where)
+{
+    const char *from = c->o.restart_from;
+    const char *dir = c->dir;
+    *where = dir;
+    if (from) {
+        struct stat sb;
+        if (stat(from, &sb) != 0)
+            return nd_err_set(ND_EUSAGE, "--restart-from '%s': %s", from, strerror(errno));
+        *where = from;
+        if (!S_ISDIR(sb.st_mode)) return nd_sb_append(out, from, strlen(from) + 1);
+        dir = from;
+    }
+    uint64_t *seqs;
+    size_t n;
+    ND_TRY(scan_dir(dir, &seqs, &n));
+    char path[4200];
+    nd_status st = ND_OK;
+    for (size_t k = 0; st == ND_OK && k < n; k++) {
+        ckpt_path(path, sizeof path, dir, seqs[k], false);
+        st = nd_sb_append(out, path, strlen(path) + 1);
+    }
+    if (n) ND_FREE_N(seqs, n);
+    return st;
+}
+
+nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *vopts,
+                          const nd_program **prog_used, nd_vm **vm, bool *restored)
+{
+    *vm = NULL;
+    *restored = false;
+    *prog_used = prog;
+    if (!c->o.restart && !c->o.restart_from) return ND_OK;
+    bool rank0 = nd_spmd_rank() == 0;
+
+    nd_strbuf list;
+    nd_sb_init(&list);
+    const char *where = c->dir;
+    nd_status st = rank0 ? candidates(c, &list, &where) : ND_OK;
+    int32_t code = (int32_t)st;
+    ND_TRY(nd_spmd_bcast(&code, sizeof code, 0));
+    if (code != ND_OK) {
+        nd_sb_free(&list);
+        if (!rank0) nd_err_set((nd_status)code, "cannot list checkpoints");
+        return (nd_status)code;
+    }
+    void *buf = list.data;
+    size_t len = list.len;
+    ND_TRY(nd_spmd_bcast_alloc(&buf, &len, 0));
+    if (len == 0) {
+        if (rank0)
+            fprintf(stderr, "noodle-run: info: no checkpoint in '%s'; starting fresh\n", where);
+        if (rank0) nd_sb_free(&list);
+        else if (buf) nd_free(buf, len);
+        return learn_seq(c);
+    }
+
+    nd_ckpt_image img;
+    double t0 = MPI_Wtime();
+    const char *chosen = NULL;
+    int skipped = 0;
+    st = ND_EINVALID;
+    for (size_t off = 0; off < len; off += strlen((const char *)buf + off) + 1) {
+        const char *path = (const char *)buf + off;
+        bool bad_version;
+        st = nd_ckpt_file_read(path, c->o.hints, c->o.nhints, &img, &bad_version);
+        if (st == ND_OK) {
+            chosen = path;
+            break;
+        }
+        if (bad_version || st == ND_ENOMEM || st == ND_EMPI) break;
+        if (rank0) fprintf(stderr, "noodle-run: warning: %s; trying an older one\n", nd_err_msg());
+        skipped++;
+    }
+    if (!chosen) {
+        if (st == ND_EINVALID && skipped)
+            nd_err_set(ND_EINVALID, "no valid checkpoint in '%s' (%d invalid, skipped)", where,
+                       skipped);
+        goto out;
+    }
+
+    /* Same program, same parameters, unless forced. */
+    if (memcmp(img.sha256, c->sha256, 32) != 0) {
+        if (!c->o.force) {
+            st = nd_err_set(ND_EUSAGE,
+                            "checkpoint '%s' belongs to a different program (bytecode "
+                            "SHA-256 differs; it was written for '%s'); use --force to "
+                            "resume its own bytecode anyway", chosen, img.program);
+            goto out;
+        }
+        nd_program *p = NULL;
+        st = nd_nbc_read(img.nbc, img.nbc_len, &p);
+        if (st == ND_OK) st = nd_nbc_verify(p);
+        if (st != ND_OK) {
+            nd_program_free(p);
+            goto out;
+        }
+        c->own_prog = p;
+        *prog_used = p;
+        if (rank0)
+            fprintf(stderr, "noodle-run: warning: --force: resuming the bytecode stored in "
+                            "'%s', not '%s'\n", chosen, c->program);
+        /* Later checkpoints carry the program actually running. */
+        uint8_t *nbc = nd_malloc(img.nbc_len ? img.nbc_len : 1);
+        if (!nbc) {
+            st = ND_ENOMEM;
+            goto out;
+        }
+        memcpy(nbc, img.nbc, img.nbc_len);
+        nd_free(c->nbc, c->nbc_len ? c->nbc_len : 1);
+        c->nbc = nbc;
+        c->nbc_len = img.nbc_len;
+        memcpy(c->sha256, img.sha256, 32);
+    }
+    if (!params_equal(c, &img) && !c->o.force) {
+        nd_strbuf a, b;
+        nd_sb_init(&a);
+        nd_sb_init(&b);
+        params_text(&a, img.params, img.nparams);
+        params_text(&b, c->params, c->nparams);
+        st = nd_err_set(ND_EUSAGE,
+                        "checkpoint '%s' was written with different parameters (%s; now %s); "
+                        "use --force to restart anyway", chosen, a.data ? a.data : "",
+                        b.data ? b.data : "");
+        nd_sb_free(&a);
+        nd_sb_free(&b);
+        goto out;
+    }
+
+    st = nd_vm_new(*prog_used, vopts, vm);
+    if (st == ND_OK) {
+        st = nd_ckpt_state_decode(*vm, img.blob, img.blob_len, img.mats, img.nmats);
+        /* decode took the matrices */
+        for (size_t k = 0; k < img.nmats; k++) img.mats[k] = NULL;
+    }
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) {
+        nd_vm_free(*vm);
+        *vm = NULL;
+        goto out;
+    }
+    *restored = true;
+    if (rank0 && c->stats) {
+        double dt = MPI_Wtime() - t0, mib = file_mib(chosen);
+        fprintf(stderr, "noodle-run: stats: read '%s': %.1f MiB in %.3f s (%.0f MiB/s)\n",
+                chosen, mib, dt, dt > 0 ? mib / dt : 0.0);
+    }
+    if (rank0) {
+        fprintf(stderr, "noodle-run: info: restarting from '%s'%s\n", chosen,
+                skipped ? " (newer invalid checkpoints skipped)" : "");
+        fflush(stderr);
+    }
+    /* New checkpoints go to the run's directory, numbered after everything in it. */
+    st = learn_seq(c);
+    if (st == ND_OK && img.seq >= c->next_seq && !c->o.restart_from) c->next_seq = img.seq + 1;
+    c->last_time = MPI_Wtime();
+
+out:
+    nd_ckpt_image_free(&img);
+    if (rank0) nd_sb_free(&list);
+    else if (buf) nd_free(buf, len);
+    if (st != ND_OK && *prog_used != prog) *prog_used = prog;
+    return st;
+}

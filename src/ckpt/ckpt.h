@@ -1,0 +1,79 @@
+/* ckpt.h: checkpoint and restart of the whole VM to one parallel HDF5 file (the nd_ckpt_
+ * module; docs/checkpoint.md).
+ *
+ * noodle-run (src/job) creates one nd_ckpt per run, asks it to restore a VM when
+ * --restart/--restart-from is given, and forwards the VM's checkpoint and safe-point
+ * hooks to it.  Checkpoints happen at checkpoint(), at safe points when the interval
+ * has passed, and on SIGUSR1/SIGTERM (then the run stops with ND_ESIGNAL, exit 75).
+ * Ranks agree on when to checkpoint with one small all-reduce every `safepoint_every`
+ * safe-point events, never on every back-edge.  Every function is Collective unless
+ * marked.
+ */
+#ifndef ND_CKPT_H
+#define ND_CKPT_H
+
+#include "common/nd.h"
+#include "noodle/bytecode.h"
+#include "vm/vm.h"
+
+/* A key/value pair of strings (job parameters, MPI-IO hints). */
+typedef struct nd_ckpt_kv {
+    char *key, *value;
+} nd_ckpt_kv;
+
+#define ND_CKPT_FORMAT_VERSION 1u
+#define ND_CKPT_DEFAULT_KEEP 2
+/* Safe-point events between two agreement checks (an all-reduce); equal on all ranks. */
+#define ND_CKPT_SAFEPOINT_EVERY 16384u
+
+/* The `checkpoint` section of noodle-run's options.  The driver fills it from flags;
+ * the configuration (checkpoint.dir, .interval, .keep, .mpiio_hints) can fill it too.
+ * Strings are borrowed for the life of the nd_ckpt. */
+typedef struct nd_ckpt_opts {
+    const char *dir;            /* NULL: ./checkpoints/<program name without extension> */
+    double interval;            /* seconds between automatic checkpoints; 0 = off */
+    int keep;                   /* committed checkpoints kept (0 = ND_CKPT_DEFAULT_KEEP) */
+    const nd_ckpt_kv *hints;    /* MPI-IO hints set on the MPI_Info of the file access */
+    int nhints;
+    bool restart;               /* --restart: newest valid checkpoint in dir, if any */
+    const char *restart_from;   /* --restart-from FILE|DIR (implies restart) */
+    bool force;                 /* accept a different program or parameters */
+    bool no_signals;            /* do not install SIGUSR1/SIGTERM handlers */
+    uint64_t safepoint_every;   /* 0 = ND_CKPT_SAFEPOINT_EVERY */
+} nd_ckpt_opts;
+
+typedef struct nd_ckpt nd_ckpt;
+
+/* Collective.  program: the path as given (names the default directory); nbc: the
+ * serialized bytecode every rank verified; params: the effective job parameters (a later
+ * key wins).  Copies what it keeps; installs the signal handlers. */
+nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void *nbc,
+                      size_t nbc_len, const nd_ckpt_kv *params, int nparams,
+                      nd_ckpt **out);
+void nd_ckpt_free(nd_ckpt *c);
+
+/* Collective.  When the options ask for a restart, selects a checkpoint (the newest
+ * valid one, falling back past corrupt ones with a warning), checks that it belongs to
+ * this program and these parameters (ND_EUSAGE otherwise, unless force), and rebuilds
+ * *vm from it.  prog is the verified program of this run; with force and a different
+ * program, *prog_used becomes the checkpoint's own program (owned by c).  *restored is
+ * false when there was nothing to restart from (an info line on stderr): the caller
+ * starts fresh.  vopts are passed to nd_vm_new. */
+nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *vopts,
+                          const nd_program **prog_used, nd_vm **vm, bool *restored);
+
+/* Collective: writes a checkpoint now (the checkpoint() builtin). */
+nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm);
+/* Collective: the safe-point hook (every safepoint_every events): one all-reduce of
+ * (a signal arrived on some rank, rank 0's clock says the interval passed); checkpoints
+ * when either holds; after a signal returns ND_ESIGNAL. */
+nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm);
+/* Rank-local: the number of safe-point events between two hook calls. */
+uint64_t nd_ckpt_safepoint_every(const nd_ckpt *c);
+/* Rank-local: checkpoints written so far by this run. */
+uint64_t nd_ckpt_count(const nd_ckpt *c);
+
+/* Rank-local, for tests: behave as if a signal had arrived. */
+void nd_ckpt_raise(int signo);
+
+#endif

@@ -1,0 +1,85 @@
+/* ckpt_internal.h: the layers of the checkpoint module, private to src/ckpt and its
+ * unit test: the VM-state blob (state.c), the HDF5 file (file.c) and the driver that
+ * ckpt.h exposes (ckpt.c).  The file layout and the blob format are in
+ * docs/checkpoint.md; both are versioned (ND_CKPT_FORMAT_VERSION, ND_CKPT_BLOB_VERSION).
+ */
+#ifndef ND_CKPT_INTERNAL_H
+#define ND_CKPT_INTERNAL_H
+
+#include "ckpt/ckpt.h"
+
+#include "common/strbuf.h"
+#include "runtime/dm.h"
+#include "vm/vm_internal.h"
+
+#define ND_CKPT_BLOB_MAGIC "NDSTATE\0"
+#define ND_CKPT_BLOB_VERSION 1u
+
+/* ---- state.c: VM state <-> bytes ---- */
+
+/* Uniform (no communication).  Appends the VM state (frames, registers, globals, the
+ * object graph by identity, counters) to out.  *mats receives the matrices the state
+ * references, in the order the blob numbers them (borrowed pointers, nd_malloc'd array
+ * of *nmats entries that the caller frees with ND_FREE_N). */
+nd_status nd_ckpt_state_encode(const nd_vm *vm, nd_strbuf *out, nd_dm ***mats,
+                               size_t *nmats);
+/* Uniform.  Rebuilds the state of vm (a fresh VM of the same program) from blob.
+ * Takes ownership of mats[0..nmats) (each freed or given to a matrix object), never of
+ * the array itself.  A malformed blob is ND_EINVALID with a message. */
+nd_status nd_ckpt_state_decode(nd_vm *vm, const void *blob, size_t len, nd_dm **mats,
+                               size_t nmats);
+/* Uniform: the number of matrices a blob references (ND_EINVALID if malformed). */
+nd_status nd_ckpt_state_nmats(const void *blob, size_t len, size_t *nmats);
+
+/* ---- file.c: the HDF5 file ---- */
+
+/* What a checkpoint file holds besides the matrices (identical on every rank). */
+typedef struct nd_ckpt_meta {
+    uint64_t seq;
+    const void *nbc;          /* serialized bytecode */
+    size_t nbc_len;
+    const uint8_t *sha256;    /* 32 bytes: nd_nbc_hash of the program */
+    const char *program;      /* program name as given */
+    const nd_ckpt_kv *params; /* effective job parameters, sorted by key */
+    int nparams;
+    const void *blob;         /* VM state (state.c) */
+    size_t blob_len;
+    uint64_t ncollective, nsafepoints, gc_runs, gc_live, gc_pending;
+} nd_ckpt_meta;
+
+/* Collective.  Writes path (created or truncated) with the MPI-IO driver and hints;
+ * flushed to disk (MPI_File_sync) and closed before it returns.  On failure every rank
+ * gets the same status and path may be left half written (the caller removes it). */
+nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm **mats,
+                             size_t nmats, const nd_ckpt_kv *hints, int nhints);
+
+/* A checkpoint read back: owned copies. */
+typedef struct nd_ckpt_image {
+    uint32_t format_version;
+    uint64_t seq;
+    uint8_t *nbc;
+    size_t nbc_len;
+    uint8_t sha256[32];
+    char *program;
+    nd_ckpt_kv *params;
+    int nparams;
+    uint8_t *blob;
+    size_t blob_len;
+    nd_dm **mats;             /* NULL entries once given away */
+    size_t nmats;
+} nd_ckpt_image;
+
+/* Collective.  Reads and validates path: format version (an unknown one is
+ * ND_EINVALID with *bad_version set), bytecode hash, blob CRC-32C, matrix shapes and
+ * checksums.  Any other problem (truncated, unreadable, checksum mismatch) is
+ * ND_EINVALID with a message.  Uniform result on every rank. */
+nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhints,
+                            nd_ckpt_image *img, bool *bad_version);
+void nd_ckpt_image_free(nd_ckpt_image *img);
+
+/* Fault injection for tests: NOODLE_CKPT_FAIL_WRITE=N makes the Nth checkpoint write of
+ * this process and every later one fail with an injected ENOSPC after the file was
+ * created (N = 1: every write). */
+bool nd_ckpt_fail_write(void);
+
+#endif

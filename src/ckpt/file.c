@@ -1,0 +1,521 @@
+/* file.c: the checkpoint file, one HDF5 file written and read collectively by all
+ * ranks with the MPI-IO driver (docs/checkpoint.md "File layout").
+ *
+ * Invariants: every rank makes the same sequence of HDF5 calls (metadata operations are
+ * collective in parallel HDF5), and the ranks agree on success after each step
+ * (nd_spmd_agree) so that a failure on one rank never leaves the others waiting in the
+ * next collective call.  Small datasets are written by rank 0 alone inside a collective
+ * transfer; matrices go through nd_dm_h5write_loc/h5read_loc as global datasets.
+ */
+#include "ckpt/ckpt_internal.h"
+
+#include "config.h"
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "runtime/spmd.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static unsigned long writes_done;
+
+bool nd_ckpt_fail_write(void)
+{
+    const char *e = getenv("NOODLE_CKPT_FAIL_WRITE");
+    unsigned long n = e ? strtoul(e, NULL, 10) : 0;
+    return n > 0 && writes_done + 1 >= n;
+}
+
+static nd_status h5fail(const char *what, const char *path)
+{
+    return nd_err_set(ND_EIO, "checkpoint '%s': %s failed", path, what);
+}
+
+static hid_t make_fapl(const nd_ckpt_kv *hints, int nhints)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    MPI_Info info = MPI_INFO_NULL;
+    if (nhints > 0) {
+        MPI_Info_create(&info);
+        for (int k = 0; k < nhints; k++) MPI_Info_set(info, hints[k].key, hints[k].value);
+    }
+    herr_t rc = H5Pset_fapl_mpio(fapl, nd_spmd_comm(), info);
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+    if (rc < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+/* ---- attributes ---- */
+
+static herr_t attr_write(hid_t loc, const char *name, hid_t type, const void *v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    if (sp < 0) return -1;
+    hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+static herr_t attr_u64(hid_t loc, const char *name, uint64_t v)
+{
+    return attr_write(loc, name, H5T_NATIVE_UINT64, &v);
+}
+
+static herr_t attr_f64(hid_t loc, const char *name, double v)
+{
+    return attr_write(loc, name, H5T_NATIVE_DOUBLE, &v);
+}
+
+/* A fixed-length, NUL-terminated string (h5py shows bytes). */
+static herr_t attr_str(hid_t loc, const char *name, const char *s)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    herr_t rc = H5Tset_size(t, strlen(s) + 1);
+    if (rc >= 0) rc = H5Tset_strpad(t, H5T_STR_NULLTERM);
+    if (rc >= 0) rc = attr_write(loc, name, t, s);
+    H5Tclose(t);
+    return rc;
+}
+
+static herr_t attr_read_u64(hid_t loc, const char *name, uint64_t *v)
+{
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    herr_t rc = H5Aread(a, H5T_NATIVE_UINT64, v);
+    H5Aclose(a);
+    return rc;
+}
+
+static herr_t attr_read_f64(hid_t loc, const char *name, double *v)
+{
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    herr_t rc = H5Aread(a, H5T_NATIVE_DOUBLE, v);
+    H5Aclose(a);
+    return rc;
+}
+
+/* *out: an nd_strdup'd copy of a string attribute opened as `a`. */
+static herr_t attr_read_str_open(hid_t a, char **out)
+{
+    *out = NULL;
+    hid_t ft = H5Aget_type(a);
+    if (ft < 0) return -1;
+    herr_t rc = -1;
+    if (H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
+        size_t n = H5Tget_size(ft);
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        char *buf = n < (1u << 24) ? nd_malloc(n + 1) : NULL;
+        if (mt >= 0 && buf && H5Tset_size(mt, n) >= 0 && H5Aread(a, mt, buf) >= 0) {
+            buf[n] = '\0';
+            *out = nd_strdup(buf);
+            rc = *out ? 0 : -1;
+        }
+        if (buf) nd_free(buf, n + 1);
+        if (mt >= 0) H5Tclose(mt);
+    }
+    H5Tclose(ft);
+    return rc;
+}
+
+static herr_t attr_read_str(hid_t loc, const char *name, char **out)
+{
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    herr_t rc = attr_read_str_open(a, out);
+    H5Aclose(a);
+    return rc;
+}
+
+/* ---- byte datasets ---- */
+
+/* Collective: a 1-D uint8 dataset written by rank 0 (the others select nothing). */
+static herr_t write_bytes(hid_t loc, const char *name, const void *p, size_t n)
+{
+    hsize_t dims[1] = {n};
+    hid_t fs = H5Screate_simple(1, dims, NULL);
+    if (fs < 0) return -1;
+    hid_t d = H5Dcreate2(loc, name, H5T_NATIVE_UINT8, fs, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : 0;
+    hid_t ms = -1, dx = -1;
+    if (rc >= 0) {
+        ms = H5Screate_simple(1, dims, NULL);
+        dx = H5Pcreate(H5P_DATASET_XFER);
+        if (ms < 0 || dx < 0 || H5Pset_dxpl_mpio(dx, H5FD_MPIO_COLLECTIVE) < 0) rc = -1;
+    }
+    if (rc >= 0 && nd_spmd_rank() != 0) {
+        if (H5Sselect_none(fs) < 0 || H5Sselect_none(ms) < 0) rc = -1;
+    }
+    if (rc >= 0 && n > 0) rc = H5Dwrite(d, H5T_NATIVE_UINT8, ms, fs, dx, p);
+    if (dx >= 0) H5Pclose(dx);
+    if (ms >= 0) H5Sclose(ms);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(fs);
+    return rc;
+}
+
+/* Every rank reads the whole dataset; *out is nd_malloc'd (*n bytes, at least 1). */
+static herr_t read_bytes(hid_t loc, const char *name, uint8_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    herr_t rc = -1;
+    hid_t fs = H5Dget_space(d);
+    hsize_t dims[1];
+    if (fs >= 0 && H5Sget_simple_extent_ndims(fs) == 1 &&
+        H5Sget_simple_extent_dims(fs, dims, NULL) == 1 && dims[0] < ((hsize_t)1 << 40)) {
+        *n = (size_t)dims[0];
+        *out = nd_malloc(*n ? *n : 1);
+        if (*out) rc = *n ? H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out)
+                          : 0;
+    }
+    if (fs >= 0) H5Sclose(fs);
+    H5Dclose(d);
+    if (rc < 0 && *out) {
+        nd_free(*out, *n ? *n : 1);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* ---- matrix checksums ---- */
+
+/* Collective: two reductions whose order is fixed by the global block index, so they
+ * are bit-identical for any rank count at the same block size. */
+static nd_status mat_checksum(const nd_dm *A, double *sum, double *fro)
+{
+    ND_TRY(nd_dm_reduce(ND_RED_SUM, A, sum));
+    return nd_dm_reduce(ND_RED_NORM_FRO, A, fro);
+}
+
+static bool same_sum(double a, double b, bool exact)
+{
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b);
+    if (a == b) return true;
+    if (exact) return false;
+    return fabs(a - b) <= 1e-10 * fmax(fabs(a), fabs(b));
+}
+
+/* ---- write ---- */
+
+/* Rank 0's provenance, broadcast so that every rank writes identical attributes. */
+typedef struct prov {
+    char utc[32];
+    char host[128];
+    char job_id[64];
+} prov;
+
+static nd_status gather_prov(prov *p)
+{
+    memset(p, 0, sizeof *p);
+    if (nd_spmd_rank() == 0) {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(p->utc, sizeof p->utc, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (gethostname(p->host, sizeof p->host - 1) != 0) strcpy(p->host, "unknown");
+        const char *j = getenv("SLURM_JOB_ID");
+        snprintf(p->job_id, sizeof p->job_id, "%s", j ? j : "");
+    }
+    return nd_spmd_bcast(p, sizeof *p, 0);
+}
+
+static nd_status write_meta(hid_t f, const char *path, const nd_ckpt_meta *m)
+{
+    prov pv;
+    ND_TRY(gather_prov(&pv));
+    int nprow, npcol, myr, myc;
+    nd_spmd_grid(&nprow, &npcol, &myr, &myc);
+    char grid[32], hex[65];
+    snprintf(grid, sizeof grid, "%dx%d", nprow, npcol);
+    nd_hex(m->sha256, 32, hex);
+    herr_t rc = 0;
+    rc |= attr_u64(f, "format_version", ND_CKPT_FORMAT_VERSION);
+    rc |= attr_u64(f, "seq", m->seq);
+    rc |= attr_str(f, "program", m->program);
+    rc |= attr_str(f, "program_sha256", hex);
+    rc |= attr_str(f, "noodle_version", PACKAGE_VERSION);
+    rc |= attr_str(f, "created_utc", pv.utc);
+    rc |= attr_u64(f, "nranks", (uint64_t)nd_spmd_size());
+    rc |= attr_str(f, "grid", grid);
+    rc |= attr_u64(f, "block_size", (uint64_t)nd_spmd_block_size());
+    rc |= attr_str(f, "host", pv.host);
+    rc |= attr_str(f, "job_id", pv.job_id);
+    if (rc < 0) return h5fail("writing the provenance attributes", path);
+
+    hid_t g = H5Gcreate2(f, "program", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return h5fail("creating /program", path);
+    rc = write_bytes(g, "bytecode", m->nbc, m->nbc_len);
+    rc |= attr_str(g, "sha256", hex);
+    rc |= attr_str(g, "name", m->program);
+    H5Gclose(g);
+    if (rc < 0) return h5fail("writing /program/bytecode", path);
+
+    g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return h5fail("creating /params", path);
+    for (int k = 0; k < m->nparams && rc >= 0; k++)
+        rc = attr_str(g, m->params[k].key, m->params[k].value);
+    H5Gclose(g);
+    if (rc < 0) return h5fail("writing /params", path);
+
+    g = H5Gcreate2(f, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return h5fail("creating /state", path);
+    rc = write_bytes(g, "vm", m->blob, m->blob_len);
+    rc |= attr_u64(g, "crc32c", nd_crc32c(0, m->blob, m->blob_len));
+    rc |= attr_u64(g, "ncollective", m->ncollective);
+    rc |= attr_u64(g, "nsafepoints", m->nsafepoints);
+    rc |= attr_u64(g, "gc_runs", m->gc_runs);
+    rc |= attr_u64(g, "gc_live", m->gc_live);
+    rc |= attr_u64(g, "gc_pending", m->gc_pending);
+    H5Gclose(g);
+    if (rc < 0) return h5fail("writing /state", path);
+    return ND_OK;
+}
+
+static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *A)
+{
+    char name[32];
+    snprintf(name, sizeof name, "m%zu", k);
+    double sum, fro;
+    ND_TRY(mat_checksum(A, &sum, &fro));
+    ND_TRY(nd_dm_h5write_loc((int64_t)g, name, A));
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) return h5fail("reopening a matrix dataset", path);
+    herr_t rc = attr_u64(d, "rows", (uint64_t)nd_dm_rows(A));
+    rc |= attr_u64(d, "cols", (uint64_t)nd_dm_cols(A));
+    rc |= attr_str(d, "layout", "global row-major (the matrix as h5py shows it)");
+    rc |= attr_u64(d, "block_size", (uint64_t)nd_spmd_block_size());
+    rc |= attr_f64(d, "checksum_sum", sum);
+    rc |= attr_f64(d, "checksum_fro", fro);
+    H5Dclose(d);
+    if (rc < 0) return h5fail("writing matrix attributes", path);
+    return ND_OK;
+}
+
+nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm **mats,
+                             size_t nmats, const nd_ckpt_kv *hints, int nhints)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fapl = make_fapl(hints, nhints);
+    hid_t f = -1;
+    nd_status st = ND_OK;
+    if (fapl < 0) st = h5fail("setting up MPI-IO", path);
+    if (st == ND_OK) {
+        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        if (f < 0) st = nd_err_set(ND_EIO, "cannot create checkpoint '%s'", path);
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) return st;
+
+    if (nd_ckpt_fail_write())
+        st = nd_err_set(ND_EIO, "cannot write checkpoint '%s': No space left on device "
+                        "(injected by NOODLE_CKPT_FAIL_WRITE)", path);
+    if (st == ND_OK) st = nd_spmd_agree(write_meta(f, path, meta));
+    hid_t g = -1;
+    if (st == ND_OK) {
+        g = H5Gcreate2(f, "matrices", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0 || attr_u64(g, "count", nmats) < 0)
+            st = h5fail("creating /matrices", path);
+        st = nd_spmd_agree(st);
+    }
+    for (size_t k = 0; st == ND_OK && k < nmats; k++)
+        st = nd_spmd_agree(write_matrix(g, path, k, mats[k]));
+    if (g >= 0) H5Gclose(g);
+    /* H5Fflush with global scope ends in MPI_File_sync: the data is on disk before the
+     * caller renames the file. */
+    if (st == ND_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) st = h5fail("flushing", path);
+    if (H5Fclose(f) < 0 && st == ND_OK) st = h5fail("closing", path);
+    writes_done++;
+    return nd_spmd_agree(st);
+}
+
+/* ---- read ---- */
+
+void nd_ckpt_image_free(nd_ckpt_image *img)
+{
+    if (img->nbc) nd_free(img->nbc, img->nbc_len ? img->nbc_len : 1);
+    if (img->blob) nd_free(img->blob, img->blob_len ? img->blob_len : 1);
+    nd_strfree(img->program);
+    for (int k = 0; k < img->nparams; k++) {
+        nd_strfree(img->params[k].key);
+        nd_strfree(img->params[k].value);
+    }
+    if (img->params) ND_FREE_N(img->params, img->nparams);
+    for (size_t k = 0; k < img->nmats; k++)
+        if (img->mats[k]) nd_dm_free(img->mats[k]);
+    if (img->mats) ND_FREE_N(img->mats, img->nmats);
+    memset(img, 0, sizeof *img);
+}
+
+#define INVALID(...) nd_err_set(ND_EINVALID, __VA_ARGS__)
+
+typedef struct param_iter {
+    nd_ckpt_image *img;
+    int fail;
+} param_iter;
+
+static herr_t param_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    ND_UNUSED(info);
+    param_iter *it = data;
+    nd_ckpt_image *img = it->img;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    char *v = NULL;
+    if (a < 0 || attr_read_str_open(a, &v) < 0) it->fail = 1;
+    if (a >= 0) H5Aclose(a);
+    if (it->fail) return -1;
+    nd_ckpt_kv *p = ND_REALLOC_N(nd_ckpt_kv, img->params, img->nparams, img->nparams + 1);
+    if (!p) {
+        nd_strfree(v);
+        it->fail = 1;
+        return -1;
+    }
+    img->params = p;
+    p[img->nparams].key = nd_strdup(name);
+    p[img->nparams].value = v;
+    img->nparams++;
+    return p[img->nparams - 1].key ? 0 : -1;
+}
+
+static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *bad_version)
+{
+    uint64_t ver;
+    if (attr_read_u64(f, "format_version", &ver) < 0)
+        return INVALID("checkpoint '%s': no format_version attribute", path);
+    img->format_version = (uint32_t)ver;
+    if (ver != ND_CKPT_FORMAT_VERSION) {
+        *bad_version = true;
+        return INVALID("checkpoint '%s' has format version %llu; this noodle-run reads "
+                       "version %u only", path, (unsigned long long)ver,
+                       ND_CKPT_FORMAT_VERSION);
+    }
+    if (attr_read_u64(f, "seq", &img->seq) < 0 || attr_read_str(f, "program", &img->program) < 0)
+        return INVALID("checkpoint '%s': provenance attributes unreadable", path);
+
+    hid_t g = H5Gopen2(f, "program", H5P_DEFAULT);
+    char *hex = NULL;
+    herr_t rc = g < 0 ? -1 : read_bytes(g, "bytecode", &img->nbc, &img->nbc_len);
+    if (rc >= 0) rc = attr_read_str(g, "sha256", &hex);
+    if (g >= 0) H5Gclose(g);
+    if (rc < 0) {
+        nd_strfree(hex);
+        return INVALID("checkpoint '%s': /program/bytecode unreadable", path);
+    }
+    nd_sha256_buf(img->nbc, img->nbc_len, img->sha256);
+    char mine[65];
+    nd_hex(img->sha256, 32, mine);
+    bool ok = strcmp(mine, hex) == 0;
+    nd_strfree(hex);
+    if (!ok) return INVALID("checkpoint '%s': bytecode does not match its SHA-256", path);
+
+    g = H5Gopen2(f, "params", H5P_DEFAULT);
+    if (g < 0) return INVALID("checkpoint '%s': no /params", path);
+    param_iter it = {img, 0};
+    hsize_t idx = 0;
+    rc = H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, param_cb, &it);
+    H5Gclose(g);
+    if (rc < 0 || it.fail) return INVALID("checkpoint '%s': /params unreadable", path);
+
+    g = H5Gopen2(f, "state", H5P_DEFAULT);
+    uint64_t crc = 0;
+    rc = g < 0 ? -1 : read_bytes(g, "vm", &img->blob, &img->blob_len);
+    if (rc >= 0) rc = attr_read_u64(g, "crc32c", &crc);
+    if (g >= 0) H5Gclose(g);
+    if (rc < 0) return INVALID("checkpoint '%s': /state/vm unreadable", path);
+    if (nd_crc32c(0, img->blob, img->blob_len) != (uint32_t)crc)
+        return INVALID("checkpoint '%s': VM state fails its CRC-32C check", path);
+    return ND_OK;
+}
+
+static nd_status read_matrix(hid_t g, const char *path, size_t k, nd_dm **out)
+{
+    char name[32];
+    snprintf(name, sizeof name, "m%zu", k);
+    uint64_t rows = 0, cols = 0, nb = 0;
+    double sum = 0, fro = 0;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : 0;
+    if (rc >= 0) {
+        rc |= attr_read_u64(d, "rows", &rows);
+        rc |= attr_read_u64(d, "cols", &cols);
+        rc |= attr_read_u64(d, "block_size", &nb);
+        rc |= attr_read_f64(d, "checksum_sum", &sum);
+        rc |= attr_read_f64(d, "checksum_fro", &fro);
+        H5Dclose(d);
+    }
+    if (rc < 0) return INVALID("checkpoint '%s': matrix %s unreadable", path, name);
+    nd_status st = nd_dm_h5read_loc((int64_t)g, name, out);
+    if (st != ND_OK) return INVALID("checkpoint '%s': matrix %s: %s", path, name, nd_err_msg());
+    if ((uint64_t)nd_dm_rows(*out) != rows || (uint64_t)nd_dm_cols(*out) != cols)
+        return INVALID("checkpoint '%s': matrix %s has the wrong shape", path, name);
+    double s2, f2;
+    ND_TRY(mat_checksum(*out, &s2, &f2));
+    bool exact = nb == (uint64_t)nd_spmd_block_size();
+    if (!same_sum(sum, s2, exact) || !same_sum(fro, f2, exact))
+        return INVALID("checkpoint '%s': matrix %s fails its checksum", path, name);
+    return ND_OK;
+}
+
+nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhints,
+                            nd_ckpt_image *img, bool *bad_version)
+{
+    memset(img, 0, sizeof *img);
+    *bad_version = false;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    nd_status st = ND_OK;
+    hid_t fapl = make_fapl(hints, nhints), f = -1;
+    if (fapl < 0) st = h5fail("setting up MPI-IO", path);
+    if (st == ND_OK) {
+        f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        if (f < 0) st = INVALID("checkpoint '%s' cannot be opened as HDF5 (truncated or "
+                                "corrupt)", path);
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) return st;
+
+    st = read_meta(f, path, img, bad_version);
+    /* bad_version is uniform: every rank read the same attribute. */
+    st = nd_spmd_agree(st);
+    size_t nmats = 0;
+    if (st == ND_OK) st = nd_ckpt_state_nmats(img->blob, img->blob_len, &nmats);
+    hid_t g = -1;
+    if (st == ND_OK) {
+        uint64_t count = 0;
+        g = H5Gopen2(f, "matrices", H5P_DEFAULT);
+        if (g < 0 || attr_read_u64(g, "count", &count) < 0 || count != nmats)
+            st = INVALID("checkpoint '%s': /matrices does not match the VM state", path);
+        if (st == ND_OK && nmats) {
+            img->mats = ND_ALLOC_N(nd_dm *, nmats);
+            if (!img->mats) st = ND_ENOMEM;
+            else img->nmats = nmats;
+        }
+        st = nd_spmd_agree(st);
+    }
+    for (size_t k = 0; st == ND_OK && k < nmats; k++)
+        st = nd_spmd_agree(read_matrix(g, path, k, &img->mats[k]));
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    if (st != ND_OK) {
+        bool bv = *bad_version;
+        nd_ckpt_image_free(img);
+        *bad_version = bv;
+    }
+    return st;
+}

@@ -1,0 +1,143 @@
+/* noodle-mpirun: compiles a program once (errors appear before anything is launched),
+ * then runs `mpirun -n N noodle-run PROG.nbc ARGS...`, or `srun` inside a Slurm
+ * allocation.  Rank-local; it never starts MPI itself. */
+#include "config.h"
+#include "common/alloc.h"
+#include "common/strbuf.h"
+#include "compiler/compiler.h"
+#include "nbc/nbc.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: noodle-mpirun [-n N] [-o PROG.nbc] [--launcher mpirun|srun] [--dry-run]\n"
+    "                     PROGRAM.noodle|PROGRAM.nbc [noodle-run options...]\n"
+    "\n"
+    "Compiles PROGRAM once, then launches N ranks of noodle-run on the bytecode\n"
+    "(srun inside a Slurm allocation, mpirun otherwise).  --dry-run prints the command.\n";
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "noodle-mpirun: error: %s%s\n%s", msg, arg ? arg : "", usage);
+    return ND_EXIT_USAGE;
+}
+
+/* noodle-run beside this executable, else the one on PATH. */
+static void find_runner(char *out, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        snprintf(out, size, "%s/noodle-run", dirname(self));
+        if (access(out, X_OK) == 0) return;
+    }
+    snprintf(out, size, "noodle-run");
+}
+
+int main(int argc, char **argv)
+{
+    const char *nprocs = NULL, *outpath = NULL, *launcher = NULL, *prog = NULL;
+    bool dry = false;
+    int k = 1;
+    for (; k < argc && !prog; k++) {
+        const char *a = argv[k];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--version")) {
+            printf("noodle-mpirun (noodle) %s\n", PACKAGE_VERSION);
+            return 0;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "-np")) {
+            if (k + 1 >= argc) return usage_error("-n needs a rank count", NULL);
+            nprocs = argv[++k];
+            char *end;
+            long v = strtol(nprocs, &end, 10);
+            if (*end || v < 1 || v > 1000000) return usage_error("bad rank count: ", nprocs);
+        } else if (!strcmp(a, "-o")) {
+            if (k + 1 >= argc) return usage_error("-o needs a path", NULL);
+            outpath = argv[++k];
+        } else if (!strcmp(a, "--launcher")) {
+            if (k + 1 >= argc) return usage_error("--launcher needs mpirun or srun", NULL);
+            launcher = argv[++k];
+            if (strcmp(launcher, "mpirun") && strcmp(launcher, "srun"))
+                return usage_error("--launcher must be mpirun or srun, not ", launcher);
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = true;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option ", a);
+        } else {
+            prog = a;
+        }
+    }
+    if (!prog) return usage_error("no program given", NULL);
+    if (!launcher) launcher = getenv("SLURM_JOB_ID") ? "srun" : "mpirun";
+
+    /* Compile (or read and verify) once, before launching anything. */
+    FILE *f = fopen(prog, "rb");
+    if (!f) {
+        fprintf(stderr, "noodle-mpirun: error: cannot open '%s': %s\n", prog, strerror(errno));
+        return ND_EXIT_USAGE;
+    }
+    unsigned char magic[8];
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    char nbc[PATH_MAX];
+    nd_program *p = NULL;
+    nd_status st;
+    if (nd_nbc_is_nbc(magic, got)) {
+        st = nd_nbc_read_file(prog, &p);
+        if (st == ND_OK) st = nd_nbc_verify(p);
+        snprintf(nbc, sizeof nbc, "%s", prog);
+    } else {
+        nd_compile_opts copts = {.opt_level = 1, .diag = stderr};
+        st = nd_compile_file(prog, &copts, &p);
+        if (st == ND_OK) {
+            if (outpath) {
+                snprintf(nbc, sizeof nbc, "%s", outpath);
+            } else {
+                size_t n = strlen(prog);
+                if (n > 7 && !strcmp(prog + n - 7, ".noodle")) n -= 7;
+                snprintf(nbc, sizeof nbc, "%.*s.nbc", (int)n, prog);
+            }
+            st = nd_nbc_write_file(p, nbc);
+        }
+    }
+    nd_program_free(p);
+    if (st != ND_OK) {
+        if (st != ND_EPROG) /* compile errors were printed with positions */
+            fprintf(stderr, "noodle-mpirun: error: %s\n", nd_last_error.msg);
+        return nd_status_exit_code(st);
+    }
+
+    char runner[PATH_MAX];
+    find_runner(runner, sizeof runner);
+    int extra = argc - k;
+    char **av = ND_ALLOC_N(char *, (size_t)extra + 8);
+    if (!av) return ND_EXIT_PROGRAM;
+    int n = 0;
+    av[n++] = (char *)launcher;
+    if (nprocs) {
+        av[n++] = "-n";
+        av[n++] = (char *)nprocs;
+    }
+    av[n++] = runner;
+    av[n++] = nbc;
+    for (int j = k; j < argc; j++) av[n++] = argv[j];
+    av[n] = NULL;
+    if (dry) {
+        for (int j = 0; j < n; j++) printf("%s%s", j ? " " : "", av[j]);
+        printf("\n");
+        return 0;
+    }
+    fflush(stdout);
+    execvp(launcher, av);
+    fprintf(stderr, "noodle-mpirun: error: cannot run %s: %s\n", launcher, strerror(errno));
+    return ND_EXIT_USAGE;
+}
