@@ -151,11 +151,19 @@ void nd_fmt_double(char *buf, size_t size, double v)
      * the layout of Python's repr: fixed for decimal exponents -4 .. 15, else
      * scientific; a float always shows a point or an exponent. */
     char sci[40];
-    int prec = 1;
-    for (; prec <= 17; prec++) {
-        snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
-        if (strtod(sci, NULL) == v) break;
+    /* Round-tripping is monotone in the precision (more correctly rounded digits only
+     * get closer), so binary-search the shortest one in [1, 17]. */
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(sci, sizeof sci, "%.*e", mid - 1, v);
+        if (strtod(sci, NULL) == v)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    int prec = lo;
+    snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
     int exp10 = atoi(strchr(sci, 'e') + 1);
     if (exp10 < -4 || exp10 >= 16) {
         snprintf(buf, size, "%s", sci);

@@ -12,6 +12,8 @@
 # Every rank count must give the same output.  Exit 0 pass, 1 fail (automake protocol).
 set -u
 prog=$1
+# Programs run in a scratch directory: use an absolute path.
+case $prog in /*) ;; *) prog=$PWD/$prog ;; esac
 : "${NOODLE_RUN:?}" "${MPIRUN:=mpirun}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 py=/usr/bin/python3
