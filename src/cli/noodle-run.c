@@ -3,6 +3,7 @@
  * every rank exits 2) and hands over to the job driver (src/job). */
 #include "config.h"
 #include "common/alloc.h"
+#include "common/strbuf.h"
 #include "job/job.h"
 #include "runtime/spmd.h"
 
@@ -12,16 +13,23 @@
 
 static const char usage[] =
     "usage: mpirun -n N noodle-run [options] PROGRAM.nbc|PROGRAM.noodle\n"
+    "       noodle-run --print-config [--config FILE] [options]\n"
     "\n"
     "Runs a Noodle program on every rank (SPMD).  A .noodle source is compiled on rank 0.\n"
     "\n"
     "options:\n"
     "  --param NAME=VALUE        job parameter read by param() (repeatable)\n"
-    "  --block-size N            block-cyclic block size (default 64)\n"
-    "  --grid RxC                process grid (default: near-square)\n"
-    "  --call-depth N            maximum call depth (default 100000)\n"
+    "  --config FILE             configuration file (else $NOODLE_CONFIG, ./noodle.yaml,\n"
+    "                            $XDG_CONFIG_HOME/noodle/config.yaml)\n"
+    "  --print-config            print every effective setting and its source, then exit\n"
+    "  --block-size N            block-cyclic block size (block_size, default 64)\n"
+    "  --grid RxC                process grid (grid, default: near-square)\n"
+    "  --threads-per-rank N      BLAS threads per rank (threads_per_rank, default 1)\n"
+    "  --call-depth N            maximum call depth (limits.call_depth, default 100000)\n"
     "  --no-check-collectives    turn off the SPMD consistency check\n"
-    "  --checkpoint-dir DIR      checkpoint directory (default ./checkpoints/PROGRAM)\n"
+    "  --gpu auto|on|off         use a GPU backend (gpu, default auto)\n"
+    "  --catalog PATH            results catalog for store/load/query (catalog.path)\n"
+    "  --checkpoint-dir DIR      checkpoint directory (default <checkpoint.dir>/PROGRAM)\n"
     "  --checkpoint-interval S   checkpoint at safe points every S seconds (0 = off)\n"
     "  --checkpoint-keep N       committed checkpoints to keep (default 2)\n"
     "  --mpiio-hint KEY=VALUE    MPI-IO hint for checkpoint files (repeatable)\n"
@@ -45,120 +53,124 @@ static int usage_error(const char *fmt, const char *arg)
     return ND_EXIT_USAGE;
 }
 
-static bool parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
+/* Flags that set a configuration key: their values are checked by the config module,
+ * which names the flag in its message. */
+static const struct {
+    const char *flag, *key, *fixed; /* fixed: the value for a flag that takes none */
+} key_flags[] = {
+    {"--block-size", "block_size", NULL},
+    {"--grid", "grid", NULL},
+    {"--threads-per-rank", "threads_per_rank", NULL},
+    {"--call-depth", "limits.call_depth", NULL},
+    {"--no-check-collectives", "check_collectives", "false"},
+    {"--gpu", "gpu", NULL},
+    {"--catalog", "catalog.path", NULL},
+    {"--checkpoint-interval", "checkpoint.interval", NULL},
+    {"--checkpoint-keep", "checkpoint.keep", NULL},
+    {"--log-level", "log_level", NULL},
+};
 
-static int run(int argc, char **argv)
+#define MAX_ARGS 256
+
+typedef struct cli {
+    nd_job_opts o;
+    nd_job_param params[MAX_ARGS];
+    nd_job_override over[MAX_ARGS];
+    nd_strbuf hints; /* --mpiio-hint values joined with ',' (the config's map syntax) */
+} cli;
+
+static int parse(cli *c, int argc, char **argv)
 {
-    nd_job_opts o = {0};
-    nd_job_param params[256];
-    nd_ckpt_kv hints[64];
-    int nhints = 0;
-    int rc = ND_EXIT_OK;
+    nd_job_opts *o = &c->o;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         const char *val = k + 1 < argc ? argv[k + 1] : NULL;
-        long n;
+        bool matched = false;
+        for (size_t f = 0; f < ND_ARRAY_LEN(key_flags) && !matched; f++) {
+            if (strcmp(a, key_flags[f].flag) != 0) continue;
+            matched = true;
+            if (!key_flags[f].fixed && !val) return usage_error("%s needs a value", a);
+            if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", a);
+            c->over[o->noverrides++] =
+                (nd_job_override){key_flags[f].key, key_flags[f].fixed ? key_flags[f].fixed : val, a};
+            if (!key_flags[f].fixed) k++;
+        }
+        if (matched) continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             if (nd_spmd_rank() == 0) fputs(usage, stdout);
-            return ND_EXIT_OK;
+            return -1;
         } else if (strcmp(a, "--version") == 0) {
             if (nd_spmd_rank() == 0) printf("noodle-run (noodle) %s\n", PACKAGE_VERSION);
-            return ND_EXIT_OK;
+            return -1;
         } else if (strcmp(a, "--param") == 0) {
             if (!val) return usage_error("%s needs NAME=VALUE", a);
             const char *eq = strchr(val, '=');
             if (!eq || eq == val) return usage_error("--param '%s': expected NAME=VALUE", val);
-            if (o.nparams == (int)ND_ARRAY_LEN(params))
-                return usage_error("too many %s options", a);
-            params[o.nparams].key = nd_strndup(val, (size_t)(eq - val));
-            params[o.nparams].value = nd_strdup(eq + 1);
-            o.nparams++;
+            if (o->nparams == MAX_ARGS) return usage_error("too many %s options", a);
+            c->params[o->nparams].key = nd_strndup(val, (size_t)(eq - val));
+            c->params[o->nparams].value = nd_strdup(eq + 1);
+            if (!c->params[o->nparams].key || !c->params[o->nparams].value)
+                return usage_error("%s", "out of memory");
+            o->nparams++;
             k++;
-        } else if (strcmp(a, "--block-size") == 0) {
-            if (!val || !parse_int(val, 1, 1 << 20, &n))
-                return usage_error("--block-size needs a positive integer, got '%s'",
-                                   val ? val : "");
-            o.block_size = (int)n;
+        } else if (strcmp(a, "--config") == 0) {
+            if (!val || !*val) return usage_error("%s needs a file", a);
+            o->config_file = val;
             k++;
-        } else if (strcmp(a, "--grid") == 0) {
-            int r, c;
-            char extra;
-            if (!val || sscanf(val, "%dx%d%c", &r, &c, &extra) != 2 || r < 1 || c < 1)
-                return usage_error("--grid needs RxC (e.g. 2x2), got '%s'", val ? val : "");
-            o.grid_rows = r, o.grid_cols = c;
-            k++;
-        } else if (strcmp(a, "--call-depth") == 0) {
-            if (!val || !parse_int(val, 100, 100000000, &n))
-                return usage_error("--call-depth needs an integer >= 100, got '%s'",
-                                   val ? val : "");
-            o.call_depth = (uint32_t)n;
-            k++;
-        } else if (strcmp(a, "--no-check-collectives") == 0) {
-            o.no_check_collectives = true;
+        } else if (strcmp(a, "--print-config") == 0) {
+            o->print_config = true;
         } else if (strcmp(a, "--checkpoint-dir") == 0) {
             if (!val || !*val) return usage_error("%s needs a directory", a);
-            o.ckpt.dir = val;
-            k++;
-        } else if (strcmp(a, "--checkpoint-interval") == 0) {
-            char *end;
-            double d = val ? strtod(val, &end) : -1;
-            if (!val || !*val || *end || !(d >= 0) || d > 1e9)
-                return usage_error("--checkpoint-interval needs seconds >= 0, got '%s'",
-                                   val ? val : "");
-            o.ckpt.interval = d;
-            k++;
-        } else if (strcmp(a, "--checkpoint-keep") == 0) {
-            if (!val || !parse_int(val, 1, 1000000, &n))
-                return usage_error("--checkpoint-keep needs an integer >= 1, got '%s'",
-                                   val ? val : "");
-            o.ckpt.keep = (int)n;
+            o->checkpoint_dir = val;
             k++;
         } else if (strcmp(a, "--mpiio-hint") == 0) {
             if (!val) return usage_error("%s needs KEY=VALUE", a);
             const char *eq = strchr(val, '=');
-            if (!eq || eq == val)
-                return usage_error("--mpiio-hint '%s': expected KEY=VALUE", val);
-            if (nhints == (int)ND_ARRAY_LEN(hints)) return usage_error("too many %s options", a);
-            hints[nhints].key = nd_strndup(val, (size_t)(eq - val));
-            hints[nhints].value = nd_strdup(eq + 1);
-            nhints++;
-            o.ckpt.hints = hints;
-            o.ckpt.nhints = nhints;
+            if (!eq || eq == val || strchr(val, ','))
+                return usage_error("--mpiio-hint '%s': expected KEY=VALUE (no commas)", val);
+            if ((c->hints.len && nd_sb_putc(&c->hints, ',') != ND_OK) ||
+                nd_sb_puts(&c->hints, val) != ND_OK)
+                return usage_error("%s", "out of memory");
             k++;
         } else if (strcmp(a, "--restart") == 0) {
-            o.ckpt.restart = true;
+            o->ckpt.restart = true;
         } else if (strcmp(a, "--restart-from") == 0) {
             if (!val || !*val) return usage_error("%s needs a file or directory", a);
-            o.ckpt.restart_from = val;
+            o->ckpt.restart_from = val;
             k++;
         } else if (strcmp(a, "--force") == 0) {
-            o.ckpt.force = true;
+            o->ckpt.force = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown option '%s'", a);
-        } else if (o.program) {
+        } else if (o->program) {
             return usage_error("more than one program given ('%s')", a);
         } else {
-            o.program = a;
+            o->program = a;
         }
     }
-    if (!o.program) rc = usage_error("%s", "no program given");
-    o.params = params;
-    if (rc == ND_EXIT_OK) rc = nd_job_run(&o);
-    for (int k = 0; k < o.nparams; k++) {
-        nd_strfree(params[k].key);
-        nd_strfree(params[k].value);
+    if (c->hints.len) {
+        if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", "--mpiio-hint");
+        c->over[o->noverrides++] =
+            (nd_job_override){"checkpoint.mpiio_hints", c->hints.data, "--mpiio-hint"};
     }
-    for (int k = 0; k < nhints; k++) {
-        nd_strfree(hints[k].key);
-        nd_strfree(hints[k].value);
+    if (!o->program && !o->print_config) return usage_error("%s", "no program given");
+    o->params = c->params;
+    o->overrides = c->over;
+    return ND_EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+    static cli c; /* large; one per process */
+    nd_sb_init(&c.hints);
+    int rc = parse(&c, argc, argv);
+    if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);
+    if (rc < 0) rc = ND_EXIT_OK; /* --help, --version */
+    for (int k = 0; k < c.o.nparams; k++) {
+        nd_strfree(c.params[k].key);
+        nd_strfree(c.params[k].value);
     }
+    nd_sb_free(&c.hints);
     return rc;
 }
 

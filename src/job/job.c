@@ -2,17 +2,20 @@
  * broadcasts the serialized bytecode; every rank reads and verifies its own copy before
  * the VM runs it, so no rank ever executes unverified code.  Errors met before the VM
  * starts are uniform: rank 0 prints once and every rank returns the same exit code. */
-#include "job/job.h"
+#include "job/job_internal.h"
 
-#include "ckpt/ckpt.h"
 #include "common/alloc.h"
+#include "common/hash.h"
 #include "common/strbuf.h"
 #include "compiler/compiler.h"
+#include "config/config.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
 #include "vm/vm.h"
 
+#include <cblas.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,27 +41,21 @@ static nd_status load_program(const char *path, nd_strbuf *bytes)
     return st;
 }
 
-/* What the VM hooks see: the options and the checkpoint driver. */
-typedef struct job_ctx {
-    const nd_job_opts *o;
-    nd_ckpt *ckpt;
-} job_ctx;
-
 static nd_status checkpoint_hook(void *ctx, nd_vm *vm)
 {
-    return nd_ckpt_checkpoint(((job_ctx *)ctx)->ckpt, vm);
+    return nd_ckpt_checkpoint(((nd_job_ctx *)ctx)->ckpt, vm);
 }
 
 static nd_status safepoint_hook(void *ctx, nd_vm *vm)
 {
-    return nd_ckpt_safepoint(((job_ctx *)ctx)->ckpt, vm);
+    return nd_ckpt_safepoint(((nd_job_ctx *)ctx)->ckpt, vm);
 }
 
 /* Parses a --param value the way LANGUAGE.md says: int, else float, else string. */
 static nd_status param_hook(void *ctx, nd_vm *vm, const char *name, nd_value dflt,
                             nd_value *out)
 {
-    const nd_job_opts *o = ((job_ctx *)ctx)->o;
+    const nd_job_opts *o = ((nd_job_ctx *)ctx)->o;
     const char *v = NULL;
     for (int k = 0; k < o->nparams; k++)
         if (strcmp(o->params[k].key, name) == 0) v = o->params[k].value;
@@ -84,17 +81,125 @@ static nd_status param_hook(void *ctx, nd_vm *vm, const char *name, nd_value dfl
 static int fail_before_vm(nd_status st)
 {
     if (nd_spmd_rank() == 0 && nd_last_error.msg[0]) {
-        fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
+        /* Config file errors already read "file:line:col: error: ...". */
+        if (strstr(nd_last_error.msg, ": error: "))
+            fprintf(stderr, "%s\n", nd_last_error.msg);
+        else
+            fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
         fflush(stderr);
     }
     return nd_status_exit_code(st);
 }
 
-int nd_job_run(const nd_job_opts *o)
+/* Rank 0 reads the configuration (file, environment, then the flags) and broadcasts
+ * it, so every rank holds the same values (and the same error). */
+static nd_status load_config(const nd_job_opts *o, nd_cfg *cfg)
 {
     nd_strbuf bytes;
     nd_sb_init(&bytes);
     nd_status st = ND_OK;
+    if (nd_spmd_rank() == 0) {
+        st = nd_cfg_load(cfg, o->config_file);
+        for (int k = 0; st == ND_OK && k < o->noverrides; k++)
+            st = nd_cfg_set(cfg, o->overrides[k].key, o->overrides[k].value,
+                            o->overrides[k].flag);
+        if (st == ND_OK) st = nd_cfg_pack(cfg, &bytes);
+    }
+    int32_t code = (int32_t)st;
+    nd_status bst = nd_spmd_bcast(&code, sizeof code, 0);
+    if (bst == ND_OK && code == ND_OK) {
+        void *buf = bytes.data;
+        size_t len = bytes.len;
+        bst = nd_spmd_bcast_alloc(&buf, &len, 0);
+        if (bst == ND_OK && nd_spmd_rank() != 0) {
+            bst = nd_cfg_unpack(cfg, buf, len);
+            nd_free(buf, len);
+        }
+    }
+    nd_sb_free(&bytes);
+    if (bst != ND_OK) return bst;
+    if (code != ND_OK && nd_spmd_rank() != 0) nd_last_error.msg[0] = '\0';
+    return (nd_status)code;
+}
+
+/* Uniform: settings that act on the process rather than on a module. */
+static nd_status apply_config(const nd_cfg *cfg)
+{
+    openblas_set_num_threads(cfg->threads_per_rank);
+    nd_alloc_set_limit((size_t)cfg->memory_per_rank);
+    /* The matrices run on the CPU backend only (the CUDA backend is not built yet):
+     * auto means the CPU, and asking for a GPU outright is refused. */
+    ND_CHECK(cfg->gpu != ND_GPU_ON, ND_EUSAGE,
+             "gpu: on, but this build has no GPU backend; use gpu: auto or off");
+    return ND_OK;
+}
+
+/* The checkpoint directory: --checkpoint-dir as given, else <checkpoint.dir>/<name of the
+ * program without its extension>.  *owned is set when the string was allocated. */
+static nd_status checkpoint_dir(const nd_job_opts *o, const nd_cfg *cfg, char **owned)
+{
+    *owned = NULL;
+    if (o->checkpoint_dir) return ND_OK;
+    char *copy = nd_strdup(o->program);
+    if (!copy) return ND_ENOMEM;
+    char *stem = basename(copy);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = '\0';
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    nd_status st = nd_sb_printf(&sb, "%s/%s", cfg->checkpoint_dir, stem);
+    nd_strfree(copy);
+    if (st == ND_OK && !(*owned = nd_strdup(sb.data))) st = ND_ENOMEM;
+    nd_sb_free(&sb);
+    return st;
+}
+
+/* Rank-local: the job's provenance for the catalog (only rank 0's copy is used). */
+static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool restored,
+                            const nd_cat_kv *params, size_t nparams)
+{
+    nd_cat_prov_init(&r->prov);
+    uint8_t sha[32];
+    nd_sha256_buf(nbc, len, sha);
+    nd_hex(sha, sizeof sha, r->prov.program_hash);
+    const char *rc = getenv("SLURM_RESTART_COUNT");
+    r->prov.restarts = rc && *rc ? strtoll(rc, NULL, 10) : (restored ? 1 : 0);
+    r->prov.params = params;
+    r->prov.nparams = nparams;
+}
+
+/* The effective parameters, a later --param replacing an earlier one. */
+static int effective_params(const nd_job_opts *o, nd_cat_kv *out)
+{
+    int n = 0;
+    for (int k = 0; k < o->nparams; k++) {
+        int j = 0;
+        while (j < n && strcmp(out[j].key, o->params[k].key) != 0) j++;
+        out[j] = (nd_cat_kv){o->params[k].key, o->params[k].value};
+        if (j == n) n++;
+    }
+    return n;
+}
+
+int nd_job_run(const nd_job_opts *o)
+{
+    nd_cfg cfg;
+    if (nd_cfg_init(&cfg) != ND_OK) return fail_before_vm(ND_ENOMEM);
+    nd_status st = load_config(o, &cfg);
+    if (st == ND_OK && o->print_config) {
+        if (nd_spmd_rank() == 0) nd_cfg_print(&cfg, stdout);
+        nd_cfg_free(&cfg);
+        return ND_EXIT_OK;
+    }
+    if (st == ND_OK) st = apply_config(&cfg);
+    if (st != ND_OK) {
+        nd_cfg_free(&cfg);
+        return fail_before_vm(st);
+    }
+
+    /* Rank 0 reads or compiles the program; every rank verifies the broadcast bytes. */
+    nd_strbuf bytes;
+    nd_sb_init(&bytes);
     if (nd_spmd_rank() == 0) {
         st = load_program(o->program, &bytes);
         /* Compile errors were printed with their positions; keep only the status. */
@@ -104,70 +209,85 @@ int nd_job_run(const nd_job_opts *o)
     if (nd_spmd_bcast(&code, sizeof code, 0) != ND_OK) return ND_EXIT_PROGRAM;
     if (code != ND_OK) {
         nd_sb_free(&bytes);
+        nd_cfg_free(&cfg);
+        if (nd_spmd_rank() != 0) nd_last_error.msg[0] = '\0';
         return fail_before_vm((nd_status)code);
     }
-
     void *buf = bytes.data;
     size_t len = bytes.len;
     if (nd_spmd_bcast_alloc(&buf, &len, 0) != ND_OK) return fail_before_vm(ND_EMPI);
     nd_program *prog = NULL;
     st = nd_nbc_read(buf, len, &prog);
     if (st == ND_OK) st = nd_nbc_verify(prog);
+
     /* The checkpoint driver keeps a copy of the bytes (they go into every checkpoint). */
+    nd_cat_kv *params = o->nparams ? ND_ALLOC_N(nd_cat_kv, o->nparams) : NULL;
+    if (o->nparams && !params) st = ND_ENOMEM;
+    int nparams = params ? effective_params(o, params) : 0;
+    nd_ckpt_kv *hints = cfg.mpiio_hints.n ? ND_ALLOC_N(nd_ckpt_kv, cfg.mpiio_hints.n) : NULL;
+    if (cfg.mpiio_hints.n && !hints) st = ND_ENOMEM;
+    for (size_t k = 0; hints && k < cfg.mpiio_hints.n; k++)
+        hints[k] = (nd_ckpt_kv){cfg.mpiio_hints.keys[k], cfg.mpiio_hints.vals[k]};
+    char *dir = NULL;
+    if (st == ND_OK) st = checkpoint_dir(o, &cfg, &dir);
+    nd_ckpt_opts copts = o->ckpt;
+    copts.dir = o->checkpoint_dir ? o->checkpoint_dir : dir;
+    copts.interval = cfg.checkpoint_interval;
+    copts.keep = cfg.checkpoint_keep;
+    copts.hints = hints;
+    copts.nhints = (int)cfg.mpiio_hints.n;
     nd_ckpt *ck = NULL;
     if (st == ND_OK) {
-        nd_ckpt_kv *kv = o->nparams ? ND_ALLOC_N(nd_ckpt_kv, o->nparams) : NULL;
-        if (o->nparams && !kv) st = ND_ENOMEM;
-        for (int k = 0; st == ND_OK && k < o->nparams; k++)
-            kv[k] = (nd_ckpt_kv){o->params[k].key, o->params[k].value};
-        if (st == ND_OK)
-            st = nd_ckpt_new(&o->ckpt, o->program, buf, len, kv, o->nparams, &ck);
-        if (kv) ND_FREE_N(kv, o->nparams);
+        nd_ckpt_kv *kv = nparams ? ND_ALLOC_N(nd_ckpt_kv, nparams) : NULL;
+        if (nparams && !kv) st = ND_ENOMEM;
+        for (int k = 0; st == ND_OK && k < nparams; k++)
+            kv[k] = (nd_ckpt_kv){(char *)params[k].key, (char *)params[k].value};
+        if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, kv, nparams, &ck);
+        if (kv) ND_FREE_N(kv, nparams);
     }
+    nd_job_results results = {.path = cfg.catalog_path};
+    nd_spmd_opts sopts = {.block_size = cfg.block_size,
+                          .grid_rows = cfg.grid_rows,
+                          .grid_cols = cfg.grid_cols,
+                          .check_collectives = cfg.check_collectives};
+    /* Every rank verified identical bytes, so the outcome so far is uniform. */
+    if (st == ND_OK) st = nd_spmd_configure(&sopts);
+
+    nd_vm_opts vopts = {.max_call_depth = cfg.call_depth};
+    nd_vm *vm = NULL;
+    const nd_program *run_prog = prog;
+    bool restored = false;
+    if (st == ND_OK) st = nd_ckpt_restore(ck, prog, &vopts, &run_prog, &vm, &restored);
+    if (st == ND_OK && !restored) st = nd_vm_new(prog, &vopts, &vm);
+    if (st == ND_OK) {
+        init_provenance(&results, buf, len, restored, params, (size_t)nparams);
+        nd_job_ctx ctx = {.o = o, .ckpt = ck, .results = &results};
+        nd_vm_hooks hooks = {.ctx = &ctx,
+                             .param = param_hook,
+                             .checkpoint = checkpoint_hook,
+                             .safepoint = safepoint_hook,
+                             .safepoint_every = nd_ckpt_safepoint_every(ck),
+                             .store = nd_job_store_hook,
+                             .load = nd_job_load_hook,
+                             .query = nd_job_query_hook};
+        nd_vm_set_hooks(vm, &hooks);
+        st = nd_vm_run(vm);
+        nd_vm_free(vm);
+    } else {
+        nd_vm_free(vm);
+        fail_before_vm(st);
+    }
+    if (results.cat) nd_cat_close(results.cat);
+    nd_ckpt_free(ck); /* after the VM: it may own the program the VM ran */
+    nd_program_free(prog);
     if (nd_spmd_rank() == 0)
         nd_sb_free(&bytes);
     else
         nd_free(buf, len);
-    /* Every rank verified identical bytes, so the outcome is uniform. */
-    if (st != ND_OK) {
-        nd_ckpt_free(ck);
-        nd_program_free(prog);
-        return fail_before_vm(st);
-    }
-
-    nd_spmd_opts sopts = {.block_size = o->block_size,
-                          .grid_rows = o->grid_rows,
-                          .grid_cols = o->grid_cols,
-                          .check_collectives = !o->no_check_collectives};
-    st = nd_spmd_configure(&sopts);
-    if (st != ND_OK) {
-        nd_ckpt_free(ck);
-        nd_program_free(prog);
-        return fail_before_vm(st);
-    }
-
-    nd_vm_opts vopts = {.max_call_depth = o->call_depth};
-    nd_vm *vm = NULL;
-    const nd_program *run_prog = prog;
-    bool restored = false;
-    st = nd_ckpt_restore(ck, prog, &vopts, &run_prog, &vm, &restored);
-    if (st == ND_OK && !restored) st = nd_vm_new(prog, &vopts, &vm);
-    if (st != ND_OK) {
-        nd_ckpt_free(ck);
-        nd_program_free(prog);
-        return fail_before_vm(st);
-    }
-    job_ctx ctx = {.o = o, .ckpt = ck};
-    nd_vm_hooks hooks = {.ctx = &ctx,
-                         .param = param_hook,
-                         .checkpoint = checkpoint_hook,
-                         .safepoint = safepoint_hook,
-                         .safepoint_every = nd_ckpt_safepoint_every(ck)};
-    nd_vm_set_hooks(vm, &hooks);
-    st = nd_vm_run(vm);
-    nd_vm_free(vm);
-    nd_ckpt_free(ck); /* after the VM: it may own the program the VM ran */
-    nd_program_free(prog);
+    if (params) ND_FREE_N(params, o->nparams);
+    if (hints) ND_FREE_N(hints, cfg.mpiio_hints.n);
+    nd_strfree(dir);
+    nd_cfg_free(&cfg);
     fflush(stdout);
     fflush(stderr);
     return nd_status_exit_code(st);

@@ -1,7 +1,7 @@
-/* job.h: the run driver behind noodle-run: MPI start-up, configuration, loading or
- * compiling the program on rank 0, broadcasting the verified bytecode, running the VM
- * with the job hooks (parameters, checkpoints, catalog), and the exit status.
- * Every function is Collective unless marked. */
+/* job.h: the run driver behind noodle-run: configuration (file, environment, flags; read
+ * by rank 0 and broadcast), loading or compiling the program on rank 0, broadcasting the
+ * verified bytecode, running the VM with the job hooks (parameters, checkpoints, the
+ * results catalog), and the exit status.  Every function is Collective unless marked. */
 #ifndef ND_JOB_H
 #define ND_JOB_H
 
@@ -12,15 +12,24 @@ typedef struct nd_job_param {
     char *key, *value;
 } nd_job_param;
 
+/* A command-line flag that sets a configuration key (it overrides file and environment). */
+typedef struct nd_job_override {
+    const char *key;   /* dotted key path, e.g. "checkpoint.interval" */
+    const char *value; /* text, parsed by the config module */
+    const char *flag;  /* the flag as typed, for messages and --print-config */
+} nd_job_override;
+
 typedef struct nd_job_opts {
-    const char *program;        /* .nbc or .noodle path, as given */
+    const char *program;        /* .nbc or .noodle path, as given (NULL with print_config) */
     nd_job_param *params;       /* --param k=v, in order (a later k wins) */
     int nparams;
-    int block_size;             /* 0 = default */
-    int grid_rows, grid_cols;   /* 0 = auto */
-    bool no_check_collectives;
-    uint32_t call_depth;        /* 0 = default */
-    nd_ckpt_opts ckpt;          /* the checkpoint section (flags now, config later) */
+    const char *config_file;    /* --config FILE (NULL: the search order of docs/config.md) */
+    const nd_job_override *overrides;
+    int noverrides;
+    bool print_config;          /* --print-config: print the effective config and exit */
+    const char *checkpoint_dir; /* --checkpoint-dir: the exact directory (else
+                                   <checkpoint.dir>/<program name>) */
+    nd_ckpt_opts ckpt;          /* restart, restart_from, force; the rest from config */
 } nd_job_opts;
 
 /* Runs the program to the end; returns the process exit code (the same on every rank). */

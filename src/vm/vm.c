@@ -232,6 +232,11 @@ static void report(nd_vm *vm, nd_status st)
         nd_spmd_fatal(path, line, col, "%s", nd_err_msg());
     if (nd_spmd_rank() != 0) return;
     FILE *err = vm->opts.err;
+    if (st == ND_ESIGNAL) { /* not an error: the job checkpointed and wants a requeue */
+        fprintf(err, "noodle-run: info: %s\n", nd_err_msg());
+        fflush(err);
+        return;
+    }
     fprintf(err, "%s:%d:%d: error: %s\n", path, line, col, nd_err_msg());
     uint32_t n = vm->nframes;
     for (uint32_t k = 0; k < n; k++) {

@@ -24,8 +24,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 status=0
 for np in $ranks; do
-    # Programs run in a scratch directory so that files they write do not collide.
-    (cd "$tmp" && timeout -k 10 120 "$MPIRUN" --oversubscribe -n "$np" "$NOODLE_RUN" \
+    # Each run has its own scratch directory, so files it writes (HDF5, catalogs,
+    # checkpoints) start empty at every rank count.
+    mkdir -p "$tmp/run.$np"
+    (cd "$tmp/run.$np" && timeout -k 10 120 "$MPIRUN" --oversubscribe -n "$np" "$NOODLE_RUN" \
         $args "$prog" >"$tmp/out.$np" 2>"$tmp/err.$np" </dev/null)
     rc=$?
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then

@@ -1,0 +1,33 @@
+/* job_internal.h: what the run driver's files share: the context the VM hooks receive
+ * and the catalog hooks (results.c). */
+#ifndef ND_JOB_INTERNAL_H
+#define ND_JOB_INTERNAL_H
+
+#include "catalog/catalog.h"
+#include "ckpt/ckpt.h"
+#include "job/job.h"
+#include "vm/vm.h"
+
+/* The catalog side of a run: opened on the first store/load/query. */
+typedef struct nd_job_results {
+    const char *path; /* catalog.path (borrowed from the config) */
+    nd_cat *cat;
+    nd_cat_prov prov; /* params borrowed from the job */
+} nd_job_results;
+
+typedef struct nd_job_ctx {
+    const nd_job_opts *o;
+    nd_ckpt *ckpt;
+    nd_job_results *results;
+    const nd_job_param *params; /* effective parameters: a later --param wins */
+    int nparams;
+} nd_job_ctx;
+
+/* Collective: the VM hooks of store(), load() and query(). */
+nd_status nd_job_store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
+                            nd_value tags);
+nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t version,
+                           nd_value *out);
+nd_status nd_job_query_hook(void *ctx, nd_vm *vm, const char *mql, nd_value *out);
+
+#endif

@@ -1,0 +1,359 @@
+/* results.c: the VM hooks store(), load() and query() on top of the catalog (src/catalog).
+ * Translates VM values to catalog items and back: numbers, strings and matrices are
+ * stored as themselves; lists and maps as JSON text (strings quoted and escaped, floats
+ * always with a point or an exponent so that they load back as floats, non-finite
+ * floats as Infinity/-Infinity/NaN as Python's json writes them).  Tags are a map of
+ * strings to numbers or strings.  Every function is Collective unless marked: all ranks
+ * call the builtin together and the catalog agrees on one status.
+ */
+#include "job/job_internal.h"
+
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "common/strbuf.h"
+#include "runtime/spmd.h"
+#include "vm/vm_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Opens the catalog on first use (creating its directory). */
+static nd_status catalog(nd_job_results *r, nd_cat **out)
+{
+    if (!r->cat) {
+        nd_status st = nd_cat_open(r->path, nd_spmd_comm(), true, &r->cat);
+        if (st != ND_OK) return st;
+    }
+    *out = r->cat;
+    return ND_OK;
+}
+
+/* ---- values -> JSON (Uniform) ---- */
+
+static nd_status json_string(nd_strbuf *sb, const char *s, size_t n)
+{
+    ND_TRY(nd_sb_putc(sb, '"'));
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c == '"' || c == '\\') {
+            ND_TRY(nd_sb_putc(sb, '\\'));
+            ND_TRY(nd_sb_putc(sb, (char)c));
+        } else if (c == '\n') {
+            ND_TRY(nd_sb_puts(sb, "\\n"));
+        } else if (c == '\t') {
+            ND_TRY(nd_sb_puts(sb, "\\t"));
+        } else if (c < 0x20) {
+            ND_TRY(nd_sb_printf(sb, "\\u%04x", c));
+        } else {
+            ND_TRY(nd_sb_putc(sb, (char)c));
+        }
+    }
+    return nd_sb_putc(sb, '"');
+}
+
+static nd_status to_json(nd_strbuf *sb, nd_value v, int depth)
+{
+    ND_CHECK(depth < 200, ND_EPROG, "store: value nested too deeply (or cyclic)");
+    switch (v.type) {
+    case ND_T_NIL: return nd_sb_puts(sb, "null");
+    case ND_T_BOOL: return nd_sb_puts(sb, v.as.b ? "true" : "false");
+    case ND_T_INT: return nd_sb_printf(sb, "%lld", (long long)v.as.i);
+    case ND_T_FLOAT: {
+        if (isnan(v.as.f)) return nd_sb_puts(sb, "NaN");
+        if (isinf(v.as.f)) return nd_sb_puts(sb, v.as.f > 0 ? "Infinity" : "-Infinity");
+        char b[40];
+        nd_fmt_double(b, sizeof b, v.as.f);
+        return nd_sb_puts(sb, b);
+    }
+    case ND_T_STR: return json_string(sb, ND_AS_STR(v)->data, ND_AS_STR(v)->len);
+    case ND_T_LIST: {
+        nd_list *l = ND_AS_LIST(v);
+        ND_TRY(nd_sb_putc(sb, '['));
+        for (size_t k = 0; k < l->len; k++) {
+            if (k) ND_TRY(nd_sb_puts(sb, ", "));
+            ND_TRY(to_json(sb, l->items[k], depth + 1));
+        }
+        return nd_sb_putc(sb, ']');
+    }
+    case ND_T_MAP: {
+        nd_map *m = ND_AS_MAP(v);
+        ND_TRY(nd_sb_putc(sb, '{'));
+        for (size_t k = 0; k < m->len; k++) {
+            if (k) ND_TRY(nd_sb_puts(sb, ", "));
+            ND_TRY(json_string(sb, m->entries[k].key->data, m->entries[k].key->len));
+            ND_TRY(nd_sb_puts(sb, ": "));
+            ND_TRY(to_json(sb, m->entries[k].val, depth + 1));
+        }
+        return nd_sb_putc(sb, '}');
+    }
+    default:
+        return nd_err_set(ND_EPROG, "store: a %s cannot be stored inside a list or map",
+                          v.type == ND_T_MATRIX ? "matrix" : "function");
+    }
+}
+
+/* ---- JSON -> values (Uniform: every rank parses the same text) ---- */
+
+typedef struct jparser {
+    nd_vm *vm;
+    const char *p, *end;
+} jparser;
+
+static void skip_ws(jparser *j)
+{
+    while (j->p < j->end && isspace((unsigned char)*j->p)) j->p++;
+}
+
+static bool eat(jparser *j, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(j->end - j->p) >= n && memcmp(j->p, word, n) == 0) {
+        j->p += n;
+        return true;
+    }
+    return false;
+}
+
+static nd_status bad_json(void) { return nd_err_set(ND_EINVALID, "load: malformed stored value"); }
+
+/* Parses a JSON string into a new nd_strbuf (caller frees). */
+static nd_status parse_string(jparser *j, nd_strbuf *sb)
+{
+    if (j->p >= j->end || *j->p != '"') return bad_json();
+    j->p++;
+    while (j->p < j->end && *j->p != '"') {
+        char c = *j->p++;
+        if (c == '\\') {
+            if (j->p >= j->end) return bad_json();
+            char e = *j->p++;
+            if (e == 'n') c = '\n';
+            else if (e == 't') c = '\t';
+            else if (e == 'u') {
+                if (j->end - j->p < 4) return bad_json();
+                char hex[5] = {j->p[0], j->p[1], j->p[2], j->p[3], 0};
+                j->p += 4;
+                c = (char)strtol(hex, NULL, 16); /* only control bytes are \u-escaped */
+            } else c = e;
+        }
+        ND_TRY(nd_sb_putc(sb, c));
+    }
+    if (j->p >= j->end) return bad_json();
+    j->p++;
+    return ND_OK;
+}
+
+static nd_status parse_value(jparser *j, nd_value *out, int depth)
+{
+    skip_ws(j);
+    if (depth > 200 || j->p >= j->end) return bad_json();
+    char c = *j->p;
+    if (eat(j, "null")) return *out = ND_NIL, ND_OK;
+    if (eat(j, "true")) return *out = ND_BOOL(true), ND_OK;
+    if (eat(j, "false")) return *out = ND_BOOL(false), ND_OK;
+    if (eat(j, "NaN")) return *out = ND_FLOAT(NAN), ND_OK;
+    if (eat(j, "Infinity")) return *out = ND_FLOAT(INFINITY), ND_OK;
+    if (eat(j, "-Infinity")) return *out = ND_FLOAT(-INFINITY), ND_OK;
+    if (c == '"') {
+        nd_strbuf sb;
+        nd_sb_init(&sb);
+        nd_status st = parse_string(j, &sb);
+        if (st == ND_OK) st = nd_vm_new_string(j->vm, sb.data ? sb.data : "", sb.len, out);
+        nd_sb_free(&sb);
+        return st;
+    }
+    if (c == '[' || c == '{') {
+        bool is_map = c == '{';
+        j->p++;
+        ND_TRY(is_map ? nd_vm_new_map(j->vm, out) : nd_vm_new_list(j->vm, out));
+        nd_status st = ND_OK;
+        skip_ws(j);
+        bool first = true;
+        while (st == ND_OK) {
+            skip_ws(j);
+            if (j->p < j->end && *j->p == (is_map ? '}' : ']')) {
+                j->p++;
+                return ND_OK;
+            }
+            if (!first && !eat(j, ",")) {
+                st = bad_json();
+                break;
+            }
+            first = false;
+            skip_ws(j);
+            nd_strbuf key;
+            nd_sb_init(&key);
+            if (is_map) {
+                st = parse_string(j, &key);
+                skip_ws(j);
+                if (st == ND_OK && !eat(j, ":")) st = bad_json();
+            }
+            nd_value item = ND_NIL;
+            if (st == ND_OK) st = parse_value(j, &item, depth + 1);
+            if (st == ND_OK)
+                st = is_map ? nd_vm_map_set(j->vm, *out, key.data ? key.data : "", item)
+                            : nd_vm_list_push(j->vm, *out, item);
+            nd_vm_release(item);
+            nd_sb_free(&key);
+        }
+        nd_vm_release(*out);
+        *out = ND_NIL;
+        return st;
+    }
+    /* A number: an int unless it has a point or an exponent. */
+    char *numend;
+    const char *start = j->p;
+    bool is_float = false;
+    for (const char *q = start; q < j->end && strchr("+-0123456789.eE", *q); q++)
+        if (*q == '.' || *q == 'e' || *q == 'E') is_float = true;
+    errno = 0;
+    if (is_float) {
+        double d = strtod(start, &numend);
+        if (numend == start) return bad_json();
+        *out = ND_FLOAT(d);
+    } else {
+        long long i = strtoll(start, &numend, 10);
+        if (numend == start || errno) return bad_json();
+        *out = ND_INT(i);
+    }
+    j->p = numend;
+    return ND_OK;
+}
+
+/* ---- the hooks ---- */
+
+static nd_status make_tags(nd_value tags, nd_cat_tag **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (tags.type != ND_T_MAP) return ND_OK;
+    nd_map *m = ND_AS_MAP(tags);
+    if (!m->len) return ND_OK;
+    nd_cat_tag *t = ND_ALLOC_N(nd_cat_tag, m->len);
+    if (!t) return ND_ENOMEM;
+    for (size_t k = 0; k < m->len; k++) {
+        nd_value v = m->entries[k].val;
+        t[k].key = m->entries[k].key->data;
+        if (v.type == ND_T_INT) t[k].value = (nd_cat_cell){.type = ND_CAT_CINT, .i = v.as.i};
+        else if (v.type == ND_T_FLOAT)
+            t[k].value = (nd_cat_cell){.type = ND_CAT_CFLOAT, .f = v.as.f};
+        else if (v.type == ND_T_STR)
+            t[k].value = (nd_cat_cell){.type = ND_CAT_CSTR, .s = ND_AS_STR(v)->data};
+        else {
+            ND_FREE_N(t, m->len);
+            return nd_err_set(ND_EPROG, "store: tag '%s' must be a number or a str, not %s",
+                              m->entries[k].key->data, nd_val_typename(v));
+        }
+    }
+    *out = t;
+    *n = m->len;
+    return ND_OK;
+}
+
+nd_status nd_job_store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
+                            nd_value tags)
+{
+    nd_job_results *r = ((nd_job_ctx *)ctx)->results;
+    ND_CHECK(nd_cat_name_valid(name), ND_EPROG,
+             "store: invalid result name '%s' (use letters, digits, '_', '.', '-')", name);
+    nd_cat_item item = {0};
+    nd_strbuf json;
+    nd_sb_init(&json);
+    switch (v.type) {
+    case ND_T_INT: item.kind = ND_CAT_INT, item.i = v.as.i; break;
+    case ND_T_FLOAT: item.kind = ND_CAT_FLOAT, item.f = v.as.f; break;
+    case ND_T_BOOL: item.kind = ND_CAT_INT, item.i = v.as.b; break;
+    case ND_T_STR:
+        item.kind = ND_CAT_STRING, item.s = ND_AS_STR(v)->data, item.len = ND_AS_STR(v)->len;
+        break;
+    case ND_T_MATRIX: item.kind = ND_CAT_MATRIX, item.m = ND_AS_MATRIX(v)->dm; break;
+    case ND_T_LIST:
+    case ND_T_MAP:
+    case ND_T_NIL: {
+        nd_status st = to_json(&json, v, 0);
+        if (st != ND_OK) {
+            nd_sb_free(&json);
+            return st;
+        }
+        item.kind = ND_CAT_JSON, item.s = json.data, item.len = json.len;
+        break;
+    }
+    default:
+        return nd_err_set(ND_EPROG, "store: a %s cannot be stored", nd_val_typename(v));
+    }
+    nd_cat_tag *t = NULL;
+    size_t nt = 0;
+    nd_cat *cat = NULL;
+    nd_status st = make_tags(tags, &t, &nt);
+    if (st == ND_OK) st = catalog(r, &cat);
+    int64_t version = 0;
+    if (st == ND_OK) st = nd_cat_store(cat, name, &item, t, nt, &r->prov, &version);
+    if (t) ND_FREE_N(t, nt);
+    nd_sb_free(&json);
+    return st;
+}
+
+nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t version,
+                           nd_value *out)
+{
+    nd_job_results *r = ((nd_job_ctx *)ctx)->results;
+    nd_cat *cat = NULL;
+    ND_TRY(catalog(r, &cat));
+    nd_cat_item item = {0};
+    ND_TRY(nd_cat_load(cat, name, version, &item, NULL));
+    nd_status st = ND_OK;
+    switch (item.kind) {
+    case ND_CAT_INT: *out = ND_INT(item.i); break;
+    case ND_CAT_FLOAT: *out = ND_FLOAT(item.f); break;
+    case ND_CAT_STRING: st = nd_vm_new_string(vm, item.s, item.len, out); break;
+    case ND_CAT_JSON: {
+        jparser j = {vm, item.s, item.s + item.len};
+        st = parse_value(&j, out, 0);
+        break;
+    }
+    case ND_CAT_MATRIX: {
+        nd_matrix *m = nd_matrix_new(item.m); /* takes the matrix */
+        item.m = NULL;
+        if (!m) st = ND_ENOMEM;
+        else *out = ND_OBJ(ND_T_MATRIX, m);
+        break;
+    }
+    }
+    nd_cat_item_clear(&item);
+    return st;
+}
+
+nd_status nd_job_query_hook(void *ctx, nd_vm *vm, const char *mql, nd_value *out)
+{
+    nd_job_results *r = ((nd_job_ctx *)ctx)->results;
+    nd_cat *cat = NULL;
+    ND_TRY(catalog(r, &cat));
+    nd_cat_rows rows = {0};
+    ND_TRY(nd_cat_query(cat, mql, &rows));
+    nd_status st = nd_vm_new_list(vm, out);
+    for (size_t i = 0; st == ND_OK && i < rows.nrows; i++) {
+        nd_value row = ND_NIL;
+        st = nd_vm_new_map(vm, &row);
+        for (size_t c = 0; st == ND_OK && c < rows.ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(&rows, i, c);
+            nd_value v = ND_NIL;
+            if (cell->type == ND_CAT_CINT) v = ND_INT(cell->i);
+            else if (cell->type == ND_CAT_CFLOAT) v = ND_FLOAT(cell->f);
+            else if (cell->type == ND_CAT_CSTR)
+                st = nd_vm_new_string(vm, cell->s, strlen(cell->s), &v);
+            if (st == ND_OK) st = nd_vm_map_set(vm, row, rows.colnames[c], v);
+            nd_vm_release(v);
+        }
+        if (st == ND_OK) st = nd_vm_list_push(vm, *out, row);
+        nd_vm_release(row);
+    }
+    nd_cat_rows_free(&rows);
+    if (st != ND_OK) {
+        nd_vm_release(*out);
+        *out = ND_NIL;
+    }
+    return st;
+}
