@@ -1,6 +1,6 @@
-/* version.c: the version string of the installed library (the embedding API). */
+/* version.c: the version string of the installed library (include/noodle/noodle.h). */
 #include "common/nd.h"
 #include "config.h"
+#include "noodle/noodle.h"
 
-ND_API const char *nd_version(void);
-const char *nd_version(void) { return PACKAGE_VERSION; }
+ND_API const char *nd_version(void) { return PACKAGE_VERSION; }
