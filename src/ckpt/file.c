@@ -292,8 +292,11 @@ static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *
     char name[32];
     snprintf(name, sizeof name, "m%zu", k);
     double sum, fro;
+    double t0 = MPI_Wtime();
     ND_TRY(mat_checksum(A, &sum, &fro));
+    double t1 = MPI_Wtime();
     ND_TRY(nd_dm_h5write_loc((int64_t)g, name, A));
+    if (getenv("TT")) fprintf(stderr, "cksum %.3f h5write %.3f\n", t1-t0, MPI_Wtime()-t1);
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) return h5fail("reopening a matrix dataset", path);
     herr_t rc = attr_u64(d, "rows", (uint64_t)nd_dm_rows(A));
@@ -339,7 +342,9 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
     if (g >= 0) H5Gclose(g);
     /* H5Fflush with global scope ends in MPI_File_sync: the data is on disk before the
      * caller renames the file. */
+    double tf = MPI_Wtime();
     if (st == ND_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) st = h5fail("flushing", path);
+    if (getenv("TT")) fprintf(stderr, "flush %.3f\n", MPI_Wtime()-tf);
     if (H5Fclose(f) < 0 && st == ND_OK) st = h5fail("closing", path);
     writes_done++;
     return nd_spmd_agree(st);

@@ -288,6 +288,21 @@ static int binop(int tk)
     }
 }
 
+/* The superinstruction taking a numeric constant as its right operand, or -1. */
+static int const_form(int op)
+{
+    switch (op) {
+    case ND_OP_ADD: return ND_OP_ADDK;
+    case ND_OP_SUB: return ND_OP_SUBK;
+    case ND_OP_MUL: return ND_OP_MULK;
+    case ND_OP_LT: return ND_OP_LTK;
+    case ND_OP_LE: return ND_OP_LEK;
+    case ND_OP_GT: return ND_OP_GTK;
+    case ND_OP_GE: return ND_OP_GEK;
+    default: return -1;
+    }
+}
+
 /* Evaluates the subscripts of a slice into 4 consecutive registers; returns the base and
  * the x bits (bit d: dimension d is a single index). */
 static int slice_regs(gen *G, const nd_expr *e, int *xbits)
@@ -363,9 +378,19 @@ static void expr_to(gen *G, const nd_expr *e, int dst)
         }
         break;
     case E_BINARY: {
+        int op = binop(e->op);
         int b = expr_any(G, e->lhs);
+        int kop = const_form(op);
+        if (kop >= 0 && use_const(G, e->rhs) &&
+            (e->rhs->cv.kind == CV_INT || e->rhs->cv.kind == CV_FLOAT)) {
+            uint32_t k = add_const(G, &e->rhs->cv);
+            if (!G->oom && k <= 0xffff) {
+                emit(G, kop, dst, b, (int)k, 0, e->line, e->col);
+                break;
+            }
+        }
         int c = expr_any(G, e->rhs);
-        emit(G, binop(e->op), dst, b, c, 0, e->line, e->col);
+        emit(G, op, dst, b, c, 0, e->line, e->col);
         break;
     }
     case E_NEG: case E_NOT: {

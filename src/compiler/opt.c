@@ -302,6 +302,8 @@ static bool writes_only_a(int op)
     case ND_OP_NE: case ND_OP_LT: case ND_OP_LE: case ND_OP_GT: case ND_OP_GE:
     case ND_OP_TRANSPOSE: case ND_OP_CALLB: case ND_OP_NEWLIST: case ND_OP_NEWMAP:
     case ND_OP_GETINDEX: case ND_OP_GETINDEX2: case ND_OP_GETSLICE:
+    case ND_OP_ADDK: case ND_OP_SUBK: case ND_OP_MULK: case ND_OP_LTK: case ND_OP_LEK:
+    case ND_OP_GTK: case ND_OP_GEK:
         return true;
     default:
         return false;

@@ -12,6 +12,7 @@
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
 #include "vm/vm.h"
+#include "vm/vm_internal.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -46,9 +47,28 @@ static nd_status checkpoint_hook(void *ctx, nd_vm *vm)
     return nd_ckpt_checkpoint(((nd_job_ctx *)ctx)->ckpt, vm);
 }
 
+/* Rank-local (rank 0 prints): one progress line; it changes no state, so ranks need not
+ * agree on when it is printed. */
+static void progress_line(nd_job_ctx *c, nd_vm *vm, const char *what)
+{
+    if (nd_spmd_rank() != 0) return;
+    fprintf(stderr,
+            "noodle-run: %s: elapsed %.1f s, %llu safe points, %llu checkpoints, "
+            "memory high-water %.1f MiB (rank 0)\n",
+            what, MPI_Wtime() - c->t_start, (unsigned long long)vm->nsafepoints,
+            (unsigned long long)nd_ckpt_count(c->ckpt), (double)nd_alloc_peak() / 1048576.0);
+    fflush(stderr);
+}
+
 static nd_status safepoint_hook(void *ctx, nd_vm *vm)
 {
-    return nd_ckpt_safepoint(((nd_job_ctx *)ctx)->ckpt, vm);
+    nd_job_ctx *c = ctx;
+    if (c->progress_interval > 0 && nd_spmd_rank() == 0 &&
+        MPI_Wtime() - c->t_progress >= c->progress_interval) {
+        progress_line(c, vm, "progress");
+        c->t_progress = MPI_Wtime();
+    }
+    return nd_ckpt_safepoint(c->ckpt, vm);
 }
 
 /* Parses a --param value the way LANGUAGE.md says: int, else float, else string. */
@@ -261,7 +281,12 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK && !restored) st = nd_vm_new(prog, &vopts, &vm);
     if (st == ND_OK) {
         init_provenance(&results, buf, len, restored, params, (size_t)nparams);
-        nd_job_ctx ctx = {.o = o, .ckpt = ck, .results = &results};
+        nd_job_ctx ctx = {.o = o,
+                          .ckpt = ck,
+                          .results = &results,
+                          .progress_interval = cfg.progress_interval,
+                          .t_start = MPI_Wtime()};
+        ctx.t_progress = ctx.t_start;
         nd_vm_hooks hooks = {.ctx = &ctx,
                              .param = param_hook,
                              .checkpoint = checkpoint_hook,
@@ -272,6 +297,10 @@ int nd_job_run(const nd_job_opts *o)
                              .query = nd_job_query_hook};
         nd_vm_set_hooks(vm, &hooks);
         st = nd_vm_run(vm);
+        /* Long runs (or log_level debug) end with a summary line. */
+        if (cfg.log_level == ND_LOG_DEBUG ||
+            (cfg.progress_interval > 0 && MPI_Wtime() - ctx.t_start >= cfg.progress_interval))
+            progress_line(&ctx, vm, "summary");
         nd_vm_free(vm);
     } else {
         nd_vm_free(vm);

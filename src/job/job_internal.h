@@ -19,8 +19,8 @@ typedef struct nd_job_ctx {
     const nd_job_opts *o;
     nd_ckpt *ckpt;
     nd_job_results *results;
-    const nd_job_param *params; /* effective parameters: a later --param wins */
-    int nparams;
+    double progress_interval;  /* seconds between progress lines (0 = off) */
+    double t_start, t_progress; /* MPI_Wtime of the start and of the last progress line */
 } nd_job_ctx;
 
 /* Collective: the VM hooks of store(), load() and query(). */

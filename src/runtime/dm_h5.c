@@ -1,11 +1,12 @@
 /* dm_h5.c: parallel HDF5 I/O of distributed matrices (dm.h: h5write, h5read and the
  * _loc variants used by checkpoints and the catalog).
  *
- * The dataset is 2-D, row-major in the file (h5py shows the plain matrix), written and
- * read collectively: each rank selects the cross product of its rows and columns as a
- * union of at most four regular hyperslabs and transfers a row-major copy of its local
- * part.  HDF5's automatic error printing is off; every failure is ND_EIO on every rank
- * (agreed before the next collective step).  docs/matrices.md.
+ * The dataset is 2-D, row-major in the file (h5py shows the plain matrix).  The matrix
+ * moves in rounds of whole rows: inside a round, the rows are cut into one contiguous
+ * band per rank, the block-cyclic parts are exchanged with one MPI_Alltoallv (packed
+ * row-major), and each rank writes (reads) its band as one contiguous piece of the file.
+ * HDF5's automatic error printing is off; every failure is ND_EIO on every rank (agreed
+ * before the next collective step).  docs/matrices.md "HDF5".
  */
 #include "runtime/dm_impl.h"
 
@@ -13,8 +14,16 @@
 #include "runtime/spmd.h"
 
 #include <hdf5.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Bytes of one rank's band per round: bounds the staging memory (three buffers of about
+ * this size per rank) while keeping each file access large.  NOODLE_H5_STAGE_KIB
+ * overrides it (tests use tiny rounds to cover the round boundaries). */
+#define STAGE_BYTES ((int64_t)64 << 20)
+/* Files made by h5write: objects of 1 MiB and more start on a 1 MiB boundary. */
+#define ALIGN_BYTES ((hsize_t)1 << 20)
 
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -24,67 +33,306 @@ static void loc_name(hid_t loc, char *buf, size_t size)
     if (H5Fget_name(loc, buf, size) < 0) snprintf(buf, size, "(unknown file)");
 }
 
-/* Rank-local: selects this rank's rows x columns of an m-by-n (or m, when one_d) space.
- * Only the global last block row/column can be partial, so a regular hyperslab covers
- * the full blocks and up to three more cover the ragged edge. */
-static herr_t select_local(hid_t space, const nd_dm *A, bool one_d)
+/* ---- the exchange plan ---- */
+
+/* Rank-local: how many of the global indices [0, g) process p owns, for blocks of nb
+ * dealt cyclically over np processes starting at process 0 (numroc for a prefix). */
+static int64_t owned_below(int64_t g, int p, int nb, int np)
 {
-    if (A->mloc == 0 || A->nloc == 0) return H5Sselect_none(space);
-    int nprow, npcol, myrow, mycol;
-    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
-    hsize_t nb = (hsize_t)A->nb;
-    hsize_t fr = (hsize_t)A->mloc / nb, pr = (hsize_t)A->mloc % nb;
-    hsize_t fc = (hsize_t)A->nloc / nb, pc = (hsize_t)A->nloc % nb;
-    hsize_t r0 = (hsize_t)myrow * nb, c0 = (hsize_t)mycol * nb;
-    hsize_t rl = r0 + fr * nprow * nb, cl = c0 + fc * npcol * nb; /* ragged edge starts */
-    hsize_t stride[2] = {(hsize_t)nprow * nb, (hsize_t)npcol * nb};
-    struct { hsize_t start[2], count[2], block[2]; bool on; } part[4] = {
-        {{r0, c0}, {fr, fc}, {nb, nb}, fr && fc},
-        {{rl, c0}, {1, fc}, {pr, nb}, pr && fc},
-        {{r0, cl}, {fr, 1}, {nb, pc}, fr && pc},
-        {{rl, cl}, {1, 1}, {pr, pc}, pr && pc},
-    };
-    if (one_d) { /* m-by-1: the column is whole (nloc == 1 here) */
-        part[0].on = fr > 0;
-        part[1].on = pr > 0;
-        part[2].on = part[3].on = false;
-    }
-    H5S_seloper_t op = H5S_SELECT_SET;
-    for (int k = 0; k < 4; k++) {
-        if (!part[k].on) continue;
-        /* A 1-D space takes the row entries only. */
-        if (H5Sselect_hyperslab(space, op, part[k].start, stride, part[k].count,
-                                part[k].block) < 0)
-            return -1;
-        op = H5S_SELECT_OR;
-    }
-    return 0;
+    int64_t cyc = (int64_t)nb * np, r = g % cyc - (int64_t)p * nb;
+    return g / cyc * nb + (r < 0 ? 0 : r > nb ? nb : r);
 }
 
-/* Rank-local: the memory space of the row-major local copy. */
-static hid_t mem_space(const nd_dm *A, bool one_d)
+/* Rank-local: the global index of local index l on process p. */
+static int64_t global_of(int64_t l, int p, int nb, int np)
 {
-    if (A->mloc == 0 || A->nloc == 0) {
-        hsize_t d[1] = {1};
-        hid_t s = H5Screate_simple(1, d, NULL);
-        if (s >= 0 && H5Sselect_none(s) < 0) {
-            H5Sclose(s);
-            return -1;
+    return (l / nb * np + p) * nb + l % nb;
+}
+
+/* Uniform: the grid position of every rank of the communicator, the row count of a
+ * round and the band of each rank in it. */
+typedef struct plan {
+    int P, me, nprow, npcol, myrow, mycol, nb;
+    int *prow, *pcol;    /* grid row / column of each rank */
+    int *cnt_a, *dsp_a;  /* Alltoallv counts and displacements: block-cyclic side */
+    int *cnt_b, *dsp_b;  /* band side */
+    int64_t m, n, rows;  /* rows per round */
+} plan;
+
+static void plan_free(plan *p)
+{
+    if (p->prow) ND_FREE_N(p->prow, 6 * (size_t)p->P);
+    p->prow = NULL;
+}
+
+/* Collective: fills p for an m-by-n matrix (ENOMEM or an MPI failure on any rank is
+ * everybody's failure). */
+static nd_status plan_init(plan *p, int64_t m, int64_t n)
+{
+    memset(p, 0, sizeof *p);
+    p->P = nd_spmd_size();
+    p->me = nd_spmd_rank();
+    p->nb = nd_spmd_block_size();
+    p->m = m;
+    p->n = n;
+    nd_spmd_grid(&p->nprow, &p->npcol, &p->myrow, &p->mycol);
+    int *all = ND_ALLOC_N(int, 6 * (size_t)p->P);
+    p->prow = all;
+    nd_status st = nd_spmd_agree(all ? ND_OK : ND_ENOMEM);
+    if (st != ND_OK) {
+        plan_free(p);
+        return st;
+    }
+    p->pcol = all + p->P;
+    p->cnt_a = all + 2 * p->P;
+    p->dsp_a = all + 3 * p->P;
+    p->cnt_b = all + 4 * p->P;
+    p->dsp_b = all + 5 * p->P;
+    int mine[2] = {p->myrow, p->mycol};
+    if (p->P == 1) {
+        p->prow[0] = p->myrow;
+        p->pcol[0] = p->mycol;
+    } else {
+        int rc = MPI_Allgather(mine, 2, MPI_INT, p->cnt_a, 2, MPI_INT, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Allgather", rc);
+        for (int r = 0; st == ND_OK && r < p->P; r++) {
+            p->prow[r] = p->cnt_a[2 * r];
+            p->pcol[r] = p->cnt_a[2 * r + 1];
         }
-        return s;
     }
-    hsize_t d[2] = {(hsize_t)A->mloc, (hsize_t)A->nloc};
-    return H5Screate_simple(one_d ? 1 : 2, d, NULL);
+    const char *e = getenv("NOODLE_H5_STAGE_KIB");
+    int64_t stage = e && atoll(e) > 0 ? atoll(e) * 1024 : STAGE_BYTES;
+    int64_t rows = stage * p->P / (int64_t)(8 * n);
+    p->rows = rows < 1 ? 1 : rows > m ? m : rows;
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) plan_free(p);
+    return st;
 }
 
-static hid_t collective_xfer(void)
+/* Rank-local: rank d's band [*b0, *b1) of the round that starts at global row r0. */
+static void band(const plan *p, int64_t r0, int d, int64_t *b0, int64_t *b1)
+{
+    int64_t r1 = r0 + p->rows < p->m ? r0 + p->rows : p->m, len = r1 - r0;
+    *b0 = r0 + len * d / p->P;
+    *b1 = r0 + len * (d + 1) / p->P;
+}
+
+/* Rank-local: local rows [*l0, *l1) of grid row q inside global rows [g0, g1). */
+static void local_rows(const plan *p, int q, int64_t g0, int64_t g1, int64_t *l0, int64_t *l1)
+{
+    *l0 = owned_below(g0, q, p->nb, p->nprow);
+    *l1 = owned_below(g1, q, p->nb, p->nprow);
+}
+
+/* Rank-local: this rank's counts for the round at r0: the block-cyclic side (a) holds
+ * its local rows of the round x its local columns, row-major, ordered by band; the band
+ * side (b) receives from every rank that rank's rows of the band x its columns.
+ * Returns the sizes of the two buffers (doubles). */
+static void plan_round(plan *p, int64_t r0, const nd_dm *A, size_t *na, size_t *nb_)
+{
+    int64_t sa = 0, sb = 0, b0, b1, l0, l1;
+    for (int d = 0; d < p->P; d++) {
+        band(p, r0, d, &b0, &b1);
+        local_rows(p, p->myrow, b0, b1, &l0, &l1);
+        p->dsp_a[d] = (int)sa;
+        p->cnt_a[d] = (int)((l1 - l0) * A->nloc);
+        sa += p->cnt_a[d];
+    }
+    band(p, r0, p->me, &b0, &b1);
+    for (int s = 0; s < p->P; s++) {
+        local_rows(p, p->prow[s], b0, b1, &l0, &l1);
+        int64_t nc = owned_below(p->n, p->pcol[s], p->nb, p->npcol);
+        p->dsp_b[s] = (int)sb;
+        p->cnt_b[s] = (int)((l1 - l0) * nc);
+        sb += p->cnt_b[s];
+    }
+    *na = (size_t)sa;
+    *nb_ = (size_t)sb;
+}
+
+/* Rank-local: the largest buffers any round needs (doubles, at least 1). */
+static void plan_max(plan *p, const nd_dm *A, size_t *na, size_t *nb_)
+{
+    *na = *nb_ = 1;
+    for (int64_t r0 = 0; r0 < p->m; r0 += p->rows) {
+        size_t a, b;
+        plan_round(p, r0, A, &a, &b);
+        if (a > *na) *na = a;
+        if (b > *nb_) *nb_ = b;
+    }
+}
+
+/* Rank-local: local rows [l0, l1) of A, all local columns, to/from a row-major buffer,
+ * in 64 x 64 tiles so that both sides stay in cache. */
+static void tile_copy(nd_dm *A, int64_t l0, int64_t l1, double *buf, bool to_buf)
+{
+    const int64_t T = 64, nc = A->nloc, lld = A->lld;
+    for (int64_t i0 = l0; i0 < l1; i0 += T) {
+        int64_t i1 = i0 + T < l1 ? i0 + T : l1;
+        for (int64_t j0 = 0; j0 < nc; j0 += T) {
+            int64_t j1 = j0 + T < nc ? j0 + T : nc;
+            for (int64_t j = j0; j < j1; j++) {
+                double *col = A->a + j * lld;
+                double *row = buf + (i0 - l0) * nc + j;
+                if (to_buf)
+                    for (int64_t i = i0; i < i1; i++) row[(i - i0) * nc] = col[i];
+                else
+                    for (int64_t i = i0; i < i1; i++) col[i] = row[(i - i0) * nc];
+            }
+        }
+    }
+}
+
+/* Rank-local: between this rank's band [b0, b1) (row-major, n columns) and the pieces
+ * the ranks send/receive (plan_round's b side): source s holds its rows of the band x
+ * its columns, row-major; its columns are runs of up to nb adjacent file columns. */
+static void band_copy(const plan *p, int64_t b0, int64_t b1, double *bandbuf, double *pieces,
+                      bool to_band)
+{
+    for (int s = 0; s < p->P; s++) {
+        int64_t l0, l1;
+        local_rows(p, p->prow[s], b0, b1, &l0, &l1);
+        int64_t nc = owned_below(p->n, p->pcol[s], p->nb, p->npcol);
+        double *src = pieces + p->dsp_b[s];
+        for (int64_t l = l0; l < l1; l++, src += nc) {
+            double *row = bandbuf + (global_of(l, p->prow[s], p->nb, p->nprow) - b0) * p->n;
+            for (int64_t j0 = 0; j0 < nc; j0 += p->nb) {
+                int64_t g = global_of(j0, p->pcol[s], p->nb, p->npcol);
+                size_t w = (size_t)(nc - j0 < p->nb ? nc - j0 : p->nb) * sizeof(double);
+                if (to_band) memcpy(row + g, src + j0, w);
+                else memcpy(src + j0, row + g, w);
+            }
+        }
+    }
+}
+
+/* Uniform: independent transfers unless NOODLE_H5_COLLECTIVE=1 (docs/matrices.md);
+ * every rank reads the same environment. */
+static hid_t make_xfer(void)
 {
     hid_t x = H5Pcreate(H5P_DATASET_XFER);
-    if (x >= 0 && H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE) < 0) {
+    const char *e = getenv("NOODLE_H5_COLLECTIVE");
+    bool coll = e && strcmp(e, "1") == 0;
+    if (x >= 0 && H5Pset_dxpl_mpio(x, coll ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT) < 0) {
         H5Pclose(x);
         return -1;
     }
     return x;
+}
+
+/* Rank-local: selects the band [b0, b1) (all n columns; a 1-D space takes the first
+ * entries only, n == 1 there) in fspace and a matching 1-D memory space (new). */
+static herr_t select_band(hid_t fspace, int64_t b0, int64_t b1, int64_t n, hid_t *mspace)
+{
+    hsize_t len = (hsize_t)((b1 - b0) * n);
+    hsize_t md[1] = {len ? len : 1};
+    *mspace = H5Screate_simple(1, md, NULL);
+    if (*mspace < 0) return -1;
+    if (len == 0) {
+        if (H5Sselect_none(*mspace) < 0) return -1;
+        return H5Sselect_none(fspace);
+    }
+    hsize_t start[2] = {(hsize_t)b0, 0}, count[2] = {(hsize_t)(b1 - b0), (hsize_t)n};
+    return H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+}
+
+/* Staging buffers of one transfer: a = block-cyclic side (row-major local rows of the
+ * round), pieces = what arrives from / leaves for the other ranks, band = this rank's
+ * rows of the file.  At one rank all three are the same buffer. */
+typedef struct stage {
+    double *a, *pieces, *band;
+    size_t na, nb;
+} stage;
+
+static void stage_free(const plan *p, stage *s)
+{
+    if (s->a) ND_FREE_N(s->a, s->na);
+    if (p->P > 1) {
+        if (s->pieces) ND_FREE_N(s->pieces, s->nb);
+        if (s->band) ND_FREE_N(s->band, s->nb);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* Rank-local: allocates the buffers for the largest round. */
+static nd_status stage_alloc(plan *p, const nd_dm *A, stage *s)
+{
+    memset(s, 0, sizeof *s);
+    plan_max(p, A, &s->na, &s->nb);
+    if (p->P == 1) {
+        if (s->nb > s->na) s->na = s->nb;
+        s->a = ND_ALLOC_N(double, s->na);
+        s->pieces = s->band = s->a;
+        return s->a ? ND_OK : ND_ENOMEM;
+    }
+    s->a = ND_ALLOC_N(double, s->na);
+    s->pieces = ND_ALLOC_N(double, s->nb);
+    s->band = ND_ALLOC_N(double, s->nb);
+    return s->a && s->pieces && s->band ? ND_OK : ND_ENOMEM;
+}
+
+/* Collective: the exchange of one round (write: block-cyclic -> band). */
+static nd_status exchange(const plan *p, stage *s, bool to_band)
+{
+    if (p->P == 1) return ND_OK;
+    int rc = to_band ? MPI_Alltoallv(s->a, p->cnt_a, p->dsp_a, MPI_DOUBLE, s->pieces,
+                                     p->cnt_b, p->dsp_b, MPI_DOUBLE, nd_spmd_comm())
+                     : MPI_Alltoallv(s->pieces, p->cnt_b, p->dsp_b, MPI_DOUBLE, s->a,
+                                     p->cnt_a, p->dsp_a, MPI_DOUBLE, nd_spmd_comm());
+    return rc == MPI_SUCCESS ? ND_OK : nd_dm_mpi_fail("MPI_Alltoallv", rc);
+}
+
+/* Collective: moves A to/from dataset dset (file space fspace) round by round. */
+static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, const char *dataset,
+                          const char *fname)
+{
+    plan p;
+    ND_TRY(plan_init(&p, A->m, A->n));
+    stage s;
+    hid_t xfer = make_xfer();
+    nd_status st = stage_alloc(&p, A, &s);
+    if (st == ND_OK && xfer < 0)
+        st = nd_err_set(ND_EIO, "HDF5: cannot set up the transfer of '%s' in '%s'", dataset,
+                        fname);
+    st = nd_spmd_agree(st);
+    for (int64_t r0 = 0; st == ND_OK && r0 < A->m; r0 += p.rows) {
+        int64_t r1 = r0 + p.rows < A->m ? r0 + p.rows : A->m, l0, l1, b0, b1;
+        size_t na, nbb;
+        plan_round(&p, r0, A, &na, &nbb);
+        local_rows(&p, p.myrow, r0, r1, &l0, &l1);
+        band(&p, r0, p.me, &b0, &b1);
+        hid_t ms = -1;
+        if (write) {
+            double t0 = MPI_Wtime();
+            tile_copy(A, l0, l1, s.a, true);
+            double t1 = MPI_Wtime();
+            st = exchange(&p, &s, true);
+            double t2 = MPI_Wtime();
+            if (st == ND_OK && p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, true);
+            double t3 = MPI_Wtime();
+            if (st == ND_OK && (select_band(fspace, b0, b1, A->n, &ms) < 0 ||
+                                H5Dwrite(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band) < 0))
+                st = ND_EIO;
+            double t4 = MPI_Wtime();
+            if (getenv("TT")) fprintf(stderr, "r%d tile %.3f xch %.3f band %.3f write %.3f\n", p.me, t1-t0, t2-t1, t3-t2, t4-t3);
+            if (st != ND_OK)
+                st = nd_err_set(ND_EIO, "cannot write dataset '%s' in '%s'", dataset, fname);
+        } else {
+            if (select_band(fspace, b0, b1, A->n, &ms) < 0 ||
+                H5Dread(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band) < 0)
+                st = nd_err_set(ND_EIO, "cannot read dataset '%s' in '%s'", dataset, fname);
+            st = nd_spmd_agree(st);
+            if (st == ND_OK && p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, false);
+            if (st == ND_OK) st = exchange(&p, &s, false);
+            if (st == ND_OK) tile_copy(A, l0, l1, s.a, false);
+        }
+        if (ms >= 0) H5Sclose(ms);
+        st = nd_spmd_agree(st);
+    }
+    if (xfer >= 0) H5Pclose(xfer);
+    stage_free(&p, &s);
+    plan_free(&p);
+    return st;
 }
 
 nd_status nd_dm_h5write_loc(int64_t loc_id, const char *dataset, const nd_dm *A)
@@ -94,17 +342,11 @@ nd_status nd_dm_h5write_loc(int64_t loc_id, const char *dataset, const nd_dm *A)
     char fname[512];
     loc_name(loc, fname, sizeof fname);
     nd_status st = ND_OK;
-    hid_t fspace = -1, mspace = -1, dset = -1, lcpl = -1, xfer = -1;
-    size_t nbuf = (size_t)A->mloc * (size_t)A->nloc;
-    double *buf = ND_ALLOC_N(double, nbuf ? nbuf : 1);
-    if (!buf) st = ND_ENOMEM;
-
+    hid_t fspace = -1, dset = -1, lcpl = -1;
     hsize_t dims[2] = {(hsize_t)A->m, (hsize_t)A->n};
-    if (st == ND_OK) {
-        htri_t ex = H5Lexists(loc, dataset, H5P_DEFAULT);
-        if (ex > 0 && H5Ldelete(loc, dataset, H5P_DEFAULT) < 0)
-            st = nd_err_set(ND_EIO, "cannot replace dataset '%s' in '%s'", dataset, fname);
-    }
+    htri_t ex = H5Lexists(loc, dataset, H5P_DEFAULT);
+    if (ex > 0 && H5Ldelete(loc, dataset, H5P_DEFAULT) < 0)
+        st = nd_err_set(ND_EIO, "cannot replace dataset '%s' in '%s'", dataset, fname);
     if (st == ND_OK) {
         fspace = H5Screate_simple(2, dims, NULL);
         lcpl = H5Pcreate(H5P_LINK_CREATE);
@@ -116,28 +358,14 @@ nd_status nd_dm_h5write_loc(int64_t loc_id, const char *dataset, const nd_dm *A)
         if (dset < 0)
             st = nd_err_set(ND_EIO, "cannot create dataset '%s' in '%s'", dataset, fname);
     }
-    if (st == ND_OK) {
-        mspace = mem_space(A, false);
-        xfer = collective_xfer();
-        if (mspace < 0 || xfer < 0 || select_local(fspace, A, false) < 0)
-            st = nd_err_set(ND_EIO, "HDF5: cannot select the blocks of '%s' in '%s'", dataset,
-                            fname);
-    }
-    if (st == ND_OK)
-        for (int li = 0; li < A->mloc; li++)
-            for (int lj = 0; lj < A->nloc; lj++)
-                buf[(size_t)li * A->nloc + lj] = A->a[li + (size_t)lj * A->lld];
-    /* Nobody enters the collective write unless everybody can. */
+    /* Nobody enters the collective transfer unless everybody can.  The matrix is only
+     * read: transfer's write direction never stores into A. */
     st = nd_spmd_agree(st);
-    if (st == ND_OK && H5Dwrite(dset, H5T_NATIVE_DOUBLE, mspace, fspace, xfer, buf) < 0)
-        st = nd_err_set(ND_EIO, "cannot write dataset '%s' in '%s'", dataset, fname);
-    if (xfer >= 0) H5Pclose(xfer);
-    if (mspace >= 0) H5Sclose(mspace);
+    if (st == ND_OK) st = transfer(dset, fspace, (nd_dm *)A, true, dataset, fname);
     if (dset >= 0 && H5Dclose(dset) < 0 && st == ND_OK)
         st = nd_err_set(ND_EIO, "cannot close dataset '%s' in '%s'", dataset, fname);
     if (lcpl >= 0) H5Pclose(lcpl);
     if (fspace >= 0) H5Sclose(fspace);
-    ND_FREE_N(buf, nbuf ? nbuf : 1);
     return nd_spmd_agree(st);
 }
 
@@ -149,7 +377,7 @@ nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
     char fname[512];
     loc_name(loc, fname, sizeof fname);
     nd_status st = ND_OK;
-    hid_t dset = H5Dopen2(loc, dataset, H5P_DEFAULT), fspace = -1, mspace = -1, xfer = -1;
+    hid_t dset = H5Dopen2(loc, dataset, H5P_DEFAULT), fspace = -1;
     hsize_t dims[2] = {0, 1};
     int nd = 0;
     if (dset < 0) {
@@ -173,28 +401,7 @@ nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
         st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is empty", dataset, fname);
     nd_dm *A = NULL;
     if (st == ND_OK) st = nd_dm_alloc((int64_t)dims[0], (int64_t)dims[1], &A);
-    size_t nbuf = A ? (size_t)A->mloc * (size_t)A->nloc : 0;
-    double *buf = NULL;
-    if (st == ND_OK) {
-        buf = ND_ALLOC_N(double, nbuf ? nbuf : 1);
-        mspace = mem_space(A, nd == 1);
-        xfer = collective_xfer();
-        if (!buf) st = ND_ENOMEM;
-        else if (mspace < 0 || xfer < 0 || select_local(fspace, A, nd == 1) < 0)
-            st = nd_err_set(ND_EIO, "HDF5: cannot select the blocks of '%s' in '%s'", dataset,
-                            fname);
-        st = nd_spmd_agree(st);
-    }
-    if (st == ND_OK && H5Dread(dset, H5T_NATIVE_DOUBLE, mspace, fspace, xfer, buf) < 0)
-        st = nd_err_set(ND_EIO, "cannot read dataset '%s' in '%s'", dataset, fname);
-    st = nd_spmd_agree(st);
-    if (st == ND_OK)
-        for (int li = 0; li < A->mloc; li++)
-            for (int lj = 0; lj < A->nloc; lj++)
-                A->a[li + (size_t)lj * A->lld] = buf[(size_t)li * A->nloc + lj];
-    ND_FREE_N(buf, nbuf ? nbuf : 1);
-    if (xfer >= 0) H5Pclose(xfer);
-    if (mspace >= 0) H5Sclose(mspace);
+    if (st == ND_OK) st = transfer(dset, fspace, A, false, dataset, fname);
     if (fspace >= 0) H5Sclose(fspace);
     if (dset >= 0) H5Dclose(dset);
     if (st != ND_OK) {
@@ -218,7 +425,8 @@ static nd_status open_file(const char *path, bool create, hid_t *fid)
         return nd_err_set(ND_EIO, "cannot open HDF5 file '%s': no such file", path);
     nd_status st = ND_OK;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_mpio(fapl, nd_spmd_comm(), MPI_INFO_NULL) < 0) {
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, nd_spmd_comm(), MPI_INFO_NULL) < 0 ||
+        H5Pset_alignment(fapl, ALIGN_BYTES, ALIGN_BYTES) < 0) {
         st = nd_err_set(ND_EIO, "HDF5: cannot set up parallel access to '%s'", path);
     } else if (exists) {
         *fid = H5Fopen(path, create ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);

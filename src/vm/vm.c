@@ -15,7 +15,9 @@
 #include "runtime/spmd.h"
 #include "vm/builtin_ids.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -325,38 +327,52 @@ static nd_status safepoint(nd_vm *vm)
         }                                                                                \
     } while (0)
 
-#define ARITH(NAME, IOP, FEXPR)                                                          \
-    CASE(NAME)                                                                           \
+#define ARITH_BODY(IOP, FEXPR, CV, SLOW)                                                 \
     {                                                                                    \
-        nd_value b = R[i.b], c = R[i.c];                                                 \
+        nd_value b = R[i.b], c = (CV);                                                   \
         if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) {                          \
             int64_t r;                                                                   \
-            if (UNLIKELY(__builtin_##IOP##_overflow(b.as.i, c.as.i, &r))) goto slow_arith; \
+            if (UNLIKELY(__builtin_##IOP##_overflow(b.as.i, c.as.i, &r))) goto SLOW;     \
             SET_IMM(R[i.a], ND_INT(r));                                                  \
         } else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) {                       \
             double x = b.as.f, y = c.as.f;                                               \
             SET_IMM(R[i.a], ND_FLOAT(FEXPR));                                            \
         } else {                                                                         \
-            goto slow_arith;                                                             \
+            goto SLOW;                                                                   \
         }                                                                                \
         DISPATCH();                                                                      \
     }
+#define ARITH(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, R[i.c], slow_arith)
+/* The constant-operand form: K[C] instead of R[C]. */
+#define ARITHK(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, K[i.c], slow_arithk)
 
-#define COMPARE(NAME, OPR)                                                               \
-    CASE(NAME)                                                                           \
+/* A comparison whose result a TEST on the same register consumes next (an `if` or
+ * `while` condition) also runs that TEST here: one dispatch fewer, same effects (R[A]
+ * is still written, and the TEST is a real, verified instruction). */
+#define COMPARE_BODY(OPNUM, OPR, CV)                                                     \
     {                                                                                    \
-        nd_value b = R[i.b], c = R[i.c];                                                 \
+        nd_value b = R[i.b], c = (CV);                                                   \
         bool r;                                                                          \
         if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i OPR c.as.i;     \
         else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) r = b.as.f OPR c.as.f;    \
         else {                                                                           \
             SAVE_PC();                                                                   \
-            TRY(nd_val_compare(ND_OP_##NAME, b, c, &r));                                 \
+            TRY(nd_val_compare(OPNUM, b, c, &r));                                        \
         }                                                                                \
         SET_IMM(R[i.a], ND_BOOL(r));                                                     \
+        nd_instr t_ = *pc;                                                               \
+        if (t_.op == ND_OP_TEST && t_.a == i.a) pc += r ? 1 : 1 + ND_SBX(t_);            \
         DISPATCH();                                                                      \
     }
+#define COMPARE(NAME, OPR) CASE(NAME) COMPARE_BODY(ND_OP_##NAME, OPR, R[i.c])
+#define COMPAREK(NAME, BASE, OPR) CASE(NAME) COMPARE_BODY(ND_OP_##BASE, OPR, K[i.c])
 
+/* GCC otherwise merges the copies of DISPATCH() into one indirect jump (cross-jumping),
+ * which costs a jump per instruction and defeats the branch predictor: each handler
+ * must end in its own indirect jump. */
+#if defined(ND_COMPUTED_GOTO) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-crossjumping", "no-gcse")))
+#endif
 static nd_status run_loop(nd_vm *vm)
 {
 #ifdef ND_COMPUTED_GOTO
@@ -466,6 +482,20 @@ static nd_status run_loop(nd_vm *vm)
         nd_val_set(&R[i.a], out);
         DISPATCH();
     }
+    ARITHK(ADDK, add, x + y)
+    ARITHK(SUBK, sub, x - y)
+    ARITHK(MULK, mul, x * y)
+    slow_arithk:
+    {
+        _Static_assert(ND_OP_SUBK == ND_OP_ADDK + 1 && ND_OP_MULK == ND_OP_ADDK + 2,
+                       "ADDK, SUBK, MULK are consecutive");
+        static const uint8_t base_op[] = {ND_OP_ADD, ND_OP_SUB, ND_OP_MUL};
+        nd_value out;
+        SAVE_PC();
+        TRY(nd_val_arith(vm, base_op[i.op - ND_OP_ADDK], R[i.b], K[i.c], &out));
+        nd_val_set(&R[i.a], out);
+        DISPATCH();
+    }
     CASE(NOT)
     {
         SET_IMM(R[i.a], ND_BOOL(ND_FALSY(R[i.b])));
@@ -483,12 +513,17 @@ static nd_status run_loop(nd_vm *vm)
         }
         if (i.op == ND_OP_NE) r = !r;
         SET_IMM(R[i.a], ND_BOOL(r));
+        if (pc->op == ND_OP_TEST && pc->a == i.a) pc += r ? 1 : 1 + ND_SBX(*pc);
         DISPATCH();
     }
     COMPARE(LT, <)
     COMPARE(LE, <=)
     COMPARE(GT, >)
     COMPARE(GE, >=)
+    COMPAREK(LTK, LT, <)
+    COMPAREK(LEK, LE, <=)
+    COMPAREK(GTK, GT, >)
+    COMPAREK(GEK, GE, >=)
     CASE(TRANSPOSE)
     {
         nd_value b = R[i.b], out;
@@ -656,11 +691,11 @@ static nd_status run_loop(nd_vm *vm)
         }
         /* Release the frame's references now (a big matrix must not outlive its
          * function); stale immediates may stay, they hold nothing. */
-        for (uint32_t k = 0; k < fn->nregs; k++) {
-            if (ND_IS_OBJ(R[k])) {
-                nd_value o = R[k];
-                R[k] = ND_NIL;
-                nd_val_decref(o);
+        for (nd_value *p = R, *e = R + fn->nregs; p < e; p++) {
+            if (UNLIKELY(ND_IS_OBJ(*p))) {
+                nd_value o = *p;
+                *p = ND_NIL;
+                nd_val_decref(o); /* frees at most an object, never touches regs */
             }
         }
         uint32_t ret = fr->ret;
@@ -794,7 +829,20 @@ nd_status nd_vm_run(nd_vm *vm)
     if (vm->state == ND_VM_DONE) return ND_OK;
     if (vm->state == ND_VM_FAILED) return vm->status;
     if (vm->nframes == 0) return nd_err_set(ND_EINTERNAL, "nd_vm_run: no frame to run");
+    /* NOODLE_TIMING=1: rank 0 reports the loop's own wall time (benchmarks/interp), so
+     * that start-up (MPI_Init, compiling) is measured, not guessed. */
+    const char *timing = getenv("NOODLE_TIMING");
+    bool timed = timing && *timing && strcmp(timing, "0") != 0;
+    struct timespec t0 = {0, 0}, t1 = {0, 0};
+    if (timed) clock_gettime(CLOCK_MONOTONIC, &t0);
     nd_status st = run_loop(vm);
+    if (timed) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (nd_spmd_rank() == 0) {
+            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+            fprintf(stderr, "noodle-run: timing: vm %.3f s\n", s);
+        }
+    }
     if (st == ND_OK) {
         int line, col;
         nd_vm_position(vm, &line, &col);

@@ -116,6 +116,14 @@ static bool eval(const nd_program *p, tv *g)
         nd_instr in = f->code[pc++];
         int32_t sbx = ND_SBX(in);
         tv *A = &R[in.a], B = R[in.b], C = R[in.c];
+        if (in.op >= ND_OP_ADDK && in.op <= ND_OP_GEK) { /* a constant right operand */
+            static const uint8_t base_op[] = {ND_OP_ADD, ND_OP_SUB, ND_OP_MUL, ND_OP_LT,
+                                              ND_OP_LE, ND_OP_GT, ND_OP_GE};
+            const nd_const *k = &p->consts[in.c];
+            if (k->kind == ND_K_STR) return false;
+            C = k->kind == ND_K_INT ? (tv){2, k->i, 0} : (tv){3, 0, k->f};
+            in.op = base_op[in.op - ND_OP_ADDK];
+        }
         switch (in.op) {
         case ND_OP_MOVE: *A = B; break;
         case ND_OP_LOADI: *A = (tv){2, sbx, 0}; break;

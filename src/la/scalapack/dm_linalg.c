@@ -1,5 +1,5 @@
 /* dm_linalg.c: the ScaLAPACK backend of the nd_dm linear algebra (dm.h): matmul
- * (pdgemm), solve, inv, det, cholesky, qr, eigh, svd.
+ * (SUMMA in summa.c, pdgemm where SUMMA does not apply), solve, inv, det, cholesky, qr, eigh, svd.
  *
  * Every routine works on copies (inputs are borrowed), queries work space with
  * lwork = -1 (padded: some ScaLAPACK queries run short), and turns INFO > 0 into the
@@ -10,6 +10,7 @@
 
 #include "common/alloc.h"
 #include "la/scalapack/scalapack.h"
+#include "la/scalapack/summa.h"
 #include "runtime/spmd.h"
 
 #include <math.h>
@@ -35,11 +36,19 @@ nd_status nd_dm_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out)
              LL(A->n), LL(B->m), LL(B->n));
     ND_TRY(nd_dm_alloc(A->m, B->n, out));
     nd_dm *C = *out;
-    int m = (int)A->m, n = (int)B->n, k = (int)A->n;
-    double alpha = 1.0, beta = 0.0;
-    pdgemm_("N", "N", &m, &n, &k, &alpha, A->a, &ONE, &ONE, A->desc, B->a, &ONE, &ONE,
-            B->desc, &beta, C->a, &ONE, &ONE, C->desc, 1, 1);
-    return ND_OK;
+    bool used = false;
+    nd_status st = nd_la_summa(A, B, C, &used);
+    if (st == ND_OK && !used) {
+        int m = (int)A->m, n = (int)B->n, k = (int)A->n;
+        double alpha = 1.0, beta = 0.0;
+        pdgemm_("N", "N", &m, &n, &k, &alpha, A->a, &ONE, &ONE, A->desc, B->a, &ONE, &ONE,
+                B->desc, &beta, C->a, &ONE, &ONE, C->desc, 1, 1);
+    }
+    if (st != ND_OK) {
+        nd_dm_free(C);
+        *out = NULL;
+    }
+    return st;
 }
 
 /* Pivot indices: LOCr(M) + MB entries, as pdgetrf requires. */
