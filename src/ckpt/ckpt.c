@@ -60,7 +60,7 @@ void nd_ckpt_raise(int signo)
     pending_signal = signo;
 }
 
-static void install_signals(void)
+void nd_ckpt_install_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -150,7 +150,7 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
         return st;
     }
     c->last_time = MPI_Wtime();
-    if (!c->o.no_signals) install_signals();
+    if (!c->o.no_signals) nd_ckpt_install_signals();
     *out = c;
     return ND_OK;
 }

@@ -73,6 +73,11 @@ uint64_t nd_ckpt_safepoint_every(const nd_ckpt *c);
 /* Rank-local: checkpoints written so far by this run. */
 uint64_t nd_ckpt_count(const nd_ckpt *c);
 
+/* Rank-local: installs the SIGUSR1/SIGTERM handlers (they only record the signal).
+ * noodle-run calls it first thing, so that a signal sent while MPI starts or the program
+ * loads is kept for the first safe point instead of killing the rank. */
+void nd_ckpt_install_signals(void);
+
 /* Rank-local, for tests: behave as if a signal had arrived. */
 void nd_ckpt_raise(int signo);
 

@@ -176,6 +176,7 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    nd_ckpt_install_signals();
     if (nd_spmd_init(&argc, &argv) != ND_OK) {
         fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
         return ND_EXIT_PROGRAM;

@@ -162,23 +162,46 @@ static void plan_max(plan *p, const nd_dm *A, size_t *na, size_t *nb_)
     }
 }
 
+/* Rank-local: dst[i * ds + j] = src[i + j * ss] for i < h, j < w (a column-major tile
+ * to a row-major one, or, with the roles swapped, back).  4 x 4 register blocks: a
+ * plain double loop runs ten times slower, one side always striding across pages. */
+static void transpose(const double *src, int64_t ss, double *dst, int64_t ds, int64_t h,
+                      int64_t w)
+{
+    int64_t i = 0;
+    for (; i + 4 <= h; i += 4) {
+        int64_t j = 0;
+        for (; j + 4 <= w; j += 4) {
+            const double *c0 = src + i + j * ss, *c1 = c0 + ss, *c2 = c1 + ss, *c3 = c2 + ss;
+            double *r0 = dst + i * ds + j, *r1 = r0 + ds, *r2 = r1 + ds, *r3 = r2 + ds;
+            double x00 = c0[0], x10 = c0[1], x20 = c0[2], x30 = c0[3];
+            double x01 = c1[0], x11 = c1[1], x21 = c1[2], x31 = c1[3];
+            double x02 = c2[0], x12 = c2[1], x22 = c2[2], x32 = c2[3];
+            double x03 = c3[0], x13 = c3[1], x23 = c3[2], x33 = c3[3];
+            r0[0] = x00, r0[1] = x01, r0[2] = x02, r0[3] = x03;
+            r1[0] = x10, r1[1] = x11, r1[2] = x12, r1[3] = x13;
+            r2[0] = x20, r2[1] = x21, r2[2] = x22, r2[3] = x23;
+            r3[0] = x30, r3[1] = x31, r3[2] = x32, r3[3] = x33;
+        }
+        for (; j < w; j++)
+            for (int64_t k = i; k < i + 4; k++) dst[k * ds + j] = src[k + j * ss];
+    }
+    for (; i < h; i++)
+        for (int64_t j = 0; j < w; j++) dst[i * ds + j] = src[i + j * ss];
+}
+
 /* Rank-local: local rows [l0, l1) of A, all local columns, to/from a row-major buffer,
- * in 64 x 64 tiles so that both sides stay in cache. */
+ * in 32 x 32 tiles so that both sides stay in cache. */
 static void tile_copy(nd_dm *A, int64_t l0, int64_t l1, double *buf, bool to_buf)
 {
-    const int64_t T = 64, nc = A->nloc, lld = A->lld;
+    const int64_t T = 32, nc = A->nloc, lld = A->lld;
     for (int64_t i0 = l0; i0 < l1; i0 += T) {
-        int64_t i1 = i0 + T < l1 ? i0 + T : l1;
+        int64_t h = i0 + T < l1 ? T : l1 - i0;
         for (int64_t j0 = 0; j0 < nc; j0 += T) {
-            int64_t j1 = j0 + T < nc ? j0 + T : nc;
-            for (int64_t j = j0; j < j1; j++) {
-                double *col = A->a + j * lld;
-                double *row = buf + (i0 - l0) * nc + j;
-                if (to_buf)
-                    for (int64_t i = i0; i < i1; i++) row[(i - i0) * nc] = col[i];
-                else
-                    for (int64_t i = i0; i < i1; i++) col[i] = row[(i - i0) * nc];
-            }
+            int64_t w = j0 + T < nc ? T : nc - j0;
+            double *a = A->a + i0 + j0 * lld, *b = buf + (i0 - l0) * nc + j0;
+            if (to_buf) transpose(a, lld, b, nc, h, w);
+            else transpose(b, nc, a, lld, w, h);
         }
     }
 }

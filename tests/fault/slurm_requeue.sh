@@ -98,14 +98,14 @@ JOBS="$J"
 echo "submitted job $J"
 wait_state "$J" RUNNING 60
 ck=$WORK/checkpoints/requeue-sum
-for ((i = 0; i < 150; i++)); do
+for ((i = 0; i < 600; i++)); do
     ls "$ck"/ckpt-*.h5 >/dev/null 2>&1 && break
     sleep 0.2
 done
 ls "$ck"/ckpt-*.h5 >/dev/null 2>&1 || fail "no checkpoint appeared in $ck"
 # the warning signal Slurm sends LEAD seconds before the time limit (--signal=B:USR1)
 scancel --signal=USR1 --batch "$J" || fail "scancel --signal=USR1 --batch $J"
-for ((i = 0; i < 150; i++)); do
+for ((i = 0; i < 600; i++)); do
     [ "$(field "$J" Restarts)" = 1 ] && break
     sleep 0.2
 done
@@ -114,7 +114,7 @@ grep -q 'requeueing job' requeue-sum-"$J".out || fail "the script did not requeu
 # a requeued job waits ~120 s before it may start; 3 s after the requeue this skips it
 sleep 3
 scontrol update jobid="$J" StartTime=now || fail "scontrol update StartTime"
-wait_state "$J" COMPLETED 120
+wait_state "$J" COMPLETED 300
 out=requeue-sum-$J.out
 grep -q "noodle-run: info: restarting from '$ck/ckpt-" "$out" ||
     fail "the second run did not resume from a checkpoint"

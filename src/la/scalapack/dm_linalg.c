@@ -1,5 +1,6 @@
 /* dm_linalg.c: the ScaLAPACK backend of the nd_dm linear algebra (dm.h): matmul
- * (SUMMA in summa.c, pdgemm where SUMMA does not apply), solve, inv, det, cholesky, qr, eigh, svd.
+ * (SUMMA, summa.c; pdgemm where SUMMA does not apply), solve, inv, det, cholesky, qr,
+ * eigh, svd.
  *
  * Every routine works on copies (inputs are borrowed), queries work space with
  * lwork = -1 (padded: some ScaLAPACK queries run short), and turns INFO > 0 into the

@@ -64,6 +64,7 @@ int nd_la_summa_panel(const nd_dm *A, const nd_dm *B)
     int64_t maxr = owned_before(A->m, nb, 0, pr), maxc = owned_before(B->n, nb, 0, pc);
     int64_t w = PANEL_TARGET / nb > 1 ? (int64_t)(PANEL_TARGET / nb) * nb : nb;
     while (w > nb && w * (maxr + maxc) > PANEL_BUDGET) w -= nb;
+    if (w > A->n) w = A->n; /* one step: no buffer wider than k */
     if (w * maxr > INT_MAX || w * maxc > INT_MAX) return 0;
     return (int)w;
 }
