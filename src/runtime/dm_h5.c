@@ -18,10 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bytes of one rank's band per round: bounds the staging memory (three buffers of about
- * this size per rank) while keeping each file access large.  NOODLE_H5_STAGE_KIB
+/* Bytes of one rank's band per round: three buffers of about this size per rank.  Small
+ * enough to stay in cache and to be reused without page faults; 1-4 MiB measured best
+ * (benchmarks/RESULTS.md), 64 MiB was two to three times slower.  NOODLE_H5_STAGE_KIB
  * overrides it (tests use tiny rounds to cover the round boundaries). */
-#define STAGE_BYTES ((int64_t)64 << 20)
+#define STAGE_BYTES ((int64_t)2 << 20)
 /* Files made by h5write: objects of 1 MiB and more start on a 1 MiB boundary. */
 #define ALIGN_BYTES ((hsize_t)1 << 20)
 
@@ -318,40 +319,38 @@ static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, const 
         st = nd_err_set(ND_EIO, "HDF5: cannot set up the transfer of '%s' in '%s'", dataset,
                         fname);
     st = nd_spmd_agree(st);
-    for (int64_t r0 = 0; st == ND_OK && r0 < A->m; r0 += p.rows) {
+    /* Once started, every rank runs every round (the exchanges and, in collective mode,
+     * the transfers are collective) and keeps its first error; one agreement at the end
+     * instead of a synchronization per round. */
+    bool go = st == ND_OK;
+    for (int64_t r0 = 0; go && r0 < A->m; r0 += p.rows) {
         int64_t r1 = r0 + p.rows < A->m ? r0 + p.rows : A->m, l0, l1, b0, b1;
         size_t na, nbb;
         plan_round(&p, r0, A, &na, &nbb);
         local_rows(&p, p.myrow, r0, r1, &l0, &l1);
         band(&p, r0, p.me, &b0, &b1);
         hid_t ms = -1;
+        herr_t rc = select_band(fspace, b0, b1, A->n, &ms);
+        nd_status xs;
         if (write) {
-            double t0 = MPI_Wtime();
             tile_copy(A, l0, l1, s.a, true);
-            double t1 = MPI_Wtime();
-            st = exchange(&p, &s, true);
-            double t2 = MPI_Wtime();
-            if (st == ND_OK && p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, true);
-            double t3 = MPI_Wtime();
-            if (st == ND_OK && (select_band(fspace, b0, b1, A->n, &ms) < 0 ||
-                                H5Dwrite(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band) < 0))
-                st = ND_EIO;
-            double t4 = MPI_Wtime();
-            if (getenv("TT")) fprintf(stderr, "r%d tile %.3f xch %.3f band %.3f write %.3f\n", p.me, t1-t0, t2-t1, t3-t2, t4-t3);
-            if (st != ND_OK)
+            xs = exchange(&p, &s, true);
+            if (p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, true);
+            if (rc >= 0) rc = H5Dwrite(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band);
+            if (rc < 0 && st == ND_OK)
                 st = nd_err_set(ND_EIO, "cannot write dataset '%s' in '%s'", dataset, fname);
         } else {
-            if (select_band(fspace, b0, b1, A->n, &ms) < 0 ||
-                H5Dread(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band) < 0)
+            if (rc >= 0) rc = H5Dread(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band);
+            if (rc < 0 && st == ND_OK)
                 st = nd_err_set(ND_EIO, "cannot read dataset '%s' in '%s'", dataset, fname);
-            st = nd_spmd_agree(st);
-            if (st == ND_OK && p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, false);
-            if (st == ND_OK) st = exchange(&p, &s, false);
-            if (st == ND_OK) tile_copy(A, l0, l1, s.a, false);
+            if (p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, false);
+            xs = exchange(&p, &s, false);
+            tile_copy(A, l0, l1, s.a, false);
         }
+        if (xs != ND_OK && st == ND_OK) st = xs;
         if (ms >= 0) H5Sclose(ms);
-        st = nd_spmd_agree(st);
     }
+    st = nd_spmd_agree(st);
     if (xfer >= 0) H5Pclose(xfer);
     stage_free(&p, &s);
     plan_free(&p);
