@@ -5,8 +5,10 @@
 # ../../build/noodle-run relative to this directory).  Two Noodle times are reported:
 #   noodle  the whole process (compiling the source, MPI_Init, the run, MPI_Finalize);
 #   vm      the VM's own run time, as noodle-run prints it with NOODLE_TIMING=1
-#           ("noodle-run: timing: vm S s" on stderr), measured, not estimated.
+#           ("noodle-run: timing: vm S s (cpu C s)" on stderr), measured, not estimated.
 # Lua's and Python's times are whole processes (their start-up is ~1 ms and ~15 ms).
+# On a loaded machine wall times swing with the scheduler, so CPU times are reported
+# too: the VM thread's CPU time against Lua's and Python's user+sys (/usr/bin/time).
 # Ratios below 1.0: Noodle is faster.  The target (vm/lua <= 1.0) compares the VM time
 # with Lua's whole run.
 set -u
@@ -26,36 +28,50 @@ trap 'rm -rf "$tmp"' EXIT
 
 median() { sort -g | awk '{a[NR]=$1} END {printf "%.3f\n", NR ? a[int((NR+1)/2)] : "nan"}'; }
 
-# Runs the command `reps` times; prints "WALL VM": the median wall time and the median
-# of the VM times found on stderr ("nan" when there are none), in seconds.
+# Runs the command `reps` times; prints "WALL CPU VM VMCPU": medians of the wall time,
+# the process's user+sys time, and the VM wall and CPU times found on stderr ("nan"
+# when there are none), in seconds.
 timeit() {
-    local t0 t1
-    : >"$tmp/walls"
-    : >"$tmp/vms"
+    local t0 t1 f
+    for f in walls cpus vms vmcpus; do : >"$tmp/$f"; done
     for _ in $(seq "$reps"); do
         t0=$(date +%s%N)
-        if ! NOODLE_TIMING=1 timeout 300 "$@" >"$tmp/out" 2>"$tmp/err"; then
+        if ! NOODLE_TIMING=1 timeout 300 /usr/bin/time -f '%U %S' -o "$tmp/time" "$@" \
+                >"$tmp/out" 2>"$tmp/err"; then
             echo "FAILED: $*" >&2
             cat "$tmp/err" >&2
-            echo "nan nan"
+            echo "nan nan nan nan"
             return
         fi
         t1=$(date +%s%N)
         echo "$(( (t1 - t0) / 1000 ))e-6" >>"$tmp/walls"
-        sed -n 's/^noodle-run: timing: vm \([0-9.]*\) s$/\1/p' "$tmp/err" >>"$tmp/vms"
+        awk 'NF == 2 {print $1 + $2}' "$tmp/time" | tail -n 1 >>"$tmp/cpus"
+        sed -n 's/^noodle-run: timing: vm \([0-9.]*\) s.*$/\1/p' "$tmp/err" >>"$tmp/vms"
+        sed -n 's/^noodle-run: timing: vm .*(cpu \([0-9.]*\) s)$/\1/p' "$tmp/err" >>"$tmp/vmcpus"
     done
-    echo "$(median <"$tmp/walls") $(if [ -s "$tmp/vms" ]; then median <"$tmp/vms"; else echo nan; fi)"
+    for f in walls cpus vms vmcpus; do
+        if [ -s "$tmp/$f" ]; then median <"$tmp/$f"; else echo nan; fi
+    done | tr '\n' ' '
+    echo
 }
 
 echo 'print("ok")' >"$tmp/empty.noodle"
 read -r startup _ <<<"$(timeit "$runner" "$tmp/empty.noodle")"
+echo "wall times (s), medians of $reps runs"
 printf '%-10s %8s %8s %8s %8s %10s %10s %10s\n' bench noodle vm lua python noodle/lua vm/lua vm/py
+: >"$tmp/cpu_table"
 for b in fib floatloop listloop maps strings; do
-    read -r tn tv <<<"$(timeit "$runner" "$here/$b.noodle")"
-    read -r tl _ <<<"$(timeit "$lua" "$here/$b.lua")"
-    read -r tp _ <<<"$(timeit "$py" "$here/$b.py")"
+    read -r tn _ tv tvc <<<"$(timeit "$runner" "$here/$b.noodle")"
+    read -r tl tlc _ <<<"$(timeit "$lua" "$here/$b.lua")"
+    read -r tp tpc _ <<<"$(timeit "$py" "$here/$b.py")"
     awk -v b="$b" -v n="$tn" -v v="$tv" -v l="$tl" -v p="$tp" 'BEGIN {
         printf "%-10s %8.3f %8.3f %8.3f %8.3f %10.2f %10.2f %10.2f\n", b, n, v, l, p, n / l, v / l, v / p }'
+    awk -v b="$b" -v v="$tvc" -v l="$tlc" -v p="$tpc" 'BEGIN {
+        printf "%-10s %8.3f %8.3f %8.3f %10.2f %10.2f\n", b, v, l, p, v / l, v / p }' >>"$tmp/cpu_table"
 done
 echo "noodle start-up (compile + MPI_Init + MPI_Finalize, an empty program): ${startup} s"
 echo "noodle = whole process; vm = NOODLE_TIMING's VM run time; lua, python = whole process"
+echo
+echo "CPU times (s), medians: the VM thread's CPU time; Lua's and Python's user+sys"
+printf '%-10s %8s %8s %8s %10s %10s\n' bench vm lua python vm/lua vm/py
+cat "$tmp/cpu_table"

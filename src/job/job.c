@@ -106,6 +106,9 @@ static int fail_before_vm(nd_status st)
             fprintf(stderr, "%s\n", nd_last_error.msg);
         else
             fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
+        if (st == ND_EUSAGE)
+            fprintf(stderr, "usage: mpirun -n N noodle-run [options] PROGRAM.nbc|PROGRAM.noodle"
+                            " (noodle-run --help)\n");
         fflush(stderr);
     }
     return nd_status_exit_code(st);
@@ -201,8 +204,34 @@ static int effective_params(const nd_job_opts *o, nd_cat_kv *out)
     return n;
 }
 
+/* Inside Slurm, a world of one rank in an allocation of several tasks means that the
+ * launcher and MPI did not connect (e.g. srun without the right --mpi plugin): N
+ * separate one-rank jobs would run.  Refused; another size mismatch is a warning (an
+ * explicit mpirun -n may use fewer ranks on purpose).  Uniform: every rank reads the
+ * same environment. */
+static nd_status check_slurm_tasks(void)
+{
+    const char *job = getenv("SLURM_JOB_ID"), *nt = getenv("SLURM_NTASKS");
+    if (!job || !nt || !*nt) return ND_OK;
+    long ntasks = strtol(nt, NULL, 10);
+    int size = nd_spmd_size();
+    if (ntasks <= 0 || ntasks == size) return ND_OK;
+    if (size == 1)
+        return nd_err_set(ND_EUSAGE,
+                          "MPI started 1 rank but Slurm allocated %ld tasks (SLURM_NTASKS): the "
+                          "launcher and MPI are not connected, so %ld separate one-rank jobs "
+                          "would run; use srun --mpi=pmix, or mpirun inside the allocation",
+                          ntasks, ntasks);
+    if (nd_spmd_rank() == 0)
+        fprintf(stderr, "noodle-run: warning: %d MPI ranks, but Slurm allocated %ld tasks\n",
+                size, ntasks);
+    return ND_OK;
+}
+
 int nd_job_run(const nd_job_opts *o)
 {
+    nd_status tst = check_slurm_tasks();
+    if (tst != ND_OK) return fail_before_vm(tst);
     nd_cfg cfg;
     if (nd_cfg_init(&cfg) != ND_OK) return fail_before_vm(ND_ENOMEM);
     nd_status st = load_config(o, &cfg);
