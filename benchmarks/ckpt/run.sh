@@ -34,8 +34,9 @@ dd_bw() {
         awk '/copied/ { t = $(NF - 3); print 1024 / t }'
     rm -f dd.bin
 }
-DD=$(for r in $(seq "$REPS"); do dd_bw; done | median)
-echo "dd bs=1M count=1024 conv=fsync: $DD MiB/s (median of $REPS)"
+DDS=$(for r in $(seq "$REPS"); do dd_bw; done)
+DD=$(echo "$DDS" | median)
+echo "dd bs=1M count=1024 conv=fsync: $DD MiB/s (median of $REPS; runs:" $DDS")"
 
 # 4 matrices of 8192 x 4096 doubles = 1 GiB.
 cat > big.noodle <<'NOODLE'
@@ -60,7 +61,8 @@ for np in $NPS; do
     W=$(echo $w | tr ' ' '\n' | median)
     R=$(echo $r | tr ' ' '\n' | median)
     echo "ranks $np: checkpoint write $W MiB/s (ratio to dd $(awk -v a="$W" -v b="$DD" \
-        'BEGIN { printf "%.2f", a / b }')), restart read $R MiB/s (median of $REPS)"
+        'BEGIN { printf "%.2f", a / b }')), restart read $R MiB/s (median of $REPS;" \
+        "runs: write$w, read$r)"
 done
 rm -rf ck
 fi

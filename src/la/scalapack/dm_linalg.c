@@ -14,8 +14,15 @@
 #include "la/scalapack/summa.h"
 #include "runtime/spmd.h"
 
+#include <lapacke.h>
 #include <math.h>
 #include <string.h>
+
+/* Up to this many elements, svd runs LAPACK on a replicated copy on every rank:
+ * identical inputs give identical results on every rank and at every rank count, and
+ * pdgesvd fails to converge on tiny matrices spread over grids larger than their
+ * blocks (e.g. 3x2 on a 2x2 grid). */
+#define SVD_REPLICATED_MAX (1 << 18)
 
 #define LL(x) ((long long)(x))
 #define AT(M, li, lj) ((M)->a[(li) + (size_t)(lj) * (M)->lld])
@@ -286,9 +293,46 @@ nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
     return ND_OK;
 }
 
+/* Collective.  svd_tall on a gathered copy with LAPACK's dgesvd on every rank. */
+static nd_status svd_replicated(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
+{
+    int64_t m = A->m, n = A->n;
+    double *a = NULL;
+    ND_TRY(nd_dm_to_colmajor(A, &a));
+    double *u = ND_ALLOC_N(double, (size_t)(m * n));
+    double *vt = ND_ALLOC_N(double, (size_t)(n * n));
+    double *superb = ND_ALLOC_N(double, (size_t)n);
+    double *v = ND_ALLOC_N(double, (size_t)(n * n));
+    nd_status st = nd_spmd_agree(u && vt && superb && v ? ND_OK : ND_ENOMEM);
+    if (st == ND_OK) {
+        lapack_int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'S', (lapack_int)m,
+                                         (lapack_int)n, a, (lapack_int)m, s, u, (lapack_int)m,
+                                         vt, (lapack_int)n, superb);
+        if (info > 0) st = nd_err_set(ND_EPROG, "svd did not converge (info %d)", (int)info);
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "dgesvd: bad argument %d", (int)-info);
+    }
+    if (st == ND_OK) {
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) v[i + j * n] = vt[j + i * n];
+        st = nd_dm_from_colmajor(m, n, u, U);
+    }
+    if (st == ND_OK) st = nd_dm_from_colmajor(n, n, v, V);
+    if (st != ND_OK) {
+        nd_dm_free(*U);
+        *U = NULL;
+    }
+    nd_free(a, (size_t)(m * n) * sizeof(double));
+    ND_FREE_N(u, (size_t)(m * n));
+    ND_FREE_N(vt, (size_t)(n * n));
+    ND_FREE_N(superb, (size_t)n);
+    ND_FREE_N(v, (size_t)(n * n));
+    return st;
+}
+
 /* Collective.  m >= n only: U m-by-n, s, V n-by-n, signs not yet normalized. */
 static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
 {
+    if (A->m * A->n <= SVD_REPLICATED_MAX) return svd_replicated(A, U, s, V);
     int m = (int)A->m, n = (int)A->n, info = 0, lwork = 0;
     nd_dm *F = NULL, *VT = NULL;
     *U = *V = NULL;
