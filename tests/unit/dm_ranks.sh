@@ -23,4 +23,8 @@ for n in 2 4; do
     echo "== read back at $n ranks the file written at 3"
     CK_RUN_CASE=h5x ND_DM_H5_IN="$h5" timeout 300 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
 done
+# Tiny staging rounds (1 KiB) so that the HDF5 I/O crosses many round boundaries and
+# ragged bands (src/runtime/dm_h5.c).
+echo "== check_dm at 3 ranks with 1 KiB I/O rounds"
+CK_RUN_CASE=core NOODLE_H5_STAGE_KIB=1 timeout 300 "$mpirun" --oversubscribe -n 3 "$prog" || rc=1
 exit $rc
