@@ -6,6 +6,9 @@
 #include "common/strbuf.h"
 #include "job/job.h"
 #include "runtime/spmd.h"
+#ifdef ND_HAVE_CUDA
+#include "la/cuda/probe.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +166,9 @@ static int run(int argc, char **argv)
 {
     static cli c; /* large; one per process */
     nd_sb_init(&c.hints);
+#ifdef ND_HAVE_CUDA
+    c.o.gpu_count = nd_cuda_device_count;
+#endif
     int rc = parse(&c, argc, argv);
     if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);
     if (rc < 0) rc = ND_EXIT_OK; /* --help, --version */

@@ -145,15 +145,32 @@ static nd_status load_config(const nd_job_opts *o, nd_cfg *cfg)
     return (nd_status)code;
 }
 
-/* Uniform: settings that act on the process rather than on a module. */
-static nd_status apply_config(const nd_cfg *cfg)
+/* Uniform: settings that act on the process rather than on a module.  The matrices run
+ * on the CPU backend (the CUDA matrix backend is not written yet): `gpu: auto` says so
+ * once when this build has CUDA, `gpu: on` is refused. */
+static nd_status apply_config(const nd_job_opts *o, const nd_cfg *cfg)
 {
     openblas_set_num_threads(cfg->threads_per_rank);
     nd_alloc_set_limit((size_t)cfg->memory_per_rank);
-    /* The matrices run on the CPU backend only (the CUDA backend is not built yet):
-     * auto means the CPU, and asking for a GPU outright is refused. */
-    ND_CHECK(cfg->gpu != ND_GPU_ON, ND_EUSAGE,
-             "gpu: on, but this build has no GPU backend; use gpu: auto or off");
+    if (cfg->gpu == ND_GPU_OFF) return ND_OK;
+    int ndev = o->gpu_count ? o->gpu_count() : 0;
+    if (cfg->gpu == ND_GPU_ON) {
+        if (!o->gpu_count)
+            return nd_err_set(ND_EUSAGE, "gpu: on, but this build has no CUDA support "
+                                         "(configure --with-cuda); use gpu: auto or off");
+        if (ndev == 0) return nd_err_set(ND_EUSAGE, "gpu: on, but no CUDA device was found");
+        return nd_err_set(ND_EUSAGE, "gpu: on, but the GPU matrix backend is not available "
+                                     "in this version; use gpu: auto or off");
+    }
+    if (o->gpu_count && nd_spmd_rank() == 0) {
+        if (ndev == 0)
+            fprintf(stderr, "noodle-run: info: gpu: auto: no CUDA device found; running on "
+                            "the CPU\n");
+        else
+            fprintf(stderr, "noodle-run: info: gpu: auto: %d CUDA device(s), but the GPU "
+                            "matrix backend is not available yet; running on the CPU\n",
+                    ndev);
+    }
     return ND_OK;
 }
 
@@ -240,7 +257,7 @@ int nd_job_run(const nd_job_opts *o)
         nd_cfg_free(&cfg);
         return ND_EXIT_OK;
     }
-    if (st == ND_OK) st = apply_config(&cfg);
+    if (st == ND_OK) st = apply_config(o, &cfg);
     if (st != ND_OK) {
         nd_cfg_free(&cfg);
         return fail_before_vm(st);
