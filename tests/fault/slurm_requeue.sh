@@ -98,7 +98,7 @@ JOBS="$J"
 echo "submitted job $J"
 wait_state "$J" RUNNING 60
 ck=$WORK/checkpoints/requeue-sum
-for ((i = 0; i < 600; i++)); do
+for ((i = 0; i < 1200; i++)); do
     ls "$ck"/ckpt-*.h5 >/dev/null 2>&1 && break
     sleep 0.2
 done
