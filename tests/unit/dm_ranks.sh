@@ -27,4 +27,7 @@ done
 # ragged bands (src/runtime/dm_h5.c).
 echo "== check_dm at 3 ranks with 1 KiB I/O rounds"
 CK_RUN_CASE=core NOODLE_H5_STAGE_KIB=1 timeout 300 "$mpirun" --oversubscribe -n 3 "$prog" || rc=1
+# SUMMA on every shape (by default small products on several ranks use pdgemm).
+echo "== check_dm at 4 ranks with NOODLE_MATMUL=summa"
+CK_RUN_CASE=core NOODLE_MATMUL=summa timeout 300 "$mpirun" --oversubscribe -n 4 "$prog" || rc=1
 exit $rc

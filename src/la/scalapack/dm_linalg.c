@@ -16,6 +16,7 @@
 
 #include <lapacke.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Up to this many elements, svd runs LAPACK on a replicated copy on every rank:
@@ -45,7 +46,20 @@ nd_status nd_dm_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out)
     ND_TRY(nd_dm_alloc(A->m, B->n, out));
     nd_dm *C = *out;
     bool used = false;
-    nd_status st = nd_la_summa(A, B, C, &used);
+    /* SUMMA is one dgemm on a 1x1 grid and matched or beat pdgemm for dimensions of
+     * 2048 and up on 2 ranks; below that, pdgemm's smaller messages won (measured:
+     * benchmarks/RESULTS.md).  The choice depends only on replicated shapes and the grid.
+     * NOODLE_MATMUL=pdgemm|summa forces one algorithm (for measurements). */
+    int nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int64_t dmin = A->m < A->n ? A->m : A->n;
+    if (B->n < dmin) dmin = B->n;
+    bool summa = (nprow == 1 && npcol == 1) || dmin >= 2048;
+    const char *force = getenv("NOODLE_MATMUL");
+    if (force && strcmp(force, "pdgemm") == 0) summa = false;
+    if (force && strcmp(force, "summa") == 0) summa = true;
+    nd_status st = ND_OK;
+    if (summa) st = nd_la_summa(A, B, C, &used);
     if (st == ND_OK && !used) {
         int m = (int)A->m, n = (int)B->n, k = (int)A->n;
         double alpha = 1.0, beta = 0.0;
