@@ -4,6 +4,7 @@
  * docs/language.md "Diagnostics": `path:line:col: error: message`, the source line, a
  * caret; at most opts->max_errors (20) per run.  Rank-local. */
 #include "compiler/compiler.h"
+#include "nbc/nbc.h"
 
 #include "common/alloc.h"
 #include "common/hash.h"
@@ -80,12 +81,12 @@ nd_status nd_compile(const char *path, const char *src, size_t len,
     nd_arena_free(&cx.arena);
     if (st == ND_OK && cx.nerrors > 0) st = ND_EPROG;
     if (st != ND_OK) {
-        nd_gen_free_program(prog);
+        nd_program_free(prog);
         return st;
     }
     prog->source_name = nd_strdup(cx.path);
     if (!prog->source_name) {
-        nd_gen_free_program(prog);
+        nd_program_free(prog);
         return nd_err_set(ND_ENOMEM, "out of memory in the compiler");
     }
     nd_sha256_buf(cx.src, cx.len, prog->source_sha256);

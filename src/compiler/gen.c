@@ -7,6 +7,7 @@
 #include "compiler/gen.h"
 
 #include "common/alloc.h"
+#include "nbc/nbc.h"
 #include "compiler/lex.h"
 #include "compiler/opt.h"
 #include "vm/builtin_ids.h"
@@ -718,32 +719,6 @@ static uint32_t function(gen *G, nd_fn *fn)
     return idx;
 }
 
-void nd_gen_free_program(nd_program *p)
-{
-    if (!p) return;
-    nd_strfree(p->source_name);
-    if (p->consts) {
-        for (uint32_t i = 0; i < p->nconsts; i++)
-            if (p->consts[i].kind == ND_K_STR && p->consts[i].s)
-                nd_free(p->consts[i].s, (size_t)p->consts[i].slen + 1);
-        ND_FREE_N(p->consts, p->nconsts);
-    }
-    if (p->funcs) {
-        for (uint32_t i = 0; i < p->nfuncs; i++) {
-            nd_func *f = &p->funcs[i];
-            nd_strfree(f->name);
-            if (f->code) ND_FREE_N(f->code, f->ncode);
-            if (f->pos) ND_FREE_N(f->pos, f->ncode);
-        }
-        ND_FREE_N(p->funcs, p->nfuncs);
-    }
-    if (p->globals) {
-        for (uint32_t i = 0; i < p->nglobals; i++) nd_strfree(p->globals[i]);
-        ND_FREE_N(p->globals, p->nglobals);
-    }
-    nd_free(p, sizeof *p);
-}
-
 /* Shrinks the growable arrays to exactly their counts (the layout nd_program_free
  * frees). */
 static bool shrink(gen *G)
@@ -828,7 +803,7 @@ nd_status nd_gen_program(nd_cctx *cx, const nd_ast *ast, nd_program **out)
             p->funcs = NULL;
             p->nfuncs = 0;
         }
-        nd_gen_free_program(p);
+        nd_program_free(p);
         if (G.oom) return nd_err_set(ND_ENOMEM, "out of memory in the code generator");
         return ND_EPROG;
     }

@@ -12,7 +12,5 @@
  * expects).  ND_ENOMEM on allocation failure; a program too large for the instruction
  * format is reported through nd_diag_error and gives ND_EPROG. */
 nd_status nd_gen_program(nd_cctx *cx, const nd_ast *ast, nd_program **out);
-/* Frees a program built by nd_gen_program (same layout as nd_program_free). */
-void nd_gen_free_program(nd_program *p);
 
 #endif
