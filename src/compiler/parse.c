@@ -365,9 +365,8 @@ static nd_expr *postfix(parser *P)
 
 static nd_expr *unary(parser *P);
 
-/* power: postfix ['^' ('-' power_rhs | power)]  (right-associative) */
-static nd_expr *power_rhs(parser *P);
-
+/* power: postfix ['^' unary]  (right-associative; the exponent may carry a unary
+ * minus, `2 ^ -1`, and unary is exactly '-' unary | power) */
 static nd_expr *power(parser *P)
 {
     nd_expr *base = postfix(P);
@@ -380,23 +379,8 @@ static nd_expr *power(parser *P)
     e->lhs = base;
     e->sline = base->sline;
     e->scol = base->scol;
-    e->rhs = power_rhs(P);
+    e->rhs = unary(P);
     return e->rhs ? e : NULL;
-}
-
-static nd_expr *power_rhs(parser *P)
-{
-    if (!enter(P)) return NULL;
-    nd_expr *e;
-    if (kind(P) == TK_MINUS) {
-        const nd_token *op = advance(P);
-        e = new_expr(P, E_NEG, op);
-        if (e && !(e->lhs = power_rhs(P))) e = NULL;
-    } else {
-        e = power(P);
-    }
-    P->depth--;
-    return e;
 }
 
 /* unary: '-' unary | power */
