@@ -37,10 +37,14 @@ typedef struct nd_cat_row {
     uint64_t params; /* entries "key\x1fvalue\x1e" */
 } nd_cat_row;
 
+/* Either owned (rows: cap entries, heap: a strbuf) or a read-only mapping of index.h5
+ * (map != NULL: rows and heap.data point into it; ixmap.c). */
 typedef struct nd_cat_index {
     nd_cat_row *rows;
     size_t nrows, cap;
     nd_strbuf heap;
+    void *map;
+    size_t map_len;
 } nd_cat_index;
 
 #define ND_CAT_TAG_SEP '\x1f'

@@ -96,19 +96,24 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
 nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_item *out,
                       int64_t *version_out);
 
-/* A query result: nrows x ncols cells, row-major; owns its strings. */
+/* A query result: nrows x ncols cells (read them with nd_cat_rows_at); owns its
+ * strings.  cells holds the rows row-major, either in result order (order == NULL) or
+ * in the order the query met them, order[i] then being the stored row of result row i
+ * (nstored rows stored; saves copying a sorted result). */
 typedef struct nd_cat_rows {
     size_t nrows, ncols;
     char **colnames;
     nd_cat_cell *cells;
     char *heap;      /* string storage that cells point into */
     size_t heap_len;
+    size_t *order;   /* NULL, or nstored entries (the first nrows used) */
+    size_t nstored;
 } nd_cat_rows;
 
 void nd_cat_rows_free(nd_cat_rows *r);
 static inline const nd_cat_cell *nd_cat_rows_at(const nd_cat_rows *r, size_t row, size_t col)
 {
-    return &r->cells[row * r->ncols + col];
+    return &r->cells[(r->order ? r->order[row] : row) * r->ncols + col];
 }
 
 /* Collective.  Runs an MQL query against the index (rebuilt first when missing or

@@ -1,12 +1,15 @@
 /* index.c: index.h5, the cache of every result's metadata row, and its locking.
  * index.h5 holds /table (a compound dataset of nd_cat_row) and /strings (the byte heap
- * the rows' string offsets point into); attributes nrows and heap_len say how much of
- * each is valid.  Writers hold an exclusive flock on <catalog>/index.lock from before
+ * the rows' string offsets point into), both contiguous with spare capacity; attributes
+ * nrows and heap_len, and the userblock header (ixmap.h) that lets a query map the file
+ * without HDF5, say how much of each is valid.  Appends write only past the valid part;
+ * anything else rewrites the file under a temporary name and renames it.  Writers hold an exclusive flock on <catalog>/index.lock from before
  * the rename of a result until its row is appended, and leave a marker in pending/
  * meanwhile: a reader that holds the lock and still sees a marker knows a writer died
  * and rebuilds.  Specified by docs/catalog.md "Index".
  */
 #include "catalog/cat_internal.h"
+#include "catalog/ixmap.h"
 
 #include "common/alloc.h"
 
@@ -19,11 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_FORMAT "noodle-index 1"
+#define INDEX_FORMAT "noodle-index 2"
 
 nd_status nd_cat_index_init(nd_cat_index *ix)
 {
@@ -34,6 +38,11 @@ nd_status nd_cat_index_init(nd_cat_index *ix)
 
 void nd_cat_index_free(nd_cat_index *ix)
 {
+    if (ix->map) {
+        munmap(ix->map, ix->map_len);
+        memset(ix, 0, sizeof *ix);
+        return;
+    }
     if (ix->rows) ND_FREE_N(ix->rows, ix->cap);
     nd_sb_free(&ix->heap);
     memset(ix, 0, sizeof *ix);
@@ -113,25 +122,28 @@ static nd_status read_u64(hid_t loc, const char *key, uint64_t *v)
     return rc < 0 ? nd_err_set(ND_EINVALID, "catalog index: no attribute %s", key) : ND_OK;
 }
 
-static hid_t make_dataset(hid_t f, const char *name, hid_t type, hsize_t n, hsize_t chunk)
+/* A contiguous dataset of cap elements, allocated at once and never filled: its file
+ * offset is then fixed (H5Dget_offset) and the spare part costs no writes. */
+static hid_t make_dataset(hid_t f, const char *name, hid_t type, hsize_t cap)
 {
-    hsize_t dims[1] = {n}, maxd[1] = {H5S_UNLIMITED}, ch[1] = {chunk};
-    hid_t sp = H5Screate_simple(1, dims, maxd);
+    hsize_t dims[1] = {cap};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t d = -1;
-    if (sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, 1, ch) >= 0)
+    if (sp >= 0 && dcpl >= 0 && H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 &&
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)
         d = H5Dcreate2(f, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dcpl >= 0) H5Pclose(dcpl);
     if (sp >= 0) H5Sclose(sp);
     return d;
 }
 
-/* Writes n elements of buf at [off, off + n) of a 1-D dataset, growing it first. */
+/* Writes n elements of buf at [off, off + n) of a 1-D dataset (within its extent). */
 static nd_status write_at(hid_t d, hid_t mtype, hsize_t off, hsize_t n, const void *buf)
 {
     if (n == 0) return ND_OK;
-    hsize_t size[1] = {off + n}, start[1] = {off}, cnt[1] = {n};
-    if (H5Dset_extent(d, size) < 0) return nd_err_set(ND_EIO, "catalog index: cannot extend");
+    hsize_t start[1] = {off}, cnt[1] = {n};
     hid_t fs = H5Dget_space(d);
     hid_t ms = H5Screate_simple(1, cnt, NULL);
     herr_t rc = -1;
@@ -159,22 +171,67 @@ static nd_status read_at(hid_t d, hid_t mtype, hsize_t n, void *buf)
     return rc < 0 ? nd_err_set(ND_EINVALID, "catalog index: read failed") : ND_OK;
 }
 
+/* Capacity for n elements: a quarter more (and min), so that rewrites on growth cost
+ * O(1) amortized per appended row. */
+static uint64_t grow(uint64_t n, uint64_t min)
+{
+    return n + n / 4 + min;
+}
+
+static nd_status dataset_extent(hid_t d, uint64_t *n)
+{
+    hsize_t dims[1];
+    hid_t fs = H5Dget_space(d);
+    int nd = fs >= 0 ? H5Sget_simple_extent_dims(fs, dims, NULL) : -1;
+    if (fs >= 0) H5Sclose(fs);
+    if (nd != 1) return nd_err_set(ND_EINVALID, "catalog index: bad dataset shape");
+    *n = dims[0];
+    return ND_OK;
+}
+
+/* Writes the userblock header of an index file that no HDF5 handle has open. */
+static nd_status write_header(const char *path, const nd_ix_header *h)
+{
+    unsigned char buf[ND_IX_USERBLOCK];
+    nd_ix_header_encode(h, buf);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0) return nd_err_set(ND_EIO, "catalog: cannot open %s: %s", path, strerror(errno));
+    ssize_t w = pwrite(fd, buf, sizeof buf, 0);
+    int rc = close(fd);
+    if (w != (ssize_t)sizeof buf || rc != 0)
+        return nd_err_set(ND_EIO, "catalog: cannot write the header of %s", path);
+    return ND_OK;
+}
+
 nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    nd_ix_header h = {.version = ND_IX_VERSION, .row_size = sizeof(nd_cat_row),
+                      .nrows = ix->nrows, .row_cap = grow(ix->nrows, 256),
+                      .heap_len = ix->heap.len, .heap_cap = grow(ix->heap.len, 1 << 16)};
     hid_t fapl = nd_cat_fapl();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* Big objects aligned (HDF5 allows up to the userblock size): rows are then
+     * 8-aligned where a query maps them (ixmap.c checks). */
+    if (fapl >= 0) H5Pset_alignment(fapl, 4096, ND_IX_USERBLOCK);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl >= 0) H5Pset_userblock(fcpl, ND_IX_USERBLOCK);
+    hid_t f = fcpl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (f < 0) return nd_err_set(ND_EIO, "catalog: cannot create %s", tmp);
     nd_status st = ND_OK;
     hid_t rt = row_type();
-    /* Big chunks: a query reads them straight into its buffer (see open_nocache). */
-    hid_t dt = rt >= 0 ? make_dataset(f, "table", rt, 0, 8192) : -1;
-    hid_t ds = make_dataset(f, "strings", H5T_STD_U8LE, 0, 1 << 20);
+    hid_t dt = rt >= 0 ? make_dataset(f, "table", rt, h.row_cap) : -1;
+    hid_t ds = make_dataset(f, "strings", H5T_STD_U8LE, h.heap_cap);
     if (rt < 0 || dt < 0 || ds < 0) st = nd_err_set(ND_EIO, "catalog: cannot create the index");
     if (st == ND_OK) st = write_at(dt, rt, 0, ix->nrows, ix->rows);
     if (st == ND_OK) st = write_at(ds, H5T_NATIVE_UINT8, 0, ix->heap.len, ix->heap.data);
+    if (st == ND_OK) {
+        haddr_t a = H5Dget_offset(dt), b = H5Dget_offset(ds);
+        if (a == HADDR_UNDEF || b == HADDR_UNDEF) st = nd_err_set(ND_EIO, "catalog: index layout");
+        h.table_off = a, h.heap_off = b;
+    }
     if (st == ND_OK) {
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, sizeof INDEX_FORMAT);
@@ -191,21 +248,29 @@ nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
     if (dt >= 0) H5Dclose(dt);
     if (rt >= 0) H5Tclose(rt);
     if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "catalog: cannot close %s", tmp);
+    if (st == ND_OK) st = write_header(tmp, &h);
     if (st == ND_OK && rename(tmp, path) != 0)
         st = nd_err_set(ND_EIO, "catalog: cannot rename %s: %s", tmp, strerror(errno));
     if (st != ND_OK) unlink(tmp);
     return st;
 }
 
-/* Opens a dataset without a chunk cache: whole-chunk reads then go straight from the
- * file into the caller's buffer instead of through the cache (one copy fewer). */
+/* An index of another format (an older Noodle's) is rebuilt, not read. */
+static nd_status check_format(hid_t f)
+{
+    char buf[64] = "";
+    hid_t a = H5Aopen(f, "format", H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+    bool ok = t >= 0 && H5Tget_class(t) == H5T_STRING && H5Tget_size(t) == sizeof INDEX_FORMAT &&
+              H5Aread(a, t, buf) >= 0 && memcmp(buf, INDEX_FORMAT, sizeof INDEX_FORMAT) == 0;
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    return ok ? ND_OK : nd_err_set(ND_EINVALID, "catalog index: not in format %s", INDEX_FORMAT);
+}
+
 static hid_t open_nocache(hid_t f, const char *name)
 {
-    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-    if (dapl >= 0) H5Pset_chunk_cache(dapl, 0, 0, 1.0);
-    hid_t d = H5Dopen2(f, name, dapl >= 0 ? dapl : H5P_DEFAULT);
-    if (dapl >= 0) H5Pclose(dapl);
-    return d;
+    return H5Dopen2(f, name, H5P_DEFAULT);
 }
 
 /* Reads index.h5 into ix (initialized, empty).  Any inconsistency is ND_EINVALID. */
@@ -216,7 +281,8 @@ static nd_status index_read(const char *path, nd_cat_index *ix)
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) return nd_err_set(ND_EINVALID, "catalog: cannot open %s", path);
     uint64_t nrows = 0, hlen = 0;
-    nd_status st = read_u64(f, "nrows", &nrows);
+    nd_status st = check_format(f);
+    if (st == ND_OK) st = read_u64(f, "nrows", &nrows);
     if (st == ND_OK) st = read_u64(f, "heap_len", &hlen);
     if (st == ND_OK && (hlen == 0 || nrows > SIZE_MAX / sizeof(nd_cat_row) || hlen > SIZE_MAX / 2))
         st = nd_err_set(ND_EINVALID, "catalog index: bad sizes");
@@ -262,34 +328,74 @@ static nd_status index_read(const char *path, nd_cat_index *ix)
     return st;
 }
 
-/* Appends row 0 of one (its strings rebased) to an existing index file. */
-static nd_status index_append(const char *path, const nd_cat_index *one)
+/* Appends row 0 of one (its strings rebased) to an existing index file, in place.
+ * *full := true (and nothing written) when the spare capacity does not hold it. */
+static nd_status index_append(const char *path, const nd_cat_index *one, bool *full)
 {
+    *full = false;
+    unsigned char hb[ND_IX_USERBLOCK];
+    nd_ix_header h;
+    int fd = open(path, O_RDONLY);
+    ssize_t got = fd >= 0 ? pread(fd, hb, sizeof hb, 0) : -1;
+    if (fd >= 0) close(fd);
+    if (got != (ssize_t)sizeof hb || !nd_ix_header_decode(hb, &h))
+        return nd_err_set(ND_EINVALID, "catalog index: bad header");
     hid_t fapl = nd_cat_fapl();
     hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) return nd_err_set(ND_EINVALID, "catalog: cannot open %s", path);
-    uint64_t nrows = 0, hlen = 0;
-    nd_status st = read_u64(f, "nrows", &nrows);
+    uint64_t nrows = 0, hlen = 0, rcap = 0, hcap = 0;
+    nd_status st = check_format(f);
+    if (st == ND_OK) st = read_u64(f, "nrows", &nrows);
     if (st == ND_OK) st = read_u64(f, "heap_len", &hlen);
     hid_t rt = row_type();
     hid_t dt = st == ND_OK ? H5Dopen2(f, "table", H5P_DEFAULT) : -1;
     hid_t ds = st == ND_OK ? H5Dopen2(f, "strings", H5P_DEFAULT) : -1;
     if (st == ND_OK && (rt < 0 || dt < 0 || ds < 0))
         st = nd_err_set(ND_EINVALID, "catalog index: missing datasets");
+    if (st == ND_OK) st = dataset_extent(dt, &rcap);
+    if (st == ND_OK) st = dataset_extent(ds, &hcap);
+    if (st == ND_OK && (nrows != h.nrows || hlen != h.heap_len || rcap != h.row_cap || hcap != h.heap_cap))
+        st = nd_err_set(ND_EINVALID, "catalog index: header and attributes disagree");
+    if (st == ND_OK && (nrows + 1 > rcap || hlen + one->heap.len > hcap)) *full = true;
     nd_cat_row r = one->rows[0];
     uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue,
                         &r.tags, &r.params};
     for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
         if (*offs[k]) *offs[k] += hlen;
-    if (st == ND_OK) st = write_at(ds, H5T_NATIVE_UINT8, hlen, one->heap.len, one->heap.data);
-    if (st == ND_OK) st = write_at(dt, rt, nrows, 1, &r);
-    if (st == ND_OK) st = attr_u64(f, "heap_len", hlen + one->heap.len, false);
-    if (st == ND_OK) st = attr_u64(f, "nrows", nrows + 1, false);
+    if (st == ND_OK && !*full) {
+        st = write_at(ds, H5T_NATIVE_UINT8, hlen, one->heap.len, one->heap.data);
+        if (st == ND_OK) st = write_at(dt, rt, nrows, 1, &r);
+        if (st == ND_OK) st = attr_u64(f, "heap_len", hlen + one->heap.len, false);
+        if (st == ND_OK) st = attr_u64(f, "nrows", nrows + 1, false);
+    }
     if (ds >= 0) H5Dclose(ds);
     if (dt >= 0) H5Dclose(dt);
     if (rt >= 0) H5Tclose(rt);
     if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "catalog: cannot close %s", path);
+    if (st == ND_OK && !*full) {
+        h.nrows = nrows + 1;
+        h.heap_len = hlen + one->heap.len;
+        st = write_header(path, &h);
+    }
+    return st;
+}
+
+/* Adds row 0 of one to the index at path by rewriting it with more capacity. */
+static nd_status index_regrow(const char *path, const nd_cat_index *one)
+{
+    nd_cat_index ix;
+    ND_TRY(nd_cat_index_init(&ix));
+    nd_status st = index_read(path, &ix);
+    nd_cat_row r = one->rows[0];
+    const char *str = one->heap.data;
+    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue,
+                        &r.tags, &r.params};
+    for (size_t k = 0; st == ND_OK && k < ND_ARRAY_LEN(offs); k++)
+        st = nd_cat_index_str(&ix, str + *offs[k], strlen(str + *offs[k]), offs[k]);
+    if (st == ND_OK) st = nd_cat_index_push(&ix, &r);
+    if (st == ND_OK) st = nd_cat_index_write(path, &ix);
+    nd_cat_index_free(&ix);
     return st;
 }
 
@@ -531,9 +637,11 @@ nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
     }
     if (st == ND_OK) {
         /* Committed.  Now bring the cache up to date; failures leave the marker. */
-        bool done = false;
-        if (!has_markers(cat, marker_rel) && access(p, F_OK) == 0)
-            done = index_append(p, one) == ND_OK;
+        bool done = false, full = false;
+        if (!has_markers(cat, marker_rel) && access(p, F_OK) == 0) {
+            done = index_append(p, one, &full) == ND_OK && !full;
+            if (full) done = index_regrow(p, one) == ND_OK;
+        }
         if (done) {
             unlink(marker);
         } else {

@@ -1,4 +1,5 @@
-/* mql.c: the MQL lexer, parser and executor, and nd_cat_query.
+/* mql.c: the MQL lexer, parser and executor (nd_cat_query, the collective wrapper, is
+ * in store.c).  Uses neither HDF5 nor MPI: noodle-mql links it without them.
  * Expressions are nodes in one array (indices, not pointers) owned by the query.
  * Evaluation is three-valued (true / false / unknown): a NULL or a comparison of a
  * number with a string is unknown, and only rows whose condition is true are kept.
@@ -659,6 +660,39 @@ nd_status nd_mql_format_error(const char *src, const nd_mql_diag *d)
     return nd_err_set(ND_EPROG, "mql:%d:%d: error: %s\n%.*s\n%s", d->line, d->col, d->msg, (int)n, ls, caret);
 }
 
+static unsigned operand_cost(const operand *o)
+{
+    if (!o->is_col) return 0;
+    if (o->c.id == C_TAG || o->c.id == C_PARAM) return 8; /* scans the encoded list */
+    return o->c.id < C_NFIXED && fixed_cols[o->c.id].type == 's' ? 2 : 1;
+}
+
+/* Predicate pushdown in the small: puts the cheaper side of every AND and OR first, so
+ * that a plain column test rejects most rows before a tag lookup runs.  Both are
+ * symmetric in three-valued logic, so the order changes the cost only.  Children are
+ * created before their parents, so one pass in node order sees children's costs. */
+static void order_by_cost(nd_mql_query *q)
+{
+    unsigned *cost = ND_ALLOC_N(unsigned, q->nnodes ? q->nnodes : 1);
+    if (!cost) return; /* an optimization only */
+    for (size_t i = 0; i < q->nnodes; i++) {
+        node *n = &q->nodes[i];
+        switch (n->k) {
+        case E_OR:
+        case E_AND:
+            if (cost[n->a] > cost[n->b]) {
+                int t = n->a;
+                n->a = n->b, n->b = t;
+            }
+            cost[i] = cost[n->a] + cost[n->b];
+            break;
+        case E_NOT: cost[i] = cost[n->a]; break;
+        default: cost[i] = operand_cost(&n->l) + operand_cost(&n->r) + (unsigned)n->nlist; break;
+        }
+    }
+    ND_FREE_N(cost, q->nnodes ? q->nnodes : 1);
+}
+
 nd_status nd_mql_parse(const char *src, nd_mql_query **out, nd_mql_diag *diag)
 {
     *out = NULL;
@@ -680,6 +714,7 @@ nd_status nd_mql_parse(const char *src, nd_mql_query **out, nd_mql_diag *diag)
         if (ps.st == ND_ENOMEM) return nd_err_set(ND_ENOMEM, "mql: out of memory");
         return nd_mql_format_error(src, diag);
     }
+    order_by_cost(q);
     *out = q;
     return ND_OK;
 }
@@ -731,6 +766,13 @@ static val entry_val(const char *s, const char *key, bool typed)
     return v;
 }
 
+/* The same names as nd_cat_kind_name (result.c, which needs HDF5). */
+static const char *kind_name(int kind)
+{
+    static const char *const names[] = {"", "int", "float", "string", "json", "matrix"};
+    return kind >= ND_CAT_INT && kind <= ND_CAT_MATRIX ? names[kind] : "unknown";
+}
+
 static val str_val(const nd_cat_index *ix, uint64_t off)
 {
     const char *s = nd_cat_index_s(ix, off);
@@ -745,7 +787,7 @@ static val get(const nd_cat_index *ix, const nd_cat_row *r, const colref *c)
     switch (c->id) {
     case C_NAME: return str_val(ix, r->name);
     case C_VERSION: v.t = ND_CAT_CINT, v.i = r->version; return v;
-    case C_KIND: v.t = ND_CAT_CSTR, v.s = nd_cat_kind_name(r->kind), v.len = strlen(v.s); return v;
+    case C_KIND: v.t = ND_CAT_CSTR, v.s = kind_name(r->kind), v.len = strlen(v.s); return v;
     case C_VALUE:
         if (r->flags & ND_CAT_F_VINT) v.t = ND_CAT_CINT, v.i = r->ivalue;
         else if (r->flags & ND_CAT_F_VNUM) v.t = ND_CAT_CFLOAT, v.f = r->value;
@@ -902,16 +944,31 @@ static int order_cmp(const val *a, const val *b)
     return c;
 }
 
+/* Only the first key is precomputed (one val per match, and an order-preserving
+ * integer when it is a plain number); the later ones, usually the name and version
+ * tie-breakers, are read from the row when the first ones tie. */
 typedef struct sort_ctx {
-    const val *keys; /* nmatch x nkeys */
+    const val *k0;      /* first key of match x */
+    const uint64_t *u0; /* NULL, or k0 as integers that compare like it (desc applied) */
+    const size_t *pos;  /* match x -> row */
+    const nd_cat_index *ix;
+    const colref *const *keys;
     const bool *desc;
     size_t nkeys;
 } sort_ctx;
 
 static int cmp_rows(const sort_ctx *c, size_t x, size_t y)
 {
-    for (size_t k = 0; k < c->nkeys; k++) {
-        int r = order_cmp(&c->keys[x * c->nkeys + k], &c->keys[y * c->nkeys + k]);
+    int r;
+    if (c->u0) {
+        if (c->u0[x] != c->u0[y]) return c->u0[x] < c->u0[y] ? -1 : 1;
+    } else if ((r = order_cmp(&c->k0[x], &c->k0[y])) != 0) {
+        return c->desc[0] ? -r : r;
+    }
+    for (size_t k = 1; k < c->nkeys; k++) {
+        val a = get(c->ix, &c->ix->rows[c->pos[x]], c->keys[k]);
+        val b = get(c->ix, &c->ix->rows[c->pos[y]], c->keys[k]);
+        r = order_cmp(&a, &b);
         if (r) return c->desc[k] ? -r : r;
     }
     return (x > y) - (x < y);
@@ -1019,11 +1076,124 @@ static nd_status collect_keys(const nd_cat_index *ix, const size_t *pos, size_t 
 
 void nd_cat_rows_free(nd_cat_rows *r)
 {
+    size_t stored = r->order ? r->nstored : r->nrows;
     for (size_t c = 0; c < r->ncols; c++) nd_strfree(r->colnames[c]);
     if (r->colnames) ND_FREE_N(r->colnames, r->ncols ? r->ncols : 1);
-    if (r->cells) ND_FREE_N(r->cells, one_or(r->nrows * r->ncols));
+    if (r->cells) ND_FREE_N(r->cells, one_or(stored * r->ncols));
+    if (r->order) ND_FREE_N(r->order, one_or(r->nstored));
     if (r->heap) nd_free(r->heap, r->heap_len);
     memset(r, 0, sizeof *r);
+}
+
+/* Fills out->cells for matches pos[0..nm) in that order (out->ncols set); strings are
+ * copied to out->heap and cell.i holds their offset until fix_strings. */
+static nd_status build_cells(const nd_cat_index *ix, const size_t *pos, size_t nm,
+                             const colref *cols, nd_cat_rows *out)
+{
+    size_t ncols = out->ncols;
+    out->cells = ND_ALLOC_N(nd_cat_cell, one_or(nm * ncols));
+    if (!out->cells) return ND_ENOMEM;
+    out->nrows = nm;
+    nd_strbuf heap;
+    nd_sb_init(&heap);
+    nd_status st = ND_OK;
+    for (size_t i = 0; st == ND_OK && i < nm; i++) {
+        const nd_cat_row *r = &ix->rows[pos[i]];
+        for (size_t c = 0; st == ND_OK && c < ncols; c++) {
+            val v = get(ix, r, &cols[c]);
+            nd_cat_cell *cell = &out->cells[i * ncols + c];
+            cell->type = v.t, cell->i = v.i, cell->f = v.f, cell->s = NULL;
+            if (v.t == ND_CAT_CSTR) {
+                cell->i = (int64_t)heap.len;
+                st = nd_sb_append(&heap, v.s, v.len);
+                if (st == ND_OK) st = nd_sb_putc(&heap, '\0');
+            }
+        }
+    }
+    if (st == ND_OK) {
+        out->heap = heap.data;
+        out->heap_len = heap.cap;
+        heap.data = NULL;
+    }
+    nd_sb_free(&heap);
+    return st;
+}
+
+static void fix_strings(nd_cat_rows *out)
+{
+    size_t stored = out->order ? out->nstored : out->nrows;
+    for (size_t k = 0; k < stored * out->ncols; k++) {
+        nd_cat_cell *cell = &out->cells[k];
+        if (cell->type == ND_CAT_CSTR) {
+            cell->s = out->heap + cell->i;
+            cell->i = 0;
+        }
+    }
+}
+
+/* An order-preserving integer for a first key that is a number of one type for every
+ * match (the common ORDER BY norm): false when some key is NULL, NaN or mixed. */
+static bool numeric_keys(const nd_cat_index *ix, const size_t *pos, size_t nm, const colref *c,
+                         bool desc, uint64_t *u)
+{
+    nd_cat_ctype t0 = ND_CAT_NULL;
+    for (size_t i = 0; i < nm; i++) {
+        val vv = get(ix, &ix->rows[pos[i]], c);
+        const val *v = &vv;
+        uint64_t b;
+        if (i == 0) t0 = v->t;
+        if (v->t != t0) return false;
+        if (v->t == ND_CAT_CINT) {
+            b = (uint64_t)v->i ^ (UINT64_C(1) << 63);
+        } else if (v->t == ND_CAT_CFLOAT && !isnan(v->f)) {
+            double f = v->f == 0 ? 0.0 : v->f; /* -0 == 0 */
+            memcpy(&b, &f, sizeof b);
+            b = b >> 63 ? ~b : b | (UINT64_C(1) << 63);
+        } else {
+            return false;
+        }
+        u[i] = desc ? ~b : b;
+    }
+    return true;
+}
+
+/* idx := the permutation of matches 0..nm-1 in query order (ORDER BY keys, then name
+ * and version: deterministic after a reindex). */
+static nd_status sort_matches(const nd_mql_query *q, const nd_cat_index *ix, const size_t *pos,
+                              size_t nm, size_t *idx)
+{
+    colref dflt[2] = {{.id = C_NAME}, {.id = C_VERSION}};
+    size_t nkeys = q->norder + 2, n1 = nm ? nm : 1;
+    val *k0 = NULL;
+    uint64_t *u0 = ND_ALLOC_N(uint64_t, n1);
+    bool *desc = ND_ALLOC_N(bool, nkeys);
+    const colref **keys = ND_ALLOC_N(const colref *, nkeys);
+    size_t *work = ND_ALLOC_N(size_t, n1);
+    nd_status st = u0 && desc && keys && work ? ND_OK : ND_ENOMEM;
+    if (st == ND_OK) {
+        for (size_t k = 0; k < nkeys; k++) {
+            keys[k] = k < q->norder ? &q->order[k].c : &dflt[k - q->norder];
+            desc[k] = k < q->norder && q->order[k].desc;
+        }
+        if (!numeric_keys(ix, pos, nm, keys[0], desc[0], u0)) {
+            ND_FREE_N(u0, n1);
+            u0 = NULL;
+            k0 = ND_ALLOC_N(val, n1);
+            if (!k0) st = ND_ENOMEM;
+            for (size_t i = 0; k0 && i < nm; i++) k0[i] = get(ix, &ix->rows[pos[i]], keys[0]);
+        }
+    }
+    if (st == ND_OK) {
+        for (size_t i = 0; i < nm; i++) idx[i] = i;
+        sort_ctx sc = {k0, u0, pos, ix, keys, desc, nkeys};
+        msort(idx, work, nm, &sc);
+    }
+    if (k0) ND_FREE_N(k0, n1);
+    if (u0) ND_FREE_N(u0, n1);
+    if (desc) ND_FREE_N(desc, nkeys);
+    if (keys) ND_FREE_N(keys, nkeys);
+    if (work) ND_FREE_N(work, n1);
+    return st;
 }
 
 nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows *out)
@@ -1049,39 +1219,19 @@ nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows
     }
     if (keep) ND_FREE_N(keep, n ? n : 1);
 
-    /* Order: the ORDER BY keys, then name and version (deterministic after a reindex). */
-    colref dflt[2] = {{.id = C_NAME}, {.id = C_VERSION}};
-    size_t nkeys = q->norder + 2;
-    val *keys = ND_ALLOC_N(val, one_or(nm * nkeys));
-    bool *desc = ND_ALLOC_N(bool, nkeys);
-    size_t *tmp = ND_ALLOC_N(size_t, nm ? nm : 1);
-    if (!keys || !desc || !tmp) st = ND_ENOMEM;
-    for (size_t i = 0; st == ND_OK && i < nm; i++) {
-        const nd_cat_row *r = &ix->rows[pos[i]];
-        for (size_t k = 0; k < nkeys; k++) {
-            const colref *c = k < q->norder ? &q->order[k].c : &dflt[k - q->norder];
-            keys[i * nkeys + k] = get(ix, r, c);
-        }
+    size_t *idx = ND_ALLOC_N(size_t, nm ? nm : 1);
+    if (!idx) st = ND_ENOMEM;
+    if (st == ND_OK) st = sort_matches(q, ix, pos, nm, idx);
+    size_t nout = nm;
+    if (st == ND_OK && q->limit >= 0 && (uint64_t)q->limit < nm) nout = (size_t)q->limit;
+    /* Cells are built in index order (sequential reads of the index) and read through
+     * out->order, unless few rows survive LIMIT or '*' needs the sorted rows to find
+     * its columns. */
+    bool scan_order = !q->star && nout > nm / 2;
+    if (st == ND_OK && !scan_order) {
+        for (size_t i = 0; i < nout; i++) idx[i] = pos[idx[i]];
+        memcpy(pos, idx, nout * sizeof *pos);
     }
-    if (st == ND_OK) {
-        for (size_t k = 0; k < nkeys; k++) desc[k] = k < q->norder && q->order[k].desc;
-        size_t *idx = tmp; /* sort positions 0..nm-1 of keys, then map */
-        size_t *work = ND_ALLOC_N(size_t, nm ? nm : 1);
-        if (!work) {
-            st = ND_ENOMEM;
-        } else {
-            for (size_t i = 0; i < nm; i++) idx[i] = i;
-            sort_ctx sc = {keys, desc, nkeys};
-            msort(idx, work, nm, &sc);
-            for (size_t i = 0; i < nm; i++) work[i] = pos[idx[i]];
-            memcpy(pos, work, nm * sizeof *pos);
-            ND_FREE_N(work, nm ? nm : 1);
-        }
-    }
-    if (keys) ND_FREE_N(keys, one_or(nm * nkeys));
-    if (desc) ND_FREE_N(desc, nkeys);
-    if (tmp) ND_FREE_N(tmp, nm ? nm : 1);
-    if (st == ND_OK && q->limit >= 0 && (uint64_t)q->limit < nm) nm = (size_t)q->limit;
 
     /* Columns. */
     size_t capc = q->star ? C_NFIXED + 8 : (q->nsel ? q->nsel : 1), ncols = 0;
@@ -1089,20 +1239,15 @@ nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows
     if (st == ND_OK && !cols) st = ND_ENOMEM;
     if (st == ND_OK && q->star) {
         for (int k = 0; k < C_NFIXED; k++) cols[ncols++] = (colref){.id = k};
-        st = collect_keys(ix, pos, nm, true, &cols, &ncols, &capc);
-        if (st == ND_OK) st = collect_keys(ix, pos, nm, false, &cols, &ncols, &capc);
+        st = collect_keys(ix, pos, nout, true, &cols, &ncols, &capc);
+        if (st == ND_OK) st = collect_keys(ix, pos, nout, false, &cols, &ncols, &capc);
     } else if (st == ND_OK) {
         for (size_t k = 0; k < q->nsel; k++) cols[ncols++] = q->sel[k];
     }
-
-    /* Cells: strings go to a heap first, pointers are fixed once it stops growing. */
-    nd_strbuf heap;
-    nd_sb_init(&heap);
     if (st == ND_OK) {
         out->ncols = ncols;
         out->colnames = ND_ALLOC_N(char *, ncols ? ncols : 1);
-        out->cells = ND_ALLOC_N(nd_cat_cell, one_or(nm * ncols));
-        if (!out->colnames || !out->cells) st = ND_ENOMEM;
+        if (!out->colnames) st = ND_ENOMEM;
     }
     for (size_t c = 0; st == ND_OK && c < ncols; c++) {
         char buf[300];
@@ -1110,146 +1255,134 @@ nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows
         out->colnames[c] = nd_strdup(buf);
         if (!out->colnames[c]) st = ND_ENOMEM;
     }
-    if (st == ND_OK) out->nrows = nm;
-    for (size_t i = 0; st == ND_OK && i < nm; i++) {
-        const nd_cat_row *r = &ix->rows[pos[i]];
-        for (size_t c = 0; st == ND_OK && c < ncols; c++) {
-            val v = get(ix, r, &cols[c]);
-            nd_cat_cell *cell = &out->cells[i * ncols + c];
-            cell->type = v.t, cell->i = v.i, cell->f = v.f;
-            if (v.t == ND_CAT_CSTR) {
-                cell->i = (int64_t)heap.len; /* offset until fixed up */
-                st = nd_sb_append(&heap, v.s, v.len);
-                if (st == ND_OK) st = nd_sb_putc(&heap, '\0');
-            }
+    if (st == ND_OK && !scan_order) {
+        st = build_cells(ix, pos, nout, cols, out);
+    } else if (st == ND_OK) {
+        st = build_cells(ix, pos, nm, cols, out);
+        if (st == ND_OK) {
+            out->order = idx; /* one_or(nm) entries, like the cells' rows */
+            out->nstored = nm;
+            out->nrows = nout;
+            idx = NULL;
         }
     }
-    if (st == ND_OK) {
-        size_t hl = heap.len;
-        out->heap = heap.data ? heap.data : NULL;
-        out->heap_len = heap.cap;
-        heap.data = NULL;
-        for (size_t k = 0; k < nm * ncols; k++) {
-            nd_cat_cell *cell = &out->cells[k];
-            if (cell->type == ND_CAT_CSTR) {
-                cell->s = out->heap + cell->i;
-                cell->i = 0;
-            }
-        }
-        ND_UNUSED(hl);
-    }
-    nd_sb_free(&heap);
+    if (st == ND_OK) fix_strings(out);
     if (cols && q->star)
         for (size_t k = C_NFIXED; k < ncols; k++) nd_strfree((char *)cols[k].key);
     if (cols) ND_FREE_N(cols, capc);
+    if (idx) ND_FREE_N(idx, nm ? nm : 1);
     ND_FREE_N(pos, n ? n : 1);
     if (st != ND_OK) nd_cat_rows_free(out);
     return st;
 }
 
-/* ---- nd_cat_query -------------------------------------------------------------------- */
+/* ---- number formatting ------------------------------------------------------------- */
 
-/* Serialized result set: ncols, nrows, names, cells (type, i, f bits, string offset), heap. */
-static nd_status rows_pack(const nd_cat_rows *r, nd_strbuf *sb)
+/* Rounds the 17 correctly rounded digits d (exponent e) to p digits into out (exponent
+ * *oe).  Only when the dropped digits are exactly 5000... may that differ from rounding
+ * the double itself (the exact tail may lie on either side); then ask printf. */
+static void round_digits(double v, const char *d, int e, int p, char *out, int *oe)
 {
-    ND_TRY(nd_sb_u64(sb, r->ncols));
-    ND_TRY(nd_sb_u64(sb, r->nrows));
-    ND_TRY(nd_sb_u64(sb, r->heap_len));
-    for (size_t c = 0; c < r->ncols; c++) {
-        ND_TRY(nd_sb_u32(sb, (uint32_t)strlen(r->colnames[c])));
-        ND_TRY(nd_sb_puts(sb, r->colnames[c]));
+    bool half = d[p] == '5';
+    for (int k = p + 1; half && k < 17; k++) half = d[k] == '0';
+    if (half) {
+        char s[40];
+        snprintf(s, sizeof s, "%.*e", p - 1, fabs(v));
+        out[0] = s[0];
+        if (p > 1) memcpy(out + 1, s + 2, (size_t)(p - 1));
+        *oe = atoi(s + (p > 1 ? p + 2 : 2));
+        return;
     }
-    for (size_t k = 0; k < r->nrows * r->ncols; k++) {
-        const nd_cat_cell *c = &r->cells[k];
-        ND_TRY(nd_sb_u8(sb, (uint8_t)c->type));
-        ND_TRY(nd_sb_u64(sb, (uint64_t)c->i));
-        ND_TRY(nd_sb_f64(sb, c->f));
-        ND_TRY(nd_sb_u64(sb, c->type == ND_CAT_CSTR ? (uint64_t)(c->s - r->heap) : 0));
-    }
-    if (r->heap_len) ND_TRY(nd_sb_append(sb, r->heap, r->heap_len));
-    return ND_OK;
-}
-
-static nd_status rows_unpack(const char *buf, size_t len, nd_cat_rows *r)
-{
-    nd_reader rd;
-    nd_rd_init(&rd, buf, len);
-    memset(r, 0, sizeof *r);
-    size_t ncols = nd_rd_u64(&rd), nrows = nd_rd_u64(&rd), hl = nd_rd_u64(&rd);
-    if (rd.overrun || ncols > len || (ncols && nrows > len / ncols) || hl > len)
-        return nd_err_set(ND_EINTERNAL, "query: bad result broadcast");
-    r->colnames = ND_ALLOC_N(char *, ncols ? ncols : 1);
-    r->cells = ND_ALLOC_N(nd_cat_cell, one_or(nrows * ncols));
-    r->heap = hl ? nd_malloc(hl) : NULL;
-    r->heap_len = hl;
-    r->ncols = ncols;
-    r->nrows = nrows;
-    if (!r->colnames || !r->cells || (hl && !r->heap)) {
-        nd_cat_rows_free(r);
-        return ND_ENOMEM;
-    }
-    for (size_t c = 0; c < ncols; c++) {
-        uint32_t n = nd_rd_u32(&rd);
-        const uint8_t *p = nd_rd_bytes(&rd, n);
-        r->colnames[c] = p ? nd_strndup((const char *)p, n) : NULL;
-        if (!r->colnames[c]) {
-            nd_cat_rows_free(r);
-            return nd_err_set(ND_EINTERNAL, "query: bad result broadcast");
+    memcpy(out, d, (size_t)p);
+    *oe = e;
+    if (d[p] >= '5') {
+        int k = p - 1;
+        while (k >= 0 && out[k] == '9') out[k--] = '0';
+        if (k >= 0) {
+            out[k]++;
+        } else {
+            out[0] = '1'; /* 99.9 -> 100: one digit more in front, the last one drops */
+            *oe = e + 1;
         }
     }
-    for (size_t k = 0; k < nrows * ncols; k++) {
-        nd_cat_cell *c = &r->cells[k];
-        c->type = (nd_cat_ctype)nd_rd_u8(&rd);
-        c->i = (int64_t)nd_rd_u64(&rd);
-        c->f = nd_rd_f64(&rd);
-        uint64_t off = nd_rd_u64(&rd);
-        if (c->type == ND_CAT_CSTR) c->s = off < hl ? r->heap + off : "";
-    }
-    const uint8_t *h = nd_rd_bytes(&rd, hl);
-    if (rd.overrun || (hl && !h)) {
-        nd_cat_rows_free(r);
-        return nd_err_set(ND_EINTERNAL, "query: bad result broadcast");
-    }
-    if (hl) memcpy(r->heap, h, hl);
-    return ND_OK;
 }
 
-nd_status nd_cat_query(nd_cat *cat, const char *mql, nd_cat_rows *out)
+static bool round_trips(double v, const char *dig, int p, int e)
 {
-    memset(out, 0, sizeof *out);
-    nd_status st = ND_OK;
-    if (cat->rank == 0) {
-        nd_mql_query *q = NULL;
-        nd_mql_diag d;
-        st = nd_mql_parse(mql, &q, &d);
-        nd_cat_index ix;
-        if (st == ND_OK) st = nd_cat_index_init(&ix);
-        if (st == ND_OK) {
-            st = nd_cat_index_load(cat, &ix);
-            if (st == ND_OK) st = nd_mql_exec(q, &ix, out);
-            nd_cat_index_free(&ix);
+    char s[40];
+    size_t n = 0;
+    if (v < 0) s[n++] = '-';
+    s[n++] = dig[0];
+    s[n++] = '.';
+    memcpy(s + n, dig + 1, (size_t)(p - 1));
+    n += (size_t)(p - 1);
+    n += (size_t)snprintf(s + n, sizeof s - n, "e%d", e);
+    return strtod(s, NULL) == v;
+}
+
+void nd_mql_fmt_double(char *buf, size_t size, double v)
+{
+    if (!isfinite(v) || v == 0 || size < 32) {
+        nd_fmt_double(buf, size, v);
+        return;
+    }
+    char s17[40], d[18], best[18];
+    snprintf(s17, sizeof s17, "%.16e", fabs(v)); /* d.dddddddddddddddde[+-]XX */
+    d[0] = s17[0];
+    memcpy(d + 1, s17 + 2, 16);
+    d[17] = '\0';
+    int e17 = atoi(s17 + 19), prec = 17, exp10 = e17;
+    memcpy(best, d, 17);
+    /* The shortest precision that reads back, searched from the top: random data needs
+     * 16 or 17 digits, so two checks usually decide (round-tripping is monotone in p). */
+    char cand[18];
+    int ce, lo = 1, hi = 17;
+    for (int p = 16; p >= 15; p--) {
+        round_digits(v, d, e17, p, cand, &ce);
+        if (!round_trips(v, cand, p, ce)) {
+            lo = p + 1;
+            break;
         }
-        nd_mql_free(q);
+        hi = p;
+        memcpy(best, cand, (size_t)p), prec = p, exp10 = ce;
     }
-    st = nd_cat_share_status(cat, st);
-    if (st != ND_OK || cat->comm == MPI_COMM_NULL) return st;
-    nd_strbuf sb;
-    nd_sb_init(&sb);
-    if (cat->rank == 0) st = rows_pack(out, &sb);
-    st = nd_cat_share_status(cat, st);
-    uint64_t len = sb.len;
-    if (st == ND_OK && MPI_Bcast(&len, 1, MPI_UINT64_T, 0, cat->comm) != MPI_SUCCESS)
-        st = nd_err_set(ND_EMPI, "query: MPI_Bcast failed");
-    if (st == ND_OK && len > INT32_MAX) st = nd_err_set(ND_ENOMEM, "query: result too large");
-    if (st == ND_OK && cat->rank != 0) st = nd_sb_reserve(&sb, (size_t)len);
-    int ok = st == ND_OK, all = 0;
-    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all) {
-        nd_sb_free(&sb);
-        nd_cat_rows_free(out);
-        return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "query: out of memory on another rank");
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        round_digits(v, d, e17, mid, cand, &ce);
+        if (round_trips(v, cand, mid, ce)) {
+            hi = mid;
+            memcpy(best, cand, (size_t)mid), prec = mid, exp10 = ce;
+        } else {
+            lo = mid + 1;
+        }
     }
-    if (MPI_Bcast(sb.data, (int)len, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS) st = nd_err_set(ND_EMPI, "query: MPI_Bcast failed");
-    if (st == ND_OK && cat->rank != 0) st = rows_unpack(sb.data, (size_t)len, out);
-    nd_sb_free(&sb);
-    return st;
+    /* Layout of nd_fmt_double (Python's repr): fixed for exponents -4 .. 15. */
+    char *o = buf;
+    if (v < 0) *o++ = '-';
+    if (exp10 < -4 || exp10 >= 16) {
+        *o++ = best[0];
+        if (prec > 1) {
+            *o++ = '.';
+            memcpy(o, best + 1, (size_t)(prec - 1));
+            o += prec - 1;
+        }
+        snprintf(o, size - (size_t)(o - buf), "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+        return;
+    }
+    if (exp10 < 0) {
+        *o++ = '0', *o++ = '.';
+        for (int k = 0; k < -exp10 - 1; k++) *o++ = '0';
+        memcpy(o, best, (size_t)prec);
+        o += prec;
+    } else {
+        for (int k = 0; k <= exp10; k++) *o++ = k < prec ? best[k] : '0';
+        *o++ = '.';
+        if (prec > exp10 + 1) {
+            memcpy(o, best + exp10 + 1, (size_t)(prec - exp10 - 1));
+            o += prec - exp10 - 1;
+        } else {
+            *o++ = '0';
+        }
+    }
+    *o = '\0';
 }

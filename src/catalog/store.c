@@ -1,9 +1,11 @@
 /* store.c: nd_cat_store and nd_cat_load, the collective entry points that the VM hooks
- * call.  Rank 0 does all metadata work (claim, result file, commit, index) and
- * broadcasts the outcome, so every rank returns the same status and version.  Matrix
- * statistics come from nd_dm_reduce (identical at any rank count); the matrix is
- * gathered with nd_dm_to_colmajor and written row-major by rank 0, and read back
- * collectively with nd_dm_h5read.  Specified by docs/catalog.md "Result files".
+ * call.  Rank 0 does the metadata work (claim, commit, index) and broadcasts the
+ * outcome, so every rank returns the same status and version.  Scalars are written by
+ * rank 0.  A matrix's temporary result file is created by all ranks with the MPI-IO
+ * driver and the matrix written collectively (nd_dm_h5write_loc), so nothing is
+ * gathered; rank 0 then publishes it by rename as for scalars.  Matrix statistics come
+ * from nd_dm_reduce (identical at any rank count); load reads collectively with
+ * nd_dm_h5read.  Specified by docs/catalog.md "Result files".
  */
 #include "catalog/cat_internal.h"
 
@@ -160,90 +162,140 @@ static nd_status write_scalar(hid_t f, const nd_cat_item *it)
     return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the data") : ND_OK;
 }
 
-/* The m x n matrix (row-major in rowmajor) as /data with dimension scales /row, /col. */
-static nd_status write_matrix(hid_t f, int64_t m, int64_t n, const double *rowmajor)
+/* Collective over cat->comm: the row and column dimension scales of /data (m x n).
+ * Creating datasets and attributes is collective in parallel HDF5; the index values
+ * are written by rank 0 alone (independent transfer). */
+static nd_status write_scales(nd_cat *cat, hid_t f, int64_t m, int64_t n)
 {
-    hsize_t dims[2] = {(hsize_t)m, (hsize_t)n};
-    hid_t sp = H5Screate_simple(2, dims, NULL);
-    hid_t d = sp >= 0 ? H5Dcreate2(f, "data", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t rc = d >= 0 ? H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowmajor) : -1;
-    if (sp >= 0) H5Sclose(sp);
+    hid_t d = H5Dopen2(f, "data", H5P_DEFAULT);
+    herr_t rc = d >= 0 ? 0 : -1;
     const char *names[2] = {"row", "col"};
+    hsize_t dims[2] = {(hsize_t)m, (hsize_t)n};
     for (int k = 0; k < 2 && rc >= 0; k++) {
         hsize_t len = dims[k];
-        int64_t *idx = ND_ALLOC_N(int64_t, len);
-        if (!idx) {
-            if (d >= 0) H5Dclose(d);
-            return ND_ENOMEM;
-        }
-        for (hsize_t i = 0; i < len; i++) idx[i] = (int64_t)i;
         hid_t s1 = H5Screate_simple(1, &len, NULL);
         hid_t sd = s1 >= 0 ? H5Dcreate2(f, names[k], H5T_STD_I64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-        rc = sd >= 0 ? H5Dwrite(sd, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx) : -1;
+        rc = sd >= 0 ? 0 : -1;
+        if (rc >= 0 && cat->rank == 0) {
+            int64_t *idx = ND_ALLOC_N(int64_t, len ? len : 1);
+            for (hsize_t i = 0; idx && i < len; i++) idx[i] = (int64_t)i;
+            rc = idx ? H5Dwrite(sd, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx) : -1;
+            if (idx) ND_FREE_N(idx, len ? len : 1);
+        }
         if (rc >= 0) rc = H5DSset_scale(sd, names[k]);
         if (rc >= 0) rc = H5DSattach_scale(d, sd, (unsigned)k);
         if (sd >= 0) H5Dclose(sd);
         if (s1 >= 0) H5Sclose(s1);
-        ND_FREE_N(idx, len);
     }
     if (d >= 0) H5Dclose(d);
-    return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the matrix") : ND_OK;
+    return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the dimension scales") : ND_OK;
 }
 
-/* Rank 0's part of a store: claim, write the temporary file, commit. */
-static nd_status store_rank0(nd_cat *cat, const char *name, const nd_cat_item *it,
-                             const double stats[4], int64_t m, int64_t n, const double *colmajor,
-                             const nd_cat_tag *tags, size_t ntags, const nd_cat_prov *prov,
-                             int64_t *version)
+/* Collective: every rank gets the worst status; a rank that was fine but learns of a
+ * failure elsewhere reports it as such (rank 0's message is shared later). */
+static nd_status agree(nd_cat *cat, nd_status st)
 {
-    if ((it->kind == ND_CAT_STRING || it->kind == ND_CAT_JSON) && it->s && memchr(it->s, 0, it->len))
-        return nd_err_set(ND_EPROG, "store: a string with a NUL byte cannot be stored");
-    /* Validate everything before claiming, so that bad input leaves no gap. */
-    nd_cat_index one;
-    ND_TRY(nd_cat_index_init(&one));
-    nd_status st = build_row(cat, name, 0, it, stats, m, n, tags, ntags, prov, &one);
-    if (st == ND_OK) st = nd_cat_claim_version(cat, name, version);
-    if (st != ND_OK) {
-        nd_cat_index_free(&one);
-        return st;
-    }
-    one.rows[0].version = *version;
-    char host[128] = "";
-    gethostname(host, sizeof host - 1);
-    char *final_path = nd_cat_version_path(cat, name, *version);
-    size_t tlen = final_path ? strlen(final_path) + strlen(host) + 32 : 0;
-    char *tmp = final_path ? nd_malloc(tlen) : NULL;
-    if (!tmp) {
-        nd_strfree(final_path);
-        nd_cat_index_free(&one);
-        return ND_ENOMEM;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%s.%ld", final_path, host, (long)getpid());
-    double *rowmajor = NULL;
-    size_t nel = 0;
-    if (it->kind == ND_CAT_MATRIX) {
-        nel = (size_t)m * (size_t)n;
-        rowmajor = ND_ALLOC_N(double, nel);
-        if (!rowmajor) st = ND_ENOMEM;
-        for (int64_t i = 0; rowmajor && i < m; i++)
-            for (int64_t j = 0; j < n; j++) rowmajor[i * n + j] = colmajor[j * m + i];
-    }
+    int mine = st == ND_OK ? 0 : 1, any = 0;
+    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, cat->comm) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "store: MPI_Allreduce failed");
+    if (any && st == ND_OK) st = nd_err_set(ND_EIO, "store: the matrix write failed on another rank");
+    return st;
+}
+
+/* Collective: the temporary result file of a matrix, created by all ranks (MPI-IO),
+ * with the attributes of row 0 of one (the same on every rank), /data written
+ * collectively and its dimension scales. */
+static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_index *one, const nd_dm *A)
+{
     hid_t fapl = nd_cat_fapl();
+    nd_status st = ND_OK;
+    if (fapl < 0 || H5Pset_fapl_mpio(fapl, cat->comm, MPI_INFO_NULL) < 0)
+        st = nd_err_set(ND_EIO, "store: cannot set up parallel HDF5");
     hid_t f = st == ND_OK ? H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
     if (st == ND_OK && f < 0) st = nd_err_set(ND_EIO, "store: cannot create %s", tmp);
-    if (st == ND_OK) st = nd_cat_result_write_meta(f, &one);
-    if (st == ND_OK)
-        st = it->kind == ND_CAT_MATRIX ? write_matrix(f, m, n, rowmajor) : write_scalar(f, it);
+    st = agree(cat, st);
+    if (st == ND_OK) st = agree(cat, nd_cat_result_write_meta(f, one));
+    if (st == ND_OK) st = agree(cat, nd_dm_h5write_loc((int64_t)f, "data", A));
+    if (st == ND_OK) st = agree(cat, write_scales(cat, f, nd_dm_rows(A), nd_dm_cols(A)));
     if (f >= 0 && H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
-    if (rowmajor) ND_FREE_N(rowmajor, nel);
-    if (st == ND_OK) st = nd_cat_fsync_path(tmp);
-    if (st == ND_OK) st = nd_cat_index_commit(cat, name, *version, tmp, final_path, &one);
-    if (st != ND_OK) unlink(tmp);
-    nd_free(tmp, tlen);
-    nd_strfree(final_path);
-    nd_cat_index_free(&one);
+    return agree(cat, st);
+}
+
+/* Rank 0: checks the input, builds the row, claims a version and names the temporary
+ * and final files (nd_malloc'd; NULL on error). */
+static nd_status prepare_rank0(nd_cat *cat, const char *name, const nd_cat_item *it,
+                               const double stats[4], int64_t m, int64_t n, const nd_cat_tag *tags,
+                               size_t ntags, const nd_cat_prov *prov, nd_cat_index *one,
+                               int64_t *version, char **tmp, char **final_path)
+{
+    *tmp = *final_path = NULL;
+    if ((it->kind == ND_CAT_STRING || it->kind == ND_CAT_JSON) && it->s && memchr(it->s, 0, it->len))
+        return nd_err_set(ND_EPROG, "store: a string with a NUL byte cannot be stored");
+    /* Validate everything before claiming, so that bad input leaves no gap. */
+    ND_TRY(build_row(cat, name, 0, it, stats, m, n, tags, ntags, prov, one));
+    ND_TRY(nd_cat_claim_version(cat, name, version));
+    one->rows[0].version = *version;
+    char host[128] = "";
+    gethostname(host, sizeof host - 1);
+    *final_path = nd_cat_version_path(cat, name, *version);
+    if (!*final_path) return ND_ENOMEM;
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    nd_status st = nd_sb_printf(&sb, "%s.tmp.%s.%ld", *final_path, host, (long)getpid());
+    *tmp = st == ND_OK ? nd_strdup(sb.data) : NULL; /* exact size: freed by nd_strfree */
+    nd_sb_free(&sb);
+    if (!*tmp) {
+        nd_strfree(*final_path);
+        *final_path = NULL;
+        return ND_ENOMEM;
+    }
+    return ND_OK;
+}
+
+/* Rank 0: the temporary file of a scalar, string or JSON result. */
+static nd_status write_scalar_file(const char *tmp, const nd_cat_index *one, const nd_cat_item *it)
+{
+    hid_t fapl = nd_cat_fapl();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f < 0) return nd_err_set(ND_EIO, "store: cannot create %s", tmp);
+    nd_status st = nd_cat_result_write_meta(f, one);
+    if (st == ND_OK) st = write_scalar(f, it);
+    if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
     return st;
+}
+
+/* Rank 0 -> all: the prepared row (and its strings) and the temporary file's name. */
+static nd_status share_prepared(nd_cat *cat, nd_cat_index *one, char **tmp)
+{
+    uint64_t len[2] = {0, 0};
+    if (cat->rank == 0) len[0] = one->heap.len, len[1] = strlen(*tmp) + 1;
+    if (MPI_Bcast(len, 2, MPI_UINT64_T, 0, cat->comm) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");
+    nd_status st = ND_OK;
+    nd_cat_row r;
+    if (cat->rank == 0) r = one->rows[0];
+    if (cat->rank != 0) {
+        one->heap.len = 0;
+        st = nd_sb_reserve(&one->heap, (size_t)len[0]);
+        *tmp = st == ND_OK ? nd_malloc((size_t)len[1]) : NULL;
+        if (st == ND_OK && !*tmp) st = ND_ENOMEM;
+    }
+    /* Everybody must be able to receive before anybody sends. */
+    int ok = st == ND_OK, all = 0;
+    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all)
+        return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "store: out of memory on another rank");
+    if (MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS ||
+        MPI_Bcast(one->heap.data, (int)len[0], MPI_BYTE, 0, cat->comm) != MPI_SUCCESS ||
+        MPI_Bcast(*tmp, (int)len[1], MPI_BYTE, 0, cat->comm) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");
+    if (cat->rank != 0) {
+        one->heap.len = (size_t)len[0];
+        one->heap.data[len[0]] = '\0';
+        st = nd_cat_index_push(one, &r);
+    }
+    return agree(cat, st);
 }
 
 nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
@@ -257,27 +309,36 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
              "store: bad item kind %d", (int)item->kind);
     double stats[4] = {0, 0, 0, 0};
     int64_t m = 0, n = 0;
-    double *colmajor = NULL;
-    if (item->kind == ND_CAT_MATRIX) {
+    bool matrix = item->kind == ND_CAT_MATRIX;
+    if (matrix) {
         ND_CHECK(cat->comm != MPI_COMM_NULL, ND_EUSAGE, "store: matrices need MPI");
         m = nd_dm_rows(item->m), n = nd_dm_cols(item->m);
         ND_TRY(nd_dm_reduce(ND_RED_MIN, item->m, &stats[0]));
         ND_TRY(nd_dm_reduce(ND_RED_MAX, item->m, &stats[1]));
         ND_TRY(nd_dm_reduce(ND_RED_MEAN, item->m, &stats[2]));
         ND_TRY(nd_dm_reduce(ND_RED_NORM_FRO, item->m, &stats[3]));
-        /* TODO(runtime): switch to nd_dm_h5write_loc (a collective write into the open
-         * temporary file) when it lands; until then rank 0 writes the gathered matrix. */
-        ND_TRY(nd_dm_to_colmajor(item->m, &colmajor));
-        if (cat->rank != 0) {
-            nd_free(colmajor, (size_t)m * (size_t)n * sizeof(double));
-            colmajor = NULL;
-        }
     }
-    nd_status st = ND_OK;
-    if (cat->rank == 0) {
-        st = store_rank0(cat, name, item, stats, m, n, colmajor, tags, ntags, prov, version);
-        if (colmajor) nd_free(colmajor, (size_t)m * (size_t)n * sizeof(double));
+    nd_cat_index one;
+    nd_status st = nd_cat_index_init(&one);
+    char *tmp = NULL, *final_path = NULL;
+    if (st == ND_OK && cat->rank == 0)
+        st = prepare_rank0(cat, name, item, stats, m, n, tags, ntags, prov, &one, version, &tmp, &final_path);
+    if (matrix) {
+        st = nd_cat_share_status(cat, st);
+        if (st == ND_OK) st = share_prepared(cat, &one, &tmp);
+        if (st == ND_OK) st = write_matrix_file(cat, tmp, &one, item->m);
+    } else if (st == ND_OK && cat->rank == 0) {
+        st = write_scalar_file(tmp, &one, item);
     }
+    /* Rank 0 publishes: the rename under the index lock is the commit. */
+    if (cat->rank == 0 && tmp && final_path) {
+        if (st == ND_OK) st = nd_cat_fsync_path(tmp);
+        if (st == ND_OK) st = nd_cat_index_commit(cat, name, *version, tmp, final_path, &one);
+        if (st != ND_OK) unlink(tmp);
+    }
+    if (tmp) nd_strfree(tmp);
+    nd_strfree(final_path);
+    nd_cat_index_free(&one);
     st = nd_cat_share_status(cat, st);
     if (cat->comm != MPI_COMM_NULL && MPI_Bcast(version, 1, MPI_INT64_T, 0, cat->comm) != MPI_SUCCESS)
         return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");

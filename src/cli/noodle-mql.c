@@ -1,18 +1,27 @@
 /* noodle-mql: queries, exports and reindexes a results catalog.  Runs without mpirun:
  * the catalog is opened serially (MPI_COMM_NULL), so MPI is never initialized.
- * Parses arguments and prints; the work is in src/catalog.  docs/catalog.md documents
- * the options, the output formats and the exit codes (0, 1 query, 2 usage, 3 corrupt).
+ * This file builds two programs.  noodle-mql (ND_MQL_LIGHT) links neither HDF5 nor
+ * MPI, whose loading would cost more than a query: it answers queries from the mapped
+ * index (src/catalog/ixmap.c) and hands everything else (--reindex, --export, an index
+ * to rebuild) to noodle-mql-full by exec with the same arguments.  noodle-mql-full does
+ * all of it through src/catalog.  docs/catalog.md documents the options, the output
+ * formats and the exit codes (0, 1 query, 2 usage, 3 corrupt).
  */
 #include "config.h"
 #include "catalog/catalog.h"
+#include "catalog/ixmap.h"
+#include "catalog/mql.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: noodle-mql CATALOG 'SELECT ...' [--format table|csv|json]\n"
@@ -54,7 +63,7 @@ static void fmt_cell(const nd_cat_cell *c, char *buf, size_t n, const char *null
 {
     switch (c->type) {
     case ND_CAT_CINT: snprintf(buf, n, "%" PRId64, c->i); break;
-    case ND_CAT_CFLOAT: nd_fmt_double(buf, n, c->f); break;
+    case ND_CAT_CFLOAT: nd_mql_fmt_double(buf, n, c->f); break;
     case ND_CAT_CSTR: snprintf(buf, n, "%s", c->s); break;
     default: snprintf(buf, n, "%s", null); break;
     }
@@ -174,6 +183,70 @@ static void print_json(const nd_cat_rows *r)
     fputs(r->nrows ? "\n]\n" : "]\n", stdout);
 }
 
+static int print_rows(nd_cat_rows *rows, const char *format)
+{
+    static char obuf[1 << 16];
+    setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    if (strcmp(format, "csv") == 0) print_csv(rows);
+    else if (strcmp(format, "json") == 0) print_json(rows);
+    else print_table(rows);
+    nd_cat_rows_free(rows);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "noodle-mql: error: cannot write the output\n");
+        return ND_EXIT_PROGRAM;
+    }
+    return ND_EXIT_OK;
+}
+
+#ifdef ND_MQL_LIGHT
+/* Replaces this process by noodle-mql-full with the same arguments: $NOODLE_MQL_FULL,
+ * else the one beside this executable (build tree, or a bin/ that holds both), else
+ * the installed one in pkglibexecdir. */
+static int run_full(char **argv)
+{
+    char self[PATH_MAX], cand[PATH_MAX + 32];
+    const char *env = getenv("NOODLE_MQL_FULL");
+    if (env && *env) {
+        execv(env, argv);
+        fprintf(stderr, "noodle-mql: error: cannot run %s: %s\n", env, strerror(errno));
+        return ND_EXIT_USAGE;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(cand, sizeof cand, "%s/noodle-mql-full", self);
+            if (access(cand, X_OK) == 0) execv(cand, argv);
+        }
+    }
+    snprintf(cand, sizeof cand, "%s/noodle-mql-full", ND_PKGLIBEXECDIR);
+    execv(cand, argv);
+    fprintf(stderr, "noodle-mql: error: cannot run %s: %s\n", cand, strerror(errno));
+    return ND_EXIT_USAGE;
+}
+
+/* A query from the mapped index; anything the map cannot answer goes to run_full. */
+static int light_query(char **argv, const char *catalog, const char *query, const char *format)
+{
+    nd_cat_index ix;
+    nd_ixmap_result res;
+    nd_status st = nd_cat_ixmap_open(catalog, &ix, &res);
+    if (st != ND_OK) return fail(st);
+    if (res != ND_IXMAP_OK) return run_full(argv);
+    nd_mql_query *q = NULL;
+    nd_mql_diag d;
+    st = nd_mql_parse(query, &q, &d);
+    nd_cat_rows rows;
+    if (st == ND_OK) st = nd_mql_exec(q, &ix, &rows);
+    nd_mql_free(q);
+    int rc = st == ND_OK ? print_rows(&rows, format) : fail(st);
+    nd_cat_ixmap_close(&ix);
+    return rc;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *catalog = NULL, *query = NULL, *format = "table", *export_spec = NULL,
@@ -212,6 +285,11 @@ int main(int argc, char **argv)
     if (!catalog) return usage_error("%s", "missing CATALOG");
     if (reindex + (export_spec != NULL) + (query != NULL) != 1)
         return usage_error("%s", "give exactly one of a query, --export or --reindex");
+#ifdef ND_MQL_LIGHT
+    ND_UNUSED(export_out);
+    if (query) return light_query(argv, catalog, query, format);
+    return run_full(argv);
+#else
 
     nd_cat *cat = NULL;
     nd_status st = nd_cat_open(catalog, MPI_COMM_NULL, false, &cat);
@@ -226,20 +304,10 @@ int main(int argc, char **argv)
     } else {
         nd_cat_rows rows;
         st = nd_cat_query(cat, query, &rows);
-        if (st == ND_OK) {
-            static char obuf[1 << 16];
-            setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-            if (strcmp(format, "csv") == 0) print_csv(&rows);
-            else if (strcmp(format, "json") == 0) print_json(&rows);
-            else print_table(&rows);
-            nd_cat_rows_free(&rows);
-            if (fflush(stdout) != 0) {
-                fprintf(stderr, "noodle-mql: error: cannot write the output\n");
-                rc = ND_EXIT_PROGRAM;
-            }
-        }
+        if (st == ND_OK) rc = print_rows(&rows, format);
     }
     if (st != ND_OK) rc = fail(st);
     nd_cat_close(cat);
     return rc;
+#endif
 }

@@ -1,8 +1,11 @@
 /* check_catalog.c: unit tests of src/catalog: store/load of every item kind, versions,
  * provenance and statistics, every MQL feature and parse-error position, index rebuild
- * (deleted, corrupt, stale), leftover temporary files, export.  Runs under MPI (any
+ * (deleted, corrupt, stale), leftover temporary files, export, the mapped index (the
+ * same rows as HDF5 reads, fallback on any doubt, growth past its capacity) and the
+ * fast number formatting (the same text as nd_fmt_double).  Runs under MPI (any
  * rank count; the Makefile runs it as a singleton) without fork. */
 #include "catalog/catalog.h"
+#include "catalog/ixmap.h"
 #include "catalog/mql.h"
 #include "common/alloc.h"
 #include "runtime/spmd.h"
@@ -477,6 +480,115 @@ START_TEST(test_export)
 }
 END_TEST
 
+/* Rank 0: maps the index; ND_IXMAP_OK or not; on OK checks it against the HDF5 load. */
+static bool map_matches_hdf5(void)
+{
+    nd_cat_index m, h;
+    nd_ixmap_result res;
+    ck_assert_int_eq(nd_cat_ixmap_open(catdir, &m, &res), ND_OK);
+    if (res != ND_IXMAP_OK) return false;
+    ck_assert_int_eq(nd_cat_index_init(&h), ND_OK);
+    ck_assert_int_eq(nd_cat_index_load(cat, &h), ND_OK);
+    ck_assert_uint_eq(m.nrows, h.nrows);
+    ck_assert_uint_eq(m.heap.len, h.heap.len);
+    ck_assert(memcmp(m.rows, h.rows, m.nrows * sizeof *m.rows) == 0);
+    ck_assert(memcmp(m.heap.data, h.heap.data, m.heap.len) == 0);
+    nd_cat_index_free(&h);
+    nd_cat_ixmap_close(&m);
+    return true;
+}
+
+static void flip_byte(long off)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/index.h5", catdir);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    int c = fgetc(f);
+    ck_assert_int_ne(c, EOF);
+    ck_assert_int_eq(fseek(f, off, SEEK_SET), 0);
+    fputc(c ^ 0x40, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_index_map)
+{
+    mql_fixture();
+    if (nd_spmd_rank() == 0) {
+        ck_assert(map_matches_hdf5());
+        /* A writer's pending marker: not mapped (the HDF5 path rebuilds). */
+        sh("touch %s/pending/alpha.v9%s", "");
+        nd_cat_index m;
+        nd_ixmap_result res;
+        ck_assert_int_eq(nd_cat_ixmap_open(catdir, &m, &res), ND_OK);
+        ck_assert_int_eq(res, ND_IXMAP_FALLBACK);
+        sh("rm %s/pending/alpha.v9%s", "");
+        ck_assert(map_matches_hdf5());
+        /* A damaged header (checksum), then a damaged magic: not mapped, still queryable. */
+        flip_byte(20);
+        ck_assert(!map_matches_hdf5());
+        sh("cp %s/index.h5 /tmp/nd_cat_idx_saved.h5%s", "");
+        flip_byte(0);
+        ck_assert(!map_matches_hdf5());
+        /* Garbage or no index: not mapped. */
+        sh("echo garbage > %s/index.h5%s", "");
+        ck_assert(!map_matches_hdf5());
+        sh("rm %s/index.h5%s", "");
+        ck_assert_int_eq(nd_cat_ixmap_open(catdir, &m, &res), ND_OK);
+        ck_assert_int_eq(res, ND_IXMAP_FALLBACK);
+        /* Missing catalog: a usage error, as for nd_cat_open. */
+        ck_assert_int_eq(nd_cat_ixmap_open("/nonexistent/nd_cat", &m, &res), ND_EUSAGE);
+    }
+    QEQ("SELECT name, version FROM latest", "alpha|2;beta|1;beta_2|1;gamma|2");
+    if (nd_spmd_rank() == 0) ck_assert(map_matches_hdf5()); /* the rebuilt index maps */
+    /* Growth: long tags overflow the heap's spare capacity (64 KiB + a quarter), so the
+     * index is rewritten larger while the rows stay appendable and mappable. */
+    static char big[2001];
+    memset(big, 'x', sizeof big - 1);
+    nd_cat_tag t[] = {{"blob", {.type = ND_CAT_CSTR, .s = big}}};
+    for (int k = 0; k < 40; k++) store_int("grow", k, t, 1);
+    if (nd_spmd_rank() == 0) ck_assert(map_matches_hdf5());
+    QEQ("SELECT name, version, value FROM latest WHERE name = 'grow'", "grow|40|39");
+    QEQ("SELECT version FROM results WHERE name = 'grow' AND value >= 38 ORDER BY version DESC", "40;39");
+}
+END_TEST
+
+/* nd_mql_fmt_double must print exactly what nd_fmt_double prints. */
+START_TEST(test_fmt_double)
+{
+    static const double special[] = {
+        1.0, 0.1, 0.5, 1e-5, 1e-4, 9.9999e-5, 1e15, 1e16, 9.999999999999999e15, 1.5e15,
+        123456.7, 1e300, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.3,
+        2.0 / 3, 100.0, 1e22, 1e23, 0.000123, 1.2345678901234567e19, 9.5, 99.99999999999999,
+        999999999999999.9, 0.0, -0.0, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0, 5e-5, 4.35, 0.15};
+    char a[64], b[64];
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
+        for (int sg = 0; sg < 2; sg++) {
+            double v = sg ? -special[i] : special[i];
+            nd_fmt_double(a, sizeof a, v);
+            nd_mql_fmt_double(b, sizeof b, v);
+            ck_assert_msg(strcmp(a, b) == 0, "%.17g: %s vs %s", v, a, b);
+        }
+    }
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        switch (i % 5) {
+        case 0: memcpy(&v, &x, sizeof v); break; /* any bit pattern */
+        case 1: v = (double)(x >> 11) / 9007199254740992.0 * 10; break;
+        case 2: v = (double)(int64_t)(x % 2000000) / 1000.0; break;
+        case 3: v = ldexp((double)(x >> 11), (int)(x % 200) - 150); break;
+        default: v = (double)(x % 100000) * pow(10, (double)((int)(x >> 40) % 40 - 20)); break;
+        }
+        nd_fmt_double(a, sizeof a, v);
+        nd_mql_fmt_double(b, sizeof b, v);
+        ck_assert_msg(strcmp(a, b) == 0, "%.17g: %s vs %s", v, a, b);
+    }
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -492,6 +604,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_reindex_and_recovery);
     tcase_add_test(tc, test_recovery_more);
     tcase_add_test(tc, test_export);
+    tcase_add_test(tc, test_index_map);
+    tcase_add_test(tc, test_fmt_double);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
