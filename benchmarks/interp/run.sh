@@ -1,6 +1,6 @@
 #!/bin/bash
 # benchmarks/interp/run.sh: the interpreter benchmarks in Noodle, Lua 5.4 and Python 3.
-# usage: run.sh [REPEATS]   (default 3; each time is the median of REPEATS runs)
+# usage: run.sh [REPEATS]   (default 5; each time is the median of REPEATS runs)
 # Noodle runs through noodle-run at one rank, without mpirun ($NOODLE_RUN, default
 # ../../build/noodle-run relative to this directory).  Two Noodle times are reported:
 #   noodle  the whole process (compiling the source, MPI_Init, the run, MPI_Finalize);
@@ -8,13 +8,14 @@
 #           ("noodle-run: timing: vm S s (cpu C s)" on stderr), measured, not estimated.
 # Lua's and Python's times are whole processes (their start-up is ~1 ms and ~15 ms).
 # On a loaded machine wall times swing with the scheduler, so CPU times are reported
-# too: the VM thread's CPU time against Lua's and Python's user+sys (/usr/bin/time).
+# too: the VM thread's CPU time against Lua's and Python's user+sys (cputime.py, to the
+# microsecond).  For a load-independent comparison see callgrind.sh (instruction counts).
 # Ratios below 1.0: Noodle is faster.  The target (vm/lua <= 1.0) compares the VM time
 # with Lua's whole run.
 set -u
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 runner=${NOODLE_RUN:-$here/../../build/noodle-run}
-reps=${1:-3}
+reps=${1:-5}
 lua=$(command -v lua5.4 || command -v lua)
 py=$(command -v python3)
 if [ ! -x "$runner" ]; then
@@ -35,17 +36,15 @@ timeit() {
     local t0 t1 f
     for f in walls cpus vms vmcpus; do : >"$tmp/$f"; done
     for _ in $(seq "$reps"); do
-        t0=$(date +%s%N)
-        if ! NOODLE_TIMING=1 timeout 300 /usr/bin/time -f '%U %S' -o "$tmp/time" "$@" \
+        if ! NOODLE_TIMING=1 timeout 300 python3 "$here/cputime.py" -o "$tmp/time" "$@" \
                 >"$tmp/out" 2>"$tmp/err"; then
             echo "FAILED: $*" >&2
             cat "$tmp/err" >&2
             echo "nan nan nan nan"
             return
         fi
-        t1=$(date +%s%N)
-        echo "$(( (t1 - t0) / 1000 ))e-6" >>"$tmp/walls"
-        awk 'NF == 2 {print $1 + $2}' "$tmp/time" | tail -n 1 >>"$tmp/cpus"
+        awk 'NF == 2 {print $1}' "$tmp/time" >>"$tmp/walls"
+        awk 'NF == 2 {print $2}' "$tmp/time" >>"$tmp/cpus"
         sed -n 's/^noodle-run: timing: vm \([0-9.]*\) s.*$/\1/p' "$tmp/err" >>"$tmp/vms"
         sed -n 's/^noodle-run: timing: vm .*(cpu \([0-9.]*\) s)$/\1/p' "$tmp/err" >>"$tmp/vmcpus"
     done

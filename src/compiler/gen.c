@@ -479,6 +479,90 @@ static bool cond_known(gen *G, const nd_expr *c, bool *value)
     return true;
 }
 
+/* The compare-and-branch form of comparison op (with a constant right operand when k),
+ * or -1. */
+static int cjump_form(int op, bool k)
+{
+    switch (op) {
+    case ND_OP_LT: return k ? ND_OP_JLTK : ND_OP_JLT;
+    case ND_OP_LE: return k ? ND_OP_JLEK : ND_OP_JLE;
+    case ND_OP_GT: return k ? ND_OP_JGTK : ND_OP_JGT;
+    case ND_OP_GE: return k ? ND_OP_JGEK : ND_OP_JGE;
+    case ND_OP_EQ: return k ? -1 : ND_OP_JEQ;
+    case ND_OP_NE: return k ? -1 : ND_OP_JNE;
+    default: return -1;
+    }
+}
+
+/* A conditional jump taken when condition c is false or nil, to be aimed with
+ * patch_cond.  One comparison becomes a compare-and-branch (JLT .. JGEK) followed by a
+ * NOP: should the branch not reach (its offset is 16 bits), patch_cond turns the pair
+ * back into the comparison into `tmp` and a TEST.  Anything else is c into a temporary
+ * and a TEST, as before. */
+typedef struct condjump {
+    uint32_t pc;
+    int tmp;      /* the fallback's temporary; -1 for a plain TEST */
+    const nd_expr *e;
+} condjump;
+
+static condjump cond_jump(gen *G, const nd_expr *c)
+{
+    condjump cj = {0, -1, c};
+    int op = c->kind == E_BINARY ? binop(c->op) : -1;
+    if (use_const(G, c) || c->kind != E_BINARY || cjump_form(op, false) < 0) {
+        int r = expr_any(G, c);
+        cj.pc = emit_jump(G, ND_OP_TEST, r, c->sline, c->scol);
+        return cj;
+    }
+    int tmp = alloc_regs(G, 1, c->line, c->col);
+    int b = expr_any(G, c->lhs);
+    int jop = cjump_form(op, true);
+    int rb = -1;
+    if (jop >= 0 && use_const(G, c->rhs) && (c->rhs->cv.kind == CV_INT || c->rhs->cv.kind == CV_FLOAT)) {
+        uint32_t k = add_const(G, &c->rhs->cv);
+        if (!G->oom && k <= 0xffff) rb = (int)k;
+    }
+    if (rb < 0) {
+        jop = cjump_form(op, false);
+        rb = expr_any(G, c->rhs);
+    }
+    cj.tmp = tmp;
+    cj.pc = emit(G, jop, b, rb, 0, 0, c->line, c->col);
+    emit(G, ND_OP_NOP, 0, 0, 0, 0, c->line, c->col);
+    return cj;
+}
+
+/* Aims a cond_jump at target (after its NOP). */
+static void patch_cond(gen *G, const condjump *cj, uint32_t target)
+{
+    if (G->oom) return;
+    if (cj->tmp < 0) {
+        patch(G, cj->pc, target);
+        return;
+    }
+    nd_instr *in = &G->fb->code[cj->pc];
+    uint32_t off = target - (cj->pc + 1);
+    if (off <= 0xffff) {
+        in->c = (uint16_t)off;
+        return;
+    }
+    static const struct { uint8_t j, plain; } back[] = {
+        {ND_OP_JLT, ND_OP_LT}, {ND_OP_JLE, ND_OP_LE}, {ND_OP_JGT, ND_OP_GT},
+        {ND_OP_JGE, ND_OP_GE}, {ND_OP_JEQ, ND_OP_EQ}, {ND_OP_JNE, ND_OP_NE},
+        {ND_OP_JLTK, ND_OP_LTK}, {ND_OP_JLEK, ND_OP_LEK}, {ND_OP_JGTK, ND_OP_GTK},
+        {ND_OP_JGEK, ND_OP_GEK},
+    };
+    uint8_t plain = 0;
+    for (size_t k = 0; k < sizeof back / sizeof back[0]; k++)
+        if (back[k].j == in->op) plain = back[k].plain;
+    *in = (nd_instr){.op = plain, .a = (uint16_t)cj->tmp, .b = in->a, .c = in->b};
+    nd_instr *t = &G->fb->code[cj->pc + 1];
+    *t = (nd_instr){.op = ND_OP_TEST, .a = (uint16_t)cj->tmp};
+    G->fb->pos[cj->pc + 1].line = (uint32_t)(cj->e->sline > 0 ? cj->e->sline : 0);
+    G->fb->pos[cj->pc + 1].col = (uint32_t)(cj->e->scol > 0 ? cj->e->scol : 0);
+    patch(G, cj->pc + 1, target);
+}
+
 static void assign(gen *G, const nd_stmt *s)
 {
     const nd_expr *t = s->target;
@@ -566,17 +650,16 @@ static void stmt(gen *G, const nd_stmt *s)
             else if (s->els) block(G, s->els);
             break;
         }
-        int r = expr_any(G, s->e);
-        uint32_t jf = emit_jump(G, ND_OP_TEST, r, s->e->sline, s->e->scol);
+        condjump jf = cond_jump(G, s->e);
         F->freereg = saved;
         block(G, s->body);
         if (s->els) {
             uint32_t jend = emit_jump(G, ND_OP_JMP, 0, s->line, s->col);
-            patch(G, jf, here(G));
+            patch_cond(G, &jf, here(G));
             block(G, s->els);
             patch(G, jend, here(G));
         } else {
-            patch(G, jf, here(G));
+            patch_cond(G, &jf, here(G));
         }
         break;
     }
@@ -585,10 +668,9 @@ static void stmt(gen *G, const nd_stmt *s)
         bool known = cond_known(G, s->e, &v);
         if (known && !v) break;
         uint32_t top = here(G);
-        uint32_t jx = 0;
+        condjump jx = {0, -1, s->e};
         if (!known) {
-            int r = expr_any(G, s->e);
-            jx = emit_jump(G, ND_OP_TEST, r, s->e->sline, s->e->scol);
+            jx = cond_jump(G, s->e);
             F->freereg = saved;
         }
         loopctx L;
@@ -596,7 +678,7 @@ static void stmt(gen *G, const nd_stmt *s)
         patch_list(G, &L.conts, top);
         uint32_t back = emit_jump(G, ND_OP_JMP, 0, s->line, s->col);
         patch(G, back, top);
-        if (!known) patch(G, jx, here(G));
+        if (!known) patch_cond(G, &jx, here(G));
         patch_list(G, &L.breaks, here(G));
         break;
     }

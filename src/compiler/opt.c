@@ -269,6 +269,17 @@ nd_fold_result nd_opt_fold_builtin(nd_arena *ar, int id, const nd_cval *args, in
 
 /* ---- bytecode passes ---------------------------------------------------------------- */
 
+bool nd_opt_is_cjump(int op)
+{
+    switch (op) {
+    case ND_OP_JLT: case ND_OP_JLE: case ND_OP_JGT: case ND_OP_JGE: case ND_OP_JEQ:
+    case ND_OP_JNE: case ND_OP_JLTK: case ND_OP_JLEK: case ND_OP_JGTK: case ND_OP_JGEK:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static bool has_jump(int op)
 {
     switch (op) {
@@ -276,15 +287,25 @@ static bool has_jump(int op)
     case ND_OP_FORPREP: case ND_OP_FORLOOP: case ND_OP_ITERPREP: case ND_OP_ITERLOOP:
         return true;
     default:
-        return false;
+        return nd_opt_is_cjump(op);
     }
 }
 
-static int64_t target_of(const nd_func *f, uint32_t k) { return (int64_t)k + 1 + ND_SBX(f->code[k]); }
+/* Compare-and-branch instructions keep their (forward, 16-bit) offset in C; the passes
+ * only ever shorten a forward jump, so it stays in range. */
+static int64_t target_of(const nd_func *f, uint32_t k)
+{
+    if (nd_opt_is_cjump(f->code[k].op)) return (int64_t)k + 1 + f->code[k].c;
+    return (int64_t)k + 1 + ND_SBX(f->code[k]);
+}
 
 static void set_target(nd_instr *in, int64_t from, int64_t to)
 {
     int32_t off = (int32_t)(to - (from + 1));
+    if (nd_opt_is_cjump(in->op)) {
+        in->c = (uint16_t)off;
+        return;
+    }
     uint32_t u = (uint32_t)off;
     in->b = (uint16_t)(u & 0xffff);
     in->c = (uint16_t)(u >> 16);

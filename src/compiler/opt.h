@@ -30,6 +30,10 @@ nd_fold_result nd_opt_fold_builtin(nd_arena *ar, int id, const nd_cval *args, in
  * nothing reads afterwards (the instruction that computed it may write R[A] directly). */
 #define ND_GEN_DEADTMP 1u
 
+/* True for the compare-and-branch opcodes (JLT .. JGEK), whose jump offset is the
+ * unsigned 16-bit field C. */
+bool nd_opt_is_cjump(int op);
+
 /* Runs the bytecode passes on one function.  flags has f->ncode entries (ND_GEN_*) and is
  * compacted along with the code.  Returns ND_ENOMEM on allocation failure only. */
 nd_status nd_opt_function(nd_func *f, uint8_t *flags);

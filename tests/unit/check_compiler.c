@@ -116,6 +116,17 @@ static bool eval(const nd_program *p, tv *g)
         nd_instr in = f->code[pc++];
         int32_t sbx = ND_SBX(in);
         tv *A = &R[in.a], B = R[in.b], C = R[in.c];
+        int cjump = -1; /* a compare-and-branch: its offset; it compares into R[65535] */
+        if (in.op >= ND_OP_JLT && in.op <= ND_OP_JGEK) {
+            static const uint8_t plain[] = {ND_OP_LT,  ND_OP_LE,  ND_OP_GT,  ND_OP_GE,
+                                            ND_OP_EQ,  ND_OP_NE,  ND_OP_LTK, ND_OP_LEK,
+                                            ND_OP_GTK, ND_OP_GEK};
+            cjump = in.c;
+            in = (nd_instr){.op = plain[in.op - ND_OP_JLT], .a = 65535, .b = in.a, .c = in.b};
+            A = &R[in.a];
+            B = R[in.b];
+            C = R[in.c];
+        }
         if (in.op >= ND_OP_ADDK && in.op <= ND_OP_GEK) { /* a constant right operand */
             static const uint8_t base_op[] = {ND_OP_ADD, ND_OP_SUB, ND_OP_MUL, ND_OP_LT,
                                               ND_OP_LE, ND_OP_GT, ND_OP_GE};
@@ -230,6 +241,7 @@ static bool eval(const nd_program *p, tv *g)
         case ND_OP_RET: return true;
         default: return false;
         }
+        if (cjump >= 0 && !tv_truthy(*A)) pc += (uint32_t)cjump;
         if (pc >= f->ncode) return false;
     }
     return false;
@@ -599,7 +611,8 @@ END_TEST
 START_TEST(test_gen_positions)
 {
     nd_program *p = compile_ok("fn g(a, b, L) {\n  let r = a  %  b\n  if a > b { return L[a] }\n"
-                               "  for i in a..b { r = r + i }\n  return r\n}\n",
+                               "  for i in a..b { r = r + i }\n  while a and b { return r }\n"
+                               "  return r\n}\n",
                                1);
     const nd_func *f = &p->funcs[1];
     int seen = 0;
@@ -607,13 +620,16 @@ START_TEST(test_gen_positions)
         nd_pos pos = f->pos[k];
         switch (f->code[k].op) {
         case ND_OP_MOD: ck_assert(pos.line == 2 && pos.col == 14); seen |= 1; break;
-        case ND_OP_TEST: ck_assert(pos.line == 3 && pos.col == 6); seen |= 2; break;
+        /* a comparison as the condition: the compare-and-branch at the operator */
+        case ND_OP_JGT: ck_assert(pos.line == 3 && pos.col == 8); seen |= 2; break;
         case ND_OP_GETINDEX: ck_assert(pos.line == 3 && pos.col == 22); seen |= 4; break;
         case ND_OP_FORPREP: ck_assert(pos.line == 4 && pos.col == 12); seen |= 8; break;
+        /* any other condition: TEST at its start */
+        case ND_OP_TEST: ck_assert(pos.line == 5 && pos.col == 9); seen |= 16; break;
         default: break;
         }
     }
-    ck_assert_int_eq(seen, 15);
+    ck_assert_int_eq(seen, 31);
     nd_program_free(p);
 }
 END_TEST
@@ -705,6 +721,51 @@ START_TEST(test_opt_passes_change_code_not_results)
     tv g[4] = {0};
     ck_assert(!eval(p0, g));
     nd_program_free(p0);
+}
+END_TEST
+
+/* A comparison as the condition of `if` or `while` becomes one compare-and-branch; a
+ * branch farther than its 16-bit offset reaches falls back to comparison + TEST. */
+START_TEST(test_cond_branch)
+{
+    const char *src = "let x = 1\nlet s = 0\nif x < 2 { s = 1 }\nwhile s < 5 { s = s + 1 }\n"
+                      "if x == s { s = 0 } else { s = s * 3 }\nlet y = 2.5\n"
+                      "if y >= x { s = s + 100 }\nlet t = s\n";
+    same_result(src, NULL, NULL);
+    for (int opt = 0; opt <= 1; opt++) {
+        nd_program *p = compile_ok(src, opt);
+        ck_assert_int_eq(count_op(p, ND_OP_JLTK), 2);
+        ck_assert_int_eq(count_op(p, ND_OP_JEQ), 1);
+        ck_assert_int_eq(count_op(p, ND_OP_JGE), 1);
+        ck_assert_int_eq(count_op(p, ND_OP_TEST), 0);
+        ck_assert_int_eq(count_op(p, ND_OP_LTK), 0);
+        tv g[8] = {0};
+        ck_assert(eval(p, g));
+        ck_assert_int_eq(g[3].k, 2);
+        ck_assert_int_eq(g[3].i, 115); /* t */
+        nd_program_free(p);
+    }
+    /* the far branch: a body of 3 * 23000 instructions */
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    ck_assert_int_eq(nd_sb_puts(&sb, "let x = 1\nlet s = 0\nif x < 2 {\n"), ND_OK);
+    for (int k = 0; k < 23000; k++) ck_assert_int_eq(nd_sb_puts(&sb, "  s = s + 1\n"), ND_OK);
+    ck_assert_int_eq(nd_sb_puts(&sb, "}\nwhile x > 5 {\n"), ND_OK);
+    for (int k = 0; k < 23000; k++) ck_assert_int_eq(nd_sb_puts(&sb, "  s = s + 1\n"), ND_OK);
+    ck_assert_int_eq(nd_sb_puts(&sb, "}\n"), ND_OK);
+    for (int opt = 0; opt <= 1; opt++) {
+        nd_program *p = compile_ok(sb.data, opt);
+        ck_assert_int_eq(count_op(p, ND_OP_JLTK) + count_op(p, ND_OP_JGTK), 0);
+        ck_assert_int_eq(count_op(p, ND_OP_LTK), 1);
+        ck_assert_int_eq(count_op(p, ND_OP_GTK), 1);
+        ck_assert_int_eq(count_op(p, ND_OP_TEST), 2);
+        tv g[4] = {0};
+        ck_assert(eval(p, g));
+        ck_assert_int_eq(g[1].k, 2);
+        ck_assert_int_eq(g[1].i, 23000);
+        nd_program_free(p);
+    }
+    nd_sb_free(&sb);
 }
 END_TEST
 
@@ -900,6 +961,7 @@ static Suite *compiler_suite(void)
     tcase_add_test(tc, test_opt_folding);
     tcase_add_test(tc, test_opt_passes_change_code_not_results);
     tcase_add_test(tc, test_opt_peephole);
+    tcase_add_test(tc, test_cond_branch);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_compile_file);
     tcase_add_test(tc, test_alloc_failures);

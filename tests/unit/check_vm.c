@@ -318,6 +318,92 @@ START_TEST(test_error_types)
 }
 END_TEST
 
+/* ---- compare-and-branch ---- */
+
+/* Loads an int, float, str ("a" or "b" by as.i) or nil constant into R[r]. */
+static void load_val(nd_program *p, uint32_t m, unsigned r, nd_value v)
+{
+    if (v.type == ND_T_INT) emit_bx(p, m, ND_OP_LOADK, r, kint(p, v.as.i));
+    else if (v.type == ND_T_FLOAT) emit_bx(p, m, ND_OP_LOADK, r, kflt(p, v.as.f));
+    else if (v.type == ND_T_STR) emit_bx(p, m, ND_OP_LOADK, r, kstr(p, v.as.i ? "b" : "a"));
+    else emit(p, m, ND_OP_LOADNIL, r, 0, 0, 0);
+}
+
+/* Runs `a OP b` both as the plain comparison `op` (printed) and as the branch `jop`
+ * (prints 1 when it falls through, 0 when it jumps) and checks both against want.  With
+ * a K form (jop >= JLTK) b is a constant. */
+static void check_branch(nd_opcode jop, nd_opcode op, nd_value a, nd_value b, bool want)
+{
+    nd_program *p = prog_new();
+    uint32_t m = main_fn(p, 6);
+    bool kform = jop >= ND_OP_JLTK;
+    load_val(p, m, 1, a);
+    unsigned kb = 0;
+    if (kform) kb = b.type == ND_T_INT ? kint(p, b.as.i) : kflt(p, b.as.f);
+    else load_val(p, m, 2, b);
+    emit(p, m, op, 3, 1, kform ? kb : 2, 0);
+    emit(p, m, jop, 1, kform ? kb : 2, 2, 0);
+    emit_sbx(p, m, ND_OP_LOADI, 4, 1);
+    emit_sbx(p, m, ND_OP_JMP, 0, 1);
+    emit_sbx(p, m, ND_OP_LOADI, 4, 0);
+    print_regs(p, m, 5, 3, 1);
+    print_regs(p, m, 5, 4, 1);
+    finish(p, m);
+    ck_assert_int_eq(nd_nbc_verify(p), ND_OK);
+    ck_assert_int_eq(run(p), ND_OK);
+    ck_assert_msg(strcmp(out_buf, want ? "true\n1\n" : "false\n0\n") == 0, "%s: got %s",
+                  nd_nbc_opname(jop), out_buf);
+    nd_program_free(p);
+}
+
+static void branch_error(nd_opcode jop, nd_value a, nd_value b, const char *msg)
+{
+    nd_program *p = prog_new();
+    uint32_t m = main_fn(p, 3);
+    load_val(p, m, 1, a);
+    load_val(p, m, 2, b);
+    at(7, 4);
+    emit(p, m, jop, 1, 2, 0, 0);
+    finish(p, m);
+    ck_assert_int_eq(nd_nbc_verify(p), ND_OK);
+    expect_error(p, 7, 4, msg, "<main>");
+    nd_program_free(p);
+}
+
+START_TEST(test_compare_branch)
+{
+    nd_value sa = {.type = ND_T_STR, .as.i = 0}, sb = {.type = ND_T_STR, .as.i = 1};
+    nd_value nan = ND_FLOAT(0.0 / 0.0);
+    check_branch(ND_OP_JLT, ND_OP_LT, ND_INT(1), ND_INT(2), true);
+    check_branch(ND_OP_JLT, ND_OP_LT, ND_INT(2), ND_INT(2), false);
+    check_branch(ND_OP_JLE, ND_OP_LE, ND_INT(2), ND_INT(2), true);
+    check_branch(ND_OP_JGT, ND_OP_GT, ND_INT(INT64_MIN), ND_INT(INT64_MAX), false);
+    check_branch(ND_OP_JGE, ND_OP_GE, ND_FLOAT(2.5), ND_FLOAT(2.5), true);
+    check_branch(ND_OP_JLT, ND_OP_LT, ND_INT(1), ND_FLOAT(1.5), true);   /* mixed */
+    check_branch(ND_OP_JGT, ND_OP_GT, ND_FLOAT(1.5), ND_INT(1), true);
+    check_branch(ND_OP_JLT, ND_OP_LT, nan, ND_FLOAT(1), false);          /* NaN */
+    check_branch(ND_OP_JGE, ND_OP_GE, nan, nan, false);
+    check_branch(ND_OP_JLT, ND_OP_LT, sa, sb, true);                     /* strings */
+    check_branch(ND_OP_JGE, ND_OP_GE, sa, sb, false);
+    check_branch(ND_OP_JEQ, ND_OP_EQ, ND_INT(3), ND_INT(3), true);
+    check_branch(ND_OP_JEQ, ND_OP_EQ, ND_INT(3), ND_FLOAT(3), true);
+    check_branch(ND_OP_JEQ, ND_OP_EQ, sa, sa, true);
+    check_branch(ND_OP_JEQ, ND_OP_EQ, sa, ND_INT(0), false);
+    check_branch(ND_OP_JNE, ND_OP_NE, sa, sb, true);
+    check_branch(ND_OP_JNE, ND_OP_NE, ND_NIL, ND_NIL, false);
+    check_branch(ND_OP_JNE, ND_OP_NE, nan, nan, true);
+    check_branch(ND_OP_JLTK, ND_OP_LTK, ND_INT(1), ND_INT(2), true);
+    check_branch(ND_OP_JLEK, ND_OP_LEK, ND_INT(3), ND_INT(2), false);
+    check_branch(ND_OP_JGTK, ND_OP_GTK, ND_FLOAT(2.5), ND_INT(2), true);
+    check_branch(ND_OP_JGEK, ND_OP_GEK, ND_INT(2), ND_FLOAT(2.5), false);
+    /* errors: the comparison's message at the branch's own position */
+    branch_error(ND_OP_JLT, ND_INT(3), sa, "cannot apply < to int and str");
+    branch_error(ND_OP_JGE, sa, ND_FLOAT(1), "cannot apply >= to str and float");
+    branch_error(ND_OP_JLE, ND_NIL, ND_INT(1), "cannot apply <= to nil and int");
+    branch_error(ND_OP_JGT, ND_INT(1), ND_NIL, "cannot apply > to int and nil");
+}
+END_TEST
+
 START_TEST(test_error_condition)
 {
     nd_program *p = prog_new();
@@ -942,6 +1028,7 @@ static Suite *vm_suite(void)
     tcase_add_test(tc, test_error_overflow);
     tcase_add_test(tc, test_error_types);
     tcase_add_test(tc, test_error_condition);
+    tcase_add_test(tc, test_compare_branch);
     tcase_add_test(tc, test_error_missing_key_and_globals);
     tcase_add_test(tc, test_error_builtins);
     tcase_add_test(tc, test_recursion);
