@@ -7,7 +7,7 @@
 #include "job/job.h"
 #include "runtime/spmd.h"
 #ifdef ND_HAVE_CUDA
-#include "la/cuda/probe.h"
+#include "la/cuda/cuda.h"
 #endif
 
 #include <stdio.h>
@@ -30,7 +30,11 @@ static const char usage[] =
     "  --threads-per-rank N      BLAS threads per rank (threads_per_rank, default 1)\n"
     "  --call-depth N            maximum call depth (limits.call_depth, default 100000)\n"
     "  --no-check-collectives    turn off the SPMD consistency check\n"
-    "  --gpu auto|on|off         use a GPU backend (gpu, default auto)\n"
+    "  --gpu auto|on|off         matrices on CUDA devices (gpu, default auto: if every\n"
+    "                            rank has one)\n"
+    "  --log-level LEVEL         error|warn|info|debug (log_level, default info)\n"
+    "  --run-time S              checkpoint and exit 75 after S seconds (limits.run_time)\n"
+    "  --memory-per-rank BYTES   allocation limit per rank (limits.memory_per_rank)\n"
     "  --catalog PATH            results catalog for store/load/query (catalog.path)\n"
     "  --checkpoint-dir DIR      checkpoint directory (default <checkpoint.dir>/PROGRAM)\n"
     "  --checkpoint-interval S   checkpoint at safe points every S seconds (0 = off)\n"
@@ -43,7 +47,7 @@ static const char usage[] =
     "  --version                 show the version and exit\n"
     "\n"
     "exit status: 0 ok, 1 program error, 2 usage or config error, 3 invalid file,\n"
-    "75 checkpointed on a signal (requeue)\n";
+    "75 checkpointed on a signal or at the run-time limit (requeue)\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -71,6 +75,8 @@ static const struct {
     {"--checkpoint-interval", "checkpoint.interval", NULL},
     {"--checkpoint-keep", "checkpoint.keep", NULL},
     {"--log-level", "log_level", NULL},
+    {"--run-time", "limits.run_time", NULL},
+    {"--memory-per-rank", "limits.memory_per_rank", NULL},
 };
 
 #define MAX_ARGS 256
@@ -167,7 +173,7 @@ static int run(int argc, char **argv)
     static cli c; /* large; one per process */
     nd_sb_init(&c.hints);
 #ifdef ND_HAVE_CUDA
-    c.o.gpu_count = nd_cuda_device_count;
+    c.o.gpu_start = nd_cuda_start;
 #endif
     int rc = parse(&c, argc, argv);
     if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);

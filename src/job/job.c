@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
+#include "runtime/stats.h"
 #include "vm/vm.h"
 #include "vm/vm_internal.h"
 
@@ -60,6 +61,30 @@ static void progress_line(nd_job_ctx *c, nd_vm *vm, const char *what)
     fflush(stderr);
 }
 
+/* Collective (each safe-point hook call, only when limits.run_time is set): rank 0's
+ * clock decides and one small broadcast makes the decision uniform, the way the
+ * checkpoint interval is agreed (never per back-edge).  At the limit the job
+ * checkpoints and stops as on SIGUSR1: ND_ESIGNAL, exit 75, so that a batch script
+ * requeues it and --restart resumes.  When that checkpoint fails, the run stops with the
+ * checkpoint's error (exit 1).  docs/config.md "limits.run_time". */
+static nd_status check_run_time(nd_job_ctx *c, nd_vm *vm)
+{
+    int32_t up = nd_spmd_rank() == 0 && MPI_Wtime() - c->t_job >= c->run_time;
+    if (nd_spmd_size() > 1) ND_TRY(nd_spmd_bcast(&up, sizeof up, 0));
+    if (!up) return ND_OK;
+    nd_status st = nd_ckpt_checkpoint(c->ckpt, vm);
+    if (st != ND_OK) {
+        char msg[sizeof nd_last_error.msg];
+        snprintf(msg, sizeof msg, "%s", nd_err_msg());
+        return nd_err_set(st, "run time limit of %g s reached (limits.run_time); %s",
+                          c->run_time, msg);
+    }
+    return nd_err_set(ND_ESIGNAL,
+                      "run time limit of %g s reached (limits.run_time): checkpointed in "
+                      "'%s'; exiting with status 75 (requeue and run again with --restart)",
+                      c->run_time, c->ckpt_dir);
+}
+
 static nd_status safepoint_hook(void *ctx, nd_vm *vm)
 {
     nd_job_ctx *c = ctx;
@@ -68,7 +93,108 @@ static nd_status safepoint_hook(void *ctx, nd_vm *vm)
         progress_line(c, vm, "progress");
         c->t_progress = MPI_Wtime();
     }
-    return nd_ckpt_safepoint(c->ckpt, vm);
+    ND_TRY(nd_ckpt_safepoint(c->ckpt, vm));
+    return c->run_time > 0 ? check_run_time(c, vm) : ND_OK;
+}
+
+/* The catalog hooks, timed as I/O for the summary. */
+static nd_status store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
+                            nd_value tags)
+{
+    nd_stats_begin(ND_STATS_IO);
+    nd_status st = nd_job_store_hook(ctx, vm, name, v, tags);
+    nd_stats_end(ND_STATS_IO);
+    return st;
+}
+
+static nd_status load_hook(void *ctx, nd_vm *vm, const char *name, int64_t version,
+                           nd_value *out)
+{
+    nd_stats_begin(ND_STATS_IO);
+    nd_status st = nd_job_load_hook(ctx, vm, name, version, out);
+    nd_stats_end(ND_STATS_IO);
+    return st;
+}
+
+static nd_status query_hook(void *ctx, nd_vm *vm, const char *mql, nd_value *out)
+{
+    nd_stats_begin(ND_STATS_IO);
+    nd_status st = nd_job_query_hook(ctx, vm, mql, out);
+    nd_stats_end(ND_STATS_IO);
+    return st;
+}
+
+/* What each rank contributes to the summary. */
+enum { SUM_WALL, SUM_VM, SUM_LA, SUM_COMM, SUM_IO, SUM_FLOPS, SUM_MEM, SUM_NCOMM, SUM_N };
+/* Per-rank lines (log_level debug) are gathered into a stack buffer up to this size. */
+#define SUMMARY_MAX_RANKS 256
+
+static void summary_times(const double *v)
+{
+    fprintf(stderr, "wall %.3f s, vm %.3f s, linear algebra %.3f s, communication %.3f s, "
+                    "I/O %.3f s",
+            v[SUM_WALL], v[SUM_VM], v[SUM_LA], v[SUM_COMM], v[SUM_IO]);
+}
+
+/* The end-of-run summary on stderr (docs/config.md "Progress and summary").  Times and
+ * memory are the maximum over ranks; flops come from global shapes (equal on every
+ * rank), so GFLOP/s is the job's rate over its slowest rank's linear-algebra time.
+ * Collective when `together` (one MPI_Reduce, or one MPI_Gather for the per-rank lines
+ * of log_level debug); otherwise rank-local and rank 0 reports its own values. */
+static void summary(const nd_job_ctx *c, double t_vm, uint64_t nckpt, bool together,
+                    bool per_rank)
+{
+    nd_stats s;
+    nd_stats_get(&s);
+    double v[SUM_N] = {[SUM_WALL] = MPI_Wtime() - c->t_job,
+                       [SUM_VM] = t_vm,
+                       [SUM_LA] = s.seconds[ND_STATS_LA],
+                       [SUM_COMM] = s.seconds[ND_STATS_COMM],
+                       [SUM_IO] = s.seconds[ND_STATS_IO],
+                       [SUM_FLOPS] = s.flops,
+                       [SUM_MEM] = (double)nd_alloc_peak(),
+                       [SUM_NCOMM] = (double)s.calls[ND_STATS_COMM]};
+    int rank = nd_spmd_rank(), size = nd_spmd_size();
+    together = together && size > 1;
+    per_rank = per_rank && together && size <= SUMMARY_MAX_RANKS;
+    double all[SUMMARY_MAX_RANKS][SUM_N];
+    double max[SUM_N];
+    memcpy(max, v, sizeof max);
+    bool ok = true;
+    if (per_rank) {
+        ok = MPI_Gather(v, SUM_N, MPI_DOUBLE, all, SUM_N, MPI_DOUBLE, 0, nd_spmd_comm()) ==
+             MPI_SUCCESS;
+        for (int r = 1; ok && rank == 0 && r < size; r++)
+            for (int k = 0; k < SUM_N; k++)
+                if (all[r][k] > max[k]) max[k] = all[r][k];
+    } else if (together) {
+        ok = MPI_Reduce(rank == 0 ? MPI_IN_PLACE : v, rank == 0 ? max : NULL, SUM_N,
+                        MPI_DOUBLE, MPI_MAX, 0, nd_spmd_comm()) == MPI_SUCCESS;
+    }
+    if (rank != 0) return;
+    if (!ok) {
+        memcpy(max, v, sizeof max);
+        together = per_rank = false;
+    }
+    fprintf(stderr, "noodle-run: summary: ");
+    summary_times(max);
+    double gflops = max[SUM_LA] > 0 ? max[SUM_FLOPS] / max[SUM_LA] * 1e-9 : 0.0;
+    fprintf(stderr, ", %.3f GFLOP/s (%.3g GFLOP of matrix work), memory high-water %.1f MiB, "
+                    "%llu checkpoint%s",
+            gflops, max[SUM_FLOPS] * 1e-9, max[SUM_MEM] / 1048576.0,
+            (unsigned long long)nckpt, nckpt == 1 ? "" : "s");
+    if (size > 1) {
+        if (together) fprintf(stderr, " (max over %d ranks)", size);
+        else fprintf(stderr, " (rank 0 only)");
+    }
+    fputc('\n', stderr);
+    for (int r = 0; per_rank && r < size; r++) {
+        fprintf(stderr, "noodle-run: summary: rank %d: ", r);
+        summary_times(all[r]);
+        fprintf(stderr, ", %.0f MPI calls, memory high-water %.1f MiB\n", all[r][SUM_NCOMM],
+                all[r][SUM_MEM] / 1048576.0);
+    }
+    fflush(stderr);
 }
 
 /* Parses a --param value the way LANGUAGE.md says: int, else float, else string. */
@@ -145,33 +271,24 @@ static nd_status load_config(const nd_job_opts *o, nd_cfg *cfg)
     return (nd_status)code;
 }
 
-/* Uniform: settings that act on the process rather than on a module.  The matrices run
- * on the CPU backend (the CUDA matrix backend is not written yet): `gpu: auto` says so
- * once when this build has CUDA, `gpu: on` is refused. */
+/* Uniform: settings that act on the process rather than on a module. */
 static nd_status apply_config(const nd_job_opts *o, const nd_cfg *cfg)
 {
     openblas_set_num_threads(cfg->threads_per_rank);
     nd_alloc_set_limit((size_t)cfg->memory_per_rank);
-    if (cfg->gpu == ND_GPU_OFF) return ND_OK;
-    int ndev = o->gpu_count ? o->gpu_count() : 0;
-    if (cfg->gpu == ND_GPU_ON) {
-        if (!o->gpu_count)
-            return nd_err_set(ND_EUSAGE, "gpu: on, but this build has no CUDA support "
-                                         "(configure --with-cuda); use gpu: auto or off");
-        if (ndev == 0) return nd_err_set(ND_EUSAGE, "gpu: on, but no CUDA device was found");
-        return nd_err_set(ND_EUSAGE, "gpu: on, but the GPU matrix backend is not available "
-                                     "in this version; use gpu: auto or off");
-    }
-    if (o->gpu_count && nd_spmd_rank() == 0) {
-        if (ndev == 0)
-            fprintf(stderr, "noodle-run: info: gpu: auto: no CUDA device found; running on "
-                            "the CPU\n");
-        else
-            fprintf(stderr, "noodle-run: info: gpu: auto: %d CUDA device(s), but the GPU "
-                            "matrix backend is not available yet; running on the CPU\n",
-                    ndev);
-    }
+    if (cfg->gpu == ND_GPU_ON && !o->gpu_start)
+        return nd_err_set(ND_EUSAGE, "gpu: on, but this build has no CUDA support "
+                                     "(configure --with-cuda); use gpu: auto or off");
     return ND_OK;
+}
+
+/* Collective: the GPU backend, once the grid exists and before any matrix.  gpu: auto
+ * without a device for every rank runs on the CPU (one info line, src/la/cuda). */
+static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg)
+{
+    if (cfg->gpu == ND_GPU_OFF || !o->gpu_start) return ND_OK;
+    bool active = false;
+    return o->gpu_start(cfg->gpu == ND_GPU_ON, &active);
 }
 
 /* The checkpoint directory: --checkpoint-dir as given, else <checkpoint.dir>/<name of the
@@ -247,6 +364,7 @@ static nd_status check_slurm_tasks(void)
 
 int nd_job_run(const nd_job_opts *o)
 {
+    double t_job = MPI_Wtime();
     nd_status tst = check_slurm_tasks();
     if (tst != ND_OK) return fail_before_vm(tst);
     nd_cfg cfg;
@@ -318,6 +436,7 @@ int nd_job_run(const nd_job_opts *o)
                           .check_collectives = cfg.check_collectives};
     /* Every rank verified identical bytes, so the outcome so far is uniform. */
     if (st == ND_OK) st = nd_spmd_configure(&sopts);
+    if (st == ND_OK) st = start_gpu(o, &cfg);
 
     nd_vm_opts vopts = {.max_call_depth = cfg.call_depth};
     nd_vm *vm = NULL;
@@ -331,22 +450,30 @@ int nd_job_run(const nd_job_opts *o)
                           .ckpt = ck,
                           .results = &results,
                           .progress_interval = cfg.progress_interval,
-                          .t_start = MPI_Wtime()};
+                          .t_start = MPI_Wtime(),
+                          .run_time = cfg.run_time,
+                          .t_job = t_job,
+                          .ckpt_dir = copts.dir};
         ctx.t_progress = ctx.t_start;
         nd_vm_hooks hooks = {.ctx = &ctx,
                              .param = param_hook,
                              .checkpoint = checkpoint_hook,
                              .safepoint = safepoint_hook,
                              .safepoint_every = nd_ckpt_safepoint_every(ck),
-                             .store = nd_job_store_hook,
-                             .load = nd_job_load_hook,
-                             .query = nd_job_query_hook};
+                             .store = store_hook,
+                             .load = load_hook,
+                             .query = query_hook};
         nd_vm_set_hooks(vm, &hooks);
+        double t_vm = MPI_Wtime();
         st = nd_vm_run(vm);
-        /* Long runs (or log_level debug) end with a summary line. */
-        if (cfg.log_level == ND_LOG_DEBUG ||
-            (cfg.progress_interval > 0 && MPI_Wtime() - ctx.t_start >= cfg.progress_interval))
-            progress_line(&ctx, vm, "summary");
+        t_vm = MPI_Wtime() - t_vm;
+        /* With the collective check on, every rank returns from the VM together even
+         * when only one failed (its exit check releases the others), but their statuses
+         * may differ: the summary's collective must not depend on the local status.
+         * Without the check only an agreed stop (ND_ESIGNAL) is known to be uniform. */
+        if (cfg.log_level >= ND_LOG_INFO)
+            summary(&ctx, t_vm, nd_ckpt_count(ck), nd_spmd_checks_enabled() || st == ND_ESIGNAL,
+                    cfg.log_level >= ND_LOG_DEBUG);
         nd_vm_free(vm);
     } else {
         nd_vm_free(vm);

@@ -30,7 +30,9 @@ typedef struct nd_job_opts {
     const char *checkpoint_dir; /* --checkpoint-dir: the exact directory (else
                                    <checkpoint.dir>/<program name>) */
     nd_ckpt_opts ckpt;          /* restart, restart_from, force; the rest from config */
-    int (*gpu_count)(void);     /* CUDA device count (NULL: built without CUDA) */
+    /* Collective, after the grid is set: starts the CUDA matrix backend (src/la/cuda) when
+     * every rank has its own device; required: gpu: on (else auto).  NULL: no CUDA. */
+    nd_status (*gpu_start)(bool required, bool *active);
 } nd_job_opts;
 
 /* Runs the program to the end; returns the process exit code (the same on every rank). */

@@ -21,6 +21,9 @@ typedef struct nd_job_ctx {
     nd_job_results *results;
     double progress_interval;  /* seconds between progress lines (0 = off) */
     double t_start, t_progress; /* MPI_Wtime of the start and of the last progress line */
+    double run_time;           /* limits.run_time in seconds (0 = no limit) */
+    double t_job;              /* MPI_Wtime when nd_job_run began (run time, wall time) */
+    const char *ckpt_dir;      /* the checkpoint directory, for messages (borrowed) */
 } nd_job_ctx;
 
 /* Collective: the VM hooks of store(), load() and query(). */

@@ -2,12 +2,15 @@
  * reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h (LANGUAGE.md
  * "Builtins").  Arguments are validated here, before the collective dm call, so that a
  * bad argument fails alike on every rank; dm's own errors (shape, singular) come back
- * without a position and the VM adds it.  Spec: docs/vm.md "Builtins".
+ * without a position and the VM adds it.  Every dm call is timed for the run summary
+ * (linear algebra, or I/O for HDF5) with its nominal flops (src/runtime/stats.h).
+ * Spec: docs/vm.md "Builtins"; the flop counts: docs/config.md.
  */
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
 #include "runtime/dm.h"
+#include "runtime/stats.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -27,6 +30,26 @@ static nd_status ret_matrix(nd_dm *dm, nd_value *out)
     return nd_matrix_value(dm, out);
 }
 
+/* Runs one dm call as a timed region of kind K; on success adds FLOPS (evaluated from
+ * the global shapes, so equal on every rank).  The dm call's status is returned on
+ * failure, after the region was closed. */
+#define TIMED_DM(K, FLOPS, CALL)                                                         \
+    do {                                                                                 \
+        nd_stats_begin(K);                                                               \
+        nd_status st_ = (CALL);                                                          \
+        nd_stats_end(K);                                                                 \
+        if (st_ != ND_OK) return st_;                                                    \
+        nd_stats_add_flops(FLOPS);                                                       \
+    } while (0)
+#define LA(FLOPS, CALL) TIMED_DM(ND_STATS_LA, FLOPS, CALL)
+#define IO(CALL) TIMED_DM(ND_STATS_IO, 0.0, CALL)
+
+/* m*n as a double (elementwise and reduction flop counts). */
+static double mn(const nd_dm *A)
+{
+    return (double)nd_dm_rows(A) * (double)nd_dm_cols(A);
+}
+
 /* ---- construction ---- */
 
 nd_status nd_bi_ZEROS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
@@ -35,7 +58,7 @@ nd_status nd_bi_ZEROS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *r = NULL;
     ND_TRY(dim_arg("zeros", 1, args[0], &m));
     ND_TRY(dim_arg("zeros", 2, args[1], &n));
-    ND_TRY(nd_dm_zeros(m, n, &r));
+    LA(0.0, nd_dm_zeros(m, n, &r));
     return ret_matrix(r, out);
 }
 
@@ -45,7 +68,7 @@ nd_status nd_bi_ONES(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *r = NULL;
     ND_TRY(dim_arg("ones", 1, args[0], &m));
     ND_TRY(dim_arg("ones", 2, args[1], &n));
-    ND_TRY(nd_dm_fill(m, n, 1.0, &r));
+    LA(0.0, nd_dm_fill(m, n, 1.0, &r));
     return ret_matrix(r, out);
 }
 
@@ -54,7 +77,7 @@ nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     int64_t n = 0;
     nd_dm *r = NULL;
     ND_TRY(dim_arg("eye", 1, args[0], &n));
-    ND_TRY(nd_dm_eye(n, &r));
+    LA(0.0, nd_dm_eye(n, &r));
     return ret_matrix(r, out);
 }
 
@@ -66,7 +89,7 @@ nd_status nd_bi_FILL(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(dim_arg("fill", 1, args[0], &m));
     ND_TRY(dim_arg("fill", 2, args[1], &n));
     ND_TRY(nd_arg_num("fill", 3, args[2], &v));
-    ND_TRY(nd_dm_fill(m, n, v, &r));
+    LA(0.0, nd_dm_fill(m, n, v, &r));
     return ret_matrix(r, out);
 }
 
@@ -77,7 +100,7 @@ static nd_status rand_common(const char *fn, nd_value *args, bool normal, nd_val
     ND_TRY(dim_arg(fn, 1, args[0], &m));
     ND_TRY(dim_arg(fn, 2, args[1], &n));
     ND_TRY(nd_arg_int(fn, 3, args[2], &seed));
-    ND_TRY(nd_dm_rand(m, n, seed, normal, &r));
+    LA(0.0, nd_dm_rand(m, n, seed, normal, &r));
     return ret_matrix(r, out);
 }
 
@@ -99,7 +122,7 @@ nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_num("linspace", 1, args[0], &a));
     ND_TRY(nd_arg_num("linspace", 2, args[1], &b));
     ND_TRY(dim_arg("linspace", 3, args[2], &n));
-    ND_TRY(nd_dm_linspace(a, b, n, &r));
+    LA(0.0, nd_dm_linspace(a, b, n, &r));
     return ret_matrix(r, out);
 }
 
@@ -111,7 +134,7 @@ nd_status nd_bi_DIAG(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     if (m != 1 && n != 1 && m != n)
         return nd_err_set(ND_EPROG, "diag: needs a vector or a square matrix, not %" PRId64
                           "x%" PRId64, m, n);
-    ND_TRY(nd_dm_diag(A, &r));
+    LA(0.0, nd_dm_diag(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -126,7 +149,7 @@ nd_status nd_bi_RESHAPE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     if (m > INT64_MAX / n || m * n != am * an)
         return nd_err_set(ND_EPROG, "reshape: cannot reshape %" PRId64 "x%" PRId64
                           " into %" PRId64 "x%" PRId64, am, an, m, n);
-    ND_TRY(nd_dm_reshape(A, m, n, &r));
+    LA(0.0, nd_dm_reshape(A, m, n, &r));
     return ret_matrix(r, out);
 }
 
@@ -139,7 +162,7 @@ nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
         return nd_err_set(ND_EPROG, "hcat: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
                           "x%" PRId64 " (rows differ)", nd_dm_rows(A), nd_dm_cols(A),
                           nd_dm_rows(B), nd_dm_cols(B));
-    ND_TRY(nd_dm_hcat(A, B, &r));
+    LA(0.0, nd_dm_hcat(A, B, &r));
     return ret_matrix(r, out);
 }
 
@@ -152,7 +175,7 @@ nd_status nd_bi_VCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
         return nd_err_set(ND_EPROG, "vcat: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
                           "x%" PRId64 " (columns differ)", nd_dm_rows(A), nd_dm_cols(A),
                           nd_dm_rows(B), nd_dm_cols(B));
-    ND_TRY(nd_dm_vcat(A, B, &r));
+    LA(0.0, nd_dm_vcat(A, B, &r));
     return ret_matrix(r, out);
 }
 
@@ -205,7 +228,11 @@ nd_status nd_bi_MATRIX(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
         }
     }
     nd_dm *A = NULL;
-    if (st == ND_OK) st = nd_dm_from_colmajor((int64_t)m, (int64_t)n, data, &A);
+    if (st == ND_OK) {
+        nd_stats_begin(ND_STATS_LA);
+        st = nd_dm_from_colmajor((int64_t)m, (int64_t)n, data, &A);
+        nd_stats_end(ND_STATS_LA);
+    }
     ND_FREE_N(data, m * n);
     ND_TRY(st);
     return ret_matrix(A, out);
@@ -218,7 +245,7 @@ nd_status nd_bi_TOLIST(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     double *data = NULL;
     ND_TRY(nd_arg_matrix("tolist", 1, args[0], &A));
     int64_t m = nd_dm_rows(A), n = nd_dm_cols(A);
-    ND_TRY(nd_dm_to_colmajor(A, &data));
+    LA(0.0, nd_dm_to_colmajor(A, &data));
     nd_status st = ND_OK;
     nd_list *outer = nd_list_new((size_t)m);
     if (!outer) st = ND_ENOMEM;
@@ -265,8 +292,8 @@ static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_val
                        nd_value *out)
 {
     if (v.type == ND_T_MATRIX) {
-        nd_dm *r = NULL;
-        ND_TRY(nd_dm_map(mf, ND_AS_MATRIX(v)->dm, &r));
+        nd_dm *r = NULL, *A = ND_AS_MATRIX(v)->dm;
+        LA(mn(A), nd_dm_map(mf, A, &r));
         return ret_matrix(r, out);
     }
     if (mf == ND_MAP_ABS && v.type == ND_T_INT) {
@@ -305,7 +332,7 @@ static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
     if (op == ND_RED_TRACE && nd_dm_rows(A) != nd_dm_cols(A))
         return nd_err_set(ND_EPROG, "trace: needs a square matrix, not %" PRId64 "x%" PRId64,
                           nd_dm_rows(A), nd_dm_cols(A));
-    ND_TRY(nd_dm_reduce(op, A, &r));
+    LA(op == ND_RED_TRACE ? (double)nd_dm_rows(A) : mn(A), nd_dm_reduce(op, A, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
 }
@@ -361,7 +388,7 @@ nd_status nd_bi_DOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     if ((xm != 1 && xn != 1) || (ym != 1 && yn != 1) || xm * xn != ym * yn)
         return nd_err_set(ND_EPROG, "dot: needs two vectors of equal length, not %" PRId64
                           "x%" PRId64 " and %" PRId64 "x%" PRId64, xm, xn, ym, yn);
-    ND_TRY(nd_dm_dot(x, y, &r));
+    LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
 }
@@ -380,7 +407,7 @@ nd_status nd_bi_TRANSPOSE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("transpose", 1, args[0], &A));
-    ND_TRY(nd_dm_transpose(A, &r));
+    LA(0.0, nd_dm_transpose(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -393,7 +420,7 @@ nd_status nd_bi_SOLVE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     if (nd_dm_rows(B) != nd_dm_rows(A))
         return nd_err_set(ND_EPROG, "solve: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
                           "x%" PRId64, nd_dm_rows(A), nd_dm_cols(A), nd_dm_rows(B), nd_dm_cols(B));
-    ND_TRY(nd_dm_solve(A, B, &r));
+    LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_dm_solve(A, B, &r));
     return ret_matrix(r, out);
 }
 
@@ -402,7 +429,7 @@ nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("cholesky", 1, args[0], &A));
     ND_TRY(square("cholesky", A));
-    ND_TRY(nd_dm_cholesky(A, &r));
+    LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_dm_cholesky(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -411,7 +438,7 @@ nd_status nd_bi_INV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("inv", 1, args[0], &A));
     ND_TRY(square("inv", A));
-    ND_TRY(nd_dm_inv(A, &r));
+    LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_dm_inv(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -421,7 +448,7 @@ nd_status nd_bi_DET(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     double d = 0;
     ND_TRY(nd_arg_matrix("det", 1, args[0], &A));
     ND_TRY(square("det", A));
-    ND_TRY(nd_dm_det(A, &d));
+    LA(nd_stats_flops_det(nd_dm_rows(A)), nd_dm_det(A, &d));
     *out = ND_FLOAT(d);
     return ND_OK;
 }
@@ -455,7 +482,7 @@ nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
     ND_TRY(nd_arg_matrix("qr", 1, args[0], &A));
-    ND_TRY(nd_dm_qr(A, &r[0], &r[1]));
+    LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_dm_qr(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
 
@@ -464,7 +491,7 @@ nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *r[2];
     ND_TRY(nd_arg_matrix("eigh", 1, args[0], &A));
     ND_TRY(square("eigh", A));
-    ND_TRY(nd_dm_eigh(A, &r[0], &r[1]));
+    LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_dm_eigh(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
 
@@ -472,7 +499,8 @@ nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[3];
     ND_TRY(nd_arg_matrix("svd", 1, args[0], &A));
-    ND_TRY(nd_dm_svd(A, &r[0], &r[1], &r[2]));
+    LA(nd_stats_flops_svd(nd_dm_rows(A), nd_dm_cols(A)),
+       nd_dm_svd(A, &r[0], &r[1], &r[2]));
     return matrix_list(r, 3, out);
 }
 
@@ -485,7 +513,8 @@ nd_status nd_bi_H5WRITE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_str("h5write", 1, args[0], &path));
     ND_TRY(nd_arg_str("h5write", 2, args[1], &dset));
     ND_TRY(nd_arg_matrix("h5write", 3, args[2], &A));
-    return nd_dm_h5write(path->data, dset->data, A);
+    IO(nd_dm_h5write(path->data, dset->data, A));
+    return ND_OK;
 }
 
 nd_status nd_bi_H5READ(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
@@ -494,6 +523,6 @@ nd_status nd_bi_H5READ(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *r = NULL;
     ND_TRY(nd_arg_str("h5read", 1, args[0], &path));
     ND_TRY(nd_arg_str("h5read", 2, args[1], &dset));
-    ND_TRY(nd_dm_h5read(path->data, dset->data, &r));
+    IO(nd_dm_h5read(path->data, dset->data, &r));
     return ret_matrix(r, out);
 }

@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "runtime/dm.h"
+#include "runtime/stats.h"
 #include "vm/builtin_ids.h"
 
 #include <inttypes.h>
@@ -347,12 +348,23 @@ static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_valu
         return type_error(op, a, b);
     ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, op_sym(op)));
     nd_dm *r = NULL;
-    if (op == ND_OP_NEG) ND_TRY(nd_dm_map(ND_MAP_NEG, ND_AS_MATRIX(a)->dm, &r));
+    const nd_dm *A = am ? ND_AS_MATRIX(a)->dm : ND_AS_MATRIX(b)->dm;
+    /* Nominal flops for the run summary (docs/config.md "Progress and summary"). */
+    double flops = op == ND_OP_MATMUL
+                       ? nd_stats_flops_matmul(nd_dm_rows(A), nd_dm_cols(A),
+                                               nd_dm_cols(ND_AS_MATRIX(b)->dm))
+                       : (double)nd_dm_rows(A) * (double)nd_dm_cols(A);
+    nd_status st;
+    nd_stats_begin(ND_STATS_LA);
+    if (op == ND_OP_NEG) st = nd_dm_map(ND_MAP_NEG, ND_AS_MATRIX(a)->dm, &r);
     else if (op == ND_OP_MATMUL)
-        ND_TRY(nd_dm_matmul(ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r));
-    else if (am && bm) ND_TRY(nd_dm_ew(ew, ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r));
-    else if (am) ND_TRY(nd_dm_ew_scalar(ew, ND_AS_MATRIX(a)->dm, num(b), false, &r));
-    else ND_TRY(nd_dm_ew_scalar(ew, ND_AS_MATRIX(b)->dm, num(a), true, &r));
+        st = nd_dm_matmul(ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
+    else if (am && bm) st = nd_dm_ew(ew, ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
+    else if (am) st = nd_dm_ew_scalar(ew, ND_AS_MATRIX(a)->dm, num(b), false, &r);
+    else st = nd_dm_ew_scalar(ew, ND_AS_MATRIX(b)->dm, num(a), true, &r);
+    nd_stats_end(ND_STATS_LA);
+    ND_TRY(st);
+    nd_stats_add_flops(flops);
     return nd_matrix_value(r, out);
 }
 

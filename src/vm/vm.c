@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "runtime/dm.h"
 #include "runtime/spmd.h"
+#include "runtime/stats.h"
 #include "vm/builtin_ids.h"
 
 #include <stdlib.h>
@@ -284,12 +285,20 @@ static nd_status safepoint(nd_vm *vm)
 
 /* ---- the dispatch loop ---- */
 
+/* A bit per type that holds a reference (ND_IS_OBJ), for RET's scan. */
+#define OBJ_TYPES                                                                        \
+    (1u << ND_T_STR | 1u << ND_T_LIST | 1u << ND_T_MAP | 1u << ND_T_MATRIX)
+_Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES matches ND_IS_OBJ");
+
+/* The running instruction is pc[-1]; handlers read the fields they need from it.  A
+ * copy of the whole instruction made at dispatch costs more: GCC then decodes every
+ * field in every dispatch, needed or not. */
+#define INS (pc[-1])
 #ifdef ND_COMPUTED_GOTO
 #define CASE(name) L_##name:
 #define DISPATCH()                                                                       \
     do {                                                                                 \
-        i = *pc++;                                                                       \
-        goto *labels[i.op];                                                              \
+        goto *labels[(pc++)->op];                                                        \
     } while (0)
 #else
 #define CASE(name) case ND_OP_##name:
@@ -324,34 +333,35 @@ static nd_status safepoint(nd_vm *vm)
             vm->nsafepoints += sp_every - 1;                                             \
             TRY(safepoint(vm));                                                          \
             R = vm->regs + base;                                                         \
+            fr = &vm->frames[vm->nframes - 1];                                           \
         }                                                                                \
     } while (0)
 
 #define ARITH_BODY(IOP, FEXPR, CV, SLOW)                                                 \
     {                                                                                    \
-        nd_value b = R[i.b], c = (CV);                                                   \
+        nd_value b = R[INS.b], c = (CV);                                                   \
         if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) {                          \
             int64_t r;                                                                   \
             if (UNLIKELY(__builtin_##IOP##_overflow(b.as.i, c.as.i, &r))) goto SLOW;     \
-            SET_IMM(R[i.a], ND_INT(r));                                                  \
+            SET_IMM(R[INS.a], ND_INT(r));                                                  \
         } else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) {                       \
             double x = b.as.f, y = c.as.f;                                               \
-            SET_IMM(R[i.a], ND_FLOAT(FEXPR));                                            \
+            SET_IMM(R[INS.a], ND_FLOAT(FEXPR));                                            \
         } else {                                                                         \
             goto SLOW;                                                                   \
         }                                                                                \
         DISPATCH();                                                                      \
     }
-#define ARITH(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, R[i.c], slow_arith)
+#define ARITH(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, R[INS.c], slow_arith)
 /* The constant-operand form: K[C] instead of R[C]. */
-#define ARITHK(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, K[i.c], slow_arithk)
+#define ARITHK(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, K[INS.c], slow_arithk)
 
 /* A comparison whose result a TEST on the same register consumes next (an `if` or
  * `while` condition) also runs that TEST here: one dispatch fewer, same effects (R[A]
  * is still written, and the TEST is a real, verified instruction). */
 #define COMPARE_BODY(OPNUM, OPR, CV)                                                     \
     {                                                                                    \
-        nd_value b = R[i.b], c = (CV);                                                   \
+        nd_value b = R[INS.b], c = (CV);                                                   \
         bool r;                                                                          \
         if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i OPR c.as.i;     \
         else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) r = b.as.f OPR c.as.f;    \
@@ -359,13 +369,29 @@ static nd_status safepoint(nd_vm *vm)
             SAVE_PC();                                                                   \
             TRY(nd_val_compare(OPNUM, b, c, &r));                                        \
         }                                                                                \
-        SET_IMM(R[i.a], ND_BOOL(r));                                                     \
+        SET_IMM(R[INS.a], ND_BOOL(r));                                                     \
         nd_instr t_ = *pc;                                                               \
-        if (t_.op == ND_OP_TEST && t_.a == i.a) pc += r ? 1 : 1 + ND_SBX(t_);            \
+        if (t_.op == ND_OP_TEST && t_.a == INS.a) pc += r ? 1 : 1 + ND_SBX(t_);            \
         DISPATCH();                                                                      \
     }
-#define COMPARE(NAME, OPR) CASE(NAME) COMPARE_BODY(ND_OP_##NAME, OPR, R[i.c])
-#define COMPAREK(NAME, BASE, OPR) CASE(NAME) COMPARE_BODY(ND_OP_##BASE, OPR, K[i.c])
+/* Compare-and-branch: the comparison of COMPARE_BODY, its result consumed at once. */
+#define CJUMP_BODY(OPNUM, OPR, CV)                                                       \
+    {                                                                                    \
+        nd_value b = R[INS.a], c = (CV);                                                 \
+        bool r;                                                                          \
+        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i OPR c.as.i;     \
+        else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) r = b.as.f OPR c.as.f;    \
+        else {                                                                           \
+            SAVE_PC();                                                                   \
+            TRY(nd_val_compare(OPNUM, b, c, &r));                                        \
+        }                                                                                \
+        if (!r) pc += INS.c;                                                             \
+        DISPATCH();                                                                      \
+    }
+#define CJUMP(NAME, BASE, OPR) CASE(NAME) CJUMP_BODY(ND_OP_##BASE, OPR, R[INS.b])
+#define CJUMPK(NAME, BASE, OPR) CASE(NAME) CJUMP_BODY(ND_OP_##BASE, OPR, K[INS.b])
+#define COMPARE(NAME, OPR) CASE(NAME) COMPARE_BODY(ND_OP_##NAME, OPR, R[INS.c])
+#define COMPAREK(NAME, BASE, OPR) CASE(NAME) COMPARE_BODY(ND_OP_##BASE, OPR, K[INS.c])
 
 /* GCC otherwise merges the copies of DISPATCH() into one indirect jump (cross-jumping),
  * which costs a jump per instruction and defeats the branch predictor: each handler
@@ -384,8 +410,7 @@ static nd_status run_loop(nd_vm *vm)
 #endif
     const nd_program *prog = vm->prog;
     nd_frame *fr = &vm->frames[vm->nframes - 1];
-    const nd_func *fn = &prog->funcs[fr->func];
-    const nd_instr *code = fn->code;
+    const nd_instr *code = prog->funcs[fr->func].code;
     const nd_instr *pc = code + fr->pc;
     uint32_t base = fr->base;
     nd_value *R = vm->regs + base;
@@ -395,74 +420,73 @@ static nd_status run_loop(nd_vm *vm)
     if (vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every)
         sp_every = vm->hooks.safepoint_every;
     uint64_t sp_left = sp_every;
+    uint32_t frames_lim = vm->frames_cap < vm->max_depth ? vm->frames_cap : vm->max_depth;
     nd_status st = ND_OK;
-    nd_instr i;
 
 #ifdef ND_COMPUTED_GOTO
     DISPATCH();
 #else
     for (;;) {
-        i = *pc++;
-        switch ((nd_opcode)i.op) {
+        switch ((nd_opcode)(pc++)->op) {
 #endif
 
     CASE(MOVE)
     {
-        nd_value v = R[i.b];
+        nd_value v = R[INS.b];
         nd_val_incref(v);
-        nd_val_set(&R[i.a], v);
+        nd_val_set(&R[INS.a], v);
         DISPATCH();
     }
     CASE(LOADK)
     {
-        nd_value v = K[ND_BX(i)];
+        nd_value v = K[ND_BX(INS)];
         nd_val_incref(v);
-        nd_val_set(&R[i.a], v);
+        nd_val_set(&R[INS.a], v);
         DISPATCH();
     }
     CASE(LOADI)
     {
-        SET_IMM(R[i.a], ND_INT(ND_SBX(i)));
+        SET_IMM(R[INS.a], ND_INT(ND_SBX(INS)));
         DISPATCH();
     }
     CASE(LOADNIL)
     {
-        SET_IMM(R[i.a], ND_NIL);
+        SET_IMM(R[INS.a], ND_NIL);
         DISPATCH();
     }
     CASE(LOADBOOL)
     {
-        SET_IMM(R[i.a], ND_BOOL(i.b != 0));
+        SET_IMM(R[INS.a], ND_BOOL(INS.b != 0));
         DISPATCH();
     }
     CASE(LOADFN)
     {
-        SET_IMM(R[i.a], ((nd_value){.type = ND_T_FUNC, .as.fn = ND_BX(i)}));
+        SET_IMM(R[INS.a], ((nd_value){.type = ND_T_FUNC, .as.fn = ND_BX(INS)}));
         DISPATCH();
     }
     CASE(LOADBI)
     {
-        SET_IMM(R[i.a], ((nd_value){.type = ND_T_BUILTIN, .as.fn = ND_BX(i)}));
+        SET_IMM(R[INS.a], ((nd_value){.type = ND_T_BUILTIN, .as.fn = ND_BX(INS)}));
         DISPATCH();
     }
     CASE(GETG)
     {
-        nd_value v = G[ND_BX(i)];
+        nd_value v = G[ND_BX(INS)];
         if (UNLIKELY(v.type == ND_T_UNDEF)) {
             SAVE_PC();
             FAIL(nd_err_set(ND_EPROG, "global '%s' is used before it is assigned",
-                            prog->globals && prog->globals[ND_BX(i)] ? prog->globals[ND_BX(i)]
+                            prog->globals && prog->globals[ND_BX(INS)] ? prog->globals[ND_BX(INS)]
                                                                       : "?"));
         }
         nd_val_incref(v);
-        nd_val_set(&R[i.a], v);
+        nd_val_set(&R[INS.a], v);
         DISPATCH();
     }
     CASE(SETG)
     {
-        nd_value v = R[i.a];
+        nd_value v = R[INS.a];
         nd_val_incref(v);
-        nd_val_set(&G[ND_BX(i)], v);
+        nd_val_set(&G[ND_BX(INS)], v);
         DISPATCH();
     }
 
@@ -478,8 +502,8 @@ static nd_status run_loop(nd_vm *vm)
     {
         nd_value out;
         SAVE_PC();
-        TRY(nd_val_arith(vm, i.op, R[i.b], R[i.c], &out));
-        nd_val_set(&R[i.a], out);
+        TRY(nd_val_arith(vm, INS.op, R[INS.b], R[INS.c], &out));
+        nd_val_set(&R[INS.a], out);
         DISPATCH();
     }
     ARITHK(ADDK, add, x + y)
@@ -492,28 +516,28 @@ static nd_status run_loop(nd_vm *vm)
         static const uint8_t base_op[] = {ND_OP_ADD, ND_OP_SUB, ND_OP_MUL};
         nd_value out;
         SAVE_PC();
-        TRY(nd_val_arith(vm, base_op[i.op - ND_OP_ADDK], R[i.b], K[i.c], &out));
-        nd_val_set(&R[i.a], out);
+        TRY(nd_val_arith(vm, base_op[INS.op - ND_OP_ADDK], R[INS.b], K[INS.c], &out));
+        nd_val_set(&R[INS.a], out);
         DISPATCH();
     }
     CASE(NOT)
     {
-        SET_IMM(R[i.a], ND_BOOL(ND_FALSY(R[i.b])));
+        SET_IMM(R[INS.a], ND_BOOL(ND_FALSY(R[INS.b])));
         DISPATCH();
     }
     CASE(EQ)
     CASE(NE)
     {
-        nd_value b = R[i.b], c = R[i.c];
+        nd_value b = R[INS.b], c = R[INS.c];
         bool r = 0;
         if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i == c.as.i;
         else {
             SAVE_PC();
             TRY(nd_val_equal(b, c, &r));
         }
-        if (i.op == ND_OP_NE) r = !r;
-        SET_IMM(R[i.a], ND_BOOL(r));
-        if (pc->op == ND_OP_TEST && pc->a == i.a) pc += r ? 1 : 1 + ND_SBX(*pc);
+        if (INS.op == ND_OP_NE) r = !r;
+        SET_IMM(R[INS.a], ND_BOOL(r));
+        if (pc->op == ND_OP_TEST && pc->a == INS.a) pc += r ? 1 : 1 + ND_SBX(*pc);
         DISPATCH();
     }
     COMPARE(LT, <)
@@ -526,32 +550,35 @@ static nd_status run_loop(nd_vm *vm)
     COMPAREK(GEK, GE, >=)
     CASE(TRANSPOSE)
     {
-        nd_value b = R[i.b], out;
+        nd_value b = R[INS.b], out;
         SAVE_PC();
         if (b.type != ND_T_MATRIX)
             FAIL(nd_err_set(ND_EPROG, ".T needs a matrix, not %s", nd_val_typename(b)));
         TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, ND_OP_TRANSPOSE, ".T"));
         nd_dm *t = NULL;
-        TRY(nd_dm_transpose(ND_AS_MATRIX(b)->dm, &t));
+        nd_stats_begin(ND_STATS_LA);
+        nd_status tst = nd_dm_transpose(ND_AS_MATRIX(b)->dm, &t);
+        nd_stats_end(ND_STATS_LA);
+        TRY(tst);
         TRY(nd_matrix_value(t, &out));
-        nd_val_set(&R[i.a], out);
+        nd_val_set(&R[INS.a], out);
         DISPATCH();
     }
 
     CASE(JMP)
     {
-        int32_t off = ND_SBX(i);
+        int32_t off = ND_SBX(INS);
         pc += off;
         if (off < 0) SAFEPOINT();
         DISPATCH();
     }
     CASE(TEST)
     {
-        nd_value v = R[i.a];
+        nd_value v = R[INS.a];
         if (v.type == ND_T_BOOL) {
-            if (!v.as.b) pc += ND_SBX(i);
+            if (!v.as.b) pc += ND_SBX(INS);
         } else if (v.type == ND_T_NIL) {
-            pc += ND_SBX(i);
+            pc += ND_SBX(INS);
         } else {
             SAVE_PC();
             FAIL(nd_err_set(ND_EPROG, "condition must be a bool or nil, not %s",
@@ -561,53 +588,53 @@ static nd_status run_loop(nd_vm *vm)
     }
     CASE(JMPFALSY)
     {
-        if (ND_FALSY(R[i.a])) pc += ND_SBX(i);
+        if (ND_FALSY(R[INS.a])) pc += ND_SBX(INS);
         DISPATCH();
     }
     CASE(JMPTRUTHY)
     {
-        if (!ND_FALSY(R[i.a])) pc += ND_SBX(i);
+        if (!ND_FALSY(R[INS.a])) pc += ND_SBX(INS);
         DISPATCH();
     }
 
     CASE(FORPREP)
     {
-        nd_value *r = &R[i.a];
+        nd_value *r = &R[INS.a];
         if (UNLIKELY(r[0].type != ND_T_INT || r[1].type != ND_T_INT)) {
             SAVE_PC();
             FAIL(nd_err_set(ND_EPROG, "range bounds must be ints, not %s and %s",
                             nd_val_typename(r[0]), nd_val_typename(r[1])));
         }
-        if (r[0].as.i >= r[1].as.i) pc += ND_SBX(i);
+        if (r[0].as.i >= r[1].as.i) pc += ND_SBX(INS);
         else SET_IMM(r[2], r[0]);
         DISPATCH();
     }
     CASE(FORLOOP)
     {
-        nd_value *r = &R[i.a];
+        nd_value *r = &R[INS.a];
         int64_t k = ++r[0].as.i;
         if (k < r[1].as.i) {
             SET_IMM(r[2], ND_INT(k));
-            pc += ND_SBX(i);
+            pc += ND_SBX(INS);
             SAFEPOINT();
         }
         DISPATCH();
     }
     CASE(ITERPREP)
     {
-        nd_value *r = &R[i.a];
+        nd_value *r = &R[INS.a];
         if (UNLIKELY(r[0].type != ND_T_LIST)) {
             SAVE_PC();
             FAIL(nd_err_set(ND_EPROG, "for ... in needs a list, not %s",
                             nd_val_typename(r[0])));
         }
         SET_IMM(r[1], ND_INT(0));
-        pc += ND_SBX(i);
+        pc += ND_SBX(INS);
         DISPATCH();
     }
     CASE(ITERLOOP)
     {
-        nd_value *r = &R[i.a];
+        nd_value *r = &R[INS.a];
         const nd_list *l = ND_AS_LIST(r[0]);
         int64_t k = r[1].as.i;
         if ((uint64_t)k < l->len) {
@@ -615,7 +642,7 @@ static nd_status run_loop(nd_vm *vm)
             nd_val_incref(v);
             nd_val_set(&r[2], v);
             r[1].as.i = k + 1;
-            pc += ND_SBX(i);
+            pc += ND_SBX(INS);
             SAFEPOINT();
         }
         DISPATCH();
@@ -623,35 +650,37 @@ static nd_status run_loop(nd_vm *vm)
 
     CASE(CALL)
     {
-        nd_value f = R[i.a];
+        nd_value f = R[INS.a];
         if (LIKELY(f.type == ND_T_FUNC)) {
             const nd_func *callee = &prog->funcs[f.as.fn];
-            if (UNLIKELY(callee->nparams != i.b)) {
+            if (UNLIKELY(callee->nparams != INS.b)) {
                 SAVE_PC();
                 FAIL(nd_err_set(ND_EPROG, "%s expects %u argument%s, got %u", callee->name,
-                                callee->nparams, callee->nparams == 1 ? "" : "s", (unsigned)i.b));
+                                callee->nparams, callee->nparams == 1 ? "" : "s", (unsigned)INS.b));
             }
-            if (UNLIKELY(vm->nframes >= vm->max_depth)) {
+            uint32_t nf = vm->nframes;
+            /* One test for both the depth limit and a full frame array. */
+            if (UNLIKELY(nf >= frames_lim)) {
                 SAVE_PC();
-                FAIL(nd_err_set(ND_EPROG, "stack overflow (more than %u nested calls)",
-                                vm->max_depth));
+                if (nf >= vm->max_depth)
+                    FAIL(nd_err_set(ND_EPROG, "stack overflow (more than %u nested calls)",
+                                    vm->max_depth));
+                TRY(grow_frames(vm));
+                frames_lim = vm->frames_cap < vm->max_depth ? vm->frames_cap : vm->max_depth;
+                fr = &vm->frames[nf - 1];
             }
-            uint32_t nbase = base + i.a + 1u;
+            uint32_t nbase = base + INS.a + 1u;
             if (UNLIKELY((size_t)nbase + callee->nregs > vm->nregs)) {
                 SAVE_PC();
                 TRY(grow_regs(vm, (size_t)nbase + callee->nregs));
             }
-            if (UNLIKELY(vm->nframes == vm->frames_cap)) {
-                SAVE_PC();
-                TRY(grow_frames(vm));
-            }
-            vm->frames[vm->nframes - 1].pc = (uint32_t)(pc - code);
-            fr = &vm->frames[vm->nframes++];
+            fr->pc = (uint32_t)(pc - code);
+            fr++;
+            vm->nframes = nf + 1;
             fr->func = f.as.fn;
             fr->pc = 0;
             fr->base = nbase;
-            fr->ret = base + i.a;
-            fn = callee;
+            fr->ret = nbase - 1;
             code = pc = callee->code;
             base = nbase;
             R = vm->regs + base;
@@ -662,8 +691,8 @@ static nd_status run_loop(nd_vm *vm)
         if (f.type != ND_T_BUILTIN)
             FAIL(nd_err_set(ND_EPROG, "cannot call %s", nd_val_typename(f)));
         nd_value out;
-        TRY(call_builtin(vm, f.as.fn, &R[i.a + 1], i.b, &out));
-        nd_val_set(&R[i.a], out);
+        TRY(call_builtin(vm, f.as.fn, &R[INS.a + 1], INS.b, &out));
+        nd_val_set(&R[INS.a], out);
         nd_gc_maybe();
         DISPATCH();
     }
@@ -671,18 +700,19 @@ static nd_status run_loop(nd_vm *vm)
     {
         nd_value out;
         SAVE_PC();
-        TRY(call_builtin(vm, i.c, &R[i.b], i.x, &out));
+        TRY(call_builtin(vm, INS.c, &R[INS.b], INS.x, &out));
         R = vm->regs + base; /* a hook may have touched the state */
-        nd_val_set(&R[i.a], out);
+        fr = &vm->frames[vm->nframes - 1];
+        nd_val_set(&R[INS.a], out);
         nd_gc_maybe();
         DISPATCH();
     }
     CASE(RET)
     {
         nd_value v = ND_NIL;
-        if (i.b == 1) {
-            v = R[i.a];
-            R[i.a] = ND_NIL;
+        if (INS.b == 1) {
+            v = R[INS.a];
+            R[INS.a] = ND_NIL;
         }
         if (UNLIKELY(vm->nframes == 1)) {
             SAVE_PC();
@@ -690,19 +720,29 @@ static nd_status run_loop(nd_vm *vm)
             return ND_OK;
         }
         /* Release the frame's references now (a big matrix must not outlive its
-         * function); stale immediates may stay, they hold nothing. */
-        for (nd_value *p = R, *e = R + fn->nregs; p < e; p++) {
-            if (UNLIKELY(ND_IS_OBJ(*p))) {
-                nd_value o = *p;
-                *p = ND_NIL;
-                nd_val_decref(o); /* frees at most an object, never touches regs */
+         * function); stale immediates may stay, they hold nothing.  Most frames hold no
+         * object at return: one branch-free pass ORs a bit per type seen, and only a
+         * frame that holds objects is walked again. */
+        {
+            uint32_t n = prog->funcs[fr->func].nregs;
+            nd_value *p = R, *e = R + n;
+            uint32_t seen = 0;
+            if (n & 1u) seen = 1u << p++->type;
+            for (; p < e; p += 2) seen |= 1u << p[0].type | 1u << p[1].type;
+            if (UNLIKELY(seen & OBJ_TYPES)) {
+                for (p = R; p < e; p++) {
+                    if (ND_IS_OBJ(*p)) {
+                        nd_value o = *p;
+                        *p = ND_NIL;
+                        nd_val_decref(o); /* frees at most an object, never touches regs */
+                    }
+                }
             }
         }
         uint32_t ret = fr->ret;
         vm->nframes--;
-        fr = &vm->frames[vm->nframes - 1];
-        fn = &prog->funcs[fr->func];
-        code = fn->code;
+        fr--;
+        code = prog->funcs[fr->func].code;
         pc = code + fr->pc;
         base = fr->base;
         R = vm->regs + base;
@@ -713,26 +753,26 @@ static nd_status run_loop(nd_vm *vm)
     CASE(NEWLIST)
     {
         SAVE_PC();
-        nd_list *l = nd_list_new(i.c);
+        nd_list *l = nd_list_new(INS.c);
         if (!l) FAIL(ND_ENOMEM);
-        for (uint32_t k = 0; k < i.c; k++) {
-            nd_value v = R[i.b + k];
+        for (uint32_t k = 0; k < INS.c; k++) {
+            nd_value v = R[INS.b + k];
             nd_val_incref(v);
             l->items[k] = v;
         }
-        l->len = i.c;
-        nd_val_set(&R[i.a], ND_OBJ(ND_T_LIST, l));
+        l->len = INS.c;
+        nd_val_set(&R[INS.a], ND_OBJ(ND_T_LIST, l));
         nd_gc_maybe();
         DISPATCH();
     }
     CASE(NEWMAP)
     {
         SAVE_PC();
-        nd_map *m = nd_map_new(i.c);
+        nd_map *m = nd_map_new(INS.c);
         if (!m) FAIL(ND_ENOMEM);
         nd_value mv = ND_OBJ(ND_T_MAP, m);
-        for (uint32_t k = 0; k < i.c; k++) {
-            nd_value key = R[i.b + 2 * k], v = R[i.b + 2 * k + 1];
+        for (uint32_t k = 0; k < INS.c; k++) {
+            nd_value key = R[INS.b + 2 * k], v = R[INS.b + 2 * k + 1];
             if (key.type != ND_T_STR) {
                 nd_val_decref(mv);
                 FAIL(nd_err_set(ND_EPROG, "map keys must be strings, not %s",
@@ -744,77 +784,99 @@ static nd_status run_loop(nd_vm *vm)
                 goto fail;
             }
         }
-        nd_val_set(&R[i.a], mv);
+        nd_val_set(&R[INS.a], mv);
         nd_gc_maybe();
         DISPATCH();
     }
     CASE(GETINDEX)
     {
-        nd_value c = R[i.b], k = R[i.c];
+        nd_value c = R[INS.b], k = R[INS.c];
         if (LIKELY(c.type == ND_T_LIST && k.type == ND_T_INT &&
                    (uint64_t)k.as.i < ND_AS_LIST(c)->len)) {
             nd_value v = ND_AS_LIST(c)->items[k.as.i];
             nd_val_incref(v);
-            nd_val_set(&R[i.a], v);
+            nd_val_set(&R[INS.a], v);
             DISPATCH();
         }
         nd_value out;
         SAVE_PC();
         TRY(nd_val_getindex(vm, c, k, &out));
-        nd_val_set(&R[i.a], out);
+        nd_val_set(&R[INS.a], out);
         DISPATCH();
     }
     CASE(GETINDEX2)
     {
         nd_value out;
         SAVE_PC();
-        TRY(nd_val_getindex2(vm, R[i.b], R[i.c], R[i.c + 1], &out));
-        nd_val_set(&R[i.a], out);
+        TRY(nd_val_getindex2(vm, R[INS.b], R[INS.c], R[INS.c + 1], &out));
+        nd_val_set(&R[INS.a], out);
         DISPATCH();
     }
     CASE(SETINDEX)
     {
-        nd_value c = R[i.a], k = R[i.b];
+        nd_value c = R[INS.a], k = R[INS.b];
         if (LIKELY(c.type == ND_T_LIST && k.type == ND_T_INT &&
                    (uint64_t)k.as.i < ND_AS_LIST(c)->len)) {
-            nd_value v = R[i.c];
+            nd_value v = R[INS.c];
             nd_val_incref(v);
             nd_val_set(&ND_AS_LIST(c)->items[k.as.i], v);
             DISPATCH();
         }
         SAVE_PC();
-        TRY(nd_val_setindex(vm, c, k, R[i.c]));
+        TRY(nd_val_setindex(vm, c, k, R[INS.c]));
         DISPATCH();
     }
     CASE(SETINDEX2)
     {
         SAVE_PC();
-        TRY(nd_val_setindex2(vm, R[i.a], R[i.b], R[i.b + 1], R[i.c]));
+        TRY(nd_val_setindex2(vm, R[INS.a], R[INS.b], R[INS.b + 1], R[INS.c]));
         DISPATCH();
     }
     CASE(GETSLICE)
     {
         nd_value out;
         SAVE_PC();
-        TRY(nd_val_getslice(vm, R[i.b], &R[i.c], i.x, &out));
-        nd_val_set(&R[i.a], out);
+        TRY(nd_val_getslice(vm, R[INS.b], &R[INS.c], INS.x, &out));
+        nd_val_set(&R[INS.a], out);
         DISPATCH();
     }
     CASE(SETSLICE)
     {
         SAVE_PC();
-        TRY(nd_val_setslice(vm, R[i.a], &R[i.b], i.x, R[i.c]));
+        TRY(nd_val_setslice(vm, R[INS.a], &R[INS.b], INS.x, R[INS.c]));
         DISPATCH();
     }
     CASE(NOP)
     {
         DISPATCH();
     }
+    CJUMP(JLT, LT, <)
+    CJUMP(JLE, LE, <=)
+    CJUMP(JGT, GT, >)
+    CJUMP(JGE, GE, >=)
+    CJUMPK(JLTK, LT, <)
+    CJUMPK(JLEK, LE, <=)
+    CJUMPK(JGTK, GT, >)
+    CJUMPK(JGEK, GE, >=)
+    CASE(JEQ)
+    CASE(JNE)
+    {
+        nd_value b = R[INS.a], c = R[INS.b];
+        bool r = 0;
+        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i == c.as.i;
+        else {
+            SAVE_PC();
+            TRY(nd_val_equal(b, c, &r));
+        }
+        if (INS.op == ND_OP_JNE) r = !r;
+        if (!r) pc += INS.c;
+        DISPATCH();
+    }
 
 #ifndef ND_COMPUTED_GOTO
         default:
             SAVE_PC();
-            FAIL(nd_err_set(ND_EINTERNAL, "bad opcode %u", i.op));
+            FAIL(nd_err_set(ND_EINTERNAL, "bad opcode %u", INS.op));
         }
     }
 #endif
