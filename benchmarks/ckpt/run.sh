@@ -28,15 +28,15 @@ now() { date +%s.%N; }
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) on $(hostname), $(nproc) cores; scratch $S"
 
 # ---- 1. bandwidth ----
+# dd and the checkpoint runs are interleaved (dd, then write + read at each rank count,
+# REPS times), so that each repetition compares them under the same load; the figures
+# are medians over the repetitions, and each repetition's own ratio is printed too.
 if want io; then
 dd_bw() {
     dd if=/dev/zero of=dd.bin bs=1M count=1024 conv=fsync 2>&1 |
         awk '/copied/ { t = $(NF - 3); print 1024 / t }'
     rm -f dd.bin
 }
-DDS=$(for r in $(seq "$REPS"); do dd_bw; done)
-DD=$(echo "$DDS" | median)
-echo "dd bs=1M count=1024 conv=fsync: $DD MiB/s (median of $REPS; runs:" $DDS")"
 
 # 4 matrices of 8192 x 4096 doubles = 1 GiB.
 cat > big.noodle <<'NOODLE'
@@ -47,24 +47,37 @@ let D = rand(8192, 4096, 4)
 checkpoint()
 print(sum(A) + sum(B) + sum(C) + sum(D))
 NOODLE
-for np in $NPS; do
-    w=""; r=""
-    for rep in $(seq "$REPS"); do
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+DDS=""
+for np in $NPS; do eval "W_$np=''; R_$np=''; Q_$np=''"; done
+for rep in $(seq "$REPS"); do
+    d=$(dd_bw)
+    DDS="$DDS $d"
+    for np in $NPS; do
         rm -rf ck
         NOODLE_CKPT_STATS=1 $MPIRUN -n $np "$RUN" --checkpoint-dir ck big.noodle \
             > /dev/null 2> w.err
-        w="$w $(awk '/stats: wrote/ { print $(NF - 1) }' w.err | tr -d '(')"
+        w=$(awk '/stats: wrote/ { print $(NF - 1) }' w.err | tr -d '(')
         NOODLE_CKPT_STATS=1 $MPIRUN -n $np "$RUN" --checkpoint-dir ck --restart big.noodle \
             > /dev/null 2> r.err
-        r="$r $(awk '/stats: read/ { print $(NF - 1) }' r.err | tr -d '(')"
+        r=$(awk '/stats: read/ { print $(NF - 1) }' r.err | tr -d '(')
+        q=$(awk -v a="$w" -v b="$d" 'BEGIN { printf "%.2f", a / b }')
+        eval "W_$np=\"\$W_$np $w\"; R_$np=\"\$R_$np $r\"; Q_$np=\"\$Q_$np $q\""
     done
-    W=$(echo $w | tr ' ' '\n' | median)
-    R=$(echo $r | tr ' ' '\n' | median)
-    echo "ranks $np: checkpoint write $W MiB/s (ratio to dd $(awk -v a="$W" -v b="$DD" \
-        'BEGIN { printf "%.2f", a / b }')), restart read $R MiB/s (median of $REPS;" \
-        "runs: write$w, read$r)"
 done
 rm -rf ck
+DD=$(echo $DDS | tr ' ' '\n' | median)
+echo "dd bs=1M count=1024 conv=fsync: $DD MiB/s (median of $REPS; runs:$DDS)"
+for np in $NPS; do
+    eval "w=\$W_$np; r=\$R_$np; q=\$Q_$np"
+    W=$(echo $w | tr ' ' '\n' | median)
+    R=$(echo $r | tr ' ' '\n' | median)
+    Q=$(echo $q | tr ' ' '\n' | median)
+    echo "ranks $np: checkpoint write $W MiB/s (ratio to dd: median of the runs' ratios $Q," \
+        "of the medians $(awk -v a="$W" -v b="$DD" 'BEGIN { printf "%.2f", a / b }'))," \
+        "restart read $R MiB/s (median of $REPS; runs: write$w, read$r, ratio$q)"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 
 # ---- 2. safe-point cost ----

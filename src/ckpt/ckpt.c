@@ -14,6 +14,7 @@
 #include "common/strbuf.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
+#include "runtime/stats.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -358,7 +359,9 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .gc_runs = nd_gc_runs(),
                          .gc_live = nd_gc_live(),
                          .gc_pending = nd_gc_pending()};
+    nd_stats_begin(ND_STATS_IO);
     st = nd_ckpt_file_write(tmp, &meta, mats, nmats, c->o.hints, c->o.nhints);
+    nd_stats_end(ND_STATS_IO);
     nd_sb_free(&blob);
     if (mats) ND_FREE_N(mats, nmats);
     if (st != ND_OK) {
@@ -508,7 +511,9 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
     for (size_t off = 0; off < len; off += strlen((const char *)buf + off) + 1) {
         const char *path = (const char *)buf + off;
         bool bad_version;
+        nd_stats_begin(ND_STATS_IO);
         st = nd_ckpt_file_read(path, c->o.hints, c->o.nhints, &img, &bad_version);
+        nd_stats_end(ND_STATS_IO);
         if (st == ND_OK) {
             chosen = path;
             break;

@@ -21,7 +21,9 @@ typedef struct nd_ckpt_kv {
     char *key, *value;
 } nd_ckpt_kv;
 
-#define ND_CKPT_FORMAT_VERSION 1u
+/* Written: 2 (integer matrix checksums); read: ND_CKPT_FORMAT_OLDEST to 2 (docs/checkpoint.md). */
+#define ND_CKPT_FORMAT_VERSION 2u
+#define ND_CKPT_FORMAT_OLDEST 1u
 #define ND_CKPT_DEFAULT_KEEP 2
 /* Safe-point events between two agreement checks (an all-reduce); equal on all ranks. */
 #define ND_CKPT_SAFEPOINT_EVERY 16384u

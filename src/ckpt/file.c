@@ -5,13 +5,16 @@
  * collective in parallel HDF5), and the ranks agree on success after each step
  * (nd_spmd_agree) so that a failure on one rank never leaves the others waiting in the
  * next collective call.  Small datasets are written by rank 0 alone inside a collective
- * transfer; matrices go through nd_dm_h5write_loc/h5read_loc as global datasets.
+ * transfer; matrices go through nd_dm_h5write_sum/h5read_sum as global datasets, which
+ * checksum the values as they pass (format 2; format 1 files, with floating-point
+ * checksums, are still read).
  */
 #include "ckpt/ckpt_internal.h"
 
 #include "config.h"
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "runtime/dm_h5.h"
 #include "runtime/spmd.h"
 
 #include <hdf5.h>
@@ -73,11 +76,6 @@ static herr_t attr_write(hid_t loc, const char *name, hid_t type, const void *v)
 static herr_t attr_u64(hid_t loc, const char *name, uint64_t v)
 {
     return attr_write(loc, name, H5T_NATIVE_UINT64, &v);
-}
-
-static herr_t attr_f64(hid_t loc, const char *name, double v)
-{
-    return attr_write(loc, name, H5T_NATIVE_DOUBLE, &v);
 }
 
 /* A fixed-length, NUL-terminated string (h5py shows bytes). */
@@ -198,7 +196,7 @@ static herr_t read_bytes(hid_t loc, const char *name, uint8_t **out, size_t *n)
 
 /* ---- matrix checksums ---- */
 
-/* Collective: two reductions whose order is fixed by the global block index, so they
+/* Format 1 only: two reductions whose order is fixed by the global block index, so they
  * are bit-identical for any rank count at the same block size. */
 static nd_status mat_checksum(const nd_dm *A, double *sum, double *fro)
 {
@@ -294,20 +292,16 @@ static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *
 {
     char name[32];
     snprintf(name, sizeof name, "m%zu", k);
-    double sum, fro;
-    double t0 = MPI_Wtime();
-    ND_TRY(mat_checksum(A, &sum, &fro));
-    double t1 = MPI_Wtime();
-    ND_TRY(nd_dm_h5write_loc((int64_t)g, name, A));
-    if (getenv("TT")) fprintf(stderr, "cksum %.3f h5write %.3f\n", t1-t0, MPI_Wtime()-t1);
+    nd_dm_h5sum sum;
+    ND_TRY(nd_dm_h5write_sum((int64_t)g, name, A, &sum));
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) return h5fail("reopening a matrix dataset", path);
     herr_t rc = attr_u64(d, "rows", (uint64_t)nd_dm_rows(A));
     rc |= attr_u64(d, "cols", (uint64_t)nd_dm_cols(A));
     rc |= attr_str(d, "layout", "global row-major (the matrix as h5py shows it)");
     rc |= attr_u64(d, "block_size", (uint64_t)nd_spmd_block_size());
-    rc |= attr_f64(d, "checksum_sum", sum);
-    rc |= attr_f64(d, "checksum_fro", fro);
+    rc |= attr_u64(d, "checksum_add", sum.add);
+    rc |= attr_u64(d, "checksum_mix", sum.mix);
     H5Dclose(d);
     if (rc < 0) return h5fail("writing matrix attributes", path);
     return ND_OK;
@@ -345,9 +339,7 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
     if (g >= 0) H5Gclose(g);
     /* H5Fflush with global scope ends in MPI_File_sync: the data is on disk before the
      * caller renames the file. */
-    double tf = MPI_Wtime();
     if (st == ND_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) st = h5fail("flushing", path);
-    if (getenv("TT")) fprintf(stderr, "flush %.3f\n", MPI_Wtime()-tf);
     if (H5Fclose(f) < 0 && st == ND_OK) st = h5fail("closing", path);
     writes_done++;
     return nd_spmd_agree(st);
@@ -407,11 +399,11 @@ static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *
     if (attr_read_u64(f, "format_version", &ver) < 0)
         return INVALID("checkpoint '%s': no format_version attribute", path);
     img->format_version = (uint32_t)ver;
-    if (ver != ND_CKPT_FORMAT_VERSION) {
+    if (ver < ND_CKPT_FORMAT_OLDEST || ver > ND_CKPT_FORMAT_VERSION) {
         *bad_version = true;
         return INVALID("checkpoint '%s' has format version %llu; this noodle-run reads "
-                       "version %u only", path, (unsigned long long)ver,
-                       ND_CKPT_FORMAT_VERSION);
+                       "versions %u to %u", path, (unsigned long long)ver,
+                       ND_CKPT_FORMAT_OLDEST, ND_CKPT_FORMAT_VERSION);
     }
     if (attr_read_u64(f, "seq", &img->seq) < 0 || attr_read_str(f, "program", &img->program) < 0)
         return INVALID("checkpoint '%s': provenance attributes unreadable", path);
@@ -451,11 +443,15 @@ static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *
     return ND_OK;
 }
 
-static nd_status read_matrix(hid_t g, const char *path, size_t k, nd_dm **out)
+/* Format 2 files carry exact integer checksums (dm_h5.h) computed during the transfer;
+ * format 1 files the sum and Frobenius norm (exact at the same block size, else within
+ * 1e-10 relative). */
+static nd_status read_matrix(hid_t g, const char *path, uint32_t version, size_t k,
+                             nd_dm **out)
 {
     char name[32];
     snprintf(name, sizeof name, "m%zu", k);
-    uint64_t rows = 0, cols = 0, nb = 0;
+    uint64_t rows = 0, cols = 0, nb = 0, add = 0, mix = 0;
     double sum = 0, fro = 0;
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     herr_t rc = d < 0 ? -1 : 0;
@@ -463,20 +459,31 @@ static nd_status read_matrix(hid_t g, const char *path, size_t k, nd_dm **out)
         rc |= attr_read_u64(d, "rows", &rows);
         rc |= attr_read_u64(d, "cols", &cols);
         rc |= attr_read_u64(d, "block_size", &nb);
-        rc |= attr_read_f64(d, "checksum_sum", &sum);
-        rc |= attr_read_f64(d, "checksum_fro", &fro);
+        if (version >= 2) {
+            rc |= attr_read_u64(d, "checksum_add", &add);
+            rc |= attr_read_u64(d, "checksum_mix", &mix);
+        } else {
+            rc |= attr_read_f64(d, "checksum_sum", &sum);
+            rc |= attr_read_f64(d, "checksum_fro", &fro);
+        }
         H5Dclose(d);
     }
     if (rc < 0) return INVALID("checkpoint '%s': matrix %s unreadable", path, name);
-    nd_status st = nd_dm_h5read_loc((int64_t)g, name, out);
+    nd_dm_h5sum got;
+    nd_status st = nd_dm_h5read_sum((int64_t)g, name, out, &got);
     if (st != ND_OK) return INVALID("checkpoint '%s': matrix %s: %s", path, name, nd_err_msg());
     if ((uint64_t)nd_dm_rows(*out) != rows || (uint64_t)nd_dm_cols(*out) != cols)
         return INVALID("checkpoint '%s': matrix %s has the wrong shape", path, name);
-    double s2, f2;
-    ND_TRY(mat_checksum(*out, &s2, &f2));
-    bool exact = nb == (uint64_t)nd_spmd_block_size();
-    if (!same_sum(sum, s2, exact) || !same_sum(fro, f2, exact))
-        return INVALID("checkpoint '%s': matrix %s fails its checksum", path, name);
+    bool ok;
+    if (version >= 2) {
+        ok = got.add == add && got.mix == mix;
+    } else {
+        double s2, f2;
+        ND_TRY(mat_checksum(*out, &s2, &f2));
+        bool exact = nb == (uint64_t)nd_spmd_block_size();
+        ok = same_sum(sum, s2, exact) && same_sum(fro, f2, exact);
+    }
+    if (!ok) return INVALID("checkpoint '%s': matrix %s fails its checksum", path, name);
     return ND_OK;
 }
 
@@ -517,7 +524,7 @@ nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhint
         st = nd_spmd_agree(st);
     }
     for (size_t k = 0; st == ND_OK && k < nmats; k++)
-        st = nd_spmd_agree(read_matrix(g, path, k, &img->mats[k]));
+        st = nd_spmd_agree(read_matrix(g, path, img->format_version, k, &img->mats[k]));
     if (g >= 0) H5Gclose(g);
     H5Fclose(f);
     if (st != ND_OK) {

@@ -1,14 +1,17 @@
 /* dm_h5.c: parallel HDF5 I/O of distributed matrices (dm.h: h5write, h5read and the
- * _loc variants used by checkpoints and the catalog).
+ * _loc variants used by checkpoints and the catalog; dm_h5.h: the checksumming ones).
  *
- * The dataset is 2-D, row-major in the file (h5py shows the plain matrix).  The matrix
- * moves in rounds of whole rows: inside a round, the rows are cut into one contiguous
- * band per rank, the block-cyclic parts are exchanged with one MPI_Alltoallv (packed
- * row-major), and each rank writes (reads) its band as one contiguous piece of the file.
- * HDF5's automatic error printing is off; every failure is ND_EIO on every rank (agreed
- * before the next collective step).  docs/matrices.md "HDF5".
+ * The dataset is 2-D, row-major in the file (h5py shows the plain matrix).  Where the
+ * grid lets each rank own whole rectangles of the file (one process column: runs of full
+ * rows; one process row: a chunked dataset whose chunks are R x nb column blocks), every
+ * rank writes (reads) its own rectangles independently, straight through one staging
+ * buffer, with no communication.  Otherwise the matrix moves in rounds of whole rows: the
+ * block-cyclic parts are exchanged with one MPI_Alltoallv into one contiguous band per
+ * rank.  HDF5's automatic error printing is off; every failure is ND_EIO on every rank
+ * (agreed before the next collective step).  docs/matrices.md "HDF5".
  */
 #include "runtime/dm_impl.h"
+#include "runtime/dm_h5.h"
 
 #include "common/alloc.h"
 #include "runtime/spmd.h"
@@ -25,6 +28,16 @@
 #define STAGE_BYTES ((int64_t)2 << 20)
 /* Files made by h5write: objects of 1 MiB and more start on a 1 MiB boundary. */
 #define ALIGN_BYTES ((hsize_t)1 << 20)
+/* The direct (exchange-free) transfers need pieces of at least this many bytes (or the
+ * staging size, when smaller): below it the many small writes cost more than an exchange. */
+#define DIRECT_MIN ((int64_t)64 << 10)
+
+/* Uniform: bytes of one rank's staging buffer (every rank reads the same environment). */
+static int64_t stage_bytes(void)
+{
+    const char *e = getenv("NOODLE_H5_STAGE_KIB");
+    return e && atoll(e) > 0 ? atoll(e) * 1024 : STAGE_BYTES;
+}
 
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -101,9 +114,7 @@ static nd_status plan_init(plan *p, int64_t m, int64_t n)
             p->pcol[r] = p->cnt_a[2 * r + 1];
         }
     }
-    const char *e = getenv("NOODLE_H5_STAGE_KIB");
-    int64_t stage = e && atoll(e) > 0 ? atoll(e) * 1024 : STAGE_BYTES;
-    int64_t rows = stage * p->P / (int64_t)(8 * n);
+    int64_t rows = stage_bytes() * p->P / (int64_t)(8 * n);
     p->rows = rows < 1 ? 1 : rows > m ? m : rows;
     st = nd_spmd_agree(st);
     if (st != ND_OK) plan_free(p);
@@ -230,17 +241,127 @@ static void band_copy(const plan *p, int64_t b0, int64_t b1, double *bandbuf, do
     }
 }
 
-/* Uniform: independent transfers unless NOODLE_H5_COLLECTIVE=1 (docs/matrices.md);
- * every rank reads the same environment. */
-static hid_t make_xfer(void)
+/* Uniform: collective transfers only when NOODLE_H5_COLLECTIVE=1 (docs/matrices.md) and
+ * the exchange path runs; every rank reads the same environment. */
+static bool want_collective(void)
+{
+    const char *e = getenv("NOODLE_H5_COLLECTIVE");
+    return e && strcmp(e, "1") == 0;
+}
+
+static hid_t make_xfer(bool coll)
 {
     hid_t x = H5Pcreate(H5P_DATASET_XFER);
-    const char *e = getenv("NOODLE_H5_COLLECTIVE");
-    bool coll = e && strcmp(e, "1") == 0;
     if (x >= 0 && H5Pset_dxpl_mpio(x, coll ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT) < 0) {
         H5Pclose(x);
         return -1;
     }
+    return x;
+}
+
+/* Rank-local: adds the row-major h x w rectangle buf, whose element (0, 0) is global
+ * (r0, c0) of an n-column matrix, to s (dm_h5.h defines the sums). */
+static void sum_rect(nd_dm_h5sum *s, const double *buf, int64_t h, int64_t w, int64_t r0,
+                     int64_t c0, int64_t n)
+{
+    uint64_t add = s->add, mix = s->mix;
+    for (int64_t i = 0; i < h; i++) {
+        const double *row = buf + i * w;
+        uint64_t g = 2 * (uint64_t)((r0 + i) * n + c0) + 1;
+        for (int64_t j = 0; j < w; j++, g += 2) {
+            uint64_t b;
+            memcpy(&b, row + j, sizeof b);
+            add += b;
+            mix += b * g;
+        }
+    }
+    s->add = add;
+    s->mix = mix;
+}
+
+/* Rank-local: selects rows [r0, r0 + h) x columns [c0, c0 + w) in fspace (a 1-D space:
+ * entries [r0, r0 + h), w == 1 there) and a matching 1-D memory space (new). */
+static herr_t select_rect(hid_t fspace, int nd, int64_t r0, int64_t h, int64_t c0, int64_t w,
+                          hid_t *mspace)
+{
+    hsize_t len = (hsize_t)(h * w);
+    hsize_t md[1] = {len ? len : 1};
+    *mspace = H5Screate_simple(1, md, NULL);
+    if (*mspace < 0) return -1;
+    if (len == 0) {
+        if (H5Sselect_none(*mspace) < 0) return -1;
+        return H5Sselect_none(fspace);
+    }
+    hsize_t start[2] = {(hsize_t)r0, (hsize_t)c0}, count[2] = {(hsize_t)h, (hsize_t)w};
+    if (nd == 1) count[0] = (hsize_t)(h * w);
+    return H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+}
+
+/* How a matrix travels: rounds of row bands with an exchange, runs of whole rows owned
+ * by one rank (one process column), or column-block chunks owned by one rank (one
+ * process row). */
+typedef enum xlayout { X_EXCHANGE, X_ROWS, X_CHUNKS } xlayout;
+
+/* Uniform: rows per direct piece when runs of whole rows are written (at least 1). */
+static int64_t rows_per_piece(const nd_dm *A)
+{
+    int64_t r = stage_bytes() / (8 * A->n);
+    return r < 1 ? 1 : r;
+}
+
+/* Uniform: whether whole-row runs can go directly (one process column, pieces large). */
+static bool rows_ok(const nd_dm *A, int nprow, int npcol)
+{
+    if (npcol != 1) return false;
+    if (nprow == 1) return true; /* one rank: every round is one contiguous piece */
+    int64_t h = rows_per_piece(A) < A->nb ? rows_per_piece(A) : A->nb, st = stage_bytes();
+    return h * A->n * 8 >= (st < DIRECT_MIN ? st : DIRECT_MIN);
+}
+
+/* Uniform: the layout of a new dataset for A; *crow: chunk rows for X_CHUNKS (chunks are
+ * crow x min(nb, n), each inside one column block, so owned by one rank). */
+static xlayout write_layout(const nd_dm *A, int64_t *crow)
+{
+    int nprow, npcol, myr, myc;
+    nd_spmd_grid(&nprow, &npcol, &myr, &myc);
+    *crow = 0;
+    if (want_collective()) return X_EXCHANGE;
+    if (rows_ok(A, nprow, npcol)) return X_ROWS;
+    if (nprow != 1) return X_EXCHANGE;
+    int64_t w = A->n < A->nb ? A->n : A->nb, st = stage_bytes();
+    int64_t r = st / (8 * w);
+    r = r < 1 ? 1 : r > A->m ? A->m : r;
+    if (r * w * 8 < (st < DIRECT_MIN ? st : DIRECT_MIN)) return X_EXCHANGE;
+    *crow = r;
+    return X_CHUNKS;
+}
+
+/* Uniform (every rank opened the same dataset): how to read dset of nd dimensions into A. */
+static xlayout read_layout(hid_t dset, int nd, const nd_dm *A, int64_t *crow)
+{
+    int nprow, npcol, myr, myc;
+    nd_spmd_grid(&nprow, &npcol, &myr, &myc);
+    *crow = 0;
+    if (want_collective()) return X_EXCHANGE;
+    hid_t dcpl = H5Dget_create_plist(dset);
+    if (dcpl < 0) return X_EXCHANGE;
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    xlayout x = X_EXCHANGE;
+    hsize_t cd[2] = {0, 0};
+    if (lay == H5D_CONTIGUOUS && rows_ok(A, nprow, npcol)) {
+        x = X_ROWS;
+    } else if (lay == H5D_CHUNKED && nd == 2 && nprow == 1 && npcol > 1 &&
+               H5Pget_chunk(dcpl, 2, cd) == 2 && H5Pget_nfilters(dcpl) == 0 &&
+               cd[1] == (hsize_t)(A->n < A->nb ? A->n : A->nb)) {
+        /* Pieces of whole chunks, unless the chunks are much larger than the staging
+         * size (a file made with other settings): then parts of chunks (still
+         * contiguous: a chunk is row-major inside). */
+        int64_t w = (int64_t)cd[1], st = stage_bytes();
+        x = X_CHUNKS;
+        *crow = (int64_t)cd[0];
+        if (*crow * w * 8 > 4 * st) *crow = st / (8 * w) < 1 ? 1 : st / (8 * w);
+    }
+    H5Pclose(dcpl);
     return x;
 }
 
@@ -306,14 +427,80 @@ static nd_status exchange(const plan *p, stage *s, bool to_band)
     return rc == MPI_SUCCESS ? ND_OK : nd_dm_mpi_fail("MPI_Alltoallv", rc);
 }
 
-/* Collective: moves A to/from dataset dset (file space fspace) round by round. */
-static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, const char *dataset,
-                          const char *fname)
+/* Rank-local: moves this rank's rectangles of A to/from dset without communication
+ * (X_ROWS: runs of up to rows_per_piece() consecutive global rows, all n columns;
+ * X_CHUNKS: crow x nb pieces of one column block), through one staging buffer, adding
+ * what passes to *sum.  Independent transfers; the first error ends the loop (the caller
+ * agrees on the status). */
+static nd_status direct(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, int64_t crow,
+                        bool write, nd_dm_h5sum *sum, const char *dataset, const char *fname)
+{
+    int nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    const int64_t nb = A->nb, n = A->n, lld = A->lld;
+    int64_t rows = rows_per_piece(A);
+    if (x == X_ROWS && nprow > 1 && rows > nb) rows = nb;
+    size_t cap = x == X_ROWS ? (size_t)((rows < A->mloc ? rows : A->mloc) * n)
+                             : (size_t)(crow * (n < nb ? n : nb));
+    if (cap == 0) cap = 1;
+    double *buf = ND_ALLOC_N(double, cap);
+    hid_t xfer = make_xfer(false);
+    nd_status st = ND_OK;
+    if (!buf) st = nd_err_set(ND_ENOMEM, "out of memory staging dataset '%s'", dataset);
+    else if (xfer < 0)
+        st = nd_err_set(ND_EIO, "HDF5: cannot set up the transfer of '%s' in '%s'", dataset,
+                        fname);
+    /* The pieces, as (local row, local column, global row, global column, h, w). */
+    int64_t l = 0, lj = 0, r0 = 0;
+    while (st == ND_OK) {
+        int64_t li, lc, gr, gc, h, w;
+        if (x == X_ROWS) {
+            if (l >= A->mloc) break;
+            h = rows;
+            if (nprow > 1 && nb - l % nb < h) h = nb - l % nb; /* stay inside one block */
+            if (A->mloc - l < h) h = A->mloc - l;
+            li = l, lc = 0, gr = global_of(l, myrow, (int)nb, nprow), gc = 0, w = n;
+            l += h;
+        } else {
+            if (lj >= A->nloc) break;
+            w = A->nloc - lj < nb ? A->nloc - lj : nb;
+            h = A->m - r0 < crow ? A->m - r0 : crow;
+            li = r0, lc = lj, gr = r0, gc = global_of(lj, mycol, (int)nb, npcol);
+            r0 += h;
+            if (r0 >= A->m) r0 = 0, lj += nb;
+        }
+        double *a = A->a + li + lc * lld;
+        hid_t ms = -1;
+        herr_t rc = select_rect(fspace, nd, gr, h, gc, w, &ms);
+        if (write) {
+            if (x == X_ROWS) tile_copy(A, li, li + h, buf, true);
+            else transpose(a, lld, buf, w, h, w);
+            if (sum) sum_rect(sum, buf, h, w, gr, gc, n);
+            if (rc >= 0) rc = H5Dwrite(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, buf);
+            if (rc < 0) st = nd_err_set(ND_EIO, "cannot write dataset '%s' in '%s'", dataset, fname);
+        } else {
+            if (rc >= 0) rc = H5Dread(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, buf);
+            if (rc < 0) st = nd_err_set(ND_EIO, "cannot read dataset '%s' in '%s'", dataset, fname);
+            if (sum) sum_rect(sum, buf, h, w, gr, gc, n);
+            if (x == X_ROWS) tile_copy(A, li, li + h, buf, false);
+            else transpose(buf, w, a, lld, w, h);
+        }
+        if (ms >= 0) H5Sclose(ms);
+    }
+    if (xfer >= 0) H5Pclose(xfer);
+    if (buf) ND_FREE_N(buf, cap);
+    return st;
+}
+
+/* Collective: moves A to/from dataset dset (file space fspace) round by round, with the
+ * exchange; adds what passes through this rank's band to *sum when sum is given. */
+static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, nd_dm_h5sum *sum,
+                          const char *dataset, const char *fname)
 {
     plan p;
     ND_TRY(plan_init(&p, A->m, A->n));
     stage s;
-    hid_t xfer = make_xfer();
+    hid_t xfer = make_xfer(want_collective());
     nd_status st = stage_alloc(&p, A, &s);
     if (st == ND_OK && xfer < 0)
         st = nd_err_set(ND_EIO, "HDF5: cannot set up the transfer of '%s' in '%s'", dataset,
@@ -336,6 +523,7 @@ static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, const 
             tile_copy(A, l0, l1, s.a, true);
             xs = exchange(&p, &s, true);
             if (p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, true);
+            if (sum) sum_rect(sum, s.band, b1 - b0, A->n, b0, 0, A->n);
             if (rc >= 0) rc = H5Dwrite(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band);
             if (rc < 0 && st == ND_OK)
                 st = nd_err_set(ND_EIO, "cannot write dataset '%s' in '%s'", dataset, fname);
@@ -343,6 +531,7 @@ static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, const 
             if (rc >= 0) rc = H5Dread(dset, H5T_NATIVE_DOUBLE, ms, fspace, xfer, s.band);
             if (rc < 0 && st == ND_OK)
                 st = nd_err_set(ND_EIO, "cannot read dataset '%s' in '%s'", dataset, fname);
+            if (sum) sum_rect(sum, s.band, b1 - b0, A->n, b0, 0, A->n);
             if (p.P > 1) band_copy(&p, b0, b1, s.band, s.pieces, false);
             xs = exchange(&p, &s, false);
             tile_copy(A, l0, l1, s.a, false);
@@ -357,41 +546,80 @@ static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, const 
     return st;
 }
 
-nd_status nd_dm_h5write_loc(int64_t loc_id, const char *dataset, const nd_dm *A)
+/* Collective: either transfer, agreed, then the rank sums combined into *sum. */
+static nd_status move(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, int64_t crow,
+                      bool write, nd_dm_h5sum *sum, const char *dataset, const char *fname)
+{
+    if (sum) sum->add = sum->mix = 0;
+    nd_status st;
+    if (x == X_EXCHANGE) st = transfer(dset, fspace, A, write, sum, dataset, fname);
+    else st = nd_spmd_agree(direct(dset, fspace, nd, A, x, crow, write, sum, dataset, fname));
+    if (st == ND_OK && sum && nd_spmd_size() > 1) {
+        uint64_t v[2] = {sum->add, sum->mix};
+        int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_SUM, nd_spmd_comm());
+        st = nd_spmd_agree(rc == MPI_SUCCESS ? ND_OK : nd_dm_mpi_fail("MPI_Allreduce", rc));
+        sum->add = v[0];
+        sum->mix = v[1];
+    }
+    return st;
+}
+
+nd_status nd_dm_h5write_sum(int64_t loc_id, const char *dataset, const nd_dm *A,
+                            nd_dm_h5sum *sum)
 {
     quiet();
     hid_t loc = (hid_t)loc_id;
     char fname[512];
     loc_name(loc, fname, sizeof fname);
     nd_status st = ND_OK;
-    hid_t fspace = -1, dset = -1, lcpl = -1;
+    hid_t fspace = -1, dset = -1, lcpl = -1, dcpl = -1;
     hsize_t dims[2] = {(hsize_t)A->m, (hsize_t)A->n};
+    int64_t crow;
+    xlayout x = write_layout(A, &crow);
     htri_t ex = H5Lexists(loc, dataset, H5P_DEFAULT);
     if (ex > 0 && H5Ldelete(loc, dataset, H5P_DEFAULT) < 0)
         st = nd_err_set(ND_EIO, "cannot replace dataset '%s' in '%s'", dataset, fname);
     if (st == ND_OK) {
+        /* Every element is written: no fill values (HDF5 would write them at creation,
+         * space being allocated early in parallel). */
+        hsize_t cd[2] = {(hsize_t)crow, (hsize_t)(A->n < A->nb ? A->n : A->nb)};
         fspace = H5Screate_simple(2, dims, NULL);
         lcpl = H5Pcreate(H5P_LINK_CREATE);
-        if (fspace < 0 || lcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
+        dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        if (fspace < 0 || lcpl < 0 || dcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
+            H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
+            (x == X_CHUNKS && H5Pset_chunk(dcpl, 2, cd) < 0))
             st = nd_err_set(ND_EIO, "HDF5: cannot set up dataset '%s' in '%s'", dataset, fname);
     }
     if (st == ND_OK) {
-        dset = H5Dcreate2(loc, dataset, H5T_IEEE_F64LE, fspace, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        /* No chunk cache: every chunk is written whole, once, straight from the buffer. */
+        hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+        if (dapl >= 0 && x == X_CHUNKS) H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+        dset = H5Dcreate2(loc, dataset, H5T_IEEE_F64LE, fspace, lcpl, dcpl,
+                          dapl >= 0 ? dapl : H5P_DEFAULT);
+        if (dapl >= 0) H5Pclose(dapl);
         if (dset < 0)
             st = nd_err_set(ND_EIO, "cannot create dataset '%s' in '%s'", dataset, fname);
     }
     /* Nobody enters the collective transfer unless everybody can.  The matrix is only
-     * read: transfer's write direction never stores into A. */
+     * read: the write direction never stores into A. */
     st = nd_spmd_agree(st);
-    if (st == ND_OK) st = transfer(dset, fspace, (nd_dm *)A, true, dataset, fname);
+    nd_dm_host(A); /* a matrix on a GPU is written from its host copy */
+    if (st == ND_OK) st = move(dset, fspace, 2, (nd_dm *)A, x, crow, true, sum, dataset, fname);
     if (dset >= 0 && H5Dclose(dset) < 0 && st == ND_OK)
         st = nd_err_set(ND_EIO, "cannot close dataset '%s' in '%s'", dataset, fname);
+    if (dcpl >= 0) H5Pclose(dcpl);
     if (lcpl >= 0) H5Pclose(lcpl);
     if (fspace >= 0) H5Sclose(fspace);
     return nd_spmd_agree(st);
 }
 
-nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
+nd_status nd_dm_h5write_loc(int64_t loc_id, const char *dataset, const nd_dm *A)
+{
+    return nd_dm_h5write_sum(loc_id, dataset, A, NULL);
+}
+
+nd_status nd_dm_h5read_sum(int64_t loc_id, const char *dataset, nd_dm **out, nd_dm_h5sum *sum)
 {
     quiet();
     *out = NULL;
@@ -423,7 +651,11 @@ nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
         st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is empty", dataset, fname);
     nd_dm *A = NULL;
     if (st == ND_OK) st = nd_dm_alloc((int64_t)dims[0], (int64_t)dims[1], &A);
-    if (st == ND_OK) st = transfer(dset, fspace, A, false, dataset, fname);
+    if (st == ND_OK) {
+        int64_t crow;
+        xlayout x = read_layout(dset, nd, A, &crow);
+        st = move(dset, fspace, nd, A, x, crow, false, sum, dataset, fname);
+    }
     if (fspace >= 0) H5Sclose(fspace);
     if (dset >= 0) H5Dclose(dset);
     if (st != ND_OK) {
@@ -432,6 +664,11 @@ nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
     }
     *out = A;
     return ND_OK;
+}
+
+nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
+{
+    return nd_dm_h5read_sum(loc_id, dataset, out, NULL);
 }
 
 /* Collective: opens path with the MPI-IO driver; create: make it if missing (rank 0

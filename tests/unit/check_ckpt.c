@@ -377,6 +377,79 @@ START_TEST(file_roundtrip_and_refusals)
 }
 END_TEST
 
+/* Rewrites matrix m0 of a format-2 file as format 1 wrote it (f64 sum and Frobenius
+ * norm instead of the integer checksums), recording the given sum and norm. */
+static void make_v1(const char *path, double sum, double fro)
+{
+    if (nd_spmd_rank() == 0) {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        ck_assert_int_ge(f, 0);
+        hid_t d = H5Dopen2(f, "/matrices/m0", H5P_DEFAULT);
+        ck_assert_int_ge(d, 0);
+        ck_assert_int_ge(H5Adelete(d, "checksum_add"), 0);
+        ck_assert_int_ge(H5Adelete(d, "checksum_mix"), 0);
+        double v[2] = {sum, fro};
+        const char *names[2] = {"checksum_sum", "checksum_fro"};
+        for (int k = 0; k < 2; k++) {
+            hid_t sp = H5Screate(H5S_SCALAR);
+            hid_t a = H5Acreate2(d, names[k], H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+            ck_assert_int_ge(a, 0);
+            ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_DOUBLE, &v[k]), 0);
+            H5Aclose(a);
+            H5Sclose(sp);
+        }
+        H5Dclose(d);
+        uint64_t one = 1;
+        hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+        ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_UINT64, &one), 0);
+        H5Aclose(a);
+        H5Fclose(f);
+    }
+    nd_spmd_barrier();
+}
+
+/* Format 2 carries integer checksums; format 1 files (float checksums) still read; a
+ * damaged checksum of either kind is refused. */
+START_TEST(file_format1_still_read)
+{
+    nd_program *p = make_prog(7);
+    nd_vm *a;
+    ck_assert_int_eq(nd_vm_new(p, NULL, &a), ND_OK);
+    build_graph(a, true);
+    char path[300];
+    snprintf(path, sizeof path, "%s/v1.h5", tmpdir);
+    ck_assert_int_eq(write_file(path, a, p), ND_OK);
+    nd_ckpt_image img;
+    bool badv;
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_OK);
+    ck_assert_uint_eq(img.format_version, 2);
+    ck_assert_uint_eq(img.nmats, 1);
+    double sum, fro;
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_SUM, img.mats[0], &sum), ND_OK);
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, img.mats[0], &fro), ND_OK);
+    nd_ckpt_image_free(&img);
+
+    poke_u64_attr(path, "/matrices/m0", "checksum_mix", 7);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert(strstr(nd_err_msg(), "fails its checksum") != NULL);
+
+    ck_assert_int_eq(write_file(path, a, p), ND_OK);
+    make_v1(path, sum, fro);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_OK);
+    ck_assert_uint_eq(img.format_version, 1);
+    nd_ckpt_image_free(&img);
+
+    ck_assert_int_eq(write_file(path, a, p), ND_OK);
+    make_v1(path, sum, fro * 1.001);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert(!badv);
+    ck_assert(strstr(nd_err_msg(), "fails its checksum") != NULL);
+    if (nd_spmd_rank() == 0) unlink(path);
+    nd_vm_free(a);
+    nd_program_free(p);
+}
+END_TEST
+
 /* ---- the driver ---- */
 
 static nd_status hook_ckpt(void *ctx, nd_vm *vm)
@@ -505,6 +578,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, blob_roundtrip_sharing_cycles);
     tcase_add_test(tc, blob_rejects_truncation_and_survives_flips);
     tcase_add_test(tc, file_roundtrip_and_refusals);
+    tcase_add_test(tc, file_format1_still_read);
     tcase_add_test(tc, driver_resume_refuse_fallback);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
