@@ -43,9 +43,84 @@ size_t nd_dm_local_bytes(const nd_dm *A) { return A ? A->cap * sizeof(double) : 
 void nd_dm_free(nd_dm *A)
 {
     if (!A) return;
+    if (A->dev) nd_dm_dev->free(A->dev, A->cap);
     ND_FREE_N(A->a, A->cap);
     nd_free(A, sizeof *A);
 }
+
+/* ---- residency (dm_impl.h) ------------------------------------------------------- */
+
+const nd_dm_devops *nd_dm_dev;
+
+void nd_dm_set_backend(const nd_dm_devops *ops) { nd_dm_dev = ops; }
+
+/* The copies are a cache of one value, so making one current does not change the
+ * matrix: the const is cast away here and only here. */
+void nd_dm_host(const nd_dm *A)
+{
+    nd_dm *M = (nd_dm *)A;
+    if (M->at & ND_AT_HOST) return;
+    nd_dm_dev->download(M->a, M->dev, M->cap);
+    M->at |= ND_AT_HOST;
+}
+
+void nd_dm_host_w(nd_dm *A)
+{
+    nd_dm_host(A);
+    A->at = ND_AT_HOST;
+}
+
+nd_status nd_dm_to_dev(int n, const nd_dm *const *mats)
+{
+    nd_status st = ND_OK;
+    for (int k = 0; k < n && st == ND_OK; k++) {
+        nd_dm *M = (nd_dm *)mats[k];
+        if (M->at & ND_AT_DEV) continue;
+        if (!M->dev) M->dev = nd_dm_dev->alloc(M->cap);
+        if (!M->dev) {
+            st = nd_err_set(ND_ENOMEM, "out of GPU memory (a %lldx%lld matrix needs %zu MiB "
+                                       "on rank %d)",
+                            LL(M->m), LL(M->n), (M->cap * sizeof(double)) >> 20,
+                            nd_spmd_rank());
+            break;
+        }
+        nd_dm_dev->upload(M->dev, M->a, M->cap);
+        M->at |= ND_AT_DEV;
+    }
+    return nd_spmd_agree(st);
+}
+
+nd_status nd_dm_alloc_dev(int64_t m, int64_t n, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(m, n, out));
+    nd_dm *C = *out;
+    C->dev = nd_dm_dev->alloc(C->cap);
+    nd_status st = C->dev ? ND_OK
+                          : nd_err_set(ND_ENOMEM, "out of GPU memory (a %lldx%lld matrix "
+                                                  "needs %zu MiB on rank %d)",
+                                       LL(m), LL(n), (C->cap * sizeof(double)) >> 20,
+                                       nd_spmd_rank());
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) {
+        nd_dm_free(C);
+        *out = NULL;
+        return st;
+    }
+    C->at = ND_AT_DEV;
+    return ND_OK;
+}
+
+nd_status nd_dm_copy_host(const nd_dm *A, nd_dm **out)
+{
+    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    nd_dm_host(A);
+    memcpy((*out)->a, A->a, A->cap * sizeof(double));
+    return ND_OK;
+}
+
+/* Uniform: whether elementwise operations, products and copies run on the device: always
+ * with a backend (the inputs are uploaded if needed). */
+static bool on_dev(void) { return nd_dm_dev != NULL; }
 
 int64_t nd_dm_grow(const nd_dm *A, int li)
 {
@@ -104,6 +179,7 @@ nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out)
     A->cap = (size_t)A->lld * (size_t)A->nloc;
     if (A->cap == 0) A->cap = 1;
     A->a = ND_ALLOC_N(double, A->cap);
+    A->at = ND_AT_HOST;
     if (!A->a) {
         nd_free(A, sizeof *A);
         return ND_ENOMEM;
@@ -230,6 +306,7 @@ nd_status nd_dm_to_colmajor(const nd_dm *A, double **out)
     double *buf = ND_ALLOC_N(double, total);
     /* A failed allocation on one rank must not leave the others in the all-reduce. */
     AGREE_ALLOC(buf, total);
+    nd_dm_host(A);
     for (int lj = 0; lj < A->nloc; lj++) {
         int64_t j = nd_dm_gcol(A, lj);
         for (int li = 0; li < A->mloc; li++)
@@ -273,7 +350,11 @@ nd_status nd_dm_get(const nd_dm *A, int64_t i, int64_t j, double *v)
     locate(A, i, j, &prow, &pcol, &li, &lj);
     nd_spmd_grid(NULL, NULL, &myrow, &mycol);
     double x = 0.0;
-    if (prow == myrow && pcol == mycol) x = A->a[li + (size_t)lj * A->lld];
+    if (prow == myrow && pcol == mycol) {
+        size_t k = li + (size_t)lj * A->lld;
+        if (A->at & ND_AT_HOST) x = A->a[k];
+        else nd_dm_dev->get1(A->dev + k, &x); /* one element, not the matrix */
+    }
     int root = Cblacs_pnum(nd_spmd_blacs_ctx(), prow, pcol);
     ND_TRY(nd_spmd_bcast(&x, sizeof x, root));
     *v = x;
@@ -287,7 +368,11 @@ nd_status nd_dm_set(nd_dm *A, int64_t i, int64_t j, double v)
     int prow, pcol, li, lj, myrow, mycol;
     locate(A, i, j, &prow, &pcol, &li, &lj);
     nd_spmd_grid(NULL, NULL, &myrow, &mycol);
-    if (prow == myrow && pcol == mycol) A->a[li + (size_t)lj * A->lld] = v;
+    if (prow == myrow && pcol == mycol) {
+        size_t k = li + (size_t)lj * A->lld;
+        if (A->at & ND_AT_HOST) A->a[k] = v;
+        if (A->at & ND_AT_DEV) nd_dm_dev->set1(A->dev + k, v);
+    }
     return ND_OK;
 }
 
@@ -306,6 +391,8 @@ static nd_status check_range(const nd_dm *A, int64_t r0, int64_t r1, int64_t c0,
 static void redistribute(int64_t m, int64_t n, const nd_dm *A, int64_t ia, int64_t ja,
                          nd_dm *B, int64_t ib, int64_t jb)
 {
+    nd_dm_host(A);
+    nd_dm_host_w(B);
     Cpdgemr2d((int)m, (int)n, A->a, (int)ia + 1, (int)ja + 1, (int *)A->desc, B->a,
               (int)ib + 1, (int)jb + 1, B->desc, nd_spmd_blacs_ctx());
 }
@@ -333,6 +420,7 @@ nd_status nd_dm_assign_scalar(nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int6
                               double v)
 {
     ND_TRY(check_range(A, r0, r1, c0, c1));
+    nd_dm_host_w(A);
     for (int lj = 0; lj < A->nloc; lj++) {
         int64_t j = nd_dm_gcol(A, lj);
         if (j < c0 || j >= c1) continue;
@@ -346,32 +434,123 @@ nd_status nd_dm_assign_scalar(nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int6
 
 nd_status nd_dm_copy(const nd_dm *A, nd_dm **out)
 {
-    ND_TRY(nd_dm_alloc(A->m, A->n, out));
-    memcpy((*out)->a, A->a, A->cap * sizeof(double));
+    if (!(on_dev() && (A->at & ND_AT_DEV))) return nd_dm_copy_host(A, out);
+    ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
+    nd_dm_dev->copy((*out)->dev, A->dev, A->cap);
     return ND_OK;
 }
 
 nd_status nd_dm_transpose(const nd_dm *A, nd_dm **out)
 {
+    int nprow, npcol;
+    nd_spmd_grid(&nprow, &npcol, NULL, NULL);
+    if (on_dev() && nprow == 1 && npcol == 1 && nd_dm_dev->transpose) {
+        ND_TRY(nd_dm_to_dev(1, &A));
+        ND_TRY(nd_dm_alloc_dev(A->n, A->m, out));
+        nd_dm_dev->transpose(A, *out);
+        return ND_OK;
+    }
     ND_TRY(nd_dm_alloc(A->n, A->m, out));
     nd_dm *C = *out;
+    nd_dm_host(A);
     int M = (int)C->m, N = (int)C->n, one = 1;
     double alpha = 1.0, beta = 0.0;
     pdtran_(&M, &N, &alpha, A->a, &one, &one, A->desc, &beta, C->a, &one, &one, C->desc);
     return ND_OK;
 }
 
-/* Collective.  Goes through a full gather (column-major order is unchanged by a
- * reshape, so the gathered array is the new matrix's data): memory m*n per rank. */
+/* Collective.  Column-major order is unchanged by a reshape: the element at linear index
+ * k = i + j * A->m moves to (k % m, k / m).  Every rank sends each of its elements to the
+ * owner of the new position with one MPI_Alltoallv.  Both sides walk their local parts in
+ * local column-major order, which for any one sender-receiver pair is increasing k, so
+ * the values travel without indices and arrive in the order the receiver walks its part.
+ * Memory per rank: the new local part plus one buffer of each local size (no gather).
+ * Exact: values are only moved. */
 nd_status nd_dm_reshape(const nd_dm *A, int64_t m, int64_t n, nd_dm **out)
 {
     *out = NULL;
-    ND_CHECK(m >= 1 && n >= 1 && m * n == A->m * A->n && m <= INT64_MAX / n, ND_EPROG,
+    ND_CHECK(m >= 1 && n >= 1 && m <= INT64_MAX / n && m * n == A->m * A->n, ND_EPROG,
              "cannot reshape %lldx%lld to %lldx%lld", LL(A->m), LL(A->n), LL(m), LL(n));
-    double *buf;
-    ND_TRY(nd_dm_to_colmajor(A, &buf));
-    nd_status st = nd_dm_from_colmajor(m, n, buf, out);
-    ND_FREE_N(buf, (size_t)A->m * (size_t)A->n);
+    ND_TRY(nd_dm_alloc(m, n, out));
+    nd_dm *B = *out;
+    nd_dm_host(A);
+    int nprow, npcol, myrow, mycol, nb = A->nb, P = nd_spmd_size();
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    /* The same shape has the same layout; on a 1x1 grid both local parts are the plain
+     * column-major arrays (lld = m), so the values do not move. */
+    if (m == A->m || (nprow == 1 && npcol == 1)) {
+        memcpy(B->a, A->a, A->cap * sizeof(double));
+        return ND_OK;
+    }
+    int ctx = nd_spmd_blacs_ctx();
+    size_t na = (size_t)A->mloc * (size_t)A->nloc, nbl = (size_t)B->mloc * (size_t)B->nloc;
+    size_t ngrid = (size_t)nprow * (size_t)npcol, nint = 4 * (size_t)P + ngrid;
+    /* per rank: send counts, send displacements, receive counts, receive displacements;
+     * then the rank of each grid position (row-major). */
+    int *ints = ND_ALLOC_N(int, nint);
+    int *cursor = ND_ALLOC_N(int, (size_t)P);
+    double *sbuf = ND_ALLOC_N(double, na ? na : 1), *rbuf = ND_ALLOC_N(double, nbl ? nbl : 1);
+    nd_status st = nd_spmd_agree(ints && cursor && sbuf && rbuf ? ND_OK : ND_ENOMEM);
+    for (int side = 0; side < 2 && st == ND_OK; side++) {
+        /* side 0 packs A's elements by their owner in B; side 1 unpacks B's elements
+         * from their owner in A. */
+        const nd_dm *X = side ? B : A;
+        int64_t ym = side ? A->m : m;
+        int *cnt = ints + 2 * (size_t)side * P, *disp = cnt + P, *pnum = ints + 4 * (size_t)P;
+        if (side == 0)
+            for (int pr = 0; pr < nprow; pr++)
+                for (int pc = 0; pc < npcol; pc++)
+                    pnum[pr * npcol + pc] = Cblacs_pnum(ctx, pr, pc);
+        for (int pass = 0; pass < 2 && st == ND_OK; pass++) {
+            if (pass == 0) {
+                memset(cnt, 0, (size_t)P * sizeof *cnt);
+            } else {
+                for (int r = 0, d = 0; r < P; d += cnt[r], r++) disp[r] = cursor[r] = d;
+                if (side == 1) {
+                    int *sc = ints, *sd = ints + P;
+                    int rc = MPI_Alltoallv(sbuf, sc, sd, MPI_DOUBLE, rbuf, cnt, disp,
+                                           MPI_DOUBLE, nd_spmd_comm());
+                    if (rc != MPI_SUCCESS) {
+                        st = nd_dm_mpi_fail("MPI_Alltoallv", rc);
+                        break;
+                    }
+                }
+            }
+            for (int lj = 0; lj < X->nloc; lj++) {
+                int64_t gj = ((int64_t)(lj / nb) * npcol + mycol) * nb + lj % nb;
+                /* a run of up to nb local rows is nb consecutive global rows, hence
+                 * consecutive k: the position in the other shape advances by one */
+                for (int li0 = 0; li0 < X->mloc; li0 += nb) {
+                    int64_t gi = ((int64_t)(li0 / nb) * nprow + myrow) * nb;
+                    int run = X->mloc - li0 < nb ? X->mloc - li0 : nb;
+                    int64_t k = gi + gj * X->m, i = k % ym, j = k / ym;
+                    int ioff = (int)(i % nb), joff = (int)(j % nb);
+                    int pr = (int)(i / nb % nprow), pc = (int)(j / nb % npcol);
+                    double *col = X->a + (size_t)lj * X->lld + li0;
+                    for (int t = 0; t < run; t++) {
+                        int r = pnum[pr * npcol + pc];
+                        if (pass == 0) cnt[r]++;
+                        else if (side == 0) sbuf[cursor[r]++] = col[t];
+                        else col[t] = rbuf[cursor[r]++];
+                        if (++i == ym) {
+                            i = 0, ioff = 0, pr = 0;
+                            if (++joff == nb) joff = 0, pc = (pc + 1) % npcol;
+                        } else if (++ioff == nb) {
+                            ioff = 0, pr = (pr + 1) % nprow;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ND_FREE_N(ints, nint);
+    ND_FREE_N(cursor, (size_t)P);
+    ND_FREE_N(sbuf, na ? na : 1);
+    ND_FREE_N(rbuf, nbl ? nbl : 1);
+    if (st != ND_OK) {
+        nd_dm_free(B);
+        *out = NULL;
+    }
     return st;
 }
 
@@ -419,6 +598,7 @@ nd_status nd_dm_diag(const nd_dm *A, nd_dm **out)
     ND_TRY(nd_dm_need_square(A));
     double *d = ND_ALLOC_N(double, (size_t)A->n);
     AGREE_ALLOC(d, (size_t)A->n);
+    nd_dm_host(A);
     for (int lj = 0; lj < A->nloc; lj++) {
         int64_t j = nd_dm_gcol(A, lj);
         for (int li = 0; li < A->mloc; li++)
@@ -452,6 +632,13 @@ nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     ND_CHECK((unsigned)op <= ND_EW_POW, ND_EINTERNAL, "bad elementwise op %d", (int)op);
     ND_CHECK(A->m == B->m && A->n == B->n, ND_EPROG, "shape mismatch: %lldx%lld %s %lldx%lld",
              LL(A->m), LL(A->n), ew_sym[op], LL(B->m), LL(B->n));
+    if (on_dev()) {
+        const nd_dm *in[2] = {A, B};
+        ND_TRY(nd_dm_to_dev(2, in));
+        ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
+        nd_dm_dev->ew(op, A->dev, B->dev, (*out)->dev, A->cap);
+        return ND_OK;
+    }
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
     nd_dm *C = *out;
     for (int lj = 0; lj < A->nloc; lj++)
@@ -467,6 +654,12 @@ nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_lef
 {
     *out = NULL;
     ND_CHECK((unsigned)op <= ND_EW_POW, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    if (on_dev()) {
+        ND_TRY(nd_dm_to_dev(1, &A));
+        ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
+        nd_dm_dev->ew_scalar(op, A->dev, s, scalar_left, (*out)->dev, A->cap);
+        return ND_OK;
+    }
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
     nd_dm *C = *out;
     for (int lj = 0; lj < A->nloc; lj++)
@@ -481,6 +674,12 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
 {
     *out = NULL;
     ND_CHECK((unsigned)f <= ND_MAP_TANH, ND_EINTERNAL, "bad map function %d", (int)f);
+    if (on_dev()) {
+        ND_TRY(nd_dm_to_dev(1, &A));
+        ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
+        nd_dm_dev->map(f, A->dev, (*out)->dev, A->cap);
+        return ND_OK;
+    }
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
     nd_dm *C = *out;
     for (int lj = 0; lj < A->nloc; lj++)
@@ -504,10 +703,9 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
 
 /* ---- reductions ------------------------------------------------------------------ */
 
-/* The partial kinds.  Every partial covers one global block (or one column of a
+/* Every partial (kinds P_* in dm_impl.h) covers one global block (or one column of a
  * block-row, or one row of a block-column) and is accumulated in a fixed order inside
  * the block: columns outer, rows inner. */
-enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };
 
 static double nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
 static double nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
@@ -522,6 +720,21 @@ static nd_status block_partials(const nd_dm *A, const nd_dm *B, int kind, double
     size_t np = (size_t)nbr * (size_t)nbc;
     double *part = ND_ALLOC_N(double, np);
     AGREE_ALLOC(part, np);
+    /* A matrix already on the device is reduced there; one on the host stays there. */
+    if (on_dev() && (A->at & ND_AT_DEV)) {
+        const nd_dm *in[2] = {A, B};
+        nd_status st = nd_dm_to_dev(B ? 2 : 1, in);
+        if (st == ND_OK) st = nd_dm_dev->partials(A, B, kind, part, np);
+        if (st != ND_OK) {
+            ND_FREE_N(part, np);
+            return st;
+        }
+        *out = part;
+        *nout = np;
+        return ND_OK;
+    }
+    nd_dm_host(A);
+    if (B) nd_dm_host(B);
     for (int lc = 0; lc * nb < A->nloc; lc++) {
         int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
         int64_t bj = (int64_t)lc * npcol + mycol;
@@ -565,6 +778,7 @@ static nd_status line_partials(const nd_dm *A, bool per_row, double **out, size_
     size_t np = (size_t)nblk * (size_t)nlines;
     double *part = ND_ALLOC_N(double, np);
     AGREE_ALLOC(part, np);
+    nd_dm_host(A);
     for (int lj = 0; lj < A->nloc; lj++) {
         int64_t j = nd_dm_gcol(A, lj);
         int64_t bj = (int64_t)(lj / nb) * npcol + mycol;
@@ -613,6 +827,7 @@ static nd_status reduce_trace(const nd_dm *A, double *out)
     int64_t nbd = (k + A->nb - 1) / A->nb;
     double *part = ND_ALLOC_N(double, (size_t)nbd);
     AGREE_ALLOC(part, (size_t)nbd);
+    nd_dm_host(A);
     for (int lj = 0; lj < A->nloc; lj++) {
         int64_t j = nd_dm_gcol(A, lj);
         if (j >= k) continue;
@@ -699,6 +914,8 @@ nd_status nd_dm_sign_columns(nd_dm *A, nd_dm *B)
     size_t n = (size_t)A->n;
     double *cand = ND_ALLOC_N(double, 3 * n);
     AGREE_ALLOC(cand, 3 * n);
+    nd_dm_host_w(A);
+    if (B) nd_dm_host_w(B);
     for (size_t j = 0; j < n; j++) {
         cand[3 * j] = -1.0;
         cand[3 * j + 1] = 9e18;

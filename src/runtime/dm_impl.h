@@ -16,9 +16,69 @@ struct nd_dm {
     int mloc, nloc;  /* local rows and columns */
     int lld;
     int desc[9];
-    double *a;       /* nd_malloc'd, lld * nloc doubles (at least 1) */
+    double *a;       /* nd_malloc'd, lld * nloc doubles (at least 1): the host copy */
     size_t cap;      /* doubles allocated */
+    double *dev;     /* the device copy (cap doubles, same layout) or NULL */
+    unsigned at;     /* ND_AT_HOST | ND_AT_DEV: which copies are current (never 0) */
 };
+
+/* Residency.  With no device backend every matrix is ND_AT_HOST and the functions
+ * below cost one test.  With one, device operations leave their results ND_AT_DEV and
+ * the host code brings a copy back only when it needs the values (docs/gpu.md). */
+enum { ND_AT_HOST = 1u, ND_AT_DEV = 2u };
+
+/* The device backend (src/la/cuda): operations on the local parts of matrices of one
+ * layout.  Every function returns ND_OK or an error the caller reports; device faults
+ * that leave the device unusable end the job through nd_spmd_fatal.  Entries may be
+ * NULL: the host code then runs the operation. */
+typedef struct nd_dm_devops {
+    const char *name;
+    /* Rank-local memory: alloc returns NULL when the device is full. */
+    double *(*alloc)(size_t n);
+    void (*free)(double *p, size_t n);
+    void (*upload)(double *d, const double *h, size_t n);
+    void (*download)(double *h, const double *d, size_t n);
+    void (*get1)(const double *d, double *v);
+    void (*set1)(double *d, double v);
+    /* Rank-local, on n contiguous elements. */
+    void (*copy)(double *c, const double *a, size_t n);
+    void (*ew)(nd_ew_op op, const double *a, const double *b, double *c, size_t n);
+    void (*ew_scalar)(nd_ew_op op, const double *a, double s, bool scalar_left, double *c,
+                      size_t n);
+    void (*map)(nd_map_fn f, const double *a, double *c, size_t n);
+    /* Collective.  part[bi + bj * nbr] for the blocks this rank owns, 0 elsewhere, in
+     * exactly the order of the host code (bit-identical), combined across ranks. */
+    nd_status (*partials)(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np);
+    /* Collective.  C := A @ B; C was made by nd_dm_alloc_dev. */
+    nd_status (*matmul)(const nd_dm *A, const nd_dm *B, nd_dm *C);
+    /* Rank-local, on a 1x1 grid only: C := A.T (C made by nd_dm_alloc_dev). */
+    void (*transpose)(const nd_dm *A, nd_dm *C);
+    /* Collective, called only on a 1x1 grid (the whole matrix on one device).  The
+     * errors of the host versions; results within rounding of theirs. */
+    nd_status (*solve)(const nd_dm *A, const nd_dm *B, nd_dm **X);
+    nd_status (*cholesky)(const nd_dm *A, nd_dm **L);
+    nd_status (*eigh)(const nd_dm *A, nd_dm **w, nd_dm **V);
+} nd_dm_devops;
+
+/* The kinds of block partials of the reductions (dm.c).  NaN handling of min/max: a NaN
+ * wins (the host code's nan_min/nan_max). */
+enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };
+
+/* Rank-local: the backend in use, NULL for the host.  Set once, before any matrix. */
+extern const nd_dm_devops *nd_dm_dev;
+void nd_dm_set_backend(const nd_dm_devops *ops);
+/* Rank-local: makes the host copy current (downloads it if needed). */
+void nd_dm_host(const nd_dm *A);
+/* Rank-local: the same, then the device copy is dropped (the host copy will change). */
+void nd_dm_host_w(nd_dm *A);
+/* Collective: makes the device copies of the n matrices current (uploads), agreeing on
+ * failure (ND_ENOMEM "out of GPU memory" on every rank). */
+nd_status nd_dm_to_dev(int n, const nd_dm *const *mats);
+/* Collective: a new m-by-n matrix whose device copy the caller fills (ND_AT_DEV). */
+nd_status nd_dm_alloc_dev(int64_t m, int64_t n, nd_dm **out);
+/* Collective: a new matrix with A's values in host memory only (for the host code that
+ * factors a copy in place). */
+nd_status nd_dm_copy_host(const nd_dm *A, nd_dm **out);
 
 /* Collective: a new zero-filled m-by-n matrix (checks sizes: ND_EPROG). */
 nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out);

@@ -8,6 +8,7 @@
  */
 #include "common/alloc.h"
 #include "runtime/dm.h"
+#include "runtime/dm_impl.h"
 #include "runtime/spmd.h"
 
 #include <cblas.h>
@@ -21,6 +22,149 @@
 #include <unistd.h>
 
 #define NB ND_DEFAULT_NB
+
+/* ---- a host-memory "device" ------------------------------------------------------ */
+
+/* The case "dev" runs every test again with this backend: device copies are separate
+ * host buffers (poisoned with NaN when allocated, like fresh device memory), so a
+ * missing upload, download or invalidation in the residency code of dm.c shows up as a
+ * wrong value.  Products and factorizations run the host code on views of the device
+ * buffers; the reductions replay the host loop. */
+static double *fd_alloc(size_t n)
+{
+    double *p = ND_ALLOC_N(double, n);
+    for (size_t k = 0; p && k < n; k++) p[k] = NAN;
+    return p;
+}
+static void fd_free(double *p, size_t n) { ND_FREE_N(p, n); }
+static void fd_move(double *d, const double *s, size_t n) { memcpy(d, s, n * sizeof *d); }
+static void fd_get1(const double *d, double *v) { *v = *d; }
+static void fd_set1(double *d, double v) { *d = v; }
+
+static double fd_apply(nd_ew_op op, double x, double y)
+{
+    switch (op) {
+    case ND_EW_ADD: return x + y;
+    case ND_EW_SUB: return x - y;
+    case ND_EW_MUL: return x * y;
+    case ND_EW_DIV: return x / y;
+    default: return pow(x, y);
+    }
+}
+static void fd_ew(nd_ew_op op, const double *a, const double *b, double *c, size_t n)
+{
+    for (size_t k = 0; k < n; k++) c[k] = fd_apply(op, a[k], b[k]);
+}
+static void fd_ew_scalar(nd_ew_op op, const double *a, double x, bool left, double *c, size_t n)
+{
+    for (size_t k = 0; k < n; k++) c[k] = left ? fd_apply(op, x, a[k]) : fd_apply(op, a[k], x);
+}
+static void fd_map(nd_map_fn f, const double *a, double *c, size_t n)
+{
+    static double (*const fn[])(double) = {NULL, fabs, sqrt, exp, log, sin, cos, tanh};
+    for (size_t k = 0; k < n; k++) c[k] = f == ND_MAP_NEG ? -a[k] : fn[f](a[k]);
+}
+
+static const nd_dm_devops *fd_ops(void);
+
+/* A host-resident view of M's device copy (shares the buffer; never freed). */
+static nd_dm fd_view(const nd_dm *M)
+{
+    nd_dm v = *M;
+    v.a = M->dev;
+    v.dev = NULL;
+    v.at = ND_AT_HOST;
+    return v;
+}
+
+static double fd_nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
+static double fd_nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
+
+static nd_status fd_partials(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np)
+{
+    int nb = A->nb, nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int64_t nbr = (A->m + nb - 1) / nb;
+    memset(part, 0, np * sizeof *part);
+    const double *a = A->dev, *b = B ? B->dev : NULL;
+    for (int lc = 0; lc * nb < A->nloc; lc++)
+        for (int lr = 0; lr * nb < A->mloc; lr++) {
+            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
+            int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
+            double acc = kind == P_MIN || kind == P_MAX ? a[lr * nb + (size_t)lc * nb * A->lld] : 0.0;
+            for (int lj = lc * nb; lj < j1; lj++)
+                for (int li = lr * nb; li < i1; li++) {
+                    double x = a[li + (size_t)lj * A->lld];
+                    if (kind == P_SUM) acc += x;
+                    else if (kind == P_SUMSQ) acc += x * x;
+                    else if (kind == P_MIN) acc = fd_nan_min(acc, x);
+                    else if (kind == P_MAX) acc = fd_nan_max(acc, x);
+                    else acc += x * b[li + (size_t)lj * A->lld];
+                }
+            part[((int64_t)lr * nprow + myrow) + ((int64_t)lc * npcol + mycol) * nbr] = acc;
+        }
+    if (nd_spmd_size() > 1)
+        MPI_Allreduce(MPI_IN_PLACE, part, (int)np, MPI_UINT64_T, MPI_BOR, nd_spmd_comm());
+    return ND_OK;
+}
+
+static nd_status fd_matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
+{
+    nd_dm va = fd_view(A), vb = fd_view(B), *T = NULL;
+    nd_dm_set_backend(NULL);
+    nd_status st = nd_dm_matmul(&va, &vb, &T);
+    nd_dm_set_backend(fd_ops());
+    if (st == ND_OK) memcpy(C->dev, T->a, C->cap * sizeof(double));
+    nd_dm_free(T);
+    return st;
+}
+
+/* The factorizations leave host-resident results, as eigh does on a real device. */
+static nd_status fd_solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
+{
+    const nd_dm *in[2] = {A, B};
+    ND_TRY(nd_dm_to_dev(2, in));
+    nd_dm va = fd_view(A), vb = fd_view(B);
+    nd_dm_set_backend(NULL);
+    nd_status st = nd_dm_solve(&va, &vb, X);
+    nd_dm_set_backend(fd_ops());
+    return st;
+}
+static nd_status fd_cholesky(const nd_dm *A, nd_dm **L)
+{
+    ND_TRY(nd_dm_to_dev(1, &A));
+    nd_dm va = fd_view(A);
+    nd_dm_set_backend(NULL);
+    nd_status st = nd_dm_cholesky(&va, L);
+    nd_dm_set_backend(fd_ops());
+    return st;
+}
+static nd_status fd_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
+{
+    ND_TRY(nd_dm_to_dev(1, &A));
+    nd_dm va = fd_view(A);
+    nd_dm_set_backend(NULL);
+    nd_status st = nd_dm_eigh(&va, w, V);
+    nd_dm_set_backend(fd_ops());
+    return st;
+}
+
+static void fd_transpose(const nd_dm *A, nd_dm *C)
+{
+    for (int64_t j = 0; j < C->n; j++)
+        for (int64_t i = 0; i < C->m; i++) C->dev[i + j * C->lld] = A->dev[j + i * A->lld];
+}
+
+static const nd_dm_devops fake_dev = {
+    .name = "fake",
+    .alloc = fd_alloc, .free = fd_free, .upload = fd_move, .download = fd_move,
+    .get1 = fd_get1, .set1 = fd_set1, .copy = fd_move, .ew = fd_ew,
+    .ew_scalar = fd_ew_scalar, .map = fd_map, .partials = fd_partials, .matmul = fd_matmul, .transpose = fd_transpose,
+    .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh,
+};
+static const nd_dm_devops *fd_ops(void) { return &fake_dev; }
+static void fd_on(void) { nd_dm_set_backend(&fake_dev); }
+static void fd_off(void) { nd_dm_set_backend(NULL); }
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -919,6 +1063,22 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_eigh_svd);
     tcase_add_test(tc, test_h5_roundtrip);
     suite_add_tcase(s, tc);
+    /* Everything again through the residency code with the fake device. */
+    TCase *td = tcase_create("dev");
+    tcase_set_timeout(td, 240);
+    tcase_add_checked_fixture(td, fd_on, fd_off);
+    tcase_add_test(td, test_construct);
+    tcase_add_test(td, test_rand);
+    tcase_add_test(td, test_get_set_slice_assign);
+    tcase_add_test(td, test_shape_ops);
+    tcase_add_test(td, test_elementwise);
+    tcase_add_test(td, test_matmul);
+    tcase_add_test(td, test_reductions);
+    tcase_add_test(td, test_solve_inv_det);
+    tcase_add_test(td, test_cholesky_qr);
+    tcase_add_test(td, test_eigh_svd);
+    tcase_add_test(td, test_h5_roundtrip);
+    suite_add_tcase(s, td);
     TCase *tx = tcase_create("h5x"); /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */
     tcase_set_timeout(tx, 240);
     tcase_add_test(tx, test_h5_across_rank_counts);

@@ -1,0 +1,50 @@
+/* cuda.h: the CUDA matrix backend (src/la/cuda; built only when configure finds CUDA).
+ * The job starts it once; from then on the nd_dm_ functions keep matrices in device
+ * memory (docs/gpu.md).
+ */
+#ifndef ND_LA_CUDA_H
+#define ND_LA_CUDA_H
+
+#include "common/nd.h"
+#include "runtime/dm_impl.h"
+
+#include <mpi.h>
+
+/* Collective, after nd_spmd_configure and before any matrix exists.  Picks one device
+ * per rank by node-local rank and sets up cuBLAS, cuSOLVER and NCCL.  Without a device
+ * for every rank (none, or more ranks on a node than devices: NCCL needs one device per
+ * rank): required gives ND_EUSAGE on every rank; otherwise *active stays false and rank
+ * 0 prints one info line. */
+nd_status nd_cuda_start(bool required, bool *active);
+
+/* What the plugin (libnoodle_cuda.so) uses of noodle-run.  The executable's symbols are
+ * hidden (-fvisibility=hidden), so the loader hands the plugin this table and the
+ * plugin's host.c forwards its calls to nd_* through it. */
+typedef struct nd_cuda_host {
+    void *(*calloc)(size_t n, size_t size);
+    void (*free)(void *p, size_t size);
+    nd_status (*err_set)(nd_status st, const char *fmt, ...);
+    int (*spmd_rank)(void);
+    int (*spmd_size)(void);
+    MPI_Comm (*spmd_comm)(void);
+    void (*spmd_grid)(int *nprow, int *npcol, int *myrow, int *mycol);
+    nd_status (*spmd_agree)(nd_status local);
+    void (*spmd_fatal)(const char *path, int line, int col, const char *fmt, ...);
+    void (*dm_set_backend)(const nd_dm_devops *ops);
+    nd_status (*dm_to_dev)(int n, const nd_dm *const *mats);
+    nd_status (*dm_alloc_dev)(int64_t m, int64_t n, nd_dm **out);
+    void (*dm_free)(nd_dm *A);
+    nd_status (*dm_sign_columns)(nd_dm *A, nd_dm *B);
+    nd_status (*dm_from_colmajor)(int64_t m, int64_t n, const double *data, nd_dm **out);
+} nd_cuda_host;
+
+/* The plugin's entry point, found with dlsym: nd_cuda_start's contract, once host is
+ * installed. */
+typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, bool required,
+                                          bool *active);
+#define ND_CUDA_PLUGIN_START "nd_cuda_plugin_start"
+
+/* Plugin-side (host.c): installs the table the forwarders call. */
+void nd_cuda_set_host(const nd_cuda_host *host);
+
+#endif

@@ -1,0 +1,544 @@
+/* dm_cuda.c: the CUDA backend of the distributed matrices (dm_impl.h's nd_dm_devops),
+ * built as the plugin libnoodle_cuda.so that noodle-run opens (loader.c).
+ *
+ * One device per rank, chosen by node-local rank.  A matrix's device copy has exactly
+ * the layout of its host copy (column-major local part, leading dimension lld), so
+ * moving it is one cudaMemcpy and the host code stays valid for any operation this
+ * file does not implement.  `@` is SUMMA: panels of A's block columns are broadcast
+ * along grid rows and B's block rows along grid columns with NCCL, and cuBLAS DGEMM
+ * accumulates locally; on a 1x1 grid it is one DGEMM.  Reduction partials are computed
+ * on the device in the host's order and combined with an NCCL all-reduce of their bits.
+ * solve, cholesky and eigh use cuSOLVER on a 1x1 grid.  Every operation synchronizes
+ * its stream before it returns, so wtime() brackets work that is done.  Device faults
+ * end the job (nd_spmd_fatal).  Spec: docs/gpu.md.
+ */
+#include "common/alloc.h"
+#include "la/cuda/cuda.h"
+#include "la/cuda/kernels.h"
+#include "runtime/dm_impl.h"
+#include "runtime/spmd.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cusolverDn.h>
+#include <nccl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Static_assert(ND_EW_ADD == 0 && ND_EW_POW == 4, "kernels.cu mirrors nd_ew_op");
+_Static_assert(ND_MAP_NEG == 0 && ND_MAP_TANH == 7, "kernels.cu mirrors nd_map_fn");
+_Static_assert(P_SUM == 0 && P_DOT == 4, "kernels.cu mirrors the partial kinds");
+
+/* Columns of A (rows of B) per SUMMA step, rounded down to whole blocks. */
+#define PANEL_COLS 2048
+
+static struct {
+    cudaStream_t s;
+    cublasHandle_t blas;
+    cusolverDnHandle_t sol;
+    ncclComm_t world, row, col; /* row: my process row (rank = mycol); col: my column */
+    bool force_bcast;           /* NOODLE_GPU_SUMMA=bcast: broadcast even on one rank */
+} g;
+
+static void cuda_ok(cudaError_t e, const char *what)
+{
+    if (e != cudaSuccess)
+        nd_spmd_fatal(NULL, 0, 0, "CUDA: %s: %s", what, cudaGetErrorString(e));
+}
+
+static void blas_ok(cublasStatus_t e, const char *what)
+{
+    if (e != CUBLAS_STATUS_SUCCESS) nd_spmd_fatal(NULL, 0, 0, "cuBLAS: %s failed (status %d)", what, (int)e);
+}
+
+static void solver_ok(cusolverStatus_t e, const char *what)
+{
+    if (e != CUSOLVER_STATUS_SUCCESS)
+        nd_spmd_fatal(NULL, 0, 0, "cuSOLVER: %s failed (status %d)", what, (int)e);
+}
+
+static void nccl_ok(ncclResult_t e, const char *what)
+{
+    if (e != ncclSuccess) nd_spmd_fatal(NULL, 0, 0, "NCCL: %s: %s", what, ncclGetErrorString(e));
+}
+
+/* Kernels report launch errors here; faults inside them at the synchronization. */
+static void finish(const char *what)
+{
+    cuda_ok(cudaGetLastError(), what);
+    cuda_ok(cudaStreamSynchronize(g.s), what);
+}
+
+/* ---- memory ---------------------------------------------------------------------- */
+
+static double *dev_alloc(size_t n)
+{
+    void *p = NULL;
+    if (cudaMalloc(&p, n * sizeof(double)) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is reported by the caller */
+        return NULL;
+    }
+    return p;
+}
+
+static void dev_free(double *p, size_t n)
+{
+    (void)n;
+    cuda_ok(cudaFree(p), "cudaFree");
+}
+
+static void upload(double *d, const double *h, size_t n)
+{
+    cuda_ok(cudaMemcpy(d, h, n * sizeof(double), cudaMemcpyHostToDevice), "upload");
+}
+
+static void download(double *h, const double *d, size_t n)
+{
+    cuda_ok(cudaMemcpy(h, d, n * sizeof(double), cudaMemcpyDeviceToHost), "download");
+}
+
+static void get1(const double *d, double *v) { download(v, d, 1); }
+static void set1(double *d, double v) { upload(d, &v, 1); }
+
+static void dev_copy(double *c, const double *a, size_t n)
+{
+    cuda_ok(cudaMemcpyAsync(c, a, n * sizeof(double), cudaMemcpyDeviceToDevice, g.s), "copy");
+    finish("copy");
+}
+
+/* ---- elementwise ----------------------------------------------------------------- */
+
+static void ew(nd_ew_op op, const double *a, const double *b, double *c, size_t n)
+{
+    nd_cuk_ew((int)op, a, b, c, n, g.s);
+    finish("elementwise kernel");
+}
+
+static void ew_scalar(nd_ew_op op, const double *a, double x, bool left, double *c, size_t n)
+{
+    nd_cuk_ew_scalar((int)op, a, x, left, c, n, g.s);
+    finish("elementwise kernel");
+}
+
+static void map(nd_map_fn f, const double *a, double *c, size_t n)
+{
+    nd_cuk_map((int)f, a, c, n, g.s);
+    finish("map kernel");
+}
+
+/* ---- reductions ------------------------------------------------------------------ */
+
+/* Every partial has one owner and the others hold +0.0 (all bits zero), so an integer
+ * sum of the bit patterns delivers the owner's bits exactly (as dm.c's bitwise OR). */
+static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np)
+{
+    int nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    double *d = dev_alloc(np);
+    nd_status st = nd_spmd_agree(d ? ND_OK : nd_err_set(ND_ENOMEM, "out of GPU memory"));
+    if (st != ND_OK) {
+        if (d) dev_free(d, np);
+        return st;
+    }
+    int64_t nbr = (A->m + A->nb - 1) / A->nb;
+    cuda_ok(cudaMemsetAsync(d, 0, np * sizeof(double), g.s), "memset");
+    nd_cuk_partials(kind, A->dev, B ? B->dev : NULL, A->lld, A->mloc, A->nloc, A->nb, nprow,
+                    npcol, myrow, mycol, nbr, d, g.s);
+    cuda_ok(cudaGetLastError(), "partials kernel");
+    if (nd_spmd_size() > 1)
+        nccl_ok(ncclAllReduce(d, d, np, ncclUint64, ncclSum, g.world, g.s), "ncclAllReduce");
+    cuda_ok(cudaMemcpyAsync(part, d, np * sizeof(double), cudaMemcpyDeviceToHost, g.s),
+            "download partials");
+    finish("reduction");
+    dev_free(d, np);
+    return ND_OK;
+}
+
+/* ---- matmul ---------------------------------------------------------------------- */
+
+/* Collective.  C := A @ B, all with blocks nb on the current grid; the device copies of
+ * A and B are current and C's is allocated. */
+static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
+{
+    int pr, pc, myr, myc;
+    nd_spmd_grid(&pr, &pc, &myr, &myc);
+    int nb = A->nb, mloc = C->mloc, nloc = C->nloc;
+    int64_t k = A->n;
+    const double one = 1.0, zero = 0.0;
+    if (pr == 1 && pc == 1 && !g.force_bcast) {
+        blas_ok(cublasDgemm(g.blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)A->m, (int)B->n, (int)k,
+                            &one, A->dev, A->lld, B->dev, B->lld, &zero, C->dev, C->lld),
+                "cublasDgemm");
+        finish("matmul");
+        return ND_OK;
+    }
+    /* A's local columns are all of A's columns with one process column (no broadcast);
+     * likewise B's rows with one process row. */
+    bool ga = pc > 1 || g.force_bcast, gb = pr > 1 || g.force_bcast;
+    int64_t W = (PANEL_COLS / nb) * (int64_t)nb;
+    if (W < nb) W = nb;
+    if (W > k) W = k;
+    size_t na = ga ? (size_t)mloc * W : 0, nbb = gb ? (size_t)W * nloc : 0;
+    double *apan = na ? dev_alloc(na) : NULL, *bpack = nbb ? dev_alloc(nbb) : NULL;
+    double *bpan = nbb ? dev_alloc(nbb) : NULL;
+    bool ok = (!na || apan) && (!nbb || (bpack && bpan));
+    nd_status st = nd_spmd_agree(ok ? ND_OK : nd_err_set(ND_ENOMEM, "out of GPU memory"));
+    for (int64_t k0 = 0; st == ND_OK && k0 < k; k0 += W) {
+        int64_t k1 = k0 + W < k ? k0 + W : k;
+        int w = (int)(k1 - k0);
+        /* Global blocks kb0..kb1 cover [k0, k1): W is a multiple of nb. */
+        int64_t kb0 = k0 / nb, kb1 = (k1 + nb - 1) / nb;
+        if (gb) /* the owners pack their rows of B (strided) into contiguous pieces */
+            for (int64_t kb = kb0; kb < kb1; kb++) {
+                int r = (int)(kb % pr), kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
+                if (r != myr || nloc == 0) continue;
+                size_t off = (size_t)(kb * nb - k0) * nloc;
+                cuda_ok(cudaMemcpy2DAsync(bpack + off, (size_t)kw * sizeof(double),
+                                          B->dev + (kb / pr) * nb, (size_t)B->lld * sizeof(double),
+                                          (size_t)kw * sizeof(double), (size_t)nloc,
+                                          cudaMemcpyDeviceToDevice, g.s),
+                        "pack B");
+            }
+        nccl_ok(ncclGroupStart(), "ncclGroupStart");
+        for (int64_t kb = kb0; kb < kb1; kb++) {
+            int kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
+            if (ga) {
+                int q = (int)(kb % pc);
+                size_t cnt = (size_t)mloc * kw;
+                const double *src = A->dev + (size_t)(kb / pc) * nb * A->lld;
+                double *dst = apan + (size_t)(kb * nb - k0) * mloc;
+                nccl_ok(ncclBroadcast(q == myc ? src : dst, dst,
+                                      cnt, ncclDouble, q, g.row, g.s),
+                        "ncclBroadcast (A panel)");
+            }
+            if (gb) {
+                int r = (int)(kb % pr);
+                size_t off = (size_t)(kb * nb - k0) * nloc, cnt = (size_t)kw * nloc;
+                nccl_ok(ncclBroadcast(bpack + off, bpack + off, cnt, ncclDouble, r, g.col, g.s),
+                        "ncclBroadcast (B panel)");
+            }
+        }
+        nccl_ok(ncclGroupEnd(), "ncclGroupEnd");
+        if (gb && nloc > 0) /* the pieces into one w-by-nloc panel in global row order */
+            for (int64_t kb = kb0; kb < kb1; kb++) {
+                int kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
+                size_t off = (size_t)(kb * nb - k0) * nloc;
+                cuda_ok(cudaMemcpy2DAsync(bpan + (kb * nb - k0), (size_t)w * sizeof(double),
+                                          bpack + off, (size_t)kw * sizeof(double),
+                                          (size_t)kw * sizeof(double), (size_t)nloc,
+                                          cudaMemcpyDeviceToDevice, g.s),
+                        "unpack B");
+            }
+        const double *ap = ga ? apan : A->dev + (size_t)k0 * A->lld;
+        const double *bp = gb ? bpan : B->dev + k0;
+        int lda = ga ? (mloc > 1 ? mloc : 1) : A->lld, ldb = gb ? w : B->lld;
+        if (mloc > 0 && nloc > 0)
+            blas_ok(cublasDgemm(g.blas, CUBLAS_OP_N, CUBLAS_OP_N, mloc, nloc, w, &one, ap, lda,
+                                bp, ldb, k0 == 0 ? &zero : &one, C->dev, C->lld),
+                    "cublasDgemm");
+    }
+    if (st == ND_OK) finish("matmul");
+    if (apan) dev_free(apan, na);
+    if (bpack) dev_free(bpack, nbb);
+    if (bpan) dev_free(bpan, nbb);
+    return st;
+}
+
+static void transpose(const nd_dm *A, nd_dm *C)
+{
+    const double one = 1.0, zero = 0.0;
+    blas_ok(cublasDgeam(g.blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)C->m, (int)C->n, &one, A->dev,
+                        A->lld, &zero, C->dev, C->lld, C->dev, C->lld),
+            "cublasDgeam");
+    finish("transpose");
+}
+
+/* ---- cuSOLVER on one device ------------------------------------------------------ */
+
+/* Rank-local scratch: a device int for INFO plus n pivots, and lwork doubles. */
+typedef struct scratch {
+    int *ints;
+    size_t nints;
+    double *work;
+    size_t nwork;
+} scratch;
+
+static nd_status scratch_get(scratch *s, size_t nints, size_t nwork)
+{
+    memset(s, 0, sizeof *s);
+    void *p = NULL;
+    if (cudaMalloc(&p, nints * sizeof(int)) != cudaSuccess) goto oom;
+    s->ints = p;
+    s->nints = nints;
+    p = NULL;
+    if (nwork && cudaMalloc(&p, nwork * sizeof(double)) != cudaSuccess) goto oom;
+    s->work = p;
+    s->nwork = nwork;
+    return ND_OK;
+oom:
+    (void)cudaGetLastError();
+    if (s->ints) cuda_ok(cudaFree(s->ints), "cudaFree");
+    memset(s, 0, sizeof *s);
+    return nd_err_set(ND_ENOMEM, "out of GPU memory (solver work space)");
+}
+
+static void scratch_put(scratch *s)
+{
+    if (s->ints) cuda_ok(cudaFree(s->ints), "cudaFree");
+    if (s->work) cuda_ok(cudaFree(s->work), "cudaFree");
+}
+
+static int read_info(const scratch *s, const char *what)
+{
+    int info = 0;
+    cuda_ok(cudaMemcpyAsync(&info, s->ints, sizeof info, cudaMemcpyDeviceToHost, g.s), what);
+    finish(what);
+    return info;
+}
+
+/* A copy of A (n-by-n, on the device) to factor in place. */
+static nd_status dev_copy_of(const nd_dm *A, nd_dm **F)
+{
+    ND_TRY(nd_dm_to_dev(1, &A));
+    ND_TRY(nd_dm_alloc_dev(A->m, A->n, F));
+    dev_copy((*F)->dev, A->dev, A->cap);
+    return ND_OK;
+}
+
+static nd_status solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
+{
+    *X = NULL;
+    nd_dm *F = NULL;
+    ND_TRY(dev_copy_of(A, &F));
+    nd_status st = dev_copy_of(B, X);
+    int n = (int)A->n, lwork = 0;
+    scratch s = {0};
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgetrf_bufferSize(g.sol, n, n, F->dev, F->lld, &lwork),
+                  "getrf_bufferSize");
+        st = scratch_get(&s, 1 + (size_t)n, (size_t)lwork);
+    }
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgetrf(g.sol, n, n, F->dev, F->lld, s.work, s.ints + 1, s.ints),
+                  "getrf");
+        int info = read_info(&s, "getrf");
+        if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "getrf: bad argument %d", -info);
+    }
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgetrs(g.sol, CUBLAS_OP_N, n, (int)B->n, F->dev, F->lld, s.ints + 1,
+                                   (*X)->dev, (*X)->lld, s.ints),
+                  "getrs");
+        int info = read_info(&s, "getrs");
+        if (info < 0) st = nd_err_set(ND_EINTERNAL, "getrs: bad argument %d", -info);
+    }
+    scratch_put(&s);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(*X);
+        *X = NULL;
+    }
+    return st;
+}
+
+static nd_status cholesky(const nd_dm *A, nd_dm **L)
+{
+    *L = NULL;
+    nd_dm *F = NULL;
+    ND_TRY(dev_copy_of(A, &F));
+    int n = (int)A->n, lwork = 0;
+    solver_ok(cusolverDnDpotrf_bufferSize(g.sol, CUBLAS_FILL_MODE_LOWER, n, F->dev, F->lld,
+                                          &lwork),
+              "potrf_bufferSize");
+    scratch s;
+    nd_status st = scratch_get(&s, 1, (size_t)lwork);
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDpotrf(g.sol, CUBLAS_FILL_MODE_LOWER, n, F->dev, F->lld, s.work,
+                                   lwork, s.ints),
+                  "potrf");
+        int info = read_info(&s, "potrf");
+        if (info > 0) st = nd_err_set(ND_EPROG, "matrix is not positive definite");
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "potrf: bad argument %d", -info);
+    }
+    if (st == ND_OK) {
+        nd_cuk_zero_upper(F->dev, n, F->lld, g.s);
+        finish("cholesky");
+    }
+    scratch_put(&s);
+    if (st != ND_OK) {
+        nd_dm_free(F);
+        return st;
+    }
+    *L = F;
+    return ND_OK;
+}
+
+static nd_status eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
+{
+    *w = *V = NULL;
+    nd_dm *F = NULL;
+    ND_TRY(dev_copy_of(A, &F));
+    int n = (int)A->n, lwork = 0;
+    double *ev = ND_ALLOC_N(double, (size_t)n), *dw = dev_alloc((size_t)n);
+    nd_status st = ev && dw ? ND_OK : nd_err_set(ND_ENOMEM, "out of memory (eigh)");
+    scratch s = {0};
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDsyevd_bufferSize(g.sol, CUSOLVER_EIG_MODE_VECTOR,
+                                              CUBLAS_FILL_MODE_LOWER, n, F->dev, F->lld, dw,
+                                              &lwork),
+                  "syevd_bufferSize");
+        st = scratch_get(&s, 1, (size_t)lwork);
+    }
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDsyevd(g.sol, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, n,
+                                   F->dev, F->lld, dw, s.work, lwork, s.ints),
+                  "syevd");
+        int info = read_info(&s, "syevd");
+        if (info > 0) st = nd_err_set(ND_EPROG, "eigh did not converge (info %d)", info);
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "syevd: bad argument %d", -info);
+    }
+    if (st == ND_OK) download(ev, dw, (size_t)n);
+    /* The sign convention runs on the host copy (docs/matrices.md). */
+    if (st == ND_OK) st = nd_dm_sign_columns(F, NULL);
+    if (st == ND_OK) st = nd_dm_from_colmajor(n, 1, ev, w);
+    scratch_put(&s);
+    if (dw) dev_free(dw, (size_t)n);
+    ND_FREE_N(ev, (size_t)n);
+    if (st != ND_OK) {
+        nd_dm_free(F);
+        return st;
+    }
+    *V = F;
+    return ND_OK;
+}
+
+static const nd_dm_devops ops = {
+    .name = "cuda",
+    .alloc = dev_alloc,
+    .free = dev_free,
+    .upload = upload,
+    .download = download,
+    .get1 = get1,
+    .set1 = set1,
+    .copy = dev_copy,
+    .ew = ew,
+    .ew_scalar = ew_scalar,
+    .map = map,
+    .partials = partials,
+    .matmul = matmul,
+    .transpose = transpose,
+    .solve = solve,
+    .cholesky = cholesky,
+    .eigh = eigh,
+};
+
+/* ---- start-up -------------------------------------------------------------------- */
+
+/* Collective over comm (of size n, this process at rank r): one NCCL communicator. */
+static nd_status nccl_comm(MPI_Comm comm, ncclComm_t *out)
+{
+    int n, r;
+    MPI_Comm_size(comm, &n);
+    MPI_Comm_rank(comm, &r);
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    ncclResult_t e = r == 0 ? ncclGetUniqueId(&id) : ncclSuccess;
+    int bad = e != ncclSuccess;
+    MPI_Bcast(&bad, 1, MPI_INT, 0, comm);
+    if (bad) return nd_err_set(ND_EIO, "NCCL: cannot create a communicator id");
+    MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm);
+    e = ncclCommInitRank(out, n, id, r);
+    return e == ncclSuccess ? ND_OK
+                            : nd_err_set(ND_EIO, "NCCL: %s", ncclGetErrorString(e));
+}
+
+/* Collective.  Why the backend cannot start on every rank: 0 it can, 1 a rank sees no
+ * device, 2 a node has more ranks than devices.  Also the worst counts. */
+static int device_check(int *ranks_per_node, int *devices, int *local_rank)
+{
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device */
+        ndev = 0;
+    }
+    MPI_Comm node;
+    MPI_Comm_split_type(nd_spmd_comm(), MPI_COMM_TYPE_SHARED, nd_spmd_rank(), MPI_INFO_NULL,
+                        &node);
+    int lsize = 1;
+    MPI_Comm_size(node, &lsize);
+    MPI_Comm_rank(node, local_rank);
+    MPI_Comm_free(&node);
+    int v[3] = {ndev == 0 ? 1 : lsize > ndev ? 2 : 0, lsize, -ndev}, w[3];
+    MPI_Allreduce(v, w, 3, MPI_INT, MPI_MAX, nd_spmd_comm());
+    *ranks_per_node = w[1];
+    *devices = -w[2];
+    return w[0];
+}
+
+/* The plugin's entry point (loader.c, cuda.h), the one symbol it exports. */
+__attribute__((visibility("default"))) nd_cuda_plugin_start_fn nd_cuda_plugin_start;
+
+nd_status nd_cuda_plugin_start(const nd_cuda_host *host, bool required, bool *active)
+{
+    nd_cuda_set_host(host);
+    *active = false;
+    int per_node, ndev, lrank;
+    int why = device_check(&per_node, &ndev, &lrank);
+    if (why != 0) {
+        char msg[256];
+        if (why == 1)
+            snprintf(msg, sizeof msg, "no CUDA device was found");
+        else
+            snprintf(msg, sizeof msg,
+                     "%d ranks share a node with %d CUDA device(s); NCCL needs one device per "
+                     "rank, so run at most %d rank(s) per node",
+                     per_node, ndev, ndev);
+        if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", msg);
+        if (nd_spmd_rank() == 0)
+            fprintf(stderr, "noodle-run: info: gpu: auto: %s; running on the CPU\n", msg);
+        return ND_OK;
+    }
+    const char *f = getenv("NOODLE_GPU_SUMMA");
+    g.force_bcast = f && strcmp(f, "bcast") == 0;
+    int dev = lrank % ndev;
+    nd_status st = ND_OK;
+    if (cudaSetDevice(dev) != cudaSuccess || cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking) != cudaSuccess)
+        st = nd_err_set(ND_EIO, "CUDA: cannot use device %d: %s", dev,
+                        cudaGetErrorString(cudaGetLastError()));
+    if (st == ND_OK && (cublasCreate(&g.blas) != CUBLAS_STATUS_SUCCESS ||
+                        cublasSetStream(g.blas, g.s) != CUBLAS_STATUS_SUCCESS))
+        st = nd_err_set(ND_EIO, "cuBLAS: cannot start on device %d", dev);
+    if (st == ND_OK && (cusolverDnCreate(&g.sol) != CUSOLVER_STATUS_SUCCESS ||
+                        cusolverDnSetStream(g.sol, g.s) != CUSOLVER_STATUS_SUCCESS))
+        st = nd_err_set(ND_EIO, "cuSOLVER: cannot start on device %d", dev);
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) return st;
+    /* The grid's row and column communicators, for the SUMMA broadcasts. */
+    int myrow, mycol;
+    nd_spmd_grid(NULL, NULL, &myrow, &mycol);
+    MPI_Comm rowc, colc;
+    MPI_Comm_split(nd_spmd_comm(), myrow, mycol, &rowc);
+    MPI_Comm_split(nd_spmd_comm(), mycol, myrow, &colc);
+    st = nccl_comm(nd_spmd_comm(), &g.world);
+    if (st == ND_OK) st = nccl_comm(rowc, &g.row);
+    if (st == ND_OK) st = nccl_comm(colc, &g.col);
+    MPI_Comm_free(&rowc);
+    MPI_Comm_free(&colc);
+    st = nd_spmd_agree(st);
+    if (st != ND_OK) return st;
+    nd_dm_set_backend(&ops);
+    *active = true;
+    if (nd_spmd_rank() == 0) {
+        struct cudaDeviceProp prop;
+        int nccl = 0;
+        if (cudaGetDeviceProperties(&prop, dev) != cudaSuccess) strcpy(prop.name, "?");
+        ncclGetVersion(&nccl);
+        fprintf(stderr,
+                "noodle-run: info: gpu: matrices on %d CUDA device(s), one per rank (%s; "
+                "cuBLAS, cuSOLVER, NCCL %d.%d.%d)\n",
+                nd_spmd_size(), prop.name, nccl / 10000, nccl / 100 % 100, nccl % 100);
+    }
+    return ND_OK;
+}

@@ -1,0 +1,39 @@
+/* kernels.h: the CUDA kernels of the matrix backend (kernels.cu), callable from C.
+ * Every launcher queues work on stream s and returns at once; the caller synchronizes.
+ * Arrays are device pointers; n counts doubles.  Operation codes are those of dm.h
+ * (nd_ew_op, nd_map_fn) and dm_impl.h (P_* partial kinds).
+ */
+#ifndef ND_LA_CUDA_KERNELS_H
+#define ND_LA_CUDA_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void nd_cuk_ew(int op, const double *a, const double *b, double *c, size_t n, cudaStream_t s);
+void nd_cuk_ew_scalar(int op, const double *a, double x, int scalar_left, double *c, size_t n,
+                      cudaStream_t s);
+void nd_cuk_map(int f, const double *a, double *c, size_t n, cudaStream_t s);
+
+/* The block partials of dm.c's reductions for the local part (mloc x nloc, leading
+ * dimension lld, square blocks nb) of this rank at grid position (myrow, mycol) of
+ * nprow x npcol: part[bi + bj * nbr] for each block this rank owns, in the host code's
+ * order and rounding (one thread per block, no fused multiply-add). */
+void nd_cuk_partials(int kind, const double *a, const double *b, int lld, int mloc, int nloc,
+                     int nb, int nprow, int npcol, int myrow, int mycol, int64_t nbr,
+                     double *part, cudaStream_t s);
+
+/* a[i + j * lld] := 0 for i < j (an n-by-n matrix): the upper triangle of a Cholesky
+ * factor. */
+void nd_cuk_zero_upper(double *a, int n, int lld, cudaStream_t s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

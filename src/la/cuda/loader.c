@@ -1,0 +1,103 @@
+/* loader.c: starts the CUDA backend for noodle-run (cuda.h's nd_cuda_start).
+ *
+ * The backend itself (dm_cuda.c, kernels.cu) is the plugin libnoodle_cuda.so, which
+ * links cuBLAS, cuSOLVER and NCCL: loading those costs about a second and 250 MiB per
+ * process, so noodle-run links only the CUDA runtime, counts the devices here, and
+ * opens the plugin only when every rank has one.  The plugin calls back into noodle-run
+ * through the table `host` (cuda.h).  Search order for the plugin:
+ * $NOODLE_CUDA_PLUGIN, then .libs/ beside the executable (build tree), then
+ * ../lib/noodle/ beside it (a relocated install), then $(pkglibdir).  docs/gpu.md.
+ */
+#include "la/cuda/cuda.h"
+
+#include "common/alloc.h"
+#include "runtime/spmd.h"
+
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PLUGIN "libnoodle_cuda.so"
+
+/* Rank-local: the plugin's handle, or NULL with the reason of the last failure in why. */
+static void *open_plugin(char *why, size_t size)
+{
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    const char *env = getenv("NOODLE_CUDA_PLUGIN");
+    const char *dirs[3] = {NULL, NULL, ND_PKGLIBDIR};
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash) *slash = '\0';
+    snprintf(why, size, "%s not found", PLUGIN);
+    if (env && *env) {
+        void *h = dlopen(env, RTLD_NOW | RTLD_LOCAL);
+        if (!h) snprintf(why, size, "%s", dlerror());
+        return h;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (k < 2 && !slash) continue;
+        if (k == 0) snprintf(path, sizeof path, "%s/.libs/%s", exe, PLUGIN);
+        else if (k == 1) snprintf(path, sizeof path, "%s/../lib/noodle/%s", exe, PLUGIN);
+        else snprintf(path, sizeof path, "%s/%s", dirs[2], PLUGIN);
+        if (access(path, F_OK) != 0) continue;
+        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (h) return h;
+        snprintf(why, size, "%s", dlerror()); /* found but broken: say why */
+    }
+    return NULL;
+}
+
+static const nd_cuda_host host = {
+    .calloc = nd_calloc,
+    .free = nd_free,
+    .err_set = nd_err_set,
+    .spmd_rank = nd_spmd_rank,
+    .spmd_size = nd_spmd_size,
+    .spmd_comm = nd_spmd_comm,
+    .spmd_grid = nd_spmd_grid,
+    .spmd_agree = nd_spmd_agree,
+    .spmd_fatal = nd_spmd_fatal,
+    .dm_set_backend = nd_dm_set_backend,
+    .dm_to_dev = nd_dm_to_dev,
+    .dm_alloc_dev = nd_dm_alloc_dev,
+    .dm_free = nd_dm_free,
+    .dm_sign_columns = nd_dm_sign_columns,
+    .dm_from_colmajor = nd_dm_from_colmajor,
+};
+
+nd_status nd_cuda_start(bool required, bool *active)
+{
+    *active = false;
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device */
+        ndev = 0;
+    }
+    int fewest = ndev;
+    MPI_Allreduce(&ndev, &fewest, 1, MPI_INT, MPI_MIN, nd_spmd_comm());
+    char why[512] = "";
+    void *h = NULL;
+    nd_cuda_plugin_start_fn *start = NULL;
+    if (fewest > 0) {
+        h = open_plugin(why, sizeof why);
+        if (h) {
+            *(void **)&start = dlsym(h, ND_CUDA_PLUGIN_START);
+            if (!start) snprintf(why, sizeof why, "%s", dlerror());
+        }
+    } else {
+        snprintf(why, sizeof why, "no CUDA device was found");
+    }
+    /* The plugin's start-up is collective: every rank enters it or none. */
+    nd_status st = nd_spmd_agree(start ? ND_OK : ND_EUSAGE);
+    if (st == ND_OK) return start(&host, required, active);
+    if (h) dlclose(h);
+    if (!why[0]) snprintf(why, sizeof why, "the CUDA plugin failed to load on another rank");
+    if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", why);
+    if (nd_spmd_rank() == 0)
+        fprintf(stderr, "noodle-run: info: gpu: auto: %s; running on the CPU\n", why);
+    return ND_OK;
+}
