@@ -2,10 +2,11 @@
  * (SUMMA, summa.c; pdgemm where SUMMA does not apply), solve, inv, det, cholesky, qr,
  * eigh, svd.
  *
- * Every routine works on copies (inputs are borrowed), queries work space with
- * lwork = -1 (padded: some ScaLAPACK queries run short), and turns INFO > 0 into the
- * documented ND_EPROG messages.  INFO is global, so the errors are uniform.  Vector
- * sign conventions: docs/matrices.md.
+ * Every routine works on copies (inputs are borrowed; the ones factored and dropped live
+ * in one scratch buffer kept between calls), queries work space with lwork = -1 (padded:
+ * some ScaLAPACK queries run short), and turns INFO > 0 into the documented ND_EPROG
+ * messages.  INFO is global, so the errors are uniform.  Vector sign conventions:
+ * docs/matrices.md.
  */
 #include "runtime/dm_impl.h"
 
@@ -38,13 +39,66 @@ static int pad_lwork(double q, int64_t floor_)
     return w > 2147483647.0 ? 2147483647 : (int)w;
 }
 
+/* The scratch copy that solve, det, qr, eigh and svd factor in place and then drop.
+ * Fresh memory costs one page fault per 4 KiB page on first touch (about 14 us each on
+ * the benchmark VMs: 0.12 s for the copy of a 2048x2048 matrix, most of pdgesv's own
+ * 0.14 s), so the buffer is kept between calls and only grows, to the largest local
+ * part factored so far; a repeated solve then pays a memcpy (2 ms at 2048).  Rank-local
+ * memory, counted by nd_alloc like any other (docs/matrices.md, "Scratch copy"). */
+static double *scratch;
+static size_t scratch_cap;
+
+/* Collective.  *F := a matrix of A's layout whose local part is the scratch buffer,
+ * holding A's values.  F borrows the buffer: never nd_dm_free it, and use one at a time.
+ * Growing is rank-local (local sizes differ), the failure is agreed. */
+static nd_status scratch_copy(const nd_dm *A, nd_dm *F)
+{
+    if (scratch_cap < A->cap) {
+        ND_FREE_N(scratch, scratch_cap);
+        scratch_cap = 0;
+        scratch = ND_ALLOC_N(double, A->cap);
+        if (scratch) scratch_cap = A->cap;
+    }
+    ND_TRY(nd_spmd_agree(scratch ? ND_OK : ND_ENOMEM));
+    nd_dm_host(A);
+    *F = *A;
+    F->a = scratch;
+    F->dev = NULL;
+    F->at = ND_AT_HOST;
+    memcpy(F->a, A->a, A->cap * sizeof(double));
+    return ND_OK;
+}
+
+/* Uniform: whether the factorizations run on the device: with a backend on a 1x1 grid,
+ * where the local part is the whole matrix.  On larger grids they run on host copies
+ * through ScaLAPACK (docs/gpu.md). */
+static bool one_device(void)
+{
+    int nprow, npcol;
+    nd_spmd_grid(&nprow, &npcol, NULL, NULL);
+    return nd_dm_dev && nprow == 1 && npcol == 1;
+}
+
 nd_status nd_dm_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out)
 {
     *out = NULL;
     ND_CHECK(A->n == B->m, ND_EPROG, "shape mismatch: %lldx%lld @ %lldx%lld", LL(A->m),
              LL(A->n), LL(B->m), LL(B->n));
+    if (nd_dm_dev) {
+        const nd_dm *in[2] = {A, B};
+        ND_TRY(nd_dm_to_dev(2, in));
+        ND_TRY(nd_dm_alloc_dev(A->m, B->n, out));
+        nd_status st = nd_dm_dev->matmul(A, B, *out);
+        if (st != ND_OK) {
+            nd_dm_free(*out);
+            *out = NULL;
+        }
+        return st;
+    }
     ND_TRY(nd_dm_alloc(A->m, B->n, out));
     nd_dm *C = *out;
+    nd_dm_host(A);
+    nd_dm_host(B);
     bool used = false;
     /* SUMMA is one dgemm on a 1x1 grid and matched or beat pdgemm for dimensions of
      * 2048 and up on 2 ranks; below that, pdgemm's smaller messages won (measured:
@@ -84,20 +138,20 @@ nd_status nd_dm_solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
     ND_TRY(nd_dm_need_square(A));
     ND_CHECK(B->m == A->m, ND_EPROG, "shape mismatch: solve(%lldx%lld, %lldx%lld)", LL(A->m),
              LL(A->n), LL(B->m), LL(B->n));
-    nd_dm *F = NULL;
-    ND_TRY(nd_dm_copy(A, &F));
-    nd_status st = nd_dm_copy(B, X);
+    if (one_device()) return nd_dm_dev->solve(A, B, X);
+    nd_dm F;
+    ND_TRY(scratch_copy(A, &F));
+    nd_status st = nd_dm_copy_host(B, X);
     int *ipiv = alloc_ipiv(A);
     if (st == ND_OK) st = nd_spmd_agree(ipiv ? ND_OK : ND_ENOMEM);
     if (st == ND_OK) {
         int n = (int)A->n, nrhs = (int)B->n, info = 0;
-        pdgesv_(&n, &nrhs, F->a, &ONE, &ONE, F->desc, ipiv, (*X)->a, &ONE, &ONE, (*X)->desc,
+        pdgesv_(&n, &nrhs, F.a, &ONE, &ONE, F.desc, ipiv, (*X)->a, &ONE, &ONE, (*X)->desc,
                 &info);
         if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgesv: bad argument %d", -info);
     }
     FREE_IPIV(ipiv, A);
-    nd_dm_free(F);
     if (st != ND_OK) {
         nd_dm_free(*X);
         *X = NULL;
@@ -110,7 +164,7 @@ nd_status nd_dm_inv(const nd_dm *A, nd_dm **out)
     *out = NULL;
     ND_TRY(nd_dm_need_square(A));
     nd_dm *F;
-    ND_TRY(nd_dm_copy(A, &F));
+    ND_TRY(nd_dm_copy_host(A, &F));
     int *ipiv = alloc_ipiv(A);
     nd_status st = nd_spmd_agree(ipiv ? ND_OK : ND_ENOMEM);
     int n = (int)A->n, info = 0;
@@ -150,8 +204,8 @@ nd_status nd_dm_inv(const nd_dm *A, nd_dm **out)
 nd_status nd_dm_det(const nd_dm *A, double *out)
 {
     ND_TRY(nd_dm_need_square(A));
-    nd_dm *F;
-    ND_TRY(nd_dm_copy(A, &F));
+    nd_dm Fs, *F = &Fs;
+    ND_TRY(scratch_copy(A, F));
     size_t n = (size_t)A->n;
     int *ipiv = alloc_ipiv(A);
     double *d = ND_ALLOC_N(double, n);
@@ -184,7 +238,6 @@ nd_status nd_dm_det(const nd_dm *A, double *out)
     }
     ND_FREE_N(d, n);
     FREE_IPIV(ipiv, A);
-    nd_dm_free(F);
     return st;
 }
 
@@ -192,8 +245,9 @@ nd_status nd_dm_cholesky(const nd_dm *A, nd_dm **L)
 {
     *L = NULL;
     ND_TRY(nd_dm_need_square(A));
+    if (one_device()) return nd_dm_dev->cholesky(A, L);
     nd_dm *F;
-    ND_TRY(nd_dm_copy(A, &F));
+    ND_TRY(nd_dm_copy_host(A, &F));
     int n = (int)A->n, info = 0;
     pdpotrf_("L", &n, F->a, &ONE, &ONE, F->desc, &info, 1);
     if (info != 0) {
@@ -214,8 +268,8 @@ nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
 {
     *Q = *R = NULL;
     int64_t k = A->m < A->n ? A->m : A->n;
-    nd_dm *F;
-    ND_TRY(nd_dm_copy(A, &F));
+    nd_dm Fs, *F = &Fs;
+    ND_TRY(scratch_copy(A, F));
     size_t ntau = (size_t)F->nloc + F->nb;
     double *tau = ND_ALLOC_N(double, ntau);
     double *work = NULL;
@@ -249,7 +303,6 @@ nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
     if (st == ND_OK) st = nd_dm_slice(F, 0, A->m, 0, k, Q);
     ND_FREE_N(work, (size_t)lwork);
     ND_FREE_N(tau, ntau);
-    nd_dm_free(F);
     if (st != ND_OK) {
         nd_dm_free(*Q);
         nd_dm_free(*R);
@@ -262,10 +315,11 @@ nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
 {
     *w = *V = NULL;
     ND_TRY(nd_dm_need_square(A));
+    if (one_device()) return nd_dm_dev->eigh(A, w, V);
     int n = (int)A->n, info = 0, npcol;
     nd_spmd_grid(NULL, &npcol, NULL, NULL);
-    nd_dm *F = NULL, *Z = NULL;
-    ND_TRY(nd_dm_copy(A, &F));
+    nd_dm Fs, *F = &Fs, *Z = NULL;
+    ND_TRY(scratch_copy(A, F));
     nd_status st = nd_dm_alloc(A->n, A->n, &Z);
     double *ev = ND_ALLOC_N(double, (size_t)n), *work = NULL;
     int *iwork = NULL, lwork = 0, liwork = 0;
@@ -298,7 +352,6 @@ nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
     ND_FREE_N(work, (size_t)lwork);
     ND_FREE_N(iwork, (size_t)liwork);
     ND_FREE_N(ev, (size_t)n);
-    nd_dm_free(F);
     if (st != ND_OK) {
         nd_dm_free(Z);
         return st;
@@ -348,9 +401,9 @@ static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
 {
     if (A->m * A->n <= SVD_REPLICATED_MAX) return svd_replicated(A, U, s, V);
     int m = (int)A->m, n = (int)A->n, info = 0, lwork = 0;
-    nd_dm *F = NULL, *VT = NULL;
+    nd_dm Fs, *F = &Fs, *VT = NULL;
     *U = *V = NULL;
-    ND_TRY(nd_dm_copy(A, &F));
+    ND_TRY(scratch_copy(A, F));
     nd_status st = nd_dm_alloc(m, n, U);
     if (st == ND_OK) st = nd_dm_alloc(n, n, &VT);
     double *work = NULL;
@@ -372,7 +425,6 @@ static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
     if (st == ND_OK) st = nd_dm_transpose(VT, V);
     ND_FREE_N(work, (size_t)lwork);
     nd_dm_free(VT);
-    nd_dm_free(F);
     if (st != ND_OK) {
         nd_dm_free(*U);
         *U = NULL;
