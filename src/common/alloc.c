@@ -2,8 +2,10 @@
  * The only file that calls malloc/realloc/free directly. */
 #include "alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static size_t live_bytes, peak_bytes, n_allocs, fail_at, limit_bytes;
 static int env_checked;
@@ -33,12 +35,32 @@ static void account(size_t add, size_t sub)
     if (live_bytes > peak_bytes) peak_bytes = live_bytes;
 }
 
+/* Blocks this large come from a fresh mmap (glibc), and touching them first costs a page
+ * fault per 4 KiB page, ~14 us each on these VMs: 0.12 s for a 32 MiB matrix copy, as
+ * much as an LU of it (benchmarks/RESULTS.md, "solve at 1 rank").  Transparent huge
+ * pages cut that 512-fold; they are asked for by madvise (the kernels here run THP in
+ * madvise mode).  A hint: failure changes nothing. */
+#define HUGE_FROM ((size_t)4 << 20)
+
+static void want_huge_pages(void *p, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    if (size < HUGE_FROM) return;
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095, end = (uintptr_t)p + size;
+    (void)madvise((void *)a, (size_t)(end - a) & ~(size_t)4095, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)size;
+#endif
+}
+
 void *nd_malloc(size_t size)
 {
     if (size == 0) size = 1;
     if (should_fail(size)) return oom(size);
     void *p = malloc(size);
     if (!p) return oom(size);
+    want_huge_pages(p, size);
     account(size, 0);
     return p;
 }
@@ -51,6 +73,7 @@ void *nd_calloc(size_t n, size_t size)
     if (should_fail(total)) return oom(total);
     void *p = calloc(1, total);
     if (!p) return oom(total);
+    want_huge_pages(p, total);
     account(total, 0);
     return p;
 }
@@ -62,6 +85,7 @@ void *nd_realloc(void *p, size_t old_size, size_t new_size)
     if (should_fail(new_size > old_size ? new_size - old_size : 0)) return oom(new_size);
     void *q = realloc(p, new_size);
     if (!q) return oom(new_size);
+    want_huge_pages(q, new_size);
     account(new_size, old_size ? old_size : 0);
     return q;
 }
