@@ -73,20 +73,62 @@ static void finish(const char *what)
 
 /* ---- memory ---------------------------------------------------------------------- */
 
-static double *dev_alloc(size_t n)
+/* Freed blocks are kept for reuse by size: a loop that makes a new 8192x8192 result each
+ * iteration would otherwise pay a cudaFree (which synchronizes the device) and a
+ * cudaMalloc of 512 MiB every time.  Bounded by CACHE_SLOTS blocks; emptied when an
+ * allocation fails, before reporting out of memory. */
+#define CACHE_SLOTS 8
+static struct {
+    double *p;
+    size_t n;
+} cache[CACHE_SLOTS];
+static unsigned cache_next; /* the slot to evict next (round robin) */
+
+static void cache_flush(void)
+{
+    for (int k = 0; k < CACHE_SLOTS; k++)
+        if (cache[k].p) {
+            cuda_ok(cudaFree(cache[k].p), "cudaFree");
+            cache[k].p = NULL;
+        }
+}
+
+/* cudaMalloc, emptying the cache and trying again before giving up (NULL: the caller
+ * reports out of memory). */
+static void *raw_alloc(size_t bytes)
 {
     void *p = NULL;
-    if (cudaMalloc(&p, n * sizeof(double)) != cudaSuccess) {
-        (void)cudaGetLastError(); /* out of memory is reported by the caller */
-        return NULL;
-    }
-    return p;
+    if (cudaMalloc(&p, bytes) == cudaSuccess) return p;
+    (void)cudaGetLastError();
+    cache_flush();
+    if (cudaMalloc(&p, bytes) == cudaSuccess) return p;
+    (void)cudaGetLastError();
+    return NULL;
+}
+
+static double *dev_alloc(size_t n)
+{
+    for (int k = 0; k < CACHE_SLOTS; k++)
+        if (cache[k].p && cache[k].n == n) {
+            double *p = cache[k].p;
+            cache[k].p = NULL;
+            return p;
+        }
+    return raw_alloc(n * sizeof(double));
 }
 
 static void dev_free(double *p, size_t n)
 {
-    (void)n;
-    cuda_ok(cudaFree(p), "cudaFree");
+    for (int k = 0; k < CACHE_SLOTS; k++)
+        if (!cache[k].p) {
+            cache[k].p = p;
+            cache[k].n = n;
+            return;
+        }
+    unsigned k = cache_next++ % CACHE_SLOTS;
+    cuda_ok(cudaFree(cache[k].p), "cudaFree");
+    cache[k].p = p;
+    cache[k].n = n;
 }
 
 static void upload(double *d, const double *h, size_t n)
@@ -268,17 +310,14 @@ typedef struct scratch {
 static nd_status scratch_get(scratch *s, size_t nints, size_t nwork)
 {
     memset(s, 0, sizeof *s);
-    void *p = NULL;
-    if (cudaMalloc(&p, nints * sizeof(int)) != cudaSuccess) goto oom;
-    s->ints = p;
+    s->ints = raw_alloc(nints * sizeof(int));
+    if (!s->ints) goto oom;
     s->nints = nints;
-    p = NULL;
-    if (nwork && cudaMalloc(&p, nwork * sizeof(double)) != cudaSuccess) goto oom;
-    s->work = p;
+    s->work = nwork ? raw_alloc(nwork * sizeof(double)) : NULL;
+    if (nwork && !s->work) goto oom;
     s->nwork = nwork;
     return ND_OK;
 oom:
-    (void)cudaGetLastError();
     if (s->ints) cuda_ok(cudaFree(s->ints), "cudaFree");
     memset(s, 0, sizeof *s);
     return nd_err_set(ND_ENOMEM, "out of GPU memory (solver work space)");
