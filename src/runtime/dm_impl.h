@@ -58,6 +58,9 @@ typedef struct nd_dm_devops {
     nd_status (*solve)(const nd_dm *A, const nd_dm *B, nd_dm **X);
     nd_status (*cholesky)(const nd_dm *A, nd_dm **L);
     nd_status (*eigh)(const nd_dm *A, nd_dm **w, nd_dm **V);
+    nd_status (*qr)(const nd_dm *A, nd_dm **Q, nd_dm **R);
+    /* m >= n: U m-by-n, s (n doubles, host, descending), V n-by-n; no sign convention. */
+    nd_status (*svd_tall)(const nd_dm *A, nd_dm **U, double *s, nd_dm **V);
 } nd_dm_devops;
 
 /* The kinds of block partials of the reductions (dm.c).  NaN handling of min/max: a NaN

@@ -149,6 +149,31 @@ static nd_status fd_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
     return st;
 }
 
+static nd_status fd_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
+{
+    ND_TRY(nd_dm_to_dev(1, &A));
+    nd_dm va = fd_view(A);
+    nd_dm_set_backend(NULL);
+    nd_status st = nd_dm_qr(&va, Q, R);
+    nd_dm_set_backend(fd_ops());
+    return st;
+}
+/* The host svd (signs already normalized: normalizing again changes nothing). */
+static nd_status fd_svd_tall(const nd_dm *A, nd_dm **U, double *sv, nd_dm **V)
+{
+    ND_TRY(nd_dm_to_dev(1, &A));
+    nd_dm va = fd_view(A), *S = NULL;
+    nd_dm_set_backend(NULL);
+    nd_status st = nd_dm_svd(&va, U, &S, V);
+    double *s = NULL;
+    if (st == ND_OK) st = nd_dm_to_colmajor(S, &s);
+    nd_dm_set_backend(fd_ops());
+    if (st == ND_OK) memcpy(sv, s, (size_t)nd_dm_rows(S) * sizeof *sv);
+    if (s) ND_FREE_N(s, (size_t)nd_dm_rows(S));
+    nd_dm_free(S);
+    return st;
+}
+
 static void fd_transpose(const nd_dm *A, nd_dm *C)
 {
     for (int64_t j = 0; j < C->n; j++)
@@ -160,7 +185,8 @@ static const nd_dm_devops fake_dev = {
     .alloc = fd_alloc, .free = fd_free, .upload = fd_move, .download = fd_move,
     .get1 = fd_get1, .set1 = fd_set1, .copy = fd_move, .ew = fd_ew,
     .ew_scalar = fd_ew_scalar, .map = fd_map, .partials = fd_partials, .matmul = fd_matmul, .transpose = fd_transpose,
-    .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh,
+    .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh, .qr = fd_qr,
+    .svd_tall = fd_svd_tall,
 };
 static const nd_dm_devops *fd_ops(void) { return &fake_dev; }
 static void fd_on(void) { nd_dm_set_backend(&fake_dev); }

@@ -8,7 +8,7 @@
  * along grid rows and B's block rows along grid columns with NCCL, and cuBLAS DGEMM
  * accumulates locally; on a 1x1 grid it is one DGEMM.  Reduction partials are computed
  * on the device in the host's order and combined with an NCCL all-reduce of their bits.
- * solve, cholesky and eigh use cuSOLVER on a 1x1 grid.  Every operation synchronizes
+ * solve, cholesky, eigh, qr and svd use cuSOLVER on a 1x1 grid.  Every operation synchronizes
  * its stream before it returns, so wtime() brackets work that is done.  Device faults
  * end the job (nd_spmd_fatal).  Spec: docs/gpu.md.
  */
@@ -402,7 +402,7 @@ static nd_status cholesky(const nd_dm *A, nd_dm **L)
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "potrf: bad argument %d", -info);
     }
     if (st == ND_OK) {
-        nd_cuk_zero_upper(F->dev, n, F->lld, g.s);
+        nd_cuk_zero_tri(F->dev, n, n, F->lld, 1, g.s);
         finish("cholesky");
     }
     scratch_put(&s);
@@ -453,6 +453,105 @@ static nd_status eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
     return ND_OK;
 }
 
+/* Reduced QR with geqrf + orgqr, as the host's pdgeqrf + pdorgqr (Householder, the
+ * same sign choices as LAPACK). */
+static nd_status qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
+{
+    *Q = *R = NULL;
+    int m = (int)A->m, n = (int)A->n, k = m < n ? m : n, l1 = 0, l2 = 0;
+    nd_dm *F = NULL;
+    ND_TRY(dev_copy_of(A, &F));
+    double *tau = dev_alloc((size_t)k);
+    nd_status st = tau ? ND_OK : nd_err_set(ND_ENOMEM, "out of GPU memory (qr)");
+    scratch s = {0};
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgeqrf_bufferSize(g.sol, m, n, F->dev, F->lld, &l1), "geqrf_bufferSize");
+        solver_ok(cusolverDnDorgqr_bufferSize(g.sol, m, k, k, F->dev, F->lld, tau, &l2),
+                  "orgqr_bufferSize");
+        st = scratch_get(&s, 1, (size_t)(l1 > l2 ? l1 : l2));
+    }
+    int lwork = l1 > l2 ? l1 : l2;
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgeqrf(g.sol, m, n, F->dev, F->lld, tau, s.work, lwork, s.ints),
+                  "geqrf");
+        int info = read_info(&s, "geqrf");
+        if (info != 0) st = nd_err_set(ND_EINTERNAL, "geqrf: info %d", info);
+    }
+    /* R: the first k rows of the factored matrix, strict lower triangle zeroed. */
+    if (st == ND_OK) st = nd_dm_alloc_dev(k, n, R);
+    if (st == ND_OK) {
+        cuda_ok(cudaMemcpy2DAsync((*R)->dev, (size_t)(*R)->lld * sizeof(double), F->dev,
+                                  (size_t)F->lld * sizeof(double), (size_t)k * sizeof(double),
+                                  (size_t)n, cudaMemcpyDeviceToDevice, g.s),
+                "copy R");
+        nd_cuk_zero_tri((*R)->dev, k, n, (*R)->lld, 0, g.s);
+        solver_ok(cusolverDnDorgqr(g.sol, m, k, k, F->dev, F->lld, tau, s.work, lwork, s.ints),
+                  "orgqr");
+        int info = read_info(&s, "orgqr");
+        if (info != 0) st = nd_err_set(ND_EINTERNAL, "orgqr: info %d", info);
+    }
+    /* Q: the first k columns (all of them when m >= n). */
+    if (st == ND_OK && k == n) {
+        *Q = F;
+        F = NULL;
+    } else if (st == ND_OK) {
+        st = nd_dm_alloc_dev(m, k, Q);
+        if (st == ND_OK) dev_copy((*Q)->dev, F->dev, (size_t)m * k);
+    }
+    scratch_put(&s);
+    if (tau) dev_free(tau, (size_t)k);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(*Q);
+        nd_dm_free(*R);
+        *Q = *R = NULL;
+    }
+    return st;
+}
+
+/* gesvd with thin U and V^T (m >= n); V is the transpose of V^T. */
+static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *sv, nd_dm **V)
+{
+    *U = *V = NULL;
+    int m = (int)A->m, n = (int)A->n, lwork = 0;
+    nd_dm *F = NULL, *VT = NULL;
+    ND_TRY(dev_copy_of(A, &F));
+    nd_status st = nd_dm_alloc_dev(m, n, U);
+    if (st == ND_OK) st = nd_dm_alloc_dev(n, n, &VT);
+    double *ds = st == ND_OK ? dev_alloc((size_t)n) : NULL;
+    double *rw = st == ND_OK ? dev_alloc((size_t)n) : NULL;
+    if (st == ND_OK && !(ds && rw)) st = nd_err_set(ND_ENOMEM, "out of GPU memory (svd)");
+    scratch s = {0};
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgesvd_bufferSize(g.sol, m, n, &lwork), "gesvd_bufferSize");
+        st = scratch_get(&s, 1, (size_t)lwork);
+    }
+    if (st == ND_OK) {
+        solver_ok(cusolverDnDgesvd(g.sol, 'S', 'S', m, n, F->dev, F->lld, ds, (*U)->dev,
+                                   (*U)->lld, VT->dev, VT->lld, s.work, lwork, rw, s.ints),
+                  "gesvd");
+        int info = read_info(&s, "gesvd");
+        if (info > 0) st = nd_err_set(ND_EPROG, "svd did not converge (info %d)", info);
+        else if (info < 0) st = nd_err_set(ND_EINTERNAL, "gesvd: bad argument %d", -info);
+    }
+    if (st == ND_OK) {
+        download(sv, ds, (size_t)n);
+        st = nd_dm_alloc_dev(n, n, V);
+    }
+    if (st == ND_OK) transpose(VT, *V);
+    scratch_put(&s);
+    if (ds) dev_free(ds, (size_t)n);
+    if (rw) dev_free(rw, (size_t)n);
+    nd_dm_free(VT);
+    nd_dm_free(F);
+    if (st != ND_OK) {
+        nd_dm_free(*U);
+        nd_dm_free(*V);
+        *U = *V = NULL;
+    }
+    return st;
+}
+
 static const nd_dm_devops ops = {
     .name = "cuda",
     .alloc = dev_alloc,
@@ -471,6 +570,8 @@ static const nd_dm_devops ops = {
     .solve = solve,
     .cholesky = cholesky,
     .eigh = eigh,
+    .qr = qr,
+    .svd_tall = svd_tall,
 };
 
 /* ---- start-up -------------------------------------------------------------------- */

@@ -104,13 +104,13 @@ __global__ static void partials_kernel(int kind, const double *a, const double *
     part[bi + bj * nbr] = acc;
 }
 
-__global__ static void zero_upper_kernel(double *a, int n, int lld)
+__global__ static void zero_tri_kernel(double *a, int m, int n, int lld, int upper)
 {
-    int64_t total = (int64_t)n * n;
+    int64_t total = (int64_t)m * n;
     for (int64_t k = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; k < total;
          k += (int64_t)gridDim.x * blockDim.x) {
-        int i = (int)(k % n), j = (int)(k / n);
-        if (i < j) a[i + (size_t)j * lld] = 0.0;
+        int i = (int)(k % m), j = (int)(k / m);
+        if (upper ? i < j : i > j) a[i + (size_t)j * lld] = 0.0;
     }
 }
 
@@ -143,7 +143,7 @@ extern "C" void nd_cuk_partials(int kind, const double *a, const double *b, int 
                                                myrow, mycol, nbr, part);
 }
 
-extern "C" void nd_cuk_zero_upper(double *a, int n, int lld, cudaStream_t s)
+extern "C" void nd_cuk_zero_tri(double *a, int m, int n, int lld, int upper, cudaStream_t s)
 {
-    zero_upper_kernel<<<blocks_for((size_t)n * n), THREADS, 0, s>>>(a, n, lld);
+    zero_tri_kernel<<<blocks_for((size_t)m * n), THREADS, 0, s>>>(a, m, n, lld, upper);
 }

@@ -28,9 +28,9 @@ void nd_cuk_partials(int kind, const double *a, const double *b, int lld, int ml
                      int nb, int nprow, int npcol, int myrow, int mycol, int64_t nbr,
                      double *part, cudaStream_t s);
 
-/* a[i + j * lld] := 0 for i < j (an n-by-n matrix): the upper triangle of a Cholesky
- * factor. */
-void nd_cuk_zero_upper(double *a, int n, int lld, cudaStream_t s);
+/* Zeroes one strict triangle of an m-by-n matrix (leading dimension lld): above the
+ * diagonal (i < j) when upper, else below it (i > j).  Cholesky and QR factors. */
+void nd_cuk_zero_tri(double *a, int m, int n, int lld, int upper, cudaStream_t s);
 
 #ifdef __cplusplus
 }

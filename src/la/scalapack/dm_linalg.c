@@ -267,6 +267,7 @@ nd_status nd_dm_cholesky(const nd_dm *A, nd_dm **L)
 nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
 {
     *Q = *R = NULL;
+    if (one_device()) return nd_dm_dev->qr(A, Q, R);
     int64_t k = A->m < A->n ? A->m : A->n;
     nd_dm Fs, *F = &Fs;
     ND_TRY(scratch_copy(A, F));
@@ -399,6 +400,7 @@ static nd_status svd_replicated(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
 /* Collective.  m >= n only: U m-by-n, s, V n-by-n, signs not yet normalized. */
 static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
 {
+    if (one_device()) return nd_dm_dev->svd_tall(A, U, s, V);
     if (A->m * A->n <= SVD_REPLICATED_MAX) return svd_replicated(A, U, s, V);
     int m = (int)A->m, n = (int)A->n, info = 0, lwork = 0;
     nd_dm Fs, *F = &Fs, *VT = NULL;
