@@ -4,7 +4,7 @@
 #  - gpu: auto runs the program on the CPU, with exactly one info line at 2 ranks when
 #    the build has CUDA (none without), and the right result;
 #  - gpu: on is refused with exit 2 and one clear message, on every rank count;
-#  - gpu: off says nothing.
+#  - gpu: off says nothing, and neither does auto at log_level warn.
 # On a machine with a device, benchmarks/gpu/run.sh checks the GPU side.
 set -u
 builddir=${top_builddir:-.}
@@ -34,7 +34,7 @@ cuda=no
 if nm "$run" 2>/dev/null | grep -q nd_cuda_start; then cuda=yes; fi
 echo "build with CUDA: $cuda"
 
-timeout 120 "$mpirun" -n 2 "$run" --log-level warn prog.noodle >out 2>err
+timeout 120 "$mpirun" -n 2 "$run" --log-level info prog.noodle >out 2>err
 rc=$?
 check "gpu auto: exit 0" '[ $rc = 0 ]'
 check "gpu auto: result" '[ "$(cat out)" = "true 65 true" ]'
@@ -56,8 +56,11 @@ for np in 1 2; do
     check "gpu on at $np rank(s): one message (got $n)" '[ "$n" = 1 ]'
 done
 
-NOODLE_GPU=off timeout 120 "$run" --log-level warn prog.noodle >out 2>err
+NOODLE_GPU=off timeout 120 "$run" --log-level info prog.noodle >out 2>err
 rc=$?
+NOODLE_GPU=auto timeout 120 "$run" --log-level warn prog.noodle >out 2>err
+rc=$?
+check "gpu auto at log_level warn: exit 0, silent" '[ $rc = 0 ] && [ ! -s err ] && [ "$(cat out)" = "true 65 true" ]'
 check "gpu off: exit 0, no info line" '[ $rc = 0 ] && ! grep -q "gpu:" err && [ "$(cat out)" = "true 65 true" ]'
 NOODLE_GPU=sometimes timeout 120 "$run" prog.noodle >out 2>err
 rc=$?

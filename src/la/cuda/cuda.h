@@ -13,9 +13,9 @@
 /* Collective, after nd_spmd_configure and before any matrix exists.  Picks one device
  * per rank by node-local rank and sets up cuBLAS, cuSOLVER and NCCL.  Without a device
  * for every rank (none, or more ranks on a node than devices: NCCL needs one device per
- * rank): required gives ND_EUSAGE on every rank; otherwise *active stays false and rank
- * 0 prints one info line. */
-nd_status nd_cuda_start(bool required, bool *active);
+ * rank): required gives ND_EUSAGE on every rank; otherwise *active stays false.  With
+ * info, rank 0 prints one info line saying which backend runs and why. */
+nd_status nd_cuda_start(bool required, bool info, bool *active);
 
 /* What the plugin (libnoodle_cuda.so) uses of noodle-run.  The executable's symbols are
  * hidden (-fvisibility=hidden), so the loader hands the plugin this table and the
@@ -40,7 +40,7 @@ typedef struct nd_cuda_host {
 
 /* The plugin's entry point, found with dlsym: nd_cuda_start's contract, once host is
  * installed. */
-typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, bool required,
+typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, bool required, bool info,
                                           bool *active);
 #define ND_CUDA_PLUGIN_START "nd_cuda_plugin_start"
 

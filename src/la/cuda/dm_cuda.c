@@ -620,7 +620,8 @@ static int device_check(int *ranks_per_node, int *devices, int *local_rank)
 /* The plugin's entry point (loader.c, cuda.h), the one symbol it exports. */
 __attribute__((visibility("default"))) nd_cuda_plugin_start_fn nd_cuda_plugin_start;
 
-nd_status nd_cuda_plugin_start(const nd_cuda_host *host, bool required, bool *active)
+nd_status nd_cuda_plugin_start(const nd_cuda_host *host, bool required, bool info,
+                               bool *active)
 {
     nd_cuda_set_host(host);
     *active = false;
@@ -636,7 +637,7 @@ nd_status nd_cuda_plugin_start(const nd_cuda_host *host, bool required, bool *ac
                      "rank, so run at most %d rank(s) per node",
                      per_node, ndev, ndev);
         if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", msg);
-        if (nd_spmd_rank() == 0)
+        if (info && nd_spmd_rank() == 0)
             fprintf(stderr, "noodle-run: info: gpu: auto: %s; running on the CPU\n", msg);
         return ND_OK;
     }
@@ -670,7 +671,7 @@ nd_status nd_cuda_plugin_start(const nd_cuda_host *host, bool required, bool *ac
     if (st != ND_OK) return st;
     nd_dm_set_backend(&ops);
     *active = true;
-    if (nd_spmd_rank() == 0) {
+    if (info && nd_spmd_rank() == 0) {
         struct cudaDeviceProp prop;
         int nccl = 0;
         if (cudaGetDeviceProperties(&prop, dev) != cudaSuccess) strcpy(prop.name, "?");

@@ -69,7 +69,7 @@ static const nd_cuda_host host = {
     .dm_from_colmajor = nd_dm_from_colmajor,
 };
 
-nd_status nd_cuda_start(bool required, bool *active)
+nd_status nd_cuda_start(bool required, bool info, bool *active)
 {
     *active = false;
     int ndev = 0;
@@ -93,11 +93,11 @@ nd_status nd_cuda_start(bool required, bool *active)
     }
     /* The plugin's start-up is collective: every rank enters it or none. */
     nd_status st = nd_spmd_agree(start ? ND_OK : ND_EUSAGE);
-    if (st == ND_OK) return start(&host, required, active);
+    if (st == ND_OK) return start(&host, required, info, active);
     if (h) dlclose(h);
     if (!why[0]) snprintf(why, sizeof why, "the CUDA plugin failed to load on another rank");
     if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", why);
-    if (nd_spmd_rank() == 0)
+    if (info && nd_spmd_rank() == 0)
         fprintf(stderr, "noodle-run: info: gpu: auto: %s; running on the CPU\n", why);
     return ND_OK;
 }
