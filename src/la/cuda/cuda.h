@@ -38,9 +38,11 @@ typedef struct nd_cuda_host {
     nd_status (*dm_from_colmajor)(int64_t m, int64_t n, const double *data, nd_dm **out);
 } nd_cuda_host;
 
-/* The plugin's entry point, found with dlsym: nd_cuda_start's contract, once host is
- * installed. */
-typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, bool required, bool info,
+/* The plugin's entry point, found with dlsym.  Collective, called once the loader has
+ * found that every rank has a device of its own: installs host, starts CUDA on device
+ * dev, cuBLAS, cuSOLVER and NCCL, and the backend (*active); with info, rank 0 prints
+ * one info line.  Errors (ND_EIO) are uniform. */
+typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, int dev, bool info,
                                           bool *active);
 #define ND_CUDA_PLUGIN_START "nd_cuda_plugin_start"
 

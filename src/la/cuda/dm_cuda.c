@@ -594,56 +594,15 @@ static nd_status nccl_comm(MPI_Comm comm, ncclComm_t *out)
                             : nd_err_set(ND_EIO, "NCCL: %s", ncclGetErrorString(e));
 }
 
-/* Collective.  Why the backend cannot start on every rank: 0 it can, 1 a rank sees no
- * device, 2 a node has more ranks than devices.  Also the worst counts. */
-static int device_check(int *ranks_per_node, int *devices, int *local_rank)
-{
-    int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess) {
-        (void)cudaGetLastError(); /* no driver or no device */
-        ndev = 0;
-    }
-    MPI_Comm node;
-    MPI_Comm_split_type(nd_spmd_comm(), MPI_COMM_TYPE_SHARED, nd_spmd_rank(), MPI_INFO_NULL,
-                        &node);
-    int lsize = 1;
-    MPI_Comm_size(node, &lsize);
-    MPI_Comm_rank(node, local_rank);
-    MPI_Comm_free(&node);
-    int v[3] = {ndev == 0 ? 1 : lsize > ndev ? 2 : 0, lsize, -ndev}, w[3];
-    MPI_Allreduce(v, w, 3, MPI_INT, MPI_MAX, nd_spmd_comm());
-    *ranks_per_node = w[1];
-    *devices = -w[2];
-    return w[0];
-}
-
 /* The plugin's entry point (loader.c, cuda.h), the one symbol it exports. */
 __attribute__((visibility("default"))) nd_cuda_plugin_start_fn nd_cuda_plugin_start;
 
-nd_status nd_cuda_plugin_start(const nd_cuda_host *host, bool required, bool info,
-                               bool *active)
+nd_status nd_cuda_plugin_start(const nd_cuda_host *host, int dev, bool info, bool *active)
 {
     nd_cuda_set_host(host);
     *active = false;
-    int per_node, ndev, lrank;
-    int why = device_check(&per_node, &ndev, &lrank);
-    if (why != 0) {
-        char msg[256];
-        if (why == 1)
-            snprintf(msg, sizeof msg, "no CUDA device was found");
-        else
-            snprintf(msg, sizeof msg,
-                     "%d ranks share a node with %d CUDA device(s); NCCL needs one device per "
-                     "rank, so run at most %d rank(s) per node",
-                     per_node, ndev, ndev);
-        if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", msg);
-        if (info && nd_spmd_rank() == 0)
-            fprintf(stderr, "noodle-run: info: gpu: auto: %s; running on the CPU\n", msg);
-        return ND_OK;
-    }
     const char *f = getenv("NOODLE_GPU_SUMMA");
     g.force_bcast = f && strcmp(f, "bcast") == 0;
-    int dev = lrank % ndev;
     nd_status st = ND_OK;
     if (cudaSetDevice(dev) != cudaSuccess || cudaStreamCreateWithFlags(&g.s, cudaStreamNonBlocking) != cudaSuccess)
         st = nd_err_set(ND_EIO, "CUDA: cannot use device %d: %s", dev,
