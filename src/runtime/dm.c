@@ -711,6 +711,36 @@ static double nan_min(double acc, double x) { return (x < acc || isnan(x)) && !i
 static double nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
 
 /* Collective.  Fills part[bi + bj * nbr] for every global block, then combines. */
+void nd_dm_local_partials(const nd_dm *A, const double *a, const double *b, int kind,
+                          double *part)
+{
+    int nb = A->nb, nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int64_t nbr = (A->m + nb - 1) / nb;
+    for (int lc = 0; lc * nb < A->nloc; lc++) {
+        int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
+        int64_t bj = (int64_t)lc * npcol + mycol;
+        for (int lr = 0; lr * nb < A->mloc; lr++) {
+            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
+            int64_t bi = (int64_t)lr * nprow + myrow;
+            double acc = kind == P_MIN || kind == P_MAX ? a[lr * nb + (size_t)lc * nb * A->lld]
+                                                        : 0.0;
+            for (int lj = lc * nb; lj < j1; lj++)
+                for (int li = lr * nb; li < i1; li++) {
+                    double x = a[li + (size_t)lj * A->lld];
+                    switch (kind) {
+                    case P_SUM: acc += x; break;
+                    case P_SUMSQ: acc += x * x; break;
+                    case P_MIN: acc = nan_min(acc, x); break;
+                    case P_MAX: acc = nan_max(acc, x); break;
+                    case P_DOT: acc += x * b[li + (size_t)lj * A->lld]; break;
+                    }
+                }
+            part[bi + bj * nbr] = acc;
+        }
+    }
+}
+
 static nd_status block_partials(const nd_dm *A, const nd_dm *B, int kind, double **out,
                                 size_t *nout)
 {
@@ -735,28 +765,7 @@ static nd_status block_partials(const nd_dm *A, const nd_dm *B, int kind, double
     }
     nd_dm_host(A);
     if (B) nd_dm_host(B);
-    for (int lc = 0; lc * nb < A->nloc; lc++) {
-        int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
-        int64_t bj = (int64_t)lc * npcol + mycol;
-        for (int lr = 0; lr * nb < A->mloc; lr++) {
-            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
-            int64_t bi = (int64_t)lr * nprow + myrow;
-            double acc = kind == P_MIN || kind == P_MAX ? A->a[lr * nb + (size_t)lc * nb * A->lld]
-                                                        : 0.0;
-            for (int lj = lc * nb; lj < j1; lj++)
-                for (int li = lr * nb; li < i1; li++) {
-                    double x = A->a[li + (size_t)lj * A->lld];
-                    switch (kind) {
-                    case P_SUM: acc += x; break;
-                    case P_SUMSQ: acc += x * x; break;
-                    case P_MIN: acc = nan_min(acc, x); break;
-                    case P_MAX: acc = nan_max(acc, x); break;
-                    case P_DOT: acc += x * B->a[li + (size_t)lj * B->lld]; break;
-                    }
-                }
-            part[bi + bj * nbr] = acc;
-        }
-    }
+    nd_dm_local_partials(A, A->a, B ? B->a : NULL, kind, part);
     nd_status st = nd_dm_combine(part, np);
     if (st != ND_OK) {
         ND_FREE_N(part, np);

@@ -66,6 +66,11 @@ typedef struct nd_dm_devops {
 /* The kinds of block partials of the reductions (dm.c).  NaN handling of min/max: a NaN
  * wins (the host code's nan_min/nan_max). */
 enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };
+/* Rank-local: the partials of the blocks this rank owns, from local data a (and b for
+ * P_DOT; both in A's layout), into part[bi + bj * nbr] (other entries untouched).  The
+ * host's order, which the device kernels replay. */
+void nd_dm_local_partials(const nd_dm *A, const double *a, const double *b, int kind,
+                          double *part);
 
 /* Rank-local: the backend in use, NULL for the host.  Set once, before any matrix. */
 extern const nd_dm_devops *nd_dm_dev;

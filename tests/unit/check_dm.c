@@ -77,35 +77,12 @@ static nd_dm fd_view(const nd_dm *M)
     return v;
 }
 
-static double fd_nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
-static double fd_nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
-
+/* The host's loop over the device buffers, combined as the host does. */
 static nd_status fd_partials(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np)
 {
-    int nb = A->nb, nprow, npcol, myrow, mycol;
-    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
-    int64_t nbr = (A->m + nb - 1) / nb;
     memset(part, 0, np * sizeof *part);
-    const double *a = A->dev, *b = B ? B->dev : NULL;
-    for (int lc = 0; lc * nb < A->nloc; lc++)
-        for (int lr = 0; lr * nb < A->mloc; lr++) {
-            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
-            int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
-            double acc = kind == P_MIN || kind == P_MAX ? a[lr * nb + (size_t)lc * nb * A->lld] : 0.0;
-            for (int lj = lc * nb; lj < j1; lj++)
-                for (int li = lr * nb; li < i1; li++) {
-                    double x = a[li + (size_t)lj * A->lld];
-                    if (kind == P_SUM) acc += x;
-                    else if (kind == P_SUMSQ) acc += x * x;
-                    else if (kind == P_MIN) acc = fd_nan_min(acc, x);
-                    else if (kind == P_MAX) acc = fd_nan_max(acc, x);
-                    else acc += x * b[li + (size_t)lj * A->lld];
-                }
-            part[((int64_t)lr * nprow + myrow) + ((int64_t)lc * npcol + mycol) * nbr] = acc;
-        }
-    if (nd_spmd_size() > 1)
-        MPI_Allreduce(MPI_IN_PLACE, part, (int)np, MPI_UINT64_T, MPI_BOR, nd_spmd_comm());
-    return ND_OK;
+    nd_dm_local_partials(A, A->dev, B ? B->dev : NULL, kind, part);
+    return nd_dm_combine(part, np);
 }
 
 static nd_status fd_matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
