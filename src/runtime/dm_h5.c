@@ -285,8 +285,11 @@ static herr_t select_rect(hid_t fspace, int nd, int64_t r0, int64_t h, int64_t c
                           hid_t *mspace)
 {
     hsize_t len = (hsize_t)(h * w);
-    hsize_t md[1] = {len ? len : 1};
-    *mspace = H5Screate_simple(1, md, NULL);
+    /* The memory space has the shape of the file selection: otherwise HDF5 maps a chunked
+     * selection to its chunks element by element (most of the write time at 1x2 grids). */
+    hsize_t md[2] = {len ? (hsize_t)h : 1, len ? (hsize_t)w : 1};
+    if (nd == 1) md[0] = len ? len : 1;
+    *mspace = nd == 1 ? H5Screate_simple(1, md, NULL) : H5Screate_simple(2, md, NULL);
     if (*mspace < 0) return -1;
     if (len == 0) {
         if (H5Sselect_none(*mspace) < 0) return -1;
