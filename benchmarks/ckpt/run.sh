@@ -6,7 +6,8 @@
 #      all-reduce, against no hook at all);
 #   3. the overhead of checkpointing every 10 s on an example job.
 # Usage: benchmarks/ckpt/run.sh [BUILD_DIR] [SCRATCH_DIR]   (defaults: ./build, /tmp)
-# Environment: REPS (default 3), SECTIONS (default "io sp job"), NPS (default "1 2").
+# Environment: REPS (default 3), SECTIONS (default "io sp job"), NPS (default "1 2"),
+#   ITERS (solves in the example job, default 1200).
 set -eu
 B=$(cd "${1:-build}" && pwd)
 S=${2:-/tmp}/noodle-ckpt-bench.$$
@@ -122,20 +123,25 @@ for it in 0..int(param("iters", 60)) {
 }
 print(s)
 NOODLE
+# ITERS solves: sized to run about a minute, so that "every 10 s" takes several.
+ITERS=${ITERS:-1200}
+: > ck.count
 for mode in off on; do
     t=$(for rep in $(seq "$REPS"); do
         rm -rf ck
         t0=$(now)
         if [ $mode = on ]; then
-            $MPIRUN -n 2 "$RUN" --checkpoint-dir ck --checkpoint-interval 10 job.noodle > /dev/null
+            NOODLE_CKPT_STATS=1 $MPIRUN -n 2 "$RUN" --checkpoint-dir ck --checkpoint-interval 10 \
+                --param iters="$ITERS" job.noodle > /dev/null 2> job.err
+            grep -c "stats: wrote" job.err >> ck.count || true
         else
-            $MPIRUN -n 2 "$RUN" --checkpoint-dir ck job.noodle > /dev/null
+            $MPIRUN -n 2 "$RUN" --checkpoint-dir ck --param iters="$ITERS" job.noodle > /dev/null
         fi
         echo "$(now) - $t0" | bc
     done | median)
     eval "J_$mode=$t"
 done
-echo "example job (2 ranks, 60 solves of 1500x1500): no checkpoints $J_off s, every 10 s" \
-    "$J_on s: overhead $(awk -v a="$J_off" -v b="$J_on" \
-    'BEGIN { printf "%.1f", 100 * (b - a) / a }') %"
+echo "example job (2 ranks, $ITERS solves of 1500x1500): no checkpoints $J_off s, every 10 s" \
+    "$J_on s ($(tr '\n' ' ' < ck.count)checkpoints per run): overhead" \
+    "$(awk -v a="$J_off" -v b="$J_on" 'BEGIN { printf "%.1f", 100 * (b - a) / a }') %"
 fi

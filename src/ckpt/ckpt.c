@@ -40,7 +40,17 @@ struct nd_ckpt {
     uint64_t count;
     nd_program *own_prog;   /* the checkpoint's program after a forced restart */
     bool stats;             /* NOODLE_CKPT_STATS: a timing line per write and restore */
+    bool sp_fixed;          /* NOODLE_CKPT_SAFEPOINT_EVERY: the period never adapts */
+    double sp_time;         /* rank 0: MPI_Wtime of the last hook call */
 };
+
+/* The safe-point period adapts (rank 0 measures, the agreement carries the result) so
+ * that hook calls come about SP_TARGET seconds apart: never more events than
+ * safepoint_every between two calls, never fewer than 1, growing at most SP_GROWTH-fold
+ * per call.  A loop of long iterations then reaches a hook every iteration, a fast loop
+ * every safepoint_every events (docs/checkpoint.md "Safe points"). */
+#define SP_TARGET 0.1
+#define SP_GROWTH 8.0
 
 /* Rank-local: the size of a file in MiB (0 when it cannot be read). */
 static double file_mib(const char *path)
@@ -109,6 +119,7 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
     if (every && *every) {
         unsigned long long e = strtoull(every, NULL, 10);
         c->o.safepoint_every = e ? e : UINT64_MAX;
+        c->sp_fixed = true;
     }
     c->stats = getenv("NOODLE_CKPT_STATS") != NULL;
     c->dir = opts->dir && *opts->dir ? nd_strdup(opts->dir) : default_dir(program);
@@ -150,7 +161,7 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
         nd_ckpt_free(c);
         return st;
     }
-    c->last_time = MPI_Wtime();
+    c->last_time = c->sp_time = MPI_Wtime();
     if (!c->o.no_signals) nd_ckpt_install_signals();
     *out = c;
     return ND_OK;
@@ -403,13 +414,27 @@ nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm)
 nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
 {
     if (c->o.no_signals && c->o.interval <= 0) return ND_OK;
-    int flags = pending_signal ? 1 : 0;
-    if (c->o.interval > 0 && nd_spmd_rank() == 0 && MPI_Wtime() - c->last_time >= c->o.interval)
-        flags |= 2;
+    /* {a signal arrived here, rank 0: the interval passed, rank 0: the next period}, all
+     * taken with MAX (the others send 0 for rank 0's entries). */
+    int64_t v[3] = {pending_signal ? 1 : 0, 0, 0};
+    if (nd_spmd_rank() == 0) {
+        double now = MPI_Wtime(), dt = now - c->sp_time;
+        c->sp_time = now;
+        v[1] = c->o.interval > 0 && now - c->last_time >= c->o.interval;
+        double next = (double)(vm->sp_period ? vm->sp_period : c->o.safepoint_every);
+        if (!c->sp_fixed) {
+            next *= dt > SP_TARGET / SP_GROWTH ? SP_TARGET / dt : SP_GROWTH;
+            if (next > (double)c->o.safepoint_every) next = (double)c->o.safepoint_every;
+            if (next < 1.0) next = 1.0;
+        }
+        v[2] = (int64_t)next;
+    }
     if (nd_spmd_size() > 1) {
-        int rc = MPI_Allreduce(MPI_IN_PLACE, &flags, 1, MPI_INT, MPI_BOR, nd_spmd_comm());
+        int rc = MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, nd_spmd_comm());
         if (rc != MPI_SUCCESS) return nd_err_set(ND_EMPI, "safe point: MPI_Allreduce failed");
     }
+    nd_vm_set_safepoint_period(vm, (uint64_t)v[2]);
+    int flags = (v[0] ? 1 : 0) | (v[1] ? 2 : 0);
     if (!flags) return ND_OK;
     char final[4200];
     ND_TRY(write_checkpoint(c, vm, final, sizeof final));

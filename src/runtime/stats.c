@@ -39,6 +39,8 @@ void nd_stats_end(nd_stats_kind k)
     }
 }
 
+double nd_stats_flops_total(void) { return S.acc.flops; }
+
 void nd_stats_add_flops(double flops)
 {
     if (isfinite(flops) && flops > 0) S.acc.flops += flops;

@@ -36,6 +36,9 @@ void nd_stats_end(nd_stats_kind k);
  * counts come from the global shapes, so every rank adds the same number for a
  * collective operation. */
 void nd_stats_add_flops(double flops);
+/* Rank-local.  The flops added so far (equal on every rank: see above); cheap enough
+ * for the VM to read after every builtin call. */
+double nd_stats_flops_total(void);
 /* Rank-local.  A snapshot (time of regions still open is not included). */
 void nd_stats_get(nd_stats *out);
 /* Rank-local.  Zeroes every accumulator; open regions are forgotten. */

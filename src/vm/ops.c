@@ -365,6 +365,7 @@ static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_valu
     nd_stats_end(ND_STATS_LA);
     ND_TRY(st);
     nd_stats_add_flops(flops);
+    nd_vm_count_work(vm);
     return nd_matrix_value(r, out);
 }
 

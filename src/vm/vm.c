@@ -271,16 +271,24 @@ static nd_status call_builtin(nd_vm *vm, unsigned id, nd_value *args, int nargs,
         if (check) ND_TRY(nd_vm_coll_check(vm, ND_TAG_BUILTIN, id, bi->name));
     }
     *out = ND_NIL;
-    return nd_builtin_fns[id](vm, args, nargs, out);
+    nd_status st = nd_builtin_fns[id](vm, args, nargs, out);
+    if (bi->flags & ND_BIF_COLLECTIVE) nd_vm_count_work(vm);
+    return st;
 }
 
-static nd_status safepoint(nd_vm *vm)
+void nd_vm_set_safepoint_period(nd_vm *vm, uint64_t events)
 {
-    vm->nsafepoints++;
-    if (vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every &&
-        vm->nsafepoints % vm->hooks.safepoint_every == 0)
-        return vm->hooks.safepoint(vm->hooks.ctx, vm);
-    return ND_OK;
+    vm->sp_period = events ? events : 1;
+}
+
+void nd_vm_count_work(nd_vm *vm)
+{
+    double f = nd_stats_flops_total(), d = f - vm->sp_flops;
+    vm->sp_flops = f;
+    if (!(d >= ND_VM_FLOPS_PER_EVENT)) return; /* also after nd_stats_reset */
+    d /= ND_VM_FLOPS_PER_EVENT;
+    uint64_t e = d >= 9e18 ? UINT64_MAX / 2 : (uint64_t)d;
+    vm->sp_work = vm->sp_work + e < vm->sp_work ? UINT64_MAX : vm->sp_work + e;
 }
 
 /* ---- the dispatch loop ---- */
@@ -324,16 +332,26 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         *s_ = (v);                                                                       \
         nd_val_decref(o_);                                                               \
     } while (0)
-/* A back-edge or call: counts a safe-point event and runs the hook when due. */
+/* A back-edge or call: counts a safe-point event and runs the hook when due (the hook
+ * may change the period). */
 #define SAFEPOINT()                                                                      \
     do {                                                                                 \
         if (UNLIKELY(--sp_left == 0)) {                                                  \
             SAVE_PC();                                                                   \
-            sp_left = sp_every;                                                          \
-            vm->nsafepoints += sp_every - 1;                                             \
-            TRY(safepoint(vm));                                                          \
+            vm->nsafepoints += sp_every;                                                 \
+            TRY(vm->hooks.safepoint(vm->hooks.ctx, vm));                                 \
+            sp_left = sp_every = vm->sp_period;                                          \
             R = vm->regs + base;                                                         \
             fr = &vm->frames[vm->nframes - 1];                                           \
+        }                                                                                \
+    } while (0)
+/* After a builtin or an operator that may have done matrix work: its events bring the
+ * next safe point closer (never past it: the hook runs at the next back-edge or call). */
+#define COUNT_WORK()                                                                     \
+    do {                                                                                 \
+        if (UNLIKELY(vm->sp_work)) {                                                     \
+            if (sp_hooked) sp_left = vm->sp_work >= sp_left ? 1 : sp_left - vm->sp_work; \
+            vm->sp_work = 0;                                                             \
         }                                                                                \
     } while (0)
 
@@ -417,8 +435,12 @@ static nd_status run_loop(nd_vm *vm)
     nd_value *G = vm->globals;
     const nd_value *K = vm->consts;
     uint64_t sp_every = UINT64_MAX;
-    if (vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every)
-        sp_every = vm->hooks.safepoint_every;
+    bool sp_hooked = vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every;
+    if (sp_hooked) {
+        if (!vm->sp_period) vm->sp_period = vm->hooks.safepoint_every;
+        sp_every = vm->sp_period;
+        vm->sp_flops = nd_stats_flops_total();
+    }
     uint64_t sp_left = sp_every;
     uint32_t frames_lim = vm->frames_cap < vm->max_depth ? vm->frames_cap : vm->max_depth;
     nd_status st = ND_OK;
@@ -504,6 +526,7 @@ static nd_status run_loop(nd_vm *vm)
         SAVE_PC();
         TRY(nd_val_arith(vm, INS.op, R[INS.b], R[INS.c], &out));
         nd_val_set(&R[INS.a], out);
+        COUNT_WORK();
         DISPATCH();
     }
     ARITHK(ADDK, add, x + y)
@@ -518,6 +541,7 @@ static nd_status run_loop(nd_vm *vm)
         SAVE_PC();
         TRY(nd_val_arith(vm, base_op[INS.op - ND_OP_ADDK], R[INS.b], K[INS.c], &out));
         nd_val_set(&R[INS.a], out);
+        COUNT_WORK();
         DISPATCH();
     }
     CASE(NOT)
@@ -693,6 +717,7 @@ static nd_status run_loop(nd_vm *vm)
         nd_value out;
         TRY(call_builtin(vm, f.as.fn, &R[INS.a + 1], INS.b, &out));
         nd_val_set(&R[INS.a], out);
+        COUNT_WORK();
         nd_gc_maybe();
         DISPATCH();
     }
@@ -704,6 +729,7 @@ static nd_status run_loop(nd_vm *vm)
         R = vm->regs + base; /* a hook may have touched the state */
         fr = &vm->frames[vm->nframes - 1];
         nd_val_set(&R[INS.a], out);
+        COUNT_WORK();
         nd_gc_maybe();
         DISPATCH();
     }

@@ -34,6 +34,12 @@ typedef struct nd_vm_hooks {
     uint64_t safepoint_every;
 } nd_vm_hooks;
 
+/* Matrix work counts as safe-point events: every ND_VM_FLOPS_PER_EVENT nominal flops of
+ * a matrix builtin or operator (stats.h, from global shapes, so uniform) bring the next
+ * hook call one event closer, so that a loop whose iterations are long matrix operations
+ * still reaches its hook in time (docs/checkpoint.md "Safe points"). */
+#define ND_VM_FLOPS_PER_EVENT 1000.0
+
 typedef struct nd_vm_opts {
     uint32_t max_call_depth;   /* 0 = the default (ND_VM_DEFAULT_DEPTH) */
     FILE *out;                 /* program output (stdout when NULL; only rank 0 writes) */
@@ -49,6 +55,9 @@ void nd_vm_set_hooks(nd_vm *vm, const nd_vm_hooks *hooks);
 /* Collective.  Runs (or resumes) the program to the end.  Returns ND_OK, or the status
  * of the error that stopped it, after the message has been printed once. */
 nd_status nd_vm_run(nd_vm *vm);
+/* Uniform (call with the same value on every rank, from the safe-point hook): the number
+ * of events until each later hook call (at least 1). */
+void nd_vm_set_safepoint_period(nd_vm *vm, uint64_t events);
 /* Uniform.  *out := a new string value (a new reference) holding len bytes of s; used by
  * hooks (param values, catalog results). */
 nd_status nd_vm_new_string(nd_vm *vm, const char *s, size_t len, nd_value *out);

@@ -44,7 +44,11 @@ struct nd_vm {
     nd_value *consts;       /* prog->nconsts values built once (strings interned) */
 
     uint64_t ncollective;   /* collective operations checked so far (same on all ranks) */
-    uint64_t nsafepoints;   /* safe-point events so far (same on all ranks) */
+    uint64_t nsafepoints;   /* safe-point events so far, matrix work included (uniform) */
+    uint64_t sp_period;     /* events between safe-point hook calls (uniform; 0 = the
+                             * hooks' safepoint_every) */
+    double sp_flops;        /* nd_stats_flops_total() when matrix work was last counted */
+    uint64_t sp_work;       /* events of matrix work not yet taken off the countdown */
     nd_vm_state state;
     nd_status status;       /* the status of a failed run */
 };
@@ -100,5 +104,10 @@ nd_status nd_arg_int(const char *fn, int k, nd_value v, int64_t *out);
 nd_status nd_arg_num(const char *fn, int k, nd_value v, double *out);
 nd_status nd_arg_str(const char *fn, int k, nd_value v, nd_str **out);
 nd_status nd_arg_matrix(const char *fn, int k, nd_value v, nd_dm **out);
+
+/* Uniform: counts the matrix work done since the last call (stats.h flops) as safe-point
+ * events (vm.h ND_VM_FLOPS_PER_EVENT), for the dispatch loop to take off its countdown.
+ * Called after every collective builtin and matrix operator. */
+void nd_vm_count_work(nd_vm *vm);
 
 #endif
