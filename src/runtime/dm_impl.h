@@ -53,7 +53,10 @@ typedef struct nd_dm_devops {
     nd_status (*matmul)(const nd_dm *A, const nd_dm *B, nd_dm *C);
     /* Rank-local, on a 1x1 grid only: C := A.T (C made by nd_dm_alloc_dev). */
     void (*transpose)(const nd_dm *A, nd_dm *C);
-    /* Collective, called only on a 1x1 grid (the whole matrix on one device).  The
+    /* Rank-local: bytes the device can still allocate (free plus cached), or NULL. */
+    size_t (*mem_avail)(void);
+    /* Collective, called only on a 1x1 grid: the whole matrix on one device, either the
+     * job's only rank or rank 0 in solo mode (spmd.h) with a gathered matrix.  The
      * errors of the host versions; results within rounding of theirs. */
     nd_status (*solve)(const nd_dm *A, const nd_dm *B, nd_dm **X);
     nd_status (*cholesky)(const nd_dm *A, nd_dm **L);

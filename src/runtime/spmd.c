@@ -26,7 +26,13 @@ static struct {
     bool checks;
     bool blacs_up;
     int ctx, nprow, npcol, myrow, mycol;
-} S = {.comm = MPI_COMM_NULL, .nb = ND_DEFAULT_NB, .checks = true, .size = 1};
+    /* Solo mode (nd_spmd_solo_begin): the 1x1 grid of rank 0 alone (-1 until the first
+     * solo mode, and on the other ranks), and what solo mode hides. */
+    int solo_ctx;
+    bool solo;
+    MPI_Comm saved_comm;
+    int saved_size, saved_ctx, saved_grid[4];
+} S = {.comm = MPI_COMM_NULL, .nb = ND_DEFAULT_NB, .checks = true, .size = 1, .solo_ctx = -1};
 
 static nd_status mpi_fail(const char *what, int rc)
 {
@@ -84,7 +90,9 @@ nd_status nd_spmd_configure(const nd_spmd_opts *opts)
 
 void nd_spmd_finalize(void)
 {
+    if (S.solo) nd_spmd_solo_end();
     if (S.blacs_up) {
+        if (S.solo_ctx >= 0) Cblacs_gridexit(S.solo_ctx);
         Cblacs_gridexit(S.ctx);
         Cblacs_exit(1); /* 1: leave MPI running, we finalize it below */
         S.blacs_up = false;
@@ -124,6 +132,45 @@ static void blacs_start(void)
     Cblacs_gridinit(&S.ctx, "Row", r, c);
     Cblacs_gridinfo(S.ctx, &S.nprow, &S.npcol, &S.myrow, &S.mycol);
     S.blacs_up = true;
+}
+
+nd_status nd_spmd_solo_begin(void)
+{
+    blacs_start();
+    ND_CHECK(S.rank == 0 && S.size > 1 && !S.solo, ND_EINTERNAL,
+             "solo mode is only for rank 0 of a job of several ranks, once at a time");
+    /* A grid over MPI_COMM_SELF, made by rank 0 alone: ScaLAPACK routines that build
+     * contexts of their own from a grid's system context (Cpdgemr2d does) then stay on
+     * rank 0 instead of starting collectives that the other ranks never join. */
+    if (S.solo_ctx < 0) {
+        S.solo_ctx = Csys2blacs_handle(MPI_COMM_SELF);
+        Cblacs_gridinit(&S.solo_ctx, "Row", 1, 1);
+    }
+    MPI_TRY("MPI_Comm_set_errhandler",
+            MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN));
+    S.saved_comm = S.comm;
+    S.saved_size = S.size;
+    S.saved_ctx = S.ctx;
+    S.saved_grid[0] = S.nprow, S.saved_grid[1] = S.npcol;
+    S.saved_grid[2] = S.myrow, S.saved_grid[3] = S.mycol;
+    S.comm = MPI_COMM_SELF;
+    S.size = 1;
+    S.ctx = S.solo_ctx;
+    S.nprow = S.npcol = 1;
+    S.myrow = S.mycol = 0;
+    S.solo = true;
+    return ND_OK;
+}
+
+void nd_spmd_solo_end(void)
+{
+    if (!S.solo) return;
+    S.comm = S.saved_comm;
+    S.size = S.saved_size;
+    S.ctx = S.saved_ctx;
+    S.nprow = S.saved_grid[0], S.npcol = S.saved_grid[1];
+    S.myrow = S.saved_grid[2], S.mycol = S.saved_grid[3];
+    S.solo = false;
 }
 
 int nd_spmd_blacs_ctx(void)

@@ -40,6 +40,15 @@ int nd_spmd_block_size(void);       /* Rank-local, replicated */
 int nd_spmd_blacs_ctx(void);
 void nd_spmd_grid(int *nprow, int *npcol, int *myrow, int *mycol);
 
+/* Solo mode.  Rank-local, on rank 0 of a job of several ranks, while the other ranks
+ * wait in a later collective: until nd_spmd_solo_end, rank 0 is a job of its own (size 1,
+ * MPI_COMM_SELF, a 1x1 BLACS grid), so that collective code (matrices, agreements, the
+ * device factorizations) runs on it alone.  Matrices made in solo mode have the 1x1
+ * layout; they are freed rank-locally and only meet the others through Cpdgemr2d over
+ * the main context.  Used to factor a gathered matrix on rank 0's device (docs/gpu.md). */
+nd_status nd_spmd_solo_begin(void);
+void nd_spmd_solo_end(void);
+
 /* Collective.  Broadcasts n bytes from root (n may exceed INT_MAX). */
 nd_status nd_spmd_bcast(void *buf, size_t n, int root);
 /* Collective.  Broadcasts a buffer whose size only root knows; on other ranks *buf is

@@ -96,59 +96,116 @@ static nd_status fd_matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
     return st;
 }
 
-/* The factorizations leave host-resident results, as eigh does on a real device. */
+/* What the fake device says it can allocate (mem_avail), and how many factorizations it
+ * ran on this rank (on grids larger than 1x1 only rank 0 runs them, on gathered copies). */
+static size_t fd_avail = SIZE_MAX;
+static int fd_factors;
+static size_t fd_mem_avail(void) { return fd_avail; }
+
+/* The factorizations, as the CUDA plugin does them: on a 1x1 grid (one rank, or rank 0
+ * in solo mode with a gathered matrix), LAPACK on the whole device copy, results left on
+ * the device (eigh's w and the singular values on the host), the same errors. */
+static double *fd_dup(const nd_dm *A)
+{
+    double *f = ND_ALLOC_N(double, A->cap);
+    ck_assert_ptr_nonnull(f);
+    memcpy(f, A->dev, A->cap * sizeof *f);
+    return f;
+}
+
 static nd_status fd_solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
 {
+    fd_factors++;
     const nd_dm *in[2] = {A, B};
     ND_TRY(nd_dm_to_dev(2, in));
-    nd_dm va = fd_view(A), vb = fd_view(B);
-    nd_dm_set_backend(NULL);
-    nd_status st = nd_dm_solve(&va, &vb, X);
-    nd_dm_set_backend(fd_ops());
-    return st;
+    ND_TRY(nd_dm_alloc_dev(B->m, B->n, X));
+    memcpy((*X)->dev, B->dev, B->cap * sizeof(double));
+    double *f = fd_dup(A);
+    lapack_int *ip = ND_ALLOC_N(lapack_int, (size_t)A->n);
+    lapack_int info = LAPACKE_dgesv(LAPACK_COL_MAJOR, (int)A->n, (int)B->n, f, A->lld, ip,
+                                    (*X)->dev, (*X)->lld);
+    ND_FREE_N(ip, (size_t)A->n);
+    ND_FREE_N(f, A->cap);
+    if (info == 0) return ND_OK;
+    nd_dm_free(*X);
+    *X = NULL;
+    return nd_err_set(ND_EPROG, "singular matrix");
 }
+
 static nd_status fd_cholesky(const nd_dm *A, nd_dm **L)
 {
+    fd_factors++;
     ND_TRY(nd_dm_to_dev(1, &A));
-    nd_dm va = fd_view(A);
-    nd_dm_set_backend(NULL);
-    nd_status st = nd_dm_cholesky(&va, L);
-    nd_dm_set_backend(fd_ops());
-    return st;
+    ND_TRY(nd_dm_alloc_dev(A->m, A->n, L));
+    double *l = (*L)->dev;
+    memcpy(l, A->dev, A->cap * sizeof *l);
+    if (LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (int)A->n, l, A->lld) != 0) {
+        nd_dm_free(*L);
+        *L = NULL;
+        return nd_err_set(ND_EPROG, "matrix is not positive definite");
+    }
+    for (int64_t j = 0; j < A->n; j++)
+        for (int64_t i = 0; i < j; i++) l[i + j * A->lld] = 0.0;
+    return ND_OK;
 }
+
 static nd_status fd_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
 {
+    fd_factors++;
     ND_TRY(nd_dm_to_dev(1, &A));
-    nd_dm va = fd_view(A);
-    nd_dm_set_backend(NULL);
-    nd_status st = nd_dm_eigh(&va, w, V);
-    nd_dm_set_backend(fd_ops());
+    ND_TRY(nd_dm_alloc_dev(A->m, A->n, V));
+    memcpy((*V)->dev, A->dev, A->cap * sizeof(double));
+    double *ev = ND_ALLOC_N(double, (size_t)A->n);
+    lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (int)A->n, (*V)->dev, A->lld, ev);
+    nd_status st = info == 0 ? ND_OK : nd_err_set(ND_EPROG, "eigh did not converge");
+    if (st == ND_OK) st = nd_dm_sign_columns(*V, NULL);
+    if (st == ND_OK) st = nd_dm_from_colmajor(A->n, 1, ev, w);
+    ND_FREE_N(ev, (size_t)A->n);
+    if (st != ND_OK) {
+        nd_dm_free(*V);
+        *V = NULL;
+    }
     return st;
 }
 
 static nd_status fd_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
 {
+    fd_factors++;
     ND_TRY(nd_dm_to_dev(1, &A));
-    nd_dm va = fd_view(A);
-    nd_dm_set_backend(NULL);
-    nd_status st = nd_dm_qr(&va, Q, R);
-    nd_dm_set_backend(fd_ops());
-    return st;
+    int64_t m = A->m, n = A->n, k = m < n ? m : n, ld = A->lld;
+    double *f = fd_dup(A), *tau = ND_ALLOC_N(double, (size_t)k);
+    ck_assert_int_eq(LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)m, (int)n, f, (int)ld, tau), 0);
+    ck_assert_int_eq(nd_dm_alloc_dev(k, n, R), ND_OK);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < k; i++)
+            (*R)->dev[i + j * (*R)->lld] = i <= j ? f[i + j * ld] : 0.0;
+    ck_assert_int_eq(LAPACKE_dorgqr(LAPACK_COL_MAJOR, (int)m, (int)k, (int)k, f, (int)ld, tau), 0);
+    ck_assert_int_eq(nd_dm_alloc_dev(m, k, Q), ND_OK);
+    memcpy((*Q)->dev, f, (size_t)(m * k) * sizeof *f);
+    ND_FREE_N(tau, (size_t)k);
+    ND_FREE_N(f, A->cap);
+    return ND_OK;
 }
-/* The host svd (signs already normalized: normalizing again changes nothing). */
+
+/* No sign convention here: nd_dm_svd applies it, as after the real device. */
 static nd_status fd_svd_tall(const nd_dm *A, nd_dm **U, double *sv, nd_dm **V)
 {
+    fd_factors++;
     ND_TRY(nd_dm_to_dev(1, &A));
-    nd_dm va = fd_view(A), *S = NULL;
-    nd_dm_set_backend(NULL);
-    nd_status st = nd_dm_svd(&va, U, &S, V);
-    double *s = NULL;
-    if (st == ND_OK) st = nd_dm_to_colmajor(S, &s);
-    nd_dm_set_backend(fd_ops());
-    if (st == ND_OK) memcpy(sv, s, (size_t)nd_dm_rows(S) * sizeof *sv);
-    if (s) ND_FREE_N(s, (size_t)nd_dm_rows(S));
-    nd_dm_free(S);
-    return st;
+    int64_t m = A->m, n = A->n;
+    double *f = fd_dup(A), *vt = ND_ALLOC_N(double, (size_t)(n * n));
+    double *sup = ND_ALLOC_N(double, (size_t)n);
+    ck_assert_int_eq(nd_dm_alloc_dev(m, n, U), ND_OK);
+    ck_assert_int_eq(LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'S', (int)m, (int)n, f, A->lld, sv,
+                                    (*U)->dev, (*U)->lld, vt, (int)n, sup),
+                     0);
+    ck_assert_int_eq(nd_dm_alloc_dev(n, n, V), ND_OK);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < n; i++) (*V)->dev[i + j * (*V)->lld] = vt[j + i * n];
+    ND_FREE_N(sup, (size_t)n);
+    ND_FREE_N(vt, (size_t)(n * n));
+    ND_FREE_N(f, A->cap);
+    return ND_OK;
 }
 
 static void fd_transpose(const nd_dm *A, nd_dm *C)
@@ -162,7 +219,7 @@ static const nd_dm_devops fake_dev = {
     .alloc = fd_alloc, .free = fd_free, .upload = fd_move, .download = fd_move,
     .get1 = fd_get1, .set1 = fd_set1, .copy = fd_move, .ew = fd_ew,
     .ew_scalar = fd_ew_scalar, .map = fd_map, .partials = fd_partials, .matmul = fd_matmul, .transpose = fd_transpose,
-    .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh, .qr = fd_qr,
+    .mem_avail = fd_mem_avail, .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh, .qr = fd_qr,
     .svd_tall = fd_svd_tall,
 };
 static const nd_dm_devops *fd_ops(void) { return &fake_dev; }
@@ -944,6 +1001,84 @@ static void tmp_path(char *buf, size_t size, const char *tag)
     snprintf(buf, size, "/tmp/nd_check_dm_%ld_%s.h5", pid, tag);
 }
 
+/* The factorizations on grids larger than 1x1 with a device: gathered onto rank 0,
+ * factored there alone, scattered back; the same results as the host path; the host path
+ * when rank 0's device lacks room; uniform errors. */
+START_TEST(test_root_device)
+{
+    int size = nd_spmd_size(), rank = nd_spmd_rank();
+    /* One call on the device: on rank 0 only, or on the only rank. */
+    const int one = rank == 0 ? 1 : 0;
+    const int64_t n = 150, m = 600, c = 500; /* m x c passes the replicated svd's limit */
+    nd_dm *A = mk_wellcond(n, 11), *B = mk_rand(n, 4, 12), *T = mk_rand(m, c, 13);
+    nd_dm *R0 = mk_rand(n, n, 14), *R0t, *K;
+    ck_assert_int_eq(nd_dm_transpose(R0, &R0t), ND_OK);
+    ck_assert_int_eq(nd_dm_matmul(R0t, R0, &K), ND_OK); /* SPD */
+    double nk;
+    ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, K, &nk), ND_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 1: the device has no room: the host path, the same results. */
+        fd_avail = pass == 0 ? SIZE_MAX : 1000;
+        const int want = pass == 0 || size == 1 ? one : 0; /* 1x1: always the device */
+        nd_dm *X, *L, *w, *V, *Q, *R, *U, *s, *W;
+        int before = fd_factors;
+        ck_assert_int_eq(nd_dm_solve(A, B, &X), ND_OK);
+        ck_assert_int_eq(fd_factors - before, want);
+        ck_assert(resid(A, X, B) < 1e-10);
+        before = fd_factors;
+        ck_assert_int_eq(nd_dm_cholesky(K, &L), ND_OK);
+        ck_assert_int_eq(fd_factors - before, want);
+        nd_dm *Lt;
+        ck_assert_int_eq(nd_dm_transpose(L, &Lt), ND_OK);
+        ck_assert(resid(L, Lt, K) < 1e-12 * nk);
+        before = fd_factors;
+        ck_assert_int_eq(nd_dm_eigh(K, &w, &V), ND_OK);
+        ck_assert_int_eq(fd_factors - before, want);
+        ck_assert_int_eq(nd_dm_rows(w), n);
+        nd_dm *D, *KV;
+        ck_assert_int_eq(nd_dm_diag(w, &D), ND_OK);
+        ck_assert_int_eq(nd_dm_matmul(K, V, &KV), ND_OK);
+        ck_assert(resid(V, D, KV) < 1e-10 * nk);
+        ck_assert(signs_ok(V));
+        before = fd_factors;
+        ck_assert_int_eq(nd_dm_qr(T, &Q, &R), ND_OK);
+        ck_assert_int_eq(fd_factors - before, want);
+        ck_assert_int_eq(nd_dm_rows(Q), m);
+        ck_assert_int_eq(nd_dm_cols(Q), c);
+        ck_assert_int_eq(nd_dm_rows(R), c);
+        ck_assert(resid(Q, R, T) < 1e-10 * (double)m);
+        before = fd_factors;
+        ck_assert_int_eq(nd_dm_svd(T, &U, &s, &W), ND_OK);
+        ck_assert_int_eq(fd_factors - before, want);
+        ck_assert_int_eq(nd_dm_rows(s), c);
+        nd_dm *Ds, *US, *Wt;
+        ck_assert_int_eq(nd_dm_diag(s, &Ds), ND_OK);
+        ck_assert_int_eq(nd_dm_matmul(U, Ds, &US), ND_OK);
+        ck_assert_int_eq(nd_dm_transpose(W, &Wt), ND_OK);
+        ck_assert(resid(US, Wt, T) < 1e-9 * (double)m);
+        double *sv = gather(s);
+        for (int64_t k = 1; k < c; k++) ck_assert(sv[k - 1] >= sv[k]);
+        free_cm(sv, s);
+        nd_dm_free(X), nd_dm_free(L), nd_dm_free(Lt), nd_dm_free(w), nd_dm_free(V);
+        nd_dm_free(D), nd_dm_free(KV), nd_dm_free(Q), nd_dm_free(R), nd_dm_free(U);
+        nd_dm_free(s), nd_dm_free(W), nd_dm_free(Ds), nd_dm_free(US), nd_dm_free(Wt);
+    }
+    fd_avail = SIZE_MAX;
+    /* Errors met on rank 0's device reach every rank with their message. */
+    nd_dm *Z, *N, *Y = NULL;
+    double np[4] = {1, 2, 2, 1};
+    ck_assert_int_eq(nd_dm_zeros(n, n, &Z), ND_OK);
+    N = mk_from(2, 2, np);
+    int before = fd_factors;
+    CK_ERR(nd_dm_solve(Z, B, &Y), ND_EPROG, "singular matrix");
+    CK_ERR(nd_dm_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
+    ck_assert_int_eq(fd_factors - before, 2 * one);
+    ck_assert_ptr_null(Y);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(T), nd_dm_free(R0), nd_dm_free(R0t);
+    nd_dm_free(K), nd_dm_free(Z), nd_dm_free(N);
+}
+END_TEST
+
 START_TEST(test_h5_roundtrip)
 {
     char path[256];
@@ -1080,6 +1215,7 @@ int main(int argc, char **argv)
     tcase_add_test(td, test_solve_inv_det);
     tcase_add_test(td, test_cholesky_qr);
     tcase_add_test(td, test_eigh_svd);
+    tcase_add_test(td, test_root_device);
     tcase_add_test(td, test_h5_roundtrip);
     suite_add_tcase(s, td);
     TCase *tx = tcase_create("h5x"); /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */

@@ -131,6 +131,19 @@ static void dev_free(double *p, size_t n)
     cache[k].n = n;
 }
 
+/* Free device memory plus what the cache holds (raw_alloc empties it when needed). */
+static size_t mem_avail(void)
+{
+    size_t free_b = 0, total = 0;
+    if (cudaMemGetInfo(&free_b, &total) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    for (int k = 0; k < CACHE_SLOTS; k++)
+        if (cache[k].p) free_b += cache[k].n * sizeof(double);
+    return free_b;
+}
+
 static void upload(double *d, const double *h, size_t n)
 {
     cuda_ok(cudaMemcpy(d, h, n * sizeof(double), cudaMemcpyHostToDevice), "upload");
@@ -567,6 +580,7 @@ static const nd_dm_devops ops = {
     .partials = partials,
     .matmul = matmul,
     .transpose = transpose,
+    .mem_avail = mem_avail,
     .solve = solve,
     .cholesky = cholesky,
     .eigh = eigh,

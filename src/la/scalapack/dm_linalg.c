@@ -79,6 +79,204 @@ static bool one_device(void)
     return nd_dm_dev && nprow == 1 && npcol == 1;
 }
 
+/* ---- factorizations on rank 0's device, for grids larger than 1x1 ----------------
+ *
+ * The operands are gathered onto rank 0 (Cpdgemr2d into a 1x1 layout), rank 0 runs the
+ * device factorization alone in solo mode (spmd.h) while the others wait, and the results
+ * are scattered back.  Moving the data costs O(n^2) against the factorization's O(n^3),
+ * and one device beats ScaLAPACK on host copies by far (docs/gpu.md).  Used when rank 0's
+ * device has room for about three times the operands and results; when it runs out of
+ * memory anyway (device or host), the ScaLAPACK path runs instead. */
+
+typedef enum rop { R_SOLVE, R_CHOLESKY, R_EIGH, R_QR, R_SVD } rop;
+
+static bool root_entry(rop op)
+{
+    switch (op) {
+    case R_SOLVE: return nd_dm_dev->solve != NULL;
+    case R_CHOLESKY: return nd_dm_dev->cholesky != NULL;
+    case R_EIGH: return nd_dm_dev->eigh != NULL;
+    case R_QR: return nd_dm_dev->qr != NULL;
+    case R_SVD: return nd_dm_dev->svd_tall != NULL;
+    }
+    return false;
+}
+
+/* Rank 0 in solo mode: op on the gathered operands. */
+static nd_status root_run(rop op, const nd_dm *A, const nd_dm *B, nd_dm **o1, nd_dm **o2,
+                          double *s)
+{
+    switch (op) {
+    case R_SOLVE: return nd_dm_dev->solve(A, B, o1);
+    case R_CHOLESKY: return nd_dm_dev->cholesky(A, o1);
+    case R_EIGH: return nd_dm_dev->eigh(A, o1, o2);
+    case R_QR: return nd_dm_dev->qr(A, o1, o2);
+    case R_SVD: return nd_dm_dev->svd_tall(A, o1, s, o2);
+    }
+    return ND_EINTERNAL;
+}
+
+/* Rank-local: the shapes of op's matrix results (0 x 0 when there is no second one). */
+static void root_shapes(rop op, const nd_dm *A, const nd_dm *B, int64_t sh[4])
+{
+    int64_t m = A->m, n = A->n, k = m < n ? m : n;
+    sh[2] = sh[3] = 0;
+    switch (op) {
+    case R_SOLVE: sh[0] = n, sh[1] = B->n; break;
+    case R_CHOLESKY: sh[0] = sh[1] = n; break;
+    case R_EIGH: sh[0] = n, sh[1] = 1, sh[2] = sh[3] = n; break;
+    case R_QR: sh[0] = m, sh[1] = k, sh[2] = k, sh[3] = n; break;
+    case R_SVD: sh[0] = m, sh[1] = n, sh[2] = sh[3] = n; break;
+    }
+}
+
+/* Collective.  Uniform: whether op goes to rank 0's device (rank 0 decides). */
+static bool root_wanted(rop op, const nd_dm *A, const nd_dm *B, const int64_t sh[4])
+{
+    if (!nd_dm_dev || one_device() || !root_entry(op)) return false;
+    const char *e = getenv("NOODLE_GPU_FACTOR"); /* docs/gpu.md: for measurements */
+    if (e && strcmp(e, "scalapack") == 0) return false;
+    int go = 1;
+    if (nd_spmd_rank() == 0 && nd_dm_dev->mem_avail) {
+        double bytes = 8.0 * ((double)A->m * A->n + (B ? (double)B->m * B->n : 0.0) +
+                              (double)sh[0] * sh[1] + (double)sh[2] * sh[3]);
+        go = 3.0 * bytes <= (double)nd_dm_dev->mem_avail();
+    }
+    if (nd_spmd_bcast(&go, sizeof go, 0) != ND_OK) return false;
+    return go != 0;
+}
+
+/* Rank-local: how many of g indices process p of np owns (blocks of nb from process 0). */
+static int owned(int64_t g, int nb, int p, int np)
+{
+    int64_t full = g / nb, cnt = full / np * nb, rem = full % np;
+    if (p < rem) cnt += nb;
+    else if (p == rem) cnt += g % nb;
+    return (int)cnt;
+}
+
+/* Rank-local, rank 0: between the local part p of grid position (pr, pc) (column-major,
+ * leading dimension its row count) and w, the whole of A column-major, in runs of up to
+ * nb rows. */
+static void root_place(const nd_dm *A, int pr, int pc, double *p, double *w, bool to_w)
+{
+    int nprow, npcol, nb = A->nb;
+    nd_spmd_grid(&nprow, &npcol, NULL, NULL);
+    int mloc = owned(A->m, nb, pr, nprow), nloc = owned(A->n, nb, pc, npcol);
+    for (int lj = 0; lj < nloc; lj++) {
+        int64_t j = ((int64_t)(lj / nb) * npcol + pc) * nb + lj % nb;
+        for (int li = 0; li < mloc; li += nb) {
+            int64_t i = ((int64_t)(li / nb) * nprow + pr) * nb;
+            size_t h = (size_t)(mloc - li < nb ? mloc - li : nb) * sizeof(double);
+            double *a = p + li + (size_t)lj * mloc, *b = w + i + j * A->m;
+            if (to_w) memcpy(b, a, h);
+            else memcpy(a, b, h);
+        }
+    }
+}
+
+/* Collective: the whole of A to (to_root) or from w, a column-major copy on rank 0 (NULL
+ * elsewhere).  Each other rank sends or receives its local part (contiguous: lld is
+ * mloc) in messages of at most 2^27 doubles; rank 0 serves the ranks in turn through one
+ * buffer (no part is larger than rank 0's own, which holds the first block row and
+ * column). */
+static nd_status root_move(nd_dm *A, double *w, bool to_root)
+{
+    const size_t CH = (size_t)1 << 27;
+    int P = nd_spmd_size(), me = nd_spmd_rank(), ctx = nd_spmd_blacs_ctx(), nprow, npcol;
+    nd_spmd_grid(&nprow, &npcol, NULL, NULL);
+    MPI_Comm comm = nd_spmd_comm();
+    double *buf = me == 0 ? ND_ALLOC_N(double, A->cap) : NULL;
+    ND_TRY(nd_spmd_agree(me != 0 || buf ? ND_OK : ND_ENOMEM));
+    if (to_root) nd_dm_host(A);
+    else nd_dm_host_w(A);
+    nd_status st = ND_OK;
+    for (int r = 1; r < P && st == ND_OK; r++) {
+        if (me != 0 && me != r) continue;
+        int pr, pc;
+        Cblacs_pcoord(ctx, r, &pr, &pc);
+        size_t n = (size_t)owned(A->m, A->nb, pr, nprow) * owned(A->n, A->nb, pc, npcol);
+        double *p = me == 0 ? buf : A->a;
+        if (me == 0 && !to_root) root_place(A, pr, pc, buf, w, false);
+        for (size_t off = 0; st == ND_OK && off < n; off += CH) {
+            int k = (int)(n - off < CH ? n - off : CH), rc;
+            if ((me == 0) == to_root) /* receiving */
+                rc = MPI_Recv(p + off, k, MPI_DOUBLE, me == 0 ? r : 0, 0, comm,
+                              MPI_STATUS_IGNORE);
+            else
+                rc = MPI_Send(p + off, k, MPI_DOUBLE, me == 0 ? r : 0, 0, comm);
+            if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Send/MPI_Recv", rc);
+        }
+        if (me == 0 && to_root) root_place(A, pr, pc, buf, w, true);
+    }
+    if (me == 0) {
+        int myr, myc;
+        nd_spmd_grid(NULL, NULL, &myr, &myc);
+        root_place(A, myr, myc, A->a, w, to_root);
+        ND_FREE_N(buf, A->cap);
+    }
+    return nd_spmd_agree(st);
+}
+
+/* Collective.  Runs op on rank 0's device when root_wanted says so (*used); results as
+ * the host versions return them (o2 and s where op has them; s: k doubles, every rank). */
+static nd_status on_root_device(rop op, const nd_dm *A, const nd_dm *B, nd_dm **o1,
+                                nd_dm **o2, double *s, bool *used)
+{
+    *used = false;
+    int64_t sh[4];
+    root_shapes(op, A, B, sh);
+    if (!root_wanted(op, A, B, sh)) return ND_OK;
+    bool root = nd_spmd_rank() == 0;
+    nd_dm *A0 = NULL, *B0 = NULL, *r1 = NULL, *r2 = NULL;
+    nd_status st = ND_OK;
+    if (root && (st = nd_spmd_solo_begin()) == ND_OK) {
+        st = nd_dm_alloc(A->m, A->n, &A0);
+        if (st == ND_OK && B) st = nd_dm_alloc(B->m, B->n, &B0);
+        nd_spmd_solo_end();
+    }
+    st = nd_spmd_agree(st);
+    if (st == ND_OK) st = root_move((nd_dm *)A, root ? A0->a : NULL, true);
+    if (st == ND_OK && B) st = root_move((nd_dm *)B, root ? B0->a : NULL, true);
+    if (st == ND_OK) {
+        if (root && (st = nd_spmd_solo_begin()) == ND_OK) {
+            st = root_run(op, A0, B0, &r1, &r2, s);
+            /* The results leave through the host. */
+            if (r1) nd_dm_host(r1);
+            if (r2) nd_dm_host(r2);
+            nd_spmd_solo_end();
+        }
+        nd_dm_free(A0);
+        nd_dm_free(B0);
+        A0 = B0 = NULL;
+        st = nd_spmd_agree(st);
+    }
+    if (st == ND_OK && s) st = nd_spmd_bcast(s, (size_t)sh[1] * sizeof *s, 0);
+    if (st == ND_OK) st = nd_dm_alloc(sh[0], sh[1], o1);
+    if (st == ND_OK && o2) st = nd_dm_alloc(sh[2], sh[3], o2);
+    if (st == ND_OK) st = root_move(*o1, root ? r1->a : NULL, false);
+    if (st == ND_OK && o2) st = root_move(*o2, root ? r2->a : NULL, false);
+    if (st == ND_OK) *used = true;
+    nd_dm_free(A0);
+    nd_dm_free(B0);
+    nd_dm_free(r1);
+    nd_dm_free(r2);
+    if (st != ND_OK) {
+        nd_dm_free(*o1);
+        *o1 = NULL;
+        if (o2) {
+            nd_dm_free(*o2);
+            *o2 = NULL;
+        }
+    }
+    /* Out of memory on rank 0 (host or device): the ScaLAPACK path instead. */
+    if (st == ND_ENOMEM) {
+        nd_err_clear();
+        return ND_OK;
+    }
+    return st;
+}
+
 nd_status nd_dm_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out)
 {
     *out = NULL;
@@ -139,6 +337,9 @@ nd_status nd_dm_solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
     ND_CHECK(B->m == A->m, ND_EPROG, "shape mismatch: solve(%lldx%lld, %lldx%lld)", LL(A->m),
              LL(A->n), LL(B->m), LL(B->n));
     if (one_device()) return nd_dm_dev->solve(A, B, X);
+    bool used;
+    ND_TRY(on_root_device(R_SOLVE, A, B, X, NULL, NULL, &used));
+    if (used) return ND_OK;
     nd_dm F;
     ND_TRY(scratch_copy(A, &F));
     nd_status st = nd_dm_copy_host(B, X);
@@ -246,6 +447,9 @@ nd_status nd_dm_cholesky(const nd_dm *A, nd_dm **L)
     *L = NULL;
     ND_TRY(nd_dm_need_square(A));
     if (one_device()) return nd_dm_dev->cholesky(A, L);
+    bool used;
+    ND_TRY(on_root_device(R_CHOLESKY, A, NULL, L, NULL, NULL, &used));
+    if (used) return ND_OK;
     nd_dm *F;
     ND_TRY(nd_dm_copy_host(A, &F));
     int n = (int)A->n, info = 0;
@@ -268,6 +472,9 @@ nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
 {
     *Q = *R = NULL;
     if (one_device()) return nd_dm_dev->qr(A, Q, R);
+    bool used;
+    ND_TRY(on_root_device(R_QR, A, NULL, Q, R, NULL, &used));
+    if (used) return ND_OK;
     int64_t k = A->m < A->n ? A->m : A->n;
     nd_dm Fs, *F = &Fs;
     ND_TRY(scratch_copy(A, F));
@@ -317,6 +524,9 @@ nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
     *w = *V = NULL;
     ND_TRY(nd_dm_need_square(A));
     if (one_device()) return nd_dm_dev->eigh(A, w, V);
+    bool used;
+    ND_TRY(on_root_device(R_EIGH, A, NULL, w, V, NULL, &used));
+    if (used) return ND_OK;
     int n = (int)A->n, info = 0, npcol;
     nd_spmd_grid(NULL, &npcol, NULL, NULL);
     nd_dm Fs, *F = &Fs, *Z = NULL;
@@ -402,6 +612,9 @@ static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
 {
     if (one_device()) return nd_dm_dev->svd_tall(A, U, s, V);
     if (A->m * A->n <= SVD_REPLICATED_MAX) return svd_replicated(A, U, s, V);
+    bool used;
+    ND_TRY(on_root_device(R_SVD, A, NULL, U, V, s, &used));
+    if (used) return ND_OK;
     int m = (int)A->m, n = (int)A->n, info = 0, lwork = 0;
     nd_dm Fs, *F = &Fs, *VT = NULL;
     *U = *V = NULL;

@@ -8,12 +8,15 @@
 #ifndef ND_LA_SCALAPACK_H
 #define ND_LA_SCALAPACK_H
 
+#include <mpi.h>
 #include <stddef.h>
 
 /* BLACS (C interface). */
 void Cblacs_pinfo(int *mypnum, int *nprocs);
 void Cblacs_get(int icontxt, int what, int *val);
 void Cblacs_gridinit(int *icontxt, const char *order, int nprow, int npcol);
+int Csys2blacs_handle(MPI_Comm comm);
+void Cblacs_pcoord(int icontxt, int pnum, int *prow, int *pcol);
 void Cblacs_gridinfo(int icontxt, int *nprow, int *npcol, int *myrow, int *mycol);
 int Cblacs_pnum(int icontxt, int prow, int pcol);
 void Cblacs_gridexit(int icontxt);
