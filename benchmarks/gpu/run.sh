@@ -384,6 +384,21 @@ else
     h_ex="DIFFERENT: $(grep '^exact' on.out | cut -c 1-160)"
 fi
 echo "    on vs off: $h_on; bcast vs on: $h_bc; reductions: $h_ex"
+# With two devices: 2 ranks, one GPU each: the NCCL SUMMA across devices and the
+# factorizations gathered onto rank 0's device (docs/gpu.md), against the CPU.
+if [ "$ndev" -ge 2 ]; then
+    NOODLE_GPU=$MODE timeout -k 5 "$(lim 60)" "$MPIRUN" -n 2 "$RUN" "$here/paths.noodle" \
+        >two.out 2>two.err </dev/null
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        h_two="FAIL (exit $rc: $(grep -m 1 -i error two.err | cut -c 1-150))"
+    else
+        h_two=$("$PY" "$here/compare.py" off.out two.out 2>&1) || h_two="DIFFERENT: $h_two"
+    fi
+    echo "    2 ranks on 2 devices vs off at 1 rank: $h_two"
+else
+    h_two="n/a ($ndev device(s))"
+fi
 cd "$repo" || exit 1
 }
 
@@ -392,7 +407,7 @@ nr="not run (time budget)"
 declare -A g_noodle=() g_cublas=() g_ratio=() ck=()
 for n in $NS; do g_noodle[$n]=$nr g_cublas[$n]=n/a g_ratio[$n]=n/a ck[$n]=$nr; done
 npass=0 nfail=0 nnotrun=0 nsame=0 ndiff=0 nnc=0 skipped=() names=()
-d_on=$nr d_off=$nr g_gc=$nr g_cg=$nr h_on=$nr h_bc=$nr h_ex=$nr
+d_on=$nr d_off=$nr g_gc=$nr g_cg=$nr h_on=$nr h_bc=$nr h_ex=$nr h_two=$nr
 
 # Order: the benchmark numbers first (the point of a short loan), then the rest;
 # the table keeps the order of the steps.
@@ -417,6 +432,7 @@ echo "| same output as NOODLE_GPU=off (1e-9) | $nsame same, $ndiff different, $n
 echo "| paths.noodle NOODLE_GPU=$MODE vs off (1e-9) | $h_on |"
 echo "| paths.noodle SUMMA with NCCL broadcasts vs one DGEMM | $h_bc |"
 echo "| reductions GPU vs CPU | $h_ex |"
+echo "| paths.noodle, 2 ranks on 2 GPUs (SUMMA over NCCL, factorizations on rank 0's GPU) vs off | $h_two |"
 echo "| NOODLE_GPU=on, 2 ranks on one GPU | $d_on |"
 echo "| NOODLE_GPU=off, 2 ranks | $d_off |"
 for n in $NS; do
