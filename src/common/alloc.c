@@ -2,6 +2,7 @@
  * The only file that calls malloc/realloc/free directly. */
 #include "alloc.h"
 
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,11 +55,80 @@ static void want_huge_pages(void *p, size_t size)
 #endif
 }
 
+/* Freed blocks of HUGE_FROM bytes and more are kept (up to CACHE_SLOTS, CACHE_MAX bytes
+ * together, and an eighth of the memory limit when one is set) for the next allocation
+ * of exactly that size: a loop that makes a new matrix each iteration would otherwise
+ * pay munmap, mmap and first-touch page faults every time (about 10 % of a 2048x2048
+ * product at 2 ranks, benchmarks/RESULTS.md).  Cached blocks are not live: they do not
+ * count in nd_alloc_live or against the limit.  Off under AddressSanitizer, which must
+ * see every free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CACHE_SLOTS 0
+#else
+#define CACHE_SLOTS 4
+#endif
+#define CACHE_MAX ((size_t)512 << 20)
+
+static struct {
+    void *p;
+    size_t size;
+} cache[CACHE_SLOTS > 0 ? CACHE_SLOTS : 1];
+static size_t cache_bytes;
+static unsigned cache_next;
+
+static void *cache_take(size_t size)
+{
+    for (int k = 0; k < CACHE_SLOTS; k++)
+        if (cache[k].p && cache[k].size == size) {
+            void *p = cache[k].p;
+            cache[k].p = NULL;
+            cache_bytes -= size;
+            return p;
+        }
+    return NULL;
+}
+
+/* Keeps p (size bytes) or frees it; evicts round robin to make room. */
+static void cache_put(void *p, size_t size)
+{
+    size_t cap = CACHE_MAX;
+    if (limit_bytes && limit_bytes / 8 < cap) cap = limit_bytes / 8;
+    /* The size comes from the caller: a block is only kept when malloc confirms it holds
+     * that many bytes, so a wrong size can never hand out a short block. */
+    if (CACHE_SLOTS == 0 || size < HUGE_FROM || size > cap || malloc_usable_size(p) < size) {
+        free(p);
+        return;
+    }
+    for (int tries = 0; tries <= CACHE_SLOTS; tries++) {
+        int free_slot = -1;
+        for (int k = 0; k < CACHE_SLOTS && free_slot < 0; k++)
+            if (!cache[k].p) free_slot = k;
+        if (free_slot >= 0 && cache_bytes + size <= cap) {
+            cache[free_slot].p = p;
+            cache[free_slot].size = size;
+            cache_bytes += size;
+            return;
+        }
+        unsigned k = cache_next++ % (CACHE_SLOTS > 0 ? CACHE_SLOTS : 1);
+        if (cache[k].p) {
+            free(cache[k].p);
+            cache_bytes -= cache[k].size;
+            cache[k].p = NULL;
+        }
+    }
+    free(p);
+}
+
 void *nd_malloc(size_t size)
 {
     if (size == 0) size = 1;
     if (should_fail(size)) return oom(size);
-    void *p = malloc(size);
+    void *p = size >= HUGE_FROM ? cache_take(size) : NULL;
+    if (p) {
+        account(size, 0);
+        return p;
+    }
+    p = malloc(size);
     if (!p) return oom(size);
     want_huge_pages(p, size);
     account(size, 0);
@@ -71,7 +141,13 @@ void *nd_calloc(size_t n, size_t size)
     size_t total = n * size;
     if (total == 0) total = 1;
     if (should_fail(total)) return oom(total);
-    void *p = calloc(1, total);
+    void *p = total >= HUGE_FROM ? cache_take(total) : NULL;
+    if (p) {
+        memset(p, 0, total); /* warm pages: cheaper than faulting in fresh ones */
+        account(total, 0);
+        return p;
+    }
+    p = calloc(1, total);
     if (!p) return oom(total);
     want_huge_pages(p, total);
     account(total, 0);
@@ -90,6 +166,12 @@ void *nd_realloc(void *p, size_t old_size, size_t new_size)
     return q;
 }
 
+void *nd_malloc_n(size_t n, size_t elem)
+{
+    if (elem && n > SIZE_MAX / elem) return oom(SIZE_MAX);
+    return nd_malloc(n * elem);
+}
+
 void *nd_realloc_n(void *p, size_t oldn, size_t newn, size_t elem)
 {
     if (elem && newn > SIZE_MAX / elem) return oom(SIZE_MAX);
@@ -100,7 +182,7 @@ void nd_free(void *p, size_t size)
 {
     if (!p) return;
     if (size == 0) size = 1;
-    free(p);
+    cache_put(p, size);
     account(0, size);
 }
 

@@ -27,9 +27,14 @@ void nd_alloc_set_limit(size_t bytes);
 
 /* Count-based helpers: the product is checked for overflow. */
 #define ND_ALLOC_N(T, n) ((T *)nd_calloc((n), sizeof(T)))
+/* Not zeroed: for work space that the callee writes before reading (a large block then
+ * costs nothing for the pages it never touches, also when it comes from the cache of
+ * freed blocks, which calloc would have to clear). */
+#define ND_SCRATCH_N(T, n) ((T *)nd_malloc_n((n), sizeof(T)))
 #define ND_REALLOC_N(T, p, oldn, newn)                                                   \
     ((T *)nd_realloc_n((p), (oldn), (newn), sizeof(T)))
 #define ND_FREE_N(p, n) nd_free((p), (size_t)(n) * sizeof(*(p)))
 void *nd_realloc_n(void *p, size_t oldn, size_t newn, size_t elem);
+void *nd_malloc_n(size_t n, size_t elem);
 
 #endif

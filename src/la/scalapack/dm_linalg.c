@@ -380,8 +380,8 @@ nd_status nd_dm_inv(const nd_dm *A, nd_dm **out)
         pdgetri_(&n, F->a, &ONE, &ONE, F->desc, ipiv, &wq, &lwork, &iq, &liwork, &info);
         lwork = pad_lwork(wq, (int64_t)F->mloc * F->nb);
         liwork = pad_lwork((double)iq, (int64_t)F->nloc + 2 * F->nb);
-        double *work = ND_ALLOC_N(double, (size_t)lwork);
-        int *iwork = ND_ALLOC_N(int, (size_t)liwork);
+        double *work = ND_SCRATCH_N(double, (size_t)lwork);
+        int *iwork = ND_SCRATCH_N(int, (size_t)liwork);
         st = nd_spmd_agree(work && iwork ? ND_OK : ND_ENOMEM);
         if (st == ND_OK) {
             pdgetri_(&n, F->a, &ONE, &ONE, F->desc, ipiv, work, &lwork, iwork, &liwork, &info);
@@ -490,7 +490,7 @@ nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
         pdgeqrf_(&m, &n, F->a, &ONE, &ONE, F->desc, tau, &q1, &query, &info);
         pdorgqr_(&m, &ik, &ik, F->a, &ONE, &ONE, F->desc, tau, &q2, &query, &info);
         lwork = pad_lwork(q1 > q2 ? q1 : q2, 0);
-        work = ND_ALLOC_N(double, (size_t)lwork);
+        work = ND_SCRATCH_N(double, (size_t)lwork);
         st = nd_spmd_agree(work ? ND_OK : ND_ENOMEM);
     }
     if (st == ND_OK) {
@@ -548,8 +548,8 @@ nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
         int64_t need = (doc > tri ? doc : tri) + 2 * (int64_t)n + nb * (np + nq + nb);
         lwork = pad_lwork(wq > (double)need ? wq : (double)need, 2 * need);
         liwork = pad_lwork((double)iq, 7 * (int64_t)n + 8 * (int64_t)npcol + 2);
-        work = ND_ALLOC_N(double, (size_t)lwork);
-        iwork = ND_ALLOC_N(int, (size_t)liwork);
+        work = ND_SCRATCH_N(double, (size_t)lwork);
+        iwork = ND_SCRATCH_N(int, (size_t)liwork);
         st = nd_spmd_agree(work && iwork ? ND_OK : ND_ENOMEM);
     }
     if (st == ND_OK) {
@@ -628,7 +628,7 @@ static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
         pdgesvd_("V", "V", &m, &n, F->a, &ONE, &ONE, F->desc, s, (*U)->a, &ONE, &ONE,
                  (*U)->desc, VT->a, &ONE, &ONE, VT->desc, &wq, &query, &info, 1, 1);
         lwork = pad_lwork(wq, 0);
-        work = ND_ALLOC_N(double, (size_t)lwork);
+        work = ND_SCRATCH_N(double, (size_t)lwork);
         st = nd_spmd_agree(work ? ND_OK : ND_ENOMEM);
     }
     if (st == ND_OK) {
