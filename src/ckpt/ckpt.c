@@ -427,7 +427,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
             if (next > (double)c->o.safepoint_every) next = (double)c->o.safepoint_every;
             if (next < 1.0) next = 1.0;
         }
-        v[2] = (int64_t)next;
+        v[2] = next >= 9e18 ? INT64_MAX : (int64_t)next;
     }
     if (nd_spmd_size() > 1) {
         int rc = MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, nd_spmd_comm());
