@@ -32,6 +32,7 @@ static struct {
     bool solo;
     MPI_Comm saved_comm;
     int saved_size, saved_ctx, saved_grid[4];
+    char saved_top[6];
 } S = {.comm = MPI_COMM_NULL, .nb = ND_DEFAULT_NB, .checks = true, .size = 1, .solo_ctx = -1};
 
 static nd_status mpi_fail(const char *what, int rc)
@@ -134,6 +135,23 @@ static void blacs_start(void)
     S.blacs_up = true;
 }
 
+/* PBLAS keeps its broadcast and combine topologies in process-global state, and some
+ * ScaLAPACK routines leave them changed (pdorgqr leaves row broadcasts on 'D'-ring):
+ * harmless when every rank runs the routine, a hang at the next broadcast when rank 0
+ * ran it alone.  Solo mode therefore restores them on the way out. */
+static const char TOP_OP[6] = {'B', 'B', 'B', 'C', 'C', 'C'};
+static const char TOP_SCOPE[6] = {'R', 'C', 'A', 'R', 'C', 'A'};
+
+static void topologies(bool save)
+{
+    for (int k = 0; k < 6; k++) {
+        char op = TOP_OP[k], scope = TOP_SCOPE[k], top[2] = {S.saved_top[k], '\0'};
+        char get[2] = "!";
+        if (save) S.saved_top[k] = *PB_Ctop(&S.ctx, &op, &scope, get);
+        else (void)PB_Ctop(&S.ctx, &op, &scope, top);
+    }
+}
+
 nd_status nd_spmd_solo_begin(void)
 {
     blacs_start();
@@ -148,6 +166,7 @@ nd_status nd_spmd_solo_begin(void)
     }
     MPI_TRY("MPI_Comm_set_errhandler",
             MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN));
+    topologies(true);
     S.saved_comm = S.comm;
     S.saved_size = S.size;
     S.saved_ctx = S.ctx;
@@ -171,6 +190,7 @@ void nd_spmd_solo_end(void)
     S.nprow = S.saved_grid[0], S.npcol = S.saved_grid[1];
     S.myrow = S.saved_grid[2], S.mycol = S.saved_grid[3];
     S.solo = false;
+    topologies(false);
 }
 
 int nd_spmd_blacs_ctx(void)

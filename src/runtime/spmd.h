@@ -43,9 +43,11 @@ void nd_spmd_grid(int *nprow, int *npcol, int *myrow, int *mycol);
 /* Solo mode.  Rank-local, on rank 0 of a job of several ranks, while the other ranks
  * wait in a later collective: until nd_spmd_solo_end, rank 0 is a job of its own (size 1,
  * MPI_COMM_SELF, a 1x1 BLACS grid), so that collective code (matrices, agreements, the
- * device factorizations) runs on it alone.  Matrices made in solo mode have the 1x1
- * layout; they are freed rank-locally and only meet the others through Cpdgemr2d over
- * the main context.  Used to factor a gathered matrix on rank 0's device (docs/gpu.md). */
+ * device factorizations, ScaLAPACK on the 1x1 grid) runs on it alone.  Matrices made in
+ * solo mode have the 1x1 layout; they are freed rank-locally, and their data meets the
+ * other ranks only through point-to-point messages after solo mode.  PBLAS topologies
+ * (process-global) changed in solo mode are restored by nd_spmd_solo_end.  Used to
+ * factor a gathered matrix on rank 0's device (docs/gpu.md). */
 nd_status nd_spmd_solo_begin(void);
 void nd_spmd_solo_end(void);
 

@@ -361,6 +361,46 @@ END_TEST
 
 /* ---- construction ---------------------------------------------------------------- */
 
+/* Solo mode: rank 0 runs ScaLAPACK alone on its own 1x1 grid (qr: pdorgqr leaves PBLAS's
+ * process-global row broadcast topology changed), then every rank multiplies on the main
+ * grid: without the topologies restored by nd_spmd_solo_end this product hangs. */
+static double resid(const nd_dm *A, const nd_dm *B, const nd_dm *C);
+
+START_TEST(test_solo_mode)
+{
+    if (nd_spmd_size() == 1) {
+        ck_assert_int_eq(nd_spmd_solo_begin(), ND_EINTERNAL); /* nothing to be solo from */
+        return;
+    }
+    int size = nd_spmd_size();
+    if (nd_spmd_rank() == 0) {
+        ck_assert_int_eq(nd_spmd_solo_begin(), ND_OK);
+        ck_assert_int_eq(nd_spmd_size(), 1);
+        int pr, pc, myr, myc;
+        nd_spmd_grid(&pr, &pc, &myr, &myc);
+        ck_assert(pr == 1 && pc == 1 && myr == 0 && myc == 0);
+        nd_dm *A = mk_rand(130, 70, 3), *Q, *R;
+        ck_assert_int_eq(nd_dm_qr(A, &Q, &R), ND_OK);
+        ck_assert(resid(Q, R, A) < 1e-12 * 130);
+        nd_dm_free(A), nd_dm_free(Q), nd_dm_free(R);
+        nd_spmd_solo_end();
+    }
+    ck_assert_int_eq(nd_spmd_size(), size);
+    nd_dm *X = mk_rand(130, 70, 4), *Y = mk_rand(70, 70, 5), *P;
+    ck_assert_int_eq(nd_dm_matmul(X, Y, &P), ND_OK);
+    double *x = gather(X), *y = gather(Y), *p = gather(P), err = 0.0;
+    for (int i = 0; i < 130; i++)
+        for (int j = 0; j < 70; j++) {
+            double s = 0.0;
+            for (int k = 0; k < 70; k++) s += x[i + 130 * k] * y[k + 70 * j];
+            err = fmax(err, fabs(s - p[i + 130 * j]));
+        }
+    ck_assert(err < 1e-11);
+    free_cm(x, X), free_cm(y, Y), free_cm(p, P);
+    nd_dm_free(X), nd_dm_free(Y), nd_dm_free(P);
+}
+END_TEST
+
 START_TEST(test_construct)
 {
     nd_dm *Z, *F, *E, *L;
@@ -1189,6 +1229,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_spmd_basics);
     tcase_add_test(tc, test_spmd_check);
+    tcase_add_test(tc, test_solo_mode);
     tcase_add_test(tc, test_construct);
     tcase_add_test(tc, test_rand);
     tcase_add_test(tc, test_get_set_slice_assign);

@@ -17,6 +17,9 @@ void Cblacs_get(int icontxt, int what, int *val);
 void Cblacs_gridinit(int *icontxt, const char *order, int nprow, int npcol);
 int Csys2blacs_handle(MPI_Comm comm);
 void Cblacs_pcoord(int icontxt, int pnum, int *prow, int *pcol);
+/* PBLAS: gets (top "!") or sets the topology of broadcasts (op "B") or combines ("C")
+ * along rows, columns or all ("R", "C", "A").  Process-global, not per context. */
+char *PB_Ctop(int *icontxt, char *op, char *scope, char *top);
 void Cblacs_gridinfo(int icontxt, int *nprow, int *npcol, int *myrow, int *mycol);
 int Cblacs_pnum(int icontxt, int prow, int pcol);
 void Cblacs_gridexit(int icontxt);
