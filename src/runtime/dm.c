@@ -122,18 +122,29 @@ nd_status nd_dm_copy_host(const nd_dm *A, nd_dm **out)
  * with a backend (the inputs are uploaded if needed). */
 static bool on_dev(void) { return nd_dm_dev != NULL; }
 
+int64_t nd_dm_owned(int64_t g, int nb, int p, int np)
+{
+    int64_t cyc = (int64_t)nb * np, r = g % cyc - (int64_t)p * nb;
+    return g / cyc * nb + (r < 0 ? 0 : r > nb ? nb : r);
+}
+
+int64_t nd_dm_global(int64_t l, int nb, int p, int np)
+{
+    return (l / nb * np + p) * nb + l % nb;
+}
+
 int64_t nd_dm_grow(const nd_dm *A, int li)
 {
     int nprow, myrow;
     nd_spmd_grid(&nprow, NULL, &myrow, NULL);
-    return ((int64_t)(li / A->nb) * nprow + myrow) * A->nb + li % A->nb;
+    return nd_dm_global(li, A->nb, myrow, nprow);
 }
 
 int64_t nd_dm_gcol(const nd_dm *A, int lj)
 {
     int npcol, mycol;
     nd_spmd_grid(NULL, &npcol, NULL, &mycol);
-    return ((int64_t)(lj / A->nb) * npcol + mycol) * A->nb + lj % A->nb;
+    return nd_dm_global(lj, A->nb, mycol, npcol);
 }
 
 nd_status nd_dm_need_square(const nd_dm *A)

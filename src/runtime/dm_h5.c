@@ -49,20 +49,6 @@ static void loc_name(hid_t loc, char *buf, size_t size)
 
 /* ---- the exchange plan ---- */
 
-/* Rank-local: how many of the global indices [0, g) process p owns, for blocks of nb
- * dealt cyclically over np processes starting at process 0 (numroc for a prefix). */
-static int64_t owned_below(int64_t g, int p, int nb, int np)
-{
-    int64_t cyc = (int64_t)nb * np, r = g % cyc - (int64_t)p * nb;
-    return g / cyc * nb + (r < 0 ? 0 : r > nb ? nb : r);
-}
-
-/* Rank-local: the global index of local index l on process p. */
-static int64_t global_of(int64_t l, int p, int nb, int np)
-{
-    return (l / nb * np + p) * nb + l % nb;
-}
-
 /* Uniform: the grid position of every rank of the communicator, the row count of a
  * round and the band of each rank in it. */
 typedef struct plan {
@@ -132,8 +118,8 @@ static void band(const plan *p, int64_t r0, int d, int64_t *b0, int64_t *b1)
 /* Rank-local: local rows [*l0, *l1) of grid row q inside global rows [g0, g1). */
 static void local_rows(const plan *p, int q, int64_t g0, int64_t g1, int64_t *l0, int64_t *l1)
 {
-    *l0 = owned_below(g0, q, p->nb, p->nprow);
-    *l1 = owned_below(g1, q, p->nb, p->nprow);
+    *l0 = nd_dm_owned(g0, p->nb, q, p->nprow);
+    *l1 = nd_dm_owned(g1, p->nb, q, p->nprow);
 }
 
 /* Rank-local: this rank's counts for the round at r0: the block-cyclic side (a) holds
@@ -153,7 +139,7 @@ static void plan_round(plan *p, int64_t r0, const nd_dm *A, size_t *na, size_t *
     band(p, r0, p->me, &b0, &b1);
     for (int s = 0; s < p->P; s++) {
         local_rows(p, p->prow[s], b0, b1, &l0, &l1);
-        int64_t nc = owned_below(p->n, p->pcol[s], p->nb, p->npcol);
+        int64_t nc = nd_dm_owned(p->n, p->nb, p->pcol[s], p->npcol);
         p->dsp_b[s] = (int)sb;
         p->cnt_b[s] = (int)((l1 - l0) * nc);
         sb += p->cnt_b[s];
@@ -227,12 +213,13 @@ static void band_copy(const plan *p, int64_t b0, int64_t b1, double *bandbuf, do
     for (int s = 0; s < p->P; s++) {
         int64_t l0, l1;
         local_rows(p, p->prow[s], b0, b1, &l0, &l1);
-        int64_t nc = owned_below(p->n, p->pcol[s], p->nb, p->npcol);
+        int64_t nc = nd_dm_owned(p->n, p->nb, p->pcol[s], p->npcol);
         double *src = pieces + p->dsp_b[s];
         for (int64_t l = l0; l < l1; l++, src += nc) {
-            double *row = bandbuf + (global_of(l, p->prow[s], p->nb, p->nprow) - b0) * p->n;
+            int64_t g0 = nd_dm_global(l, p->nb, p->prow[s], p->nprow);
+            double *row = bandbuf + (g0 - b0) * p->n;
             for (int64_t j0 = 0; j0 < nc; j0 += p->nb) {
-                int64_t g = global_of(j0, p->pcol[s], p->nb, p->npcol);
+                int64_t g = nd_dm_global(j0, p->nb, p->pcol[s], p->npcol);
                 size_t w = (size_t)(nc - j0 < p->nb ? nc - j0 : p->nb) * sizeof(double);
                 if (to_band) memcpy(row + g, src + j0, w);
                 else memcpy(src + j0, row + g, w);
@@ -462,13 +449,13 @@ static nd_status direct(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, i
             h = rows;
             if (nprow > 1 && nb - l % nb < h) h = nb - l % nb; /* stay inside one block */
             if (A->mloc - l < h) h = A->mloc - l;
-            li = l, lc = 0, gr = global_of(l, myrow, (int)nb, nprow), gc = 0, w = n;
+            li = l, lc = 0, gr = nd_dm_global(l, (int)nb, myrow, nprow), gc = 0, w = n;
             l += h;
         } else {
             if (lj >= A->nloc) break;
             w = A->nloc - lj < nb ? A->nloc - lj : nb;
             h = A->m - r0 < crow ? A->m - r0 : crow;
-            li = r0, lc = lj, gr = r0, gc = global_of(lj, mycol, (int)nb, npcol);
+            li = r0, lc = lj, gr = r0, gc = nd_dm_global(lj, (int)nb, mycol, npcol);
             r0 += h;
             if (r0 >= A->m) r0 = 0, lj += nb;
         }

@@ -96,6 +96,11 @@ nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out);
 /* Rank-local: global index of local row li / local column lj. */
 int64_t nd_dm_grow(const nd_dm *A, int li);
 int64_t nd_dm_gcol(const nd_dm *A, int lj);
+/* Rank-local, for any process of a dimension of np processes, blocks of nb dealt from
+ * process 0: how many of the global indices [0, g) process p owns (numroc_ for a prefix,
+ * in 64 bits), and the global index of p's local index l. */
+int64_t nd_dm_owned(int64_t g, int nb, int p, int np);
+int64_t nd_dm_global(int64_t l, int nb, int p, int np);
 /* Collective: combines per-rank arrays in which every element is written by exactly
  * one rank (the others leave +0.0): bitwise OR, so the owner's bits arrive exactly. */
 nd_status nd_dm_combine(double *buf, size_t n);

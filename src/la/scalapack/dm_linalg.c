@@ -81,12 +81,13 @@ static bool one_device(void)
 
 /* ---- factorizations on rank 0's device, for grids larger than 1x1 ----------------
  *
- * The operands are gathered onto rank 0 (Cpdgemr2d into a 1x1 layout), rank 0 runs the
- * device factorization alone in solo mode (spmd.h) while the others wait, and the results
- * are scattered back.  Moving the data costs O(n^2) against the factorization's O(n^3),
- * and one device beats ScaLAPACK on host copies by far (docs/gpu.md).  Used when rank 0's
- * device has room for about three times the operands and results; when it runs out of
- * memory anyway (device or host), the ScaLAPACK path runs instead. */
+ * The operands are gathered onto rank 0 (point-to-point, into a 1x1 layout), rank 0 runs
+ * the device factorization alone in solo mode (spmd.h) while the others wait, and the
+ * results are scattered back the same way.  Moving the data costs O(n^2) against the
+ * factorization's O(n^3), and one device beats ScaLAPACK on host copies by far
+ * (docs/gpu.md).  Used when rank 0's device has room for about three times the operands
+ * and results; when it runs out of memory anyway (device or host), the ScaLAPACK path
+ * runs instead. */
 
 typedef enum rop { R_SOLVE, R_CHOLESKY, R_EIGH, R_QR, R_SVD } rop;
 
@@ -146,15 +147,6 @@ static bool root_wanted(rop op, const nd_dm *A, const nd_dm *B, const int64_t sh
     return go != 0;
 }
 
-/* Rank-local: how many of g indices process p of np owns (blocks of nb from process 0). */
-static int owned(int64_t g, int nb, int p, int np)
-{
-    int64_t full = g / nb, cnt = full / np * nb, rem = full % np;
-    if (p < rem) cnt += nb;
-    else if (p == rem) cnt += g % nb;
-    return (int)cnt;
-}
-
 /* Rank-local, rank 0: between the local part p of grid position (pr, pc) (column-major,
  * leading dimension its row count) and w, the whole of A column-major, in runs of up to
  * nb rows. */
@@ -162,11 +154,12 @@ static void root_place(const nd_dm *A, int pr, int pc, double *p, double *w, boo
 {
     int nprow, npcol, nb = A->nb;
     nd_spmd_grid(&nprow, &npcol, NULL, NULL);
-    int mloc = owned(A->m, nb, pr, nprow), nloc = owned(A->n, nb, pc, npcol);
+    int mloc = (int)nd_dm_owned(A->m, nb, pr, nprow);
+    int nloc = (int)nd_dm_owned(A->n, nb, pc, npcol);
     for (int lj = 0; lj < nloc; lj++) {
-        int64_t j = ((int64_t)(lj / nb) * npcol + pc) * nb + lj % nb;
+        int64_t j = nd_dm_global(lj, nb, pc, npcol);
         for (int li = 0; li < mloc; li += nb) {
-            int64_t i = ((int64_t)(li / nb) * nprow + pr) * nb;
+            int64_t i = nd_dm_global(li, nb, pr, nprow);
             size_t h = (size_t)(mloc - li < nb ? mloc - li : nb) * sizeof(double);
             double *a = p + li + (size_t)lj * mloc, *b = w + i + j * A->m;
             if (to_w) memcpy(b, a, h);
@@ -195,7 +188,8 @@ static nd_status root_move(nd_dm *A, double *w, bool to_root)
         if (me != 0 && me != r) continue;
         int pr, pc;
         Cblacs_pcoord(ctx, r, &pr, &pc);
-        size_t n = (size_t)owned(A->m, A->nb, pr, nprow) * owned(A->n, A->nb, pc, npcol);
+        size_t n = (size_t)(nd_dm_owned(A->m, A->nb, pr, nprow) *
+                            nd_dm_owned(A->n, A->nb, pc, npcol));
         double *p = me == 0 ? buf : A->a;
         if (me == 0 && !to_root) root_place(A, pr, pc, buf, w, false);
         for (size_t off = 0; st == ND_OK && off < n; off += CH) {

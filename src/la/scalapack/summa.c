@@ -44,16 +44,6 @@ static nd_status grid_comms(void)
     return ND_OK;
 }
 
-/* How many of the global indices [0, g) process p of P owns (block-cyclic, block nb,
- * first block on process 0): numroc_ without the 32-bit arguments. */
-static int64_t owned_before(int64_t g, int nb, int p, int P)
-{
-    int64_t full = g / nb, extra = g % nb, cnt = (full / P) * nb, rem = full % P;
-    if (p < rem) cnt += nb;
-    else if (p == rem) cnt += extra;
-    return cnt;
-}
-
 int nd_la_summa_panel(const nd_dm *A, const nd_dm *B)
 {
     int nb = nd_spmd_block_size();
@@ -61,7 +51,7 @@ int nd_la_summa_panel(const nd_dm *A, const nd_dm *B)
     int pr, pc;
     nd_spmd_grid(&pr, &pc, NULL, NULL);
     if (pr == 1 && pc == 1) return (int)A->n; /* one dgemm on the whole local matrices */
-    int64_t maxr = owned_before(A->m, nb, 0, pr), maxc = owned_before(B->n, nb, 0, pc);
+    int64_t maxr = nd_dm_owned(A->m, nb, 0, pr), maxc = nd_dm_owned(B->n, nb, 0, pc);
     int64_t w = PANEL_TARGET / nb > 1 ? (int64_t)(PANEL_TARGET / nb) * nb : nb;
     while (w > nb && w * (maxr + maxc) > PANEL_BUDGET) w -= nb;
     if (w > A->n) w = A->n; /* one step: no buffer wider than k */
@@ -80,7 +70,7 @@ static void layout(part *pt, int64_t k0, int64_t k1, int nb, int P, int per)
 {
     int off = 0;
     for (int p = 0; p < P; p++) {
-        int64_t lo = owned_before(k0, nb, p, P), hi = owned_before(k1, nb, p, P);
+        int64_t lo = nd_dm_owned(k0, nb, p, P), hi = nd_dm_owned(k1, nb, p, P);
         pt->lo[p] = (int)lo;
         pt->cnt[p] = (int)(hi - lo) * per;
         pt->dsp[p] = off;
@@ -104,7 +94,7 @@ static nd_status gather_a(const nd_dm *A, int64_t k0, int64_t k1, int pc, int my
     for (int64_t c0 = k0; c0 < k1; c0 += nb) {
         int q = (int)((c0 / nb) % pc);
         int64_t c1 = c0 + nb < k1 ? c0 + nb : k1;
-        int64_t local = owned_before(c0, nb, q, pc) - pt->lo[q];
+        int64_t local = nd_dm_owned(c0, nb, q, pc) - pt->lo[q];
         memcpy(pan + (size_t)(c0 - k0) * mloc, recv + pt->dsp[q] + (size_t)local * mloc,
                (size_t)(c1 - c0) * mloc * sizeof *pan);
     }
@@ -130,7 +120,7 @@ static nd_status gather_b(const nd_dm *B, int64_t k0, int64_t k1, int pr, int my
         int r = (int)((r0 / nb) % pr);
         int64_t r1 = r0 + nb < k1 ? r0 + nb : k1;
         int rows = pt->cnt[r] / nloc; /* the part of process row r is rows-by-nloc */
-        int64_t local = owned_before(r0, nb, r, pr) - pt->lo[r];
+        int64_t local = nd_dm_owned(r0, nb, r, pr) - pt->lo[r];
         const double *src = recv + pt->dsp[r] + local;
         for (int j = 0; j < nloc; j++)
             memcpy(pan + (r0 - k0) + (size_t)j * w, src + (size_t)j * rows,
