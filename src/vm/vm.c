@@ -355,6 +355,19 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         }                                                                                \
     } while (0)
 
+/* r := (B == C) as the language defines equality: two integers directly, anything else
+ * through nd_val_equal (EQ/NE and JEQ/JNE). */
+#define VALUES_EQUAL(r, B, C)                                                            \
+    do {                                                                                 \
+        nd_value b_ = (B), c_ = (C);                                                     \
+        (r) = false;                                                                     \
+        if (LIKELY(b_.type == ND_T_INT && c_.type == ND_T_INT)) (r) = b_.as.i == c_.as.i; \
+        else {                                                                           \
+            SAVE_PC();                                                                   \
+            TRY(nd_val_equal(b_, c_, &(r)));                                             \
+        }                                                                                \
+    } while (0)
+
 #define ARITH_BODY(IOP, FEXPR, CV, SLOW)                                                 \
     {                                                                                    \
         nd_value b = R[INS.b], c = (CV);                                                   \
@@ -552,13 +565,8 @@ static nd_status run_loop(nd_vm *vm)
     CASE(EQ)
     CASE(NE)
     {
-        nd_value b = R[INS.b], c = R[INS.c];
-        bool r = 0;
-        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i == c.as.i;
-        else {
-            SAVE_PC();
-            TRY(nd_val_equal(b, c, &r));
-        }
+        bool r;
+        VALUES_EQUAL(r, R[INS.b], R[INS.c]);
         if (INS.op == ND_OP_NE) r = !r;
         SET_IMM(R[INS.a], ND_BOOL(r));
         if (pc->op == ND_OP_TEST && pc->a == INS.a) pc += r ? 1 : 1 + ND_SBX(*pc);
@@ -887,13 +895,8 @@ static nd_status run_loop(nd_vm *vm)
     CASE(JEQ)
     CASE(JNE)
     {
-        nd_value b = R[INS.a], c = R[INS.b];
-        bool r = 0;
-        if (LIKELY(b.type == ND_T_INT && c.type == ND_T_INT)) r = b.as.i == c.as.i;
-        else {
-            SAVE_PC();
-            TRY(nd_val_equal(b, c, &r));
-        }
+        bool r;
+        VALUES_EQUAL(r, R[INS.a], R[INS.b]);
         if (INS.op == ND_OP_JNE) r = !r;
         if (!r) pc += INS.c;
         DISPATCH();
