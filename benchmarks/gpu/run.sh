@@ -13,8 +13,11 @@
 #   (f) the time of a checkpoint of those matrices (A, B, C) from the same runs;
 #   (g) a checkpoint taken with the GPU restarts with NOODLE_GPU=off and prints the same,
 #       and the other way round (ckpt_cross.noodle).
+#   (h) paths.noodle (every device code path) against NOODLE_GPU=off: at 1 rank, at 1 rank
+#       with the SUMMA broadcasts forced, at 2 ranks on 2 GPUs (when there are 2), and at
+#       2 and 4 ranks sharing the GPU(s) with gpu_comm: mpi.
 # Ends with a markdown table for benchmarks/RESULTS.md.  Output to stdout and, when $OUT is
-# set, to $OUT/gpu.log.  Runs (e)-(f), (d), (g), then (b)-(c): the benchmark first, in case
+# set, to $OUT/gpu.log.  Runs (e)-(f), (h), (d), (g), then (b)-(c): the benchmark first, in case
 # the deadline cuts the run short.  Binaries: BUNDLE_DIR/bin (benchmarks/gpu/bundle.sh; it
 # sources device-env.sh for it), or BUILD_DIR; without an argument build-gpu is configured
 # with --with-cuda and built when the build dependencies exist, else .devbundle is used.
@@ -399,12 +402,31 @@ if [ "$ndev" -ge 2 ]; then
 else
     h_two="n/a ($ndev device(s))"
 fi
+# Ranks sharing the device with gpu_comm: mpi (MPI through host memory instead of NCCL):
+# the same multi-rank device code (SUMMA panels, reductions across ranks, factorizations
+# gathered onto rank 0's device) on 2 ranks (grid 2x1) and 4 (2x2), against the CPU.
+for np in 2 4; do
+    late 15 && break
+    NOODLE_GPU=$MODE NOODLE_GPU_COMM=mpi timeout -k 5 "$(lim 90)" "$MPIRUN" -n $np "$RUN" \
+        --log-level info "$here/paths.noodle" >"shared$np.out" 2>"shared$np.err" </dev/null
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        r="FAIL (exit $rc: $(grep -m 1 -i error "shared$np.err" | cut -c 1-150))"
+    else
+        r=$("$PY" "$here/compare.py" off.out "shared$np.out" 2>&1) || r="DIFFERENT: $r"
+        [ "$(grep '^exact' off.out)" = "$(grep '^exact' "shared$np.out")" ] &&
+            r="$r, reductions bit-identical" || r="$r, reductions DIFFERENT"
+        grep -q 'ranks may share a device' "shared$np.err" || r="$r (but NOT on the GPU: $(grep -m 1 'gpu:' "shared$np.err" | cut -c 1-120))"
+    fi
+    h_sh[$np]=$r
+    echo "    $np ranks sharing the device(s), gpu_comm mpi, vs off at 1 rank: $r"
+done
 cd "$repo" || exit 1
 }
 
 # What the table shows for a step the deadline cut off.
 nr="not run (time budget)"
-declare -A g_noodle=() g_cublas=() g_ratio=() ck=()
+declare -A g_noodle=() g_cublas=() g_ratio=() ck=() h_sh=([2]=$nr [4]=$nr)
 for n in $NS; do g_noodle[$n]=$nr g_cublas[$n]=n/a g_ratio[$n]=n/a ck[$n]=$nr; done
 npass=0 nfail=0 nnotrun=0 nsame=0 ndiff=0 nnc=0 skipped=() names=()
 d_on=$nr d_off=$nr g_gc=$nr g_cg=$nr h_on=$nr h_bc=$nr h_ex=$nr h_two=$nr
@@ -433,6 +455,9 @@ echo "| paths.noodle NOODLE_GPU=$MODE vs off (1e-9) | $h_on |"
 echo "| paths.noodle SUMMA with NCCL broadcasts vs one DGEMM | $h_bc |"
 echo "| reductions GPU vs CPU | $h_ex |"
 echo "| paths.noodle, 2 ranks on 2 GPUs (SUMMA over NCCL, factorizations on rank 0's GPU) vs off | $h_two |"
+for np in 2 4; do
+    echo "| paths.noodle, $np ranks sharing GPUs, gpu_comm: mpi (SUMMA over MPI, factorizations on rank 0's GPU) vs off | ${h_sh[$np]} |"
+done
 echo "| NOODLE_GPU=on, 2 ranks on one GPU | $d_on |"
 echo "| NOODLE_GPU=off, 2 ranks | $d_off |"
 for n in $NS; do

@@ -32,6 +32,8 @@ static const char usage[] =
     "  --no-check-collectives    turn off the SPMD consistency check\n"
     "  --gpu auto|on|off         matrices on CUDA devices (gpu, default auto: if every\n"
     "                            rank has one)\n"
+    "  --gpu-comm nccl|mpi       device data between ranks by NCCL, or by MPI through host\n"
+    "                            memory, which lets ranks share a device (gpu_comm)\n"
     "  --log-level LEVEL         error|warn|info|debug (log_level, default info)\n"
     "  --run-time S              checkpoint and exit 75 after S seconds (limits.run_time)\n"
     "  --memory-per-rank BYTES   allocation limit per rank (limits.memory_per_rank)\n"
@@ -71,6 +73,7 @@ static const struct {
     {"--call-depth", "limits.call_depth", NULL},
     {"--no-check-collectives", "check_collectives", "false"},
     {"--gpu", "gpu", NULL},
+    {"--gpu-comm", "gpu_comm", NULL},
     {"--catalog", "catalog.path", NULL},
     {"--checkpoint-interval", "checkpoint.interval", NULL},
     {"--checkpoint-keep", "checkpoint.keep", NULL},

@@ -20,6 +20,7 @@ typedef enum ktype { T_GRID, T_INT, T_SECONDS, T_BYTES, T_STRING, T_ENUM, T_BOOL
 
 static const char *const log_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const gpu_names[] = {"auto", "on", "off", NULL};
+static const char *const gpu_comm_names[] = {"nccl", "mpi", NULL};
 static const char *const launcher_names[] = {"auto", "srun", "mpirun", NULL};
 
 typedef struct keydef {
@@ -43,6 +44,7 @@ static const keydef keys[ND_CFG_NKEYS] = {
     [ND_CFG_CATALOG_PATH] = {"catalog.path", T_STRING, "./catalog", 0, 0, NULL},
     [ND_CFG_LOG_LEVEL] = {"log_level", T_ENUM, "info", 0, 0, log_names},
     [ND_CFG_GPU] = {"gpu", T_ENUM, "auto", 0, 0, gpu_names},
+    [ND_CFG_GPU_COMM] = {"gpu_comm", T_ENUM, "nccl", 0, 0, gpu_comm_names},
     [ND_CFG_LIMITS_MEMORY_PER_RANK] = {"limits.memory_per_rank", T_BYTES, "0", 0, 0, NULL},
     [ND_CFG_LIMITS_RUN_TIME] = {"limits.run_time", T_SECONDS, "0", 0, 0, NULL},
     [ND_CFG_LIMITS_CALL_DEPTH] = {"limits.call_depth", T_INT, "100000", 10000, INT32_MAX, NULL},
@@ -387,6 +389,7 @@ static nd_status store(nd_cfg *cfg, nd_cfg_key key, const char *s, parsed *p)
         break;
     case ND_CFG_LOG_LEVEL: cfg->log_level = (nd_cfg_log_level)p->i; break;
     case ND_CFG_GPU: cfg->gpu = (nd_cfg_gpu)p->i; break;
+    case ND_CFG_GPU_COMM: cfg->gpu_comm = (nd_cfg_gpu_comm)p->i; break;
     case ND_CFG_LIMITS_MEMORY_PER_RANK: cfg->memory_per_rank = p->u; break;
     case ND_CFG_LIMITS_RUN_TIME: cfg->run_time = p->d; break;
     case ND_CFG_LIMITS_CALL_DEPTH: cfg->call_depth = (uint32_t)p->i; break;
@@ -525,6 +528,7 @@ nd_status nd_cfg_value_str(const nd_cfg *cfg, nd_cfg_key key, nd_strbuf *out)
     case ND_CFG_CATALOG_PATH: return nd_sb_puts(out, cfg->catalog_path);
     case ND_CFG_LOG_LEVEL: return nd_sb_puts(out, log_names[cfg->log_level]);
     case ND_CFG_GPU: return nd_sb_puts(out, gpu_names[cfg->gpu]);
+    case ND_CFG_GPU_COMM: return nd_sb_puts(out, gpu_comm_names[cfg->gpu_comm]);
     case ND_CFG_LIMITS_MEMORY_PER_RANK:
         return nd_sb_printf(out, "%llu", (unsigned long long)cfg->memory_per_rank);
     case ND_CFG_LIMITS_RUN_TIME: return put_double(out, cfg->run_time);

@@ -27,6 +27,7 @@ typedef enum nd_cfg_key {
     ND_CFG_CATALOG_PATH,
     ND_CFG_LOG_LEVEL,
     ND_CFG_GPU,
+    ND_CFG_GPU_COMM,
     ND_CFG_LIMITS_MEMORY_PER_RANK,
     ND_CFG_LIMITS_RUN_TIME,
     ND_CFG_LIMITS_CALL_DEPTH,
@@ -44,6 +45,10 @@ typedef enum nd_cfg_log_level {
 } nd_cfg_log_level;
 
 typedef enum nd_cfg_gpu { ND_GPU_AUTO, ND_GPU_ON, ND_GPU_OFF } nd_cfg_gpu;
+
+/* How GPU ranks exchange device data: NCCL (one device per rank), or MPI through host
+ * memory (ranks may share a device; docs/gpu.md). */
+typedef enum nd_cfg_gpu_comm { ND_GPU_COMM_NCCL, ND_GPU_COMM_MPI } nd_cfg_gpu_comm;
 
 /* AUTO resolves to srun inside a Slurm allocation, mpirun elsewhere
  * (nd_cfg_launcher_resolve). */
@@ -84,6 +89,7 @@ typedef struct nd_cfg {
     char *catalog_path; /* owned, non-empty */
     nd_cfg_log_level log_level;
     nd_cfg_gpu gpu;
+    nd_cfg_gpu_comm gpu_comm;
     uint64_t memory_per_rank;  /* bytes, 0 = no limit */
     double run_time;           /* seconds, 0 = no limit */
     uint32_t call_depth;       /* >= 10000 */

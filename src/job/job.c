@@ -288,7 +288,8 @@ static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg)
 {
     if (cfg->gpu == ND_GPU_OFF || !o->gpu_start) return ND_OK;
     bool active = false;
-    return o->gpu_start(cfg->gpu == ND_GPU_ON, cfg->log_level >= ND_LOG_INFO, &active);
+    return o->gpu_start(cfg->gpu == ND_GPU_ON, cfg->gpu_comm == ND_GPU_COMM_MPI,
+                        cfg->log_level >= ND_LOG_INFO, &active);
 }
 
 /* The checkpoint directory: --checkpoint-dir as given, else <checkpoint.dir>/<name of the

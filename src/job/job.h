@@ -31,9 +31,9 @@ typedef struct nd_job_opts {
                                    <checkpoint.dir>/<program name>) */
     nd_ckpt_opts ckpt;          /* restart, restart_from, force; the rest from config */
     /* Collective, after the grid is set: starts the CUDA matrix backend (src/la/cuda) when
-     * every rank has its own device; required: gpu: on (else auto); info: print info
-     * lines (log_level info or debug).  NULL: no CUDA. */
-    nd_status (*gpu_start)(bool required, bool info, bool *active);
+     * every rank has a device (its own, unless mpi_comm: gpu_comm: mpi); required: gpu: on
+     * (else auto); info: print info lines (log_level info or debug).  NULL: no CUDA. */
+    nd_status (*gpu_start)(bool required, bool mpi_comm, bool info, bool *active);
 } nd_job_opts;
 
 /* Runs the program to the end; returns the process exit code (the same on every rank). */

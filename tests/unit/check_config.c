@@ -123,6 +123,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(cfg.catalog_path, "./catalog");
     ck_assert_int_eq(cfg.log_level, ND_LOG_INFO);
     ck_assert_int_eq(cfg.gpu, ND_GPU_AUTO);
+    ck_assert_int_eq(cfg.gpu_comm, ND_GPU_COMM_NCCL);
     ck_assert_uint_eq(cfg.memory_per_rank, 0);
     ck_assert(cfg.run_time == 0.0);
     ck_assert_uint_eq(cfg.call_depth, 100000);
@@ -353,6 +354,7 @@ START_TEST(test_set_errors)
         {"checkpoint.mpiio_hints", "a=1,", "--x: expected KEY=VALUE pairs separated by commas, got 'a=1,'"},
         {"log_level", "loud", "--x: expected error, warn, info or debug, got 'loud'"},
         {"gpu", "maybe", "--x: expected auto, on or off, got 'maybe'"},
+        {"gpu_comm", "shm", "--x: expected nccl or mpi, got 'shm'"},
         {"limits.call_depth", "500", "--x: expected an integer >= 10000, got '500'"},
         {"launcher", "ssh", "--x: expected auto, srun or mpirun, got 'ssh'"},
         {"check_collectives", "maybe", "--x: expected true or false, got 'maybe'"},

@@ -58,10 +58,26 @@ done
 
 NOODLE_GPU=off timeout 120 "$run" --log-level info prog.noodle >out 2>err
 rc=$?
+check "gpu off: exit 0, no info line" '[ $rc = 0 ] && ! grep -q "gpu:" err && [ "$(cat out)" = "true 65 true" ]'
 NOODLE_GPU=auto timeout 120 "$run" --log-level warn prog.noodle >out 2>err
 rc=$?
 check "gpu auto at log_level warn: exit 0, silent" '[ $rc = 0 ] && [ ! -s err ] && [ "$(cat out)" = "true 65 true" ]'
-check "gpu off: exit 0, no info line" '[ $rc = 0 ] && ! grep -q "gpu:" err && [ "$(cat out)" = "true 65 true" ]'
+
+# gpu_comm: mpi lets ranks share a device, but still needs one.
+NOODLE_GPU_COMM=mpi timeout 120 "$mpirun" -n 2 "$run" --gpu on prog.noodle >out 2>err
+rc=$?
+check "gpu on, gpu_comm mpi at 2 ranks: exit 2 (got $rc)" '[ $rc = 2 ] && [ ! -s out ]'
+if [ $cuda = yes ]; then
+    n=$(grep -c 'error: gpu: on, but no CUDA device was found' err)
+    check "gpu on, gpu_comm mpi at 2 ranks: one message (got $n)" '[ "$n" = 1 ]'
+fi
+timeout 120 "$mpirun" -n 2 "$run" --gpu-comm mpi prog.noodle >out 2>err
+rc=$?
+check "gpu auto, --gpu-comm mpi at 2 ranks: exit 0, result" '[ $rc = 0 ] && [ "$(cat out)" = "true 65 true" ]'
+NOODLE_GPU_COMM=shm timeout 120 "$run" prog.noodle >out 2>err
+rc=$?
+check "NOODLE_GPU_COMM=shm: exit 2 with the variable named" \
+    '[ $rc = 2 ] && grep -q "NOODLE_GPU_COMM: expected nccl or mpi" err'
 NOODLE_GPU=sometimes timeout 120 "$run" prog.noodle >out 2>err
 rc=$?
 check "NOODLE_GPU=sometimes: exit 2 with the variable named" \

@@ -10,12 +10,13 @@
 
 #include <mpi.h>
 
-/* Collective, after nd_spmd_configure and before any matrix exists.  Picks one device
- * per rank by node-local rank and sets up cuBLAS, cuSOLVER and NCCL.  Without a device
- * for every rank (none, or more ranks on a node than devices: NCCL needs one device per
- * rank): required gives ND_EUSAGE on every rank; otherwise *active stays false.  With
- * info, rank 0 prints one info line saying which backend runs and why. */
-nd_status nd_cuda_start(bool required, bool info, bool *active);
+/* Collective, after nd_spmd_configure and before any matrix exists.  Picks a device per
+ * rank by node-local rank and sets up cuBLAS, cuSOLVER and the collectives: NCCL, or
+ * with mpi_comm MPI through host memory.  Without a device for every rank (none, or
+ * without mpi_comm more ranks on a node than devices: NCCL needs one device per rank):
+ * required gives ND_EUSAGE on every rank; otherwise *active stays false.  With info,
+ * rank 0 prints one info line saying which backend runs and why. */
+nd_status nd_cuda_start(bool required, bool mpi_comm, bool info, bool *active);
 
 /* What the plugin (libnoodle_cuda.so) uses of noodle-run.  The executable's symbols are
  * hidden (-fvisibility=hidden), so the loader hands the plugin this table and the
@@ -39,11 +40,12 @@ typedef struct nd_cuda_host {
 } nd_cuda_host;
 
 /* The plugin's entry point, found with dlsym.  Collective, called once the loader has
- * found that every rank has a device of its own: installs host, starts CUDA on device
- * dev, cuBLAS, cuSOLVER and NCCL, and the backend (*active); with info, rank 0 prints
- * one info line.  Errors (ND_EIO) are uniform. */
-typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, int dev, bool info,
-                                          bool *active);
+ * found that every rank has a device (of its own, unless mpi_comm): installs host,
+ * starts CUDA on device dev, cuBLAS, cuSOLVER and NCCL (or, with mpi_comm, collectives
+ * by MPI through host memory), and the backend (*active); with info, rank 0 prints one
+ * info line.  Errors (ND_EIO) are uniform. */
+typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, int dev, bool mpi_comm,
+                                          bool info, bool *active);
 #define ND_CUDA_PLUGIN_START "nd_cuda_plugin_start"
 
 /* Plugin-side (host.c): installs the table the forwarders call. */

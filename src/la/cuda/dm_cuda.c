@@ -1,13 +1,15 @@
 /* dm_cuda.c: the CUDA backend of the distributed matrices (dm_impl.h's nd_dm_devops),
  * built as the plugin libnoodle_cuda.so that noodle-run opens (loader.c).
  *
- * One device per rank, chosen by node-local rank.  A matrix's device copy has exactly
+ * A device per rank, chosen by node-local rank.  A matrix's device copy has exactly
  * the layout of its host copy (column-major local part, leading dimension lld), so
  * moving it is one cudaMemcpy and the host code stays valid for any operation this
  * file does not implement.  `@` is SUMMA: panels of A's block columns are broadcast
  * along grid rows and B's block rows along grid columns with NCCL, and cuBLAS DGEMM
  * accumulates locally; on a 1x1 grid it is one DGEMM.  Reduction partials are computed
  * on the device in the host's order and combined with an NCCL all-reduce of their bits.
+ * With gpu_comm: mpi the broadcasts and the all-reduce are MPI calls on host copies
+ * instead, so several ranks may share a device (NCCL refuses that).
  * solve, cholesky, eigh, qr and svd use cuSOLVER on a 1x1 grid.  Every operation synchronizes
  * its stream before it returns, so wtime() brackets work that is done.  Device faults
  * end the job (nd_spmd_fatal).  Spec: docs/gpu.md.
@@ -39,6 +41,8 @@ static struct {
     cublasHandle_t blas;
     cusolverDnHandle_t sol;
     ncclComm_t world, row, col; /* row: my process row (rank = mycol); col: my column */
+    bool mpi;                   /* gpu_comm: mpi: no NCCL; rowc, colc as row, col */
+    MPI_Comm rowc, colc;
     bool force_bcast;           /* NOODLE_GPU_SUMMA=bcast: broadcast even on one rank */
 } g;
 
@@ -202,16 +206,50 @@ static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part
     nd_cuk_partials(kind, A->dev, B ? B->dev : NULL, A->lld, A->mloc, A->nloc, A->nb, nprow,
                     npcol, myrow, mycol, nbr, d, g.s);
     cuda_ok(cudaGetLastError(), "partials kernel");
-    if (nd_spmd_size() > 1)
+    if (nd_spmd_size() > 1 && !g.mpi)
         nccl_ok(ncclAllReduce(d, d, np, ncclUint64, ncclSum, g.world, g.s), "ncclAllReduce");
     cuda_ok(cudaMemcpyAsync(part, d, np * sizeof(double), cudaMemcpyDeviceToHost, g.s),
             "download partials");
     finish("reduction");
     dev_free(d, np);
+    if (nd_spmd_size() > 1 && g.mpi)
+        MPI_Allreduce(MPI_IN_PLACE, part, (int)np, MPI_UINT64_T, MPI_SUM, nd_spmd_comm());
     return ND_OK;
 }
 
 /* ---- matmul ---------------------------------------------------------------------- */
+
+/* One SUMMA broadcast of cnt doubles from the root's src to every dst (src == dst on
+ * the root means in place) along the grid row (row) or column.  NCCL queues it in the
+ * caller's group; MPI goes through host, a buffer of cnt doubles, and has finished
+ * when this returns. */
+static void bcast(const double *src, double *dst, size_t cnt, int root, bool row,
+                  double *host)
+{
+    if (!g.mpi) {
+        nccl_ok(ncclBroadcast(src, dst, cnt, ncclDouble, root, row ? g.row : g.col, g.s),
+                row ? "ncclBroadcast (A panel)" : "ncclBroadcast (B panel)");
+        return;
+    }
+    MPI_Comm c = row ? g.rowc : g.colc;
+    int me;
+    MPI_Comm_rank(c, &me);
+    if (me == root) {
+        cuda_ok(cudaMemcpyAsync(host, src, cnt * sizeof(double), cudaMemcpyDeviceToHost, g.s),
+                "download panel");
+        finish("download panel");
+    }
+    /* MPI counts are int: pieces of at most 2^30 doubles. */
+    for (size_t off = 0; off < cnt; off += (size_t)1 << 30) {
+        size_t len = cnt - off < (size_t)1 << 30 ? cnt - off : (size_t)1 << 30;
+        MPI_Bcast(host + off, (int)len, MPI_DOUBLE, root, c);
+    }
+    if (me != root || src != dst) {
+        cuda_ok(cudaMemcpyAsync(dst, host, cnt * sizeof(double), cudaMemcpyHostToDevice, g.s),
+                "upload panel");
+        finish("upload panel");
+    }
+}
 
 /* Collective.  C := A @ B, all with blocks nb on the current grid; the device copies of
  * A and B are current and C's is allocated. */
@@ -238,7 +276,10 @@ static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
     size_t na = ga ? (size_t)mloc * W : 0, nbb = gb ? (size_t)W * nloc : 0;
     double *apan = na ? dev_alloc(na) : NULL, *bpack = nbb ? dev_alloc(nbb) : NULL;
     double *bpan = nbb ? dev_alloc(nbb) : NULL;
-    bool ok = (!na || apan) && (!nbb || (bpack && bpan));
+    /* MPI's staging buffer: one block of A's or B's panel at a time. */
+    size_t nh = g.mpi ? (size_t)(mloc > nloc ? mloc : nloc) * nb : 0;
+    double *host = nh ? ND_ALLOC_N(double, nh) : NULL;
+    bool ok = (!na || apan) && (!nbb || (bpack && bpan)) && (!nh || host);
     nd_status st = nd_spmd_agree(ok ? ND_OK : nd_err_set(ND_ENOMEM, "out of GPU memory"));
     for (int64_t k0 = 0; st == ND_OK && k0 < k; k0 += W) {
         int64_t k1 = k0 + W < k ? k0 + W : k;
@@ -256,7 +297,7 @@ static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
                                           cudaMemcpyDeviceToDevice, g.s),
                         "pack B");
             }
-        nccl_ok(ncclGroupStart(), "ncclGroupStart");
+        if (!g.mpi) nccl_ok(ncclGroupStart(), "ncclGroupStart");
         for (int64_t kb = kb0; kb < kb1; kb++) {
             int kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
             if (ga) {
@@ -264,18 +305,15 @@ static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
                 size_t cnt = (size_t)mloc * kw;
                 const double *src = A->dev + (size_t)(kb / pc) * nb * A->lld;
                 double *dst = apan + (size_t)(kb * nb - k0) * mloc;
-                nccl_ok(ncclBroadcast(q == myc ? src : dst, dst,
-                                      cnt, ncclDouble, q, g.row, g.s),
-                        "ncclBroadcast (A panel)");
+                bcast(q == myc ? src : dst, dst, cnt, q, true, host);
             }
             if (gb) {
                 int r = (int)(kb % pr);
                 size_t off = (size_t)(kb * nb - k0) * nloc, cnt = (size_t)kw * nloc;
-                nccl_ok(ncclBroadcast(bpack + off, bpack + off, cnt, ncclDouble, r, g.col, g.s),
-                        "ncclBroadcast (B panel)");
+                bcast(bpack + off, bpack + off, cnt, r, false, host);
             }
         }
-        nccl_ok(ncclGroupEnd(), "ncclGroupEnd");
+        if (!g.mpi) nccl_ok(ncclGroupEnd(), "ncclGroupEnd");
         if (gb && nloc > 0) /* the pieces into one w-by-nloc panel in global row order */
             for (int64_t kb = kb0; kb < kb1; kb++) {
                 int kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
@@ -298,6 +336,7 @@ static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
     if (apan) dev_free(apan, na);
     if (bpack) dev_free(bpack, nbb);
     if (bpan) dev_free(bpan, nbb);
+    ND_FREE_N(host, nh);
     return st;
 }
 
@@ -611,10 +650,12 @@ static nd_status nccl_comm(MPI_Comm comm, ncclComm_t *out)
 /* The plugin's entry point (loader.c, cuda.h), the one symbol it exports. */
 __attribute__((visibility("default"))) nd_cuda_plugin_start_fn nd_cuda_plugin_start;
 
-nd_status nd_cuda_plugin_start(const nd_cuda_host *host, int dev, bool info, bool *active)
+nd_status nd_cuda_plugin_start(const nd_cuda_host *host, int dev, bool mpi_comm, bool info,
+                               bool *active)
 {
     nd_cuda_set_host(host);
     *active = false;
+    g.mpi = mpi_comm;
     const char *f = getenv("NOODLE_GPU_SUMMA");
     g.force_bcast = f && strcmp(f, "bcast") == 0;
     nd_status st = ND_OK;
@@ -632,14 +673,15 @@ nd_status nd_cuda_plugin_start(const nd_cuda_host *host, int dev, bool info, boo
     /* The grid's row and column communicators, for the SUMMA broadcasts. */
     int myrow, mycol;
     nd_spmd_grid(NULL, NULL, &myrow, &mycol);
-    MPI_Comm rowc, colc;
-    MPI_Comm_split(nd_spmd_comm(), myrow, mycol, &rowc);
-    MPI_Comm_split(nd_spmd_comm(), mycol, myrow, &colc);
-    st = nccl_comm(nd_spmd_comm(), &g.world);
-    if (st == ND_OK) st = nccl_comm(rowc, &g.row);
-    if (st == ND_OK) st = nccl_comm(colc, &g.col);
-    MPI_Comm_free(&rowc);
-    MPI_Comm_free(&colc);
+    MPI_Comm_split(nd_spmd_comm(), myrow, mycol, &g.rowc);
+    MPI_Comm_split(nd_spmd_comm(), mycol, myrow, &g.colc);
+    if (!g.mpi) {
+        st = nccl_comm(nd_spmd_comm(), &g.world);
+        if (st == ND_OK) st = nccl_comm(g.rowc, &g.row);
+        if (st == ND_OK) st = nccl_comm(g.colc, &g.col);
+        MPI_Comm_free(&g.rowc);
+        MPI_Comm_free(&g.colc);
+    }
     st = nd_spmd_agree(st);
     if (st != ND_OK) return st;
     nd_dm_set_backend(&ops);
@@ -647,12 +689,17 @@ nd_status nd_cuda_plugin_start(const nd_cuda_host *host, int dev, bool info, boo
     if (info && nd_spmd_rank() == 0) {
         struct cudaDeviceProp prop;
         int nccl = 0;
+        char comm[64] = "MPI through host memory";
         if (cudaGetDeviceProperties(&prop, dev) != cudaSuccess) strcpy(prop.name, "?");
-        ncclGetVersion(&nccl);
+        if (!g.mpi) {
+            ncclGetVersion(&nccl);
+            snprintf(comm, sizeof comm, "NCCL %d.%d.%d", nccl / 10000, nccl / 100 % 100,
+                     nccl % 100);
+        }
         fprintf(stderr,
-                "noodle-run: info: gpu: matrices on %d CUDA device(s), one per rank (%s; "
-                "cuBLAS, cuSOLVER, NCCL %d.%d.%d)\n",
-                nd_spmd_size(), prop.name, nccl / 10000, nccl / 100 % 100, nccl % 100);
+                "noodle-run: info: gpu: matrices on CUDA devices, %s (%s; cuBLAS, cuSOLVER, "
+                "%s)\n",
+                g.mpi ? "ranks may share a device" : "one per rank", prop.name, comm);
     }
     return ND_OK;
 }

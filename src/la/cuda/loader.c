@@ -3,8 +3,8 @@
  * The backend itself (dm_cuda.c, kernels.cu) is the plugin libnoodle_cuda.so, which
  * links cuBLAS, cuSOLVER and NCCL: loading those costs about a second and 250 MiB per
  * process, so noodle-run links only the CUDA runtime, decides here whether every rank
- * has a device of its own (counting devices and the ranks on each node), and opens the
- * plugin only then.  The plugin calls back into noodle-run
+ * has a device (of its own for NCCL; counting devices and the ranks on each node), and
+ * opens the plugin only then.  The plugin calls back into noodle-run
  * through the table `host` (cuda.h).  Search order for the plugin:
  * $NOODLE_CUDA_PLUGIN, then .libs/ beside the executable (build tree), then
  * ../lib/noodle/ beside it (a relocated install), then $(pkglibdir).  docs/gpu.md.
@@ -71,8 +71,9 @@ static const nd_cuda_host host = {
 };
 
 /* Collective.  Why the backend cannot start on every rank: 0 it can, 1 a rank sees no
- * device, 2 a node has more ranks than devices.  Also the worst counts. */
-static int device_check(int *ranks_per_node, int *devices, int *local_rank)
+ * device, 2 a node has more ranks than devices (only a problem for NCCL: shared says
+ * ranks may share).  Also the worst counts. */
+static int device_check(bool shared, int *ranks_per_node, int *devices, int *local_rank)
 {
     int ndev = 0;
     if (cudaGetDeviceCount(&ndev) != cudaSuccess) {
@@ -86,18 +87,18 @@ static int device_check(int *ranks_per_node, int *devices, int *local_rank)
     MPI_Comm_size(node, &lsize);
     MPI_Comm_rank(node, local_rank);
     MPI_Comm_free(&node);
-    int v[3] = {ndev == 0 ? 1 : lsize > ndev ? 2 : 0, lsize, -ndev}, w[3];
+    int v[3] = {ndev == 0 ? 1 : lsize > ndev && !shared ? 2 : 0, lsize, -ndev}, w[3];
     MPI_Allreduce(v, w, 3, MPI_INT, MPI_MAX, nd_spmd_comm());
     *ranks_per_node = w[1];
     *devices = -w[2];
     return w[0];
 }
 
-nd_status nd_cuda_start(bool required, bool info, bool *active)
+nd_status nd_cuda_start(bool required, bool mpi_comm, bool info, bool *active)
 {
     *active = false;
     int per_node, ndev, lrank;
-    int problem = device_check(&per_node, &ndev, &lrank);
+    int problem = device_check(mpi_comm, &per_node, &ndev, &lrank);
     char why[512] = "";
     void *h = NULL;
     nd_cuda_plugin_start_fn *start = NULL;
@@ -112,12 +113,12 @@ nd_status nd_cuda_start(bool required, bool info, bool *active)
     } else {
         snprintf(why, sizeof why,
                  "%d ranks share a node with %d CUDA device(s); NCCL needs one device per "
-                 "rank, so run at most %d rank(s) per node",
+                 "rank, so run at most %d rank(s) per node (or set gpu_comm: mpi)",
                  per_node, ndev, ndev);
     }
     /* The plugin's start-up is collective: every rank enters it or none. */
     nd_status st = nd_spmd_agree(start ? ND_OK : ND_EUSAGE);
-    if (st == ND_OK) return start(&host, lrank % ndev, info, active);
+    if (st == ND_OK) return start(&host, lrank % ndev, mpi_comm, info, active);
     if (h) dlclose(h);
     if (!why[0]) snprintf(why, sizeof why, "the CUDA plugin failed to load on another rank");
     if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", why);
