@@ -7,6 +7,7 @@
  * Assertions come after the collectives of a test, so a failure does not strand ranks.
  */
 #include "common/alloc.h"
+#include "la/devsumma.h"
 #include "runtime/dm.h"
 #include "runtime/dm_impl.h"
 #include "runtime/spmd.h"
@@ -28,8 +29,9 @@
 /* The case "dev" runs every test again with this backend: device copies are separate
  * host buffers (poisoned with NaN when allocated, like fresh device memory), so a
  * missing upload, download or invalidation in the residency code of dm.c shows up as a
- * wrong value.  Products and factorizations run the host code on views of the device
- * buffers; the reductions replay the host loop. */
+ * wrong value.  Products run the CUDA plugin's SUMMA over host primitives, the
+ * factorizations LAPACK as the plugin runs cuSOLVER; the reductions replay the host
+ * loop. */
 static double *fd_alloc(size_t n)
 {
     double *p = ND_ALLOC_N(double, n);
@@ -65,18 +67,6 @@ static void fd_map(nd_map_fn f, const double *a, double *c, size_t n)
     for (size_t k = 0; k < n; k++) c[k] = f == ND_MAP_NEG ? -a[k] : fn[f](a[k]);
 }
 
-static const nd_dm_devops *fd_ops(void);
-
-/* A host-resident view of M's device copy (shares the buffer; never freed). */
-static nd_dm fd_view(const nd_dm *M)
-{
-    nd_dm v = *M;
-    v.a = M->dev;
-    v.dev = NULL;
-    v.at = ND_AT_HOST;
-    return v;
-}
-
 /* The host's loop over the device buffers, combined as the host does. */
 static nd_status fd_partials(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np)
 {
@@ -85,15 +75,56 @@ static nd_status fd_partials(const nd_dm *A, const nd_dm *B, int kind, double *p
     return nd_dm_combine(part, np);
 }
 
+/* `@` is the CUDA plugin's SUMMA (devsumma.c) over host primitives: the panel logic a
+ * GPU runs, at every rank count.  fd_summa picks how: the broadcasts as direct calls
+ * (like NCCL) or staged through host buffers (like gpu_comm: mpi), the panel width, and
+ * whether a 1x1 grid broadcasts too. */
+static struct {
+    bool staged, force_bcast, have_comms;
+    int64_t panel_cols;
+    MPI_Comm rowc, colc;
+} fd_summa = {.panel_cols = 2 * NB};
+
+static void fd_copy2d(double *dst, size_t dld, const double *src, size_t sld, size_t rows,
+                      size_t cols)
+{
+    for (size_t j = 0; j < cols; j++) memcpy(dst + j * dld, src + j * sld, rows * sizeof *dst);
+}
+
+static void fd_gemm(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
+                    bool acc, double *c, int ldc)
+{
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, a, lda, b, ldb,
+                acc ? 1.0 : 0.0, c, ldc);
+}
+
+static void fd_finish(void) {}
+
+static void fd_bcast(const double *src, double *dst, size_t cnt, int root, bool row)
+{
+    MPI_Comm c = row ? fd_summa.rowc : fd_summa.colc;
+    int me;
+    MPI_Comm_rank(c, &me);
+    if (me == root && src != dst) memcpy(dst, src, cnt * sizeof *dst);
+    MPI_Bcast(dst, (int)cnt, MPI_DOUBLE, root, c);
+}
+
 static nd_status fd_matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
 {
-    nd_dm va = fd_view(A), vb = fd_view(B), *T = NULL;
-    nd_dm_set_backend(NULL);
-    nd_status st = nd_dm_matmul(&va, &vb, &T);
-    nd_dm_set_backend(fd_ops());
-    if (st == ND_OK) memcpy(C->dev, T->a, C->cap * sizeof(double));
-    nd_dm_free(T);
-    return st;
+    if (!fd_summa.have_comms) { /* the grid is fixed for the run */
+        fd_summa.have_comms = true;
+        int myr, myc;
+        nd_spmd_grid(NULL, NULL, &myr, &myc);
+        MPI_Comm_split(nd_spmd_comm(), myr, myc, &fd_summa.rowc);
+        MPI_Comm_split(nd_spmd_comm(), myc, myr, &fd_summa.colc);
+    }
+    nd_devsumma_ops d = {
+        .alloc = fd_alloc, .free = fd_free, .copy2d = fd_copy2d, .gemm = fd_gemm,
+        .finish = fd_finish, .bcast = fd_summa.staged ? NULL : fd_bcast,
+        .download = fd_move, .upload = fd_move, .rowc = fd_summa.rowc, .colc = fd_summa.colc,
+        .panel_cols = fd_summa.panel_cols, .force_bcast = fd_summa.force_bcast,
+    };
+    return nd_devsumma_matmul(&d, A, B, C);
 }
 
 /* What the fake device says it can allocate (mem_avail), and how many factorizations it
@@ -222,7 +253,6 @@ static const nd_dm_devops fake_dev = {
     .mem_avail = fd_mem_avail, .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh, .qr = fd_qr,
     .svd_tall = fd_svd_tall,
 };
-static const nd_dm_devops *fd_ops(void) { return &fake_dev; }
 static void fd_on(void) { nd_dm_set_backend(&fake_dev); }
 static void fd_off(void) { nd_dm_set_backend(NULL); }
 
@@ -704,6 +734,40 @@ START_TEST(test_matmul)
     CK_ERR(nd_dm_matmul(A23, A23, &X), ND_EPROG, "shape mismatch: 2x3 @ 2x3");
     ck_assert_ptr_null(X);
     nd_dm_free(A23);
+}
+END_TEST
+
+/* The device SUMMA (fake device case only): direct and staged broadcasts, panels of one
+ * block, two blocks and wider than k, with and without broadcasts on a 1x1 grid, on
+ * shapes where some ranks own no rows or columns of C and k is not a multiple of NB. */
+START_TEST(test_devsumma)
+{
+    const int64_t dims[][3] = {{130, 129, 70}, {7, 5, 9}, {1, 200, 1}, {65, 1, 64},
+                               {200, 300, 3}, {3, 260, 200}};
+    const int64_t panels[] = {NB, 2 * NB, 2048};
+    double worst = 0.0;
+    for (int mode = 0; mode < 4; mode++)
+        for (size_t p = 0; p < ND_ARRAY_LEN(panels); p++) {
+            fd_summa.staged = mode & 1;
+            fd_summa.force_bcast = mode & 2;
+            fd_summa.panel_cols = panels[p];
+            for (size_t s = 0; s < ND_ARRAY_LEN(dims); s++) {
+                int64_t m = dims[s][0], k = dims[s][1], n = dims[s][2];
+                nd_dm *A = mk_rand(m, k, 40 + (int64_t)s), *B = mk_rand(k, n, 50), *C = NULL;
+                ck_assert_int_eq(nd_dm_matmul(A, B, &C), ND_OK);
+                double *a = gather(A), *b = gather(B), *c = gather(C);
+                double *ref = ND_ALLOC_N(double, (size_t)(m * n));
+                cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
+                            1.0, a, (int)m, b, (int)k, 0.0, ref, (int)m);
+                worst = fmax(worst, max_abs_diff(c, ref, (size_t)(m * n)) / (double)k);
+                ND_FREE_N(ref, (size_t)(m * n));
+                free_cm(a, A), free_cm(b, B), free_cm(c, C);
+                nd_dm_free(A), nd_dm_free(B), nd_dm_free(C);
+            }
+        }
+    fd_summa.staged = fd_summa.force_bcast = false;
+    fd_summa.panel_cols = 2 * NB;
+    ck_assert_msg(worst < 1e-12, "device SUMMA off by %g per term", worst);
 }
 END_TEST
 
@@ -1263,6 +1327,7 @@ int main(int argc, char **argv)
     tcase_add_test(td, test_shape_ops);
     tcase_add_test(td, test_elementwise);
     tcase_add_test(td, test_matmul);
+    tcase_add_test(td, test_devsumma);
     tcase_add_test(td, test_reductions);
     tcase_add_test(td, test_solve_inv_det);
     tcase_add_test(td, test_cholesky_qr);

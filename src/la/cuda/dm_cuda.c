@@ -4,19 +4,21 @@
  * A device per rank, chosen by node-local rank.  A matrix's device copy has exactly
  * the layout of its host copy (column-major local part, leading dimension lld), so
  * moving it is one cudaMemcpy and the host code stays valid for any operation this
- * file does not implement.  `@` is SUMMA: panels of A's block columns are broadcast
- * along grid rows and B's block rows along grid columns with NCCL, and cuBLAS DGEMM
- * accumulates locally; on a 1x1 grid it is one DGEMM.  Reduction partials are computed
+ * file does not implement.  `@` is SUMMA (devsumma.c): panels of A's block columns are
+ * broadcast along grid rows and B's block rows along grid columns with NCCL, and cuBLAS
+ * DGEMM accumulates locally; on a 1x1 grid it is one DGEMM.  Reduction partials are computed
  * on the device in the host's order and combined with an NCCL all-reduce of their bits.
  * With gpu_comm: mpi the broadcasts and the all-reduce are MPI calls on host copies
  * instead, so several ranks may share a device (NCCL refuses that).
- * solve, cholesky, eigh, qr and svd use cuSOLVER on a 1x1 grid.  Every operation synchronizes
+ * solve, cholesky, eigh, qr and svd use cuSOLVER on a 1x1 grid: the rank's own, or rank 0
+ * in solo mode with the matrices gathered (dm_linalg.c).  Every operation synchronizes
  * its stream before it returns, so wtime() brackets work that is done.  Device faults
  * end the job (nd_spmd_fatal).  Spec: docs/gpu.md.
  */
 #include "common/alloc.h"
 #include "la/cuda/cuda.h"
 #include "la/cuda/kernels.h"
+#include "la/devsumma.h"
 #include "runtime/dm_impl.h"
 #include "runtime/spmd.h"
 
@@ -217,127 +219,71 @@ static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part
     return ND_OK;
 }
 
-/* ---- matmul ---------------------------------------------------------------------- */
+/* ---- matmul: devsumma.c over CUDA, cuBLAS and NCCL (or MPI) ------------------------ */
 
-/* One SUMMA broadcast of cnt doubles from the root's src to every dst (src == dst on
- * the root means in place) along the grid row (row) or column.  NCCL queues it in the
- * caller's group; MPI goes through host, a buffer of cnt doubles, and has finished
- * when this returns. */
-static void bcast(const double *src, double *dst, size_t cnt, int root, bool row,
-                  double *host)
+static void copy2d(double *dst, size_t dld, const double *src, size_t sld, size_t rows,
+                   size_t cols)
 {
-    if (!g.mpi) {
-        nccl_ok(ncclBroadcast(src, dst, cnt, ncclDouble, root, row ? g.row : g.col, g.s),
-                row ? "ncclBroadcast (A panel)" : "ncclBroadcast (B panel)");
-        return;
-    }
-    MPI_Comm c = row ? g.rowc : g.colc;
-    int me;
-    MPI_Comm_rank(c, &me);
-    if (me == root) {
-        cuda_ok(cudaMemcpyAsync(host, src, cnt * sizeof(double), cudaMemcpyDeviceToHost, g.s),
-                "download panel");
-        finish("download panel");
-    }
-    /* MPI counts are int: pieces of at most 2^30 doubles. */
-    for (size_t off = 0; off < cnt; off += (size_t)1 << 30) {
-        size_t len = cnt - off < (size_t)1 << 30 ? cnt - off : (size_t)1 << 30;
-        MPI_Bcast(host + off, (int)len, MPI_DOUBLE, root, c);
-    }
-    if (me != root || src != dst) {
-        cuda_ok(cudaMemcpyAsync(dst, host, cnt * sizeof(double), cudaMemcpyHostToDevice, g.s),
-                "upload panel");
-        finish("upload panel");
-    }
+    cuda_ok(cudaMemcpy2DAsync(dst, dld * sizeof(double), src, sld * sizeof(double),
+                              rows * sizeof(double), cols, cudaMemcpyDeviceToDevice, g.s),
+            "copy panel");
+}
+
+static void gemm(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
+                 bool acc, double *c, int ldc)
+{
+    const double one = 1.0, zero = 0.0;
+    blas_ok(cublasDgemm(g.blas, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, a, lda, b, ldb,
+                        acc ? &one : &zero, c, ldc),
+            "cublasDgemm");
+}
+
+static void summa_finish(void) { finish("matmul"); }
+
+static void nccl_bcast(const double *src, double *dst, size_t cnt, int root, bool row)
+{
+    nccl_ok(ncclBroadcast(src, dst, cnt, ncclDouble, root, row ? g.row : g.col, g.s),
+            row ? "ncclBroadcast (A panel)" : "ncclBroadcast (B panel)");
+}
+
+static void nccl_group(bool begin)
+{
+    nccl_ok(begin ? ncclGroupStart() : ncclGroupEnd(), begin ? "ncclGroupStart" : "ncclGroupEnd");
+}
+
+/* gpu_comm: mpi's staging copies, ordered after the work queued on the stream. */
+static void stage_down(double *h, const double *d, size_t n)
+{
+    cuda_ok(cudaMemcpyAsync(h, d, n * sizeof(double), cudaMemcpyDeviceToHost, g.s), "download panel");
+    finish("download panel");
+}
+
+static void stage_up(double *d, const double *h, size_t n)
+{
+    cuda_ok(cudaMemcpyAsync(d, h, n * sizeof(double), cudaMemcpyHostToDevice, g.s), "upload panel");
+    finish("upload panel");
 }
 
 /* Collective.  C := A @ B, all with blocks nb on the current grid; the device copies of
  * A and B are current and C's is allocated. */
 static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
 {
-    int pr, pc, myr, myc;
-    nd_spmd_grid(&pr, &pc, &myr, &myc);
-    int nb = A->nb, mloc = C->mloc, nloc = C->nloc;
-    int64_t k = A->n;
-    const double one = 1.0, zero = 0.0;
-    if (pr == 1 && pc == 1 && !g.force_bcast) {
-        blas_ok(cublasDgemm(g.blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)A->m, (int)B->n, (int)k,
-                            &one, A->dev, A->lld, B->dev, B->lld, &zero, C->dev, C->lld),
-                "cublasDgemm");
-        finish("matmul");
-        return ND_OK;
-    }
-    /* A's local columns are all of A's columns with one process column (no broadcast);
-     * likewise B's rows with one process row. */
-    bool ga = pc > 1 || g.force_bcast, gb = pr > 1 || g.force_bcast;
-    int64_t W = (PANEL_COLS / nb) * (int64_t)nb;
-    if (W < nb) W = nb;
-    if (W > k) W = k;
-    size_t na = ga ? (size_t)mloc * W : 0, nbb = gb ? (size_t)W * nloc : 0;
-    double *apan = na ? dev_alloc(na) : NULL, *bpack = nbb ? dev_alloc(nbb) : NULL;
-    double *bpan = nbb ? dev_alloc(nbb) : NULL;
-    /* MPI's staging buffer: one block of A's or B's panel at a time. */
-    size_t nh = g.mpi ? (size_t)(mloc > nloc ? mloc : nloc) * nb : 0;
-    double *host = nh ? ND_ALLOC_N(double, nh) : NULL;
-    bool ok = (!na || apan) && (!nbb || (bpack && bpan)) && (!nh || host);
-    nd_status st = nd_spmd_agree(ok ? ND_OK : nd_err_set(ND_ENOMEM, "out of GPU memory"));
-    for (int64_t k0 = 0; st == ND_OK && k0 < k; k0 += W) {
-        int64_t k1 = k0 + W < k ? k0 + W : k;
-        int w = (int)(k1 - k0);
-        /* Global blocks kb0..kb1 cover [k0, k1): W is a multiple of nb. */
-        int64_t kb0 = k0 / nb, kb1 = (k1 + nb - 1) / nb;
-        if (gb) /* the owners pack their rows of B (strided) into contiguous pieces */
-            for (int64_t kb = kb0; kb < kb1; kb++) {
-                int r = (int)(kb % pr), kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
-                if (r != myr || nloc == 0) continue;
-                size_t off = (size_t)(kb * nb - k0) * nloc;
-                cuda_ok(cudaMemcpy2DAsync(bpack + off, (size_t)kw * sizeof(double),
-                                          B->dev + (kb / pr) * nb, (size_t)B->lld * sizeof(double),
-                                          (size_t)kw * sizeof(double), (size_t)nloc,
-                                          cudaMemcpyDeviceToDevice, g.s),
-                        "pack B");
-            }
-        if (!g.mpi) nccl_ok(ncclGroupStart(), "ncclGroupStart");
-        for (int64_t kb = kb0; kb < kb1; kb++) {
-            int kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
-            if (ga) {
-                int q = (int)(kb % pc);
-                size_t cnt = (size_t)mloc * kw;
-                const double *src = A->dev + (size_t)(kb / pc) * nb * A->lld;
-                double *dst = apan + (size_t)(kb * nb - k0) * mloc;
-                bcast(q == myc ? src : dst, dst, cnt, q, true, host);
-            }
-            if (gb) {
-                int r = (int)(kb % pr);
-                size_t off = (size_t)(kb * nb - k0) * nloc, cnt = (size_t)kw * nloc;
-                bcast(bpack + off, bpack + off, cnt, r, false, host);
-            }
-        }
-        if (!g.mpi) nccl_ok(ncclGroupEnd(), "ncclGroupEnd");
-        if (gb && nloc > 0) /* the pieces into one w-by-nloc panel in global row order */
-            for (int64_t kb = kb0; kb < kb1; kb++) {
-                int kw = (int)((kb + 1) * nb < k ? nb : k - kb * nb);
-                size_t off = (size_t)(kb * nb - k0) * nloc;
-                cuda_ok(cudaMemcpy2DAsync(bpan + (kb * nb - k0), (size_t)w * sizeof(double),
-                                          bpack + off, (size_t)kw * sizeof(double),
-                                          (size_t)kw * sizeof(double), (size_t)nloc,
-                                          cudaMemcpyDeviceToDevice, g.s),
-                        "unpack B");
-            }
-        const double *ap = ga ? apan : A->dev + (size_t)k0 * A->lld;
-        const double *bp = gb ? bpan : B->dev + k0;
-        int lda = ga ? (mloc > 1 ? mloc : 1) : A->lld, ldb = gb ? w : B->lld;
-        if (mloc > 0 && nloc > 0)
-            blas_ok(cublasDgemm(g.blas, CUBLAS_OP_N, CUBLAS_OP_N, mloc, nloc, w, &one, ap, lda,
-                                bp, ldb, k0 == 0 ? &zero : &one, C->dev, C->lld),
-                    "cublasDgemm");
-    }
-    if (st == ND_OK) finish("matmul");
-    if (apan) dev_free(apan, na);
-    if (bpack) dev_free(bpack, nbb);
-    if (bpan) dev_free(bpan, nbb);
-    ND_FREE_N(host, nh);
-    return st;
+    nd_devsumma_ops d = {
+        .alloc = dev_alloc,
+        .free = dev_free,
+        .copy2d = copy2d,
+        .gemm = gemm,
+        .finish = summa_finish,
+        .bcast = g.mpi ? NULL : nccl_bcast,
+        .group = nccl_group,
+        .download = stage_down,
+        .upload = stage_up,
+        .rowc = g.rowc,
+        .colc = g.colc,
+        .panel_cols = PANEL_COLS,
+        .force_bcast = g.force_bcast,
+    };
+    return nd_devsumma_matmul(&d, A, B, C);
 }
 
 static void transpose(const nd_dm *A, nd_dm *C)
