@@ -1,10 +1,12 @@
 /* noodle-mpirun: compiles a program once (errors appear before anything is launched),
- * then runs `mpirun -n N noodle-run PROG.nbc ARGS...`, or `srun` inside a Slurm
- * allocation.  Rank-local; it never starts MPI itself. */
+ * then runs `mpirun -n N noodle-run PROG.nbc ARGS...`, or `srun`: --launcher, else the
+ * config key launcher (read as noodle-run reads it, with the --config among ARGS), whose
+ * auto is srun inside a Slurm allocation.  Rank-local; it never starts MPI itself. */
 #include "config.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
 #include "compiler/compiler.h"
+#include "config/config.h"
 #include "nbc/nbc.h"
 
 #include <errno.h>
@@ -19,13 +21,32 @@ static const char usage[] =
     "usage: noodle-mpirun [-n N] [-o PROG.nbc] [--launcher mpirun|srun] [--dry-run]\n"
     "                     PROGRAM.noodle|PROGRAM.nbc [noodle-run options...]\n"
     "\n"
-    "Compiles PROGRAM once, then launches N ranks of noodle-run on the bytecode\n"
-    "(srun inside a Slurm allocation, mpirun otherwise).  --dry-run prints the command.\n";
+    "Compiles PROGRAM once, then launches N ranks of noodle-run on the bytecode with\n"
+    "--launcher, else the config key launcher (NOODLE_LAUNCHER; auto: srun inside a Slurm\n"
+    "allocation, mpirun otherwise).  --dry-run prints the command instead (after\n"
+    "compiling).\n";
 
 static int usage_error(const char *msg, const char *arg)
 {
     fprintf(stderr, "noodle-mpirun: error: %s%s\n%s", msg, arg ? arg : "", usage);
     return ND_EXIT_USAGE;
+}
+
+/* The launcher of the config key `launcher`, from the config noodle-run will read (the
+ * last --config among its options, else the usual search) and the environment; NULL
+ * after printing the error of a bad config. */
+static const char *config_launcher(int argc, char **argv, int first)
+{
+    const char *flag = NULL;
+    for (int j = first; j + 1 < argc; j++)
+        if (!strcmp(argv[j], "--config")) flag = argv[j + 1];
+    nd_cfg cfg;
+    nd_status st = nd_cfg_init(&cfg);
+    if (st == ND_OK) st = nd_cfg_load(&cfg, flag);
+    const char *l = nd_cfg_launcher_resolve(&cfg) == ND_LAUNCHER_SRUN ? "srun" : "mpirun";
+    if (st != ND_OK) fprintf(stderr, "noodle-mpirun: error: %s\n", nd_last_error.msg);
+    nd_cfg_free(&cfg);
+    return st == ND_OK ? l : NULL;
 }
 
 /* noodle-run beside this executable, else the one on PATH. */
@@ -77,7 +98,7 @@ int main(int argc, char **argv)
         }
     }
     if (!prog) return usage_error("no program given", NULL);
-    if (!launcher) launcher = getenv("SLURM_JOB_ID") ? "srun" : "mpirun";
+    if (!launcher && !(launcher = config_launcher(argc, argv, k))) return ND_EXIT_USAGE;
 
     /* Compile (or read and verify) once, before launching anything. */
     FILE *f = fopen(prog, "rb");
