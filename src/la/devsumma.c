@@ -24,6 +24,7 @@ static int block_w(int64_t kb, int nb, int64_t k)
 static void staged_bcast(const nd_devsumma_ops *d, const double *src, double *dst, size_t cnt,
                          int root, bool row, double *host)
 {
+    if (cnt == 0) return; /* uniform: a grid row shares mloc, a column nloc */
     MPI_Comm c = row ? d->rowc : d->colc;
     int me;
     MPI_Comm_rank(c, &me);

@@ -105,7 +105,7 @@ static void fd_bcast(const double *src, double *dst, size_t cnt, int root, bool 
     MPI_Comm c = row ? fd_summa.rowc : fd_summa.colc;
     int me;
     MPI_Comm_rank(c, &me);
-    if (me == root && src != dst) memcpy(dst, src, cnt * sizeof *dst);
+    if (me == root && src != dst && cnt) memcpy(dst, src, cnt * sizeof *dst);
     MPI_Bcast(dst, (int)cnt, MPI_DOUBLE, root, c);
 }
 
