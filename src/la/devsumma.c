@@ -20,20 +20,23 @@ static int block_w(int64_t kb, int nb, int64_t k)
 }
 
 /* The broadcast through host memory (d->bcast NULL): the root's download waits for the
- * queued work, MPI counts are int so the message goes in pieces of 2^30 doubles. */
-static void staged_bcast(const nd_devsumma_ops *d, const double *src, double *dst, size_t cnt,
-                         int root, bool row, double *host)
+ * queued work, MPI counts are int so the message goes in pieces of 2^30 doubles.  An MPI
+ * failure is ND_EMPI here (rank-local, as in the host SUMMA). */
+static nd_status staged_bcast(const nd_devsumma_ops *d, const double *src, double *dst,
+                              size_t cnt, int root, bool row, double *host)
 {
-    if (cnt == 0) return; /* uniform: a grid row shares mloc, a column nloc */
+    if (cnt == 0) return ND_OK; /* uniform: a grid row shares mloc, a column nloc */
     MPI_Comm c = row ? d->rowc : d->colc;
     int me;
     MPI_Comm_rank(c, &me);
     if (me == root) d->download(host, src, cnt);
     for (size_t off = 0; off < cnt; off += (size_t)1 << 30) {
         size_t len = cnt - off < (size_t)1 << 30 ? cnt - off : (size_t)1 << 30;
-        MPI_Bcast(host + off, (int)len, MPI_DOUBLE, root, c);
+        int rc = MPI_Bcast(host + off, (int)len, MPI_DOUBLE, root, c);
+        if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Bcast", rc);
     }
     if (me != root || src != dst) d->upload(dst, host, cnt);
+    return ND_OK;
 }
 
 nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B, nd_dm *C)
@@ -72,7 +75,7 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
                               B->dev + (kb / pr) * nb, (size_t)B->lld, (size_t)block_w(kb, nb, k),
                               (size_t)nloc);
         if (d->bcast && d->group) d->group(true);
-        for (int64_t kb = kb0; kb < kb1; kb++) {
+        for (int64_t kb = kb0; st == ND_OK && kb < kb1; kb++) {
             int kw = block_w(kb, nb, k);
             if (ga) {
                 int q = (int)(kb % pc);
@@ -80,17 +83,18 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
                 const double *src = A->dev + (size_t)(kb / pc) * nb * A->lld;
                 double *dst = apan + (size_t)(kb * nb - k0) * mloc;
                 if (d->bcast) d->bcast(q == myc ? src : dst, dst, cnt, q, true);
-                else staged_bcast(d, q == myc ? src : dst, dst, cnt, q, true, host);
+                else st = staged_bcast(d, q == myc ? src : dst, dst, cnt, q, true, host);
             }
             if (gb) {
                 int r = (int)(kb % pr);
                 double *p = bpack + (size_t)(kb * nb - k0) * nloc;
                 size_t cnt = (size_t)kw * nloc;
                 if (d->bcast) d->bcast(p, p, cnt, r, false);
-                else staged_bcast(d, p, p, cnt, r, false, host);
+                else if (st == ND_OK) st = staged_bcast(d, p, p, cnt, r, false, host);
             }
         }
         if (d->bcast && d->group) d->group(false);
+        if (st != ND_OK) break;
         if (gb && nloc > 0) /* the pieces into one w-by-nloc panel in global row order */
             for (int64_t kb = kb0; kb < kb1; kb++)
                 d->copy2d(bpan + (kb * nb - k0), (size_t)w, bpack + (size_t)(kb * nb - k0) * nloc,

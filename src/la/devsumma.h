@@ -47,8 +47,8 @@ typedef struct nd_devsumma_ops {
 } nd_devsumma_ops;
 
 /* Collective.  C := A @ B on the current grid: device buffers A->dev, B->dev current,
- * C->dev allocated, one block size.  ND_OK, or ND_ENOMEM on every rank (the panel
- * buffers are agreed on before any data moves). */
+ * C->dev allocated, one block size.  ND_OK, ND_ENOMEM on every rank (the panel buffers
+ * are agreed on before any data moves), or ND_EMPI from a staged broadcast. */
 nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B, nd_dm *C);
 
 #endif
