@@ -8,7 +8,10 @@
 
 #include <string.h>
 
+/* Parser recursion (brackets, blocks, unary operators); and the height of the tree,
+ * nesting plus the links of left-deep chains, which sema and gen recurse through. */
 #define MAX_DEPTH 200
+#define MAX_HEIGHT 10000
 
 typedef struct parser {
     nd_cctx *cx;
@@ -18,6 +21,7 @@ typedef struct parser {
     int open;      /* skip-mode brackets opened since the enclosing block */
     int err_open;  /* `open` when the pending syntax error was reported */
     int depth;     /* recursion depth guard */
+    int chain;     /* links of chains open above this point (link) */
     bool panic;
     bool oom;
 } parser;
@@ -94,6 +98,25 @@ static nd_expr *new_expr(parser *P, int k, const nd_token *at)
     e->line = e->sline = at->line;
     e->col = e->scol = at->col;
     return e;
+}
+
+/* One more link of a chain that grows the tree without parser recursion (a + b + c,
+ * f(x)[0].T, else if): sema and gen recurse once per level, so depth plus links is
+ * bounded by MAX_HEIGHT.  The chain's parse function restores `chain` when it ends. */
+static bool link(parser *P)
+{
+    if (++P->chain + P->depth > MAX_HEIGHT) {
+        if (!P->panic) {
+            nd_diag_error(P->cx, cur(P)->line, cur(P)->col,
+                          "expression too deep: more than %d levels of operators, calls, "
+                          "indexing or 'else if'",
+                          MAX_HEIGHT);
+            P->panic = true;
+            P->err_open = P->open;
+        }
+        return false;
+    }
+    return true;
 }
 
 static bool enter(parser *P)
@@ -300,11 +323,13 @@ static bool subscript(parser *P, nd_sub *s)
 }
 
 /* postfix: primary { '(' args ')' | '[' sub [',' sub] ']' | '.' 'T' } */
-static nd_expr *postfix(parser *P)
+static nd_expr *postfix_links(parser *P)
 {
     nd_expr *e = primary(P);
     while (e) {
         const nd_token *t = cur(P);
+        if ((t->kind == TK_LPAREN || t->kind == TK_LBRACK || t->kind == TK_DOT) && !link(P))
+            return NULL;
         /* a newline ends the statement before a '(' or '[' in block context */
         if (t->kind == TK_LPAREN) {
             nd_expr *c = new_expr(P, E_CALL, t);
@@ -363,6 +388,14 @@ static nd_expr *postfix(parser *P)
     return e;
 }
 
+static nd_expr *postfix(parser *P)
+{
+    int c0 = P->chain;
+    nd_expr *e = postfix_links(P);
+    P->chain = c0;
+    return e;
+}
+
 static nd_expr *unary(parser *P);
 
 /* power: postfix ['^' unary]  (right-associative; the exponent may carry a unary
@@ -409,12 +442,22 @@ static int binary_prec(int k)
 }
 
 /* arith: unary { op unary } with + - at level 1 and * / % @ at level 2 (left-assoc) */
+static nd_expr *arith_links(parser *P, int minprec);
 static nd_expr *arith(parser *P, int minprec)
+{
+    int c0 = P->chain;
+    nd_expr *e = arith_links(P, minprec);
+    P->chain = c0;
+    return e;
+}
+
+static nd_expr *arith_links(parser *P, int minprec)
 {
     nd_expr *lhs = minprec >= 2 ? unary(P) : arith(P, 2);
     while (lhs) {
         int prec = binary_prec(kind(P));
         if (prec == 0 || prec < minprec) break;
+        if (!link(P)) return NULL;
         const nd_token *op = advance(P);
         skip_newlines(P);
         nd_expr *rhs = prec >= 2 ? unary(P) : arith(P, 2);
@@ -472,10 +515,20 @@ static nd_expr *not_expr(parser *P)
 }
 
 /* and_expr: not_expr {'and' not_expr};  or_expr: and_expr {'or' and_expr} */
+static nd_expr *logic_links(parser *P, int op_kind);
 static nd_expr *logic(parser *P, int op_kind)
+{
+    int c0 = P->chain;
+    nd_expr *e = logic_links(P, op_kind);
+    P->chain = c0;
+    return e;
+}
+
+static nd_expr *logic_links(parser *P, int op_kind)
 {
     nd_expr *lhs = op_kind == TK_OR ? logic(P, TK_AND) : not_expr(P);
     while (lhs && kind(P) == op_kind) {
+        if (!link(P)) return NULL;
         const nd_token *op = advance(P);
         skip_newlines(P);
         nd_expr *rhs = op_kind == TK_OR ? logic(P, TK_AND) : not_expr(P);
@@ -527,9 +580,9 @@ static nd_stmt *if_stmt(parser *P)
     if (kind(P) == TK_ELSE) {
         const nd_token *el = advance(P);
         if (kind(P) == TK_IF) {
-            if (!enter(P)) return NULL;
+            if (!link(P)) return NULL;
             nd_stmt *inner = if_stmt(P);
-            P->depth--;
+            P->chain--;
             if (!inner) return NULL;
             nd_block *b = node(P, sizeof *b);
             if (!b || !(b->stmts = node(P, sizeof *b->stmts))) return NULL;
@@ -716,11 +769,14 @@ static nd_block *statements(parser *P, bool toplevel)
         }
         if (k == TK_EOF || k == TK_RBRACE) break;
         size_t start = P->pos;
+        int depth0 = P->depth, chain0 = P->chain;
         nd_stmt *s = statement(P, toplevel);
         if (s && !P->panic && !at_stmt_end(P)) error_at(P, cur(P), "the end of the statement");
         if (P->oom) return NULL;
         if (P->panic) {
             synchronize(P, start);
+            P->depth = depth0; /* a failed enter or link leaves its count raised */
+            P->chain = chain0;
             P->panic = false;
             P->skipnl = false;
             P->open = 0;

@@ -489,6 +489,48 @@ START_TEST(test_parse_errors)
 }
 END_TEST
 
+/* A chain of `links` links of one kind (a left-deep tree, no parser recursion). */
+static char *chain_src(int kind, int links)
+{
+    static const char *const head[] = {"let x = 1", "let x = true", "let x = f",
+                                       "let x = eye(2)", "let x = 0\nif x == 0 { x = 1 }"};
+    static const char *const link[] = {" + 1", " and true", "()", ".T",
+                                       " else if x == 1 { x = 2 }"};
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    if (kind == 2) nd_sb_puts(&sb, "fn f() { return f }\n");
+    nd_sb_puts(&sb, head[kind]);
+    for (int i = 0; i < links; i++) nd_sb_puts(&sb, link[kind]);
+    nd_sb_puts(&sb, "\nprint(x)\nlet = 2\n");
+    return sb.data;
+}
+
+/* Long flat chains (1 + 1 + ..., a and b and ..., f()()..., A.T.T..., else if ...) make
+ * trees as deep as they are long, and sema and gen recurse through them: up to the
+ * limit they compile (under ASan too), beyond it they are an error, not a stack
+ * overflow, and the statements after it are still checked. */
+START_TEST(test_long_chains)
+{
+    for (int kind = 0; kind < 5; kind++) {
+        nd_program *p = NULL;
+        char *diag = NULL;
+        char *src = chain_src(kind, 9990);
+        ck_assert_int_eq(compile_diag(src, 1, &p, &diag), ND_EPROG);
+        ck_assert_msg(count_errors(diag) == 1 && !strstr(diag, "too deep"), "kind %d: %s",
+                      kind, diag); /* only the `let = 2` on the last line */
+        free(diag);
+        free(src);
+        src = chain_src(kind, 10010);
+        ck_assert_int_eq(compile_diag(src, 1, &p, &diag), ND_EPROG);
+        ck_assert_msg(count_errors(diag) == 2 &&
+                          strstr(diag, "error: expression too deep: more than 10000 levels"),
+                      "kind %d: %s", kind, diag);
+        free(diag);
+        free(src);
+    }
+}
+END_TEST
+
 START_TEST(test_diag_format)
 {
     nd_program *p = NULL;
@@ -953,6 +995,7 @@ static Suite *compiler_suite(void)
     tcase_add_test(tc, test_parse_precedence);
     tcase_add_test(tc, test_parse_newlines);
     tcase_add_test(tc, test_parse_errors);
+    tcase_add_test(tc, test_long_chains);
     tcase_add_test(tc, test_diag_format);
     tcase_add_test(tc, test_sema_errors);
     tcase_add_test(tc, test_sema_ok);
