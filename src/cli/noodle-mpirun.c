@@ -101,18 +101,15 @@ int main(int argc, char **argv)
     if (!launcher && !(launcher = config_launcher(argc, argv, k))) return ND_EXIT_USAGE;
 
     /* Compile (or read and verify) once, before launching anything. */
-    FILE *f = fopen(prog, "rb");
-    if (!f) {
+    int kind = nd_nbc_file_kind(prog);
+    if (kind < 0) {
         fprintf(stderr, "noodle-mpirun: error: cannot open '%s': %s\n", prog, strerror(errno));
         return ND_EXIT_USAGE;
     }
-    unsigned char magic[8];
-    size_t got = fread(magic, 1, sizeof magic, f);
-    fclose(f);
     char nbc[PATH_MAX];
     nd_program *p = NULL;
     nd_status st;
-    if (nd_nbc_is_nbc(magic, got)) {
+    if (kind == 1) {
         st = nd_nbc_read_file(prog, &p);
         if (st == ND_OK) st = nd_nbc_verify(p);
         snprintf(nbc, sizeof nbc, "%s", prog);

@@ -10,6 +10,7 @@
 #include "compiler/compiler.h"
 #include "nbc/nbc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,17 +39,6 @@ static int usage_error(const char *fmt, const char *arg)
     fprintf(stderr, "\n");
     usage(stderr);
     return ND_EXIT_USAGE;
-}
-
-/* True when the file starts with the .nbc magic. */
-static int file_is_nbc(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    char magic[8];
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    return nd_nbc_is_nbc(magic, n) ? 1 : 0;
 }
 
 static int fail(nd_status st)
@@ -114,9 +104,9 @@ int main(int argc, char **argv)
         }
     }
     if (!input) return usage_error("%s", "no input file");
-    int is_nbc = file_is_nbc(input);
+    int is_nbc = nd_nbc_file_kind(input);
     if (is_nbc < 0) {
-        fprintf(stderr, "noodlec: cannot read '%s'\n", input);
+        fprintf(stderr, "noodlec: error: cannot read '%s': %s\n", input, strerror(errno));
         usage(stderr);
         return ND_EXIT_USAGE;
     }

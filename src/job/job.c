@@ -26,13 +26,10 @@
  * serialized bytecode.  Compile diagnostics are printed here. */
 static nd_status load_program(const char *path, nd_strbuf *bytes)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return nd_err_set(ND_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
-    unsigned char magic[8];
-    size_t got = fread(magic, 1, sizeof magic, f);
-    fclose(f);
+    int kind = nd_nbc_file_kind(path);
+    if (kind < 0) return nd_err_set(ND_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
     nd_program *prog = NULL;
-    if (nd_nbc_is_nbc(magic, got)) {
+    if (kind == 1) {
         ND_TRY(nd_nbc_read_file(path, &prog));
     } else {
         nd_compile_opts copts = {.opt_level = 1, .diag = stderr};

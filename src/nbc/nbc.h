@@ -29,6 +29,11 @@ nd_status nd_nbc_read_file(const char *path, nd_program **out);
 nd_status nd_nbc_verify(const nd_program *p);
 /* True when the first bytes of buf are the .nbc magic. */
 bool nd_nbc_is_nbc(const void *buf, size_t len);
+/* Whether the file at path is to be read as bytecode: its name ends in ".nbc" or it
+ * starts with the magic (so a truncated or empty .nbc is a bad bytecode file, exit 3,
+ * never source that compiles to nothing).  1 bytecode, 0 source, -1 cannot be opened
+ * (errno set). */
+int nd_nbc_file_kind(const char *path);
 /* Lists functions, constants and instructions with their source lines. */
 nd_status nd_nbc_disasm(const nd_program *p, FILE *out);
 /* SHA-256 of the serialized program (its identity in checkpoints and the catalog). */

@@ -53,6 +53,17 @@ bool nd_nbc_is_nbc(const void *buf, size_t len)
     return buf && len >= 8 && memcmp(buf, ND_NBC_MAGIC, 8) == 0;
 }
 
+int nd_nbc_file_kind(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    unsigned char magic[8];
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    size_t n = strlen(path);
+    return nd_nbc_is_nbc(magic, got) || (n >= 4 && strcmp(path + n - 4, ".nbc") == 0);
+}
+
 /* The hash covers the whole serialized file (header included), so it changes with the
  * format version as well as with the program. */
 nd_status nd_nbc_hash(const nd_program *p, uint8_t out[32])

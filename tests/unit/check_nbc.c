@@ -898,6 +898,21 @@ START_TEST(test_files)
     ck_assert_str_eq(nd_err_msg(), want);
     ck_assert_int_eq(nd_nbc_read_file(dir, &q), ND_EUSAGE);
 
+    /* What the programs read as bytecode: a .nbc name whatever its bytes (an empty or
+     * truncated .nbc is a bad bytecode file, not a source that compiles to nothing), or
+     * the magic under any name. */
+    ck_assert_int_eq(nd_nbc_file_kind(path), 1); /* the empty prog.nbc */
+    ck_assert_int_eq(nd_nbc_file_kind(missing), -1);
+    char src[256];
+    snprintf(src, sizeof src, "%s/prog.noodle", dir);
+    f = fopen(src, "wb");
+    fputs("print(1)\n", f);
+    fclose(f);
+    ck_assert_int_eq(nd_nbc_file_kind(src), 0);
+    ck_assert_int_eq(nd_nbc_write_file(p, src), ND_OK);
+    ck_assert_int_eq(nd_nbc_file_kind(src), 1);
+    unlink(src);
+
     ck_assert_int_eq(nd_nbc_write_file(p, "/nonexistent/dir/x.nbc"), ND_EUSAGE);
     ck_assert_ptr_nonnull(strstr(nd_err_msg(), "cannot write '/nonexistent/dir/x.nbc'"));
     unlink(path);

@@ -41,6 +41,10 @@ check "compile error: exit 1, position, nothing run or written" \
 first() { "$nm" "$@" 2>err | cut -d' ' -f1; }
 check "auto outside Slurm: mpirun" '[ "$(first --dry-run -n 2 prog.noodle)" = mpirun ]'
 check "dry run compiled prog.nbc" '[ -s prog.nbc ]'
+: >empty.nbc
+"$nm" -n 2 empty.nbc >out 2>err
+check "empty .nbc: exit 3, bad magic, nothing run" \
+    '[ $? = 3 ] && [ ! -s out ] && grep -q "empty.nbc: not a bytecode file (bad magic)" err'
 head -c 40 prog.nbc >truncated.nbc
 "$nm" -n 2 truncated.nbc >out 2>err
 check "truncated .nbc: exit 3, nothing run" '[ $? = 3 ] && [ ! -s out ] && grep -q "error:" err'
