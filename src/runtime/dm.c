@@ -398,14 +398,28 @@ static nd_status check_range(const nd_dm *A, int64_t r0, int64_t r1, int64_t c0,
     return ND_OK;
 }
 
-/* Collective: B[ib.., jb..] := A[ia.., ja..] for an m-by-n block (0-based). */
+/* Elements per Cpdgemr2d call (redistribute).  A variable so that check_dm can make
+ * pieces small (nd_dm_set_redist_piece). */
+static int64_t redist_piece = (int64_t)1 << 27;
+
+void nd_dm_set_redist_piece(int64_t elems) { redist_piece = elems > 0 ? elems : (int64_t)1 << 27; }
+
+/* Collective: B[ib.., jb..] := A[ia.., ja..] for an m-by-n block (0-based), in pieces of
+ * at most redist_piece elements (1 GiB): Cpdgemr2d sizes its buffers in int bytes, and
+ * a larger move aborted the process with "xxmr2d:out of memory" (hcat of two 1.5 GiB
+ * matrices on one rank). */
 static void redistribute(int64_t m, int64_t n, const nd_dm *A, int64_t ia, int64_t ja,
                          nd_dm *B, int64_t ib, int64_t jb)
 {
     nd_dm_host(A);
     nd_dm_host_w(B);
-    Cpdgemr2d((int)m, (int)n, A->a, (int)ia + 1, (int)ja + 1, (int *)A->desc, B->a,
-              (int)ib + 1, (int)jb + 1, B->desc, nd_spmd_blacs_ctx());
+    int64_t rows = m < redist_piece ? m : redist_piece, cols = redist_piece / rows;
+    for (int64_t j = 0; j < n; j += cols)
+        for (int64_t i = 0; i < m; i += rows) {
+            int pm = (int)(m - i < rows ? m - i : rows), pn = (int)(n - j < cols ? n - j : cols);
+            Cpdgemr2d(pm, pn, A->a, (int)(ia + i) + 1, (int)(ja + j) + 1, (int *)A->desc, B->a,
+                      (int)(ib + i) + 1, (int)(jb + j) + 1, B->desc, nd_spmd_blacs_ctx());
+        }
 }
 
 nd_status nd_dm_slice(const nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int64_t c1,

@@ -110,5 +110,8 @@ nd_status nd_dm_need_square(const nd_dm *A);
  * largest magnitude in each column of A is positive (ties: the lowest row). */
 nd_status nd_dm_sign_columns(nd_dm *A, nd_dm *B);
 nd_status nd_dm_mpi_fail(const char *what, int rc);
+/* Rank-local, for tests: elements per Cpdgemr2d call of slices, slice assignment and
+ * hcat/vcat (<= 0: the default, 2^27). */
+void nd_dm_set_redist_piece(int64_t elems);
 
 #endif

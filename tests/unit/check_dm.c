@@ -771,6 +771,43 @@ START_TEST(test_devsumma)
 }
 END_TEST
 
+/* Slices, slice assignment, hcat and vcat move data in pieces (Cpdgemr2d counts bytes in
+ * int): with pieces of 7, 64 and 1000 elements the results are the same bits as in one
+ * piece, on row and column ranges that do not start at 0. */
+START_TEST(test_redist_pieces)
+{
+    nd_dm *A = mk_rand(130, 129, 61), *B = mk_rand(130, 40, 62), *C = mk_rand(100, 40, 63);
+    nd_dm *R[4][4];
+    const int64_t pieces[] = {0, 7, 64, 1000};
+    for (size_t p = 0; p < ND_ARRAY_LEN(pieces); p++) {
+        nd_dm_set_redist_piece(pieces[p]);
+        ck_assert_int_eq(nd_dm_slice(A, 3, 120, 5, 101, &R[p][0]), ND_OK);
+        ck_assert_int_eq(nd_dm_hcat(A, B, &R[p][1]), ND_OK);
+        ck_assert_int_eq(nd_dm_vcat(A, A, &R[p][2]), ND_OK);
+        ck_assert_int_eq(nd_dm_copy(A, &R[p][3]), ND_OK);
+        ck_assert_int_eq(nd_dm_assign(R[p][3], 9, 70, C), ND_OK);
+    }
+    nd_dm_set_redist_piece(0);
+    for (int k = 0; k < 4; k++) {
+        double *want = gather(R[0][k]);
+        size_t n = (size_t)(nd_dm_rows(R[0][k]) * nd_dm_cols(R[0][k]));
+        for (size_t p = 1; p < ND_ARRAY_LEN(pieces); p++) {
+            double *got = gather(R[p][k]);
+            ck_assert_msg(memcmp(got, want, n * sizeof *got) == 0, "result %d, piece %lld", k,
+                          (long long)pieces[p]);
+            free_cm(got, R[p][k]);
+        }
+        free_cm(want, R[0][k]);
+    }
+    double *a = gather(A), *s = gather(R[0][0]);
+    ck_assert(same_bits(s[0], a[3 + 130 * 5]) && same_bits(s[116 + 117 * 95], a[119 + 130 * 100]));
+    free_cm(a, A), free_cm(s, R[0][0]);
+    for (size_t p = 0; p < ND_ARRAY_LEN(pieces); p++)
+        for (int k = 0; k < 4; k++) nd_dm_free(R[p][k]);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(C);
+}
+END_TEST
+
 /* ---- reductions ------------------------------------------------------------------ */
 
 /* The documented order (docs/matrices.md), independent of the rank count: one partial
@@ -1309,6 +1346,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_rand);
     tcase_add_test(tc, test_get_set_slice_assign);
     tcase_add_test(tc, test_shape_ops);
+    tcase_add_test(tc, test_redist_pieces);
     tcase_add_test(tc, test_elementwise);
     tcase_add_test(tc, test_matmul);
     tcase_add_test(tc, test_reductions);
