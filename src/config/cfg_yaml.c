@@ -89,6 +89,37 @@ static yaml_mark_t mark_at(const char *data, size_t len, size_t off)
     return m;
 }
 
+/* Deepest nesting of collections accepted.  Config files and job specs need three
+ * levels; libyaml's scanner spends O(depth) per token inside flow collections, so a
+ * 200 KB file of nested '[' took 31 s to load before this limit. */
+#define MAX_DEPTH 64
+
+/* The events of the document up to its first collection deeper than MAX_DEPTH (an
+ * error naming it); syntax errors are left to the load that follows. */
+static nd_status check_depth(nd_cfg_ydoc *yd, const char *data, size_t len)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) return nd_err_set(ND_ENOMEM, "cannot start the YAML parser");
+    yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+    nd_status st = ND_OK;
+    int depth = 0;
+    yaml_event_t ev;
+    while (st == ND_OK && yaml_parser_parse(&p, &ev)) {
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (++depth > MAX_DEPTH)
+                st = nd_cfg_yerr(yd, ev.start_mark, "nested too deeply (more than %d levels)",
+                                 MAX_DEPTH);
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+        if (t == YAML_STREAM_END_EVENT) break;
+    }
+    yaml_parser_delete(&p);
+    return st;
+}
+
 nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
 {
     memset(yd, 0, sizeof *yd);
@@ -97,6 +128,11 @@ nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
     ND_TRY(read_file(path, &file));
     const char *data = file.data ? file.data : "";
     size_t len = file.len;
+    nd_status dst = check_depth(yd, data, len);
+    if (dst != ND_OK) {
+        nd_sb_free(&file);
+        return dst;
+    }
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         nd_sb_free(&file);

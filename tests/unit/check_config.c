@@ -436,6 +436,20 @@ START_TEST(test_file_errors)
                       "noodle.yaml:1:20: error: check_collectives: expected true or false, got the string 'yes'");
     expect_file_error("limits:\n  memory_per_rank: lots\n",
                       "noodle.yaml:2:20: error: limits.memory_per_rank: expected a size in bytes such as 512MiB or 4GiB, got 'lots'");
+    /* Nesting beyond 64 levels is refused before libyaml's quadratic scan: 100000
+     * nested '[' (a 200 KB file) took 31 s to load. */
+    {
+        static char deep[200010];
+        memcpy(deep, "grid: ", 6);
+        memset(deep + 6, '[', 100000);
+        memset(deep + 100006, ']', 100000);
+        memcpy(deep + 200006, "\n", 2);
+        /* the top-level mapping is level 1, the 64th '[' level 65 */
+        expect_file_error(deep, "noodle.yaml:1:70: error: nested too deeply (more than 64 levels)");
+        memset(deep + 6 + 63, ' ', 100000 - 63);
+        memset(deep + 100006, ' ', 100000 - 63);
+        expect_file_error(deep, "noodle.yaml:1:7: error: grid: expected auto or ROWSxCOLS (e.g. 2x3), got a list");
+    }
     expect_file_error("checkpoint:\n  mpiio_hints: [a, b]\n",
                       "noodle.yaml:2:16: error: checkpoint.mpiio_hints: expected a mapping of MPI-IO hints, got a list");
     expect_file_error("checkpoint:\n  mpiio_hints:\n    cb_nodes: [1]\n",
