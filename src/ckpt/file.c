@@ -168,7 +168,9 @@ static herr_t write_bytes(hid_t loc, const char *name, const void *p, size_t n)
     return rc;
 }
 
-/* Every rank reads the whole dataset; *out is nd_malloc'd (*n bytes, at least 1). */
+/* Every rank reads the whole dataset; *out is nd_malloc'd (*n bytes, at least 1).  The
+ * length must fit in the bytes the dataset occupies in the file (the datasets are
+ * unfiltered): a corrupt dataspace asked for a 1 TiB buffer before the read failed. */
 static herr_t read_bytes(hid_t loc, const char *name, uint8_t **out, size_t *n)
 {
     *out = NULL;
@@ -179,7 +181,8 @@ static herr_t read_bytes(hid_t loc, const char *name, uint8_t **out, size_t *n)
     hid_t fs = H5Dget_space(d);
     hsize_t dims[1];
     if (fs >= 0 && H5Sget_simple_extent_ndims(fs) == 1 &&
-        H5Sget_simple_extent_dims(fs, dims, NULL) == 1 && dims[0] < ((hsize_t)1 << 40)) {
+        H5Sget_simple_extent_dims(fs, dims, NULL) == 1 && dims[0] < ((hsize_t)1 << 40) &&
+        dims[0] <= H5Dget_storage_size(d)) {
         *n = (size_t)dims[0];
         *out = nd_malloc(*n ? *n : 1);
         if (*out) rc = *n ? H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out)
