@@ -129,6 +129,7 @@ typedef struct parser {
     nd_mql_diag *diag;
     bool failed;
     nd_status st; /* ND_ENOMEM beats a syntax error */
+    int links;    /* AND/OR links open above this point (link) */
 } parser;
 
 static bool perr(parser *ps, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -539,11 +540,26 @@ static int parse_not(parser *ps, int depth)
     return parse_pred(ps, depth);
 }
 
+/* Condition trees are as deep as their AND/OR chains are long, and eval recurses once
+ * per level: nesting plus the links of open chains is bounded (15000 ORs overflowed
+ * the stack of an ASan build). */
+#define MAX_HEIGHT 4000
+
+static bool link(parser *ps, int depth)
+{
+    if (++ps->links + depth <= MAX_HEIGHT) return true;
+    perr(ps, ps->tok.line, ps->tok.col, "condition too long: more than %d terms joined by AND or OR",
+         MAX_HEIGHT);
+    return false;
+}
+
 /* and := not {AND not} */
 static int parse_and(parser *ps, int depth)
 {
+    int links0 = ps->links;
     int a = parse_not(ps, depth);
     while (a >= 0 && accept(ps, T_AND)) {
+        if (!link(ps, depth)) return -1;
         int b = parse_not(ps, depth);
         if (b < 0) return -1;
         int n = new_node(ps, E_AND);
@@ -551,6 +567,7 @@ static int parse_and(parser *ps, int depth)
         ps->q->nodes[n].a = a, ps->q->nodes[n].b = b;
         a = n;
     }
+    ps->links = links0;
     return a;
 }
 
@@ -558,8 +575,10 @@ static int parse_and(parser *ps, int depth)
 static int parse_or(parser *ps, int depth)
 {
     if (depth > 200) return perr(ps, ps->tok.line, ps->tok.col, "condition nested too deeply"), -1;
+    int links0 = ps->links;
     int a = parse_and(ps, depth);
     while (a >= 0 && accept(ps, T_OR)) {
+        if (!link(ps, depth)) return -1;
         int b = parse_and(ps, depth);
         if (b < 0) return -1;
         int n = new_node(ps, E_OR);
@@ -567,6 +586,7 @@ static int parse_or(parser *ps, int depth)
         ps->q->nodes[n].a = a, ps->q->nodes[n].b = b;
         a = n;
     }
+    ps->links = links0;
     return a;
 }
 

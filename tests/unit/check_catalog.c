@@ -4,6 +4,7 @@
  * same rows as HDF5 reads, fallback on any doubt, growth past its capacity) and the
  * fast number formatting (the same text as nd_fmt_double).  Runs under MPI (any
  * rank count; the Makefile runs it as a singleton) without fork. */
+#include "common/strbuf.h"
 #include "catalog/catalog.h"
 #include "catalog/ixmap.h"
 #include "catalog/mql.h"
@@ -373,6 +374,23 @@ START_TEST(test_mql_errors)
     nd_mql_diag d;
     ck_assert_int_eq(nd_mql_parse(deep, &qq, &d), ND_EPROG);
     ck_assert(strstr(d.msg, "nested too deeply"));
+    /* So is a long flat chain (eval recurses once per AND/OR): 3990 terms parse, 4010
+     * are refused. */
+    for (int terms = 3990; terms <= 4010; terms += 20) {
+        nd_strbuf sb;
+        nd_sb_init(&sb);
+        nd_sb_puts(&sb, "SELECT name FROM results WHERE version = 1");
+        for (int k = 1; k < terms; k++) nd_sb_puts(&sb, " OR version = 2");
+        nd_status st = nd_mql_parse(sb.data, &qq, &d);
+        if (terms < 4000) {
+            ck_assert_int_eq(st, ND_OK);
+            nd_mql_free(qq);
+        } else {
+            ck_assert_int_eq(st, ND_EPROG);
+            ck_assert_msg(strstr(d.msg, "condition too long: more than 4000 terms"), "%s", d.msg);
+        }
+        nd_sb_free(&sb);
+    }
 }
 END_TEST
 
