@@ -101,6 +101,17 @@ nd_status nd_cat_open(const char *path, MPI_Comm comm, bool create, nd_cat **out
         } else if (!S_ISDIR(sb.st_mode)) {
             st = nd_err_set(ND_EUSAGE, "catalog %s is not a directory", path);
         }
+        /* Reading never turns a directory into a catalog: a query of a mistyped path
+         * (a home directory) wrote index.h5 and index.lock into it. */
+        if (st == ND_OK && !create) {
+            nd_strbuf sbuf;
+            nd_sb_init(&sbuf);
+            st = nd_sb_printf(&sbuf, "%s/results", path);
+            if (st == ND_OK && (stat(sbuf.data, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+                st = nd_err_set(ND_EUSAGE, "%s is not a catalog (it has no results/ directory)",
+                                path);
+            nd_sb_free(&sbuf);
+        }
         if (st == ND_OK && create) {
             nd_strbuf sbuf;
             nd_sb_init(&sbuf);

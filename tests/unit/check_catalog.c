@@ -409,6 +409,19 @@ START_TEST(test_reindex_and_recovery)
     ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_OK);
     if (nd_spmd_rank() == 0) ck_assert_uint_eq(n, 6);
     QEQ("SELECT name FROM results WHERE tags.method = 'qr'", "alpha");
+    /* Opening for reading needs a catalog: a plain directory stays untouched, a missing
+     * path is not created. */
+    char plain[300], want[400];
+    snprintf(plain, sizeof plain, "%s/plain", catdir);
+    sh("mkdir %s/plain%s", "");
+    nd_cat *other = NULL;
+    ck_assert_int_eq(nd_cat_open(plain, MPI_COMM_WORLD, false, &other), ND_EUSAGE);
+    snprintf(want, sizeof want, "%s is not a catalog (it has no results/ directory)", plain);
+    ck_assert_str_eq(nd_err_msg(), want);
+    sh("test -z \"$(ls -A %s/plain)\"%s", "");
+    sh("rmdir %s/plain%s", "");
+    ck_assert_int_eq(nd_cat_open(plain, MPI_COMM_WORLD, false, &other), ND_EUSAGE);
+    ck_assert(access(plain, F_OK) != 0);
 }
 END_TEST
 
