@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,10 +115,20 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
     c->o = *opts;
     if (c->o.keep <= 0) c->o.keep = ND_CKPT_DEFAULT_KEEP;
     if (!c->o.safepoint_every) c->o.safepoint_every = ND_CKPT_SAFEPOINT_EVERY;
-    /* For measurements (benchmarks/ckpt): events between safe-point hooks; 0 = never. */
+    /* For measurements (benchmarks/ckpt): events between safe-point hooks; 0 = never.
+     * Checked strictly: garbage read as 0 would silently turn off the signal
+     * checkpoints and the run-time limit. */
     const char *every = getenv("NOODLE_CKPT_SAFEPOINT_EVERY");
+    nd_status env_st = ND_OK;
     if (every && *every) {
-        unsigned long long e = strtoull(every, NULL, 10);
+        char *end = NULL;
+        errno = 0;
+        unsigned long long e = strtoull(every, &end, 10);
+        if (!isdigit((unsigned char)every[0]) || *end || errno)
+            env_st = nd_err_set(ND_EUSAGE,
+                                "NOODLE_CKPT_SAFEPOINT_EVERY: expected an integer >= 0 (0 = "
+                                "never), got '%s'",
+                                every);
         c->o.safepoint_every = e ? e : UINT64_MAX;
         c->sp_fixed = true;
     }
@@ -125,7 +136,7 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
     c->dir = opts->dir && *opts->dir ? nd_strdup(opts->dir) : default_dir(program);
     c->program = nd_strdup(program);
     c->nbc = nd_malloc(nbc_len ? nbc_len : 1);
-    nd_status st = c->dir && c->program && c->nbc ? ND_OK : ND_ENOMEM;
+    nd_status st = c->dir && c->program && c->nbc ? env_st : ND_ENOMEM;
     if (st == ND_OK) {
         memcpy(c->nbc, nbc, nbc_len);
         c->nbc_len = nbc_len;

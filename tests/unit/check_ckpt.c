@@ -490,6 +490,32 @@ static nd_status drive(nd_program *p, const nd_ckpt_opts *o, const nd_ckpt_kv *p
     return st;
 }
 
+/* NOODLE_CKPT_SAFEPOINT_EVERY is read strictly: garbage read as 0 ("never") would turn
+ * off the signal checkpoints and the run-time limit without a word. */
+START_TEST(driver_safepoint_env)
+{
+    nd_ckpt_opts o = {.dir = tmpdir, .no_signals = true};
+    const char *bad[] = {"abc", " 5", "1x", "-3", "99999999999999999999999"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        setenv("NOODLE_CKPT_SAFEPOINT_EVERY", bad[k], 1);
+        nd_ckpt *c = NULL;
+        ck_assert_int_eq(nd_ckpt_new(&o, "t.noodle", "x", 1, NULL, 0, &c), ND_EUSAGE);
+        ck_assert_ptr_null(c);
+        ck_assert(strstr(nd_err_msg(), "NOODLE_CKPT_SAFEPOINT_EVERY: expected an integer >= 0"));
+    }
+    const char *good[] = {"0", "7"};
+    const uint64_t want[] = {UINT64_MAX, 7};
+    for (size_t k = 0; k < 2; k++) {
+        setenv("NOODLE_CKPT_SAFEPOINT_EVERY", good[k], 1);
+        nd_ckpt *c = NULL;
+        ck_assert_int_eq(nd_ckpt_new(&o, "t.noodle", "x", 1, NULL, 0, &c), ND_OK);
+        ck_assert_uint_eq(nd_ckpt_safepoint_every(c), want[k]);
+        nd_ckpt_free(c);
+    }
+    unsetenv("NOODLE_CKPT_SAFEPOINT_EVERY");
+}
+END_TEST
+
 START_TEST(driver_resume_refuse_fallback)
 {
     char dir[300], out[256], path[400];
@@ -579,6 +605,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, blob_rejects_truncation_and_survives_flips);
     tcase_add_test(tc, file_roundtrip_and_refusals);
     tcase_add_test(tc, file_format1_still_read);
+    tcase_add_test(tc, driver_safepoint_env);
     tcase_add_test(tc, driver_resume_refuse_fallback);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
