@@ -223,6 +223,7 @@ static bool parse_bytes(const char *s, uint64_t *out)
             if (suf != s + n && !*suf) return false; /* trailing spaces */
             double b = floor(v * units[i].mult);
             if (!(b < 9.2e18)) return false;
+            if (b == 0 && v > 0) return false; /* 0.5 bytes: not silently 0, "no limit" */
             *out = (uint64_t)b;
             return true;
         }

@@ -355,6 +355,7 @@ START_TEST(test_set_errors)
         {"log_level", "loud", "--x: expected error, warn, info or debug, got 'loud'"},
         {"gpu", "maybe", "--x: expected auto, on or off, got 'maybe'"},
         {"gpu_comm", "shm", "--x: expected nccl or mpi, got 'shm'"},
+        {"limits.memory_per_rank", "0.5", "--x: expected a size in bytes such as 512MiB or 4GiB, got '0.5'"},
         {"limits.call_depth", "500", "--x: expected an integer >= 10000, got '500'"},
         {"launcher", "ssh", "--x: expected auto, srun or mpirun, got 'ssh'"},
         {"check_collectives", "maybe", "--x: expected true or false, got 'maybe'"},
