@@ -178,6 +178,8 @@ static int cur_col(parser *ps, const char *p) { return (int)(p - ps->line_start)
 static bool next(parser *ps)
 {
     if (ps->tok.s) nd_strfree(ps->tok.s);
+    /* A '.' glued to a name is a dot, not a number's point: tags.1 is a key */
+    const char *after_ident = ps->tok.k == T_IDENT ? ps->p : NULL;
     memset(&ps->tok, 0, sizeof ps->tok);
     const char *p = ps->p;
     for (;;) {
@@ -213,7 +215,7 @@ static bool next(parser *ps)
         ps->p = p;
         return true;
     }
-    if ((c >= '0' && c <= '9') || (c == '.' && p[1] >= '0' && p[1] <= '9')) {
+    if ((c >= '0' && c <= '9') || (c == '.' && p[1] >= '0' && p[1] <= '9' && p != after_ident)) {
         const char *s = p;
         bool is_float = false;
         while (*p >= '0' && *p <= '9') p++;

@@ -374,6 +374,10 @@ START_TEST(test_mql_errors)
     nd_mql_diag d;
     ck_assert_int_eq(nd_mql_parse(deep, &qq, &d), ND_EPROG);
     ck_assert(strstr(d.msg, "nested too deeply"));
+    /* A numeric key glued to tags. is a key (the grammar's INT), a spaced .5 a number. */
+    ck_assert_int_eq(nd_mql_parse("SELECT tags.1, params.2 FROM results WHERE tags.1 = .5", &qq, &d),
+                     ND_OK);
+    nd_mql_free(qq);
     /* So is a long flat chain (eval recurses once per AND/OR): 3990 terms parse, 4010
      * are refused. */
     for (int terms = 3990; terms <= 4010; terms += 20) {
