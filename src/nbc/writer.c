@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static nd_status put_str(nd_strbuf *sb, const char *s, size_t n)
 {
@@ -138,6 +139,11 @@ nd_status nd_nbc_write_file(const nd_program *p, const char *path)
     nd_status st = nd_nbc_write(p, &sb);
     if (st == ND_OK) st = nd_sb_printf(&tmp, "%s.tmp", path);
     if (st != ND_OK) goto done;
+    struct stat sbuf; /* a directory: a usage error, before a stray temporary file */
+    if (stat(path, &sbuf) == 0 && S_ISDIR(sbuf.st_mode)) {
+        st = nd_err_set(ND_EUSAGE, "cannot write '%s': %s", path, strerror(EISDIR));
+        goto done;
+    }
     FILE *f = fopen(tmp.data, "wb");
     if (!f) {
         st = nd_err_set(ND_EUSAGE, "cannot write '%s': %s", path, strerror(errno));

@@ -913,6 +913,9 @@ START_TEST(test_files)
     ck_assert_int_eq(nd_nbc_file_kind(src), 1);
     unlink(src);
 
+    ck_assert_int_eq(nd_nbc_write_file(p, dir), ND_EUSAGE); /* a directory */
+    snprintf(want, sizeof want, "cannot write '%s': Is a directory", dir);
+    ck_assert_str_eq(nd_err_msg(), want);
     ck_assert_int_eq(nd_nbc_write_file(p, "/nonexistent/dir/x.nbc"), ND_EUSAGE);
     ck_assert_ptr_nonnull(strstr(nd_err_msg(), "cannot write '/nonexistent/dir/x.nbc'"));
     unlink(path);
