@@ -44,7 +44,10 @@ static const char *config_launcher(int argc, char **argv, int first)
     nd_status st = nd_cfg_init(&cfg);
     if (st == ND_OK) st = nd_cfg_load(&cfg, flag);
     const char *l = nd_cfg_launcher_resolve(&cfg) == ND_LAUNCHER_SRUN ? "srun" : "mpirun";
-    if (st != ND_OK) fprintf(stderr, "noodle-mpirun: error: %s\n", nd_last_error.msg);
+    if (st != ND_OK) /* a file error carries its own "FILE:L:C: error:" */
+        fprintf(stderr, "%s%s\n",
+                strstr(nd_last_error.msg, ": error: ") ? "" : "noodle-mpirun: error: ",
+                nd_last_error.msg);
     nd_cfg_free(&cfg);
     return st == ND_OK ? l : NULL;
 }
@@ -149,13 +152,16 @@ int main(int argc, char **argv)
     av[n++] = nbc;
     for (int j = k; j < argc; j++) av[n++] = argv[j];
     av[n] = NULL;
+    int rc = ND_EXIT_OK;
     if (dry) {
         for (int j = 0; j < n; j++) printf("%s%s", j ? " " : "", av[j]);
         printf("\n");
-        return 0;
+    } else {
+        fflush(stdout);
+        execvp(launcher, av);
+        fprintf(stderr, "noodle-mpirun: error: cannot run %s: %s\n", launcher, strerror(errno));
+        rc = ND_EXIT_USAGE;
     }
-    fflush(stdout);
-    execvp(launcher, av);
-    fprintf(stderr, "noodle-mpirun: error: cannot run %s: %s\n", launcher, strerror(errno));
-    return ND_EXIT_USAGE;
+    ND_FREE_N(av, (size_t)extra + 8);
+    return rc;
 }

@@ -427,12 +427,14 @@ int nd_job_run(const nd_job_opts *o)
         if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, kv, nparams, &ck);
         if (kv) ND_FREE_N(kv, nparams);
     }
+    /* nd_ckpt_new reads the environment and allocates on each rank: agree. */
+    st = nd_spmd_agree(st);
     nd_job_results results = {.path = cfg.catalog_path};
     nd_spmd_opts sopts = {.block_size = cfg.block_size,
                           .grid_rows = cfg.grid_rows,
                           .grid_cols = cfg.grid_cols,
                           .check_collectives = cfg.check_collectives};
-    /* Every rank verified identical bytes, so the outcome so far is uniform. */
+    /* Uniform from here: identical bytes, the same config, and the agreement above. */
     if (st == ND_OK) st = nd_spmd_configure(&sopts);
     if (st == ND_OK) st = start_gpu(o, &cfg);
 

@@ -61,8 +61,13 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
     /* The host staging buffer holds one block column of A or block row of B. */
     size_t nh = d->bcast ? 0 : (size_t)(mloc > nloc ? mloc : nloc) * nb;
     double *host = nh ? ND_ALLOC_N(double, nh) : NULL;
-    bool ok = (!na || apan) && (!nbb || (bpack && bpan)) && (!nh || host);
-    nd_status st = nd_spmd_agree(ok ? ND_OK : nd_err_set(ND_ENOMEM, "out of GPU memory"));
+    bool ok = (!na || apan) && (!nbb || (bpack && bpan));
+    nd_status st = ND_OK;
+    if (!ok) st = nd_err_set(ND_ENOMEM, "out of GPU memory");
+    else if (nh && !host)
+        st = nd_err_set(ND_ENOMEM, "out of memory (a host staging buffer of %zu bytes)",
+                        nh * sizeof(double));
+    st = nd_spmd_agree(st);
     for (int64_t k0 = 0; st == ND_OK && k0 < k; k0 += W) {
         int64_t k1 = k0 + W < k ? k0 + W : k;
         int w = (int)(k1 - k0);
