@@ -398,22 +398,52 @@ static nd_status check_range(const nd_dm *A, int64_t r0, int64_t r1, int64_t c0,
     return ND_OK;
 }
 
-/* Elements per Cpdgemr2d call (redistribute).  A variable so that check_dm can make
- * pieces small (nd_dm_set_redist_piece). */
+/* The budget of one Cpdgemr2d call, in elements (redistribute).  A variable so that
+ * check_dm can make pieces small (nd_dm_set_redist_piece). */
 static int64_t redist_piece = (int64_t)1 << 27;
 
 void nd_dm_set_redist_piece(int64_t elems) { redist_piece = elems > 0 ? elems : (int64_t)1 << 27; }
 
-/* Collective: B[ib.., jb..] := A[ia.., ja..] for an m-by-n block (0-based), in pieces of
- * at most redist_piece elements (1 GiB): Cpdgemr2d sizes its buffers in int bytes, and
- * a larger move aborted the process with "xxmr2d:out of memory" (hcat of two 1.5 GiB
- * matrices on one rank). */
+/* Integer square root, rounded down. */
+static int64_t isqrt64(int64_t v)
+{
+    int64_t r = (int64_t)sqrt((double)v);
+    while (r > 0 && r * r > v) r--;
+    while ((r + 1) * (r + 1) <= v) r++;
+    return r;
+}
+
+void nd_dm_redist_shape(int64_t m, int64_t n, int64_t nb, int64_t budget, int64_t *rows,
+                        int64_t *cols)
+{
+    int64_t side = isqrt64(budget);
+    if (m + nb <= budget / (n + nb)) { /* (m + nb)(n + nb) <= budget: one piece */
+        *rows = m, *cols = n;
+    } else if (n + nb <= side) { /* few columns: whole rows of pieces */
+        *cols = n;
+        *rows = budget / (n + nb) - nb;
+    } else if (m + nb <= side) {
+        *rows = m;
+        *cols = budget / (m + nb) - nb;
+    } else {
+        *rows = *cols = side - nb;
+    }
+    *rows = *rows < 1 ? 1 : *rows > m ? m : *rows;
+    *cols = *cols < 1 ? 1 : *cols > n ? n : *cols;
+}
+
+/* Collective: B[ib.., jb..] := A[ia.., ja..] for an m-by-n block (0-based), in pieces.
+ * Cpdgemr2d first shifts a piece by its offset inside a block (ia mod nb) and sizes its
+ * buffers, in int bytes, from the shifted shape: up to (rows + nb) x (cols + nb).  One
+ * move of more than 2 GiB aborted the process with "xxmr2d:out of memory" (hcat of two
+ * 1.5 GiB matrices at one rank), so the shifted shape stays within redist_piece (1 GiB). */
 static void redistribute(int64_t m, int64_t n, const nd_dm *A, int64_t ia, int64_t ja,
                          nd_dm *B, int64_t ib, int64_t jb)
 {
     nd_dm_host(A);
     nd_dm_host_w(B);
-    int64_t rows = m < redist_piece ? m : redist_piece, cols = redist_piece / rows;
+    int64_t rows, cols;
+    nd_dm_redist_shape(m, n, A->nb > B->nb ? A->nb : B->nb, redist_piece, &rows, &cols);
     for (int64_t j = 0; j < n; j += cols)
         for (int64_t i = 0; i < m; i += rows) {
             int pm = (int)(m - i < rows ? m - i : rows), pn = (int)(n - j < cols ? n - j : cols);

@@ -110,8 +110,13 @@ nd_status nd_dm_need_square(const nd_dm *A);
  * largest magnitude in each column of A is positive (ties: the lowest row). */
 nd_status nd_dm_sign_columns(nd_dm *A, nd_dm *B);
 nd_status nd_dm_mpi_fail(const char *what, int rc);
-/* Rank-local, for tests: elements per Cpdgemr2d call of slices, slice assignment and
- * hcat/vcat (<= 0: the default, 2^27). */
+/* Rank-local, for tests: the budget in elements of one Cpdgemr2d call of slices, slice
+ * assignment and hcat/vcat (<= 0: the default, 2^27). */
 void nd_dm_set_redist_piece(int64_t elems);
+/* Rank-local: the piece shape (1 <= rows <= m, 1 <= cols <= n) for moving an m-by-n
+ * block with block size nb: (rows + nb)(cols + nb) <= budget whenever (1 + nb)^2 <=
+ * budget, and one piece when the whole block fits. */
+void nd_dm_redist_shape(int64_t m, int64_t n, int64_t nb, int64_t budget, int64_t *rows,
+                        int64_t *cols);
 
 #endif

@@ -771,14 +771,47 @@ START_TEST(test_devsumma)
 }
 END_TEST
 
-/* Slices, slice assignment, hcat and vcat move data in pieces (Cpdgemr2d counts bytes in
- * int): with pieces of 7, 64 and 1000 elements the results are the same bits as in one
- * piece, on row and column ranges that do not start at 0. */
+/* The piece shape of redistribute: within the budget after Cpdgemr2d's shift by up to
+ * nb - 1 rows and columns, never empty, one piece when everything fits, and thin
+ * blocks cut along their long side only. */
+START_TEST(test_redist_shape)
+{
+    const int64_t ms[] = {1, 2, 63, 64, 1000, 134217728, 2000000000};
+    const int64_t nbs[] = {1, 64, 500};
+    const int64_t budgets[] = {5000, 300000, (int64_t)1 << 27};
+    for (size_t a = 0; a < ND_ARRAY_LEN(ms); a++)
+        for (size_t b = 0; b < ND_ARRAY_LEN(ms); b++)
+            for (size_t c = 0; c < ND_ARRAY_LEN(nbs); c++)
+                for (size_t d = 0; d < ND_ARRAY_LEN(budgets); d++) {
+                    int64_t m = ms[a], n = ms[b], nb = nbs[c], P = budgets[d], r, k;
+                    nd_dm_redist_shape(m, n, nb, P, &r, &k);
+                    ck_assert(r >= 1 && r <= m && k >= 1 && k <= n);
+                    if ((1 + nb) * (1 + nb) <= P)
+                        ck_assert_msg((r + nb) * (k + nb) <= P, "%lld %lld %lld %lld: %lld x %lld",
+                                      (long long)m, (long long)n, (long long)nb, (long long)P,
+                                      (long long)r, (long long)k);
+                    if ((double)(m + nb) * (double)(n + nb) <= (double)P)
+                        ck_assert(r == m && k == n);
+                    if (m == 1 && (1 + nb) * (1 + nb) <= P) ck_assert_int_eq(r, 1);
+                }
+    /* vcat of two 1-by-2^27 rows (the second at row 1): 65 pieces of 2064888 columns, each
+     * within 2^27 elements once shifted, where one move needed 2^31 bytes. */
+    int64_t r, k;
+    nd_dm_redist_shape(1, (int64_t)1 << 27, 64, (int64_t)1 << 27, &r, &k);
+    ck_assert(r == 1 && k == ((int64_t)1 << 27) / 65 - 64);
+}
+END_TEST
+
+/* Slices, slice assignment, hcat and vcat move data in pieces: with budgets of 5000, 12000
+ * and 30000 elements (pieces of a few rows up to a few blocks) the results are the same
+ * bits as in one piece, on ranges that do not start at 0 and on thin matrices. */
 START_TEST(test_redist_pieces)
 {
     nd_dm *A = mk_rand(130, 129, 61), *B = mk_rand(130, 40, 62), *C = mk_rand(100, 40, 63);
-    nd_dm *R[4][4];
-    const int64_t pieces[] = {0, 7, 64, 1000};
+    nd_dm *T = mk_rand(1, 700, 64), *V = mk_rand(300, 1, 65);
+    enum { NR = 6 };
+    nd_dm *R[4][NR];
+    const int64_t pieces[] = {0, 5000, 12000, 30000};
     for (size_t p = 0; p < ND_ARRAY_LEN(pieces); p++) {
         nd_dm_set_redist_piece(pieces[p]);
         ck_assert_int_eq(nd_dm_slice(A, 3, 120, 5, 101, &R[p][0]), ND_OK);
@@ -786,9 +819,11 @@ START_TEST(test_redist_pieces)
         ck_assert_int_eq(nd_dm_vcat(A, A, &R[p][2]), ND_OK);
         ck_assert_int_eq(nd_dm_copy(A, &R[p][3]), ND_OK);
         ck_assert_int_eq(nd_dm_assign(R[p][3], 9, 70, C), ND_OK);
+        ck_assert_int_eq(nd_dm_vcat(T, T, &R[p][4]), ND_OK);
+        ck_assert_int_eq(nd_dm_hcat(V, V, &R[p][5]), ND_OK);
     }
     nd_dm_set_redist_piece(0);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < NR; k++) {
         double *want = gather(R[0][k]);
         size_t n = (size_t)(nd_dm_rows(R[0][k]) * nd_dm_cols(R[0][k]));
         for (size_t p = 1; p < ND_ARRAY_LEN(pieces); p++) {
@@ -799,12 +834,13 @@ START_TEST(test_redist_pieces)
         }
         free_cm(want, R[0][k]);
     }
-    double *a = gather(A), *s = gather(R[0][0]);
+    double *a = gather(A), *s = gather(R[0][0]), *t = gather(T), *v = gather(R[0][4]);
     ck_assert(same_bits(s[0], a[3 + 130 * 5]) && same_bits(s[116 + 117 * 95], a[119 + 130 * 100]));
-    free_cm(a, A), free_cm(s, R[0][0]);
+    ck_assert(same_bits(v[1 + 2 * 699], t[699]));
+    free_cm(a, A), free_cm(s, R[0][0]), free_cm(t, T), free_cm(v, R[0][4]);
     for (size_t p = 0; p < ND_ARRAY_LEN(pieces); p++)
-        for (int k = 0; k < 4; k++) nd_dm_free(R[p][k]);
-    nd_dm_free(A), nd_dm_free(B), nd_dm_free(C);
+        for (int k = 0; k < NR; k++) nd_dm_free(R[p][k]);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(C), nd_dm_free(T), nd_dm_free(V);
 }
 END_TEST
 
@@ -1346,6 +1382,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_rand);
     tcase_add_test(tc, test_get_set_slice_assign);
     tcase_add_test(tc, test_shape_ops);
+    tcase_add_test(tc, test_redist_shape);
     tcase_add_test(tc, test_redist_pieces);
     tcase_add_test(tc, test_elementwise);
     tcase_add_test(tc, test_matmul);
