@@ -417,6 +417,9 @@ for np in 2 4; do
         [ "$(grep '^exact' off.out)" = "$(grep '^exact' "shared$np.out")" ] &&
             r="$r, reductions bit-identical" || r="$r, reductions DIFFERENT"
         grep -q 'ranks may share a device' "shared$np.err" || r="$r (but NOT on the GPU: $(grep -m 1 'gpu:' "shared$np.err" | cut -c 1-120))"
+        # The summary counts the factorizations gathered onto rank 0's device (7 here).
+        g=$(sed -n "s/.*summary: gpu: \([0-9]*\) factorizations\{0,1\} gathered onto rank 0's device, \([0-9]*\) on the host.*/\1 gathered, \2 on the host/p" "shared$np.err")
+        r="$r; factorizations: ${g:-no count in the summary}"
     fi
     h_sh[$np]=$r
     echo "    $np ranks sharing the device(s), gpu_comm mpi, vs off at 1 rank: $r"

@@ -185,6 +185,12 @@ static void summary(const nd_job_ctx *c, double t_vm, uint64_t nckpt, bool toget
         else fprintf(stderr, " (rank 0 only)");
     }
     fputc('\n', stderr);
+    if (s.gathered + s.gather_fallbacks > 0) /* uniform counts: rank 0's are the job's */
+        fprintf(stderr,
+                "noodle-run: summary: gpu: %llu factorization%s gathered onto rank 0's device, "
+                "%llu on the host (no room there)\n",
+                (unsigned long long)s.gathered, s.gathered == 1 ? "" : "s",
+                (unsigned long long)s.gather_fallbacks);
     for (int r = 0; per_rank && r < size; r++) {
         fprintf(stderr, "noodle-run: summary: rank %d: ", r);
         summary_times(all[r]);

@@ -46,6 +46,12 @@ void nd_stats_add_flops(double flops)
     if (isfinite(flops) && flops > 0) S.acc.flops += flops;
 }
 
+void nd_stats_count_gathered(bool on_device)
+{
+    if (on_device) S.acc.gathered++;
+    else S.acc.gather_fallbacks++;
+}
+
 void nd_stats_get(nd_stats *out)
 {
     *out = S.acc;

@@ -26,6 +26,9 @@ typedef struct nd_stats {
     double seconds[ND_STATS_NKINDS]; /* outermost regions only */
     uint64_t calls[ND_STATS_NKINDS]; /* outermost regions completed */
     double flops;                    /* nominal flops of the matrix work (global shapes) */
+    /* Factorizations on a grid larger than 1x1 with a GPU backend: gathered onto rank 0's
+     * device, or run by ScaLAPACK because it had no room (docs/gpu.md).  Uniform. */
+    uint64_t gathered, gather_fallbacks;
 } nd_stats;
 
 /* Rank-local.  Opens a region of kind k; every begin must be matched by one end of the
@@ -39,6 +42,9 @@ void nd_stats_add_flops(double flops);
 /* Rank-local.  The flops added so far (equal on every rank: see above); cheap enough
  * for the VM to read after every builtin call. */
 double nd_stats_flops_total(void);
+/* Rank-local.  Counts a factorization that could go to rank 0's device: gathered there
+ * (on_device), or run on the host instead. */
+void nd_stats_count_gathered(bool on_device);
 /* Rank-local.  A snapshot (time of regions still open is not included). */
 void nd_stats_get(nd_stats *out);
 /* Rank-local.  Zeroes every accumulator; open regions are forgotten. */

@@ -11,6 +11,7 @@
 #include "runtime/dm.h"
 #include "runtime/dm_impl.h"
 #include "runtime/spmd.h"
+#include "runtime/stats.h"
 
 #include <cblas.h>
 #include <check.h>
@@ -1191,6 +1192,8 @@ START_TEST(test_root_device)
     nd_dm *R0 = mk_rand(n, n, 14), *R0t, *K;
     ck_assert_int_eq(nd_dm_transpose(R0, &R0t), ND_OK);
     ck_assert_int_eq(nd_dm_matmul(R0t, R0, &K), ND_OK); /* SPD */
+    nd_stats st0, st1;
+    nd_stats_get(&st0);
     double nk;
     ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, K, &nk), ND_OK);
     for (int pass = 0; pass < 2; pass++) {
@@ -1262,6 +1265,10 @@ START_TEST(test_root_device)
     CK_ERR(nd_dm_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
     ck_assert_int_eq(fd_factors - before, 2 * one);
     ck_assert_ptr_null(Y);
+    /* The summary's counts, the same on every rank: 5 + 2 gathered, 5 + 1 fell back. */
+    nd_stats_get(&st1);
+    ck_assert_uint_eq(st1.gathered - st0.gathered, size > 1 ? 7 : 0);
+    ck_assert_uint_eq(st1.gather_fallbacks - st0.gather_fallbacks, size > 1 ? 6 : 0);
     nd_dm_free(A), nd_dm_free(B), nd_dm_free(T), nd_dm_free(R0), nd_dm_free(R0t);
     nd_dm_free(K), nd_dm_free(Z), nd_dm_free(N);
 }

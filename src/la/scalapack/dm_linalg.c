@@ -14,6 +14,7 @@
 #include "la/scalapack/scalapack.h"
 #include "la/scalapack/summa.h"
 #include "runtime/spmd.h"
+#include "runtime/stats.h"
 
 #include <lapacke.h>
 #include <math.h>
@@ -220,7 +221,10 @@ static nd_status on_root_device(rop op, const nd_dm *A, const nd_dm *B, nd_dm **
     *used = false;
     int64_t sh[4];
     root_shapes(op, A, B, sh);
-    if (!root_wanted(op, A, B, sh)) return ND_OK;
+    if (!root_wanted(op, A, B, sh)) {
+        if (nd_dm_dev && !one_device() && root_entry(op)) nd_stats_count_gathered(false);
+        return ND_OK;
+    }
     bool root = nd_spmd_rank() == 0;
     nd_dm *A0 = NULL, *B0 = NULL, *r1 = NULL, *r2 = NULL;
     nd_status st = ND_OK;
@@ -266,8 +270,10 @@ static nd_status on_root_device(rop op, const nd_dm *A, const nd_dm *B, nd_dm **
     /* Out of memory on rank 0 (host or device): the ScaLAPACK path instead. */
     if (st == ND_ENOMEM) {
         nd_err_clear();
+        nd_stats_count_gathered(false);
         return ND_OK;
     }
+    nd_stats_count_gathered(true); /* it ran there, also when it failed (singular) */
     return st;
 }
 
