@@ -326,6 +326,7 @@ void nd_cfg_expect(nd_cfg_key key, const char *text, char *buf, size_t size)
     const keydef *k = &keys[key];
     int64_t i;
     double d;
+    char *end;
     switch (k->type) {
     case T_GRID: snprintf(buf, size, "expected auto or ROWSxCOLS (e.g. 2x3)"); break;
     case T_INT:
@@ -338,6 +339,8 @@ void nd_cfg_expect(nd_cfg_key key, const char *text, char *buf, size_t size)
     case T_SECONDS:
         if (parse_num(text, &d))
             snprintf(buf, size, "expected a number of seconds >= 0");
+        else if (text[0] && !isfinite(strtod(text, &end)) && !*end) /* 1e400, inf, nan */
+            snprintf(buf, size, "expected a finite number of seconds");
         else
             snprintf(buf, size, "expected a number of seconds");
         break;
