@@ -214,10 +214,7 @@ static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part
             "download partials");
     finish("reduction");
     dev_free(d, np);
-    int rc = nd_spmd_size() > 1 && g.mpi ? MPI_Allreduce(MPI_IN_PLACE, part, (int)np,
-                                                          MPI_UINT64_T, MPI_SUM, nd_spmd_comm())
-                                         : MPI_SUCCESS;
-    return rc == MPI_SUCCESS ? ND_OK : nd_dm_mpi_fail("MPI_Allreduce", rc);
+    return g.mpi ? nd_dm_combine(part, np) : ND_OK; /* the host's combine, on host copies */
 }
 
 /* ---- matmul: devsumma.c over CUDA, cuBLAS and NCCL (or MPI) ------------------------ */

@@ -69,6 +69,7 @@ static const nd_cuda_host host = {
     .dm_sign_columns = nd_dm_sign_columns,
     .dm_from_colmajor = nd_dm_from_colmajor,
     .dm_mpi_fail = nd_dm_mpi_fail,
+    .dm_combine = nd_dm_combine,
 };
 
 /* Collective.  Why the backend cannot start on every rank: 0 it can, 1 a rank sees no
