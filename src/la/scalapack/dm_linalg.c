@@ -132,7 +132,8 @@ static void root_shapes(rop op, const nd_dm *A, const nd_dm *B, int64_t sh[4])
     }
 }
 
-/* Collective.  Uniform: whether op goes to rank 0's device (rank 0 decides). */
+/* Collective.  Uniform: whether op goes to rank 0's device (rank 0 decides); a refusal
+ * for lack of room counts as a fallback in the run statistics. */
 static bool root_wanted(rop op, const nd_dm *A, const nd_dm *B, const int64_t sh[4])
 {
     if (!nd_dm_dev || one_device() || !root_entry(op)) return false;
@@ -145,6 +146,7 @@ static bool root_wanted(rop op, const nd_dm *A, const nd_dm *B, const int64_t sh
         go = 3.0 * bytes <= (double)nd_dm_dev->mem_avail();
     }
     if (nd_spmd_bcast(&go, sizeof go, 0) != ND_OK) return false;
+    if (!go) nd_stats_count_gathered(false);
     return go != 0;
 }
 
@@ -221,10 +223,7 @@ static nd_status on_root_device(rop op, const nd_dm *A, const nd_dm *B, nd_dm **
     *used = false;
     int64_t sh[4];
     root_shapes(op, A, B, sh);
-    if (!root_wanted(op, A, B, sh)) {
-        if (nd_dm_dev && !one_device() && root_entry(op)) nd_stats_count_gathered(false);
-        return ND_OK;
-    }
+    if (!root_wanted(op, A, B, sh)) return ND_OK;
     bool root = nd_spmd_rank() == 0;
     nd_dm *A0 = NULL, *B0 = NULL, *r1 = NULL, *r2 = NULL;
     nd_status st = ND_OK;
