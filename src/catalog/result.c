@@ -103,25 +103,18 @@ nd_status nd_cat_open(const char *path, MPI_Comm comm, bool create, nd_cat **out
         }
         /* Reading never turns a directory into a catalog: a query of a mistyped path
          * (a home directory) wrote index.h5 and index.lock into it. */
-        if (st == ND_OK && !create) {
-            nd_strbuf sbuf;
-            nd_sb_init(&sbuf);
-            st = nd_sb_printf(&sbuf, "%s/results", path);
-            if (st == ND_OK && (stat(sbuf.data, &sb) != 0 || !S_ISDIR(sb.st_mode)))
-                st = nd_err_set(ND_EUSAGE, "%s is not a catalog (it has no results/ directory)",
-                                path);
-            nd_sb_free(&sbuf);
-        }
+        nd_strbuf sbuf;
+        nd_sb_init(&sbuf);
+        if (st == ND_OK) st = nd_sb_printf(&sbuf, "%s/results", path);
+        if (st == ND_OK && !create && (stat(sbuf.data, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+            st = nd_err_set(ND_EUSAGE, "%s is not a catalog (it has no results/ directory)", path);
         if (st == ND_OK && create) {
-            nd_strbuf sbuf;
-            nd_sb_init(&sbuf);
-            st = nd_sb_printf(&sbuf, "%s/results", path);
-            if (st == ND_OK) st = mkdir_p(sbuf.data);
+            st = mkdir_p(sbuf.data);
             sbuf.len = 0;
             if (st == ND_OK) st = nd_sb_printf(&sbuf, "%s/pending", path);
             if (st == ND_OK) st = mkdir_p(sbuf.data);
-            nd_sb_free(&sbuf);
         }
+        nd_sb_free(&sbuf);
     }
     st = nd_cat_share_status(cat, st);
     if (st != ND_OK) {

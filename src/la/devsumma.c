@@ -74,11 +74,12 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
         /* Global blocks kb0..kb1 cover [k0, k1): W is a multiple of nb. */
         int64_t kb0 = k0 / nb, kb1 = (k1 + nb - 1) / nb;
         if (gb && nloc > 0) /* the owners pack their rows of B into contiguous pieces */
-            for (int64_t kb = kb0; kb < kb1; kb++)
+            for (int64_t kb = kb0; kb < kb1; kb++) {
+                size_t kw = (size_t)block_w(kb, nb, k);
                 if (kb % pr == myr)
-                    d->copy2d(bpack + (size_t)(kb * nb - k0) * nloc, (size_t)block_w(kb, nb, k),
-                              B->dev + (kb / pr) * nb, (size_t)B->lld, (size_t)block_w(kb, nb, k),
-                              (size_t)nloc);
+                    d->copy2d(bpack + (size_t)(kb * nb - k0) * nloc, kw, B->dev + (kb / pr) * nb,
+                              (size_t)B->lld, kw, (size_t)nloc);
+            }
         if (d->bcast && d->group) d->group(true);
         for (int64_t kb = kb0; st == ND_OK && kb < kb1; kb++) {
             int kw = block_w(kb, nb, k);
@@ -101,9 +102,11 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
         if (d->bcast && d->group) d->group(false);
         if (st != ND_OK) break;
         if (gb && nloc > 0) /* the pieces into one w-by-nloc panel in global row order */
-            for (int64_t kb = kb0; kb < kb1; kb++)
+            for (int64_t kb = kb0; kb < kb1; kb++) {
+                size_t kw = (size_t)block_w(kb, nb, k);
                 d->copy2d(bpan + (kb * nb - k0), (size_t)w, bpack + (size_t)(kb * nb - k0) * nloc,
-                          (size_t)block_w(kb, nb, k), (size_t)block_w(kb, nb, k), (size_t)nloc);
+                          kw, kw, (size_t)nloc);
+            }
         const double *ap = ga ? apan : A->dev + (size_t)k0 * A->lld;
         const double *bp = gb ? bpan : B->dev + k0;
         int lda = ga ? (mloc > 1 ? mloc : 1) : A->lld, ldb = gb ? w : B->lld;
