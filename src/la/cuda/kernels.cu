@@ -4,9 +4,17 @@
  * the host's bits; pow and the map functions use CUDA's math library (within 2 ulp of
  * glibc's, docs/gpu.md).  The reduction partials replay the host loop exactly: one
  * thread per block, columns outer, rows inner, and __dmul_rn/__dadd_rn so that nvcc
- * cannot fuse a multiply and an add that the host performs separately.
+ * cannot fuse a multiply and an add that the host performs separately.  Launches go
+ * through ND_LAUNCH so that the host C++ compiler can build this file for the simulated
+ * device of the tests (configure --with-cuda=sim, tests/simcuda).
  */
 #include "la/cuda/kernels.h"
+
+#ifdef ND_CUDA_SIM
+#include "simcuda/sim_kernels.h" /* configure --with-cuda=sim: host C++ */
+#else
+#define ND_LAUNCH(kernel, blocks, threads, stream) kernel<<<blocks, threads, 0, stream>>>
+#endif
 
 /* The operation codes, from dm.h / dm_impl.h (C headers this C++ file cannot include). */
 enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW };
@@ -117,18 +125,18 @@ __global__ static void zero_tri_kernel(double *a, int m, int n, int lld, int upp
 extern "C" void nd_cuk_ew(int op, const double *a, const double *b, double *c, size_t n,
                           cudaStream_t s)
 {
-    ew_kernel<<<blocks_for(n), THREADS, 0, s>>>(op, a, b, c, n);
+    ND_LAUNCH(ew_kernel, blocks_for(n), THREADS, s)(op, a, b, c, n);
 }
 
 extern "C" void nd_cuk_ew_scalar(int op, const double *a, double x, int scalar_left, double *c,
                                  size_t n, cudaStream_t s)
 {
-    ew_scalar_kernel<<<blocks_for(n), THREADS, 0, s>>>(op, a, x, scalar_left, c, n);
+    ND_LAUNCH(ew_scalar_kernel, blocks_for(n), THREADS, s)(op, a, x, scalar_left, c, n);
 }
 
 extern "C" void nd_cuk_map(int f, const double *a, double *c, size_t n, cudaStream_t s)
 {
-    map_kernel<<<blocks_for(n), THREADS, 0, s>>>(f, a, c, n);
+    ND_LAUNCH(map_kernel, blocks_for(n), THREADS, s)(f, a, c, n);
 }
 
 extern "C" void nd_cuk_partials(int kind, const double *a, const double *b, int lld, int mloc,
@@ -139,11 +147,11 @@ extern "C" void nd_cuk_partials(int kind, const double *a, const double *b, int 
     if (tiles == 0) return;
     /* Few threads per block: each runs a whole nb x nb block serially. */
     unsigned threads = 64, blocks = (unsigned)((tiles + threads - 1) / threads);
-    partials_kernel<<<blocks, threads, 0, s>>>(kind, a, b, lld, mloc, nloc, nb, nprow, npcol,
+    ND_LAUNCH(partials_kernel, blocks, threads, s)(kind, a, b, lld, mloc, nloc, nb, nprow, npcol,
                                                myrow, mycol, nbr, part);
 }
 
 extern "C" void nd_cuk_zero_tri(double *a, int m, int n, int lld, int upper, cudaStream_t s)
 {
-    zero_tri_kernel<<<blocks_for((size_t)m * n), THREADS, 0, s>>>(a, m, n, lld, upper);
+    ND_LAUNCH(zero_tri_kernel, blocks_for((size_t)m * n), THREADS, s)(a, m, n, lld, upper);
 }
