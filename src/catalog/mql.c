@@ -74,6 +74,7 @@ typedef struct token {
     size_t n;
     int line, col;
     int64_t i;
+    bool i_min; /* T_INT 9223372036854775808: only valid after '-' (i is INT64_MIN) */
     double f;
     char *s; /* T_STRING / T_QIDENT: unescaped text (owned by the parser until taken) */
 } token;
@@ -246,7 +247,9 @@ static bool next(parser *ps)
         } else {
             t->k = T_INT;
             t->i = strtoll(buf, NULL, 10);
-            if (errno == ERANGE) return perr(ps, t->line, t->col, "integer out of range");
+            t->i_min = errno == ERANGE && strcmp(buf, "9223372036854775808") == 0;
+            if (t->i_min) t->i = INT64_MIN;
+            else if (errno == ERANGE) return perr(ps, t->line, t->col, "integer out of range");
         }
         t->n = n;
         ps->p = p;
@@ -401,8 +404,9 @@ static bool parse_literal(parser *ps, operand *o)
         if (ps->failed) return false;
     }
     if (t->k == T_INT) {
+        if (t->i_min && !neg) return perr(ps, t->line, t->col, "integer out of range");
         o->lit.t = ND_CAT_CINT;
-        o->lit.i = neg ? -t->i : t->i;
+        o->lit.i = neg && !t->i_min ? -t->i : t->i;
     } else if (t->k == T_FLOAT) {
         o->lit.t = ND_CAT_CFLOAT;
         o->lit.f = neg ? -t->f : t->f;
@@ -638,7 +642,8 @@ static bool parse_query(parser *ps)
         } while (accept(ps, T_COMMA));
     }
     if (accept(ps, T_LIMIT)) {
-        if (ps->tok.k != T_INT) return perr(ps, ps->tok.line, ps->tok.col, "expected a non-negative integer after LIMIT");
+        if (ps->tok.k != T_INT || ps->tok.i_min)
+            return perr(ps, ps->tok.line, ps->tok.col, "expected a non-negative integer after LIMIT");
         q->limit = ps->tok.i;
         next(ps);
     }

@@ -30,7 +30,13 @@ static unsigned long writes_done;
 bool nd_ckpt_fail_write(void)
 {
     const char *e = getenv("NOODLE_CKPT_FAIL_WRITE");
-    unsigned long n = e ? strtoul(e, NULL, 10) : 0;
+    if (!e || !*e) return false;
+    char *end;
+    unsigned long n = strtoul(e, &end, 10);
+    if (*end || e[0] < '0' || e[0] > '9') { /* a test hook, but a typo must not pass silently */
+        fprintf(stderr, "noodle-run: NOODLE_CKPT_FAIL_WRITE=%s: expected a count (0: off)\n", e);
+        exit(2);
+    }
     return n > 0 && writes_done + 1 >= n;
 }
 

@@ -4,6 +4,7 @@
 
 #include <malloc.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,7 +17,16 @@ static int should_fail(size_t size)
     if (!env_checked) {
         const char *e = getenv("NOODLE_FAIL_ALLOC");
         env_checked = 1;
-        if (e && *e) fail_at = n_allocs + (size_t)strtoull(e, NULL, 10);
+        if (e && *e) {
+            /* A test hook, but a mistyped one must not pass for "no failure". */
+            char *end;
+            unsigned long long n = strtoull(e, &end, 10);
+            if (*end || e[0] < '0' || e[0] > '9') {
+                fprintf(stderr, "noodle: NOODLE_FAIL_ALLOC=%s: expected a count (0: off)\n", e);
+                exit(2);
+            }
+            if (n) fail_at = n_allocs + (size_t)n;
+        }
     }
     n_allocs++;
     if (fail_at && n_allocs == fail_at) return 1;

@@ -44,4 +44,9 @@ cp "$d/ckpt-1.h5" "$W/room/"
 run_np 2 --checkpoint-dir "$W/room" --restart "$P" > out 2> err ||
     { cat err; fail "restart from the kept checkpoint"; }
 cmp -s out ref.out || { diff out ref.out; fail "output differs"; }
+# A mistyped injection is an error, not "no injection".
+NOODLE_CKPT_FAIL_WRITE=2x run_np 1 --checkpoint-dir "$W/typo" "$P" > out 2> err
+rc=$?
+[ "$rc" = 2 ] || { cat err; fail "NOODLE_CKPT_FAIL_WRITE=2x: exit $rc, expected 2"; }
+grep -q "NOODLE_CKPT_FAIL_WRITE=2x: expected a count" err || { cat err; fail "NOODLE_CKPT_FAIL_WRITE=2x: no clear error"; }
 echo "PASS"

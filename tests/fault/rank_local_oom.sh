@@ -29,4 +29,10 @@ for np in 2 3; do
     grep -q "grow.noodle:3:" "$W/err" || { cat "$W/err"; fail "np=$np: no source position"; }
     echo "ok   np=$np: exit $rc after ${took} s"
 done
+# A mistyped injection is an error, not "no injection".
+NOODLE_FAIL_ALLOC=5k timeout -k 5 60 "$MPIRUN" --oversubscribe -n 2 "$NOODLE_RUN" "$W/grow.noodle" \
+    > "$W/out" 2> "$W/err"
+rc=$?
+[ "$rc" = 2 ] || { cat "$W/err"; fail "NOODLE_FAIL_ALLOC=5k: exit $rc, expected 2"; }
+grep -q "NOODLE_FAIL_ALLOC=5k: expected a count" "$W/err" || { cat "$W/err"; fail "NOODLE_FAIL_ALLOC=5k: no clear error"; }
 echo PASS

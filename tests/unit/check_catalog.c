@@ -280,6 +280,9 @@ START_TEST(test_mql_more)
     QEQ("SELECT name FROM latest WHERE name LIKE '%a_2'", "beta_2");
     QEQ("SELECT name FROM latest WHERE name NOT LIKE '%a%'", "");
     QEQ("SELECT name FROM latest WHERE name LIKE '%'", "alpha;beta;beta_2;gamma");
+    /* the whole int64 range can be written, its minimum included */
+    QEQ("SELECT name FROM latest WHERE version > -9223372036854775808", "alpha;beta;beta_2;gamma");
+    QEQ("SELECT name FROM latest WHERE version < 9223372036854775807 AND version = 1", "beta;beta_2");
     QEQ("SELECT name FROM latest WHERE value LIKE '%'", "");
     /* IN */
     QEQ("SELECT name, version FROM results WHERE tags.n IN (100, 'x')", "alpha|1");
@@ -345,6 +348,9 @@ START_TEST(test_mql_errors)
         {"SELECT tags.) FROM results", 1, 13, "expected a tag name"},
         {"SELECT tags FROM results", 1, 13, "expected '.'"},
         {"SELECT name FROM results WHERE version = 99999999999999999999", 1, 42, "integer out of range"},
+        {"SELECT name FROM results WHERE version = 9223372036854775808", 1, 42, "integer out of range"},
+        {"SELECT name FROM results WHERE version = -9223372036854775809", 1, 43, "integer out of range"},
+        {"SELECT name FROM results LIMIT 9223372036854775808", 1, 32, "expected a non-negative integer"},
         {"SELECT name FROM results WHERE version = 1e", 1, 43, "malformed number"},
         {"SELECT name FROM results WHERE name # 'a'", 1, 37, "unexpected character '#'"},
         {"SELECT name\nFROM results\nWHERE name = = 'a'", 3, 14, "expected a column name or a value"},
