@@ -11,8 +11,9 @@
 #   (3) a checkpoint taken on the device restarts on the CPU, and the other way round;
 #   (4) refusals: no device with gpu: on, two ranks on one device under NCCL; and a
 #       device fault on one rank ends the job with the error, without a hang.
-# Prints ok/FAIL per check and "N passed, N failed"; exit 1 on any failure.  scripts/
-# test-simcuda.sh builds the directory and calls this; docs/gpu.md.
+# SIMCUDA_PROGRAMS=0 leaves out (1).  Prints ok/FAIL per check and "N passed, N failed";
+# exit 1 on any failure.  scripts/test-simcuda.sh builds the directory and calls this;
+# docs/gpu.md.
 set -u
 build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,7 +51,8 @@ rc() { cat "$tmp/$1.rc"; }
 firsterr() { grep -m 1 -iE 'error|simcuda' "$tmp/$1.err" | cut -c 1-200; }
 
 # ---- (1) the program tests on the device ----
-for mode in nccl mpi; do
+[ "${SIMCUDA_PROGRAMS:-1}" = 0 ] && modes="" || modes="nccl mpi"
+for mode in $modes; do
     devs=4
     [ $mode = mpi ] && devs=1
     for p in "$top"/tests/programs/*.noodle; do

@@ -650,7 +650,7 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
     need_device(recvbuff, count * size, "ncclBroadcast receive buffer");
     if (r == root) {
         need_device(sendbuff, count * size, "ncclBroadcast send buffer");
-        if (sendbuff != recvbuff) memmove(recvbuff, sendbuff, count * size);
+        if (sendbuff != recvbuff && count) memmove(recvbuff, sendbuff, count * size);
     }
     for (size_t off = 0; off < count; off += INT_MAX / 8) {
         size_t c = count - off < INT_MAX / 8 ? count - off : INT_MAX / 8;

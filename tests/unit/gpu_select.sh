@@ -13,6 +13,7 @@ mpirun=${MPIRUN:-mpirun}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
 unset NOODLE_GPU NOODLE_CONFIG
+export NOODLE_SIMCUDA_DEVICES=0 # a --with-cuda=sim build: no simulated device either
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nd_gpu_select.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 cd "$tmp" || exit 1
