@@ -77,5 +77,7 @@ _Noreturn void nd_assert_fail(const char *expr, const char *file, int line);
 
 #define ND_UNUSED(x) ((void)(x))
 #define ND_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* Bytes as whole MiB, rounded up: what a "needs N MiB" message may say. */
+#define ND_MIB_CEIL(bytes) (((size_t)(bytes) + ((size_t)1 << 20) - 1) >> 20)
 
 #endif

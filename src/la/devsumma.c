@@ -63,7 +63,9 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
     double *host = nh ? ND_ALLOC_N(double, nh) : NULL;
     bool ok = (!na || apan) && (!nbb || (bpack && bpan));
     nd_status st = ND_OK;
-    if (!ok) st = nd_err_set(ND_ENOMEM, "out of GPU memory");
+    if (!ok)
+        st = nd_err_set(ND_ENOMEM, "out of GPU memory (the panels of this product need %zu MiB)",
+                        ND_MIB_CEIL((na + 2 * nbb) * sizeof(double)));
     else if (nh && !host)
         st = nd_err_set(ND_ENOMEM, "out of memory (a host staging buffer of %zu bytes)",
                         nh * sizeof(double));

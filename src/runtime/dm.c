@@ -80,7 +80,7 @@ nd_status nd_dm_to_dev(int n, const nd_dm *const *mats)
         if (!M->dev) {
             st = nd_err_set(ND_ENOMEM, "out of GPU memory (a %lldx%lld matrix needs %zu MiB "
                                        "on rank %d)",
-                            LL(M->m), LL(M->n), (M->cap * sizeof(double)) >> 20,
+                            LL(M->m), LL(M->n), ND_MIB_CEIL(M->cap * sizeof(double)),
                             nd_spmd_rank());
             break;
         }
@@ -98,7 +98,7 @@ nd_status nd_dm_alloc_dev(int64_t m, int64_t n, nd_dm **out)
     nd_status st = C->dev ? ND_OK
                           : nd_err_set(ND_ENOMEM, "out of GPU memory (a %lldx%lld matrix "
                                                   "needs %zu MiB on rank %d)",
-                                       LL(m), LL(n), (C->cap * sizeof(double)) >> 20,
+                                       LL(m), LL(n), ND_MIB_CEIL(C->cap * sizeof(double)),
                                        nd_spmd_rank());
     st = nd_spmd_agree(st);
     if (st != ND_OK) {

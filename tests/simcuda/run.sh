@@ -9,8 +9,8 @@
 #       forced on one rank; the factorizations of a larger grid gathered onto rank 0's
 #       device, or on the host when it has no room (the summary's counts; room.noodle);
 #   (3) a checkpoint taken on the device restarts on the CPU, and the other way round;
-#   (4) refusals: no device with gpu: on, two ranks on one device under NCCL; and a
-#       device fault on one rank ends the job with the error, without a hang.
+#   (4) refusals: no device with gpu: on, two ranks on one device under NCCL; out of
+#       device memory; a device fault on one rank ends the job with the error, no hang.
 # SIMCUDA_PROGRAMS=0 leaves out (1).  Prints ok/FAIL per check and "N passed, N failed";
 # exit 1 on any failure.  scripts/test-simcuda.sh builds the directory and calls this;
 # docs/gpu.md.
@@ -164,6 +164,12 @@ if [ "$(rc auto)" = 0 ] && grep -q 'gpu: auto: .*running on the CPU' "$tmp/auto.
 else
     bad "auto: exit $(rc auto): $(head -c 300 "$tmp/auto.err")"
 fi
+# Out of device memory: a matrix (dm.c) and the panels of a product (devsumma.c), the
+# cache of freed blocks emptied first.
+run oom_matrix 1 NOODLE_GPU=on NOODLE_SIMCUDA_MEM=$((3 << 20)) -- "$here/room.noodle"
+expect_error oom_matrix "room.noodle:5:10: error: out of GPU memory (a 700x700 matrix needs 4 MiB on rank 0)"
+run oom_panels 4 NOODLE_GPU=on NOODLE_SIMCUDA_DEVICES=4 NOODLE_SIMCUDA_MEM=$((6 << 20)) -- "$here/room.noodle"
+expect_error oom_panels "room.noodle:5:13: error: out of GPU memory (the panels of this product need 7 MiB)"
 for np in 2 4; do
     run "fault$np" "$np" NOODLE_GPU=on NOODLE_SIMCUDA_DEVICES=4 NOODLE_SIMCUDA_FAULT=1:20 -- "$paths"
     expect_error "fault$np" "an illegal memory access was encountered"
