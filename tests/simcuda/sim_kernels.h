@@ -16,6 +16,8 @@ using std::isnan;
 
 /* simcuda.c: aborts unless p is null or points into a live allocation of the device. */
 extern "C" void nd_simcuda_check_device(const void *p, const char *what);
+/* simcuda.c: work is queued on the stream until its next synchronization. */
+extern "C" void nd_simcuda_queued(void);
 
 struct nd_sim_dim {
     unsigned x;
@@ -38,6 +40,7 @@ template <typename K> struct nd_sim_launch {
     template <typename... A> void operator()(A... a) const
     {
         (nd_sim_arg(a), ...);
+        nd_simcuda_queued();
         gridDim.x = blocks;
         blockDim.x = threads;
         for (unsigned b = 0; b < blocks; b++)

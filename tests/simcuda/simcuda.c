@@ -12,7 +12,10 @@
  *    (lwork at least what the _bufferSize call returned);
  *  - an NCCL communicator with two ranks on one device is refused, as NCCL does;
  *  - new allocations are filled with NaNs (cudaMalloc does not clear memory), and
- *    allocations beyond the device's memory fail.
+ *    allocations beyond the device's memory fail;
+ *  - a synchronous cudaMemcpy (the legacy default stream) while work queued on the
+ *    plugin's stream is not yet synchronized: that stream is non-blocking, so on a device
+ *    the two would race.
  * A violation prints "simcuda: ..." and aborts the process.
  *
  * Environment: NOODLE_SIMCUDA_DEVICES (devices per node, default 1; 0 for none),
@@ -41,6 +44,7 @@
 
 /* Called by the kernels compiled for the simulator (sim_kernels.h). */
 void nd_simcuda_check_device(const void *p, const char *what);
+void nd_simcuda_queued(void);
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -80,6 +84,7 @@ static struct {
     block *live;
     size_t nlive, caplive;
     cudaError_t last;
+    bool queued; /* work "queued" on a stream since its last synchronization */
     long long fault_at, syncs; /* NOODLE_SIMCUDA_FAULT: this rank's Nth sync (0: never) */
 } S;
 
@@ -136,6 +141,8 @@ void nd_simcuda_check_device(const void *p, const char *what)
 {
     if (p) need_device(p, 1, what);
 }
+
+void nd_simcuda_queued(void) { S.queued = true; }
 
 /* Bytes of an lda-strided rows x cols array of doubles. */
 static size_t extent(int rows, int cols, int ld)
@@ -245,6 +252,7 @@ static void check_kind(void *dst, const void *src, size_t bytes, enum cudaMemcpy
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
+    if (S.queued) die("cudaMemcpy with unsynchronized work on a non-blocking stream (a race on a device)");
     check_kind(dst, src, count, kind, "cudaMemcpy");
     if (count) memmove(dst, src, count);
     return cudaSuccess;
@@ -253,6 +261,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpy
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind,
                             cudaStream_t stream)
 {
+    S.queued = true;
     check_kind(dst, src, count, kind, "cudaMemcpyAsync");
     if (count) memmove(dst, src, count);
     return cudaSuccess;
@@ -262,6 +271,7 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
                               size_t width, size_t height, enum cudaMemcpyKind kind,
                               cudaStream_t stream)
 {
+    S.queued = true;
     if (width > dpitch || width > spitch) return fail(cudaErrorInvalidPitchValue);
     if (width == 0 || height == 0) return cudaSuccess;
     check_kind(dst, src, 0, kind, "cudaMemcpy2DAsync");
@@ -275,6 +285,7 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
 
 cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t stream)
 {
+    S.queued = true;
     need_device(devPtr, count, "cudaMemsetAsync");
     if (count) memset(devPtr, value, count);
     return cudaSuccess;
@@ -289,6 +300,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *pStream, unsigned int flags)
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
+    S.queued = false;
     if (S.fault_at && ++S.syncs == S.fault_at) return fail(cudaErrorIllegalAddress);
     return cudaSuccess;
 }
@@ -321,6 +333,7 @@ cublasStatus_t cublasDgemm_v2(cublasHandle_t handle, cublasOperation_t transa,
                               const double *A, int lda, const double *B, int ldb,
                               const double *beta, double *C, int ldc)
 {
+    S.queued = true;
     int ar = transa == CUBLAS_OP_N ? m : k, ac = transa == CUBLAS_OP_N ? k : m;
     int br = transb == CUBLAS_OP_N ? k : n, bc = transb == CUBLAS_OP_N ? n : k;
     if (m < 0 || n < 0 || k < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
@@ -353,6 +366,7 @@ cublasStatus_t cublasDgeam(cublasHandle_t handle, cublasOperation_t transa,
                            const double *A, int lda, const double *beta, const double *B, int ldb,
                            double *C, int ldc)
 {
+    S.queued = true;
     int ar = transa == CUBLAS_OP_N ? m : n, br = transb == CUBLAS_OP_N ? m : n;
     if (m < 0 || n < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
         ldc < (m > 1 ? m : 1))
@@ -432,6 +446,7 @@ cusolverStatus_t cusolverDnDgetrf_bufferSize(cusolverDnHandle_t handle, int m, i
 cusolverStatus_t cusolverDnDgetrf(cusolverDnHandle_t handle, int m, int n, double *A, int lda,
                                   double *Workspace, int *devIpiv, int *devInfo)
 {
+    S.queued = true;
     cusolverStatus_t st = solver_args(m, n, A, lda, Workspace, SOLVER_LWORK(m > n ? m : n),
                                       SOLVER_LWORK(m > n ? m : n), devInfo, "getrf");
     if (st != CUSOLVER_STATUS_SUCCESS) return st;
@@ -444,6 +459,7 @@ cusolverStatus_t cusolverDnDgetrs(cusolverDnHandle_t handle, cublasOperation_t t
                                   int nrhs, const double *A, int lda, const int *devIpiv,
                                   double *B, int ldb, int *devInfo)
 {
+    S.queued = true;
     if (n < 0 || nrhs < 0 || lda < (n > 1 ? n : 1) || ldb < (n > 1 ? n : 1))
         return CUSOLVER_STATUS_INVALID_VALUE;
     need_device(A, extent(n, n, lda), "getrs A");
@@ -466,6 +482,7 @@ cusolverStatus_t cusolverDnDpotrf_bufferSize(cusolverDnHandle_t handle, cublasFi
 cusolverStatus_t cusolverDnDpotrf(cusolverDnHandle_t handle, cublasFillMode_t uplo, int n,
                                   double *A, int lda, double *Workspace, int Lwork, int *devInfo)
 {
+    S.queued = true;
     cusolverStatus_t st = solver_args(n, n, A, lda, Workspace, Lwork, SOLVER_LWORK(n), devInfo, "potrf");
     if (st != CUSOLVER_STATUS_SUCCESS) return st;
     if (n)
@@ -485,6 +502,7 @@ cusolverStatus_t cusolverDnDsyevd(cusolverDnHandle_t handle, cusolverEigMode_t j
                                   cublasFillMode_t uplo, int n, double *A, int lda, double *W,
                                   double *work, int lwork, int *info)
 {
+    S.queued = true;
     cusolverStatus_t st = solver_args(n, n, A, lda, work, lwork, SOLVER_LWORK(n), info, "syevd");
     if (st != CUSOLVER_STATUS_SUCCESS) return st;
     need_device(W, (size_t)n * sizeof *W, "syevd W");
@@ -503,6 +521,7 @@ cusolverStatus_t cusolverDnDgeqrf_bufferSize(cusolverDnHandle_t handle, int m, i
 cusolverStatus_t cusolverDnDgeqrf(cusolverDnHandle_t handle, int m, int n, double *A, int lda,
                                   double *TAU, double *Workspace, int Lwork, int *devInfo)
 {
+    S.queued = true;
     cusolverStatus_t st = solver_args(m, n, A, lda, Workspace, Lwork, SOLVER_LWORK(m > n ? m : n),
                                       devInfo, "geqrf");
     if (st != CUSOLVER_STATUS_SUCCESS) return st;
@@ -522,6 +541,7 @@ cusolverStatus_t cusolverDnDorgqr_bufferSize(cusolverDnHandle_t handle, int m, i
 cusolverStatus_t cusolverDnDorgqr(cusolverDnHandle_t handle, int m, int n, int k, double *A,
                                   int lda, const double *tau, double *work, int lwork, int *info)
 {
+    S.queued = true;
     if (n > m || k > n || k < 0) return CUSOLVER_STATUS_INVALID_VALUE;
     cusolverStatus_t st = solver_args(m, n, A, lda, work, lwork, SOLVER_LWORK(m), info, "orgqr");
     if (st != CUSOLVER_STATUS_SUCCESS) return st;
@@ -541,6 +561,7 @@ cusolverStatus_t cusolverDnDgesvd(cusolverDnHandle_t handle, signed char jobu, s
                                   int ldu, double *VT, int ldvt, double *work, int lwork,
                                   double *rwork, int *info)
 {
+    S.queued = true;
     if (m < n) return CUSOLVER_STATUS_INVALID_VALUE;
     cusolverStatus_t st = solver_args(m, n, A, lda, work, lwork, SOLVER_LWORK(m), info, "gesvd");
     if (st != CUSOLVER_STATUS_SUCCESS) return st;
@@ -641,6 +662,7 @@ static MPI_Datatype mpi_type(ncclDataType_t t, size_t *size)
 ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, int root, ncclComm_t comm, cudaStream_t stream)
 {
+    S.queued = true;
     size_t size;
     MPI_Datatype t = mpi_type(datatype, &size);
     int r, n;
@@ -663,6 +685,7 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count,
                            ncclDataType_t datatype, ncclRedOp_t op, ncclComm_t comm,
                            cudaStream_t stream)
 {
+    S.queued = true;
     if (op != ncclSum) die("NCCL reduction %d is not used by the plugin", (int)op);
     size_t size;
     MPI_Datatype t = mpi_type(datatype, &size);
