@@ -16,7 +16,6 @@
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -121,10 +120,8 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
     const char *every = getenv("NOODLE_CKPT_SAFEPOINT_EVERY");
     nd_status env_st = ND_OK;
     if (every && *every) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long long e = strtoull(every, &end, 10);
-        if (!isdigit((unsigned char)every[0]) || *end || errno)
+        uint64_t e = 0;
+        if (!nd_parse_count(every, &e))
             env_st = nd_err_set(ND_EUSAGE,
                                 "NOODLE_CKPT_SAFEPOINT_EVERY: expected an integer >= 0 (0 = "
                                 "never), got '%s'",

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/strbuf.h"
 #include "runtime/dm_h5.h"
 #include "runtime/spmd.h"
 
@@ -31,9 +32,8 @@ bool nd_ckpt_fail_write(void)
 {
     const char *e = getenv("NOODLE_CKPT_FAIL_WRITE");
     if (!e || !*e) return false;
-    char *end;
-    unsigned long n = strtoul(e, &end, 10);
-    if (*end || e[0] < '0' || e[0] > '9') { /* a test hook, but a typo must not pass silently */
+    uint64_t n = 0;
+    if (!nd_parse_count(e, &n)) { /* a test hook, but a typo must not pass silently */
         fprintf(stderr, "noodle-run: NOODLE_CKPT_FAIL_WRITE=%s: expected a count (0: off)\n", e);
         exit(2);
     }

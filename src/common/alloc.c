@@ -2,6 +2,8 @@
  * The only file that calls malloc/realloc/free directly. */
 #include "alloc.h"
 
+#include "strbuf.h"
+
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,9 +21,8 @@ static int should_fail(size_t size)
         env_checked = 1;
         if (e && *e) {
             /* A test hook, but a mistyped one must not pass for "no failure". */
-            char *end;
-            unsigned long long n = strtoull(e, &end, 10);
-            if (*end || e[0] < '0' || e[0] > '9') {
+            uint64_t n = 0;
+            if (!nd_parse_count(e, &n)) {
                 fprintf(stderr, "noodle: NOODLE_FAIL_ALLOC=%s: expected a count (0: off)\n", e);
                 exit(2);
             }

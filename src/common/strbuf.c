@@ -3,6 +3,7 @@
 
 #include "alloc.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,4 +176,15 @@ void nd_fmt_double(char *buf, size_t size, double v)
         size_t n = strlen(buf);
         if (n + 2 < size) memcpy(buf + n, ".0", 3);
     }
+}
+
+bool nd_parse_count(const char *s, uint64_t *out)
+{
+    if (*s < '0' || *s > '9') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno) return false;
+    *out = v;
+    return true;
 }

@@ -48,4 +48,8 @@ const uint8_t *nd_rd_bytes(nd_reader *r, size_t n);
  * buf must hold at least 32 bytes. */
 void nd_fmt_double(char *buf, size_t size, double v);
 
+/* A decimal count: digits only (no sign, no spaces), within uint64_t.  For the numeric
+ * environment variables, where garbage must be an error rather than 0. */
+bool nd_parse_count(const char *s, uint64_t *out);
+
 #endif

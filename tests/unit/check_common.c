@@ -51,6 +51,20 @@ START_TEST(test_fmt_double)
 }
 END_TEST
 
+START_TEST(test_parse_count)
+{
+    uint64_t v = 7;
+    ck_assert(nd_parse_count("0", &v) && v == 0);
+    ck_assert(nd_parse_count("42", &v) && v == 42);
+    ck_assert(nd_parse_count("18446744073709551615", &v) && v == UINT64_MAX);
+    const char *bad[] = {"", "-1", "+1", " 1", "1 ", "2x", "0x10", "1e3", "18446744073709551616"};
+    for (size_t i = 0; i < ND_ARRAY_LEN(bad); i++) {
+        v = 7;
+        ck_assert_msg(!nd_parse_count(bad[i], &v) && v == 7, "'%s' was accepted", bad[i]);
+    }
+}
+END_TEST
+
 START_TEST(test_strbuf_le_roundtrip)
 {
     nd_strbuf sb;
@@ -100,6 +114,7 @@ int main(void)
     tcase_add_test(tc, test_sha256_vectors);
     tcase_add_test(tc, test_crc32c_vector);
     tcase_add_test(tc, test_fmt_double);
+    tcase_add_test(tc, test_parse_count);
     tcase_add_test(tc, test_strbuf_le_roundtrip);
     tcase_add_test(tc, test_alloc_accounting_and_injection);
     suite_add_tcase(s, tc);
