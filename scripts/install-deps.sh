@@ -22,6 +22,14 @@ if [ -z "$missing" ]; then
 fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-echo "install-deps: installing:$missing"
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+# apt's progress goes to a log, shown only when it fails.
+log=${TMPDIR:-/tmp}/noodle-install-deps.log
+echo "install-deps: installing:$missing (apt-get's output: $log)"
+if ! { $SUDO apt-get update -q &&
+       DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
+     } >"$log" 2>&1; then
+    tail -n 30 "$log"
+    echo "install-deps: apt-get failed (whole output in $log)" >&2
+    exit 1
+fi
+echo "install-deps: done"

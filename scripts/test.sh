@@ -1,12 +1,13 @@
 #!/bin/bash
-# test.sh: builds Noodle in ./build with warnings as errors and runs every test
-# (`make check`: Check unit suites, .noodle programs at 1..4 ranks, fault tests).
+# test.sh [CONFIGURE-ARGS...]: builds Noodle in ./build (or $NOODLE_BUILD_DIR) with
+# warnings as errors and runs every test (`make check`: Check unit suites, .noodle
+# programs at 1..4 ranks or NOODLE_TEST_RANKS, the examples, fault tests).
 # Ends with "N passed, N failed"; exits non-zero on any failure.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh" || exit 1
-"$top/scripts/build.sh" --enable-werror || exit 1
-cd "$top/build" || exit 1
+"$top/scripts/build.sh" --enable-werror "$@" || exit 1
+cd "$top/${NOODLE_BUILD_DIR:-build}" || exit 1
 # One test at a time: the fault tests time real events (signals, kills, a Slurm
 # requeue) and are steadier when they do not compete with each other for 2 cores.
 make -j1 check >make-check.out 2>&1

@@ -184,7 +184,8 @@ static void summary(const nd_job_ctx *c, double t_vm, uint64_t nckpt, bool toget
         if (together) fprintf(stderr, " (max over %d ranks)", size);
         else fprintf(stderr, " (rank 0 only)");
     }
-    fputc('\n', stderr);
+    fprintf(stderr, "; matrices in %s\n",
+            c->on_gpu ? "GPU memory (cuBLAS, cuSOLVER)" : "host memory (ScaLAPACK)");
     if (s.gathered + s.gather_fallbacks > 0) /* uniform counts: rank 0's are the job's */
         fprintf(stderr,
                 "noodle-run: summary: gpu: %llu factorization%s gathered onto rank 0's device, "
@@ -287,12 +288,13 @@ static nd_status apply_config(const nd_job_opts *o, const nd_cfg *cfg)
 
 /* Collective: the GPU backend, once the grid exists and before any matrix.  gpu: auto
  * without a device for every rank runs on the CPU (one info line, src/la/cuda). */
-static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg)
+static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg, bool *active)
 {
+    *active = false;
     if (cfg->gpu == ND_GPU_OFF || !o->gpu_start) return ND_OK;
-    bool active = false;
-    return o->gpu_start(cfg->gpu == ND_GPU_ON, cfg->gpu_comm == ND_GPU_COMM_MPI,
-                        cfg->log_level >= ND_LOG_INFO, &active);
+    int verbosity = cfg->log_level >= ND_LOG_DEBUG ? 2 : cfg->log_level >= ND_LOG_INFO;
+    return o->gpu_start(cfg->gpu == ND_GPU_ON, cfg->gpu_comm == ND_GPU_COMM_MPI, verbosity,
+                        active);
 }
 
 /* The checkpoint directory: --checkpoint-dir as given, else <checkpoint.dir>/<name of the
@@ -442,7 +444,8 @@ int nd_job_run(const nd_job_opts *o)
                           .check_collectives = cfg.check_collectives};
     /* Uniform from here: identical bytes, the same config, and the agreement above. */
     if (st == ND_OK) st = nd_spmd_configure(&sopts);
-    if (st == ND_OK) st = start_gpu(o, &cfg);
+    bool on_gpu = false;
+    if (st == ND_OK) st = start_gpu(o, &cfg, &on_gpu);
 
     nd_vm_opts vopts = {.max_call_depth = cfg.call_depth};
     nd_vm *vm = NULL;
@@ -459,7 +462,8 @@ int nd_job_run(const nd_job_opts *o)
                           .t_start = MPI_Wtime(),
                           .run_time = cfg.run_time,
                           .t_job = t_job,
-                          .ckpt_dir = copts.dir};
+                          .ckpt_dir = copts.dir,
+                          .on_gpu = on_gpu};
         ctx.t_progress = ctx.t_start;
         nd_vm_hooks hooks = {.ctx = &ctx,
                              .param = param_hook,

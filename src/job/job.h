@@ -32,8 +32,9 @@ typedef struct nd_job_opts {
     nd_ckpt_opts ckpt;          /* restart, restart_from, force; the rest from config */
     /* Collective, after the grid is set: starts the CUDA matrix backend (src/la/cuda) when
      * every rank has a device (its own, unless mpi_comm: gpu_comm: mpi); required: gpu: on
-     * (else auto); info: print info lines (log_level info or debug).  NULL: no CUDA. */
-    nd_status (*gpu_start)(bool required, bool mpi_comm, bool info, bool *active);
+     * (else auto); verbosity: 0 no info lines, 1 info (log_level info), 2 debug too.
+     * *active: the matrices live on the devices.  NULL: no CUDA. */
+    nd_status (*gpu_start)(bool required, bool mpi_comm, int verbosity, bool *active);
 } nd_job_opts;
 
 /* Runs the program to the end; returns the process exit code (the same on every rank). */

@@ -1,8 +1,9 @@
 #!/bin/sh
 # gpu_select.sh: the choice between the GPU and the CPU backend (docs/gpu.md), on a
 # machine without a CUDA device (as in CI):
-#  - gpu: auto runs the program on the CPU, with exactly one info line at 2 ranks when
-#    the build has CUDA (none without), and the right result;
+#  - gpu: auto runs the program on the CPU with the right result, silently at the default
+#    log level (info), with exactly one debug line at 2 ranks when the build has CUDA (none
+#    without), and the summary says the matrices were in host memory;
 #  - gpu: on is refused with exit 2 and one clear message, on every rank count;
 #  - gpu: off says nothing, and neither does auto at log_level warn.
 # On a machine with a device, benchmarks/gpu/run.sh checks the GPU side.
@@ -39,11 +40,17 @@ timeout 120 "$mpirun" -n 2 "$run" --log-level info prog.noodle >out 2>err
 rc=$?
 check "gpu auto: exit 0" '[ $rc = 0 ]'
 check "gpu auto: result" '[ "$(cat out)" = "true 65 true" ]'
-n=$(grep -c 'info: gpu: auto: no CUDA device was found; running on the CPU' err)
+check "gpu auto at log_level info: no gpu line" '! grep -q "gpu:" err'
+check "gpu auto: the summary says host memory" \
+    'grep -q "^noodle-run: summary: wall.*; matrices in host memory (ScaLAPACK)$" err'
+timeout 120 "$mpirun" -n 2 "$run" --log-level debug prog.noodle >out 2>err
+rc=$?
+check "gpu auto at log_level debug: exit 0" '[ $rc = 0 ] && [ "$(cat out)" = "true 65 true" ]'
+n=$(grep -c 'debug: gpu: auto: no CUDA device was found; running on the CPU' err)
 if [ $cuda = yes ]; then
-    check "gpu auto: one info line at 2 ranks (got $n)" '[ "$n" = 1 ]'
+    check "gpu auto at log_level debug: one line at 2 ranks (got $n)" '[ "$n" = 1 ]'
 else
-    check "gpu auto: no info line without CUDA (got $n)" '[ "$n" = 0 ]'
+    check "gpu auto at log_level debug: no line without CUDA (got $n)" '[ "$n" = 0 ]'
 fi
 
 for np in 1 2; do

@@ -14,9 +14,10 @@
  * rank by node-local rank and sets up cuBLAS, cuSOLVER and the collectives: NCCL, or
  * with mpi_comm MPI through host memory.  Without a device for every rank (none, or
  * without mpi_comm more ranks on a node than devices: NCCL needs one device per rank):
- * required gives ND_EUSAGE on every rank; otherwise *active stays false.  With info,
- * rank 0 prints one info line saying which backend runs and why. */
-nd_status nd_cuda_start(bool required, bool mpi_comm, bool info, bool *active);
+ * required gives ND_EUSAGE on every rank; otherwise *active stays false.  Rank 0 prints
+ * one line saying which backend runs and why: at verbosity 1 (info) or more, except
+ * "no CUDA device was found", which needs 2 (debug). */
+nd_status nd_cuda_start(bool required, bool mpi_comm, int verbosity, bool *active);
 
 /* What the plugin (libnoodle_cuda.so) uses of noodle-run.  The executable's symbols are
  * hidden (-fvisibility=hidden), so the loader hands the plugin this table and the

@@ -96,7 +96,7 @@ static int device_check(bool shared, int *ranks_per_node, int *devices, int *loc
     return w[0];
 }
 
-nd_status nd_cuda_start(bool required, bool mpi_comm, bool info, bool *active)
+nd_status nd_cuda_start(bool required, bool mpi_comm, int verbosity, bool *active)
 {
     *active = false;
     int per_node, ndev, lrank;
@@ -120,11 +120,14 @@ nd_status nd_cuda_start(bool required, bool mpi_comm, bool info, bool *active)
     }
     /* The plugin's start-up is collective: every rank enters it or none. */
     nd_status st = nd_spmd_agree(start ? ND_OK : ND_EUSAGE);
-    if (st == ND_OK) return start(&host, lrank % ndev, mpi_comm, info, active);
+    if (st == ND_OK) return start(&host, lrank % ndev, mpi_comm, verbosity >= 1, active);
     if (h) dlclose(h);
     if (!why[0]) snprintf(why, sizeof why, "the CUDA plugin failed to load on another rank");
     if (required) return nd_err_set(ND_EUSAGE, "gpu: on, but %s", why);
-    if (info && nd_spmd_rank() == 0)
-        fprintf(stderr, "noodle-run: info: gpu: auto: %s; running on the CPU\n", why);
+    /* No device at all is the ordinary CPU machine: a debug line, not an info line (the
+     * run summary says where the matrices were).  A device that cannot be used is news. */
+    if (verbosity >= (problem == 1 ? 2 : 1) && nd_spmd_rank() == 0)
+        fprintf(stderr, "noodle-run: %s: gpu: auto: %s; running on the CPU\n",
+                problem == 1 ? "debug" : "info", why);
     return ND_OK;
 }
