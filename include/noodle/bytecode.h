@@ -12,7 +12,13 @@
 #include <stdint.h>
 
 #define ND_NBC_MAGIC "NOODLEBC"  /* 8 bytes at offset 0 */
-#define ND_NBC_VERSION 1u
+/* 2: only JMP, FORLOOP and ITERLOOP jump backwards (each passes a safe point), and their
+ * x field and CALL's carry ND_X_LOCAL.  Version 1 files are refused: recompile. */
+#define ND_NBC_VERSION 2u
+/* x of JMP, FORLOOP, ITERLOOP and CALL: the instruction sits under rank-dependent control
+ * (the compiler's uniformity analysis), so its safe point is local: it never joins the
+ * ranks' agreement, and a CALL makes the callee's frame local (docs/checkpoint.md). */
+#define ND_X_LOCAL 1u
 
 typedef enum nd_opcode {
 #define OP(name, fmt, ka, kb, kc, doc) ND_OP_##name,

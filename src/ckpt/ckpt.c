@@ -19,11 +19,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct nd_ckpt {
@@ -60,10 +62,22 @@ static double file_mib(const char *path)
 }
 
 static volatile sig_atomic_t pending_signal;
+static struct timespec signal_time; /* CLOCK_MONOTONIC when pending_signal was first set */
 
 static void on_signal(int signo)
 {
+    if (!pending_signal) clock_gettime(CLOCK_MONOTONIC, &signal_time); /* signal-safe */
     pending_signal = signo;
+}
+
+/* Seconds since the pending signal arrived on this rank (0 when it came from elsewhere). */
+static double since_signal(void)
+{
+    if (!pending_signal || !signal_time.tv_sec) return 0.0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - signal_time.tv_sec) +
+           1e-9 * (double)(now.tv_nsec - signal_time.tv_nsec);
 }
 
 void nd_ckpt_raise(int signo)
@@ -340,6 +354,31 @@ static void rotate(nd_ckpt *c, uint64_t committed)
 
 /* ---- writing ---- */
 
+/* Collective: replaces the encoded VM state with rank 0's.  The matrices it refers to
+ * are collective objects and must be the same list on every rank. */
+static nd_status share_rank0_blob(nd_strbuf *blob, size_t nmats)
+{
+    if (nd_spmd_size() == 1) return ND_OK;
+    uint64_t n[2] = {blob->len, nmats};
+    if (MPI_Bcast(n, 2, MPI_UINT64_T, 0, nd_spmd_comm()) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "checkpoint: MPI_Bcast of the VM state failed");
+    if (n[1] != nmats)
+        return nd_err_set(ND_EPROG, "checkpoint: the ranks hold different matrices (a matrix "
+                                    "assigned under rank-dependent control)");
+    if (nd_spmd_rank() != 0) {
+        blob->len = 0;
+        ND_TRY(nd_sb_reserve(blob, (size_t)n[0] + 1));
+        blob->len = (size_t)n[0];
+    }
+    /* In pieces: an int count per call. */
+    for (uint64_t off = 0; off < n[0]; off += INT_MAX) {
+        int k = (int)(n[0] - off < INT_MAX ? n[0] - off : INT_MAX);
+        if (MPI_Bcast(blob->data + off, k, MPI_BYTE, 0, nd_spmd_comm()) != MPI_SUCCESS)
+            return nd_err_set(ND_EMPI, "checkpoint: MPI_Bcast of the VM state failed");
+    }
+    return ND_OK;
+}
+
 static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t final_len)
 {
     fflush(stdout);
@@ -354,9 +393,14 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
     nd_dm **mats = NULL;
     size_t nmats = 0;
     st = nd_ckpt_state_encode(vm, &blob, &mats, &nmats);
-    /* Encoding is uniform: identical state on every rank gives identical bytes. */
+    /* Identical state on every rank gives identical bytes, but variables assigned under
+     * rank-dependent control (docs/checkpoint.md) differ: rank 0's state is the one
+     * written, so that the file is consistent, and every rank restores it. */
+    if (st == ND_OK) st = share_rank0_blob(&blob, nmats);
+    st = nd_spmd_agree(st);
     if (st != ND_OK) {
         nd_sb_free(&blob);
+        if (mats) ND_FREE_N(mats, nmats);
         return st;
     }
     uint64_t seq = c->next_seq++;
@@ -449,11 +493,17 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
     c->last_time = MPI_Wtime();
     if (flags & 1) {
         int sig = pending_signal;
+        double dt = since_signal();
+        char after[64] = "";
+        if (dt > 0) snprintf(after, sizeof after, " (%.3f s after it arrived)", dt);
         return nd_err_set(ND_ESIGNAL,
-                          "checkpointed to '%s' on %s; exiting with status 75 (requeue and "
+                          "checkpointed to '%s' on %s%s; exiting with status 75 (requeue and "
                           "run again with --restart)",
-                          final, sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1"
-                                                                             : "a signal");
+                          final,
+                          sig == SIGTERM   ? "SIGTERM"
+                          : sig == SIGUSR1 ? "SIGUSR1"
+                                           : "a signal",
+                          after);
     }
     return ND_OK;
 }

@@ -537,6 +537,7 @@ static nd_status decode(decoder *d, nd_dm **mats, size_t nmats, bool *used)
         fr->pc = nd_rd_u32(&again);
         fr->base = nd_rd_u32(&again);
         fr->ret = nd_rd_u32(&again);
+        fr->local = false; /* nd_frame.local */
     }
     vm->nframes = nf;
     vm->ncollective = ncoll;

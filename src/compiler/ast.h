@@ -96,6 +96,7 @@ typedef struct nd_expr {
     int index;                  /* R_GLOBAL slot, R_BUILTIN id */
     struct nd_fn *self;         /* R_SELF */
     nd_cval cv;                 /* E_CONST, or the folded value (sema); CV_NONE if not */
+    bool local;                 /* E_CALL under rank-dependent control (uniform.c) */
 } nd_expr;
 
 /* ---- statements -------------------------------------------------------------------- */
@@ -121,11 +122,15 @@ typedef struct nd_stmt {
     nd_expr *e, *e2;            /* value / condition / range bounds / return value */
     struct nd_fn *fn;           /* S_FN */
     nd_block *body, *els;       /* if/while/for bodies; els: else block */
+    bool divloop;               /* a loop whose trip count may differ between ranks */
+    bool local;                 /* a loop whose back-edges are local safe points: divloop,
+                                   or under rank-dependent control (uniform.c) */
 } nd_stmt;
 
 typedef struct nd_var {
     const char *name;
     int reg;                    /* assigned by gen */
+    bool tainted;               /* may hold different values on different ranks (uniform.c) */
 } nd_var;
 
 typedef struct nd_fn {
@@ -138,6 +143,8 @@ typedef struct nd_fn {
     nd_block *body;
     int index;                  /* index in program->funcs (gen), -1 until assigned */
     bool toplevel;              /* declared by `fn name` in the outermost block */
+    bool ret_tainted;           /* may return different values on different ranks */
+    bool called_local;          /* may run under rank-dependent control (uniform.c) */
 } nd_fn;
 
 /* The whole file: the outermost block is the main chunk. */

@@ -13,6 +13,7 @@
 #include "compiler/lex.h"
 #include "compiler/parse.h"
 #include "compiler/sema.h"
+#include "compiler/uniform.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -72,6 +73,7 @@ nd_status nd_compile(const char *path, const char *src, size_t len,
     nd_status st = nd_lex_all(&cx, &toks);
     if (st == ND_OK) st = nd_parse_program(&cx, &toks, &ast);
     if (st == ND_OK && cx.nerrors == 0) st = nd_sema_check(&cx, &ast);
+    if (st == ND_OK && cx.nerrors == 0) st = nd_uniform_mark(&cx, &ast);
     if (st == ND_OK && cx.nerrors == 0) st = nd_gen_program(&cx, &ast, &prog);
     if (st == ND_ENOMEM || cx.arena.failed) {
         if (st != ND_ENOMEM) st = nd_err_set(ND_ENOMEM, "out of memory in the compiler");

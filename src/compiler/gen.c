@@ -19,6 +19,7 @@
 typedef struct loopctx {
     struct loopctx *up;
     nd_pvec breaks, conts; /* pcs of JMPs to patch (as intptr_t) */
+    bool local;            /* its back-edges are local safe points (nd_stmt.local) */
 } loopctx;
 
 typedef struct fbuild {
@@ -351,7 +352,7 @@ static void call(gen *G, const nd_expr *e, int dst)
         int r = alloc_regs(G, 1, e->line, e->col);
         expr_to(G, e->args[i], r);
     }
-    emit(G, ND_OP_CALL, base, e->nargs, 0, 0, e->line, e->col);
+    emit(G, ND_OP_CALL, base, e->nargs, 0, e->local ? ND_X_LOCAL : 0, e->line, e->col);
     if (base != dst) emit(G, ND_OP_MOVE, dst, base, 0, 0, e->line, e->col);
     F->freereg = saved;
 }
@@ -597,12 +598,13 @@ static void assign(gen *G, const nd_stmt *s)
     }
 }
 
-static void loop_body(gen *G, loopctx *L, const nd_block *body)
+static void loop_body(gen *G, loopctx *L, const nd_stmt *s)
 {
     memset(L, 0, sizeof *L);
+    L->local = s->local;
     L->up = G->fb->loop;
     G->fb->loop = L;
-    block(G, body);
+    block(G, s->body);
     G->fb->loop = L->up;
 }
 
@@ -674,9 +676,9 @@ static void stmt(gen *G, const nd_stmt *s)
             F->freereg = saved;
         }
         loopctx L;
-        loop_body(G, &L, s->body);
+        loop_body(G, &L, s);
         patch_list(G, &L.conts, top);
-        uint32_t back = emit_jump(G, ND_OP_JMP, 0, s->line, s->col);
+        uint32_t back = emit(G, ND_OP_JMP, 0, 0, 0, s->local ? ND_X_LOCAL : 0, s->line, s->col);
         patch(G, back, top);
         if (!known) patch_cond(G, &jx, here(G));
         patch_list(G, &L.breaks, here(G));
@@ -691,17 +693,20 @@ static void stmt(gen *G, const nd_stmt *s)
         uint32_t prep = emit_jump(G, range ? ND_OP_FORPREP : ND_OP_ITERPREP, a, s->e->sline, s->e->scol);
         uint32_t body = here(G);
         loopctx L;
-        loop_body(G, &L, s->body);
+        loop_body(G, &L, s);
         uint32_t next = here(G);
         patch_list(G, &L.conts, next);
-        uint32_t lp = emit_jump(G, range ? ND_OP_FORLOOP : ND_OP_ITERLOOP, a, s->line, s->col);
+        uint32_t lp = emit(G, range ? ND_OP_FORLOOP : ND_OP_ITERLOOP, a, 0, 0,
+                           s->local ? ND_X_LOCAL : 0, s->line, s->col);
         patch(G, lp, body);
         patch(G, prep, range ? here(G) : next);
         patch_list(G, &L.breaks, here(G));
         break;
     }
     case S_BREAK: case S_CONTINUE: {
-        uint32_t j = emit_jump(G, ND_OP_JMP, 0, s->line, s->col);
+        /* A continue of a while loop is one of its back-edges: the loop's mark. */
+        int x = s->kind == S_CONTINUE && F->loop && F->loop->local ? ND_X_LOCAL : 0;
+        uint32_t j = emit(G, ND_OP_JMP, 0, 0, 0, x, s->line, s->col);
         if (F->loop) push_pc(G, s->kind == S_BREAK ? &F->loop->breaks : &F->loop->conts, j);
         break;
     }

@@ -341,14 +341,20 @@ static bool thread_jumps(nd_func *f)
             continue;
         int64_t t = target_of(f, k);
         int hops = 0;
+        uint8_t x = f->code[k].x;
         while (hops < 32 && t >= 0 && t < f->ncode && f->code[t].op == ND_OP_JMP && t != (int64_t)k) {
             int64_t next = target_of(f, (uint32_t)t);
             if (next == t) break;
+            /* The safe-point invariant: only JMP may jump backwards (the VM checks the
+             * safe point there); a conditional branch stops at the JMP of a back-edge. */
+            if (op != ND_OP_JMP && next <= (int64_t)k) break;
+            x |= f->code[t].x; /* a back-edge JMP's ND_X_LOCAL goes with its target */
             t = next;
             hops++;
         }
         if (hops) {
             set_target(&f->code[k], k, t);
+            if (op == ND_OP_JMP) f->code[k].x = x;
             changed = true;
         }
     }

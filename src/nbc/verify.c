@@ -78,6 +78,14 @@ static nd_status check_operand(const vctx *v, const char *fn, nbc_kind kind, uin
         if (target < 0 || target >= (int64_t)v->f->ncode)
             return bad(v, "jump to %" PRId64 " outside the function (%" PRIu32 " instructions)",
                        target, v->f->ncode);
+        /* The safe-point invariant (docs/vm.md): every backward transfer passes a safe
+         * point, and only these three run one. */
+        unsigned op = v->f->code[v->k].op;
+        if (target <= (int64_t)v->k && op != ND_OP_JMP && op != ND_OP_FORLOOP &&
+            op != ND_OP_ITERLOOP)
+            return bad(v, "backward jump to %" PRId64 " (only JMP, FORLOOP and ITERLOOP may "
+                          "jump backwards: they pass a safe point)",
+                       target);
         return ND_OK;
     }
     case NBC_K_N: return ND_OK;
@@ -93,11 +101,18 @@ static nd_status check_extra(const vctx *v, const nd_instr *in)
 {
     uint32_t x = in->x;
     switch ((nd_opcode)in->op) {
-    case ND_OP_FORPREP:
     case ND_OP_FORLOOP:
-    case ND_OP_ITERPREP:
-    case ND_OP_ITERLOOP: return reg_range(v, in->a, 3, "loop registers");
-    case ND_OP_CALL: return reg_range(v, in->a, (uint64_t)in->b + 1, "call registers");
+    case ND_OP_ITERLOOP:
+        if (x > ND_X_LOCAL) return bad(v, "x=%" PRIu32 " is not 0 or ND_X_LOCAL", x);
+        return reg_range(v, in->a, 3, "loop registers");
+    case ND_OP_FORPREP:
+    case ND_OP_ITERPREP: return reg_range(v, in->a, 3, "loop registers");
+    case ND_OP_CALL:
+        if (x > ND_X_LOCAL) return bad(v, "x=%" PRIu32 " is not 0 or ND_X_LOCAL", x);
+        return reg_range(v, in->a, (uint64_t)in->b + 1, "call registers");
+    case ND_OP_JMP:
+        if (x > ND_X_LOCAL) return bad(v, "x=%" PRIu32 " is not 0 or ND_X_LOCAL", x);
+        return ND_OK;
     case ND_OP_CALLB: {
         const nd_builtin_info *bi = &nd_builtin_table[in->c];
         if ((int)x < bi->min_args || (int)x > bi->max_args) {
@@ -130,7 +145,8 @@ static nd_status check_extra(const vctx *v, const nd_instr *in)
 /* Whether the x field carries meaning for op (else it must be 0). */
 static bool uses_x(unsigned op)
 {
-    return op == ND_OP_CALLB || op == ND_OP_GETSLICE || op == ND_OP_SETSLICE;
+    return op == ND_OP_CALLB || op == ND_OP_GETSLICE || op == ND_OP_SETSLICE ||
+           op == ND_OP_JMP || op == ND_OP_FORLOOP || op == ND_OP_ITERLOOP || op == ND_OP_CALL;
 }
 
 static nd_status check_instr(const vctx *v, const nd_instr *in)

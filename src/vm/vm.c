@@ -333,7 +333,9 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         nd_val_decref(o_);                                                               \
     } while (0)
 /* A back-edge or call: counts a safe-point event and runs the hook when due (the hook
- * may change the period). */
+ * may change the period).  Only at a uniform safe point, one that every rank passes
+ * equally often: not where the compiler marked the instruction ND_X_LOCAL (code under
+ * rank-dependent control), nor anywhere in a local frame (docs/checkpoint.md). */
 #define SAFEPOINT()                                                                      \
     do {                                                                                 \
         if (UNLIKELY(--sp_left == 0)) {                                                  \
@@ -455,6 +457,7 @@ static nd_status run_loop(nd_vm *vm)
         vm->sp_flops = nd_stats_flops_total();
     }
     uint64_t sp_left = sp_every;
+    bool sp_local = fr->local; /* the current frame's nd_frame.local */
     uint32_t frames_lim = vm->frames_cap < vm->max_depth ? vm->frames_cap : vm->max_depth;
     nd_status st = ND_OK;
 
@@ -600,8 +603,9 @@ static nd_status run_loop(nd_vm *vm)
     CASE(JMP)
     {
         int32_t off = ND_SBX(INS);
+        bool uniform = !(INS.x | sp_local); /* INS is gone once pc moves */
         pc += off;
-        if (off < 0) SAFEPOINT();
+        if (off < 0 && uniform) SAFEPOINT();
         DISPATCH();
     }
     CASE(TEST)
@@ -647,8 +651,9 @@ static nd_status run_loop(nd_vm *vm)
         int64_t k = ++r[0].as.i;
         if (k < r[1].as.i) {
             SET_IMM(r[2], ND_INT(k));
+            bool uniform = !(INS.x | sp_local);
             pc += ND_SBX(INS);
-            SAFEPOINT();
+            if (uniform) SAFEPOINT();
         }
         DISPATCH();
     }
@@ -674,8 +679,9 @@ static nd_status run_loop(nd_vm *vm)
             nd_val_incref(v);
             nd_val_set(&r[2], v);
             r[1].as.i = k + 1;
+            bool uniform = !(INS.x | sp_local);
             pc += ND_SBX(INS);
-            SAFEPOINT();
+            if (uniform) SAFEPOINT();
         }
         DISPATCH();
     }
@@ -706,6 +712,7 @@ static nd_status run_loop(nd_vm *vm)
                 SAVE_PC();
                 TRY(grow_regs(vm, (size_t)nbase + callee->nregs));
             }
+            sp_local |= INS.x != 0;
             fr->pc = (uint32_t)(pc - code);
             fr++;
             vm->nframes = nf + 1;
@@ -713,10 +720,11 @@ static nd_status run_loop(nd_vm *vm)
             fr->pc = 0;
             fr->base = nbase;
             fr->ret = nbase - 1;
+            fr->local = sp_local;
             code = pc = callee->code;
             base = nbase;
             R = vm->regs + base;
-            SAFEPOINT();
+            if (!sp_local) SAFEPOINT();
             DISPATCH();
         }
         SAVE_PC();
@@ -776,6 +784,7 @@ static nd_status run_loop(nd_vm *vm)
         uint32_t ret = fr->ret;
         vm->nframes--;
         fr--;
+        sp_local = fr->local;
         code = prog->funcs[fr->func].code;
         pc = code + fr->pc;
         base = fr->base;

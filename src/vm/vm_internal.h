@@ -23,6 +23,9 @@ typedef struct nd_frame {
     uint32_t base; /* R[0] of this frame is regs[base] */
     uint32_t ret;  /* absolute register index that receives the result in the caller
                       (ND_NO_RET for the main chunk) */
+    bool local;    /* called from rank-dependent code (a CALL with ND_X_LOCAL, or any call
+                      from a local frame): none of its safe points agrees.  Always false
+                      in a checkpoint, which is written only at an agreed safe point. */
 } nd_frame;
 
 #define ND_NO_RET UINT32_MAX

@@ -920,6 +920,79 @@ END_TEST
 
 /* ---- golden disassembly --------------------------------------------------------------- */
 
+/* ---- uniformity: which safe points count (src/compiler/uniform.c) ---------------------- */
+
+/* The safe points of function fi in pc order (backward JMP, FORLOOP, ITERLOOP, CALL), as
+ * 'U' (uniform: counted) or 'L' (ND_X_LOCAL). */
+static void sp_marks(const nd_program *p, uint32_t fi, char *out, size_t cap)
+{
+    size_t n = 0;
+    const nd_func *f = &p->funcs[fi];
+    for (uint32_t k = 0; k < f->ncode && n + 1 < cap; k++) {
+        const nd_instr *in = &f->code[k];
+        bool sp = in->op == ND_OP_FORLOOP || in->op == ND_OP_ITERLOOP || in->op == ND_OP_CALL ||
+                  (in->op == ND_OP_JMP && ND_SBX(*in) < 0);
+        if (sp) out[n++] = in->x == ND_X_LOCAL ? 'L' : 'U';
+    }
+    out[n] = '\0';
+}
+
+START_TEST(test_uniform)
+{
+    static const struct {
+        const char *src;
+        const char *main_marks, *f1_marks; /* f1: function 1, when there is one */
+    } cases[] = {
+        {"for i in 0..10 { }\n", "U", NULL},
+        {"if rank() == 0 { for i in 0..10 { } }\n", "L", NULL},
+        {"let me = rank()\nlet k = 0\nwhile k < me { k = k + 1 }\n", "L", NULL},
+        /* a break under a rank-dependent condition: the trip count differs */
+        {"let k = 0\nwhile true {\n k = k + 1\n if rank() == 0 and k > 3 { break }\n"
+         " if k > 9 { break }\n}\n", "L", NULL},
+        /* a continue does not change the trip count; in a while loop it is a back-edge
+         * with the loop's mark */
+        {"for i in 0..10 { if rank() == 1 { continue } }\n", "U", NULL},
+        {"let i = 0\nwhile i < 10 {\n i = i + 1\n if rank() == 1 { continue }\n}\n", "UU", NULL},
+        /* the same function called from uniform and from rank-dependent code */
+        {"fn f(n) {\n for i in 0..n { }\n return 0\n}\nlet x = f(3)\n"
+         "if rank() == 0 { x = f(4) }\n", "UL", "U"},
+        /* a rank-dependent argument, return value, global */
+        {"fn g(n) {\n for i in 0..n { }\n return 0\n}\nlet y = g(rank())\n", "U", "L"},
+        {"fn r() { return rank() }\nlet m = r()\nfor i in 0..m { }\n", "UL", ""},
+        {"let G = 5\nfn s() {\n G = 7\n return 0\n}\nif rank() == 0 { s() }\n"
+         "for i in 0..G { }\n", "LL", ""},
+        /* the right side of and/or */
+        {"fn h() { return true }\nif rank() == 0 and h() { }\nif h() or rank() > 0 { }\n", "LU", ""},
+        /* after a rank-dependent return, the rest of the function */
+        {"fn q() {\n if rank() == 0 { return 1 }\n for i in 0..5 { }\n return 2\n}\n"
+         "let z = q()\n", "U", "L"},
+        /* through a list and a function value of unknown origin */
+        {"let L = [rank()]\nfor v in L { }\nlet fv = fn(a) { return a }\n"
+         "for i in 0..fv(1) { }\n", "LUU", ""},
+        /* the bug of format 1: an if ending the body, at -O1 */
+        {"let every = 3\nlet s = 0\nwhile s < 100 {\n s = s + 1\n"
+         " if every > 0 and s % every == 0 { s = s + 1 }\n}\n", "U", NULL},
+    };
+    for (size_t i = 0; i < ND_ARRAY_LEN(cases); i++) {
+        for (int opt = 0; opt <= 1; opt++) {
+            nd_program *p = compile_ok(cases[i].src, opt); /* verified: no backward TEST */
+            char got[64];
+            sp_marks(p, 0, got, sizeof got);
+            ck_assert_msg(strcmp(got, cases[i].main_marks) == 0,
+                          "case %zu -O%d: main marks %s, want %s\n%s", i, opt, got,
+                          cases[i].main_marks, cases[i].src);
+            if (cases[i].f1_marks && *cases[i].f1_marks) {
+                sp_marks(p, 1, got, sizeof got);
+                ck_assert_msg(strcmp(got, cases[i].f1_marks) == 0,
+                              "case %zu -O%d: function 1 marks %s, want %s\n%s", i, opt, got,
+                              cases[i].f1_marks, cases[i].src);
+            }
+            nd_program_free(p);
+        }
+    }
+}
+END_TEST
+
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -1009,6 +1082,7 @@ static Suite *compiler_suite(void)
     tcase_add_test(tc, test_compile_file);
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_golden);
+    tcase_add_test(tc, test_uniform);
     suite_add_tcase(s, tc);
     return s;
 }

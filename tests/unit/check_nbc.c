@@ -29,6 +29,13 @@ static nd_instr insbx(nd_opcode op, unsigned a, int32_t bx)
     return (nd_instr){(uint8_t)op, 0, (uint16_t)a, (uint16_t)(u & 0xffff), (uint16_t)(u >> 16)};
 }
 
+/* ins with the x field set (ND_X_LOCAL on the safe-point instructions). */
+static nd_instr withx(nd_instr in, unsigned x)
+{
+    in.x = (uint8_t)x;
+    return in;
+}
+
 static nd_program *new_prog(uint32_t nfuncs)
 {
     nd_program *p = ND_ALLOC_N(nd_program, 1);
@@ -101,7 +108,7 @@ static nd_program *sample(void)
         insbx(ND_OP_JMP, 0, 1),            /* 9 -> 11 */
         ins(ND_OP_NOP, 0, 0, 0, 0),        /* 10 */
         insbx(ND_OP_LOADFN, 1, 2),         /* 11 */
-        insbx(ND_OP_TEST, 0, -12),         /* 12 -> 1 */
+        insbx(ND_OP_JMP, 0, -12),          /* 12 -> 1, a back-edge */
         ins(ND_OP_RET, 0, 0, 0, 0),        /* 13 */
     };
     set_func(p, 0, "<main>", 1, 0, 6, main_code, NCODE(main_code));
@@ -269,7 +276,7 @@ START_TEST(test_roundtrip)
     ck_assert_int_eq(nd_nbc_hash(q, h2), ND_OK);
     ck_assert(memcmp(h1, h2, 32) != 0);
     /* The header is as documented. */
-    ck_assert_mem_eq(sb.data, "NOODLEBC\x01\0\0\0\x01\0\0\0", 16);
+    ck_assert_mem_eq(sb.data, "NOODLEBC\x02\0\0\0\x01\0\0\0", 16);
     nd_sb_free(&sb);
     nd_sb_free(&sb2);
     nd_program_free(p);
@@ -457,7 +464,7 @@ START_TEST(test_header_errors)
     memcpy(bad, sb.data, sb.len);
     put32(bad + 8, 7);
     expect_read_fail(bad, sb.len, ND_EINVALID,
-                     "unsupported bytecode version 7 (this build reads version 1)");
+                     "unsupported bytecode version 7 (this build reads version 2)");
     /* The version is checked before the rest of the header. */
     expect_read_fail(bad, 12, ND_EINVALID, "unsupported bytecode version 7");
 
@@ -665,6 +672,20 @@ START_TEST(test_verify_rejects)
          "instruction 9 (JMP): jump to 14 outside the function (14 instructions)"},
         {"J backward", 0, 12, insbx(ND_OP_TEST, 0, -14), 0, "(TEST): jump to -1 outside the function"},
         {"J far", 0, 12, insbx(ND_OP_JMPFALSY, 0, INT32_MIN), 0, "jump to -2147483635"},
+        /* The safe-point invariant: only JMP, FORLOOP and ITERLOOP jump backwards. */
+        {"TEST back", 0, 12, insbx(ND_OP_TEST, 0, -12), 0,
+         "function 0 (<main>), instruction 12 (TEST): backward jump to 1 (only JMP, FORLOOP "
+         "and ITERLOOP may jump backwards"},
+        {"TEST self", 0, 12, insbx(ND_OP_TEST, 0, -1), 0, "(TEST): backward jump to 12"},
+        {"JMPFALSY back", 0, 12, insbx(ND_OP_JMPFALSY, 0, -5), 0, "(JMPFALSY): backward jump to 8"},
+        {"JMPTRUTHY back", 0, 12, insbx(ND_OP_JMPTRUTHY, 0, -13), 0, "(JMPTRUTHY): backward jump to 0"},
+        {"FORPREP back", 0, 12, insbx(ND_OP_FORPREP, 0, -2), 0, "(FORPREP): backward jump to 11"},
+        {"ITERPREP back", 0, 12, insbx(ND_OP_ITERPREP, 0, -3), 0, "(ITERPREP): backward jump to 10"},
+        {"JMP x", 0, 12, withx(insbx(ND_OP_JMP, 0, -12), 2), 0, "(JMP): x=2 is not 0 or ND_X_LOCAL"},
+        {"FORLOOP x", 0, 12, withx(insbx(ND_OP_FORLOOP, 0, -12), 3), 0, "(FORLOOP): x=3 is not"},
+        {"ITERLOOP x", 0, 12, withx(insbx(ND_OP_ITERLOOP, 0, -12), 128), 0, "(ITERLOOP): x=128"},
+        {"CALL x", 0, 5, ins(ND_OP_CALL, 2, 2, 2, 0), 0, "(CALL): x=2 is not 0 or ND_X_LOCAL"},
+        {"TEST x", 0, 12, withx(insbx(ND_OP_TEST, 0, 1), 1), 0, "(TEST): unused operand x is 1"},
         {"unused B", 0, 3, ins(ND_OP_LOADNIL, 0, 0, 1, 0), 0, "(LOADNIL): unused operand B is 1, not 0"},
         {"unused C", 0, 3, ins(ND_OP_MOVE, 0, 0, 1, 2), 0, "(MOVE): unused operand C is 2, not 0"},
         {"unused A", 0, 9, insbx(ND_OP_JMP, 1, 1), 0, "(JMP): unused operand A is 1, not 0"},
@@ -743,6 +764,7 @@ START_TEST(test_verify_accepts_limits)
         insbx(ND_OP_LOADI, 5, INT32_MIN),
         insbx(ND_OP_LOADBI, 0, ND_NBUILTINS - 1),
         ins(ND_OP_LOADBOOL, 0, 0, 1, 0),
+        ins(ND_OP_CALL, ND_X_LOCAL, 2, 3, 0),       /* a local safe point */
     };
     for (size_t i = 0; i < ND_ARRAY_LEN(ok); i++) {
         nd_program *p = sample();
@@ -755,6 +777,21 @@ START_TEST(test_verify_accepts_limits)
     ck_assert_int_eq(nd_nbc_verify(p), ND_OK);
     p->funcs[0].code[9] = insbx(ND_OP_JMP, 0, 3);    /* to 13, the RET */
     ck_assert_int_eq(nd_nbc_verify(p), ND_OK);
+    /* Backward by the three safe-point instructions, local or not; conditional jumps
+     * forward, including to the next instruction. */
+    const nd_instr back[] = {
+        insbx(ND_OP_JMP, 0, -1),             /* to itself */
+        withx(insbx(ND_OP_JMP, 0, -13), ND_X_LOCAL),
+        insbx(ND_OP_FORLOOP, 0, -12),
+        withx(insbx(ND_OP_FORLOOP, 0, -12), ND_X_LOCAL),
+        withx(insbx(ND_OP_ITERLOOP, 0, -1), ND_X_LOCAL),
+        insbx(ND_OP_TEST, 0, 0),
+        insbx(ND_OP_JMPTRUTHY, 0, 0),
+    };
+    for (size_t i = 0; i < ND_ARRAY_LEN(back); i++) {
+        p->funcs[0].code[12] = back[i];
+        ck_assert_msg(nd_nbc_verify(p) == ND_OK, "back case %zu: %s", i, nd_err_msg());
+    }
     p->funcs[1].nparams = 3;                         /* nparams == nregs */
     ck_assert_int_eq(nd_nbc_verify(p), ND_OK);
     nd_program_free(p);
@@ -781,7 +818,7 @@ START_TEST(test_disasm)
     nd_hex(p->source_sha256, 32, hex);
     char head[1024];
     snprintf(head, sizeof head,
-             "; noodle bytecode, format version 1\n"
+             "; noodle bytecode, format version 2\n"
              "source    dir/prog.noodle\n"
              "sha256    %s\n"
              "flags     0x1 (optimized)\n"
@@ -811,7 +848,7 @@ START_TEST(test_disasm)
         "     9  1:17      JMP        ->11\n",
         "    10  2:1       NOP\n",
         "    11  3:5       LOADFN     R1 F2            ; <lambda>\n",
-        "    12  1:9       TEST       R0 ->1\n",
+        "    12  1:9       JMP        ->1\n",
         "    13  2:13      RET        R0 0\n",
         "\nfunction F1 add: line 3, 2 params, 3 regs, 2 instructions\n"
         "     0  3:1       ADD        R2 R0 R1\n"
