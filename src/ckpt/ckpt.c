@@ -8,6 +8,7 @@
  * every rank takes the same path.
  */
 #include "ckpt/ckpt_internal.h"
+#include "ckpt/mark.h"
 
 #include "common/alloc.h"
 #include "common/hash.h"
@@ -83,6 +84,29 @@ static double since_signal(void)
 void nd_ckpt_raise(int signo)
 {
     pending_signal = signo;
+}
+
+int nd_ckpt_pending_signal(void)
+{
+    return pending_signal;
+}
+
+const char *nd_ckpt_signal_name(int signo)
+{
+    return signo == SIGTERM ? "SIGTERM" : signo == SIGUSR1 ? "SIGUSR1" : "a signal";
+}
+
+nd_status nd_ckpt_stop_if_signalled(void)
+{
+    int32_t sig = pending_signal;
+    if (nd_spmd_size() > 1 &&
+        MPI_Allreduce(MPI_IN_PLACE, &sig, 1, MPI_INT32_T, MPI_MAX, nd_spmd_comm()) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "start-up: MPI_Allreduce failed");
+    if (!sig) return ND_OK;
+    return nd_err_set(ND_ESIGNAL,
+                      "%s arrived while the job was starting; exiting with status 75 before "
+                      "any work (requeue and run again with --restart)",
+                      nd_ckpt_signal_name(sig));
 }
 
 void nd_ckpt_install_signals(void)
@@ -324,6 +348,83 @@ static nd_status learn_seq(nd_ckpt *c)
     return ND_OK;
 }
 
+/* ---- completed runs ---- */
+
+static void complete_path(char *buf, size_t n, const char *dir)
+{
+    snprintf(buf, n, "%s/%s", dir, ND_CKPT_COMPLETE_FILE);
+}
+
+nd_status nd_ckpt_prepare(nd_ckpt *c, bool *complete)
+{
+    *complete = false;
+    int32_t done = 0;
+    nd_status st = ND_OK;
+    if (nd_spmd_rank() == 0) {
+        char mark[4200], when[64];
+        complete_path(mark, sizeof mark, c->dir);
+        if (c->o.fresh) {
+            bool had;
+            int n = nd_ckpt_dir_clear(c->dir, &had);
+            if (had || n)
+                fprintf(stderr, "noodle-run: info: --fresh: removed %d checkpoint%s%s in '%s'\n",
+                        n, n == 1 ? "" : "s", had ? " and the completion mark" : "", c->dir);
+            fsync_dir(c->dir);
+        } else if (c->o.restart && !c->o.restart_from) {
+            if (nd_ckpt_dir_complete(c->dir, when, sizeof when)) {
+                done = 1;
+                fprintf(stderr,
+                        "noodle-run: info: the run in '%s' already completed%s%s; nothing to "
+                        "do (--fresh runs it again)\n",
+                        c->dir, when[0] ? " at " : "", when);
+            }
+        } else if (unlink(mark) != 0 && errno != ENOENT) {
+            st = nd_err_set(ND_EIO, "cannot remove the completion mark '%s': %s", mark,
+                            strerror(errno));
+        }
+        fflush(stderr);
+    }
+    ND_TRY(nd_spmd_agree(st));
+    ND_TRY(nd_spmd_bcast(&done, sizeof done, 0));
+    *complete = done != 0;
+    if (c->o.fresh) c->o.restart = false;
+    return ND_OK;
+}
+
+void nd_ckpt_mark_complete(nd_ckpt *c)
+{
+    if (nd_spmd_rank() != 0) return;
+    struct stat sb;
+    bool in_use = c->o.restart || c->o.restart_from || c->o.interval > 0 || c->count > 0 ||
+                  stat(c->dir, &sb) == 0;
+    if (!in_use) return;
+    char mark[4200], tmp[4300];
+    complete_path(mark, sizeof mark, c->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", mark);
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", c->sha256[i]);
+    FILE *f = mkdir_p(c->dir) == ND_OK ? fopen(tmp, "w") : NULL;
+    bool ok = f != NULL;
+    if (f) {
+        fprintf(f, "noodle run complete\nprogram: %s\nsha256: %s\nfinished: %s\n"
+                   "checkpoints written: %llu\n",
+                c->program, hex, when, (unsigned long long)c->count);
+        ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+        ok = fclose(f) == 0 && ok;
+        ok = ok && rename(tmp, mark) == 0;
+        if (!ok) (void)unlink(tmp);
+    }
+    if (ok) fsync_dir(c->dir);
+    else
+        fprintf(stderr, "noodle-run: warning: cannot mark '%s' complete (%s); a --restart "
+                        "would run the program again\n", c->dir, strerror(errno));
+}
+
 /* Rank-local (rank 0): deletes committed checkpoints beyond the newest `keep` and stale
  * temporary files older than the one just committed. */
 static void rotate(nd_ckpt *c, uint64_t committed)
@@ -379,6 +480,14 @@ static nd_status share_rank0_blob(nd_strbuf *blob, size_t nmats)
     return ND_OK;
 }
 
+/* names: a strbuf on rank 0, an nd_spmd_bcast_alloc buffer elsewhere. */
+static void free_names(nd_strbuf *names)
+{
+    if (nd_spmd_rank() == 0) nd_sb_free(names);
+    else if (names->data) nd_free(names->data, names->len);
+    names->data = NULL;
+}
+
 static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t final_len)
 {
     fflush(stdout);
@@ -397,9 +506,22 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
      * rank-dependent control (docs/checkpoint.md) differ: rank 0's state is the one
      * written, so that the file is consistent, and every rank restores it. */
     if (st == ND_OK) st = share_rank0_blob(&blob, nmats);
+    /* The variables' names for the matrices, rank 0's (HDF5 metadata is collective). */
+    nd_strbuf names;
+    nd_sb_init(&names);
+    if (st == ND_OK && nd_spmd_rank() == 0) st = nd_ckpt_state_names(vm, mats, nmats, &names);
     st = nd_spmd_agree(st);
+    void *nbuf = names.data;
+    size_t nlen = names.len;
+    if (st == ND_OK) st = nd_spmd_bcast_alloc(&nbuf, &nlen, 0);
+    if (nd_spmd_rank() != 0) {
+        names.data = nbuf;
+        names.len = names.cap = nlen;
+    }
+    double wtime = nd_spmd_wtime();
     if (st != ND_OK) {
         nd_sb_free(&blob);
+        free_names(&names);
         if (mats) ND_FREE_N(mats, nmats);
         return st;
     }
@@ -421,11 +543,14 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .nsafepoints = vm->nsafepoints,
                          .gc_runs = nd_gc_runs(),
                          .gc_live = nd_gc_live(),
-                         .gc_pending = nd_gc_pending()};
+                         .gc_pending = nd_gc_pending(),
+                         .wtime = wtime,
+                         .names = names.len ? names.data : NULL};
     nd_stats_begin(ND_STATS_IO);
     st = nd_ckpt_file_write(tmp, &meta, mats, nmats, c->o.hints, c->o.nhints);
     nd_stats_end(ND_STATS_IO);
     nd_sb_free(&blob);
+    free_names(&names);
     if (mats) ND_FREE_N(mats, nmats);
     if (st != ND_OK) {
         if (nd_spmd_rank() == 0) (void)unlink(tmp);
@@ -499,11 +624,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
         return nd_err_set(ND_ESIGNAL,
                           "checkpointed to '%s' on %s%s; exiting with status 75 (requeue and "
                           "run again with --restart)",
-                          final,
-                          sig == SIGTERM   ? "SIGTERM"
-                          : sig == SIGUSR1 ? "SIGUSR1"
-                                           : "a signal",
-                          after);
+                          final, nd_ckpt_signal_name(sig), after);
     }
     return ND_OK;
 }
@@ -521,11 +642,29 @@ static bool params_equal(const nd_ckpt *c, const nd_ckpt_image *img)
     return true;
 }
 
-static void params_text(nd_strbuf *sb, const nd_ckpt_kv *p, int n)
+static const char *param_get(const nd_ckpt_kv *p, int n, const char *key)
 {
-    if (n == 0) (void)nd_sb_puts(sb, "none");
     for (int k = 0; k < n; k++)
-        (void)nd_sb_printf(sb, "%s%s=%s", k ? " " : "", p[k].key, p[k].value);
+        if (strcmp(p[k].key, key) == 0) return p[k].value;
+    return NULL;
+}
+
+/* Only what changed between the checkpoint's parameters (old) and this run's (now):
+ * "n: 100 -> 200, eps removed (was 1e-08), m=5 added". */
+static void params_diff(nd_strbuf *sb, const nd_ckpt_kv *old, int nold, const nd_ckpt_kv *now,
+                        int nnow)
+{
+    for (int k = 0; k < nold; k++) {
+        const char *v = param_get(now, nnow, old[k].key);
+        if (v && strcmp(v, old[k].value) == 0) continue;
+        (void)nd_sb_puts(sb, sb->len ? ", " : "");
+        if (v) (void)nd_sb_printf(sb, "%s: %s -> %s", old[k].key, old[k].value, v);
+        else (void)nd_sb_printf(sb, "%s removed (was %s)", old[k].key, old[k].value);
+    }
+    for (int k = 0; k < nnow; k++)
+        if (!param_get(old, nold, now[k].key))
+            (void)nd_sb_printf(sb, "%s%s=%s added", sb->len ? ", " : "", now[k].key,
+                               now[k].value);
 }
 
 /* Rank 0: the candidate files, newest first, as one NUL-separated buffer. */
@@ -646,17 +785,14 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
         memcpy(c->sha256, img.sha256, 32);
     }
     if (!params_equal(c, &img) && !c->o.force) {
-        nd_strbuf a, b;
-        nd_sb_init(&a);
-        nd_sb_init(&b);
-        params_text(&a, img.params, img.nparams);
-        params_text(&b, c->params, c->nparams);
+        nd_strbuf d;
+        nd_sb_init(&d);
+        params_diff(&d, img.params, img.nparams, c->params, c->nparams);
         st = nd_err_set(ND_EUSAGE,
-                        "checkpoint '%s' was written with different parameters (%s; now %s); "
-                        "use --force to restart anyway", chosen, a.data ? a.data : "",
-                        b.data ? b.data : "");
-        nd_sb_free(&a);
-        nd_sb_free(&b);
+                        "checkpoint '%s' was written with other parameters (%s); use --force "
+                        "to restart with this run's, or --fresh to start over",
+                        chosen, d.data ? d.data : "");
+        nd_sb_free(&d);
         goto out;
     }
 
@@ -673,6 +809,7 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
         goto out;
     }
     *restored = true;
+    if (img.has_wtime) nd_spmd_set_wtime(img.wtime);
     if (rank0 && c->stats) {
         double dt = MPI_Wtime() - t0, mib = file_mib(chosen);
         fprintf(stderr, "noodle-run: stats: read '%s': %.1f MiB in %.3f s (%.0f MiB/s)\n",

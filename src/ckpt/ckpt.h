@@ -37,7 +37,10 @@ typedef struct nd_ckpt_opts {
     int keep;                   /* committed checkpoints kept (0 = ND_CKPT_DEFAULT_KEEP) */
     const nd_ckpt_kv *hints;    /* MPI-IO hints set on the MPI_Info of the file access */
     int nhints;
-    bool restart;               /* --restart: newest valid checkpoint in dir, if any */
+    bool restart;               /* --restart: newest valid checkpoint in dir, if any;
+                                   nothing at all when dir holds a completed run */
+    bool fresh;                 /* --fresh: start over (overrides restart): the
+                                   completion mark and old checkpoints are removed */
     const char *restart_from;   /* --restart-from FILE|DIR (implies restart) */
     bool force;                 /* accept a different program or parameters */
     bool no_signals;            /* do not install SIGUSR1/SIGTERM handlers */
@@ -64,6 +67,16 @@ void nd_ckpt_free(nd_ckpt *c);
 nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *vopts,
                           const nd_program **prog_used, nd_vm **vm, bool *restored);
 
+/* Collective, before nd_ckpt_restore (and before its parameter check).  With --restart,
+ * a directory whose run completed sets *complete (rank 0 says so on stderr): the caller
+ * runs nothing and exits 0.  With --fresh, removes the mark and every checkpoint in the
+ * directory.  Any other run removes the mark: a new run is under way there. */
+nd_status nd_ckpt_prepare(nd_ckpt *c, bool *complete);
+/* Collective, after the program ran to its end: marks the directory complete when this
+ * run used checkpoints (--restart, an interval, a checkpoint written, or the directory
+ * exists).  A failure to write the mark is a warning, not an error. */
+void nd_ckpt_mark_complete(nd_ckpt *c);
+
 /* Collective: writes a checkpoint now (the checkpoint() builtin). */
 nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm);
 /* Collective: the safe-point hook (every safepoint_every events): one all-reduce of
@@ -82,5 +95,15 @@ void nd_ckpt_install_signals(void);
 
 /* Rank-local, for tests: behave as if a signal had arrived. */
 void nd_ckpt_raise(int signo);
+
+/* Rank-local: the signal recorded so far (SIGUSR1, SIGTERM) or 0, and its name. */
+int nd_ckpt_pending_signal(void);
+const char *nd_ckpt_signal_name(int signo);
+
+/* Collective, before the program runs: a signal that arrived while the job started on
+ * any rank stops it now with ND_ESIGNAL (exit 75), before any work: the checkpoint
+ * directory is left as it was, so the requeued --restart resumes or starts as this run
+ * would have. */
+nd_status nd_ckpt_stop_if_signalled(void);
 
 #endif

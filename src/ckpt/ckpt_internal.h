@@ -23,6 +23,11 @@
  * of *nmats entries that the caller frees with ND_FREE_N). */
 nd_status nd_ckpt_state_encode(const nd_vm *vm, nd_strbuf *out, nd_dm ***mats,
                                size_t *nmats);
+/* Rank-local.  Appends, for each of mats[0..nmats), the names of the global variables
+ * that hold it directly ("U", "U, V", or "" for none), each NUL-terminated, so that a
+ * reader of the checkpoint finds U without guessing /matrices/m3 from its shape. */
+nd_status nd_ckpt_state_names(const nd_vm *vm, nd_dm *const *mats, size_t nmats,
+                              nd_strbuf *out);
 /* Uniform.  Rebuilds the state of vm (a fresh VM of the same program) from blob.
  * Takes ownership of mats[0..nmats) (each freed or given to a matrix object), never of
  * the array itself.  A malformed blob is ND_EINVALID with a message. */
@@ -45,6 +50,8 @@ typedef struct nd_ckpt_meta {
     const void *blob;         /* VM state (state.c) */
     size_t blob_len;
     uint64_t ncollective, nsafepoints, gc_runs, gc_live, gc_pending;
+    double wtime;             /* wtime() of the language at the checkpoint */
+    const char *names;        /* nd_ckpt_state_names of the matrices (NULL: none) */
 } nd_ckpt_meta;
 
 /* Collective.  Writes path (created or truncated) with the MPI-IO driver and hints;
@@ -67,6 +74,9 @@ typedef struct nd_ckpt_image {
     size_t blob_len;
     nd_dm **mats;             /* NULL entries once given away */
     size_t nmats;
+    double wtime;             /* wtime() at the checkpoint, when has_wtime (files from
+                                 2026-12-07 on) */
+    bool has_wtime;
 } nd_ckpt_image;
 
 /* Collective.  Reads and validates path: format version (an unknown one is

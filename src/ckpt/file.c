@@ -84,6 +84,11 @@ static herr_t attr_u64(hid_t loc, const char *name, uint64_t v)
     return attr_write(loc, name, H5T_NATIVE_UINT64, &v);
 }
 
+static herr_t attr_f64(hid_t loc, const char *name, double v)
+{
+    return attr_write(loc, name, H5T_NATIVE_DOUBLE, &v);
+}
+
 /* A fixed-length, NUL-terminated string (h5py shows bytes). */
 static herr_t attr_str(hid_t loc, const char *name, const char *s)
 {
@@ -292,12 +297,15 @@ static nd_status write_meta(hid_t f, const char *path, const nd_ckpt_meta *m)
     rc |= attr_u64(g, "gc_runs", m->gc_runs);
     rc |= attr_u64(g, "gc_live", m->gc_live);
     rc |= attr_u64(g, "gc_pending", m->gc_pending);
+    rc |= attr_f64(g, "wtime", m->wtime);
     H5Gclose(g);
     if (rc < 0) return h5fail("writing /state", path);
     return ND_OK;
 }
 
-static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *A)
+/* vars: the global variables that hold the matrix ("U, V"; "" for none). */
+static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *A,
+                              const char *vars)
 {
     char name[32];
     snprintf(name, sizeof name, "m%zu", k);
@@ -311,9 +319,35 @@ static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *
     rc |= attr_u64(d, "block_size", (uint64_t)nd_spmd_block_size());
     rc |= attr_u64(d, "checksum_add", sum.add);
     rc |= attr_u64(d, "checksum_mix", sum.mix);
+    if (vars && *vars) rc |= attr_str(d, "variables", vars);
     H5Dclose(d);
     if (rc < 0) return h5fail("writing matrix attributes", path);
     return ND_OK;
+}
+
+/* /variables/NAME: a soft link to /matrices/mK for every global variable that holds
+ * matrix K (h5py: f["variables/U"][...]). */
+static nd_status write_links(hid_t f, const char *path, const char *names, size_t nmats)
+{
+    hid_t g = H5Gcreate2(f, "variables", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return h5fail("creating /variables", path);
+    herr_t rc = 0;
+    char target[48], name[256];
+    for (size_t k = 0; k < nmats && rc >= 0; k++, names += strlen(names) + 1) {
+        snprintf(target, sizeof target, "/matrices/m%zu", k);
+        for (const char *s = names; *s && rc >= 0;) {
+            size_t n = strcspn(s, ",");
+            if (n < sizeof name) {
+                memcpy(name, s, n);
+                name[n] = '\0';
+                rc = H5Lcreate_soft(target, g, name, H5P_DEFAULT, H5P_DEFAULT);
+            }
+            s += n;
+            s += strspn(s, ", ");
+        }
+    }
+    H5Gclose(g);
+    return rc < 0 ? h5fail("writing /variables", path) : ND_OK;
 }
 
 nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm **mats,
@@ -343,9 +377,13 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
             st = h5fail("creating /matrices", path);
         st = nd_spmd_agree(st);
     }
-    for (size_t k = 0; st == ND_OK && k < nmats; k++)
-        st = nd_spmd_agree(write_matrix(g, path, k, mats[k]));
+    const char *vars = meta->names;
+    for (size_t k = 0; st == ND_OK && k < nmats; k++) {
+        st = nd_spmd_agree(write_matrix(g, path, k, mats[k], vars));
+        if (vars) vars += strlen(vars) + 1;
+    }
     if (g >= 0) H5Gclose(g);
+    if (st == ND_OK && meta->names) st = nd_spmd_agree(write_links(f, path, meta->names, nmats));
     /* H5Fflush with global scope ends in MPI_File_sync: the data is on disk before the
      * caller renames the file. */
     if (st == ND_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) st = h5fail("flushing", path);
@@ -445,6 +483,9 @@ static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *
     uint64_t crc = 0;
     rc = g < 0 ? -1 : read_bytes(g, "vm", &img->blob, &img->blob_len);
     if (rc >= 0) rc = attr_read_u64(g, "crc32c", &crc);
+    /* Optional: files before 2026-12-07 have no wtime. */
+    if (rc >= 0 && H5Aexists(g, "wtime") > 0)
+        img->has_wtime = attr_read_f64(g, "wtime", &img->wtime) >= 0;
     if (g >= 0) H5Gclose(g);
     if (rc < 0) return INVALID("checkpoint '%s': /state/vm unreadable", path);
     if (nd_crc32c(0, img->blob, img->blob_len) != (uint32_t)crc)

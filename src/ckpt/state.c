@@ -272,6 +272,22 @@ static nd_status encode(encoder *e, nd_strbuf *out, nd_dm ***mats_out, size_t *n
     return ND_OK;
 }
 
+nd_status nd_ckpt_state_names(const nd_vm *vm, nd_dm *const *mats, size_t nmats,
+                              nd_strbuf *out)
+{
+    const nd_program *p = vm->prog;
+    for (size_t k = 0; k < nmats; k++) {
+        size_t start = out->len;
+        for (uint32_t g = 0; g < p->nglobals; g++) {
+            nd_value v = vm->globals[g];
+            if (v.type != ND_T_MATRIX || ND_AS_MATRIX(v)->dm != mats[k]) continue;
+            ND_TRY(nd_sb_printf(out, "%s%s", out->len > start ? ", " : "", p->globals[g]));
+        }
+        ND_TRY(nd_sb_append(out, "", 1));
+    }
+    return ND_OK;
+}
+
 nd_status nd_ckpt_state_encode(const nd_vm *vm, nd_strbuf *out, nd_dm ***mats,
                                size_t *nmats)
 {

@@ -45,6 +45,8 @@ static const char usage[] =
     "  --restart                 resume from the newest valid checkpoint (if any)\n"
     "  --restart-from FILE|DIR   resume from this checkpoint (or directory)\n"
     "  --force                   restart even if the program or parameters differ\n"
+    "  --fresh                   start over: remove the directory's checkpoints and its\n"
+    "                            completion mark (wins over --restart)\n"
     "  --help                    show this help and exit\n"
     "  --version                 show the version and exit\n"
     "\n"
@@ -152,6 +154,8 @@ static int parse(cli *c, int argc, char **argv)
             k++;
         } else if (strcmp(a, "--force") == 0) {
             o->ckpt.force = true;
+        } else if (strcmp(a, "--fresh") == 0) {
+            o->ckpt.fresh = true;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown option '%s'", a);
         } else if (o->program) {
@@ -189,9 +193,17 @@ static int run(int argc, char **argv)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The handlers go in before main and MPI_Init, as soon as the libraries are loaded and
+ * initialized: a signal that mpirun forwards while a rank starts is then recorded (and
+ * honoured before any work, nd_ckpt_stop_if_signalled) instead of killing the rank.
+ * Only in noodle-run: an embedding program keeps its own SIGTERM. */
+__attribute__((constructor)) static void install_signals_early(void)
 {
     nd_ckpt_install_signals();
+}
+
+int main(int argc, char **argv)
+{
     if (nd_spmd_init(&argc, &argv) != ND_OK) {
         fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
         return ND_EXIT_PROGRAM;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: noodle-submit JOB.yaml [--dry-run] [--param NAME=VALUE]... [--template FILE]\n"
+    "usage: noodle-submit JOB.yaml [--dry-run] [--fresh] [--param NAME=VALUE]... [--template FILE]\n"
     "       noodle-submit --task-params JOB.yaml INDEX\n"
     "\n"
     "Checks a job spec (jobs/README.md), compiles its program once, renders a Slurm batch\n"
@@ -20,6 +20,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --dry-run              print the batch script and submit nothing\n"
+    "  --fresh                run again a job whose checkpoint directory holds a\n"
+    "                         completed run: its checkpoints and mark are removed\n"
     "  --param NAME=VALUE     set a fixed program parameter (repeatable; overrides params)\n"
     "  --template FILE        batch script template (default: $NOODLE_SLURM_TEMPLATE, then\n"
     "                         the installed slurm/noodle.sbatch.in)\n"
@@ -61,6 +63,8 @@ int main(int argc, char **argv)
             else rc = nd_slurm_task_params(argv[k + 1], argv[k + 2], stdout);
         } else if (strcmp(a, "--dry-run") == 0) {
             o.dry_run = true;
+        } else if (strcmp(a, "--fresh") == 0) {
+            o.fresh = true;
         } else if (strcmp(a, "--param") == 0 || strcmp(a, "--template") == 0 ||
                    strcmp(a, "--config") == 0 || strcmp(a, "--jobs-dir") == 0) {
             if (!val || !*val) {

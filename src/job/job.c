@@ -228,20 +228,54 @@ static nd_status param_hook(void *ctx, nd_vm *vm, const char *name, nd_value dfl
     return nd_vm_new_string(vm, v, strlen(v), out);
 }
 
-static int fail_before_vm(nd_status st)
+/* usage_hint: the error is about the command line or configuration (not, say, a
+ * checkpoint whose parameters differ): add the usage line to a usage error. */
+static int fail_before_vm(nd_status st, bool usage_hint)
 {
     if (nd_spmd_rank() == 0 && nd_last_error.msg[0]) {
         /* Config file errors already read "file:line:col: error: ...". */
-        if (strstr(nd_last_error.msg, ": error: "))
+        if (st == ND_ESIGNAL) /* a requeue, not an error */
+            fprintf(stderr, "noodle-run: info: %s\n", nd_last_error.msg);
+        else if (strstr(nd_last_error.msg, ": error: "))
             fprintf(stderr, "%s\n", nd_last_error.msg);
         else
             fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
-        if (st == ND_EUSAGE)
+        if (st == ND_EUSAGE && usage_hint)
             fprintf(stderr, "usage: mpirun -n N noodle-run [options] PROGRAM.nbc|PROGRAM.noodle"
                             " (noodle-run --help)\n");
         fflush(stderr);
     }
     return nd_status_exit_code(st);
+}
+
+/* Rank 0, after the program ended other than by an agreed stop: what was asked of the
+ * safe points and never happened is said, not silently dropped (docs/checkpoint.md). */
+static void end_notes(const nd_job_ctx *c, const nd_cfg *cfg, nd_status st)
+{
+    if (nd_spmd_rank() != 0 || st == ND_ESIGNAL || cfg->log_level < ND_LOG_WARN) return;
+    double ran = MPI_Wtime() - c->t_job;
+    int sig = nd_ckpt_pending_signal();
+    if (sig)
+        fprintf(stderr,
+                "noodle-run: warning: %s arrived, but the program ended before a safe point "
+                "that every rank passes: no checkpoint was written for it and the exit "
+                "status is the program's\n",
+                nd_ckpt_signal_name(sig));
+    if (c->run_time > 0 && ran >= c->run_time)
+        fprintf(stderr,
+                "noodle-run: warning: limits.run_time (%g s) passed %.2f s before the end, "
+                "but no safe point that every rank passes came after it\n",
+                c->run_time, ran - c->run_time);
+    if (cfg->log_level >= ND_LOG_INFO && cfg->checkpoint_interval > 0 &&
+        nd_ckpt_count(c->ckpt) == 0)
+        fprintf(stderr,
+                "noodle-run: summary: checkpoint interval %g s set, but no checkpoint was "
+                "written (%s)\n",
+                cfg->checkpoint_interval,
+                ran < cfg->checkpoint_interval
+                    ? "the run was shorter than one interval"
+                    : "no safe point that every rank passes came after the interval passed");
+    fflush(stderr);
 }
 
 /* Rank 0 reads the configuration (file, environment, then the flags) and broadcasts
@@ -372,9 +406,9 @@ int nd_job_run(const nd_job_opts *o)
 {
     double t_job = MPI_Wtime();
     nd_status tst = check_slurm_tasks();
-    if (tst != ND_OK) return fail_before_vm(tst);
+    if (tst != ND_OK) return fail_before_vm(tst, true);
     nd_cfg cfg;
-    if (nd_cfg_init(&cfg) != ND_OK) return fail_before_vm(ND_ENOMEM);
+    if (nd_cfg_init(&cfg) != ND_OK) return fail_before_vm(ND_ENOMEM, true);
     nd_status st = load_config(o, &cfg);
     if (st == ND_OK && o->print_config) {
         if (nd_spmd_rank() == 0) nd_cfg_print(&cfg, stdout);
@@ -384,7 +418,7 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK) st = apply_config(o, &cfg);
     if (st != ND_OK) {
         nd_cfg_free(&cfg);
-        return fail_before_vm(st);
+        return fail_before_vm(st, true);
     }
 
     /* Rank 0 reads or compiles the program; every rank verifies the broadcast bytes. */
@@ -401,11 +435,11 @@ int nd_job_run(const nd_job_opts *o)
         nd_sb_free(&bytes);
         nd_cfg_free(&cfg);
         if (nd_spmd_rank() != 0) nd_last_error.msg[0] = '\0';
-        return fail_before_vm((nd_status)code);
+        return fail_before_vm((nd_status)code, true);
     }
     void *buf = bytes.data;
     size_t len = bytes.len;
-    if (nd_spmd_bcast_alloc(&buf, &len, 0) != ND_OK) return fail_before_vm(ND_EMPI);
+    if (nd_spmd_bcast_alloc(&buf, &len, 0) != ND_OK) return fail_before_vm(ND_EMPI, true);
     nd_program *prog = NULL;
     st = nd_nbc_read(buf, len, &prog);
     if (st == ND_OK) st = nd_nbc_verify(prog);
@@ -450,10 +484,13 @@ int nd_job_run(const nd_job_opts *o)
     nd_vm_opts vopts = {.max_call_depth = cfg.call_depth};
     nd_vm *vm = NULL;
     const nd_program *run_prog = prog;
-    bool restored = false;
-    if (st == ND_OK) st = nd_ckpt_restore(ck, prog, &vopts, &run_prog, &vm, &restored);
-    if (st == ND_OK && !restored) st = nd_vm_new(prog, &vopts, &vm);
-    if (st == ND_OK) {
+    bool restored = false, complete = false;
+    if (st == ND_OK) st = nd_ckpt_prepare(ck, &complete);
+    if (st == ND_OK && !complete)
+        st = nd_ckpt_restore(ck, prog, &vopts, &run_prog, &vm, &restored);
+    if (st == ND_OK && !complete && !restored) st = nd_vm_new(prog, &vopts, &vm);
+    if (st == ND_OK && !complete && !o->ckpt.no_signals) st = nd_ckpt_stop_if_signalled();
+    if (st == ND_OK && !complete) {
         init_provenance(&results, buf, len, restored, params, (size_t)nparams);
         nd_job_ctx ctx = {.o = o,
                           .ckpt = ck,
@@ -477,6 +514,7 @@ int nd_job_run(const nd_job_opts *o)
         double t_vm = MPI_Wtime();
         st = nd_vm_run(vm);
         t_vm = MPI_Wtime() - t_vm;
+        if (st == ND_OK) nd_ckpt_mark_complete(ck);
         /* With the collective check on, every rank returns from the VM together even
          * when only one failed (its exit check releases the others), but their statuses
          * may differ: the summary's collective must not depend on the local status.
@@ -484,10 +522,11 @@ int nd_job_run(const nd_job_opts *o)
         if (cfg.log_level >= ND_LOG_INFO)
             summary(&ctx, t_vm, nd_ckpt_count(ck), nd_spmd_checks_enabled() || st == ND_ESIGNAL,
                     cfg.log_level >= ND_LOG_DEBUG);
+        end_notes(&ctx, &cfg, st);
         nd_vm_free(vm);
-    } else {
+    } else if (!complete) {
         nd_vm_free(vm);
-        fail_before_vm(st);
+        fail_before_vm(st, false);
     }
     if (results.cat) nd_cat_close(results.cat);
     nd_ckpt_free(ck); /* after the VM: it may own the program the VM ran */

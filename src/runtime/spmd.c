@@ -268,11 +268,19 @@ nd_status nd_spmd_agree(nd_status local)
     return nd_err_set((nd_status)worst, "%s", msg);
 }
 
+/* Added to rank 0's MPI_Wtime by wtime() (seconds; 0 until a restart sets it). */
+static double wtime_shift;
+
 double nd_spmd_wtime(void)
 {
-    double t = MPI_Wtime();
+    double t = MPI_Wtime() + wtime_shift;
     if (S.size > 1) MPI_Bcast(&t, 1, MPI_DOUBLE, 0, nd_spmd_comm());
     return t;
+}
+
+void nd_spmd_set_wtime(double t)
+{
+    wtime_shift = t - MPI_Wtime(); /* rank 0's is the one that counts */
 }
 
 nd_status nd_spmd_barrier(void)

@@ -59,8 +59,11 @@ nd_status nd_spmd_bcast_alloc(void **buf, size_t *n, int root);
 /* Collective.  All ranks agree on a status: returns the worst (non-OK) status any rank
  * passed.  Used to turn rank-local failures into uniform ones before a collective. */
 nd_status nd_spmd_agree(nd_status local);
-/* Collective.  wtime() of the language: rank 0's MPI_Wtime, broadcast. */
+/* Collective.  wtime() of the language: rank 0's MPI_Wtime, broadcast, shifted so
+ * that a restarted run continues from the value at its checkpoint. */
 double nd_spmd_wtime(void);
+/* Collective: from now on wtime() counts on from t (a restart, docs/checkpoint.md). */
+void nd_spmd_set_wtime(double t);
 /* Collective. */
 nd_status nd_spmd_barrier(void);
 

@@ -100,6 +100,7 @@ typedef struct nd_slurm_submit_opts {
     const char *config;         /* --config FILE or NULL */
     const char *jobs_dir;       /* where scripts go; NULL: ./.noodle-jobs */
     bool dry_run;               /* print the script, submit nothing */
+    bool fresh;                 /* clear completed runs' checkpoint directories first */
 } nd_slurm_submit_opts;
 
 /* Validates the spec, compiles the program, renders, writes and submits the script

@@ -9,8 +9,10 @@
 #include "config.h"
 #include "slurm/slurm.h"
 
+#include "ckpt/mark.h"
 #include "common/alloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -189,6 +191,47 @@ static nd_status prepare(const nd_slurm_submit_opts *o, submit_state *s)
     return compile(s->noodlec.data, s->prog_src.data, s->prog_run.data);
 }
 
+/* One checkpoint directory about to be used by the job: a completed run there would make
+ * the batch script (always --restart) exit at once, so say so, or with --fresh clear
+ * it (not in a dry run).  Returns whether dir holds a completed run. */
+static bool check_complete(const nd_slurm_submit_opts *o, const char *dir)
+{
+    char when[64];
+    if (!nd_ckpt_dir_complete(dir, when, sizeof when)) return false;
+    if (o->fresh && !o->dry_run) {
+        bool had;
+        int n = nd_ckpt_dir_clear(dir, &had);
+        fprintf(stderr, "noodle-submit: --fresh: removed %d checkpoint%s and the completion "
+                        "mark in %s\n", n, n == 1 ? "" : "s", dir);
+    } else if (!o->fresh) {
+        fprintf(stderr,
+                "noodle-submit: warning: %s holds a run that completed%s%s: the job will "
+                "exit at once without running the program (noodle-submit --fresh runs it "
+                "again)\n",
+                dir, when[0] ? " at " : "", when);
+    }
+    return true;
+}
+
+/* The job's checkpoint directories: the one of a single job, or task-N of a sweep. */
+static void check_completed_runs(const nd_slurm_submit_opts *o, const submit_state *s)
+{
+    if (!s->job.n_sweep) {
+        check_complete(o, s->ckpt.data);
+        return;
+    }
+    DIR *d = opendir(s->ckpt.data);
+    if (!d) return;
+    struct dirent *e;
+    char path[4200];
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "task-", 5) != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", s->ckpt.data, e->d_name);
+        check_complete(o, path);
+    }
+    closedir(d);
+}
+
 static nd_status render(submit_state *s)
 {
     nd_slurm_spec sp = {
@@ -249,6 +292,7 @@ int nd_slurm_submit(const nd_slurm_submit_opts *o, FILE *out)
     int rc = ND_EXIT_OK;
     nd_status st = nd_cfg_init(&s.cfg);
     if (st == ND_OK) st = prepare(o, &s);
+    if (st == ND_OK) check_completed_runs(o, &s);
     if (st == ND_OK) st = render(&s);
     if (st == ND_OK && o->dry_run) {
         fwrite(s.script.data, 1, s.script.len, out);

@@ -6,6 +6,7 @@
  * dry run, and the status helpers (scontrol parsing, checkpoints, progress lines).
  * Each test runs in a fresh temporary directory. */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include "ckpt/mark.h"
 #include "common/alloc.h"
 #include "config/config.h"
 #include "slurm/slurm.h"
@@ -659,6 +660,50 @@ START_TEST(test_submit_dry_run)
 }
 END_TEST
 
+/* A job whose checkpoint directory holds a completed run: its batch script (always
+ * --restart) would exit at once, so noodle-submit warns; --fresh clears the directory. */
+START_TEST(test_submit_completed)
+{
+    write_file("prog.nbc", "x\n");
+    write_file("job.yaml", "program: prog.nbc\nname: done\n");
+    ck_assert_int_eq(mkdir("checkpoints", 0755), 0);
+    ck_assert_int_eq(mkdir("checkpoints/done", 0755), 0);
+    write_file("checkpoints/done/COMPLETE", "noodle run complete\nfinished: 2026-12-01T00:00:00Z\n");
+    write_file("checkpoints/done/ckpt-7.h5", "x");
+    write_file("checkpoints/done/ckpt-8.h5.tmp", "x");
+    write_file("checkpoints/done/notes.txt", "kept");
+    /* stderr into a file for the warning */
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *err = tmpfile();
+    ck_assert_ptr_nonnull(err);
+    dup2(fileno(err), 2);
+    char *text = NULL;
+    ck_assert_int_eq(dry_run("job.yaml", NULL, 0, &text), 0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(err);
+    char buf[2048] = "";
+    size_t got = fread(buf, 1, sizeof buf - 1, err);
+    buf[got] = '\0';
+    fclose(err);
+    has(buf, "/checkpoints/done holds a run that completed at 2026-12-01T00:00:00Z: the job "
+             "will exit at once without running the program (noodle-submit --fresh runs it again)");
+    char when[64];
+    ck_assert(nd_ckpt_dir_complete("checkpoints/done", when, sizeof when));
+    ck_assert_str_eq(when, "2026-12-01T00:00:00Z");
+    bool had = false;
+    ck_assert_int_eq(nd_ckpt_dir_clear("checkpoints/done", &had), 1);
+    ck_assert(had);
+    ck_assert(!nd_ckpt_dir_complete("checkpoints/done", when, sizeof when));
+    struct stat sb;
+    ck_assert_int_ne(stat("checkpoints/done/ckpt-7.h5", &sb), 0);
+    ck_assert_int_ne(stat("checkpoints/done/ckpt-8.h5.tmp", &sb), 0);
+    ck_assert_int_eq(stat("checkpoints/done/notes.txt", &sb), 0); /* only checkpoints go */
+}
+END_TEST
+
 START_TEST(test_submit_spec_errors)
 {
     write_file("prog.nbc", "x\n");
@@ -847,6 +892,7 @@ static Suite *slurm_suite(void)
     tcase_add_test(tc, test_script_array_task_and_skip);
     tcase_add_test(tc, test_submit_dry_run);
     tcase_add_test(tc, test_submit_spec_errors);
+    tcase_add_test(tc, test_submit_completed);
     tcase_add_test(tc, test_parse_jobs);
     tcase_add_test(tc, test_script_meta);
     tcase_add_test(tc, test_newest_checkpoint);
