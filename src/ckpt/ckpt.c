@@ -751,6 +751,18 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
         goto out;
     }
 
+    /* Bytecode of an older format (a Noodle before 2026-12-07's safe-point invariant)
+     * cannot run here, forced or not: say so before calling it another program. */
+    uint32_t ver = 0;
+    if (nd_nbc_is_nbc(img.nbc, img.nbc_len) && img.nbc_len >= 12)
+        for (int i = 0; i < 4; i++) ver |= (uint32_t)img.nbc[8 + i] << (8 * i);
+    if (ver != ND_NBC_VERSION) {
+        st = nd_err_set(ND_EINVALID,
+                        "checkpoint '%s' holds bytecode of format version %u (this build "
+                        "runs version %u); recompile the source and start again with --fresh",
+                        chosen, (unsigned)ver, ND_NBC_VERSION);
+        goto out;
+    }
     /* Same program, same parameters, unless forced. */
     if (memcmp(img.sha256, c->sha256, 32) != 0) {
         if (!c->o.force) {

@@ -83,6 +83,32 @@ set -- $(cat out)
 [ "$1 $2" = "true true" ] || fail "wtime() across the restart: d >= 0 and d < 4 gave '$1 $2'"
 echo "ok: interrupted run, parameter message, wtime() across a restart, variable names"
 
+# Bytecode of format 1 (before the safe-point invariant), as a .nbc and inside a
+# checkpoint (resealed: its SHA-256 matches): refused with 'recompile', exit 3.
+"$(dirname "$NOODLE_RUN")/noodlec" slow.noodle -o old.nbc || fail "noodlec"
+printf '\001' | dd of=old.nbc bs=1 seek=8 conv=notrunc 2>/dev/null
+run_np 2 old.nbc >out 2>err
+rc=$?
+[ $rc = 3 ] && grep -q "unsupported bytecode version 1 (this build reads version 2); recompile" err ||
+    { cat err; fail "a version 1 .nbc: exit $rc"; }
+cp ck2/ckpt-1.h5 old.h5
+"$py" - old.h5 <<'PY' || fail "resealing an old checkpoint"
+import sys, hashlib, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    b = f["program/bytecode"][...]
+    b[8] = 1
+    f["program/bytecode"][...] = b
+    hexd = hashlib.sha256(b.tobytes()).hexdigest()
+    # fixed-length, NUL-terminated, as noodle-run writes them
+    f["program"].attrs.create("sha256", np.array(hexd.encode(), dtype="S65"))
+    f.attrs.create("program_sha256", np.array(hexd.encode(), dtype="S65"))
+PY
+run_np 2 --restart-from old.h5 slow.noodle >out 2>err
+rc=$?
+[ $rc = 3 ] && grep -q "holds bytecode of format version 1 (this build runs version 2); recompile" err ||
+    { cat err; fail "a checkpoint with version 1 bytecode: exit $rc"; }
+echo "ok: format 1 bytecode refused, in a file and in a checkpoint"
+
 # 3. what could not be honoured is said
 cat > short.noodle <<'NOODLE'
 let A = ones(2, 2)
