@@ -1,7 +1,9 @@
 /* fuzz_compile.c: libFuzzer harness for the compiler (src/compiler/compiler.h): any
  * bytes must either compile to a program that passes nd_nbc_verify, or be rejected with
  * ND_EPROG and diagnostics; nothing may crash or leak
- * (leaks are LeakSanitizer's to find). */
+ * (leaks are LeakSanitizer's to find).  The verifier includes the safe-point invariant
+ * (only JMP, FORLOOP and ITERLOOP jump backwards: docs/vm.md "Safe points"), so every
+ * program the fuzzer compiles, at -O0 or -O1 by the input's length, is checked for it. */
 #include "common/alloc.h"
 #include "compiler/compiler.h"
 #include "nbc/nbc.h"
