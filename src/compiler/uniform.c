@@ -17,12 +17,18 @@
  *    and everywhere in a loop whose trip count may differ (a tainted condition, or a
  *    break or return under rank-dependent control);
  *  - a function called under rank-dependent control taints the globals it assigns (the
- *    VM makes its frame local at run time, so its own marks assume a uniform caller).
+ *    VM makes its frame local at run time, so its own marks assume a uniform caller);
+ *  - lists and maps are shared by reference, so a container mutated under
+ *    rank-dependent control or with a tainted value (append, an element assignment)
+ *    taints the heap: from then on whatever reads a container's contents (indexing,
+ *    len, keys, has, str, ==, !=, for ... in) is tainted, whichever variable it is
+ *    reached through.
  * Calls through a function value of unknown origin count as calls of every function of
  * that arity.  The marks: a loop's back-edges and its continues (JMP, FORLOOP,
  * ITERLOOP) and a call (CALL) get ND_X_LOCAL when local. */
 #include "compiler/uniform.h"
 
+#include "compiler/lex.h"
 #include "vm/builtin_ids.h"
 
 /* A return, break or continue taken under rank-dependent control: code after it in the
@@ -36,6 +42,7 @@ typedef struct uctx {
                              slot is never assigned again; else NULL */
     nd_pvec fns;          /* every function of the program */
     nd_fn *cur;           /* the function being walked (NULL: main) */
+    bool heap;            /* some list or map holds rank-dependent contents */
     bool changed, mark;
 } uctx;
 
@@ -85,7 +92,13 @@ static bool call(uctx *u, nd_expr *e, bool div)
     bool any = false;
     for (int i = 0; i < e->nargs; i++) any |= argt[i] = expr(u, e->args[i], div);
     const nd_expr *c = e->lhs;
-    if (c->kind == E_NAME && c->res == R_BUILTIN) return t || any;
+    if (c->kind == E_NAME && c->res == R_BUILTIN) {
+        bool effect = div || (u->cur && u->cur->called_local);
+        if (c->index == ND_BI_APPEND && (any || effect)) set(u, &u->heap);
+        bool reads = c->index == ND_BI_LEN || c->index == ND_BI_KEYS ||
+                     c->index == ND_BI_HAS || c->index == ND_BI_STR;
+        return t || any || (reads && u->heap);
+    }
     nd_fn *f = known_callee(u, c);
     if (f) return t | call_fn(u, f, argt, e->nargs, div);
     /* A function value: any function of this arity, or a builtin (a function of its
@@ -118,7 +131,10 @@ static bool expr(uctx *u, nd_expr *e, bool div)
     }
     case E_CALL: return call(u, e, div);
     default: {
-        bool t = expr(u, e->lhs, div);
+        /* what reads a container's contents sees a tainted heap */
+        bool t = u->heap && (e->kind == E_INDEX ||
+                             (e->kind == E_BINARY && (e->op == TK_EQ || e->op == TK_NE)));
+        t |= expr(u, e->lhs, div);
         t |= expr(u, e->rhs, div);
         for (int i = 0; i < e->nargs; i++) t |= expr(u, e->args[i], div);
         for (int i = 0; i < e->nsub; i++) {
@@ -137,6 +153,7 @@ static void assign(uctx *u, nd_expr *target, bool t, bool div)
     nd_expr *base = target;
     if (target->kind == E_INDEX) {
         t |= expr(u, target, div); /* the subscripts (and the container) */
+        if (t || global_effect) set(u, &u->heap); /* other names may share it */
         while (base->kind == E_INDEX) base = base->lhs;
         if (base->kind != E_NAME) return;
     }
@@ -187,7 +204,7 @@ static int stmt(uctx *u, nd_stmt *s, bool div)
         c |= expr(u, s->e2, div);
         return loop(u, s, div, c);
     }
-    case S_FOR_IN: return loop(u, s, div, expr(u, s->e, div));
+    case S_FOR_IN: return loop(u, s, div, expr(u, s->e, div) || u->heap);
     case S_BREAK: return div ? F_BRK : 0;
     case S_CONTINUE: return div ? F_CONT : 0;
     case S_EXPR: expr(u, s->e, div); return 0;

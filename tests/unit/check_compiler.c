@@ -969,6 +969,11 @@ START_TEST(test_uniform)
         /* through a list and a function value of unknown origin */
         {"let L = [rank()]\nfor v in L { }\nlet fv = fn(a) { return a }\n"
          "for i in 0..fv(1) { }\n", "LUU", ""},
+        /* a list grown on rank 0 only, seen through another name */
+        {"let L = []\nlet M = L\nif rank() == 0 { append(M, 1) }\nfor v in L { }\n"
+         "for i in 0..len(L) { }\nlet n = 0\nwhile n < 2 and L == [] { n = n + 1 }\n", "LLL", NULL},
+        {"let L = []\nappend(L, 1)\nfor v in L { }\nfor i in 0..len(L) { }\n", "UU", NULL},
+        {"let D = {\"a\": 1}\nlet E = D\nE[\"a\"] = rank()\nfor i in 0..D[\"a\"] { }\n", "L", NULL},
         /* the bug of format 1: an if ending the body, at -O1 */
         {"let every = 3\nlet s = 0\nwhile s < 100 {\n s = s + 1\n"
          " if every > 0 and s % every == 0 { s = s + 1 }\n}\n", "U", NULL},
