@@ -387,7 +387,10 @@ nd_status nd_ckpt_prepare(nd_ckpt *c, bool *complete)
     ND_TRY(nd_spmd_agree(st));
     ND_TRY(nd_spmd_bcast(&done, sizeof done, 0));
     *complete = done != 0;
-    if (c->o.fresh) c->o.restart = false;
+    if (c->o.fresh) {
+        c->o.restart = false;
+        c->o.restart_from = NULL;
+    }
     return ND_OK;
 }
 
