@@ -71,3 +71,15 @@ mpirun_pid() {
 rank_pids() {
     pgrep -P "$(mpirun_pid "$1")" -f noodle-run
 }
+
+# usr1_after S N ARGS...: noodle-run ARGS at N ranks, SIGUSR1 to mpirun after S seconds;
+# stdout and stderr go to ./out and ./err; returns the exit status.
+usr1_after() {
+    local s=$1 n=$2 mp
+    shift 2
+    timeout 120 $MPIRUN -n "$n" "$NOODLE_RUN" "$@" >out 2>err &
+    mp=$!
+    sleep "$s"
+    kill -USR1 "$(mpirun_pid "$mp")"
+    wait "$mp"
+}

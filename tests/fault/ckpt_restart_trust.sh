@@ -118,12 +118,7 @@ if rank() == 0 {
 }
 print(sum(A))
 NOODLE
-timeout 120 $MPIRUN -n 2 "$NOODLE_RUN" --checkpoint-dir ck3 --checkpoint-interval 1000 \
-    --run-time 0.3 short.noodle >out 2>err &
-mp=$!
-sleep 0.8
-kill -USR1 "$(mpirun_pid "$mp")"
-wait "$mp"
+usr1_after 0.8 2 --checkpoint-dir ck3 --checkpoint-interval 1000 --run-time 0.3 short.noodle
 rc=$?
 [ $rc = 0 ] || { cat err; fail "rank-dependent tail: exit $rc"; }
 grep -q "warning: SIGUSR1 arrived, but the program ended before a safe point" err ||
@@ -137,11 +132,7 @@ echo "ok: unhonoured signal, run time and interval are reported"
 for k in $(seq 6); do
     d=$(awk -v k="$k" 'BEGIN { srand(k); printf "%.2f", 0.15 + 1.2 * rand() }')
     rm -rf ck4
-    timeout 120 $MPIRUN -n 2 "$NOODLE_RUN" --checkpoint-dir ck4 slow.noodle >out 2>err &
-    mp=$!
-    sleep "$d"
-    kill -USR1 "$(mpirun_pid "$mp")"
-    wait "$mp"
+    usr1_after "$d" 2 --checkpoint-dir ck4 slow.noodle
     rc=$?
     [ $rc = 75 ] || { cat err; fail "SIGUSR1 $d s after launch: exit $rc, expected 75"; }
     grep -q "exiting with status 75" err || { cat err; fail "SIGUSR1 $d s after launch: message"; }

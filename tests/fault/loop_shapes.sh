@@ -68,11 +68,7 @@ for k in $(seq 0 11 $((11 * 19))); do
     [ -n "$last" ] && [ "$last" -ge 3 ] ||
         fail "shape_$k -O$O: --checkpoint-interval 0.2 over 1.2 s wrote ${last:-no} checkpoints"
     # SIGUSR1 to mpirun mid-run (from the restart, so the checkpoint must load).
-    timeout 120 $MPIRUN -n 2 "$NOODLE_RUN" $args --restart "$nbc" >out 2>err &
-    mp=$!
-    sleep 0.6
-    kill -USR1 "$(mpirun_pid "$mp")"
-    wait "$mp"
+    usr1_after 0.6 2 $args --restart "$nbc"
     rc=$?
     [ $rc = 75 ] || { cat err; fail "shape_$k -O$O: SIGUSR1: exit $rc, expected 75"; }
     next=$(ls "$ck" | sed -n 's/^ckpt-\([0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1)
