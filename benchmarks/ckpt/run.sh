@@ -59,7 +59,7 @@ for rep in $(seq "$REPS"); do
         NOODLE_CKPT_STATS=1 $MPIRUN -n $np "$RUN" --checkpoint-dir ck big.noodle \
             > /dev/null 2> w.err
         w=$(awk '/stats: wrote/ { print $(NF - 1) }' w.err | tr -d '(')
-        NOODLE_CKPT_STATS=1 $MPIRUN -n $np "$RUN" --checkpoint-dir ck --restart big.noodle \
+        NOODLE_CKPT_STATS=1 $MPIRUN -n $np "$RUN" --checkpoint-dir ck --restart-from ck big.noodle \
             > /dev/null 2> r.err
         r=$(awk '/stats: read/ { print $(NF - 1) }' r.err | tr -d '(')
         q=$(awk -v a="$w" -v b="$d" 'BEGIN { printf "%.2f", a / b }')

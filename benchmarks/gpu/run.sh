@@ -338,7 +338,7 @@ cross() { # WRITE_MODE RESTART_MODE DIR -> prints the verdict
         "$here/ckpt_cross.noodle" >"$d.1.out" 2>"$d.1.err" </dev/null
     rc1=$?
     NOODLE_CKPT_STATS=1 NOODLE_GPU=$r timeout -k 5 "$(lim 40)" "$MPIRUN" -n 1 "$RUN" --checkpoint-dir "$d" \
-        --restart "$here/ckpt_cross.noodle" >"$d.2.out" 2>"$d.2.err" </dev/null
+        --restart-from "$d" "$here/ckpt_cross.noodle" >"$d.2.out" 2>"$d.2.err" </dev/null
     rc2=$?
     if [ $rc1 -ne 0 ] || [ $rc2 -ne 0 ]; then
         echo "FAIL (exit $rc1 / $rc2: $(grep -h -m 1 -i error "$d.1.err" "$d.2.err" | head -n 1 | cut -c 1-150))"

@@ -378,7 +378,9 @@ nd_status nd_ckpt_prepare(nd_ckpt *c, bool *complete)
                         "do (--fresh runs it again)\n",
                         c->dir, when[0] ? " at " : "", when);
             }
-        } else if (unlink(mark) != 0 && errno != ENOENT) {
+        } else if (unlink(mark) != 0 && errno != ENOENT && errno != ENOTDIR) {
+            /* no directory, or none there yet, is no mark; a mark that stays would make
+             * a later --restart take this run for complete */
             st = nd_err_set(ND_EIO, "cannot remove the completion mark '%s': %s", mark,
                             strerror(errno));
         }

@@ -47,7 +47,7 @@ for how in truncate flip-state flip-matrix; do
         off=$(state_offset "$d/ckpt-2.h5" /matrices/m0)
         flip "$d/ckpt-2.h5" $((off + 8 * 17 + 7)) ;;   # the sign/exponent byte
     esac
-    run_np 2 --checkpoint-dir "$d" --restart "$P2" > out 2> err ||
+    run_np 2 --checkpoint-dir "$d" --restart-from "$d" "$P2" > out 2> err ||
         { cat err; fail "$how: restart failed"; }
     grep -q "warning" err || fail "$how: no warning about the bad checkpoint"
     grep -q "ckpt-1.h5" err || fail "$how: did not restart from ckpt-1"
@@ -62,7 +62,7 @@ if /usr/bin/python3 -c 'import h5py' 2> /dev/null; then
 import sys, h5py
 with h5py.File(sys.argv[1], "r+") as f:
     f.attrs.modify("format_version", 99)' "$d/ckpt-2.h5"
-    run_np 1 --checkpoint-dir "$d" --restart "$P2" > out 2> err
+    run_np 1 --checkpoint-dir "$d" --restart-from "$d" "$P2" > out 2> err
     rc=$?
     [ "$rc" = 3 ] || { cat err; fail "version: exit $rc, expected 3"; }
     grep -q "format version 99" err || fail "version: unclear message"

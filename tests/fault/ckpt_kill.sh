@@ -5,8 +5,11 @@
 # the same rank count, and within 1e-12 at another count.  The program prints only at
 # its end, so the killed run has printed nothing that the restart must not repeat.
 . "$(dirname "$0")/ckpt_common.bash"
+# 6 x 10^7 iterations: 2-3 s at 2 ranks on a fast machine, so that the kill lands in the
+# run (a run that completes first is marked complete, and then rightly not resumed).
+PROG_ARGS="--param n=60000000"
 
-run_np 2 "$PROG" > ref.out || fail "reference run"
+run_np 2 "$PROG" $PROG_ARGS > ref.out || fail "reference run"
 [ -s ref.out ] || fail "reference run printed nothing"
 
 # Waits (up to 90 s) for the first committed checkpoint in $1, then a random 0-0.6 s more.
@@ -22,7 +25,7 @@ resumed=0
 for t in 1 2 3; do
     d=$W/ck-$t
     timeout 120 $MPIRUN -n 2 "$NOODLE_RUN" --checkpoint-dir "$d" --checkpoint-interval 0.2 \
-        "$PROG" > killed.out 2> killed.err &
+        "$PROG" $PROG_ARGS > killed.out 2> killed.err &
     mp=$!
     after_first_checkpoint "$d"
     ranks=$(rank_pids "$mp" || true)
@@ -41,7 +44,7 @@ for t in 1 2 3; do
         cmp -s killed.out ref.out || fail "t=$t: the killed run printed partial output"
         continue
     fi
-    run_np 2 --checkpoint-dir "$d" --checkpoint-interval 0.2 --restart "$PROG" > r2.out \
+    run_np 2 --checkpoint-dir "$d" --checkpoint-interval 0.2 --restart "$PROG" $PROG_ARGS > r2.out \
         2> r2.err || { cat r2.err; fail "t=$t: restart at 2 ranks"; }
     cmp -s r2.out ref.out || { diff r2.out ref.out; fail "t=$t: restart at 2 ranks differs"; }
     grep -q "restarting from" r2.err && resumed=$((resumed + 1))
@@ -52,13 +55,20 @@ done
 for np in 3 1; do
     d=$W/ck-np$np
     timeout 120 $MPIRUN -n 2 "$NOODLE_RUN" --checkpoint-dir "$d" --checkpoint-interval 0.2 \
-        "$PROG" > killed.out 2> killed.err &
+        "$PROG" $PROG_ARGS > killed.out 2> killed.err &
     mp=$!
     after_first_checkpoint "$d"
     victim=$(rank_pids "$mp" | head -n 1)
     [ -n "$victim" ] && kill -9 "$victim"
     wait "$mp"
-    run_np "$np" --checkpoint-dir "$d" --restart "$PROG" > rn.out 2> rn.err ||
+    rc=$?
+    if [ "$rc" = 0 ] || [ -s killed.out ]; then
+        # Finished before the kill (its directory is then marked complete, and a
+        # --restart would rightly run nothing): its own output must be the reference.
+        cmp -s killed.out ref.out || fail "np=$np: a run that finished differs"
+        continue
+    fi
+    run_np "$np" --checkpoint-dir "$d" --restart "$PROG" $PROG_ARGS > rn.out 2> rn.err ||
         { cat rn.err; fail "restart at $np ranks"; }
     same_numbers ref.out rn.out || { diff ref.out rn.out; fail "restart at $np ranks differs"; }
     grep -q "restarting from" rn.err && resumed=$((resumed + 1))

@@ -4,7 +4,7 @@
 # events, and such a loop has few: the matrix work must count as events and the period
 # must adapt, or the interval passes many times with no checkpoint at all.  The loop runs
 # for 3 s of wall time at 1 and 2 ranks with --checkpoint-interval 0.5: at least 2
-# checkpoints must be written (about 5 are expected), and --restart must finish the run.
+# checkpoints must be written (about 5 are expected), and a restart (--restart-from: the run completed) must finish it.
 . "$(dirname "$0")/ckpt_common.bash"
 
 cat > long.noodle <<'NOODLE'
@@ -29,7 +29,7 @@ for np in 1 2; do
     [ "$(cat o)" = "300 true" ] || { cat o e; fail "$np ranks: wrong output"; }
     c=$(grep -c "stats: wrote" e)
     [ "$c" -ge 2 ] || { cat e; fail "$np ranks: $c checkpoints in 3 s at an interval of 0.5 s"; }
-    run_np $np --checkpoint-dir ck --restart long.noodle > o2 2> e2 ||
+    run_np $np --checkpoint-dir ck --restart-from ck long.noodle > o2 2> e2 ||
         { cat e2; fail "$np ranks: restart failed"; }
     [ "$(cat o2)" = "300 true" ] || { cat o2 e2; fail "$np ranks: wrong output after restart"; }
     echo "ok: $np ranks, $c checkpoints"

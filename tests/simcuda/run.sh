@@ -119,7 +119,7 @@ cross() { # WRITE RESTART NP
     run "ck1.$w.$r.$np" "$np" NOODLE_GPU=$w NOODLE_SIMCUDA_DEVICES=4 -- --checkpoint-dir "$d" \
         "$top/benchmarks/gpu/ckpt_cross.noodle"
     run "ck2.$w.$r.$np" "$np" NOODLE_GPU=$r NOODLE_SIMCUDA_DEVICES=4 NOODLE_CKPT_STATS=1 -- \
-        --checkpoint-dir "$d" --restart "$top/benchmarks/gpu/ckpt_cross.noodle"
+        --checkpoint-dir "$d" --restart-from "$d" "$top/benchmarks/gpu/ckpt_cross.noodle"
     local msg what="checkpoint with gpu $w, restart with gpu $r, $np rank(s)"
     if [ "$(rc "ck1.$w.$r.$np")" != 0 ] || [ "$(rc "ck2.$w.$r.$np")" != 0 ]; then
         bad "$what: exit $(rc "ck1.$w.$r.$np")/$(rc "ck2.$w.$r.$np"): $(firsterr "ck1.$w.$r.$np") $(firsterr "ck2.$w.$r.$np")"
