@@ -128,6 +128,22 @@ grep -q "checkpoint interval 1000 s set, but no checkpoint was written" err ||
     { cat err; fail "no note on the interval"; }
 echo "ok: unhonoured signal, run time and interval are reported"
 
+# A signal during rank-dependent work is honoured at the next uniform safe point after it.
+cat > after.noodle <<'NOODLE'
+let s = 0
+if rank() == 0 {
+  for i in 0..150000000 { s = s + 1 }
+}
+let t = 0
+for i in 0..1000000000000 { t = t + 1 }
+print(t)
+NOODLE
+usr1_after 0.4 2 --checkpoint-dir ck5 after.noodle
+rc=$?
+[ $rc = 75 ] || { cat err; fail "signal during rank-dependent work: exit $rc, expected 75"; }
+[ -f ck5/ckpt-1.h5 ] || fail "signal during rank-dependent work: no checkpoint"
+echo "ok: a signal during rank-dependent work is honoured after it"
+
 # 4. SIGUSR1 while the job starts: exit 75 every time, never a rank killed
 for k in $(seq 6); do
     d=$(awk -v k="$k" 'BEGIN { srand(k); printf "%.2f", 0.15 + 1.2 * rand() }')
