@@ -350,19 +350,13 @@ static nd_status learn_seq(nd_ckpt *c)
 
 /* ---- completed runs ---- */
 
-static void complete_path(char *buf, size_t n, const char *dir)
-{
-    snprintf(buf, n, "%s/%s", dir, ND_CKPT_COMPLETE_FILE);
-}
-
 nd_status nd_ckpt_prepare(nd_ckpt *c, bool *complete)
 {
     *complete = false;
     int32_t done = 0;
     nd_status st = ND_OK;
     if (nd_spmd_rank() == 0) {
-        char mark[4200], when[64];
-        complete_path(mark, sizeof mark, c->dir);
+        char when[64];
         if (c->o.fresh) {
             bool had;
             int n = nd_ckpt_dir_clear(c->dir, &had);
@@ -378,10 +372,9 @@ nd_status nd_ckpt_prepare(nd_ckpt *c, bool *complete)
                         "do (--fresh runs it again)\n",
                         c->dir, when[0] ? " at " : "", when);
             }
-        } else if (unlink(mark) != 0 && errno != ENOENT && errno != ENOTDIR) {
-            /* no directory, or none there yet, is no mark; a mark that stays would make
-             * a later --restart take this run for complete */
-            st = nd_err_set(ND_EIO, "cannot remove the completion mark '%s': %s", mark,
+        } else if (!nd_ckpt_dir_unmark(c->dir)) {
+            /* a mark that stays would make a later --restart take this run for complete */
+            st = nd_err_set(ND_EIO, "cannot remove the completion mark in '%s': %s", c->dir,
                             strerror(errno));
         }
         fflush(stderr);
@@ -403,29 +396,20 @@ void nd_ckpt_mark_complete(nd_ckpt *c)
     bool in_use = c->o.restart || c->o.restart_from || c->o.interval > 0 || c->count > 0 ||
                   stat(c->dir, &sb) == 0;
     if (!in_use) return;
-    char mark[4200], tmp[4300];
-    complete_path(mark, sizeof mark, c->dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", mark);
-    char when[32];
+    char when[32], hex[65];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    char hex[65];
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", c->sha256[i]);
-    FILE *f = mkdir_p(c->dir) == ND_OK ? fopen(tmp, "w") : NULL;
-    bool ok = f != NULL;
-    if (f) {
-        fprintf(f, "noodle run complete\nprogram: %s\nsha256: %s\nfinished: %s\n"
-                   "checkpoints written: %llu\n",
-                c->program, hex, when, (unsigned long long)c->count);
-        ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-        ok = fclose(f) == 0 && ok;
-        ok = ok && rename(tmp, mark) == 0;
-        if (!ok) (void)unlink(tmp);
-    }
-    if (ok) fsync_dir(c->dir);
-    else
+    nd_hex(c->sha256, 32, hex);
+    nd_strbuf text;
+    nd_sb_init(&text);
+    bool ok = nd_sb_printf(&text, "noodle run complete\nprogram: %s\nsha256: %s\nfinished: %s\n"
+                                  "checkpoints written: %llu\n",
+                           c->program, hex, when, (unsigned long long)c->count) == ND_OK &&
+              mkdir_p(c->dir) == ND_OK && nd_ckpt_dir_mark(c->dir, text.data);
+    nd_sb_free(&text);
+    if (!ok)
         fprintf(stderr, "noodle-run: warning: cannot mark '%s' complete (%s); a --restart "
                         "would run the program again\n", c->dir, strerror(errno));
 }

@@ -2,6 +2,8 @@
 #include "ckpt/mark.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,4 +43,35 @@ int nd_ckpt_dir_clear(const char *dir, bool *had_mark)
     }
     closedir(d);
     return removed;
+}
+
+bool nd_ckpt_dir_unmark(const char *dir)
+{
+    char mark[4200];
+    snprintf(mark, sizeof mark, "%s/%s", dir, ND_CKPT_COMPLETE_FILE);
+    return unlink(mark) == 0 || errno == ENOENT || errno == ENOTDIR;
+}
+
+bool nd_ckpt_dir_mark(const char *dir, const char *text)
+{
+    char mark[4200], tmp[4300];
+    snprintf(mark, sizeof mark, "%s/%s", dir, ND_CKPT_COMPLETE_FILE);
+    snprintf(tmp, sizeof tmp, "%s.tmp", mark);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return false;
+    bool ok = fputs(text, f) >= 0 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    ok = ok && rename(tmp, mark) == 0;
+    if (!ok) {
+        int e = errno;
+        (void)unlink(tmp);
+        errno = e;
+        return false;
+    }
+    int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    return true;
 }

@@ -16,5 +16,11 @@ bool nd_ckpt_dir_complete(const char *dir, char *when, size_t n);
 /* Removes dir's completion mark and its checkpoints (ckpt-N.h5 and their temporaries);
  * returns how many checkpoints it removed, and *had_mark. */
 int nd_ckpt_dir_clear(const char *dir, bool *had_mark);
+/* Removes dir's completion mark; no directory or no mark is success.  False (errno set)
+ * when a mark stays. */
+bool nd_ckpt_dir_unmark(const char *dir);
+/* Writes the mark (text) atomically: a temporary file, fsync, rename, fsync of dir (which
+ * must exist).  False (errno set) on failure, leaving no temporary behind. */
+bool nd_ckpt_dir_mark(const char *dir, const char *text);
 
 #endif
