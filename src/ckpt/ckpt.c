@@ -452,14 +452,17 @@ static nd_status share_rank0_blob(nd_strbuf *blob, size_t nmats)
     uint64_t n[2] = {blob->len, nmats};
     if (MPI_Bcast(n, 2, MPI_UINT64_T, 0, nd_spmd_comm()) != MPI_SUCCESS)
         return nd_err_set(ND_EMPI, "checkpoint: MPI_Bcast of the VM state failed");
-    if (n[1] != nmats)
-        return nd_err_set(ND_EPROG, "checkpoint: the ranks hold different matrices (a matrix "
-                                    "assigned under rank-dependent control)");
-    if (nd_spmd_rank() != 0) {
+    /* A rank that cannot take the bytes must not leave rank 0 alone in the broadcast. */
+    nd_status st = ND_OK;
+    if (n[1] != nmats) {
+        st = nd_err_set(ND_EPROG, "checkpoint: the ranks hold different matrices (a matrix "
+                                  "assigned under rank-dependent control)");
+    } else if (nd_spmd_rank() != 0) {
         blob->len = 0;
-        ND_TRY(nd_sb_reserve(blob, (size_t)n[0] + 1));
-        blob->len = (size_t)n[0];
+        st = nd_sb_reserve(blob, (size_t)n[0] + 1);
+        if (st == ND_OK) blob->len = (size_t)n[0];
     }
+    ND_TRY(nd_spmd_agree(st));
     /* In pieces: an int count per call. */
     for (uint64_t off = 0; off < n[0]; off += INT_MAX) {
         int k = (int)(n[0] - off < INT_MAX ? n[0] - off : INT_MAX);
