@@ -9,6 +9,7 @@
 
 #include "catalog/catalog.h"
 #include "common/strbuf.h"
+#include "runtime/h5.h"
 
 #include <hdf5.h>
 

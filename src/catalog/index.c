@@ -101,24 +101,13 @@ static hid_t row_type(void)
 
 static nd_status attr_u64(hid_t loc, const char *key, uint64_t v, bool create)
 {
-    hid_t a;
-    if (create) {
-        hid_t sp = H5Screate(H5S_SCALAR);
-        a = H5Acreate2(loc, key, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-        H5Sclose(sp);
-    } else {
-        a = H5Aopen(loc, key, H5P_DEFAULT);
-    }
-    herr_t rc = a >= 0 ? H5Awrite(a, H5T_NATIVE_UINT64, &v) : -1;
-    if (a >= 0) H5Aclose(a);
+    herr_t rc = create ? nd_h5_attr_u64(loc, key, v) : nd_h5_attr_update(loc, key, H5T_NATIVE_UINT64, &v);
     return rc < 0 ? nd_err_set(ND_EIO, "catalog index: cannot write %s", key) : ND_OK;
 }
 
 static nd_status read_u64(hid_t loc, const char *key, uint64_t *v)
 {
-    hid_t a = H5Aopen(loc, key, H5P_DEFAULT);
-    herr_t rc = a >= 0 ? H5Aread(a, H5T_NATIVE_UINT64, v) : -1;
-    if (a >= 0) H5Aclose(a);
+    herr_t rc = nd_h5_attr_get(loc, key, H5T_NATIVE_UINT64, v);
     return rc < 0 ? nd_err_set(ND_EINVALID, "catalog index: no attribute %s", key) : ND_OK;
 }
 
@@ -233,14 +222,8 @@ nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
         h.table_off = a, h.heap_off = b;
     }
     if (st == ND_OK) {
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, sizeof INDEX_FORMAT);
-        hid_t sp = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
-        if (a < 0 || H5Awrite(a, t, INDEX_FORMAT) < 0) st = nd_err_set(ND_EIO, "catalog: index format");
-        if (a >= 0) H5Aclose(a);
-        H5Sclose(sp);
-        H5Tclose(t);
+        if (nd_h5_attr_str(f, "format", INDEX_FORMAT) < 0)
+            st = nd_err_set(ND_EIO, "catalog: index format");
     }
     if (st == ND_OK) st = attr_u64(f, "nrows", ix->nrows, true);
     if (st == ND_OK) st = attr_u64(f, "heap_len", ix->heap.len, true);

@@ -281,44 +281,25 @@ static int kind_from_name(const char *s)
     return 0;
 }
 
-static hid_t vlen_str_type(void)
+/* The catalog's attributes: strings variable-length UTF-8, numbers little-endian. */
+static nd_status attr_ok(herr_t rc, const char *key)
 {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
-static nd_status put_attr(hid_t loc, const char *key, hid_t ftype, hid_t mtype, const void *buf)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp >= 0 ? H5Acreate2(loc, key, ftype, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t rc = a >= 0 ? H5Awrite(a, mtype, buf) : -1;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
     return rc < 0 ? nd_err_set(ND_EIO, "catalog: cannot write attribute %s", key) : ND_OK;
 }
 
 static nd_status attr_str(hid_t loc, const char *key, const char *s)
 {
-    hid_t t = vlen_str_type();
-    if (t < 0) return nd_err_set(ND_EIO, "catalog: HDF5 string type");
-    nd_status st = put_attr(loc, key, t, t, &s);
-    H5Tclose(t);
-    return st;
+    return attr_ok(nd_h5_attr_vstr(loc, key, s), key);
 }
 
 static nd_status attr_i64(hid_t loc, const char *key, int64_t v)
 {
-    return put_attr(loc, key, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+    return attr_ok(nd_h5_attr_i64(loc, key, v), key);
 }
 
 static nd_status attr_f64(hid_t loc, const char *key, double v)
 {
-    return put_attr(loc, key, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+    return attr_ok(nd_h5_attr_f64(loc, key, v), key);
 }
 
 /* Calls fn(key, type, value) for each entry of an encoded tag or param list. */
@@ -415,31 +396,7 @@ static nd_status read_attr(hid_t a, const char *key, attr_val *out)
     } else if (out->cls == H5T_FLOAT) {
         rc = H5Aread(a, H5T_NATIVE_DOUBLE, &out->f);
     } else if (out->cls == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            hid_t mt = vlen_str_type();
-            char *s = NULL;
-            rc = mt >= 0 ? H5Aread(a, mt, &s) : -1;
-            if (rc >= 0) {
-                out->s = nd_strdup(s ? s : "");
-                if (!out->s) st = ND_ENOMEM;
-                H5free_memory(s);
-            }
-            if (mt >= 0) H5Tclose(mt);
-        } else {
-            size_t n = H5Tget_size(t);
-            char *s = nd_malloc(n + 1);
-            if (!s) {
-                st = ND_ENOMEM;
-            } else {
-                hid_t mt = H5Tcopy(t);
-                rc = H5Aread(a, mt, s);
-                H5Tclose(mt);
-                s[n] = '\0';
-                out->s = nd_strdup(s);
-                nd_free(s, n + 1);
-                if (!out->s) st = ND_ENOMEM;
-            }
-        }
+        rc = nd_h5_attr_read_str(a, &out->s);
     } else {
         st = nd_err_set(ND_EINVALID, "catalog: attribute %s has an unsupported type", key);
     }
@@ -565,7 +522,7 @@ static nd_status read_value(hid_t f, meta_ctx *m)
             st = nd_err_set(ND_EINVALID, "catalog: cannot read data");
         r->flags |= ND_CAT_F_VNUM;
     } else if (r->kind == ND_CAT_STRING) {
-        hid_t mt = vlen_str_type();
+        hid_t mt = nd_h5_vstr_type();
         char *s = NULL;
         if (mt < 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) < 0) {
             st = nd_err_set(ND_EINVALID, "catalog: cannot read data");
@@ -686,7 +643,7 @@ static nd_status export_csv(const char *path, const char *out_path)
     int nd = H5Sget_simple_extent_ndims(sp);
     H5T_class_t cls = H5Tget_class(t);
     if (cls == H5T_STRING) {
-        hid_t mt = vlen_str_type();
+        hid_t mt = nd_h5_vstr_type();
         char *s = NULL;
         if (nd != 0 || mt < 0 || H5Tis_variable_str(t) <= 0 ||
             H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) < 0) {

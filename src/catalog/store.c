@@ -134,16 +134,6 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
     return st;
 }
 
-static hid_t str_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
-        H5Tclose(t);
-        t = -1;
-    }
-    return t;
-}
-
 static nd_status write_scalar(hid_t f, const nd_cat_item *it)
 {
     hid_t sp = H5Screate(H5S_SCALAR);
@@ -153,7 +143,7 @@ static nd_status write_scalar(hid_t f, const nd_cat_item *it)
     bool close_t = false;
     if (it->kind == ND_CAT_INT) ft = H5T_STD_I64LE, mt = H5T_NATIVE_INT64, buf = &it->i;
     else if (it->kind == ND_CAT_FLOAT) ft = H5T_IEEE_F64LE, mt = H5T_NATIVE_DOUBLE, buf = &it->f;
-    else ft = mt = str_type(), buf = &s, close_t = true;
+    else ft = mt = nd_h5_vstr_type(), buf = &s, close_t = true;
     hid_t d = sp >= 0 && ft >= 0 ? H5Dcreate2(f, "data", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
     herr_t rc = d >= 0 ? H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
     if (d >= 0) H5Dclose(d);
@@ -378,7 +368,7 @@ static nd_status load_rank0(nd_cat *cat, const char *name, int64_t *version, nd_
         } else if (d >= 0 && out->kind == ND_CAT_FLOAT) {
             rc = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out->f);
         } else if (d >= 0) {
-            hid_t t = str_type();
+            hid_t t = nd_h5_vstr_type();
             char *s = NULL;
             rc = t >= 0 ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) : -1;
             if (rc >= 0) {

@@ -16,6 +16,7 @@
 #include "common/hash.h"
 #include "common/strbuf.h"
 #include "runtime/dm_h5.h"
+#include "runtime/h5.h"
 #include "runtime/spmd.h"
 
 #include <hdf5.h>
@@ -64,91 +65,6 @@ static hid_t make_fapl(const nd_ckpt_kv *hints, int nhints)
         return -1;
     }
     return fapl;
-}
-
-/* ---- attributes ---- */
-
-static herr_t attr_write(hid_t loc, const char *name, hid_t type, const void *v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    if (sp < 0) return -1;
-    hid_t a = H5Acreate2(loc, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Awrite(a, type, v);
-    if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-static herr_t attr_u64(hid_t loc, const char *name, uint64_t v)
-{
-    return attr_write(loc, name, H5T_NATIVE_UINT64, &v);
-}
-
-static herr_t attr_f64(hid_t loc, const char *name, double v)
-{
-    return attr_write(loc, name, H5T_NATIVE_DOUBLE, &v);
-}
-
-/* A fixed-length, NUL-terminated string (h5py shows bytes). */
-static herr_t attr_str(hid_t loc, const char *name, const char *s)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    herr_t rc = H5Tset_size(t, strlen(s) + 1);
-    if (rc >= 0) rc = H5Tset_strpad(t, H5T_STR_NULLTERM);
-    if (rc >= 0) rc = attr_write(loc, name, t, s);
-    H5Tclose(t);
-    return rc;
-}
-
-static herr_t attr_read_u64(hid_t loc, const char *name, uint64_t *v)
-{
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    herr_t rc = H5Aread(a, H5T_NATIVE_UINT64, v);
-    H5Aclose(a);
-    return rc;
-}
-
-static herr_t attr_read_f64(hid_t loc, const char *name, double *v)
-{
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    herr_t rc = H5Aread(a, H5T_NATIVE_DOUBLE, v);
-    H5Aclose(a);
-    return rc;
-}
-
-/* *out: an nd_strdup'd copy of a string attribute opened as `a`. */
-static herr_t attr_read_str_open(hid_t a, char **out)
-{
-    *out = NULL;
-    hid_t ft = H5Aget_type(a);
-    if (ft < 0) return -1;
-    herr_t rc = -1;
-    if (H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
-        size_t n = H5Tget_size(ft);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        char *buf = n < (1u << 24) ? nd_malloc(n + 1) : NULL;
-        if (mt >= 0 && buf && H5Tset_size(mt, n) >= 0 && H5Aread(a, mt, buf) >= 0) {
-            buf[n] = '\0';
-            *out = nd_strdup(buf);
-            rc = *out ? 0 : -1;
-        }
-        if (buf) nd_free(buf, n + 1);
-        if (mt >= 0) H5Tclose(mt);
-    }
-    H5Tclose(ft);
-    return rc;
-}
-
-static herr_t attr_read_str(hid_t loc, const char *name, char **out)
-{
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    herr_t rc = attr_read_str_open(a, out);
-    H5Aclose(a);
-    return rc;
 }
 
 /* ---- byte datasets ---- */
@@ -260,44 +176,44 @@ static nd_status write_meta(hid_t f, const char *path, const nd_ckpt_meta *m)
     snprintf(grid, sizeof grid, "%dx%d", nprow, npcol);
     nd_hex(m->sha256, 32, hex);
     herr_t rc = 0;
-    rc |= attr_u64(f, "format_version", ND_CKPT_FORMAT_VERSION);
-    rc |= attr_u64(f, "seq", m->seq);
-    rc |= attr_str(f, "program", m->program);
-    rc |= attr_str(f, "program_sha256", hex);
-    rc |= attr_str(f, "noodle_version", PACKAGE_VERSION);
-    rc |= attr_str(f, "created_utc", pv.utc);
-    rc |= attr_u64(f, "nranks", (uint64_t)nd_spmd_size());
-    rc |= attr_str(f, "grid", grid);
-    rc |= attr_u64(f, "block_size", (uint64_t)nd_spmd_block_size());
-    rc |= attr_str(f, "host", pv.host);
-    rc |= attr_str(f, "job_id", pv.job_id);
+    rc |= nd_h5_attr_u64(f, "format_version", ND_CKPT_FORMAT_VERSION);
+    rc |= nd_h5_attr_u64(f, "seq", m->seq);
+    rc |= nd_h5_attr_str(f, "program", m->program);
+    rc |= nd_h5_attr_str(f, "program_sha256", hex);
+    rc |= nd_h5_attr_str(f, "noodle_version", PACKAGE_VERSION);
+    rc |= nd_h5_attr_str(f, "created_utc", pv.utc);
+    rc |= nd_h5_attr_u64(f, "nranks", (uint64_t)nd_spmd_size());
+    rc |= nd_h5_attr_str(f, "grid", grid);
+    rc |= nd_h5_attr_u64(f, "block_size", (uint64_t)nd_spmd_block_size());
+    rc |= nd_h5_attr_str(f, "host", pv.host);
+    rc |= nd_h5_attr_str(f, "job_id", pv.job_id);
     if (rc < 0) return h5fail("writing the provenance attributes", path);
 
     hid_t g = H5Gcreate2(f, "program", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return h5fail("creating /program", path);
     rc = write_bytes(g, "bytecode", m->nbc, m->nbc_len);
-    rc |= attr_str(g, "sha256", hex);
-    rc |= attr_str(g, "name", m->program);
+    rc |= nd_h5_attr_str(g, "sha256", hex);
+    rc |= nd_h5_attr_str(g, "name", m->program);
     H5Gclose(g);
     if (rc < 0) return h5fail("writing /program/bytecode", path);
 
     g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return h5fail("creating /params", path);
     for (int k = 0; k < m->nparams && rc >= 0; k++)
-        rc = attr_str(g, m->params[k].key, m->params[k].value);
+        rc = nd_h5_attr_str(g, m->params[k].key, m->params[k].value);
     H5Gclose(g);
     if (rc < 0) return h5fail("writing /params", path);
 
     g = H5Gcreate2(f, "state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return h5fail("creating /state", path);
     rc = write_bytes(g, "vm", m->blob, m->blob_len);
-    rc |= attr_u64(g, "crc32c", nd_crc32c(0, m->blob, m->blob_len));
-    rc |= attr_u64(g, "ncollective", m->ncollective);
-    rc |= attr_u64(g, "nsafepoints", m->nsafepoints);
-    rc |= attr_u64(g, "gc_runs", m->gc_runs);
-    rc |= attr_u64(g, "gc_live", m->gc_live);
-    rc |= attr_u64(g, "gc_pending", m->gc_pending);
-    rc |= attr_f64(g, "wtime", m->wtime);
+    rc |= nd_h5_attr_u64(g, "crc32c", nd_crc32c(0, m->blob, m->blob_len));
+    rc |= nd_h5_attr_u64(g, "ncollective", m->ncollective);
+    rc |= nd_h5_attr_u64(g, "nsafepoints", m->nsafepoints);
+    rc |= nd_h5_attr_u64(g, "gc_runs", m->gc_runs);
+    rc |= nd_h5_attr_u64(g, "gc_live", m->gc_live);
+    rc |= nd_h5_attr_u64(g, "gc_pending", m->gc_pending);
+    rc |= nd_h5_attr_f64(g, "wtime", m->wtime);
     H5Gclose(g);
     if (rc < 0) return h5fail("writing /state", path);
     return ND_OK;
@@ -313,13 +229,13 @@ static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *
     ND_TRY(nd_dm_h5write_sum((int64_t)g, name, A, &sum));
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) return h5fail("reopening a matrix dataset", path);
-    herr_t rc = attr_u64(d, "rows", (uint64_t)nd_dm_rows(A));
-    rc |= attr_u64(d, "cols", (uint64_t)nd_dm_cols(A));
-    rc |= attr_str(d, "layout", "global row-major (the matrix as h5py shows it)");
-    rc |= attr_u64(d, "block_size", (uint64_t)nd_spmd_block_size());
-    rc |= attr_u64(d, "checksum_add", sum.add);
-    rc |= attr_u64(d, "checksum_mix", sum.mix);
-    if (vars && *vars) rc |= attr_str(d, "variables", vars);
+    herr_t rc = nd_h5_attr_u64(d, "rows", (uint64_t)nd_dm_rows(A));
+    rc |= nd_h5_attr_u64(d, "cols", (uint64_t)nd_dm_cols(A));
+    rc |= nd_h5_attr_str(d, "layout", "global row-major (the matrix as h5py shows it)");
+    rc |= nd_h5_attr_u64(d, "block_size", (uint64_t)nd_spmd_block_size());
+    rc |= nd_h5_attr_u64(d, "checksum_add", sum.add);
+    rc |= nd_h5_attr_u64(d, "checksum_mix", sum.mix);
+    if (vars && *vars) rc |= nd_h5_attr_str(d, "variables", vars);
     H5Dclose(d);
     if (rc < 0) return h5fail("writing matrix attributes", path);
     return ND_OK;
@@ -373,7 +289,7 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
     hid_t g = -1;
     if (st == ND_OK) {
         g = H5Gcreate2(f, "matrices", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (g < 0 || attr_u64(g, "count", nmats) < 0)
+        if (g < 0 || nd_h5_attr_u64(g, "count", nmats) < 0)
             st = h5fail("creating /matrices", path);
         st = nd_spmd_agree(st);
     }
@@ -424,7 +340,7 @@ static herr_t param_cb(hid_t loc, const char *name, const H5A_info_t *info, void
     nd_ckpt_image *img = it->img;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
     char *v = NULL;
-    if (a < 0 || attr_read_str_open(a, &v) < 0) it->fail = 1;
+    if (a < 0 || nd_h5_attr_read_str(a, &v) < 0) it->fail = 1;
     if (a >= 0) H5Aclose(a);
     if (it->fail) return -1;
     nd_ckpt_kv *p = ND_REALLOC_N(nd_ckpt_kv, img->params, img->nparams, img->nparams + 1);
@@ -443,7 +359,7 @@ static herr_t param_cb(hid_t loc, const char *name, const H5A_info_t *info, void
 static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *bad_version)
 {
     uint64_t ver;
-    if (attr_read_u64(f, "format_version", &ver) < 0)
+    if (nd_h5_attr_get(f, "format_version", H5T_NATIVE_UINT64, &ver) < 0)
         return INVALID("checkpoint '%s': no format_version attribute", path);
     img->format_version = (uint32_t)ver;
     if (ver < ND_CKPT_FORMAT_OLDEST || ver > ND_CKPT_FORMAT_VERSION) {
@@ -452,13 +368,13 @@ static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *
                        "versions %u to %u", path, (unsigned long long)ver,
                        ND_CKPT_FORMAT_OLDEST, ND_CKPT_FORMAT_VERSION);
     }
-    if (attr_read_u64(f, "seq", &img->seq) < 0 || attr_read_str(f, "program", &img->program) < 0)
+    if (nd_h5_attr_get(f, "seq", H5T_NATIVE_UINT64, &img->seq) < 0 || nd_h5_attr_get_str(f, "program", &img->program) < 0)
         return INVALID("checkpoint '%s': provenance attributes unreadable", path);
 
     hid_t g = H5Gopen2(f, "program", H5P_DEFAULT);
     char *hex = NULL;
     herr_t rc = g < 0 ? -1 : read_bytes(g, "bytecode", &img->nbc, &img->nbc_len);
-    if (rc >= 0) rc = attr_read_str(g, "sha256", &hex);
+    if (rc >= 0) rc = nd_h5_attr_get_str(g, "sha256", &hex);
     if (g >= 0) H5Gclose(g);
     if (rc < 0) {
         nd_strfree(hex);
@@ -482,10 +398,10 @@ static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *
     g = H5Gopen2(f, "state", H5P_DEFAULT);
     uint64_t crc = 0;
     rc = g < 0 ? -1 : read_bytes(g, "vm", &img->blob, &img->blob_len);
-    if (rc >= 0) rc = attr_read_u64(g, "crc32c", &crc);
+    if (rc >= 0) rc = nd_h5_attr_get(g, "crc32c", H5T_NATIVE_UINT64, &crc);
     /* Optional: files before 2026-12-07 have no wtime. */
     if (rc >= 0 && H5Aexists(g, "wtime") > 0)
-        img->has_wtime = attr_read_f64(g, "wtime", &img->wtime) >= 0;
+        img->has_wtime = nd_h5_attr_get(g, "wtime", H5T_NATIVE_DOUBLE, &img->wtime) >= 0;
     if (g >= 0) H5Gclose(g);
     if (rc < 0) return INVALID("checkpoint '%s': /state/vm unreadable", path);
     if (nd_crc32c(0, img->blob, img->blob_len) != (uint32_t)crc)
@@ -506,15 +422,15 @@ static nd_status read_matrix(hid_t g, const char *path, uint32_t version, size_t
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     herr_t rc = d < 0 ? -1 : 0;
     if (rc >= 0) {
-        rc |= attr_read_u64(d, "rows", &rows);
-        rc |= attr_read_u64(d, "cols", &cols);
-        rc |= attr_read_u64(d, "block_size", &nb);
+        rc |= nd_h5_attr_get(d, "rows", H5T_NATIVE_UINT64, &rows);
+        rc |= nd_h5_attr_get(d, "cols", H5T_NATIVE_UINT64, &cols);
+        rc |= nd_h5_attr_get(d, "block_size", H5T_NATIVE_UINT64, &nb);
         if (version >= 2) {
-            rc |= attr_read_u64(d, "checksum_add", &add);
-            rc |= attr_read_u64(d, "checksum_mix", &mix);
+            rc |= nd_h5_attr_get(d, "checksum_add", H5T_NATIVE_UINT64, &add);
+            rc |= nd_h5_attr_get(d, "checksum_mix", H5T_NATIVE_UINT64, &mix);
         } else {
-            rc |= attr_read_f64(d, "checksum_sum", &sum);
-            rc |= attr_read_f64(d, "checksum_fro", &fro);
+            rc |= nd_h5_attr_get(d, "checksum_sum", H5T_NATIVE_DOUBLE, &sum);
+            rc |= nd_h5_attr_get(d, "checksum_fro", H5T_NATIVE_DOUBLE, &fro);
         }
         H5Dclose(d);
     }
@@ -564,7 +480,7 @@ nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhint
     if (st == ND_OK) {
         uint64_t count = 0;
         g = H5Gopen2(f, "matrices", H5P_DEFAULT);
-        if (g < 0 || attr_read_u64(g, "count", &count) < 0 || count != nmats)
+        if (g < 0 || nd_h5_attr_get(g, "count", H5T_NATIVE_UINT64, &count) < 0 || count != nmats)
             st = INVALID("checkpoint '%s': /matrices does not match the VM state", path);
         if (st == ND_OK && nmats) {
             img->mats = ND_ALLOC_N(nd_dm *, nmats);
