@@ -10,6 +10,7 @@
 #include "catalog/catalog.h"
 #include "common/strbuf.h"
 #include "runtime/h5.h"
+#include "runtime/spmd.h"
 
 #include <hdf5.h>
 
@@ -97,6 +98,8 @@ nd_status nd_cat_parse_spec(const char *spec, char *name, size_t name_size, int6
 hid_t nd_cat_fapl(void);
 /* Broadcasts rank 0's status and message (no-op when serial). */
 nd_status nd_cat_share_status(nd_cat *cat, nd_status st);
+/* Collective over cat->comm: MPI_Bcast from rank 0; a failure is nd_spmd_mpi_fail's. */
+nd_status nd_cat_bcast(nd_cat *cat, void *buf, int count, MPI_Datatype type);
 /* fsyncs a file by path (best effort for durability; errors are ND_EIO). */
 nd_status nd_cat_fsync_path(const char *path);
 

@@ -105,17 +105,16 @@ nd_status nd_cat_query(nd_cat *cat, const char *mql, nd_cat_rows *out)
     if (cat->rank == 0) st = rows_pack(out, &sb);
     st = nd_cat_share_status(cat, st);
     uint64_t len = sb.len;
-    if (st == ND_OK && MPI_Bcast(&len, 1, MPI_UINT64_T, 0, cat->comm) != MPI_SUCCESS)
-        st = nd_err_set(ND_EMPI, "query: MPI_Bcast failed");
+    if (st == ND_OK) st = nd_cat_bcast(cat, &len, 1, MPI_UINT64_T);
     if (st == ND_OK && len > INT32_MAX) st = nd_err_set(ND_ENOMEM, "query: result too large");
     if (st == ND_OK && cat->rank != 0) st = nd_sb_reserve(&sb, (size_t)len);
-    int ok = st == ND_OK, all = 0;
-    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all) {
+    st = nd_spmd_agree_on(cat->comm, st);
+    if (st != ND_OK) {
         nd_sb_free(&sb);
         nd_cat_rows_free(out);
-        return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "query: out of memory on another rank");
+        return st;
     }
-    if (MPI_Bcast(sb.data, (int)len, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS) st = nd_err_set(ND_EMPI, "query: MPI_Bcast failed");
+    st = nd_cat_bcast(cat, sb.data, (int)len, MPI_BYTE);
     if (st == ND_OK && cat->rank != 0) st = rows_unpack(sb.data, (size_t)len, out);
     nd_sb_free(&sb);
     return st;

@@ -66,10 +66,15 @@ nd_status nd_cat_share_status(nd_cat *cat, nd_status st)
         m.st = (int)st;
         if (st != ND_OK) snprintf(m.msg, sizeof m.msg, "%s", nd_err_msg());
     }
-    if (MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "catalog: MPI_Bcast failed");
+    ND_TRY(nd_cat_bcast(cat, &m, (int)sizeof m, MPI_BYTE));
     if (m.st != ND_OK && cat->rank != 0) nd_err_set((nd_status)m.st, "%s", m.msg);
     return (nd_status)m.st;
+}
+
+nd_status nd_cat_bcast(nd_cat *cat, void *buf, int count, MPI_Datatype type)
+{
+    int rc = MPI_Bcast(buf, count, type, 0, cat->comm);
+    return rc == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Bcast", rc);
 }
 
 static nd_status mkdir_p(const char *path)
@@ -85,9 +90,10 @@ nd_status nd_cat_open(const char *path, MPI_Comm comm, bool create, nd_cat **out
     if (!cat) return ND_ENOMEM;
     cat->comm = comm;
     cat->rank = 0;
-    if (comm != MPI_COMM_NULL && MPI_Comm_rank(comm, &cat->rank) != MPI_SUCCESS) {
+    int rc = comm == MPI_COMM_NULL ? MPI_SUCCESS : MPI_Comm_rank(comm, &cat->rank);
+    if (rc != MPI_SUCCESS) {
         nd_free(cat, sizeof *cat);
-        return nd_err_set(ND_EMPI, "catalog: MPI_Comm_rank failed");
+        return nd_spmd_mpi_fail("MPI_Comm_rank", rc);
     }
     cat->path = nd_strdup(path);
     nd_status st = cat->path ? ND_OK : ND_ENOMEM;

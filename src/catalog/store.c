@@ -181,15 +181,10 @@ static nd_status write_scales(nd_cat *cat, hid_t f, int64_t m, int64_t n)
     return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the dimension scales") : ND_OK;
 }
 
-/* Collective: every rank gets the worst status; a rank that was fine but learns of a
- * failure elsewhere reports it as such (rank 0's message is shared later). */
+/* Collective: every rank gets the worst status, with the first failing rank's message. */
 static nd_status agree(nd_cat *cat, nd_status st)
 {
-    int mine = st == ND_OK ? 0 : 1, any = 0;
-    if (MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, cat->comm) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "store: MPI_Allreduce failed");
-    if (any && st == ND_OK) st = nd_err_set(ND_EIO, "store: the matrix write failed on another rank");
-    return st;
+    return nd_spmd_agree_on(cat->comm, st);
 }
 
 /* Collective: the temporary result file of a matrix, created by all ranks (MPI-IO),
@@ -261,8 +256,7 @@ static nd_status share_prepared(nd_cat *cat, nd_cat_index *one, char **tmp)
 {
     uint64_t len[2] = {0, 0};
     if (cat->rank == 0) len[0] = one->heap.len, len[1] = strlen(*tmp) + 1;
-    if (MPI_Bcast(len, 2, MPI_UINT64_T, 0, cat->comm) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");
+    ND_TRY(nd_cat_bcast(cat, len, 2, MPI_UINT64_T));
     nd_status st = ND_OK;
     nd_cat_row r;
     if (cat->rank == 0) r = one->rows[0];
@@ -273,13 +267,10 @@ static nd_status share_prepared(nd_cat *cat, nd_cat_index *one, char **tmp)
         if (st == ND_OK && !*tmp) st = ND_ENOMEM;
     }
     /* Everybody must be able to receive before anybody sends. */
-    int ok = st == ND_OK, all = 0;
-    if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all)
-        return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "store: out of memory on another rank");
-    if (MPI_Bcast(&r, (int)sizeof r, MPI_BYTE, 0, cat->comm) != MPI_SUCCESS ||
-        MPI_Bcast(one->heap.data, (int)len[0], MPI_BYTE, 0, cat->comm) != MPI_SUCCESS ||
-        MPI_Bcast(*tmp, (int)len[1], MPI_BYTE, 0, cat->comm) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");
+    ND_TRY(agree(cat, st));
+    ND_TRY(nd_cat_bcast(cat, &r, (int)sizeof r, MPI_BYTE));
+    ND_TRY(nd_cat_bcast(cat, one->heap.data, (int)len[0], MPI_BYTE));
+    ND_TRY(nd_cat_bcast(cat, *tmp, (int)len[1], MPI_BYTE));
     if (cat->rank != 0) {
         one->heap.len = (size_t)len[0];
         one->heap.data[len[0]] = '\0';
@@ -330,8 +321,7 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
     nd_strfree(final_path);
     nd_cat_index_free(&one);
     st = nd_cat_share_status(cat, st);
-    if (cat->comm != MPI_COMM_NULL && MPI_Bcast(version, 1, MPI_INT64_T, 0, cat->comm) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "store: MPI_Bcast failed");
+    if (cat->comm != MPI_COMM_NULL) ND_TRY(nd_cat_bcast(cat, version, 1, MPI_INT64_T));
     return st;
 }
 
@@ -402,9 +392,8 @@ nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_ite
     }
     if (cat->comm != MPI_COMM_NULL) {
         int64_t hdr[4] = {version, (int64_t)out->kind, out->i, (int64_t)out->len};
-        if (MPI_Bcast(hdr, 4, MPI_INT64_T, 0, cat->comm) != MPI_SUCCESS ||
-            MPI_Bcast(&out->f, 1, MPI_DOUBLE, 0, cat->comm) != MPI_SUCCESS)
-            return nd_err_set(ND_EMPI, "load: MPI_Bcast failed");
+        ND_TRY(nd_cat_bcast(cat, hdr, 4, MPI_INT64_T));
+        ND_TRY(nd_cat_bcast(cat, &out->f, 1, MPI_DOUBLE));
         version = hdr[0], out->kind = (nd_cat_kind)hdr[1], out->i = hdr[2], out->len = (size_t)hdr[3];
         if (out->kind == ND_CAT_STRING || out->kind == ND_CAT_JSON) {
             if (cat->rank != 0) {
@@ -412,14 +401,15 @@ nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_ite
                 st = out->s ? ND_OK : ND_ENOMEM;
             }
             /* A rank-local allocation failure must not leave rank 0 alone in the bcast. */
-            int ok = st == ND_OK, all = 0;
-            if (MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, cat->comm) != MPI_SUCCESS || !all) {
+            st = agree(cat, st);
+            if (st != ND_OK) {
                 nd_cat_item_clear(out);
-                return st != ND_OK ? st : nd_err_set(ND_ENOMEM, "load: out of memory on another rank");
+                return st;
             }
-            if (MPI_Bcast(out->s, (int)out->len + 1, MPI_CHAR, 0, cat->comm) != MPI_SUCCESS) {
+            st = nd_cat_bcast(cat, out->s, (int)out->len + 1, MPI_CHAR);
+            if (st != ND_OK) {
                 nd_cat_item_clear(out);
-                return nd_err_set(ND_EMPI, "load: MPI_Bcast failed");
+                return st;
             }
         }
     }

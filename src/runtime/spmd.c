@@ -35,7 +35,7 @@ static struct {
     char saved_top[6];
 } S = {.comm = MPI_COMM_NULL, .nb = ND_DEFAULT_NB, .checks = true, .size = 1, .solo_ctx = -1};
 
-static nd_status mpi_fail(const char *what, int rc)
+nd_status nd_spmd_mpi_fail(const char *what, int rc)
 {
     char s[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -46,7 +46,7 @@ static nd_status mpi_fail(const char *what, int rc)
 #define MPI_TRY(what, call)                                                              \
     do {                                                                                 \
         int mpi_rc_ = (call);                                                            \
-        if (mpi_rc_ != MPI_SUCCESS) return mpi_fail((what), mpi_rc_);                    \
+        if (mpi_rc_ != MPI_SUCCESS) return nd_spmd_mpi_fail((what), mpi_rc_);            \
     } while (0)
 
 nd_status nd_spmd_init(int *argc, char ***argv)
@@ -239,33 +239,41 @@ nd_status nd_spmd_bcast_alloc(void **buf, size_t *n, int root)
     return nd_spmd_bcast(*buf, (size_t)len, root);
 }
 
-/* Collective.  One all-gather of the statuses; when some rank failed, the lowest failing
- * rank broadcasts its message so that every rank reports the same text. */
-nd_status nd_spmd_agree(nd_status local)
+/* Collective over comm.  One all-gather of the statuses; when some rank failed, the
+ * lowest failing rank broadcasts its message so that every rank reports the same text. */
+nd_status nd_spmd_agree_on(MPI_Comm comm, nd_status local)
 {
-    if (S.size == 1) return local;
-    int *all = ND_ALLOC_N(int, (size_t)S.size);
+    int size = 1;
+    if (comm == MPI_COMM_NULL || MPI_Comm_size(comm, &size) != MPI_SUCCESS || size == 1)
+        return local;
+    int *all = ND_ALLOC_N(int, (size_t)size);
     if (!all) nd_spmd_fatal(NULL, 0, 0, "out of memory while agreeing on a status");
-    int mine = (int)local;
-    int rc = MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, nd_spmd_comm());
+    int mine = (int)local, me = 0;
+    MPI_Comm_rank(comm, &me);
+    int rc = MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, comm);
     if (rc != MPI_SUCCESS) {
-        ND_FREE_N(all, S.size);
-        return mpi_fail("MPI_Allgather", rc);
+        ND_FREE_N(all, size);
+        return nd_spmd_mpi_fail("MPI_Allgather", rc);
     }
     int worst = 0, first = -1;
-    for (int r = 0; r < S.size; r++) {
+    for (int r = 0; r < size; r++) {
         if (all[r] > worst) worst = all[r];
         if (all[r] != 0 && first < 0) first = r;
     }
-    ND_FREE_N(all, S.size);
+    ND_FREE_N(all, size);
     if (first < 0) return ND_OK;
     char msg[sizeof nd_last_error.msg];
-    if (S.rank == first) memcpy(msg, nd_last_error.msg, sizeof msg);
+    if (me == first) memcpy(msg, nd_last_error.msg, sizeof msg);
     msg[sizeof msg - 1] = '\0';
-    rc = MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, nd_spmd_comm());
-    if (rc != MPI_SUCCESS) return mpi_fail("MPI_Bcast", rc);
+    rc = MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
+    if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Bcast", rc);
     msg[sizeof msg - 1] = '\0';
     return nd_err_set((nd_status)worst, "%s", msg);
+}
+
+nd_status nd_spmd_agree(nd_status local)
+{
+    return S.size == 1 ? local : nd_spmd_agree_on(nd_spmd_comm(), local);
 }
 
 /* Added to rank 0's MPI_Wtime by wtime() (seconds; 0 until a restart sets it). */
@@ -322,7 +330,7 @@ nd_status nd_spmd_check(uint64_t tag, const char *what, int line, int col)
                            nd_spmd_comm());
     nd_status st = ND_OK;
     if (rc != MPI_SUCCESS) {
-        st = mpi_fail("MPI_Allgather", rc);
+        st = nd_spmd_mpi_fail("MPI_Allgather", rc);
     } else {
         int bad = -1;
         for (int r = 1; r < S.size && bad < 0; r++)

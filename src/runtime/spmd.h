@@ -59,6 +59,11 @@ nd_status nd_spmd_bcast_alloc(void **buf, size_t *n, int root);
 /* Collective.  All ranks agree on a status: returns the worst (non-OK) status any rank
  * passed.  Used to turn rank-local failures into uniform ones before a collective. */
 nd_status nd_spmd_agree(nd_status local);
+/* Collective over comm (the catalog's, which need not be nd_spmd's; MPI_COMM_NULL:
+ * returns local).  The same agreement, with the message of the lowest failing rank. */
+nd_status nd_spmd_agree_on(MPI_Comm comm, nd_status local);
+/* Rank-local: ND_EMPI with "WHAT failed: <MPI's error string for rc>". */
+nd_status nd_spmd_mpi_fail(const char *what, int rc);
 /* Collective.  wtime() of the language: rank 0's MPI_Wtime, broadcast, shifted so
  * that a restarted run continues from the value at its checkpoint. */
 double nd_spmd_wtime(void);
