@@ -21,10 +21,6 @@ nd_status nd_mql_parse(const char *src, nd_mql_query **out, nd_mql_diag *diag);
 void nd_mql_free(nd_mql_query *q);
 /* Runs q over the index; *out owns its cells (nd_cat_rows_free). */
 nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows *out);
-/* The same text as nd_fmt_double (shortest round-trip, Python's layout), several times
- * faster: one printf of 17 digits, then shorter candidates are rounded from those and
- * checked with strtod.  buf must hold at least 32 bytes. */
-void nd_mql_fmt_double(char *buf, size_t size, double v);
 /* Sets the error record to "mql:L:C: error: MSG\n<line of src>\n<caret>". */
 nd_status nd_mql_format_error(const char *src, const nd_mql_diag *d);
 

@@ -63,7 +63,7 @@ static void fmt_cell(const nd_cat_cell *c, char *buf, size_t n, const char *null
 {
     switch (c->type) {
     case ND_CAT_CINT: snprintf(buf, n, "%" PRId64, c->i); break;
-    case ND_CAT_CFLOAT: nd_mql_fmt_double(buf, n, c->f); break;
+    case ND_CAT_CFLOAT: nd_fmt_double(buf, n, c->f); break;
     case ND_CAT_CSTR: snprintf(buf, n, "%s", c->s); break;
     default: snprintf(buf, n, "%s", null); break;
     }

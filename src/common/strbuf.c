@@ -138,44 +138,116 @@ double nd_rd_f64(nd_reader *r)
     return v;
 }
 
+/* Rounds the 17 correctly rounded digits d (exponent e) to p digits into out (exponent
+ * *oe).  Only when the dropped digits are exactly 5000... may that differ from rounding
+ * the double itself (the exact tail may lie on either side); then ask printf. */
+static void round_digits(double v, const char *d, int e, int p, char *out, int *oe)
+{
+    bool half = d[p] == '5';
+    for (int k = p + 1; half && k < 17; k++) half = d[k] == '0';
+    if (half) {
+        char s[40];
+        snprintf(s, sizeof s, "%.*e", p - 1, fabs(v));
+        out[0] = s[0];
+        if (p > 1) memcpy(out + 1, s + 2, (size_t)(p - 1));
+        *oe = atoi(s + (p > 1 ? p + 2 : 2));
+        return;
+    }
+    memcpy(out, d, (size_t)p);
+    *oe = e;
+    if (d[p] >= '5') {
+        int k = p - 1;
+        while (k >= 0 && out[k] == '9') out[k--] = '0';
+        if (k >= 0) {
+            out[k]++;
+        } else {
+            out[0] = '1'; /* 99.9 -> 100: one digit more in front, the last one drops */
+            *oe = e + 1;
+        }
+    }
+}
+
+static bool round_trips(double v, const char *dig, int p, int e)
+{
+    char s[40];
+    size_t n = 0;
+    if (v < 0) s[n++] = '-';
+    s[n++] = dig[0];
+    s[n++] = '.';
+    memcpy(s + n, dig + 1, (size_t)(p - 1));
+    n += (size_t)(p - 1);
+    n += (size_t)snprintf(s + n, sizeof s - n, "e%d", e);
+    return strtod(s, NULL) == v;
+}
+
 void nd_fmt_double(char *buf, size_t size, double v)
 {
-    if (isnan(v)) {
-        snprintf(buf, size, "nan");
+    if (isnan(v) || isinf(v) || v == 0) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : v == 0 ? (signbit(v) ? "-0.0" : "0.0")
+                                   : v < 0 ? "-inf" : "inf");
         return;
     }
-    if (isinf(v)) {
-        snprintf(buf, size, v < 0 ? "-inf" : "inf");
-        return;
+    /* One printf of 17 digits (they always round-trip), then shorter candidates are
+     * rounded from those and checked with strtod; then the layout of Python's repr. */
+    char s17[40], d[18], best[18];
+    snprintf(s17, sizeof s17, "%.16e", fabs(v)); /* d.dddddddddddddddde[+-]XX */
+    d[0] = s17[0];
+    memcpy(d + 1, s17 + 2, 16);
+    d[17] = '\0';
+    int e17 = atoi(s17 + 19), prec = 17, exp10 = e17;
+    memcpy(best, d, 17);
+    /* The shortest precision that reads back, searched from the top: random data needs
+     * 16 or 17 digits, so two checks usually decide (round-tripping is monotone in p). */
+    char cand[18];
+    int ce, lo = 1, hi = 17;
+    for (int p = 16; p >= 15; p--) {
+        round_digits(v, d, e17, p, cand, &ce);
+        if (!round_trips(v, cand, p, ce)) {
+            lo = p + 1;
+            break;
+        }
+        hi = p;
+        memcpy(best, cand, (size_t)p), prec = p, exp10 = ce;
     }
-    /* Shortest digit string that round-trips (17 significant digits always do), then
-     * the layout of Python's repr: fixed for decimal exponents -4 .. 15, else
-     * scientific; a float always shows a point or an exponent. */
-    char sci[40];
-    /* Round-tripping is monotone in the precision (more correctly rounded digits only
-     * get closer), so binary-search the shortest one in [1, 17]. */
-    int lo = 1, hi = 17;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        snprintf(sci, sizeof sci, "%.*e", mid - 1, v);
-        if (strtod(sci, NULL) == v)
+        round_digits(v, d, e17, mid, cand, &ce);
+        if (round_trips(v, cand, mid, ce)) {
             hi = mid;
-        else
+            memcpy(best, cand, (size_t)mid), prec = mid, exp10 = ce;
+        } else {
             lo = mid + 1;
+        }
     }
-    int prec = lo;
-    snprintf(sci, sizeof sci, "%.*e", prec - 1, v);
-    int exp10 = atoi(strchr(sci, 'e') + 1);
+    /* Layout of nd_fmt_double (Python's repr): fixed for exponents -4 .. 15. */
+    char *o = buf;
+    if (v < 0) *o++ = '-';
     if (exp10 < -4 || exp10 >= 16) {
-        snprintf(buf, size, "%s", sci);
+        *o++ = best[0];
+        if (prec > 1) {
+            *o++ = '.';
+            memcpy(o, best + 1, (size_t)(prec - 1));
+            o += prec - 1;
+        }
+        snprintf(o, size - (size_t)(o - buf), "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
         return;
     }
-    int decimals = prec - 1 - exp10;
-    snprintf(buf, size, "%.*f", decimals > 0 ? decimals : 0, v);
-    if (!strchr(buf, '.')) {
-        size_t n = strlen(buf);
-        if (n + 2 < size) memcpy(buf + n, ".0", 3);
+    if (exp10 < 0) {
+        *o++ = '0', *o++ = '.';
+        for (int k = 0; k < -exp10 - 1; k++) *o++ = '0';
+        memcpy(o, best, (size_t)prec);
+        o += prec;
+    } else {
+        for (int k = 0; k <= exp10; k++) *o++ = k < prec ? best[k] : '0';
+        *o++ = '.';
+        if (prec > exp10 + 1) {
+            memcpy(o, best + exp10 + 1, (size_t)(prec - exp10 - 1));
+            o += prec - exp10 - 1;
+        } else {
+            *o++ = '0';
+        }
     }
+    *o = '\0';
 }
 
 bool nd_parse_count(const char *s, uint64_t *out)

@@ -595,41 +595,6 @@ START_TEST(test_index_map)
 }
 END_TEST
 
-/* nd_mql_fmt_double must print exactly what nd_fmt_double prints. */
-START_TEST(test_fmt_double)
-{
-    static const double special[] = {
-        1.0, 0.1, 0.5, 1e-5, 1e-4, 9.9999e-5, 1e15, 1e16, 9.999999999999999e15, 1.5e15,
-        123456.7, 1e300, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.3,
-        2.0 / 3, 100.0, 1e22, 1e23, 0.000123, 1.2345678901234567e19, 9.5, 99.99999999999999,
-        999999999999999.9, 0.0, -0.0, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0, 5e-5, 4.35, 0.15};
-    char a[64], b[64];
-    for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
-        for (int sg = 0; sg < 2; sg++) {
-            double v = sg ? -special[i] : special[i];
-            nd_fmt_double(a, sizeof a, v);
-            nd_mql_fmt_double(b, sizeof b, v);
-            ck_assert_msg(strcmp(a, b) == 0, "%.17g: %s vs %s", v, a, b);
-        }
-    }
-    uint64_t x = 88172645463325252u;
-    for (int i = 0; i < 200000; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        double v;
-        switch (i % 5) {
-        case 0: memcpy(&v, &x, sizeof v); break; /* any bit pattern */
-        case 1: v = (double)(x >> 11) / 9007199254740992.0 * 10; break;
-        case 2: v = (double)(int64_t)(x % 2000000) / 1000.0; break;
-        case 3: v = ldexp((double)(x >> 11), (int)(x % 200) - 150); break;
-        default: v = (double)(x % 100000) * pow(10, (double)((int)(x >> 40) % 40 - 20)); break;
-        }
-        nd_fmt_double(a, sizeof a, v);
-        nd_mql_fmt_double(b, sizeof b, v);
-        ck_assert_msg(strcmp(a, b) == 0, "%.17g: %s vs %s", v, a, b);
-    }
-}
-END_TEST
-
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -646,7 +611,6 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_recovery_more);
     tcase_add_test(tc, test_export);
     tcase_add_test(tc, test_index_map);
-    tcase_add_test(tc, test_fmt_double);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -5,6 +5,8 @@
 
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,69 @@ START_TEST(test_crc32c_vector)
     /* Incremental use gives the same result. */
     uint32_t c = nd_crc32c(0, "1234", 4);
     ck_assert_uint_eq(nd_crc32c(c, "56789", 5), 0xE3069283u);
+}
+END_TEST
+
+/* The obvious algorithm, as an oracle: binary search for the shortest %.*e that reads
+ * back, then Python's layout (fixed for decimal exponents -4 .. 15). */
+static void ref_fmt_double(char *buf, size_t size, double v)
+{
+    if (isnan(v) || isinf(v)) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : v < 0 ? "-inf" : "inf");
+        return;
+    }
+    char sci[40];
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(sci, sizeof sci, "%.*e", mid - 1, v);
+        if (strtod(sci, NULL) == v) hi = mid;
+        else lo = mid + 1;
+    }
+    snprintf(sci, sizeof sci, "%.*e", lo - 1, v);
+    int exp10 = atoi(strchr(sci, 'e') + 1);
+    if (exp10 < -4 || exp10 >= 16) {
+        snprintf(buf, size, "%s", sci);
+        return;
+    }
+    int decimals = lo - 1 - exp10;
+    snprintf(buf, size, "%.*f", decimals > 0 ? decimals : 0, v);
+    if (!strchr(buf, '.')) strcat(buf, ".0");
+}
+
+/* nd_fmt_double (digits rounded from one printf) must print exactly what the oracle
+ * prints, on awkward values and on 200,000 random ones. */
+START_TEST(test_fmt_double_oracle)
+{
+    static const double special[] = {
+        1.0, 0.1, 0.5, 1e-5, 1e-4, 9.9999e-5, 1e15, 1e16, 9.999999999999999e15, 1.5e15,
+        123456.7, 1e300, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 0.3,
+        2.0 / 3, 100.0, 1e22, 1e23, 0.000123, 1.2345678901234567e19, 9.5, 99.99999999999999,
+        999999999999999.9, 0.0, -0.0, 1.0 / 0.0, -1.0 / 0.0, 0.0 / 0.0, 5e-5, 4.35, 0.15};
+    char a[64], b[64];
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) {
+        for (int sg = 0; sg < 2; sg++) {
+            double v = sg ? -special[i] : special[i];
+            nd_fmt_double(a, sizeof a, v);
+            ref_fmt_double(b, sizeof b, v);
+            ck_assert_msg(strcmp(a, b) == 0, "%.17g: %s vs %s", v, a, b);
+        }
+    }
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        switch (i % 5) {
+        case 0: memcpy(&v, &x, sizeof v); break; /* any bit pattern */
+        case 1: v = (double)(x >> 11) / 9007199254740992.0 * 10; break;
+        case 2: v = (double)(int64_t)(x % 2000000) / 1000.0; break;
+        case 3: v = ldexp((double)(x >> 11), (int)(x % 200) - 150); break;
+        default: v = (double)(x % 100000) * pow(10, (double)((int)(x >> 40) % 40 - 20)); break;
+        }
+        nd_fmt_double(a, sizeof a, v);
+        ref_fmt_double(b, sizeof b, v);
+        ck_assert_msg(strcmp(a, b) == 0, "%.17g: %s vs %s", v, a, b);
+    }
 }
 END_TEST
 
@@ -114,6 +179,7 @@ int main(void)
     tcase_add_test(tc, test_sha256_vectors);
     tcase_add_test(tc, test_crc32c_vector);
     tcase_add_test(tc, test_fmt_double);
+    tcase_add_test(tc, test_fmt_double_oracle);
     tcase_add_test(tc, test_parse_count);
     tcase_add_test(tc, test_strbuf_le_roundtrip);
     tcase_add_test(tc, test_alloc_accounting_and_injection);
