@@ -577,9 +577,7 @@ nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix)
     if (st != ND_OK && st != ND_ENOMEM) {
         st = nd_cat_index_rebuild_locked(cat, ix);
         if (st != ND_OK && st != ND_ENOMEM) {
-            char msg[sizeof nd_last_error.msg];
-            snprintf(msg, sizeof msg, "%s", nd_err_msg());
-            st = nd_err_set(ND_EINVALID, "the catalog index cannot be rebuilt: %s", msg);
+            st = nd_err_set(ND_EINVALID, "the catalog index cannot be rebuilt: %s", nd_err_msg());
         }
     }
     lock(fd, LOCK_UN);

@@ -578,11 +578,7 @@ nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
     if (st == ND_OK) st = nd_cat_index_push(ix, &m.row);
     nd_sb_free(&m.tags);
     nd_sb_free(&m.params);
-    if (st != ND_OK && st != ND_ENOMEM) {
-        char msg[sizeof nd_last_error.msg];
-        snprintf(msg, sizeof msg, "%s", nd_err_msg());
-        st = nd_err_set(ND_EINVALID, "%s (%s)", msg, path);
-    }
+    if (st != ND_OK && st != ND_ENOMEM) st = nd_err_set(ND_EINVALID, "%s (%s)", nd_err_msg(), path);
     return st;
 }
 

@@ -3,15 +3,20 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 nd_error nd_last_error;
 
+/* Formats into a copy first: an argument may be nd_err_msg() itself (wrapping the
+ * previous message: nd_err_set(st, "checkpoint failed: %s", nd_err_msg())). */
 nd_status nd_err_setv(nd_status st, const char *fmt, va_list ap)
 {
+    char msg[sizeof nd_last_error.msg];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     nd_last_error.status = st;
     nd_last_error.line = 0;
     nd_last_error.col = 0;
-    vsnprintf(nd_last_error.msg, sizeof nd_last_error.msg, fmt, ap);
+    memcpy(nd_last_error.msg, msg, sizeof msg);
     return st;
 }
 

@@ -49,7 +49,7 @@ typedef struct nd_error {
 extern nd_error nd_last_error;
 
 /* Records status and message; returns status so that callers can `return nd_err_set(...)`.
- * Rank-local. */
+ * An argument may be nd_err_msg(), to wrap the previous message.  Rank-local. */
 nd_status nd_err_set(nd_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 nd_status nd_err_setv(nd_status st, const char *fmt, va_list ap);
 void nd_err_clear(void);

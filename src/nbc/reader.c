@@ -298,11 +298,7 @@ nd_status nd_nbc_read_file(const char *path, nd_program **out)
     fclose(f);
     if (st == ND_OK) {
         st = nd_nbc_read(sb.data ? sb.data : "", sb.len, out);
-        if (st == ND_EINVALID) {
-            char msg[sizeof nd_last_error.msg];
-            snprintf(msg, sizeof msg, "%s", nd_err_msg());
-            nd_err_set(st, "%s: %s", path, msg);
-        }
+        if (st == ND_EINVALID) nd_err_set(st, "%s: %s", path, nd_err_msg());
     }
     nd_sb_free(&sb);
     return st;
