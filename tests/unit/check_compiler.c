@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -1062,6 +1063,44 @@ START_TEST(test_golden)
 }
 END_TEST
 
+/* The program as noodle-run takes it: source compiled, bytecode read and verified, a
+ * missing file a usage error naming it. */
+START_TEST(test_compile_or_load)
+{
+    char dir[] = "/tmp/check_compiler_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char src[256], nbc[256], missing[256];
+    snprintf(src, sizeof src, "%s/p.noodle", dir);
+    snprintf(nbc, sizeof nbc, "%s/p.nbc", dir);
+    snprintf(missing, sizeof missing, "%s/none.noodle", dir);
+    FILE *f = fopen(src, "w");
+    fputs("let x = 2\nprint(x + 1)\n", f);
+    fclose(f);
+    nd_compile_opts o = {.opt_level = 1, .diag = stderr};
+    nd_program *p = NULL, *q = NULL;
+    ck_assert_int_eq(nd_compile_or_load(src, &o, &p), ND_OK);
+    ck_assert_int_eq(nd_nbc_write_file(p, nbc), ND_OK);
+    ck_assert_int_eq(nd_compile_or_load(nbc, &o, &q), ND_OK);
+    uint8_t h1[32], h2[32];
+    ck_assert_int_eq(nd_nbc_hash(p, h1), ND_OK);
+    ck_assert_int_eq(nd_nbc_hash(q, h2), ND_OK);
+    ck_assert_mem_eq(h1, h2, 32);
+    nd_program_free(q);
+    ck_assert_int_eq(nd_compile_or_load(missing, &o, &q), ND_EUSAGE);
+    ck_assert_ptr_null(q);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "cannot open '"));
+    f = fopen(nbc, "w"); /* a .nbc name with bad bytes: invalid, never compiled */
+    fputs("print(1)\n", f);
+    fclose(f);
+    ck_assert_int_eq(nd_compile_or_load(nbc, &o, &q), ND_EINVALID);
+    ck_assert_ptr_null(q);
+    nd_program_free(p);
+    unlink(src);
+    unlink(nbc);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *compiler_suite(void)
 {
     Suite *s = suite_create("compiler");
@@ -1088,6 +1127,7 @@ static Suite *compiler_suite(void)
     tcase_add_test(tc, test_alloc_failures);
     tcase_add_test(tc, test_golden);
     tcase_add_test(tc, test_uniform);
+    tcase_add_test(tc, test_compile_or_load);
     suite_add_tcase(s, tc);
     return s;
 }
