@@ -4,6 +4,7 @@
 #include "config.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
+#include "config/config.h"
 #include "job/job.h"
 #include "runtime/spmd.h"
 #ifdef ND_HAVE_CUDA
@@ -14,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
+/* The usage text around the flags generated from the key table (config/keys.def). */
+static const char usage_head[] =
     "usage: mpirun -n N noodle-run [options] PROGRAM.nbc|PROGRAM.noodle\n"
     "       noodle-run --print-config [--config FILE] [options]\n"
     "\n"
@@ -24,23 +26,9 @@ static const char usage[] =
     "  --param NAME=VALUE        job parameter read by param() (repeatable)\n"
     "  --config FILE             configuration file (else $NOODLE_CONFIG, ./noodle.yaml,\n"
     "                            $XDG_CONFIG_HOME/noodle/config.yaml)\n"
-    "  --print-config            print every effective setting and its source, then exit\n"
-    "  --block-size N            block-cyclic block size (block_size, default 64)\n"
-    "  --grid RxC                process grid (grid, default: near-square)\n"
-    "  --threads-per-rank N      BLAS threads per rank (threads_per_rank, default 1)\n"
-    "  --call-depth N            maximum call depth (limits.call_depth, default 100000)\n"
-    "  --no-check-collectives    turn off the SPMD consistency check\n"
-    "  --gpu auto|on|off         matrices on CUDA devices (gpu, default auto: if every\n"
-    "                            rank has one)\n"
-    "  --gpu-comm nccl|mpi       device data between ranks by NCCL, or by MPI through host\n"
-    "                            memory, which lets ranks share a device (gpu_comm)\n"
-    "  --log-level LEVEL         error|warn|info|debug (log_level, default info)\n"
-    "  --run-time S              checkpoint and exit 75 after S seconds (limits.run_time)\n"
-    "  --memory-per-rank BYTES   allocation limit per rank (limits.memory_per_rank)\n"
-    "  --catalog PATH            results catalog for store/load/query (catalog.path)\n"
+    "  --print-config            print every effective setting and its source, then exit\n";
+static const char usage_tail[] =
     "  --checkpoint-dir DIR      checkpoint directory (default <checkpoint.dir>/PROGRAM)\n"
-    "  --checkpoint-interval S   checkpoint at safe points every S seconds (0 = off)\n"
-    "  --checkpoint-keep N       committed checkpoints to keep (default 2)\n"
     "  --mpiio-hint KEY=VALUE    MPI-IO hint for checkpoint files (repeatable)\n"
     "  --restart                 resume from the newest valid checkpoint (if any)\n"
     "  --restart-from FILE|DIR   resume from this checkpoint (or directory)\n"
@@ -53,36 +41,27 @@ static const char usage[] =
     "exit status: 0 ok, 1 program error, 2 usage or config error, 3 invalid file,\n"
     "75 checkpointed on a signal or at the run-time limit (requeue)\n";
 
+static void put_usage(FILE *fp)
+{
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    fputs(usage_head, fp);
+    if (nd_cfg_flags_usage(&sb) == ND_OK && sb.len) fputs(sb.data, fp);
+    fputs(usage_tail, fp);
+    nd_sb_free(&sb);
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
     if (nd_spmd_rank() == 0) {
         fprintf(stderr, "noodle-run: error: ");
         fprintf(stderr, fmt, arg);
-        fprintf(stderr, "\n%s", usage);
+        fputc('\n', stderr);
+        put_usage(stderr);
         fflush(stderr);
     }
     return ND_EXIT_USAGE;
 }
-
-/* Flags that set a configuration key: their values are checked by the config module,
- * which names the flag in its message. */
-static const struct {
-    const char *flag, *key, *fixed; /* fixed: the value for a flag that takes none */
-} key_flags[] = {
-    {"--block-size", "block_size", NULL},
-    {"--grid", "grid", NULL},
-    {"--threads-per-rank", "threads_per_rank", NULL},
-    {"--call-depth", "limits.call_depth", NULL},
-    {"--no-check-collectives", "check_collectives", "false"},
-    {"--gpu", "gpu", NULL},
-    {"--gpu-comm", "gpu_comm", NULL},
-    {"--catalog", "catalog.path", NULL},
-    {"--checkpoint-interval", "checkpoint.interval", NULL},
-    {"--checkpoint-keep", "checkpoint.keep", NULL},
-    {"--log-level", "log_level", NULL},
-    {"--run-time", "limits.run_time", NULL},
-    {"--memory-per-rank", "limits.memory_per_rank", NULL},
-};
 
 #define MAX_ARGS 256
 
@@ -99,19 +78,19 @@ static int parse(cli *c, int argc, char **argv)
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         const char *val = k + 1 < argc ? argv[k + 1] : NULL;
-        bool matched = false;
-        for (size_t f = 0; f < ND_ARRAY_LEN(key_flags) && !matched; f++) {
-            if (strcmp(a, key_flags[f].flag) != 0) continue;
-            matched = true;
-            if (!key_flags[f].fixed && !val) return usage_error("%s needs a value", a);
+        const char *fixed = NULL;
+        int key = nd_cfg_flag_find(a, &fixed);
+        if (key >= 0) {
+            /* The config module checks the value and names the flag in its message. */
+            if (!fixed && !val) return usage_error("%s needs a value", a);
             if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", a);
             c->over[o->noverrides++] =
-                (nd_job_override){key_flags[f].key, key_flags[f].fixed ? key_flags[f].fixed : val, a};
-            if (!key_flags[f].fixed) k++;
+                (nd_job_override){nd_cfg_key_path((nd_cfg_key)key), fixed ? fixed : val, a};
+            if (!fixed) k++;
+            continue;
         }
-        if (matched) continue;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (nd_spmd_rank() == 0) fputs(usage, stdout);
+            if (nd_spmd_rank() == 0) put_usage(stdout);
             return -1;
         } else if (strcmp(a, "--version") == 0) {
             if (nd_spmd_rank() == 0) printf("noodle-run (noodle) %s\n", PACKAGE_VERSION);

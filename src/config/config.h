@@ -14,28 +14,7 @@
 
 #include <stdio.h>
 
-/* Every key, in the order print, emit and pack use (sections contiguous). */
-typedef enum nd_cfg_key {
-    ND_CFG_GRID,
-    ND_CFG_BLOCK_SIZE,
-    ND_CFG_THREADS_PER_RANK,
-    ND_CFG_CHECKPOINT_DIR,
-    ND_CFG_CHECKPOINT_INTERVAL,
-    ND_CFG_CHECKPOINT_KEEP,
-    ND_CFG_CHECKPOINT_SIGNAL_LEAD,
-    ND_CFG_CHECKPOINT_MPIIO_HINTS,
-    ND_CFG_CATALOG_PATH,
-    ND_CFG_LOG_LEVEL,
-    ND_CFG_GPU,
-    ND_CFG_GPU_COMM,
-    ND_CFG_LIMITS_MEMORY_PER_RANK,
-    ND_CFG_LIMITS_RUN_TIME,
-    ND_CFG_LIMITS_CALL_DEPTH,
-    ND_CFG_PROGRESS_INTERVAL,
-    ND_CFG_LAUNCHER,
-    ND_CFG_CHECK_COLLECTIVES,
-    ND_CFG_NKEYS
-} nd_cfg_key;
+#include "config/keys.h"
 
 typedef enum nd_cfg_log_level {
     ND_LOG_ERROR,
@@ -77,25 +56,22 @@ typedef struct nd_cfg_map {
     char **keys, **vals; /* owned */
 } nd_cfg_map;
 
+/* The field types of keys.def's value types (GRID gives two fields). */
+#define ND_CFG_FIELD_GRID(CTYPE, FIELD) int FIELD##_rows, FIELD##_cols; /* 0, 0 = auto */
+#define ND_CFG_FIELD_INT(CTYPE, FIELD) int FIELD;
+#define ND_CFG_FIELD_SECONDS(CTYPE, FIELD) double FIELD;
+#define ND_CFG_FIELD_BYTES(CTYPE, FIELD) uint64_t FIELD; /* 0 = no limit */
+#define ND_CFG_FIELD_STRING(CTYPE, FIELD) char *FIELD;   /* owned, non-empty */
+#define ND_CFG_FIELD_ENUM(CTYPE, FIELD) CTYPE FIELD;
+#define ND_CFG_FIELD_BOOL(CTYPE, FIELD) bool FIELD;
+#define ND_CFG_FIELD_MAP(CTYPE, FIELD) nd_cfg_map FIELD;
+
+/* One field per key of keys.def, holding a value in its range (units: keys.def). */
 typedef struct nd_cfg {
-    int grid_rows, grid_cols;      /* 0, 0 = auto (near-square from the rank count) */
-    int block_size;                /* >= 1 */
-    int threads_per_rank;          /* >= 1 */
-    char *checkpoint_dir;          /* owned, non-empty */
-    double checkpoint_interval;    /* seconds, 0 = off */
-    int checkpoint_keep;           /* >= 1 */
-    double checkpoint_signal_lead; /* seconds */
-    nd_cfg_map mpiio_hints;
-    char *catalog_path; /* owned, non-empty */
-    nd_cfg_log_level log_level;
-    nd_cfg_gpu gpu;
-    nd_cfg_gpu_comm gpu_comm;
-    uint64_t memory_per_rank;  /* bytes, 0 = no limit */
-    double run_time;           /* seconds, 0 = no limit */
-    uint32_t call_depth;       /* >= 10000 */
-    double progress_interval;  /* seconds, 0 = off */
-    nd_cfg_launcher launcher;
-    bool check_collectives;
+#define ND_CFG_KEY(ID, PATH, TYPE, CTYPE, FIELD, DFLT, MIN, MAX, NAMES, FLAG, META, HELP) \
+    ND_CFG_FIELD_##TYPE(CTYPE, FIELD)
+#include "config/keys.def"
+#undef ND_CFG_KEY
     char *file; /* owned: the config file read, as found (NULL = none) */
     nd_cfg_origin origin[ND_CFG_NKEYS];
 } nd_cfg;
@@ -120,6 +96,13 @@ nd_status nd_cfg_load_env(nd_cfg *cfg);
  * would: the origin becomes `flag` (e.g. "--checkpoint-interval"; NULL = "--set KEY").
  * A bad value or unknown key is ND_EUSAGE, "FLAG: expected ..., got '...'". */
 nd_status nd_cfg_set(nd_cfg *cfg, const char *key, const char *value, const char *flag);
+
+/* noodle-run's flags that set a key (keys.def).  nd_cfg_flag_find returns the key of
+ * `flag`, or -1; *fixed is the value of a flag that takes none (BOOL), else NULL.
+ * nd_cfg_flags_usage appends their usage lines ("  --block-size N   ... (block_size,
+ * default 64)"), in key order. */
+int nd_cfg_flag_find(const char *flag, const char **fixed);
+nd_status nd_cfg_flags_usage(nd_strbuf *out);
 
 /* Key table lookups.  nd_cfg_key_find returns -1 for an unknown path. */
 int nd_cfg_key_find(const char *path);

@@ -343,6 +343,7 @@ START_TEST(test_set_errors)
         {"grid", "2x0", "--x: expected auto or ROWSxCOLS (e.g. 2x3), got '2x0'"},
         {"grid", "square", "--x: expected auto or ROWSxCOLS (e.g. 2x3), got 'square'"},
         {"block_size", "0", "--x: expected an integer >= 1, got '0'"},
+        {"block_size", "-3", "--x: expected an integer >= 1, got '-3'"},
         {"block_size", "64.5", "--x: expected an integer >= 1, got '64.5'"},
         {"block_size", "99999999999", "--x: expected an integer between 1 and 2147483647, got '99999999999'"},
         {"checkpoint.interval", "soon", "--x: expected a number of seconds, got 'soon'"},
