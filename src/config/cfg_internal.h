@@ -1,4 +1,4 @@
-/* cfg_internal.h: what config.c, cfg_yaml.c and job.c share inside src/config.
+/* cfg_internal.h: what config.c, cfg_yaml.c and jobspec.c share inside src/config.
  * The key table and the text parsers live in config.c; the YAML walker in cfg_yaml.c
  * applies a mapping node to an nd_cfg with the same rules for config files and the
  * `config:` section of job specs.  Not installed, not for other modules. */

@@ -3,7 +3,7 @@
  *
  * Invariant: every user-facing error names path:LINE:COL (1-based, libyaml's marks + 1)
  * and the full key path; keys are checked against the table in config.c, so the same
- * walker serves config files and the `config:` section of job specs (job.c).
+ * walker serves config files and the `config:` section of job specs (jobspec.c).
  * Specified by docs/config.md.
  */
 #include "config/cfg_internal.h"

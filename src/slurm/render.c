@@ -3,7 +3,7 @@
  *
  * Invariant: values reach the script only as single-quoted shell words or as #SBATCH
  * values checked against a safe character set; the array task -> parameters mapping is
- * nd_cfg_job_task's (row-major, jobs/README.md).  Specified by docs/slurm.md.
+ * nd_cfg_jobspec_task's (row-major, jobs/README.md).  Specified by docs/slurm.md.
  */
 #include "config.h"
 #include "slurm/slurm.h"
@@ -87,7 +87,7 @@ static bool ident_ok(const char *s)
     return true;
 }
 
-nd_status nd_slurm_job_set_param(nd_cfg_job *job, const char *name, const char *value)
+nd_status nd_slurm_job_set_param(nd_cfg_jobspec *job, const char *name, const char *value)
 {
     ND_CHECK(ident_ok(name), ND_EUSAGE,
              "--param '%s=%s': a parameter name is [A-Za-z_][A-Za-z0-9_]*", name, value);
@@ -98,13 +98,13 @@ nd_status nd_slurm_job_set_param(nd_cfg_job *job, const char *name, const char *
     return nd_cfg_map_set(&job->params, name, value);
 }
 
-nd_status nd_slurm_task_shell(const nd_cfg_job *job, uint64_t index, nd_strbuf *out)
+nd_status nd_slurm_task_shell(const nd_cfg_jobspec *job, uint64_t index, nd_strbuf *out)
 {
     size_t cap = job->params.n + job->n_sweep, n = 0;
     const char **names = ND_ALLOC_N(const char *, cap ? cap : 1);
     const char **values = ND_ALLOC_N(const char *, cap ? cap : 1);
     nd_status st = names && values ? ND_OK : ND_ENOMEM;
-    if (st == ND_OK) st = nd_cfg_job_task(job, index, names, values, cap, &n);
+    if (st == ND_OK) st = nd_cfg_jobspec_task(job, index, names, values, cap, &n);
     size_t first = job->params.n; /* the fixed params come first; they are in PARAMS */
     if (st == ND_OK) st = nd_sb_puts(out, "TASK_PARAMS=(");
     for (size_t k = first; k < n && st == ND_OK; k++) {
@@ -208,14 +208,14 @@ static nd_status set_quoted(nd_cfg_map *vars, const char *name, const char *valu
 
 static nd_status sbatch_lines(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf *sb)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     ND_TRY(nd_sb_printf(sb, "#SBATCH --ntasks=%d\n", job->ranks));
     if (job->nodes) ND_TRY(nd_sb_printf(sb, "#SBATCH --nodes=%d\n", job->nodes));
     if (s->threads_per_rank > 1)
         ND_TRY(nd_sb_printf(sb, "#SBATCH --cpus-per-task=%d\n", s->threads_per_rank));
     if (job->time) {
         char t[48];
-        nd_cfg_job_time_str(job, t, sizeof t);
+        nd_cfg_jobspec_time_str(job, t, sizeof t);
         ND_TRY(nd_sb_printf(sb, "#SBATCH --time=%s\n", t));
     }
     if (job->partition) {
@@ -239,7 +239,7 @@ static nd_status sbatch_lines(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf 
 static nd_status modules_env(const nd_slurm_spec *s, nd_strbuf *mods, nd_strbuf *env,
                              nd_strbuf *cfgenv)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     for (size_t k = 0; k < job->n_modules; k++) {
         ND_TRY(nd_sb_puts(mods, "module load "));
         ND_TRY(nd_slurm_shell_quote(mods, job->modules[k]));
@@ -272,7 +272,7 @@ static nd_status modules_env(const nd_slurm_spec *s, nd_strbuf *mods, nd_strbuf 
     return ND_OK;
 }
 
-static nd_status fixed_params(const nd_cfg_job *job, nd_strbuf *words, nd_strbuf *where,
+static nd_status fixed_params(const nd_cfg_jobspec *job, nd_strbuf *words, nd_strbuf *where,
                               bool *ok)
 {
     for (size_t k = 0; k < job->params.n; k++) {
@@ -292,7 +292,7 @@ static nd_status fixed_params(const nd_cfg_job *job, nd_strbuf *words, nd_strbuf
 
 static nd_status task_setup(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf *sb)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     if (!job->n_sweep) return nd_sb_puts(sb, "# (not an array: no per-task parameters)");
     uint64_t max = s->case_table_max ? s->case_table_max : ND_SLURM_CASE_TABLE_MAX;
     if (tasks > max) {
@@ -332,7 +332,7 @@ static nd_status meta_lines(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf *s
 
 nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     ND_TRY(check_path("spec", s->spec_path));
     ND_TRY(check_path("program", s->program));
     ND_TRY(check_path("checkpoint directory", s->checkpoint_dir));
@@ -343,7 +343,7 @@ nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
     ND_CHECK(s->signal_lead >= 0 && s->signal_lead <= 65535, ND_EUSAGE,
              "checkpoint.signal_lead: %g seconds is more than Slurm accepts (65535)",
              s->signal_lead);
-    uint64_t tasks = nd_cfg_job_count(job);
+    uint64_t tasks = nd_cfg_jobspec_count(job);
     bool array = job->n_sweep > 0;
     char buf[64];
 

@@ -12,6 +12,7 @@
 #include "common/nd.h"
 #include "common/strbuf.h"
 #include "config/config.h"
+#include "config/jobspec.h"
 
 #include <stdio.h>
 
@@ -21,7 +22,7 @@
 
 /* Everything the renderer needs, resolved by the caller (paths absolute). */
 typedef struct nd_slurm_spec {
-    const nd_cfg_job *job;      /* validated spec; job->params includes --param overrides */
+    const nd_cfg_jobspec *job;      /* validated spec; job->params includes --param overrides */
     const char *spec_path;      /* the spec, absolute (for --task-params at run time) */
     const char *program;        /* what noodle-run runs: the compiled .nbc, absolute */
     const char *source;         /* the program as named in the spec (for the header) */
@@ -51,13 +52,13 @@ nd_status nd_slurm_where(nd_strbuf *out, const char *const *names, const char *c
 
 /* Sets a fixed parameter from `noodle-submit --param NAME=VALUE`: the name must be
  * [A-Za-z_][A-Za-z0-9_]* and not swept (ND_EUSAGE).  Replaces a value from the spec. */
-nd_status nd_slurm_job_set_param(nd_cfg_job *job, const char *name, const char *value);
+nd_status nd_slurm_job_set_param(nd_cfg_jobspec *job, const char *name, const char *value);
 
 /* Appends one line of shell (no newline) that sets the array task's own parameters:
  * `TASK_PARAMS=(--param 'n=200' ...); TASK_WHERE='params.n = 200 ...'` (and
  * `SKIP_OK=0` when no MQL condition can match).  Only the sweep values: the fixed
  * params are in the script's PARAMS.  ND_EUSAGE for an index out of range. */
-nd_status nd_slurm_task_shell(const nd_cfg_job *job, uint64_t index, nd_strbuf *out);
+nd_status nd_slurm_task_shell(const nd_cfg_jobspec *job, uint64_t index, nd_strbuf *out);
 
 /* Expands @NAME@ (NAME = [A-Z_][A-Z0-9_]*) from vars and @@ to @; any other @ is kept.
  * An unknown variable is ND_EUSAGE "TEMPLATE:LINE: unknown template variable @NAME@". */

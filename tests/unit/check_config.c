@@ -5,6 +5,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "common/alloc.h"
 #include "config/config.h"
+#include "config/jobspec.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -675,9 +676,9 @@ static nd_status config_pass(void)
 
 static nd_status job_pass(void)
 {
-    nd_cfg_job job;
-    nd_status st = nd_cfg_job_load("job.yaml", &job);
-    if (st == ND_OK) nd_cfg_job_free(&job);
+    nd_cfg_jobspec job;
+    nd_status st = nd_cfg_jobspec_load("job.yaml", &job);
+    if (st == ND_OK) nd_cfg_jobspec_free(&job);
     return st;
 }
 
@@ -737,15 +738,15 @@ static const char *full_job =
 START_TEST(test_job_full)
 {
     write_file("job.yaml", full_job);
-    nd_cfg_job job;
-    ck_assert_msg(nd_cfg_job_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
+    nd_cfg_jobspec job;
+    ck_assert_msg(nd_cfg_jobspec_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
     ck_assert_str_eq(job.name, "bench-1");
     ck_assert_str_eq(job.program, "examples/solve.noodle");
     ck_assert_int_eq(job.ranks, 8);
     ck_assert_int_eq(job.nodes, 2);
     ck_assert_int_eq(job.time, 5400);
     char t[32];
-    nd_cfg_job_time_str(&job, t, sizeof t);
+    nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "1:30:00");
     ck_assert_str_eq(job.partition, "debug");
     ck_assert_str_eq(job.account, "proj42");
@@ -761,14 +762,14 @@ START_TEST(test_job_full)
     ck_assert_str_eq(nd_cfg_map_get(&job.params, "label"), "run a");
     ck_assert_int_eq(job.throttle, 2);
     ck_assert_uint_eq(job.n_sweep, 2);
-    ck_assert_uint_eq(nd_cfg_job_count(&job), 6);
+    ck_assert_uint_eq(nd_cfg_jobspec_count(&job), 6);
     /* row-major: the last sweep entry varies fastest */
     const char *want[6][2] = {{"100", "1"}, {"100", "2"}, {"100", "3"},
                               {"200", "1"}, {"200", "2"}, {"200", "3"}};
     for (uint64_t i = 0; i < 6; i++) {
         const char *names[8], *values[8];
         size_t n;
-        ck_assert_int_eq(nd_cfg_job_task(&job, i, names, values, 8, &n), ND_OK);
+        ck_assert_int_eq(nd_cfg_jobspec_task(&job, i, names, values, 8, &n), ND_OK);
         ck_assert_uint_eq(n, 4);
         ck_assert_str_eq(names[0], "tol");
         ck_assert_str_eq(names[1], "label");
@@ -779,21 +780,21 @@ START_TEST(test_job_full)
     }
     const char *names[2], *values[2];
     size_t n;
-    ck_assert_int_eq(nd_cfg_job_task(&job, 6, names, values, 2, &n), ND_EUSAGE);
+    ck_assert_int_eq(nd_cfg_jobspec_task(&job, 6, names, values, 2, &n), ND_EUSAGE);
     ck_assert_str_eq(nd_err_msg(), "job.yaml: task 6 out of range (the sweep has 6 tasks)");
     /* a short array gets what fits and the full count */
-    ck_assert_int_eq(nd_cfg_job_task(&job, 5, names, values, 2, &n), ND_OK);
+    ck_assert_int_eq(nd_cfg_jobspec_task(&job, 5, names, values, 2, &n), ND_OK);
     ck_assert_uint_eq(n, 4);
     ck_assert_str_eq(values[1], "run a");
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
 }
 END_TEST
 
 START_TEST(test_job_defaults)
 {
     write_file("job.yaml", "program: ../progs/heat-2d.nbc\ntime: 90\n");
-    nd_cfg_job job;
-    ck_assert_msg(nd_cfg_job_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
+    nd_cfg_jobspec job;
+    ck_assert_msg(nd_cfg_jobspec_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
     ck_assert_str_eq(job.name, "heat-2d");
     ck_assert_int_eq(job.ranks, 1);
     ck_assert_int_eq(job.nodes, 0);
@@ -803,30 +804,30 @@ START_TEST(test_job_defaults)
     ck_assert_ptr_null(job.partition);
     ck_assert_uint_eq(job.n_modules, 0);
     ck_assert_uint_eq(job.n_sweep, 0);
-    ck_assert_uint_eq(nd_cfg_job_count(&job), 1);
+    ck_assert_uint_eq(nd_cfg_jobspec_count(&job), 1);
     const char *names[1], *values[1];
     size_t n = 9;
-    ck_assert_int_eq(nd_cfg_job_task(&job, 0, names, values, 1, &n), ND_OK);
+    ck_assert_int_eq(nd_cfg_jobspec_task(&job, 0, names, values, 1, &n), ND_OK);
     ck_assert_uint_eq(n, 0);
     char t[32];
-    nd_cfg_job_time_str(&job, t, sizeof t);
+    nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "1:30:00");
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
 
     write_file("job.yaml", "program: \"my prog!.noodle\"\n");
-    ck_assert_int_eq(nd_cfg_job_load("job.yaml", &job), ND_OK);
+    ck_assert_int_eq(nd_cfg_jobspec_load("job.yaml", &job), ND_OK);
     ck_assert_str_eq(job.name, "my_prog_");
-    nd_cfg_job_time_str(&job, t, sizeof t);
+    nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "");
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
 }
 END_TEST
 
 static void expect_job_error(const char *text, const char *msg)
 {
     write_file("job.yaml", text);
-    nd_cfg_job job;
-    nd_status st = nd_cfg_job_load("job.yaml", &job);
+    nd_cfg_jobspec job;
+    nd_status st = nd_cfg_jobspec_load("job.yaml", &job);
     ck_assert_msg(st == ND_EUSAGE, "expected an error for:\n%s", text);
     ck_assert_str_eq(nd_err_msg(), msg);
     ck_assert_ptr_null(job.program);
@@ -900,8 +901,8 @@ START_TEST(test_job_errors)
     expect_job_error(WITH("sweep: {n: [1}\n"),
                      "job.yaml:2:14: error: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence)");
 #undef WITH
-    nd_cfg_job job;
-    ck_assert_int_eq(nd_cfg_job_load("missing.yaml", &job), ND_EUSAGE);
+    nd_cfg_jobspec job;
+    ck_assert_int_eq(nd_cfg_jobspec_load("missing.yaml", &job), ND_EUSAGE);
     ck_assert_str_eq(nd_err_msg(), "missing.yaml: error: cannot read file: No such file or directory");
 }
 END_TEST
