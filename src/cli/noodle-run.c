@@ -2,6 +2,7 @@
  * Parses arguments (identical on every rank, so usage errors are uniform: rank 0 prints,
  * every rank exits 2) and hands over to the job driver (src/job). */
 #include "config.h"
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
 #include "config/config.h"
@@ -51,17 +52,8 @@ static void put_usage(FILE *fp)
     nd_sb_free(&sb);
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    if (nd_spmd_rank() == 0) {
-        fprintf(stderr, "noodle-run: error: ");
-        fprintf(stderr, fmt, arg);
-        fputc('\n', stderr);
-        put_usage(stderr);
-        fflush(stderr);
-    }
-    return ND_EXIT_USAGE;
-}
+/* Arguments are identical on every rank: rank 0 speaks for all (quiet set in run). */
+static nd_cli cli_info = {.prog = "noodle-run", .put_usage = put_usage};
 
 #define MAX_ARGS 256
 
@@ -82,53 +74,54 @@ static int parse(cli *c, int argc, char **argv)
         int key = nd_cfg_flag_find(a, &fixed);
         if (key >= 0) {
             /* The config module checks the value and names the flag in its message. */
-            if (!fixed && !val) return usage_error("%s needs a value", a);
-            if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", a);
+            if (!fixed && !val) return nd_cli_usage_error(&cli_info, "%s needs a value", a);
+            if (o->noverrides == MAX_ARGS)
+                return nd_cli_usage_error(&cli_info, "too many options (%s)", a);
             c->over[o->noverrides++] =
                 (nd_job_override){nd_cfg_key_path((nd_cfg_key)key), fixed ? fixed : val, a};
             if (!fixed) k++;
             continue;
         }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (nd_spmd_rank() == 0) put_usage(stdout);
-            return -1;
-        } else if (strcmp(a, "--version") == 0) {
-            if (nd_spmd_rank() == 0) printf("noodle-run (noodle) %s\n", PACKAGE_VERSION);
+        if (nd_cli_help_version(&cli_info, a)) {
             return -1;
         } else if (strcmp(a, "--param") == 0) {
-            if (!val) return usage_error("%s needs NAME=VALUE", a);
+            if (!val) return nd_cli_usage_error(&cli_info, "%s needs NAME=VALUE", a);
             const char *eq = strchr(val, '=');
-            if (!eq || eq == val) return usage_error("--param '%s': expected NAME=VALUE", val);
-            if (o->nparams == MAX_ARGS) return usage_error("too many %s options", a);
+            if (!eq || eq == val)
+                return nd_cli_usage_error(&cli_info, "--param '%s': expected NAME=VALUE", val);
+            if (o->nparams == MAX_ARGS)
+                return nd_cli_usage_error(&cli_info, "too many %s options", a);
             c->params[o->nparams].key = nd_strndup(val, (size_t)(eq - val));
             c->params[o->nparams].value = nd_strdup(eq + 1);
             if (!c->params[o->nparams].key || !c->params[o->nparams].value)
-                return usage_error("%s", "out of memory");
+                return nd_cli_usage_error(&cli_info, "out of memory");
             o->nparams++;
             k++;
         } else if (strcmp(a, "--config") == 0) {
-            if (!val || !*val) return usage_error("%s needs a file", a);
+            if (!val || !*val) return nd_cli_usage_error(&cli_info, "%s needs a file", a);
             o->config_file = val;
             k++;
         } else if (strcmp(a, "--print-config") == 0) {
             o->print_config = true;
         } else if (strcmp(a, "--checkpoint-dir") == 0) {
-            if (!val || !*val) return usage_error("%s needs a directory", a);
+            if (!val || !*val) return nd_cli_usage_error(&cli_info, "%s needs a directory", a);
             o->checkpoint_dir = val;
             k++;
         } else if (strcmp(a, "--mpiio-hint") == 0) {
-            if (!val) return usage_error("%s needs KEY=VALUE", a);
+            if (!val) return nd_cli_usage_error(&cli_info, "%s needs KEY=VALUE", a);
             const char *eq = strchr(val, '=');
             if (!eq || eq == val || strchr(val, ','))
-                return usage_error("--mpiio-hint '%s': expected KEY=VALUE (no commas)", val);
+                return nd_cli_usage_error(
+                    &cli_info, "--mpiio-hint '%s': expected KEY=VALUE (no commas)", val);
             if ((c->hints.len && nd_sb_putc(&c->hints, ',') != ND_OK) ||
                 nd_sb_puts(&c->hints, val) != ND_OK)
-                return usage_error("%s", "out of memory");
+                return nd_cli_usage_error(&cli_info, "out of memory");
             k++;
         } else if (strcmp(a, "--restart") == 0) {
             o->ckpt.restart = true;
         } else if (strcmp(a, "--restart-from") == 0) {
-            if (!val || !*val) return usage_error("%s needs a file or directory", a);
+            if (!val || !*val)
+                return nd_cli_usage_error(&cli_info, "%s needs a file or directory", a);
             o->ckpt.restart_from = val;
             k++;
         } else if (strcmp(a, "--force") == 0) {
@@ -136,19 +129,21 @@ static int parse(cli *c, int argc, char **argv)
         } else if (strcmp(a, "--fresh") == 0) {
             o->ckpt.fresh = true;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option '%s'", a);
+            return nd_cli_usage_error(&cli_info, "unknown option '%s'", a);
         } else if (o->program) {
-            return usage_error("more than one program given ('%s')", a);
+            return nd_cli_usage_error(&cli_info, "more than one program given ('%s')", a);
         } else {
             o->program = a;
         }
     }
     if (c->hints.len) {
-        if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", "--mpiio-hint");
+        if (o->noverrides == MAX_ARGS)
+            return nd_cli_usage_error(&cli_info, "too many options (%s)", "--mpiio-hint");
         c->over[o->noverrides++] =
             (nd_job_override){"checkpoint.mpiio_hints", c->hints.data, "--mpiio-hint"};
     }
-    if (!o->program && !o->print_config) return usage_error("%s", "no program given");
+    if (!o->program && !o->print_config)
+        return nd_cli_usage_error(&cli_info, "no program given");
     o->params = c->params;
     o->overrides = c->over;
     return ND_EXIT_OK;
@@ -161,6 +156,7 @@ static int run(int argc, char **argv)
 #ifdef ND_HAVE_CUDA
     c.o.gpu_start = nd_cuda_start;
 #endif
+    cli_info.quiet = nd_spmd_rank() != 0;
     int rc = parse(&c, argc, argv);
     if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);
     if (rc < 0) rc = ND_EXIT_OK; /* --help, --version */
