@@ -59,7 +59,7 @@ static nd_cli cli_info = {.prog = "noodle-run", .put_usage = put_usage};
 
 typedef struct cli {
     nd_job_opts o;
-    nd_job_param params[MAX_ARGS];
+    nd_kv params; /* --param values: a later NAME replaces an earlier one */
     nd_job_override over[MAX_ARGS];
     nd_strbuf hints; /* --mpiio-hint values joined with ',' (the config's map syntax) */
 } cli;
@@ -89,13 +89,10 @@ static int parse(cli *c, int argc, char **argv)
             const char *eq = strchr(val, '=');
             if (!eq || eq == val)
                 return nd_cli_usage_error(&cli_info, "--param '%s': expected NAME=VALUE", val);
-            if (o->nparams == MAX_ARGS)
-                return nd_cli_usage_error(&cli_info, "too many %s options", a);
-            c->params[o->nparams].key = nd_strndup(val, (size_t)(eq - val));
-            c->params[o->nparams].value = nd_strdup(eq + 1);
-            if (!c->params[o->nparams].key || !c->params[o->nparams].value)
-                return nd_cli_usage_error(&cli_info, "out of memory");
-            o->nparams++;
+            char *name = nd_strndup(val, (size_t)(eq - val));
+            nd_status st = name ? nd_kv_set(&c->params, name, eq + 1) : ND_ENOMEM;
+            nd_strfree(name);
+            if (st != ND_OK) return nd_cli_usage_error(&cli_info, "out of memory");
             k++;
         } else if (strcmp(a, "--config") == 0) {
             if (!val || !*val) return nd_cli_usage_error(&cli_info, "%s needs a file", a);
@@ -144,7 +141,7 @@ static int parse(cli *c, int argc, char **argv)
     }
     if (!o->program && !o->print_config)
         return nd_cli_usage_error(&cli_info, "no program given");
-    o->params = c->params;
+    o->params = &c->params;
     o->overrides = c->over;
     return ND_EXIT_OK;
 }
@@ -160,10 +157,7 @@ static int run(int argc, char **argv)
     int rc = parse(&c, argc, argv);
     if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);
     if (rc < 0) rc = ND_EXIT_OK; /* --help, --version */
-    for (int k = 0; k < c.o.nparams; k++) {
-        nd_strfree(c.params[k].key);
-        nd_strfree(c.params[k].value);
-    }
+    nd_kv_free(&c.params);
     nd_sb_free(&c.hints);
     return rc;
 }

@@ -15,7 +15,7 @@
 nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_src src,
                           int line, int col, const char *name);
 /* Replaces the MPI-IO hints (takes ownership of *m on success and failure). */
-void nd_cfg_set_hints(nd_cfg *cfg, nd_cfg_map *m, int line, int col);
+void nd_cfg_set_hints(nd_cfg *cfg, nd_kv *m, int line, int col);
 /* Writes what a key expects given the rejected text ("expected an integer >= 1"). */
 void nd_cfg_expect(nd_cfg_key key, const char *text, char *buf, size_t size);
 /* True for keys whose YAML value must be a plain (unquoted) scalar: numbers, booleans. */

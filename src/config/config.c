@@ -47,64 +47,6 @@ static const keydef keys[ND_CFG_NKEYS] = {
 #undef ND_CFG_KEY
 };
 
-/* ---- maps ---- */
-
-void nd_cfg_map_init(nd_cfg_map *m) { memset(m, 0, sizeof *m); }
-
-void nd_cfg_map_free(nd_cfg_map *m)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        nd_strfree(m->keys[i]);
-        nd_strfree(m->vals[i]);
-    }
-    ND_FREE_N(m->keys, m->cap);
-    ND_FREE_N(m->vals, m->cap);
-    nd_cfg_map_init(m);
-}
-
-const char *nd_cfg_map_get(const nd_cfg_map *m, const char *key)
-{
-    for (size_t i = 0; i < m->n; i++)
-        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
-    return NULL;
-}
-
-nd_status nd_cfg_map_set(nd_cfg_map *m, const char *key, const char *val)
-{
-    char *v = nd_strdup(val);
-    if (!v) return ND_ENOMEM;
-    for (size_t i = 0; i < m->n; i++) {
-        if (strcmp(m->keys[i], key) == 0) {
-            nd_strfree(m->vals[i]);
-            m->vals[i] = v;
-            return ND_OK;
-        }
-    }
-    if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 4;
-        char **nk = ND_ALLOC_N(char *, ncap), **nv = ND_ALLOC_N(char *, ncap);
-        if (!nk || !nv) {
-            ND_FREE_N(nk, nk ? ncap : 0);
-            ND_FREE_N(nv, nv ? ncap : 0);
-            goto oom;
-        }
-        if (m->n) {
-            memcpy(nk, m->keys, m->n * sizeof *nk);
-            memcpy(nv, m->vals, m->n * sizeof *nv);
-        }
-        ND_FREE_N(m->keys, m->cap);
-        ND_FREE_N(m->vals, m->cap);
-        m->keys = nk, m->vals = nv, m->cap = ncap;
-    }
-    m->keys[m->n] = nd_strdup(key);
-    if (!m->keys[m->n]) goto oom;
-    m->vals[m->n++] = v;
-    return ND_OK;
-oom:
-    nd_strfree(v);
-    return ND_ENOMEM;
-}
-
 /* ---- key table ---- */
 
 int nd_cfg_key_find(const char *path)
@@ -153,7 +95,7 @@ typedef struct parsed {
     double d;
     uint64_t u;
     int rows, cols;
-    nd_cfg_map map;
+    nd_kv map;
 } parsed;
 
 /* A decimal integer, nothing else (no spaces, no hex). */
@@ -256,9 +198,9 @@ static bool parse_bool(const char *s, bool *out)
 }
 
 /* "k=v,k2=v2" (empty: no hints).  ND_EUSAGE without a message on bad text. */
-static nd_status parse_hints(const char *s, nd_cfg_map *m)
+static nd_status parse_hints(const char *s, nd_kv *m)
 {
-    nd_cfg_map_init(m);
+    nd_kv_init(m);
     const char *p = s;
     while (*p) {
         const char *end = strchr(p, ',');
@@ -267,11 +209,11 @@ static nd_status parse_hints(const char *s, nd_cfg_map *m)
         if (!eq || eq == p) goto bad;
         char *k = nd_strndup(p, (size_t)(eq - p));
         char *v = nd_strndup(eq + 1, len - (size_t)(eq - p) - 1);
-        nd_status st = (k && v) ? nd_cfg_map_set(m, k, v) : ND_ENOMEM;
+        nd_status st = (k && v) ? nd_kv_set(m, k, v) : ND_ENOMEM;
         nd_strfree(k);
         nd_strfree(v);
         if (st != ND_OK) {
-            nd_cfg_map_free(m);
+            nd_kv_free(m);
             return st;
         }
         p += len;
@@ -282,7 +224,7 @@ static nd_status parse_hints(const char *s, nd_cfg_map *m)
     }
     return ND_OK;
 bad:
-    nd_cfg_map_free(m);
+    nd_kv_free(m);
     return ND_EUSAGE;
 }
 
@@ -370,7 +312,7 @@ static void origin_set(nd_cfg_origin *o, nd_cfg_src src, int line, int col, char
 #define STORE_STRING(CT, F) nd_strfree(cfg->F), cfg->F = str
 #define STORE_ENUM(CT, F) cfg->F = (CT)p->i
 #define STORE_BOOL(CT, F) cfg->F = p->i != 0
-#define STORE_MAP(CT, F) nd_cfg_map_free(&cfg->F), cfg->F = p->map
+#define STORE_MAP(CT, F) nd_kv_free(&cfg->F), cfg->F = p->map
 
 static nd_status store(nd_cfg *cfg, nd_cfg_key key, const char *s, parsed *p)
 {
@@ -396,7 +338,7 @@ nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_
     nd_status st = parse_text(key, text, &p);
     if (st == ND_OK) st = store(cfg, key, text, &p);
     if (st != ND_OK) {
-        if (keys[key].type == T_MAP) nd_cfg_map_free(&p.map);
+        if (keys[key].type == T_MAP) nd_kv_free(&p.map);
         nd_strfree(nm);
         return st;
     }
@@ -404,11 +346,11 @@ nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_
     return ND_OK;
 }
 
-void nd_cfg_set_hints(nd_cfg *cfg, nd_cfg_map *m, int line, int col)
+void nd_cfg_set_hints(nd_cfg *cfg, nd_kv *m, int line, int col)
 {
-    nd_cfg_map_free(&cfg->mpiio_hints);
+    nd_kv_free(&cfg->mpiio_hints);
     cfg->mpiio_hints = *m;
-    nd_cfg_map_init(m);
+    nd_kv_init(m);
     origin_set(&cfg->origin[ND_CFG_CHECKPOINT_MPIIO_HINTS], ND_CFG_SRC_FILE, line, col, NULL);
 }
 
@@ -432,7 +374,7 @@ nd_status nd_cfg_init(nd_cfg *cfg)
 void nd_cfg_free(nd_cfg *cfg)
 {
 #define FREE_STRING(F) nd_strfree(cfg->F);
-#define FREE_MAP(F) nd_cfg_map_free(&cfg->F);
+#define FREE_MAP(F) nd_kv_free(&cfg->F);
 #define FREE_GRID(F)
 #define FREE_INT(F)
 #define FREE_SECONDS(F)
@@ -570,7 +512,7 @@ static nd_status put_double(nd_strbuf *out, double d)
     return nd_sb_puts(out, b);
 }
 
-static nd_status put_map(nd_strbuf *out, const nd_cfg_map *m)
+static nd_status put_map(nd_strbuf *out, const nd_kv *m)
 {
     for (size_t i = 0; i < m->n; i++)
         ND_TRY(nd_sb_printf(out, "%s%s=%s", i ? "," : "", m->keys[i], m->vals[i]));

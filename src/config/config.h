@@ -9,6 +9,7 @@
 #ifndef ND_CONFIG_H
 #define ND_CONFIG_H
 
+#include "common/kv.h"
 #include "common/nd.h"
 #include "common/strbuf.h"
 
@@ -50,12 +51,6 @@ typedef struct nd_cfg_origin {
     char *name;    /* owned; NULL for DEFAULT and FILE */
 } nd_cfg_origin;
 
-/* A string -> string map in insertion order (MPI-IO hints, job environment, params). */
-typedef struct nd_cfg_map {
-    size_t n, cap;
-    char **keys, **vals; /* owned */
-} nd_cfg_map;
-
 /* The field types of keys.def's value types (GRID gives two fields). */
 #define ND_CFG_FIELD_GRID(CTYPE, FIELD) int FIELD##_rows, FIELD##_cols; /* 0, 0 = auto */
 #define ND_CFG_FIELD_INT(CTYPE, FIELD) int FIELD;
@@ -64,7 +59,7 @@ typedef struct nd_cfg_map {
 #define ND_CFG_FIELD_STRING(CTYPE, FIELD) char *FIELD;   /* owned, non-empty */
 #define ND_CFG_FIELD_ENUM(CTYPE, FIELD) CTYPE FIELD;
 #define ND_CFG_FIELD_BOOL(CTYPE, FIELD) bool FIELD;
-#define ND_CFG_FIELD_MAP(CTYPE, FIELD) nd_cfg_map FIELD;
+#define ND_CFG_FIELD_MAP(CTYPE, FIELD) nd_kv FIELD;
 
 /* One field per key of keys.def, holding a value in its range (units: keys.def). */
 typedef struct nd_cfg {
@@ -133,11 +128,5 @@ nd_status nd_cfg_unpack(nd_cfg *cfg, const void *data, size_t len);
 /* srun inside a Slurm allocation ($SLURM_JOB_ID set), otherwise mpirun, for AUTO. */
 nd_cfg_launcher nd_cfg_launcher_resolve(const nd_cfg *cfg);
 
-void nd_cfg_map_init(nd_cfg_map *m);
-void nd_cfg_map_free(nd_cfg_map *m);
-/* Adds or replaces key (copies both strings). */
-nd_status nd_cfg_map_set(nd_cfg_map *m, const char *key, const char *val);
-/* Returns the value of key, or NULL. */
-const char *nd_cfg_map_get(const nd_cfg_map *m, const char *key);
 
 #endif

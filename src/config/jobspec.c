@@ -142,7 +142,7 @@ static nd_status do_modules(jctx *c, yaml_node_t *v)
 }
 
 /* environment and params: mappings of identifier -> scalar. */
-static nd_status do_scalar_map(jctx *c, yaml_node_t *v, const char *what, nd_cfg_map *out)
+static nd_status do_scalar_map(jctx *c, yaml_node_t *v, const char *what, nd_kv *out)
 {
     if (v->type != YAML_MAPPING_NODE)
         return nd_cfg_yerr(&c->yd, v->start_mark, "%s: expected a mapping, got %s", what,
@@ -159,7 +159,7 @@ static nd_status do_scalar_map(jctx *c, yaml_node_t *v, const char *what, nd_cfg
         snprintf(disp, sizeof disp, "%s.%s", what, name);
         const char *s;
         ND_TRY(want_scalar(c, val, disp, "a scalar value", &s));
-        ND_TRY(nd_cfg_map_set(out, name, s));
+        ND_TRY(nd_kv_set(out, name, s));
     }
     return ND_OK;
 }
@@ -182,7 +182,7 @@ static nd_status do_config(jctx *c, yaml_node_t *v)
         st = nd_sb_puts(&sb, "");
         if (st == ND_OK) st = nd_cfg_value_str(&scratch, (nd_cfg_key)k, &sb);
         if (st == ND_OK)
-            st = nd_cfg_map_set(&c->job->config, nd_cfg_key_path((nd_cfg_key)k), sb.data);
+            st = nd_kv_set(&c->job->config, nd_cfg_key_path((nd_cfg_key)k), sb.data);
     }
     nd_sb_free(&sb);
     nd_cfg_free(&scratch);
@@ -211,7 +211,7 @@ static nd_status do_sweep(jctx *c, yaml_node_t *v, yaml_node_t *sweep_key)
             return nd_cfg_yerr(&c->yd, k->start_mark,
                                "sweep: bad parameter name '%s' (letters, digits and '_', not starting with a digit)",
                                name);
-        if (nd_cfg_map_get(&job->params, name))
+        if (nd_kv_get(&job->params, name))
             return nd_cfg_yerr(&c->yd, k->start_mark,
                                "sweep.%s: also set in params (a parameter is either fixed or swept)",
                                name);
@@ -361,9 +361,9 @@ void nd_cfg_jobspec_free(nd_cfg_jobspec *job)
     nd_strfree(job->account);
     for (size_t i = 0; i < job->n_modules; i++) nd_strfree(job->modules[i]);
     ND_FREE_N(job->modules, job->n_modules);
-    nd_cfg_map_free(&job->environment);
-    nd_cfg_map_free(&job->config);
-    nd_cfg_map_free(&job->params);
+    nd_kv_free(&job->environment);
+    nd_kv_free(&job->config);
+    nd_kv_free(&job->params);
     for (size_t i = 0; i < job->n_sweep; i++) {
         for (size_t j = 0; j < job->sweep[i].n; j++) nd_strfree(job->sweep[i].values[j]);
         ND_FREE_N(job->sweep[i].values, job->sweep[i].n);

@@ -26,9 +26,9 @@ typedef struct nd_cfg_jobspec {
     char *account;   /* NULL = not given */
     size_t n_modules;
     char **modules;
-    nd_cfg_map environment; /* NAME -> value */
-    nd_cfg_map config;      /* dotted key -> canonical value (nd_cfg_value_str) */
-    nd_cfg_map params;      /* name -> scalar text */
+    nd_kv environment; /* NAME -> value */
+    nd_kv config;      /* dotted key -> canonical value (nd_cfg_value_str) */
+    nd_kv params;      /* name -> scalar text */
     size_t n_sweep;
     nd_cfg_jobspec_sweep *sweep;    /* in file order */
     int throttle;           /* >= 1, 0 = not given */

@@ -62,13 +62,13 @@ nd_status nd_slurm_task_shell(const nd_cfg_jobspec *job, uint64_t index, nd_strb
 
 /* Expands @NAME@ (NAME = [A-Z_][A-Z0-9_]*) from vars and @@ to @; any other @ is kept.
  * An unknown variable is ND_EUSAGE "TEMPLATE:LINE: unknown template variable @NAME@". */
-nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_cfg_map *vars,
+nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_kv *vars,
                           nd_strbuf *out);
 
 /* Fills vars with every template variable (docs/slurm.md lists them).  ND_EUSAGE for
  * values that cannot be written safely (a newline in a path, odd characters in a
  * partition or account). */
-nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars);
+nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_kv *vars);
 
 /* nd_slurm_vars then nd_slurm_expand. */
 nd_status nd_slurm_render(const nd_slurm_spec *s, const char *tmpl, const char *tmpl_name,
@@ -118,7 +118,7 @@ int nd_slurm_task_params(const char *spec, const char *index, FILE *out);
 
 /* One job record of `scontrol show job -o`: Key=Value fields in order. */
 typedef struct nd_slurm_jobrec {
-    nd_cfg_map f;
+    nd_kv f;
 } nd_slurm_jobrec;
 
 /* Parses `scontrol show job -o` output (one job a line).  Values may contain spaces:
@@ -129,7 +129,7 @@ void nd_slurm_jobrecs_free(nd_slurm_jobrec *recs, size_t n);
 const char *nd_slurm_field(const nd_slurm_jobrec *r, const char *key);
 
 /* Reads the `# noodle-job: KEY=VALUE` lines of a generated script into meta. */
-nd_status nd_slurm_script_meta(const char *script, nd_cfg_map *meta);
+nd_status nd_slurm_script_meta(const char *script, nd_kv *meta);
 
 /* Finds the checkpoint ckpt-<seq>.h5 with the highest seq in dir; *found false when the
  * directory is missing or holds none.  Appends the path to out. */

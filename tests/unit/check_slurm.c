@@ -192,10 +192,10 @@ END_TEST
 
 START_TEST(test_expand)
 {
-    nd_cfg_map vars;
-    nd_cfg_map_init(&vars);
-    ck_assert_int_eq(nd_cfg_map_set(&vars, "NAME", "job1"), ND_OK);
-    ck_assert_int_eq(nd_cfg_map_set(&vars, "LEAD_2", "90"), ND_OK);
+    nd_kv vars;
+    nd_kv_init(&vars);
+    ck_assert_int_eq(nd_kv_set(&vars, "NAME", "job1"), ND_OK);
+    ck_assert_int_eq(nd_kv_set(&vars, "LEAD_2", "90"), ND_OK);
     nd_strbuf out;
     nd_sb_init(&out);
     ck_assert_int_eq(nd_slurm_expand("a @NAME@ b @LEAD_2@ @@x mail user@host ${A[@]} @\n",
@@ -206,7 +206,7 @@ START_TEST(test_expand)
     ck_assert_int_eq(nd_slurm_expand("line1\nline2 @NOPE@\n", "t.in", &vars, &out), ND_EUSAGE);
     ck_assert_str_eq(nd_err_msg(), "t.in:2: unknown template variable @NOPE@");
     nd_sb_free(&out);
-    nd_cfg_map_free(&vars);
+    nd_kv_free(&vars);
 }
 END_TEST
 
@@ -432,7 +432,7 @@ START_TEST(test_task_shell_and_params)
 
     /* --param: overrides a fixed one, refuses a swept one and a bad name */
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "steps", "20"), ND_OK);
-    ck_assert_str_eq(nd_cfg_map_get(&f.job.params, "steps"), "20");
+    ck_assert_str_eq(nd_kv_get(&f.job.params, "steps"), "20");
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "seed", "9"), ND_EUSAGE);
     ck_assert_ptr_nonnull(strstr(nd_err_msg(), "'seed' is swept"));
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "9lives", "1"), ND_EUSAGE);
@@ -790,20 +790,20 @@ END_TEST
 
 START_TEST(test_script_meta)
 {
-    nd_cfg_map m;
-    nd_cfg_map_init(&m);
+    nd_kv m;
+    nd_kv_init(&m);
     ck_assert_int_eq(nd_slurm_script_meta("#!/bin/bash\n# noodle-job: name=a\n"
                                           "# noodle-job: catalog=/x y/cat\n"
                                           "# noodle-job: bogus\n#noodle-job: nope=1\n"
                                           "# noodle-job: checkpoint_dir=/c",
                                           &m),
                      ND_OK);
-    ck_assert_str_eq(nd_cfg_map_get(&m, "name"), "a");
-    ck_assert_str_eq(nd_cfg_map_get(&m, "catalog"), "/x y/cat");
-    ck_assert_str_eq(nd_cfg_map_get(&m, "checkpoint_dir"), "/c");
-    ck_assert_ptr_null(nd_cfg_map_get(&m, "nope"));
+    ck_assert_str_eq(nd_kv_get(&m, "name"), "a");
+    ck_assert_str_eq(nd_kv_get(&m, "catalog"), "/x y/cat");
+    ck_assert_str_eq(nd_kv_get(&m, "checkpoint_dir"), "/c");
+    ck_assert_ptr_null(nd_kv_get(&m, "nope"));
     ck_assert_uint_eq(m.n, 3);
-    nd_cfg_map_free(&m);
+    nd_kv_free(&m);
 }
 END_TEST
 
