@@ -20,6 +20,8 @@ void nd_cfg_set_hints(nd_cfg *cfg, nd_kv *m, int line, int col);
 void nd_cfg_expect(nd_cfg_key key, const char *text, char *buf, size_t size);
 /* True for keys whose YAML value must be a plain (unquoted) scalar: numbers, booleans. */
 bool nd_cfg_key_wants_plain(nd_cfg_key key);
+/* True for STRING keys (paths), which YAML output quotes. */
+bool nd_cfg_key_is_string(nd_cfg_key key);
 /* True when path names a section ("checkpoint", "limits", ...). */
 bool nd_cfg_is_section(const char *path);
 /* A hint key or value usable in the KEY=VALUE,... text form. */

@@ -436,7 +436,7 @@ static bool emit_all(yaml_emitter_t *em, const nd_cfg *cfg, nd_strbuf *v, nd_sta
         v->len = 0;
         if (v->data) v->data[0] = '\0';
         if ((*vst = nd_cfg_value_str(cfg, (nd_cfg_key)k, v)) != ND_OK) return false;
-        bool quoted = k == ND_CFG_CHECKPOINT_DIR || k == ND_CFG_CATALOG_PATH;
+        bool quoted = nd_cfg_key_is_string((nd_cfg_key)k);
         if (!emit_scalar(em, v->data ? v->data : "", quoted)) return false;
     }
     if (*section && !emit_simple(em, YAML_MAPPING_END_EVENT, false)) return false;

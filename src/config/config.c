@@ -72,6 +72,8 @@ bool nd_cfg_key_wants_plain(nd_cfg_key key)
     return t == T_INT || t == T_SECONDS || t == T_BOOL;
 }
 
+bool nd_cfg_key_is_string(nd_cfg_key key) { return keys[key].type == T_STRING; }
+
 void nd_cfg_env_name(nd_cfg_key key, char *buf, size_t size)
 {
     size_t j = 0;
