@@ -9,6 +9,7 @@
 #ifndef ND_CATALOG_H
 #define ND_CATALOG_H
 
+#include "common/kv.h"
 #include "common/nd.h"
 #include "runtime/dm.h"
 
@@ -52,10 +53,6 @@ typedef struct nd_cat_tag {
     nd_cat_cell value; /* ND_CAT_CINT, ND_CAT_CFLOAT or ND_CAT_CSTR */
 } nd_cat_tag;
 
-typedef struct nd_cat_kv {
-    const char *key, *value;
-} nd_cat_kv;
-
 /* Provenance of a stored result.  nd_cat_prov_init fills the defaults; the caller
  * (noodle-run) then sets the program hash, restart count and parameters.  On store
  * only rank 0's copy is used. */
@@ -67,8 +64,7 @@ typedef struct nd_cat_prov {
     char host[128];
     char created[32];       /* UTC, ISO 8601: 2026-11-28T12:34:56Z; empty = now */
     int64_t ranks;          /* 0 = the size of the catalog's communicator */
-    const nd_cat_kv *params; /* borrowed */
-    size_t nparams;
+    const nd_kv *params; /* borrowed; NULL = none */
 } nd_cat_prov;
 
 /* Rank-local: job id, user, host; created is left empty (filled at store time). */

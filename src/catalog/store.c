@@ -121,12 +121,13 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
     }
     if (st == ND_OK) st = nd_cat_index_str(one, sb.data ? sb.data : "", sb.len, &r.tags);
     sb.len = 0;
-    for (size_t i = 0; st == ND_OK && i < prov->nparams; i++) {
-        const nd_cat_kv *kv = &prov->params[i];
-        if (!key_ok(kv->key) || !text_ok(kv->key) || !text_ok(kv->value))
-            st = nd_err_set(ND_EPROG, "store: invalid parameter '%s'", kv->key);
+    size_t np = prov->params ? prov->params->n : 0;
+    for (size_t i = 0; st == ND_OK && i < np; i++) {
+        const char *key = prov->params->keys[i], *val = prov->params->vals[i];
+        if (!key_ok(key) || !text_ok(key) || !text_ok(val))
+            st = nd_err_set(ND_EPROG, "store: invalid parameter '%s'", key);
         else
-            st = nd_sb_printf(&sb, "%s%c%s%c", kv->key, ND_CAT_TAG_SEP, kv->value, ND_CAT_ENT_SEP);
+            st = nd_sb_printf(&sb, "%s%c%s%c", key, ND_CAT_TAG_SEP, val, ND_CAT_ENT_SEP);
     }
     if (st == ND_OK) st = nd_cat_index_str(one, sb.data ? sb.data : "", sb.len, &r.params);
     nd_sb_free(&sb);

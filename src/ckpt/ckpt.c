@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/strbuf.h"
+#include "config/keys.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
@@ -150,7 +151,7 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
     nd_ckpt *c = ND_ALLOC_N(nd_ckpt, 1);
     if (!c) return ND_ENOMEM;
     c->o = *opts;
-    if (c->o.keep <= 0) c->o.keep = ND_CKPT_DEFAULT_KEEP;
+    if (c->o.keep <= 0) c->o.keep = ND_CFG_DEFAULT_CHECKPOINT_KEEP;
     if (!c->o.safepoint_every) c->o.safepoint_every = ND_CKPT_SAFEPOINT_EVERY;
     /* For measurements (benchmarks/ckpt): events between safe-point hooks; 0 = never.
      * Checked strictly: garbage read as 0 would silently turn off the signal

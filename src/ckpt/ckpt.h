@@ -24,7 +24,6 @@ typedef struct nd_ckpt_kv {
 /* Written: 2 (integer matrix checksums); read: ND_CKPT_FORMAT_OLDEST to 2 (docs/checkpoint.md). */
 #define ND_CKPT_FORMAT_VERSION 2u
 #define ND_CKPT_FORMAT_OLDEST 1u
-#define ND_CKPT_DEFAULT_KEEP 2
 /* Safe-point events between two agreement checks (an all-reduce); equal on all ranks. */
 #define ND_CKPT_SAFEPOINT_EVERY 16384u
 
@@ -34,7 +33,7 @@ typedef struct nd_ckpt_kv {
 typedef struct nd_ckpt_opts {
     const char *dir;            /* NULL: ./checkpoints/<program name without extension> */
     double interval;            /* seconds between automatic checkpoints; 0 = off */
-    int keep;                   /* committed checkpoints kept (0 = ND_CKPT_DEFAULT_KEEP) */
+    int keep;                   /* committed checkpoints kept (0 = checkpoint.keep's default) */
     const nd_ckpt_kv *hints;    /* MPI-IO hints set on the MPI_Info of the file access */
     int nhints;
     bool restart;               /* --restart: newest valid checkpoint in dir, if any;

@@ -3,6 +3,7 @@
  * config key launcher (read as noodle-run reads it, with the --config among ARGS), whose
  * auto is srun inside a Slurm allocation.  Rank-local; it never starts MPI itself. */
 #include "config.h"
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
 #include "compiler/compiler.h"
@@ -26,11 +27,7 @@ static const char usage[] =
     "allocation, mpirun otherwise).  --dry-run prints the command instead (after\n"
     "compiling).\n";
 
-static int usage_error(const char *msg, const char *arg)
-{
-    fprintf(stderr, "noodle-mpirun: error: %s%s\n%s", msg, arg ? arg : "", usage);
-    return ND_EXIT_USAGE;
-}
+static const nd_cli cli = {.prog = "noodle-mpirun", .usage = usage};
 
 /* The launcher of the config key `launcher`, from the config noodle-run will read (the
  * last --config among its options, else the usual search) and the environment; NULL
@@ -72,35 +69,34 @@ int main(int argc, char **argv)
     int k = 1;
     for (; k < argc && !prog; k++) {
         const char *a = argv[k];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--version")) {
-            printf("noodle-mpirun (noodle) %s\n", PACKAGE_VERSION);
-            return 0;
+        if (nd_cli_help_version(&cli, a)) {
+            return ND_EXIT_OK;
         } else if (!strcmp(a, "-n") || !strcmp(a, "-np")) {
-            if (k + 1 >= argc) return usage_error("-n needs a rank count", NULL);
+            if (k + 1 >= argc) return nd_cli_usage_error(&cli, "-n needs a rank count");
             nprocs = argv[++k];
             char *end;
             long v = strtol(nprocs, &end, 10);
-            if (*end || v < 1 || v > 1000000) return usage_error("bad rank count: ", nprocs);
+            if (*end || v < 1 || v > 1000000)
+                return nd_cli_usage_error(&cli, "bad rank count: %s", nprocs);
         } else if (!strcmp(a, "-o")) {
-            if (k + 1 >= argc) return usage_error("-o needs a path", NULL);
+            if (k + 1 >= argc) return nd_cli_usage_error(&cli, "-o needs a path");
             outpath = argv[++k];
         } else if (!strcmp(a, "--launcher")) {
-            if (k + 1 >= argc) return usage_error("--launcher needs mpirun or srun", NULL);
+            if (k + 1 >= argc)
+                return nd_cli_usage_error(&cli, "--launcher needs mpirun or srun");
             launcher = argv[++k];
             if (strcmp(launcher, "mpirun") && strcmp(launcher, "srun"))
-                return usage_error("--launcher must be mpirun or srun, not ", launcher);
+                return nd_cli_usage_error(&cli, "--launcher must be mpirun or srun, not %s",
+                                          launcher);
         } else if (!strcmp(a, "--dry-run")) {
             dry = true;
         } else if (a[0] == '-') {
-            return usage_error("unknown option ", a);
+            return nd_cli_usage_error(&cli, "unknown option %s", a);
         } else {
             prog = a;
         }
     }
-    if (!prog) return usage_error("no program given", NULL);
+    if (!prog) return nd_cli_usage_error(&cli, "no program given");
     if (!launcher && !(launcher = config_launcher(argc, argv, k))) return ND_EXIT_USAGE;
 
     /* Compile (or read and verify) once, before launching anything. */

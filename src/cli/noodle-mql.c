@@ -11,6 +11,7 @@
 #include "catalog/catalog.h"
 #include "catalog/ixmap.h"
 #include "catalog/mql.h"
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
 
@@ -41,13 +42,7 @@ static const char usage[] =
     "exit status: 0 ok, 1 query error, 2 usage error or missing catalog,\n"
     "3 corrupt catalog index that cannot be rebuilt\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "noodle-mql: error: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage);
-    return ND_EXIT_USAGE;
-}
+static const nd_cli cli = {.prog = "noodle-mql", .usage = usage};
 
 static int fail(nd_status st)
 {
@@ -254,37 +249,37 @@ int main(int argc, char **argv)
     bool reindex = false;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return ND_EXIT_OK;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("noodle-mql %s\n", PACKAGE_VERSION);
+        if (nd_cli_help_version(&cli, a)) {
             return ND_EXIT_OK;
         } else if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
             if (a[8] == '=') format = a + 9;
             else if (k + 1 < argc) format = argv[++k];
-            else return usage_error("%s needs a value", a);
+            else
+                return nd_cli_usage_error(&cli, "%s needs a value", a);
             if (strcmp(format, "table") && strcmp(format, "csv") && strcmp(format, "json"))
-                return usage_error("unknown format '%s' (table, csv or json)", format);
+                return nd_cli_usage_error(&cli, "unknown format '%s' (table, csv or json)",
+                                          format);
         } else if (strcmp(a, "--reindex") == 0) {
             reindex = true;
         } else if (strcmp(a, "--export") == 0) {
-            if (k + 2 >= argc) return usage_error("%s needs NAME[@VERSION] and an output file", a);
+            if (k + 2 >= argc)
+                return nd_cli_usage_error(&cli, "%s needs NAME[@VERSION] and an output file",
+                                          a);
             export_spec = argv[++k];
             export_out = argv[++k];
         } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option '%s'", a);
+            return nd_cli_usage_error(&cli, "unknown option '%s'", a);
         } else if (!catalog) {
             catalog = a;
         } else if (!query) {
             query = a;
         } else {
-            return usage_error("unexpected argument '%s'", a);
+            return nd_cli_usage_error(&cli, "unexpected argument '%s'", a);
         }
     }
-    if (!catalog) return usage_error("%s", "missing CATALOG");
+    if (!catalog) return nd_cli_usage_error(&cli, "missing CATALOG");
     if (reindex + (export_spec != NULL) + (query != NULL) != 1)
-        return usage_error("%s", "give exactly one of a query, --export or --reindex");
+        return nd_cli_usage_error(&cli, "give exactly one of a query, --export or --reindex");
 #ifdef ND_MQL_LIGHT
     ND_UNUSED(export_out);
     if (query) return light_query(argv, catalog, query, format);

@@ -2,8 +2,10 @@
  * Parses arguments (identical on every rank, so usage errors are uniform: rank 0 prints,
  * every rank exits 2) and hands over to the job driver (src/job). */
 #include "config.h"
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
+#include "config/config.h"
 #include "job/job.h"
 #include "runtime/spmd.h"
 #ifdef ND_HAVE_CUDA
@@ -14,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
+/* The usage text around the flags generated from the key table (config/keys.def). */
+static const char usage_head[] =
     "usage: mpirun -n N noodle-run [options] PROGRAM.nbc|PROGRAM.noodle\n"
     "       noodle-run --print-config [--config FILE] [options]\n"
     "\n"
@@ -24,23 +27,9 @@ static const char usage[] =
     "  --param NAME=VALUE        job parameter read by param() (repeatable)\n"
     "  --config FILE             configuration file (else $NOODLE_CONFIG, ./noodle.yaml,\n"
     "                            $XDG_CONFIG_HOME/noodle/config.yaml)\n"
-    "  --print-config            print every effective setting and its source, then exit\n"
-    "  --block-size N            block-cyclic block size (block_size, default 64)\n"
-    "  --grid RxC                process grid (grid, default: near-square)\n"
-    "  --threads-per-rank N      BLAS threads per rank (threads_per_rank, default 1)\n"
-    "  --call-depth N            maximum call depth (limits.call_depth, default 100000)\n"
-    "  --no-check-collectives    turn off the SPMD consistency check\n"
-    "  --gpu auto|on|off         matrices on CUDA devices (gpu, default auto: if every\n"
-    "                            rank has one)\n"
-    "  --gpu-comm nccl|mpi       device data between ranks by NCCL, or by MPI through host\n"
-    "                            memory, which lets ranks share a device (gpu_comm)\n"
-    "  --log-level LEVEL         error|warn|info|debug (log_level, default info)\n"
-    "  --run-time S              checkpoint and exit 75 after S seconds (limits.run_time)\n"
-    "  --memory-per-rank BYTES   allocation limit per rank (limits.memory_per_rank)\n"
-    "  --catalog PATH            results catalog for store/load/query (catalog.path)\n"
+    "  --print-config            print every effective setting and its source, then exit\n";
+static const char usage_tail[] =
     "  --checkpoint-dir DIR      checkpoint directory (default <checkpoint.dir>/PROGRAM)\n"
-    "  --checkpoint-interval S   checkpoint at safe points every S seconds (0 = off)\n"
-    "  --checkpoint-keep N       committed checkpoints to keep (default 2)\n"
     "  --mpiio-hint KEY=VALUE    MPI-IO hint for checkpoint files (repeatable)\n"
     "  --restart                 resume from the newest valid checkpoint (if any)\n"
     "  --restart-from FILE|DIR   resume from this checkpoint (or directory)\n"
@@ -53,42 +42,24 @@ static const char usage[] =
     "exit status: 0 ok, 1 program error, 2 usage or config error, 3 invalid file,\n"
     "75 checkpointed on a signal or at the run-time limit (requeue)\n";
 
-static int usage_error(const char *fmt, const char *arg)
+static void put_usage(FILE *fp)
 {
-    if (nd_spmd_rank() == 0) {
-        fprintf(stderr, "noodle-run: error: ");
-        fprintf(stderr, fmt, arg);
-        fprintf(stderr, "\n%s", usage);
-        fflush(stderr);
-    }
-    return ND_EXIT_USAGE;
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    fputs(usage_head, fp);
+    if (nd_cfg_flags_usage(&sb) == ND_OK && sb.len) fputs(sb.data, fp);
+    fputs(usage_tail, fp);
+    nd_sb_free(&sb);
 }
 
-/* Flags that set a configuration key: their values are checked by the config module,
- * which names the flag in its message. */
-static const struct {
-    const char *flag, *key, *fixed; /* fixed: the value for a flag that takes none */
-} key_flags[] = {
-    {"--block-size", "block_size", NULL},
-    {"--grid", "grid", NULL},
-    {"--threads-per-rank", "threads_per_rank", NULL},
-    {"--call-depth", "limits.call_depth", NULL},
-    {"--no-check-collectives", "check_collectives", "false"},
-    {"--gpu", "gpu", NULL},
-    {"--gpu-comm", "gpu_comm", NULL},
-    {"--catalog", "catalog.path", NULL},
-    {"--checkpoint-interval", "checkpoint.interval", NULL},
-    {"--checkpoint-keep", "checkpoint.keep", NULL},
-    {"--log-level", "log_level", NULL},
-    {"--run-time", "limits.run_time", NULL},
-    {"--memory-per-rank", "limits.memory_per_rank", NULL},
-};
+/* Arguments are identical on every rank: rank 0 speaks for all (quiet set in run). */
+static nd_cli cli_info = {.prog = "noodle-run", .put_usage = put_usage};
 
 #define MAX_ARGS 256
 
 typedef struct cli {
     nd_job_opts o;
-    nd_job_param params[MAX_ARGS];
+    nd_kv params; /* --param values: a later NAME replaces an earlier one */
     nd_job_override over[MAX_ARGS];
     nd_strbuf hints; /* --mpiio-hint values joined with ',' (the config's map syntax) */
 } cli;
@@ -99,57 +70,55 @@ static int parse(cli *c, int argc, char **argv)
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         const char *val = k + 1 < argc ? argv[k + 1] : NULL;
-        bool matched = false;
-        for (size_t f = 0; f < ND_ARRAY_LEN(key_flags) && !matched; f++) {
-            if (strcmp(a, key_flags[f].flag) != 0) continue;
-            matched = true;
-            if (!key_flags[f].fixed && !val) return usage_error("%s needs a value", a);
-            if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", a);
+        const char *fixed = NULL;
+        int key = nd_cfg_flag_find(a, &fixed);
+        if (key >= 0) {
+            /* The config module checks the value and names the flag in its message. */
+            if (!fixed && !val) return nd_cli_usage_error(&cli_info, "%s needs a value", a);
+            if (o->noverrides == MAX_ARGS)
+                return nd_cli_usage_error(&cli_info, "too many options (%s)", a);
             c->over[o->noverrides++] =
-                (nd_job_override){key_flags[f].key, key_flags[f].fixed ? key_flags[f].fixed : val, a};
-            if (!key_flags[f].fixed) k++;
+                (nd_job_override){nd_cfg_key_path((nd_cfg_key)key), fixed ? fixed : val, a};
+            if (!fixed) k++;
+            continue;
         }
-        if (matched) continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            if (nd_spmd_rank() == 0) fputs(usage, stdout);
-            return -1;
-        } else if (strcmp(a, "--version") == 0) {
-            if (nd_spmd_rank() == 0) printf("noodle-run (noodle) %s\n", PACKAGE_VERSION);
+        if (nd_cli_help_version(&cli_info, a)) {
             return -1;
         } else if (strcmp(a, "--param") == 0) {
-            if (!val) return usage_error("%s needs NAME=VALUE", a);
+            if (!val) return nd_cli_usage_error(&cli_info, "%s needs NAME=VALUE", a);
             const char *eq = strchr(val, '=');
-            if (!eq || eq == val) return usage_error("--param '%s': expected NAME=VALUE", val);
-            if (o->nparams == MAX_ARGS) return usage_error("too many %s options", a);
-            c->params[o->nparams].key = nd_strndup(val, (size_t)(eq - val));
-            c->params[o->nparams].value = nd_strdup(eq + 1);
-            if (!c->params[o->nparams].key || !c->params[o->nparams].value)
-                return usage_error("%s", "out of memory");
-            o->nparams++;
+            if (!eq || eq == val)
+                return nd_cli_usage_error(&cli_info, "--param '%s': expected NAME=VALUE", val);
+            char *name = nd_strndup(val, (size_t)(eq - val));
+            nd_status st = name ? nd_kv_set(&c->params, name, eq + 1) : ND_ENOMEM;
+            nd_strfree(name);
+            if (st != ND_OK) return nd_cli_usage_error(&cli_info, "out of memory");
             k++;
         } else if (strcmp(a, "--config") == 0) {
-            if (!val || !*val) return usage_error("%s needs a file", a);
+            if (!val || !*val) return nd_cli_usage_error(&cli_info, "%s needs a file", a);
             o->config_file = val;
             k++;
         } else if (strcmp(a, "--print-config") == 0) {
             o->print_config = true;
         } else if (strcmp(a, "--checkpoint-dir") == 0) {
-            if (!val || !*val) return usage_error("%s needs a directory", a);
+            if (!val || !*val) return nd_cli_usage_error(&cli_info, "%s needs a directory", a);
             o->checkpoint_dir = val;
             k++;
         } else if (strcmp(a, "--mpiio-hint") == 0) {
-            if (!val) return usage_error("%s needs KEY=VALUE", a);
+            if (!val) return nd_cli_usage_error(&cli_info, "%s needs KEY=VALUE", a);
             const char *eq = strchr(val, '=');
             if (!eq || eq == val || strchr(val, ','))
-                return usage_error("--mpiio-hint '%s': expected KEY=VALUE (no commas)", val);
+                return nd_cli_usage_error(
+                    &cli_info, "--mpiio-hint '%s': expected KEY=VALUE (no commas)", val);
             if ((c->hints.len && nd_sb_putc(&c->hints, ',') != ND_OK) ||
                 nd_sb_puts(&c->hints, val) != ND_OK)
-                return usage_error("%s", "out of memory");
+                return nd_cli_usage_error(&cli_info, "out of memory");
             k++;
         } else if (strcmp(a, "--restart") == 0) {
             o->ckpt.restart = true;
         } else if (strcmp(a, "--restart-from") == 0) {
-            if (!val || !*val) return usage_error("%s needs a file or directory", a);
+            if (!val || !*val)
+                return nd_cli_usage_error(&cli_info, "%s needs a file or directory", a);
             o->ckpt.restart_from = val;
             k++;
         } else if (strcmp(a, "--force") == 0) {
@@ -157,20 +126,22 @@ static int parse(cli *c, int argc, char **argv)
         } else if (strcmp(a, "--fresh") == 0) {
             o->ckpt.fresh = true;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option '%s'", a);
+            return nd_cli_usage_error(&cli_info, "unknown option '%s'", a);
         } else if (o->program) {
-            return usage_error("more than one program given ('%s')", a);
+            return nd_cli_usage_error(&cli_info, "more than one program given ('%s')", a);
         } else {
             o->program = a;
         }
     }
     if (c->hints.len) {
-        if (o->noverrides == MAX_ARGS) return usage_error("too many options (%s)", "--mpiio-hint");
+        if (o->noverrides == MAX_ARGS)
+            return nd_cli_usage_error(&cli_info, "too many options (%s)", "--mpiio-hint");
         c->over[o->noverrides++] =
             (nd_job_override){"checkpoint.mpiio_hints", c->hints.data, "--mpiio-hint"};
     }
-    if (!o->program && !o->print_config) return usage_error("%s", "no program given");
-    o->params = c->params;
+    if (!o->program && !o->print_config)
+        return nd_cli_usage_error(&cli_info, "no program given");
+    o->params = &c->params;
     o->overrides = c->over;
     return ND_EXIT_OK;
 }
@@ -182,13 +153,11 @@ static int run(int argc, char **argv)
 #ifdef ND_HAVE_CUDA
     c.o.gpu_start = nd_cuda_start;
 #endif
+    cli_info.quiet = nd_spmd_rank() != 0;
     int rc = parse(&c, argc, argv);
     if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);
     if (rc < 0) rc = ND_EXIT_OK; /* --help, --version */
-    for (int k = 0; k < c.o.nparams; k++) {
-        nd_strfree(c.params[k].key);
-        nd_strfree(c.params[k].value);
-    }
+    nd_kv_free(&c.params);
     nd_sb_free(&c.hints);
     return rc;
 }

@@ -3,6 +3,7 @@
  * Only parses arguments; the work is in src/slurm/status.c (docs/slurm.md).
  */
 #include "config.h"
+#include "cli/cli.h"
 #include "slurm/slurm.h"
 
 #include <stdio.h>
@@ -24,31 +25,23 @@ static const char usage[] =
     "exit status: 0 ok, 1 unexpected scontrol output, 2 usage error, unknown job or\n"
     "Slurm not reachable\n";
 
+static const nd_cli cli = {.prog = "noodle-status", .usage = usage};
+
 int main(int argc, char **argv)
 {
     const char *job = NULL;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return ND_EXIT_OK;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("noodle-status (noodle) %s\n", PACKAGE_VERSION);
+        if (nd_cli_help_version(&cli, a)) {
             return ND_EXIT_OK;
         } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "noodle-status: error: unknown option '%s'\n%s", a, usage);
-            return ND_EXIT_USAGE;
+            return nd_cli_usage_error(&cli, "unknown option '%s'", a);
         } else if (job) {
-            fprintf(stderr, "noodle-status: error: more than one job given ('%s')\n%s", a,
-                    usage);
-            return ND_EXIT_USAGE;
+            return nd_cli_usage_error(&cli, "more than one job given ('%s')", a);
         } else {
             job = a;
         }
     }
-    if (!job) {
-        fprintf(stderr, "noodle-status: error: no job given\n%s", usage);
-        return ND_EXIT_USAGE;
-    }
+    if (!job) return nd_cli_usage_error(&cli, "no job given");
     return nd_slurm_status(job, stdout);
 }

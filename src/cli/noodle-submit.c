@@ -4,6 +4,7 @@
  * Only parses arguments; the work is in src/slurm (docs/slurm.md).
  */
 #include "config.h"
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "slurm/slurm.h"
 
@@ -34,32 +35,24 @@ static const char usage[] =
     "exit status: 0 submitted (or printed), 1 compile error or sbatch failure,\n"
     "2 usage, config or job spec error (nothing submitted)\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "noodle-submit: error: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage);
-    return ND_EXIT_USAGE;
-}
+static const nd_cli cli = {.prog = "noodle-submit", .usage = usage};
 
 int main(int argc, char **argv)
 {
     nd_slurm_submit_opts o = {0};
     const char **params = ND_ALLOC_N(const char *, (size_t)argc);
-    if (!params) return usage_error("%s", "out of memory");
+    if (!params) return nd_cli_usage_error(&cli, "out of memory");
     int rc = -1;
     for (int k = 1; k < argc && rc < 0; k++) {
         const char *a = argv[k];
         const char *val = k + 1 < argc ? argv[k + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            rc = ND_EXIT_OK;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("noodle-submit (noodle) %s\n", PACKAGE_VERSION);
+        if (nd_cli_help_version(&cli, a)) {
             rc = ND_EXIT_OK;
         } else if (strcmp(a, "--task-params") == 0) {
-            if (k + 2 >= argc) rc = usage_error("%s needs JOB.yaml and INDEX", a);
-            else if (k + 3 != argc) rc = usage_error("%s takes no further arguments", a);
+            if (k + 2 >= argc)
+                rc = nd_cli_usage_error(&cli, "%s needs JOB.yaml and INDEX", a);
+            else if (k + 3 != argc)
+                rc = nd_cli_usage_error(&cli, "%s takes no further arguments", a);
             else rc = nd_slurm_task_params(argv[k + 1], argv[k + 2], stdout);
         } else if (strcmp(a, "--dry-run") == 0) {
             o.dry_run = true;
@@ -68,7 +61,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--param") == 0 || strcmp(a, "--template") == 0 ||
                    strcmp(a, "--config") == 0 || strcmp(a, "--jobs-dir") == 0) {
             if (!val || !*val) {
-                rc = usage_error("%s needs a value", a);
+                rc = nd_cli_usage_error(&cli, "%s needs a value", a);
             } else {
                 if (a[2] == 'p') params[o.nparams++] = val;
                 else if (a[2] == 't') o.template_path = val;
@@ -77,14 +70,14 @@ int main(int argc, char **argv)
                 k++;
             }
         } else if (a[0] == '-' && a[1] != '\0') {
-            rc = usage_error("unknown option '%s'", a);
+            rc = nd_cli_usage_error(&cli, "unknown option '%s'", a);
         } else if (o.spec) {
-            rc = usage_error("more than one job spec given ('%s')", a);
+            rc = nd_cli_usage_error(&cli, "more than one job spec given ('%s')", a);
         } else {
             o.spec = a;
         }
     }
-    if (rc < 0 && !o.spec) rc = usage_error("%s", "no job spec given");
+    if (rc < 0 && !o.spec) rc = nd_cli_usage_error(&cli, "no job spec given");
     o.params = params;
     if (rc < 0) rc = nd_slurm_submit(&o, stdout);
     ND_FREE_N(params, (size_t)argc);

@@ -5,6 +5,7 @@
  * error, 2 usage (bad flag, missing or unreadable file), 3 invalid .nbc. */
 #include "config.h"
 
+#include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/nd.h"
 #include "compiler/compiler.h"
@@ -14,32 +15,22 @@
 #include <stdio.h>
 #include <string.h>
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: noodlec PROG.noodle [-o PROG.nbc] [-O0|-O1] [--check] [--disasm]\n"
-            "       noodlec --disasm PROG.nbc\n"
-            "\n"
-            "Compiles a Noodle program to bytecode (by default PROG.nbc next to the source).\n"
-            "  -o FILE     write the bytecode to FILE\n"
-            "  -O0         no optimization (-O1, the default, folds constants, removes dead\n"
-            "              code, threads jumps and runs a peephole pass)\n"
-            "  --check     only check the program; write nothing\n"
-            "  --disasm    print the disassembly (of the compiled program, or of a .nbc\n"
-            "              file); with a source file nothing is written unless -o is given\n"
-            "  --help      this text\n"
-            "  --version   print the version\n"
-            "Exit status: 0 ok, 1 compile error, 2 usage error, 3 invalid .nbc file.\n");
-}
+static const char usage[] =
+    "usage: noodlec PROG.noodle [-o PROG.nbc] [-O0|-O1] [--check] [--disasm]\n"
+    "       noodlec --disasm PROG.nbc\n"
+    "\n"
+    "Compiles a Noodle program to bytecode (by default PROG.nbc next to the source).\n"
+    "  -o FILE     write the bytecode to FILE\n"
+    "  -O0         no optimization (-O1, the default, folds constants, removes dead\n"
+    "              code, threads jumps and runs a peephole pass)\n"
+    "  --check     only check the program; write nothing\n"
+    "  --disasm    print the disassembly (of the compiled program, or of a .nbc\n"
+    "              file); with a source file nothing is written unless -o is given\n"
+    "  --help      this text\n"
+    "  --version   print the version\n"
+    "Exit status: 0 ok, 1 compile error, 2 usage error, 3 invalid .nbc file.\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "noodlec: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    usage(stderr);
-    return ND_EXIT_USAGE;
-}
+static const nd_cli cli = {.prog = "noodlec", .usage = usage};
 
 static int fail(nd_status st)
 {
@@ -78,14 +69,10 @@ int main(int argc, char **argv)
     int opt_level = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return ND_EXIT_OK;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("noodlec (noodle) %s\n", PACKAGE_VERSION);
+        if (nd_cli_help_version(&cli, a)) {
             return ND_EXIT_OK;
         } else if (strcmp(a, "-o") == 0) {
-            if (++i >= argc) return usage_error("%s needs a file name", a);
+            if (++i >= argc) return nd_cli_usage_error(&cli, "%s needs a file name", a);
             output = argv[i];
         } else if (strcmp(a, "-O0") == 0) {
             opt_level = 0;
@@ -96,23 +83,24 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--disasm") == 0) {
             disasm = true;
         } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown option '%s'", a);
+            return nd_cli_usage_error(&cli, "unknown option '%s'", a);
         } else if (input) {
-            return usage_error("more than one input file ('%s')", a);
+            return nd_cli_usage_error(&cli, "more than one input file ('%s')", a);
         } else {
             input = a;
         }
     }
-    if (!input) return usage_error("%s", "no input file");
+    if (!input) return nd_cli_usage_error(&cli, "no input file");
     int is_nbc = nd_nbc_file_kind(input);
     if (is_nbc < 0) {
-        fprintf(stderr, "noodlec: error: cannot read '%s': %s\n", input, strerror(errno));
-        usage(stderr);
-        return ND_EXIT_USAGE;
+        return nd_cli_usage_error(&cli, "cannot read '%s': %s", input, strerror(errno));
     }
     if (is_nbc) {
-        if (!disasm) return usage_error("'%s' is already bytecode (use --disasm to list it)", input);
-        if (output || check) return usage_error("%s", "-o and --check take a source file");
+        if (!disasm)
+            return nd_cli_usage_error(
+                &cli, "'%s' is already bytecode (use --disasm to list it)", input);
+        if (output || check)
+            return nd_cli_usage_error(&cli, "-o and --check take a source file");
         return disasm_nbc(input);
     }
 
@@ -122,9 +110,7 @@ int main(int argc, char **argv)
     if (st == ND_EPROG) return ND_EXIT_PROGRAM; /* the diagnostics are printed */
     if (st != ND_OK) {
         if (st == ND_EUSAGE) {
-            fprintf(stderr, "noodlec: %s\n", nd_err_msg());
-            usage(stderr);
-            return ND_EXIT_USAGE;
+            return nd_cli_usage_error(&cli, "%s", nd_err_msg());
         }
         return fail(st);
     }

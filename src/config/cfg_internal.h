@@ -1,4 +1,4 @@
-/* cfg_internal.h: what config.c, cfg_yaml.c and job.c share inside src/config.
+/* cfg_internal.h: what config.c, cfg_yaml.c and jobspec.c share inside src/config.
  * The key table and the text parsers live in config.c; the YAML walker in cfg_yaml.c
  * applies a mapping node to an nd_cfg with the same rules for config files and the
  * `config:` section of job specs.  Not installed, not for other modules. */
@@ -15,11 +15,13 @@
 nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_src src,
                           int line, int col, const char *name);
 /* Replaces the MPI-IO hints (takes ownership of *m on success and failure). */
-void nd_cfg_set_hints(nd_cfg *cfg, nd_cfg_map *m, int line, int col);
+void nd_cfg_set_hints(nd_cfg *cfg, nd_kv *m, int line, int col);
 /* Writes what a key expects given the rejected text ("expected an integer >= 1"). */
 void nd_cfg_expect(nd_cfg_key key, const char *text, char *buf, size_t size);
 /* True for keys whose YAML value must be a plain (unquoted) scalar: numbers, booleans. */
 bool nd_cfg_key_wants_plain(nd_cfg_key key);
+/* True for STRING keys (paths), which YAML output quotes. */
+bool nd_cfg_key_is_string(nd_cfg_key key);
 /* True when path names a section ("checkpoint", "limits", ...). */
 bool nd_cfg_is_section(const char *path);
 /* A hint key or value usable in the KEY=VALUE,... text form. */

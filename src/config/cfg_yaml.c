@@ -3,7 +3,7 @@
  *
  * Invariant: every user-facing error names path:LINE:COL (1-based, libyaml's marks + 1)
  * and the full key path; keys are checked against the table in config.c, so the same
- * walker serves config files and the `config:` section of job specs (job.c).
+ * walker serves config files and the `config:` section of job specs (jobspec.c).
  * Specified by docs/config.md.
  */
 #include "config/cfg_internal.h"
@@ -215,8 +215,8 @@ static nd_status apply_hints(nd_cfg *cfg, const nd_cfg_ydoc *yd, yaml_node_t *ma
     if (map->type != YAML_MAPPING_NODE && !nd_cfg_node_is_null(map))
         return nd_cfg_yerr(yd, map->start_mark, "%s: expected a mapping of MPI-IO hints, got %s",
                            disp, nd_cfg_node_kind(map));
-    nd_cfg_map m;
-    nd_cfg_map_init(&m);
+    nd_kv m;
+    nd_kv_init(&m);
     if (map->type == YAML_MAPPING_NODE) {
         ND_TRY(nd_cfg_check_mapping(yd, map, disp));
         for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
@@ -235,9 +235,9 @@ static nd_status apply_hints(nd_cfg *cfg, const nd_cfg_ydoc *yd, yaml_node_t *ma
                 st = nd_cfg_yerr(yd, v->start_mark, "%s.%s: hint values must not contain ','",
                                  disp, nd_cfg_node_text(k));
             else
-                st = nd_cfg_map_set(&m, nd_cfg_node_text(k), nd_cfg_node_text(v));
+                st = nd_kv_set(&m, nd_cfg_node_text(k), nd_cfg_node_text(v));
             if (st != ND_OK) {
-                nd_cfg_map_free(&m);
+                nd_kv_free(&m);
                 return st;
             }
         }
@@ -436,7 +436,7 @@ static bool emit_all(yaml_emitter_t *em, const nd_cfg *cfg, nd_strbuf *v, nd_sta
         v->len = 0;
         if (v->data) v->data[0] = '\0';
         if ((*vst = nd_cfg_value_str(cfg, (nd_cfg_key)k, v)) != ND_OK) return false;
-        bool quoted = k == ND_CFG_CHECKPOINT_DIR || k == ND_CFG_CATALOG_PATH;
+        bool quoted = nd_cfg_key_is_string((nd_cfg_key)k);
         if (!emit_scalar(em, v->data ? v->data : "", quoted)) return false;
     }
     if (*section && !emit_simple(em, YAML_MAPPING_END_EVENT, false)) return false;

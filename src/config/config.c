@@ -18,98 +18,34 @@
 
 typedef enum ktype { T_GRID, T_INT, T_SECONDS, T_BYTES, T_STRING, T_ENUM, T_BOOL, T_MAP } ktype;
 
-static const char *const log_names[] = {"error", "warn", "info", "debug", NULL};
-static const char *const gpu_names[] = {"auto", "on", "off", NULL};
-static const char *const gpu_comm_names[] = {"nccl", "mpi", NULL};
-static const char *const launcher_names[] = {"auto", "srun", "mpirun", NULL};
-
 typedef struct keydef {
     const char *path;
     ktype type;
-    const char *dflt; /* the default as text, parsed by nd_cfg_init */
-    int64_t min, max; /* T_INT */
-    const char *const *names; /* T_ENUM */
+    const char *dflt;         /* the default as text, parsed by nd_cfg_init */
+    int64_t min, max;         /* T_INT */
+    const char *const *names; /* T_ENUM, NULL-terminated; the value is the index */
+    const char *flag, *meta;  /* noodle-run's flag (NULL = none) and its placeholder */
+    const char *help;
 } keydef;
+
+#define ND_CFG_NAMES(...) ((const char *const[]){__VA_ARGS__, NULL})
+/* An INT key's default is a C constant (keys.h); the table holds every default as text. */
+#define DFLT_TEXT_INT(D) #D
+#define DFLT_TEXT_GRID(D) D
+#define DFLT_TEXT_SECONDS(D) D
+#define DFLT_TEXT_BYTES(D) D
+#define DFLT_TEXT_STRING(D) D
+#define DFLT_TEXT_ENUM(D) D
+#define DFLT_TEXT_BOOL(D) D
+#define DFLT_TEXT_MAP(D) D
 
 /* Indexed by nd_cfg_key. */
 static const keydef keys[ND_CFG_NKEYS] = {
-    [ND_CFG_GRID] = {"grid", T_GRID, "auto", 0, 0, NULL},
-    [ND_CFG_BLOCK_SIZE] = {"block_size", T_INT, "64", 1, INT32_MAX, NULL},
-    [ND_CFG_THREADS_PER_RANK] = {"threads_per_rank", T_INT, "1", 1, 4096, NULL},
-    [ND_CFG_CHECKPOINT_DIR] = {"checkpoint.dir", T_STRING, "./checkpoints", 0, 0, NULL},
-    [ND_CFG_CHECKPOINT_INTERVAL] = {"checkpoint.interval", T_SECONDS, "0", 0, 0, NULL},
-    [ND_CFG_CHECKPOINT_KEEP] = {"checkpoint.keep", T_INT, "2", 1, INT32_MAX, NULL},
-    [ND_CFG_CHECKPOINT_SIGNAL_LEAD] = {"checkpoint.signal_lead", T_SECONDS, "120", 0, 0, NULL},
-    [ND_CFG_CHECKPOINT_MPIIO_HINTS] = {"checkpoint.mpiio_hints", T_MAP, "", 0, 0, NULL},
-    [ND_CFG_CATALOG_PATH] = {"catalog.path", T_STRING, "./catalog", 0, 0, NULL},
-    [ND_CFG_LOG_LEVEL] = {"log_level", T_ENUM, "info", 0, 0, log_names},
-    [ND_CFG_GPU] = {"gpu", T_ENUM, "auto", 0, 0, gpu_names},
-    [ND_CFG_GPU_COMM] = {"gpu_comm", T_ENUM, "nccl", 0, 0, gpu_comm_names},
-    [ND_CFG_LIMITS_MEMORY_PER_RANK] = {"limits.memory_per_rank", T_BYTES, "0", 0, 0, NULL},
-    [ND_CFG_LIMITS_RUN_TIME] = {"limits.run_time", T_SECONDS, "0", 0, 0, NULL},
-    [ND_CFG_LIMITS_CALL_DEPTH] = {"limits.call_depth", T_INT, "100000", 10000, INT32_MAX, NULL},
-    [ND_CFG_PROGRESS_INTERVAL] = {"progress.interval", T_SECONDS, "60", 0, 0, NULL},
-    [ND_CFG_LAUNCHER] = {"launcher", T_ENUM, "auto", 0, 0, launcher_names},
-    [ND_CFG_CHECK_COLLECTIVES] = {"check_collectives", T_BOOL, "true", 0, 0, NULL},
+#define ND_CFG_KEY(ID, PATH, TYPE, CTYPE, FIELD, DFLT, MIN, MAX, NAMES, FLAG, META, HELP) \
+    [ND_CFG_##ID] = {PATH, T_##TYPE, DFLT_TEXT_##TYPE(DFLT), MIN, MAX, NAMES, FLAG, META, HELP},
+#include "config/keys.def"
+#undef ND_CFG_KEY
 };
-
-/* ---- maps ---- */
-
-void nd_cfg_map_init(nd_cfg_map *m) { memset(m, 0, sizeof *m); }
-
-void nd_cfg_map_free(nd_cfg_map *m)
-{
-    for (size_t i = 0; i < m->n; i++) {
-        nd_strfree(m->keys[i]);
-        nd_strfree(m->vals[i]);
-    }
-    ND_FREE_N(m->keys, m->cap);
-    ND_FREE_N(m->vals, m->cap);
-    nd_cfg_map_init(m);
-}
-
-const char *nd_cfg_map_get(const nd_cfg_map *m, const char *key)
-{
-    for (size_t i = 0; i < m->n; i++)
-        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
-    return NULL;
-}
-
-nd_status nd_cfg_map_set(nd_cfg_map *m, const char *key, const char *val)
-{
-    char *v = nd_strdup(val);
-    if (!v) return ND_ENOMEM;
-    for (size_t i = 0; i < m->n; i++) {
-        if (strcmp(m->keys[i], key) == 0) {
-            nd_strfree(m->vals[i]);
-            m->vals[i] = v;
-            return ND_OK;
-        }
-    }
-    if (m->n == m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 4;
-        char **nk = ND_ALLOC_N(char *, ncap), **nv = ND_ALLOC_N(char *, ncap);
-        if (!nk || !nv) {
-            ND_FREE_N(nk, nk ? ncap : 0);
-            ND_FREE_N(nv, nv ? ncap : 0);
-            goto oom;
-        }
-        if (m->n) {
-            memcpy(nk, m->keys, m->n * sizeof *nk);
-            memcpy(nv, m->vals, m->n * sizeof *nv);
-        }
-        ND_FREE_N(m->keys, m->cap);
-        ND_FREE_N(m->vals, m->cap);
-        m->keys = nk, m->vals = nv, m->cap = ncap;
-    }
-    m->keys[m->n] = nd_strdup(key);
-    if (!m->keys[m->n]) goto oom;
-    m->vals[m->n++] = v;
-    return ND_OK;
-oom:
-    nd_strfree(v);
-    return ND_ENOMEM;
-}
 
 /* ---- key table ---- */
 
@@ -136,6 +72,8 @@ bool nd_cfg_key_wants_plain(nd_cfg_key key)
     return t == T_INT || t == T_SECONDS || t == T_BOOL;
 }
 
+bool nd_cfg_key_is_string(nd_cfg_key key) { return keys[key].type == T_STRING; }
+
 void nd_cfg_env_name(nd_cfg_key key, char *buf, size_t size)
 {
     size_t j = 0;
@@ -159,7 +97,7 @@ typedef struct parsed {
     double d;
     uint64_t u;
     int rows, cols;
-    nd_cfg_map map;
+    nd_kv map;
 } parsed;
 
 /* A decimal integer, nothing else (no spaces, no hex). */
@@ -262,9 +200,9 @@ static bool parse_bool(const char *s, bool *out)
 }
 
 /* "k=v,k2=v2" (empty: no hints).  ND_EUSAGE without a message on bad text. */
-static nd_status parse_hints(const char *s, nd_cfg_map *m)
+static nd_status parse_hints(const char *s, nd_kv *m)
 {
-    nd_cfg_map_init(m);
+    nd_kv_init(m);
     const char *p = s;
     while (*p) {
         const char *end = strchr(p, ',');
@@ -273,11 +211,11 @@ static nd_status parse_hints(const char *s, nd_cfg_map *m)
         if (!eq || eq == p) goto bad;
         char *k = nd_strndup(p, (size_t)(eq - p));
         char *v = nd_strndup(eq + 1, len - (size_t)(eq - p) - 1);
-        nd_status st = (k && v) ? nd_cfg_map_set(m, k, v) : ND_ENOMEM;
+        nd_status st = (k && v) ? nd_kv_set(m, k, v) : ND_ENOMEM;
         nd_strfree(k);
         nd_strfree(v);
         if (st != ND_OK) {
-            nd_cfg_map_free(m);
+            nd_kv_free(m);
             return st;
         }
         p += len;
@@ -288,7 +226,7 @@ static nd_status parse_hints(const char *s, nd_cfg_map *m)
     }
     return ND_OK;
 bad:
-    nd_cfg_map_free(m);
+    nd_kv_free(m);
     return ND_EUSAGE;
 }
 
@@ -368,38 +306,25 @@ static void origin_set(nd_cfg_origin *o, nd_cfg_src src, int line, int col, char
     o->src = src, o->line = line, o->col = col, o->name = name;
 }
 
+/* Moves a parsed value into its field (per type; FIELD names the nd_cfg member). */
+#define STORE_GRID(CT, F) cfg->F##_rows = p->rows, cfg->F##_cols = p->cols
+#define STORE_INT(CT, F) cfg->F = (int)p->i
+#define STORE_SECONDS(CT, F) cfg->F = p->d
+#define STORE_BYTES(CT, F) cfg->F = p->u
+#define STORE_STRING(CT, F) nd_strfree(cfg->F), cfg->F = str
+#define STORE_ENUM(CT, F) cfg->F = (CT)p->i
+#define STORE_BOOL(CT, F) cfg->F = p->i != 0
+#define STORE_MAP(CT, F) nd_kv_free(&cfg->F), cfg->F = p->map
+
 static nd_status store(nd_cfg *cfg, nd_cfg_key key, const char *s, parsed *p)
 {
     char *str = NULL;
     if (keys[key].type == T_STRING && !(str = nd_strdup(s))) return ND_ENOMEM;
     switch (key) {
-    case ND_CFG_GRID: cfg->grid_rows = p->rows, cfg->grid_cols = p->cols; break;
-    case ND_CFG_BLOCK_SIZE: cfg->block_size = (int)p->i; break;
-    case ND_CFG_THREADS_PER_RANK: cfg->threads_per_rank = (int)p->i; break;
-    case ND_CFG_CHECKPOINT_DIR:
-        nd_strfree(cfg->checkpoint_dir);
-        cfg->checkpoint_dir = str;
-        break;
-    case ND_CFG_CHECKPOINT_INTERVAL: cfg->checkpoint_interval = p->d; break;
-    case ND_CFG_CHECKPOINT_KEEP: cfg->checkpoint_keep = (int)p->i; break;
-    case ND_CFG_CHECKPOINT_SIGNAL_LEAD: cfg->checkpoint_signal_lead = p->d; break;
-    case ND_CFG_CHECKPOINT_MPIIO_HINTS:
-        nd_cfg_map_free(&cfg->mpiio_hints);
-        cfg->mpiio_hints = p->map;
-        break;
-    case ND_CFG_CATALOG_PATH:
-        nd_strfree(cfg->catalog_path);
-        cfg->catalog_path = str;
-        break;
-    case ND_CFG_LOG_LEVEL: cfg->log_level = (nd_cfg_log_level)p->i; break;
-    case ND_CFG_GPU: cfg->gpu = (nd_cfg_gpu)p->i; break;
-    case ND_CFG_GPU_COMM: cfg->gpu_comm = (nd_cfg_gpu_comm)p->i; break;
-    case ND_CFG_LIMITS_MEMORY_PER_RANK: cfg->memory_per_rank = p->u; break;
-    case ND_CFG_LIMITS_RUN_TIME: cfg->run_time = p->d; break;
-    case ND_CFG_LIMITS_CALL_DEPTH: cfg->call_depth = (uint32_t)p->i; break;
-    case ND_CFG_PROGRESS_INTERVAL: cfg->progress_interval = p->d; break;
-    case ND_CFG_LAUNCHER: cfg->launcher = (nd_cfg_launcher)p->i; break;
-    case ND_CFG_CHECK_COLLECTIVES: cfg->check_collectives = p->i != 0; break;
+#define ND_CFG_KEY(ID, PATH, TYPE, CTYPE, FIELD, DFLT, MIN, MAX, NAMES, FLAG, META, HELP) \
+    case ND_CFG_##ID: STORE_##TYPE(CTYPE, FIELD); break;
+#include "config/keys.def"
+#undef ND_CFG_KEY
     case ND_CFG_NKEYS: ND_ASSERT(0);
     }
     return ND_OK;
@@ -415,7 +340,7 @@ nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_
     nd_status st = parse_text(key, text, &p);
     if (st == ND_OK) st = store(cfg, key, text, &p);
     if (st != ND_OK) {
-        if (keys[key].type == T_MAP) nd_cfg_map_free(&p.map);
+        if (keys[key].type == T_MAP) nd_kv_free(&p.map);
         nd_strfree(nm);
         return st;
     }
@@ -423,11 +348,11 @@ nd_status nd_cfg_set_text(nd_cfg *cfg, nd_cfg_key key, const char *text, nd_cfg_
     return ND_OK;
 }
 
-void nd_cfg_set_hints(nd_cfg *cfg, nd_cfg_map *m, int line, int col)
+void nd_cfg_set_hints(nd_cfg *cfg, nd_kv *m, int line, int col)
 {
-    nd_cfg_map_free(&cfg->mpiio_hints);
+    nd_kv_free(&cfg->mpiio_hints);
     cfg->mpiio_hints = *m;
-    nd_cfg_map_init(m);
+    nd_kv_init(m);
     origin_set(&cfg->origin[ND_CFG_CHECKPOINT_MPIIO_HINTS], ND_CFG_SRC_FILE, line, col, NULL);
 }
 
@@ -450,10 +375,19 @@ nd_status nd_cfg_init(nd_cfg *cfg)
 
 void nd_cfg_free(nd_cfg *cfg)
 {
-    nd_strfree(cfg->checkpoint_dir);
-    nd_strfree(cfg->catalog_path);
+#define FREE_STRING(F) nd_strfree(cfg->F);
+#define FREE_MAP(F) nd_kv_free(&cfg->F);
+#define FREE_GRID(F)
+#define FREE_INT(F)
+#define FREE_SECONDS(F)
+#define FREE_BYTES(F)
+#define FREE_ENUM(F)
+#define FREE_BOOL(F)
+#define ND_CFG_KEY(ID, PATH, TYPE, CTYPE, FIELD, DFLT, MIN, MAX, NAMES, FLAG, META, HELP) \
+    FREE_##TYPE(FIELD)
+#include "config/keys.def"
+#undef ND_CFG_KEY
     nd_strfree(cfg->file);
-    nd_cfg_map_free(&cfg->mpiio_hints);
     for (int k = 0; k < ND_CFG_NKEYS; k++) nd_strfree(cfg->origin[k].name);
     memset(cfg, 0, sizeof *cfg);
 }
@@ -476,6 +410,74 @@ nd_status nd_cfg_set(nd_cfg *cfg, const char *key, const char *value, const char
         return nd_err_set(ND_EUSAGE, "%s: %s, got '%s'", flag, why, value);
     }
     return st;
+}
+
+int nd_cfg_flag_find(const char *flag, const char **fixed)
+{
+    for (int k = 0; k < ND_CFG_NKEYS; k++) {
+        if (!keys[k].flag || strcmp(keys[k].flag, flag) != 0) continue;
+        /* A BOOL flag takes no value: it sets the opposite of the default. */
+        *fixed = keys[k].type != T_BOOL ? NULL
+                 : strcmp(keys[k].dflt, "true") == 0 ? "false" : "true";
+        return k;
+    }
+    return -1;
+}
+
+/* Appends `text` wrapped at USAGE_WIDTH, continuation lines indented USAGE_INDENT. */
+#define USAGE_INDENT 28
+#define USAGE_WIDTH 88
+static nd_status put_wrapped(nd_strbuf *out, const char *text, size_t col)
+{
+    const char *p = text;
+    while (*p) {
+        size_t n = 0;
+        while (p[n] && p[n] != ' ') n++;
+        if (col > USAGE_INDENT && col + 1 + n > USAGE_WIDTH) {
+            ND_TRY(nd_sb_printf(out, "\n%*s", USAGE_INDENT, ""));
+            col = USAGE_INDENT;
+        } else if (col > USAGE_INDENT) {
+            ND_TRY(nd_sb_putc(out, ' '));
+            col++;
+        }
+        ND_TRY(nd_sb_append(out, p, n));
+        col += n;
+        p += n;
+        while (*p == ' ') p++;
+    }
+    return nd_sb_putc(out, '\n');
+}
+
+/* "  --gpu auto|on|off         matrices on CUDA devices; ... (gpu, default auto)". */
+static nd_status flag_usage(nd_strbuf *out, const keydef *k)
+{
+    nd_strbuf left, text;
+    nd_sb_init(&left);
+    nd_sb_init(&text);
+    nd_status st = nd_sb_puts(&left, k->flag);
+    if (st == ND_OK && k->type != T_BOOL) st = nd_sb_printf(&left, " %s", k->meta ? k->meta : "");
+    for (size_t e = 0; st == ND_OK && k->type != T_BOOL && !k->meta && k->names[e]; e++)
+        st = nd_sb_printf(&left, "%s%s", e ? "|" : "", k->names[e]);
+    if (st == ND_OK && k->type == T_BOOL)
+        st = nd_sb_puts(&text, strcmp(k->dflt, "true") == 0 ? "turn off " : "turn on ");
+    if (st == ND_OK)
+        st = nd_sb_printf(&text, "%s (%s, default %s)", k->help, k->path, k->dflt);
+    /* A flag too long for its column puts the text on the next line. */
+    bool own_line = left.len > USAGE_INDENT - 4;
+    if (st == ND_OK && own_line) st = nd_sb_printf(out, "  %s\n%*s", left.data, USAGE_INDENT, "");
+    else if (st == ND_OK) st = nd_sb_printf(out, "  %-*s", USAGE_INDENT - 2, left.data);
+    size_t col = USAGE_INDENT;
+    if (st == ND_OK) st = put_wrapped(out, text.data, col);
+    nd_sb_free(&left);
+    nd_sb_free(&text);
+    return st;
+}
+
+nd_status nd_cfg_flags_usage(nd_strbuf *out)
+{
+    for (int k = 0; k < ND_CFG_NKEYS; k++)
+        if (keys[k].flag) ND_TRY(flag_usage(out, &keys[k]));
+    return ND_OK;
 }
 
 nd_status nd_cfg_load_env(nd_cfg *cfg)
@@ -512,35 +514,32 @@ static nd_status put_double(nd_strbuf *out, double d)
     return nd_sb_puts(out, b);
 }
 
+static nd_status put_map(nd_strbuf *out, const nd_kv *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        ND_TRY(nd_sb_printf(out, "%s%s=%s", i ? "," : "", m->keys[i], m->vals[i]));
+    return ND_OK;
+}
+
+/* Canonical text of a field, per type (parse_text reads it back to the same value). */
+#define TEXT_GRID(F)                                                                     \
+    (cfg->F##_rows ? nd_sb_printf(out, "%dx%d", cfg->F##_rows, cfg->F##_cols)           \
+                   : nd_sb_puts(out, "auto"))
+#define TEXT_INT(F) nd_sb_printf(out, "%d", cfg->F)
+#define TEXT_SECONDS(F) put_double(out, cfg->F)
+#define TEXT_BYTES(F) nd_sb_printf(out, "%llu", (unsigned long long)cfg->F)
+#define TEXT_STRING(F) nd_sb_puts(out, cfg->F)
+#define TEXT_ENUM(F) nd_sb_puts(out, keys[key].names[cfg->F])
+#define TEXT_BOOL(F) nd_sb_puts(out, cfg->F ? "true" : "false")
+#define TEXT_MAP(F) put_map(out, &cfg->F)
+
 nd_status nd_cfg_value_str(const nd_cfg *cfg, nd_cfg_key key, nd_strbuf *out)
 {
     switch (key) {
-    case ND_CFG_GRID:
-        if (!cfg->grid_rows) return nd_sb_puts(out, "auto");
-        return nd_sb_printf(out, "%dx%d", cfg->grid_rows, cfg->grid_cols);
-    case ND_CFG_BLOCK_SIZE: return nd_sb_printf(out, "%d", cfg->block_size);
-    case ND_CFG_THREADS_PER_RANK: return nd_sb_printf(out, "%d", cfg->threads_per_rank);
-    case ND_CFG_CHECKPOINT_DIR: return nd_sb_puts(out, cfg->checkpoint_dir);
-    case ND_CFG_CHECKPOINT_INTERVAL: return put_double(out, cfg->checkpoint_interval);
-    case ND_CFG_CHECKPOINT_KEEP: return nd_sb_printf(out, "%d", cfg->checkpoint_keep);
-    case ND_CFG_CHECKPOINT_SIGNAL_LEAD: return put_double(out, cfg->checkpoint_signal_lead);
-    case ND_CFG_CHECKPOINT_MPIIO_HINTS:
-        for (size_t i = 0; i < cfg->mpiio_hints.n; i++)
-            ND_TRY(nd_sb_printf(out, "%s%s=%s", i ? "," : "", cfg->mpiio_hints.keys[i],
-                                cfg->mpiio_hints.vals[i]));
-        return ND_OK;
-    case ND_CFG_CATALOG_PATH: return nd_sb_puts(out, cfg->catalog_path);
-    case ND_CFG_LOG_LEVEL: return nd_sb_puts(out, log_names[cfg->log_level]);
-    case ND_CFG_GPU: return nd_sb_puts(out, gpu_names[cfg->gpu]);
-    case ND_CFG_GPU_COMM: return nd_sb_puts(out, gpu_comm_names[cfg->gpu_comm]);
-    case ND_CFG_LIMITS_MEMORY_PER_RANK:
-        return nd_sb_printf(out, "%llu", (unsigned long long)cfg->memory_per_rank);
-    case ND_CFG_LIMITS_RUN_TIME: return put_double(out, cfg->run_time);
-    case ND_CFG_LIMITS_CALL_DEPTH: return nd_sb_printf(out, "%u", (unsigned)cfg->call_depth);
-    case ND_CFG_PROGRESS_INTERVAL: return put_double(out, cfg->progress_interval);
-    case ND_CFG_LAUNCHER: return nd_sb_puts(out, launcher_names[cfg->launcher]);
-    case ND_CFG_CHECK_COLLECTIVES:
-        return nd_sb_puts(out, cfg->check_collectives ? "true" : "false");
+#define ND_CFG_KEY(ID, PATH, TYPE, CTYPE, FIELD, DFLT, MIN, MAX, NAMES, FLAG, META, HELP) \
+    case ND_CFG_##ID: return TEXT_##TYPE(FIELD);
+#include "config/keys.def"
+#undef ND_CFG_KEY
     case ND_CFG_NKEYS: break;
     }
     return nd_err_set(ND_EINTERNAL, "bad config key %d", (int)key);
@@ -572,7 +571,7 @@ nd_status nd_cfg_format(const nd_cfg *cfg, nd_strbuf *out)
         if ((st = nd_cfg_value_str(cfg, (nd_cfg_key)k, &v)) != ND_OK) break;
         if (k == ND_CFG_LAUNCHER && cfg->launcher == ND_LAUNCHER_AUTO)
             st = nd_sb_printf(&v, " (%s here)",
-                              launcher_names[nd_cfg_launcher_resolve(cfg)]);
+                              keys[ND_CFG_LAUNCHER].names[nd_cfg_launcher_resolve(cfg)]);
         if (st != ND_OK) break;
         st = nd_sb_printf(out, "%-24s = %-24s (from ", keys[k].path, v.data ? v.data : "");
         if (st == ND_OK) st = nd_cfg_origin_str(cfg, (nd_cfg_key)k, out);

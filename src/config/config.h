@@ -1,4 +1,4 @@
-/* config.h: Noodle's configuration (nd_cfg) and YAML job specs (nd_cfg_job).
+/* config.h: Noodle's configuration (nd_cfg); job specs are config/jobspec.h.
  *
  * Invariant: an nd_cfg always holds a valid value for every key, and per key where that
  * value came from (default, file:line:col, environment variable, command-line flag).
@@ -9,33 +9,13 @@
 #ifndef ND_CONFIG_H
 #define ND_CONFIG_H
 
+#include "common/kv.h"
 #include "common/nd.h"
 #include "common/strbuf.h"
 
 #include <stdio.h>
 
-/* Every key, in the order print, emit and pack use (sections contiguous). */
-typedef enum nd_cfg_key {
-    ND_CFG_GRID,
-    ND_CFG_BLOCK_SIZE,
-    ND_CFG_THREADS_PER_RANK,
-    ND_CFG_CHECKPOINT_DIR,
-    ND_CFG_CHECKPOINT_INTERVAL,
-    ND_CFG_CHECKPOINT_KEEP,
-    ND_CFG_CHECKPOINT_SIGNAL_LEAD,
-    ND_CFG_CHECKPOINT_MPIIO_HINTS,
-    ND_CFG_CATALOG_PATH,
-    ND_CFG_LOG_LEVEL,
-    ND_CFG_GPU,
-    ND_CFG_GPU_COMM,
-    ND_CFG_LIMITS_MEMORY_PER_RANK,
-    ND_CFG_LIMITS_RUN_TIME,
-    ND_CFG_LIMITS_CALL_DEPTH,
-    ND_CFG_PROGRESS_INTERVAL,
-    ND_CFG_LAUNCHER,
-    ND_CFG_CHECK_COLLECTIVES,
-    ND_CFG_NKEYS
-} nd_cfg_key;
+#include "config/keys.h"
 
 typedef enum nd_cfg_log_level {
     ND_LOG_ERROR,
@@ -71,31 +51,22 @@ typedef struct nd_cfg_origin {
     char *name;    /* owned; NULL for DEFAULT and FILE */
 } nd_cfg_origin;
 
-/* A string -> string map in insertion order (MPI-IO hints, job environment, params). */
-typedef struct nd_cfg_map {
-    size_t n, cap;
-    char **keys, **vals; /* owned */
-} nd_cfg_map;
+/* The field types of keys.def's value types (GRID gives two fields). */
+#define ND_CFG_FIELD_GRID(CTYPE, FIELD) int FIELD##_rows, FIELD##_cols; /* 0, 0 = auto */
+#define ND_CFG_FIELD_INT(CTYPE, FIELD) int FIELD;
+#define ND_CFG_FIELD_SECONDS(CTYPE, FIELD) double FIELD;
+#define ND_CFG_FIELD_BYTES(CTYPE, FIELD) uint64_t FIELD; /* 0 = no limit */
+#define ND_CFG_FIELD_STRING(CTYPE, FIELD) char *FIELD;   /* owned, non-empty */
+#define ND_CFG_FIELD_ENUM(CTYPE, FIELD) CTYPE FIELD;
+#define ND_CFG_FIELD_BOOL(CTYPE, FIELD) bool FIELD;
+#define ND_CFG_FIELD_MAP(CTYPE, FIELD) nd_kv FIELD;
 
+/* One field per key of keys.def, holding a value in its range (units: keys.def). */
 typedef struct nd_cfg {
-    int grid_rows, grid_cols;      /* 0, 0 = auto (near-square from the rank count) */
-    int block_size;                /* >= 1 */
-    int threads_per_rank;          /* >= 1 */
-    char *checkpoint_dir;          /* owned, non-empty */
-    double checkpoint_interval;    /* seconds, 0 = off */
-    int checkpoint_keep;           /* >= 1 */
-    double checkpoint_signal_lead; /* seconds */
-    nd_cfg_map mpiio_hints;
-    char *catalog_path; /* owned, non-empty */
-    nd_cfg_log_level log_level;
-    nd_cfg_gpu gpu;
-    nd_cfg_gpu_comm gpu_comm;
-    uint64_t memory_per_rank;  /* bytes, 0 = no limit */
-    double run_time;           /* seconds, 0 = no limit */
-    uint32_t call_depth;       /* >= 10000 */
-    double progress_interval;  /* seconds, 0 = off */
-    nd_cfg_launcher launcher;
-    bool check_collectives;
+#define ND_CFG_KEY(ID, PATH, TYPE, CTYPE, FIELD, DFLT, MIN, MAX, NAMES, FLAG, META, HELP) \
+    ND_CFG_FIELD_##TYPE(CTYPE, FIELD)
+#include "config/keys.def"
+#undef ND_CFG_KEY
     char *file; /* owned: the config file read, as found (NULL = none) */
     nd_cfg_origin origin[ND_CFG_NKEYS];
 } nd_cfg;
@@ -120,6 +91,13 @@ nd_status nd_cfg_load_env(nd_cfg *cfg);
  * would: the origin becomes `flag` (e.g. "--checkpoint-interval"; NULL = "--set KEY").
  * A bad value or unknown key is ND_EUSAGE, "FLAG: expected ..., got '...'". */
 nd_status nd_cfg_set(nd_cfg *cfg, const char *key, const char *value, const char *flag);
+
+/* noodle-run's flags that set a key (keys.def).  nd_cfg_flag_find returns the key of
+ * `flag`, or -1; *fixed is the value of a flag that takes none (BOOL), else NULL.
+ * nd_cfg_flags_usage appends their usage lines ("  --block-size N   ... (block_size,
+ * default 64)"), in key order. */
+int nd_cfg_flag_find(const char *flag, const char **fixed);
+nd_status nd_cfg_flags_usage(nd_strbuf *out);
 
 /* Key table lookups.  nd_cfg_key_find returns -1 for an unknown path. */
 int nd_cfg_key_find(const char *path);
@@ -150,55 +128,5 @@ nd_status nd_cfg_unpack(nd_cfg *cfg, const void *data, size_t len);
 /* srun inside a Slurm allocation ($SLURM_JOB_ID set), otherwise mpirun, for AUTO. */
 nd_cfg_launcher nd_cfg_launcher_resolve(const nd_cfg *cfg);
 
-void nd_cfg_map_init(nd_cfg_map *m);
-void nd_cfg_map_free(nd_cfg_map *m);
-/* Adds or replaces key (copies both strings). */
-nd_status nd_cfg_map_set(nd_cfg_map *m, const char *key, const char *val);
-/* Returns the value of key, or NULL. */
-const char *nd_cfg_map_get(const nd_cfg_map *m, const char *key);
-
-/* ---- Job specs (jobs/README.md) ---- */
-
-typedef struct nd_cfg_sweep {
-    char *name;    /* owned */
-    size_t n;      /* >= 1 */
-    char **values; /* owned, scalar text */
-} nd_cfg_sweep;
-
-typedef struct nd_cfg_job {
-    char *path;      /* the spec's path as given */
-    char *name;      /* [A-Za-z0-9_.-]+; default: program's file name without extension */
-    char *program;   /* required, .noodle or .nbc, as written in the spec */
-    int ranks;       /* >= 1, default 1 */
-    int nodes;       /* >= 1, 0 = not given */
-    int gpus;        /* >= 0, default 0 (per node) */
-    int64_t time;    /* seconds, 0 = not given (partition default) */
-    char *partition; /* NULL = not given */
-    char *account;   /* NULL = not given */
-    size_t n_modules;
-    char **modules;
-    nd_cfg_map environment; /* NAME -> value */
-    nd_cfg_map config;      /* dotted key -> canonical value (nd_cfg_value_str) */
-    nd_cfg_map params;      /* name -> scalar text */
-    size_t n_sweep;
-    nd_cfg_sweep *sweep;    /* in file order */
-    int throttle;           /* >= 1, 0 = not given */
-} nd_cfg_job;
-
-/* Rank-local.  Parses and validates a job spec; on success *job is owned by the caller
- * (nd_cfg_job_free).  Errors are ND_EUSAGE with file:line:col and the key path; on
- * error *job is empty. */
-nd_status nd_cfg_job_load(const char *path, nd_cfg_job *job);
-void nd_cfg_job_free(nd_cfg_job *job);
-/* The number of sweep combinations (1 without a sweep); the product is checked. */
-uint64_t nd_cfg_job_count(const nd_cfg_job *job);
-/* The parameters of task `index` (0-based, < nd_cfg_job_count): params first, then one
- * value per sweep entry, in file order; the LAST sweep entry varies fastest (row-major
- * order).  Writes at most cap borrowed (name, value) pairs and sets *n to the number of
- * pairs (job->params.n + job->n_sweep).  ND_EUSAGE for an index out of range. */
-nd_status nd_cfg_job_task(const nd_cfg_job *job, uint64_t index, const char **names,
-                          const char **values, size_t cap, size_t *n);
-/* Formats job->time for Slurm as H:MM:SS (hours may exceed 24); "" when not given. */
-void nd_cfg_job_time_str(const nd_cfg_job *job, char *buf, size_t size);
 
 #endif

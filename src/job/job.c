@@ -206,9 +206,7 @@ static nd_status param_hook(void *ctx, nd_vm *vm, const char *name, nd_value dfl
                             nd_value *out)
 {
     const nd_job_opts *o = ((nd_job_ctx *)ctx)->o;
-    const char *v = NULL;
-    for (int k = 0; k < o->nparams; k++)
-        if (strcmp(o->params[k].key, name) == 0) v = o->params[k].value;
+    const char *v = o->params ? nd_kv_get(o->params, name) : NULL;
     if (!v) {
         *out = dflt;
         return ND_OK;
@@ -353,7 +351,7 @@ static nd_status checkpoint_dir(const nd_job_opts *o, const nd_cfg *cfg, char **
 
 /* Rank-local: the job's provenance for the catalog (only rank 0's copy is used). */
 static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool restored,
-                            const nd_cat_kv *params, size_t nparams)
+                            const nd_kv *params)
 {
     nd_cat_prov_init(&r->prov);
     uint8_t sha[32];
@@ -362,20 +360,6 @@ static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool
     const char *rc = getenv("SLURM_RESTART_COUNT");
     r->prov.restarts = rc && *rc ? strtoll(rc, NULL, 10) : (restored ? 1 : 0);
     r->prov.params = params;
-    r->prov.nparams = nparams;
-}
-
-/* The effective parameters, a later --param replacing an earlier one. */
-static int effective_params(const nd_job_opts *o, nd_cat_kv *out)
-{
-    int n = 0;
-    for (int k = 0; k < o->nparams; k++) {
-        int j = 0;
-        while (j < n && strcmp(out[j].key, o->params[k].key) != 0) j++;
-        out[j] = (nd_cat_kv){o->params[k].key, o->params[k].value};
-        if (j == n) n++;
-    }
-    return n;
 }
 
 /* Inside Slurm, a world of one rank in an allocation of several tasks means that the
@@ -445,9 +429,7 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK) st = nd_nbc_verify(prog);
 
     /* The checkpoint driver keeps a copy of the bytes (they go into every checkpoint). */
-    nd_cat_kv *params = o->nparams ? ND_ALLOC_N(nd_cat_kv, o->nparams) : NULL;
-    if (o->nparams && !params) st = ND_ENOMEM;
-    int nparams = params ? effective_params(o, params) : 0;
+    size_t nparams = o->params ? o->params->n : 0;
     nd_ckpt_kv *hints = cfg.mpiio_hints.n ? ND_ALLOC_N(nd_ckpt_kv, cfg.mpiio_hints.n) : NULL;
     if (cfg.mpiio_hints.n && !hints) st = ND_ENOMEM;
     for (size_t k = 0; hints && k < cfg.mpiio_hints.n; k++)
@@ -464,9 +446,9 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK) {
         nd_ckpt_kv *kv = nparams ? ND_ALLOC_N(nd_ckpt_kv, nparams) : NULL;
         if (nparams && !kv) st = ND_ENOMEM;
-        for (int k = 0; st == ND_OK && k < nparams; k++)
-            kv[k] = (nd_ckpt_kv){(char *)params[k].key, (char *)params[k].value};
-        if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, kv, nparams, &ck);
+        for (size_t k = 0; st == ND_OK && k < nparams; k++)
+            kv[k] = (nd_ckpt_kv){o->params->keys[k], o->params->vals[k]};
+        if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, kv, (int)nparams, &ck);
         if (kv) ND_FREE_N(kv, nparams);
     }
     /* nd_ckpt_new reads the environment and allocates on each rank: agree. */
@@ -491,7 +473,7 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK && !complete && !restored) st = nd_vm_new(prog, &vopts, &vm);
     if (st == ND_OK && !complete && !o->ckpt.no_signals) st = nd_ckpt_stop_if_signalled();
     if (st == ND_OK && !complete) {
-        init_provenance(&results, buf, len, restored, params, (size_t)nparams);
+        init_provenance(&results, buf, len, restored, o->params);
         nd_job_ctx ctx = {.o = o,
                           .ckpt = ck,
                           .results = &results,
@@ -535,7 +517,6 @@ int nd_job_run(const nd_job_opts *o)
         nd_sb_free(&bytes);
     else
         nd_free(buf, len);
-    if (params) ND_FREE_N(params, o->nparams);
     if (hints) ND_FREE_N(hints, cfg.mpiio_hints.n);
     nd_strfree(dir);
     nd_cfg_free(&cfg);

@@ -6,11 +6,8 @@
 #define ND_JOB_H
 
 #include "ckpt/ckpt.h"
+#include "common/kv.h"
 #include "common/nd.h"
-
-typedef struct nd_job_param {
-    char *key, *value;
-} nd_job_param;
 
 /* A command-line flag that sets a configuration key (it overrides file and environment). */
 typedef struct nd_job_override {
@@ -21,8 +18,7 @@ typedef struct nd_job_override {
 
 typedef struct nd_job_opts {
     const char *program;        /* .nbc or .noodle path, as given (NULL with print_config) */
-    nd_job_param *params;       /* --param k=v, in order (a later k wins) */
-    int nparams;
+    const nd_kv *params;        /* --param k=v (a later k wins); NULL = none */
     const char *config_file;    /* --config FILE (NULL: the search order of docs/config.md) */
     const nd_job_override *overrides;
     int noverrides;

@@ -9,6 +9,7 @@
 #include "runtime/spmd.h"
 
 #include "common/alloc.h"
+#include "config/keys.h"
 #include "la/scalapack/scalapack.h"
 
 #include <limits.h>
@@ -33,7 +34,7 @@ static struct {
     MPI_Comm saved_comm;
     int saved_size, saved_ctx, saved_grid[4];
     char saved_top[6];
-} S = {.comm = MPI_COMM_NULL, .nb = ND_DEFAULT_NB, .checks = true, .size = 1, .solo_ctx = -1};
+} S = {.comm = MPI_COMM_NULL, .nb = ND_CFG_DEFAULT_BLOCK_SIZE, .checks = true, .size = 1, .solo_ctx = -1};
 
 nd_status nd_spmd_mpi_fail(const char *what, int rc)
 {
@@ -72,8 +73,7 @@ nd_status nd_spmd_init(int *argc, char ***argv)
 nd_status nd_spmd_configure(const nd_spmd_opts *opts)
 {
     if (!opts) return ND_OK;
-    ND_CHECK(opts->block_size >= 0, ND_EUSAGE, "block_size must be positive (got %d)",
-             opts->block_size);
+    ND_ASSERT(opts->block_size >= 0); /* range-checked by the configuration */
     if (opts->grid_rows || opts->grid_cols) {
         ND_CHECK(opts->grid_rows > 0 && opts->grid_cols > 0 &&
                      (int64_t)opts->grid_rows * opts->grid_cols == S.size,
@@ -82,7 +82,7 @@ nd_status nd_spmd_configure(const nd_spmd_opts *opts)
     }
     ND_CHECK(!S.blacs_up || (opts->grid_rows == S.want_rows && opts->grid_cols == S.want_cols),
              ND_EINTERNAL, "the process grid cannot change after the first matrix");
-    S.nb = opts->block_size ? opts->block_size : ND_DEFAULT_NB;
+    S.nb = opts->block_size ? opts->block_size : ND_CFG_DEFAULT_BLOCK_SIZE;
     S.want_rows = opts->grid_rows;
     S.want_cols = opts->grid_cols;
     S.checks = opts->check_collectives;

@@ -13,15 +13,12 @@
 #include <mpi.h>
 
 typedef struct nd_spmd_opts {
-    int block_size;      /* block-cyclic block size (0 = the default, ND_DEFAULT_NB) */
+    int block_size;      /* block-cyclic block size, >= 1 (0 = the default block_size of
+                            config/keys.def); the configuration checks user values */
     int grid_rows;       /* process grid (0 = near-square from the rank count) */
     int grid_cols;
     bool check_collectives; /* the consistency check (default true) */
 } nd_spmd_opts;
-
-/* The default block size: fixed (never from the rank count), from measurements recorded
- * in benchmarks/RESULTS.md. */
-#define ND_DEFAULT_NB 64
 
 /* Collective.  MPI_Init (unless already initialized), error handler, rank and size.
  * The grid is built lazily by nd_spmd_grid (BLACS is only started when needed). */

@@ -3,7 +3,7 @@
  *
  * Invariant: values reach the script only as single-quoted shell words or as #SBATCH
  * values checked against a safe character set; the array task -> parameters mapping is
- * nd_cfg_job_task's (row-major, jobs/README.md).  Specified by docs/slurm.md.
+ * nd_cfg_jobspec_task's (row-major, jobs/README.md).  Specified by docs/slurm.md.
  */
 #include "config.h"
 #include "slurm/slurm.h"
@@ -87,7 +87,7 @@ static bool ident_ok(const char *s)
     return true;
 }
 
-nd_status nd_slurm_job_set_param(nd_cfg_job *job, const char *name, const char *value)
+nd_status nd_slurm_job_set_param(nd_cfg_jobspec *job, const char *name, const char *value)
 {
     ND_CHECK(ident_ok(name), ND_EUSAGE,
              "--param '%s=%s': a parameter name is [A-Za-z_][A-Za-z0-9_]*", name, value);
@@ -95,16 +95,16 @@ nd_status nd_slurm_job_set_param(nd_cfg_job *job, const char *name, const char *
         ND_CHECK(strcmp(job->sweep[k].name, name) != 0, ND_EUSAGE,
                  "--param %s: '%s' is swept in %s (a parameter is either fixed or swept)",
                  name, name, job->path ? job->path : "the job spec");
-    return nd_cfg_map_set(&job->params, name, value);
+    return nd_kv_set(&job->params, name, value);
 }
 
-nd_status nd_slurm_task_shell(const nd_cfg_job *job, uint64_t index, nd_strbuf *out)
+nd_status nd_slurm_task_shell(const nd_cfg_jobspec *job, uint64_t index, nd_strbuf *out)
 {
     size_t cap = job->params.n + job->n_sweep, n = 0;
     const char **names = ND_ALLOC_N(const char *, cap ? cap : 1);
     const char **values = ND_ALLOC_N(const char *, cap ? cap : 1);
     nd_status st = names && values ? ND_OK : ND_ENOMEM;
-    if (st == ND_OK) st = nd_cfg_job_task(job, index, names, values, cap, &n);
+    if (st == ND_OK) st = nd_cfg_jobspec_task(job, index, names, values, cap, &n);
     size_t first = job->params.n; /* the fixed params come first; they are in PARAMS */
     if (st == ND_OK) st = nd_sb_puts(out, "TASK_PARAMS=(");
     for (size_t k = first; k < n && st == ND_OK; k++) {
@@ -137,7 +137,7 @@ static bool var_char(char c, bool first)
     return c == '_' || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9');
 }
 
-nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_cfg_map *vars,
+nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_kv *vars,
                           nd_strbuf *out)
 {
     int line = 1;
@@ -165,7 +165,7 @@ nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_cfg_
                  tmpl_name, line);
         memcpy(name, p + 1, len);
         name[len] = '\0';
-        const char *v = nd_cfg_map_get(vars, name);
+        const char *v = nd_kv_get(vars, name);
         ND_CHECK(v != NULL, ND_EUSAGE, "%s:%d: unknown template variable @%s@", tmpl_name,
                  line, name);
         ND_TRY(nd_sb_puts(out, v));
@@ -196,26 +196,26 @@ static nd_status check_path(const char *what, const char *v)
     return ND_OK;
 }
 
-static nd_status set_quoted(nd_cfg_map *vars, const char *name, const char *value)
+static nd_status set_quoted(nd_kv *vars, const char *name, const char *value)
 {
     nd_strbuf sb;
     nd_sb_init(&sb);
     nd_status st = nd_slurm_shell_quote(&sb, value);
-    if (st == ND_OK) st = nd_cfg_map_set(vars, name, sb.data);
+    if (st == ND_OK) st = nd_kv_set(vars, name, sb.data);
     nd_sb_free(&sb);
     return st;
 }
 
 static nd_status sbatch_lines(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf *sb)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     ND_TRY(nd_sb_printf(sb, "#SBATCH --ntasks=%d\n", job->ranks));
     if (job->nodes) ND_TRY(nd_sb_printf(sb, "#SBATCH --nodes=%d\n", job->nodes));
     if (s->threads_per_rank > 1)
         ND_TRY(nd_sb_printf(sb, "#SBATCH --cpus-per-task=%d\n", s->threads_per_rank));
     if (job->time) {
         char t[48];
-        nd_cfg_job_time_str(job, t, sizeof t);
+        nd_cfg_jobspec_time_str(job, t, sizeof t);
         ND_TRY(nd_sb_printf(sb, "#SBATCH --time=%s\n", t));
     }
     if (job->partition) {
@@ -239,7 +239,7 @@ static nd_status sbatch_lines(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf 
 static nd_status modules_env(const nd_slurm_spec *s, nd_strbuf *mods, nd_strbuf *env,
                              nd_strbuf *cfgenv)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     for (size_t k = 0; k < job->n_modules; k++) {
         ND_TRY(nd_sb_puts(mods, "module load "));
         ND_TRY(nd_slurm_shell_quote(mods, job->modules[k]));
@@ -272,7 +272,7 @@ static nd_status modules_env(const nd_slurm_spec *s, nd_strbuf *mods, nd_strbuf 
     return ND_OK;
 }
 
-static nd_status fixed_params(const nd_cfg_job *job, nd_strbuf *words, nd_strbuf *where,
+static nd_status fixed_params(const nd_cfg_jobspec *job, nd_strbuf *words, nd_strbuf *where,
                               bool *ok)
 {
     for (size_t k = 0; k < job->params.n; k++) {
@@ -292,7 +292,7 @@ static nd_status fixed_params(const nd_cfg_job *job, nd_strbuf *words, nd_strbuf
 
 static nd_status task_setup(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf *sb)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     if (!job->n_sweep) return nd_sb_puts(sb, "# (not an array: no per-task parameters)");
     uint64_t max = s->case_table_max ? s->case_table_max : ND_SLURM_CASE_TABLE_MAX;
     if (tasks > max) {
@@ -330,9 +330,9 @@ static nd_status meta_lines(const nd_slurm_spec *s, uint64_t tasks, nd_strbuf *s
                         s->job->n_sweep ? " (array)" : "");
 }
 
-nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
+nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_kv *vars)
 {
-    const nd_cfg_job *job = s->job;
+    const nd_cfg_jobspec *job = s->job;
     ND_TRY(check_path("spec", s->spec_path));
     ND_TRY(check_path("program", s->program));
     ND_TRY(check_path("checkpoint directory", s->checkpoint_dir));
@@ -343,7 +343,7 @@ nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
     ND_CHECK(s->signal_lead >= 0 && s->signal_lead <= 65535, ND_EUSAGE,
              "checkpoint.signal_lead: %g seconds is more than Slurm accepts (65535)",
              s->signal_lead);
-    uint64_t tasks = nd_cfg_job_count(job);
+    uint64_t tasks = nd_cfg_jobspec_count(job);
     bool array = job->n_sweep > 0;
     char buf[64];
 
@@ -356,36 +356,36 @@ nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
     } while (0)
 #define RESET() (nd_sb_free(&a), nd_sb_free(&b), nd_sb_free(&c))
 
-    STEP(nd_cfg_map_set(vars, "JOB_NAME", job->name));
-    STEP(nd_cfg_map_set(vars, "OUTPUT", array ? "%x-%A_%a.out" : "%x-%j.out"));
+    STEP(nd_kv_set(vars, "JOB_NAME", job->name));
+    STEP(nd_kv_set(vars, "OUTPUT", array ? "%x-%A_%a.out" : "%x-%j.out"));
     int lead = (int)ceil(s->signal_lead);
     snprintf(buf, sizeof buf, "%d", lead);
-    STEP(nd_cfg_map_set(vars, "SIGNAL_LEAD", buf));
+    STEP(nd_kv_set(vars, "SIGNAL_LEAD", buf));
     snprintf(buf, sizeof buf, "B:USR1@%d", lead);
-    STEP(nd_cfg_map_set(vars, "SIGNAL", buf));
+    STEP(nd_kv_set(vars, "SIGNAL", buf));
     snprintf(buf, sizeof buf, "%d", job->ranks);
-    STEP(nd_cfg_map_set(vars, "RANKS", buf));
+    STEP(nd_kv_set(vars, "RANKS", buf));
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)tasks);
-    STEP(nd_cfg_map_set(vars, "TASKS", buf));
-    STEP(nd_cfg_map_set(vars, "IS_ARRAY", array ? "1" : "0"));
+    STEP(nd_kv_set(vars, "TASKS", buf));
+    STEP(nd_kv_set(vars, "IS_ARRAY", array ? "1" : "0"));
 
     STEP(sbatch_lines(s, tasks, &a));
-    STEP(nd_cfg_map_set(vars, "SBATCH_RESOURCES", a.data ? a.data : ""));
+    STEP(nd_kv_set(vars, "SBATCH_RESOURCES", a.data ? a.data : ""));
     RESET();
     STEP(meta_lines(s, tasks, &a));
-    STEP(nd_cfg_map_set(vars, "META", a.data));
+    STEP(nd_kv_set(vars, "META", a.data));
     RESET();
     STEP(nd_sb_printf(&a, "generated by noodle-submit %s from %s (program %s); "
                           "edit the job spec, not this file",
                       PACKAGE_VERSION, s->spec_path, s->source ? s->source : s->program));
     STEP(check_path("program", s->source ? s->source : s->program));
-    STEP(nd_cfg_map_set(vars, "GENERATED", a.data));
+    STEP(nd_kv_set(vars, "GENERATED", a.data));
     RESET();
 
     STEP(modules_env(s, &a, &b, &c));
-    STEP(nd_cfg_map_set(vars, "MODULES", a.data));
-    STEP(nd_cfg_map_set(vars, "ENVIRONMENT", b.data));
-    STEP(nd_cfg_map_set(vars, "CONFIG_ENV", c.data));
+    STEP(nd_kv_set(vars, "MODULES", a.data));
+    STEP(nd_kv_set(vars, "ENVIRONMENT", b.data));
+    STEP(nd_kv_set(vars, "CONFIG_ENV", c.data));
     RESET();
 
     STEP(set_quoted(vars, "NOODLE_RUN", s->noodle_run));
@@ -398,20 +398,20 @@ nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
 
     bool ok = true;
     STEP(fixed_params(job, &a, &b, &ok));
-    STEP(nd_cfg_map_set(vars, "PARAMS", a.data ? a.data : ""));
+    STEP(nd_kv_set(vars, "PARAMS", a.data ? a.data : ""));
     STEP(set_quoted(vars, "WHERE", b.data ? b.data : ""));
-    STEP(nd_cfg_map_set(vars, "SKIP_OK", ok ? "1" : "0"));
+    STEP(nd_kv_set(vars, "SKIP_OK", ok ? "1" : "0"));
     RESET();
 
     if (s->launcher == ND_LAUNCHER_MPIRUN)
         STEP(nd_sb_printf(&a, "mpirun -n \"${SLURM_NTASKS:-%d}\"", job->ranks));
     else
         STEP(nd_sb_puts(&a, "srun"));
-    STEP(nd_cfg_map_set(vars, "LAUNCH", a.data));
+    STEP(nd_kv_set(vars, "LAUNCH", a.data));
     RESET();
 
     STEP(task_setup(s, tasks, &a));
-    STEP(nd_cfg_map_set(vars, "TASK_SETUP", a.data));
+    STEP(nd_kv_set(vars, "TASK_SETUP", a.data));
     RESET();
 #undef STEP
 #undef RESET
@@ -421,10 +421,10 @@ nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars)
 nd_status nd_slurm_render(const nd_slurm_spec *s, const char *tmpl, const char *tmpl_name,
                           nd_strbuf *out)
 {
-    nd_cfg_map vars;
-    nd_cfg_map_init(&vars);
+    nd_kv vars;
+    nd_kv_init(&vars);
     nd_status st = nd_slurm_vars(s, &vars);
     if (st == ND_OK) st = nd_slurm_expand(tmpl, tmpl_name, &vars, out);
-    nd_cfg_map_free(&vars);
+    nd_kv_free(&vars);
     return st;
 }

@@ -12,6 +12,7 @@
 #include "common/nd.h"
 #include "common/strbuf.h"
 #include "config/config.h"
+#include "config/jobspec.h"
 
 #include <stdio.h>
 
@@ -21,7 +22,7 @@
 
 /* Everything the renderer needs, resolved by the caller (paths absolute). */
 typedef struct nd_slurm_spec {
-    const nd_cfg_job *job;      /* validated spec; job->params includes --param overrides */
+    const nd_cfg_jobspec *job;      /* validated spec; job->params includes --param overrides */
     const char *spec_path;      /* the spec, absolute (for --task-params at run time) */
     const char *program;        /* what noodle-run runs: the compiled .nbc, absolute */
     const char *source;         /* the program as named in the spec (for the header) */
@@ -51,23 +52,23 @@ nd_status nd_slurm_where(nd_strbuf *out, const char *const *names, const char *c
 
 /* Sets a fixed parameter from `noodle-submit --param NAME=VALUE`: the name must be
  * [A-Za-z_][A-Za-z0-9_]* and not swept (ND_EUSAGE).  Replaces a value from the spec. */
-nd_status nd_slurm_job_set_param(nd_cfg_job *job, const char *name, const char *value);
+nd_status nd_slurm_job_set_param(nd_cfg_jobspec *job, const char *name, const char *value);
 
 /* Appends one line of shell (no newline) that sets the array task's own parameters:
  * `TASK_PARAMS=(--param 'n=200' ...); TASK_WHERE='params.n = 200 ...'` (and
  * `SKIP_OK=0` when no MQL condition can match).  Only the sweep values: the fixed
  * params are in the script's PARAMS.  ND_EUSAGE for an index out of range. */
-nd_status nd_slurm_task_shell(const nd_cfg_job *job, uint64_t index, nd_strbuf *out);
+nd_status nd_slurm_task_shell(const nd_cfg_jobspec *job, uint64_t index, nd_strbuf *out);
 
 /* Expands @NAME@ (NAME = [A-Z_][A-Z0-9_]*) from vars and @@ to @; any other @ is kept.
  * An unknown variable is ND_EUSAGE "TEMPLATE:LINE: unknown template variable @NAME@". */
-nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_cfg_map *vars,
+nd_status nd_slurm_expand(const char *tmpl, const char *tmpl_name, const nd_kv *vars,
                           nd_strbuf *out);
 
 /* Fills vars with every template variable (docs/slurm.md lists them).  ND_EUSAGE for
  * values that cannot be written safely (a newline in a path, odd characters in a
  * partition or account). */
-nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_cfg_map *vars);
+nd_status nd_slurm_vars(const nd_slurm_spec *s, nd_kv *vars);
 
 /* nd_slurm_vars then nd_slurm_expand. */
 nd_status nd_slurm_render(const nd_slurm_spec *s, const char *tmpl, const char *tmpl_name,
@@ -117,7 +118,7 @@ int nd_slurm_task_params(const char *spec, const char *index, FILE *out);
 
 /* One job record of `scontrol show job -o`: Key=Value fields in order. */
 typedef struct nd_slurm_jobrec {
-    nd_cfg_map f;
+    nd_kv f;
 } nd_slurm_jobrec;
 
 /* Parses `scontrol show job -o` output (one job a line).  Values may contain spaces:
@@ -128,7 +129,7 @@ void nd_slurm_jobrecs_free(nd_slurm_jobrec *recs, size_t n);
 const char *nd_slurm_field(const nd_slurm_jobrec *r, const char *key);
 
 /* Reads the `# noodle-job: KEY=VALUE` lines of a generated script into meta. */
-nd_status nd_slurm_script_meta(const char *script, nd_cfg_map *meta);
+nd_status nd_slurm_script_meta(const char *script, nd_kv *meta);
 
 /* Finds the checkpoint ckpt-<seq>.h5 with the highest seq in dir; *found false when the
  * directory is missing or holds none.  Appends the path to out. */

@@ -42,7 +42,7 @@ static nd_status parse_line(const char *p, const char *end, nd_slurm_jobrec *r)
         const char *vend = q;
         while (vend > v && vend[-1] == ' ') vend--;
         char *key = nd_strndup(p, kl), *val = nd_strndup(v, (size_t)(vend - v));
-        nd_status st = key && val ? nd_cfg_map_set(&r->f, key, val) : ND_ENOMEM;
+        nd_status st = key && val ? nd_kv_set(&r->f, key, val) : ND_ENOMEM;
         nd_strfree(key);
         nd_strfree(val);
         ND_TRY(st);
@@ -54,7 +54,7 @@ static nd_status parse_line(const char *p, const char *end, nd_slurm_jobrec *r)
 
 void nd_slurm_jobrecs_free(nd_slurm_jobrec *recs, size_t n)
 {
-    for (size_t k = 0; k < n; k++) nd_cfg_map_free(&recs[k].f);
+    for (size_t k = 0; k < n; k++) nd_kv_free(&recs[k].f);
     if (recs) ND_FREE_N(recs, n ? n : 1);
 }
 
@@ -72,7 +72,7 @@ static size_t each_line(const char *text, nd_slurm_jobrec *r, nd_status *st)
         bool none = (size_t)(t - s) >= 21 && strncmp(s, "No jobs in the system", 21) == 0;
         if (t > s && !none) {
             if (r) {
-                nd_cfg_map_init(&r[count].f);
+                nd_kv_init(&r[count].f);
                 *st = parse_line(s, t, &r[count]);
             }
             count++;
@@ -90,7 +90,7 @@ nd_status nd_slurm_parse_jobs(const char *text, nd_slurm_jobrec **recs, size_t *
     ND_CHECK(r, ND_ENOMEM, "out of memory");
     size_t done = each_line(text, r, &st);
     if (st != ND_OK) {
-        for (size_t k = 0; k < done; k++) nd_cfg_map_free(&r[k].f); /* incl. the failed one */
+        for (size_t k = 0; k < done; k++) nd_kv_free(&r[k].f); /* incl. the failed one */
         ND_FREE_N(r, count ? count : 1);
         return st;
     }
@@ -101,12 +101,12 @@ nd_status nd_slurm_parse_jobs(const char *text, nd_slurm_jobrec **recs, size_t *
 
 const char *nd_slurm_field(const nd_slurm_jobrec *r, const char *key)
 {
-    return nd_cfg_map_get(&r->f, key);
+    return nd_kv_get(&r->f, key);
 }
 
 /* ---- files the job leaves ---- */
 
-nd_status nd_slurm_script_meta(const char *script, nd_cfg_map *meta)
+nd_status nd_slurm_script_meta(const char *script, nd_kv *meta)
 {
     static const char tag[] = "# noodle-job: ";
     for (const char *p = script; *p;) {
@@ -118,7 +118,7 @@ nd_status nd_slurm_script_meta(const char *script, nd_cfg_map *meta)
             if (eq && eq > k) {
                 char *key = nd_strndup(k, (size_t)(eq - k));
                 char *val = nd_strndup(eq + 1, (size_t)(e - eq - 1));
-                nd_status st = key && val ? nd_cfg_map_set(meta, key, val) : ND_ENOMEM;
+                nd_status st = key && val ? nd_kv_set(meta, key, val) : ND_ENOMEM;
                 nd_strfree(key);
                 nd_strfree(val);
                 ND_TRY(st);
@@ -242,7 +242,7 @@ static void print_indented(FILE *out, const char *label, const char *text)
 }
 
 /* The job's own script: the file sbatch was given (Command=), else Slurm's copy. */
-static nd_status job_meta(const nd_slurm_jobrec *r, nd_cfg_map *meta)
+static nd_status job_meta(const nd_slurm_jobrec *r, nd_kv *meta)
 {
     nd_strbuf text;
     nd_sb_init(&text);
@@ -270,9 +270,9 @@ static nd_status job_meta(const nd_slurm_jobrec *r, nd_cfg_map *meta)
     return st;
 }
 
-static void print_checkpoint(FILE *out, const nd_slurm_jobrec *r, const nd_cfg_map *meta)
+static void print_checkpoint(FILE *out, const nd_slurm_jobrec *r, const nd_kv *meta)
 {
-    const char *base = nd_cfg_map_get(meta, "checkpoint_dir");
+    const char *base = nd_kv_get(meta, "checkpoint_dir");
     if (!base) {
         fprintf(out, "  %-11s (unknown: not submitted by noodle-submit)\n", "checkpoint");
         return;
@@ -305,9 +305,9 @@ static void print_checkpoint(FILE *out, const nd_slurm_jobrec *r, const nd_cfg_m
     nd_sb_free(&path);
 }
 
-static void print_results(FILE *out, const nd_slurm_jobrec *r, const nd_cfg_map *meta)
+static void print_results(FILE *out, const nd_slurm_jobrec *r, const nd_kv *meta)
 {
-    const char *cat = nd_cfg_map_get(meta, "catalog");
+    const char *cat = nd_kv_get(meta, "catalog");
     const char *id = field_or(r, "JobId", "");
     struct stat sb;
     if (!cat || stat(cat, &sb) != 0) {
@@ -365,14 +365,14 @@ static nd_status print_job(FILE *out, const nd_slurm_jobrec *r)
     print_indented(out, "progress", prog.data ? prog.data : "");
     nd_sb_free(&prog);
 
-    nd_cfg_map meta;
-    nd_cfg_map_init(&meta);
+    nd_kv meta;
+    nd_kv_init(&meta);
     nd_status st = job_meta(r, &meta);
     if (st == ND_OK) {
         print_checkpoint(out, r, &meta);
         print_results(out, r, &meta);
     }
-    nd_cfg_map_free(&meta);
+    nd_kv_free(&meta);
     return st;
 }
 

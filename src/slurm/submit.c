@@ -42,7 +42,7 @@ static bool file_exists(const char *p)
 
 /* The spec names the program relative to the submit directory (like the examples in
  * jobs/); a path relative to the spec's own directory is accepted as a fallback. */
-static nd_status resolve_program(const nd_cfg_job *job, nd_strbuf *out)
+static nd_status resolve_program(const nd_cfg_jobspec *job, nd_strbuf *out)
 {
     if (file_exists(job->program)) return nd_slurm_abspath(job->program, out);
     if (job->program[0] != '/') {
@@ -117,7 +117,7 @@ static nd_status compile(const char *noodlec, const char *src, const char *out)
 }
 
 typedef struct submit_state {
-    nd_cfg_job job;
+    nd_cfg_jobspec job;
     nd_cfg cfg;
     nd_strbuf spec_abs, prog_src, prog_run, ckpt, catalog, jobs_dir, stamp, script_path;
     nd_strbuf run, mql, submit, noodlec, tmpl, tmpl_name, script, tmpdir;
@@ -130,13 +130,13 @@ static void state_free(submit_state *s)
                          &s->submit, &s->noodlec, &s->tmpl, &s->tmpl_name, &s->script,
                          &s->tmpdir};
     for (size_t k = 0; k < ND_ARRAY_LEN(bufs); k++) nd_sb_free(bufs[k]);
-    nd_cfg_job_free(&s->job);
+    nd_cfg_jobspec_free(&s->job);
     nd_cfg_free(&s->cfg);
 }
 
 static nd_status prepare(const nd_slurm_submit_opts *o, submit_state *s)
 {
-    ND_TRY(nd_cfg_job_load(o->spec, &s->job));
+    ND_TRY(nd_cfg_jobspec_load(o->spec, &s->job));
     for (size_t k = 0; k < o->nparams; k++) {
         const char *eq = strchr(o->params[k], '=');
         ND_CHECK(eq && eq != o->params[k], ND_EUSAGE, "--param '%s': expected NAME=VALUE",
@@ -299,7 +299,7 @@ int nd_slurm_submit(const nd_slurm_submit_opts *o, FILE *out)
         st = write_script(&s);
         if (st == ND_OK) st = sbatch(&s, &id);
         if (st == ND_OK) {
-            uint64_t n = nd_cfg_job_count(&s.job);
+            uint64_t n = nd_cfg_jobspec_count(&s.job);
             fprintf(stderr, "noodle-submit: submitted %s %s as %s (script %s)\n",
                     s.job.n_sweep ? "job array" : "job", s.job.name, id.data,
                     s.script_path.data);
@@ -318,8 +318,8 @@ int nd_slurm_submit(const nd_slurm_submit_opts *o, FILE *out)
 
 int nd_slurm_task_params(const char *spec, const char *index, FILE *out)
 {
-    nd_cfg_job job;
-    nd_status st = nd_cfg_job_load(spec, &job);
+    nd_cfg_jobspec job;
+    nd_status st = nd_cfg_jobspec_load(spec, &job);
     if (st != ND_OK) return report(st);
     char *end;
     errno = 0;
@@ -337,6 +337,6 @@ int nd_slurm_task_params(const char *spec, const char *index, FILE *out)
         nd_sb_free(&sb);
     }
     if (st != ND_OK) rc = report(st);
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "config/keys.h"
 #include "runtime/dm.h"
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
@@ -60,7 +61,7 @@ nd_status nd_vm_new(const nd_program *prog, const nd_vm_opts *opts, nd_vm **out)
     if (opts) vm->opts = *opts;
     if (!vm->opts.out) vm->opts.out = stdout;
     if (!vm->opts.err) vm->opts.err = stderr;
-    vm->max_depth = vm->opts.max_call_depth ? vm->opts.max_call_depth : ND_VM_DEFAULT_DEPTH;
+    vm->max_depth = vm->opts.max_call_depth ? vm->opts.max_call_depth : ND_CFG_DEFAULT_LIMITS_CALL_DEPTH;
     vm->state = ND_VM_READY;
     nd_status st = ND_OK;
     if (prog->nglobals) {

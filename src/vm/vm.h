@@ -41,12 +41,10 @@ typedef struct nd_vm_hooks {
 #define ND_VM_FLOPS_PER_EVENT 1000.0
 
 typedef struct nd_vm_opts {
-    uint32_t max_call_depth;   /* 0 = the default (ND_VM_DEFAULT_DEPTH) */
+    uint32_t max_call_depth;   /* 0 = the default (limits.call_depth's, config/keys.def) */
     FILE *out;                 /* program output (stdout when NULL; only rank 0 writes) */
     FILE *err;                 /* diagnostics (stderr when NULL) */
 } nd_vm_opts;
-
-#define ND_VM_DEFAULT_DEPTH 100000u
 
 /* Creates a VM for a verified program; the VM borrows prog (it must outlive the VM). */
 nd_status nd_vm_new(const nd_program *prog, const nd_vm_opts *opts, nd_vm **out);

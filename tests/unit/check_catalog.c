@@ -210,9 +210,11 @@ START_TEST(test_versions_provenance)
     snprintf(p.program_hash, sizeof p.program_hash, "abcdef");
     snprintf(p.created, sizeof p.created, "2026-01-02T03:04:05Z");
     p.restarts = 2;
-    nd_cat_kv params[2] = {{"n", "200"}, {"method", "lu"}};
-    p.params = params;
-    p.nparams = 2;
+    nd_kv params;
+    nd_kv_init(&params);
+    ck_assert_int_eq(nd_kv_set(&params, "n", "200"), ND_OK);
+    ck_assert_int_eq(nd_kv_set(&params, "method", "lu"), ND_OK);
+    p.params = &params;
     nd_cat_item x = {.kind = ND_CAT_FLOAT, .f = 2.5};
     ck_assert_int_eq(nd_cat_store(cat, "r", &x, NULL, 0, &p, &v), ND_OK);
     ck_assert_int_eq(v, 4);
@@ -227,6 +229,7 @@ START_TEST(test_versions_provenance)
     QEQ("SELECT name, version FROM latest WHERE name = 'r' AND version < 4", "");
     QEQ("SELECT created FROM results WHERE name = 'r' ORDER BY version DESC LIMIT 1",
         "2026-01-02T03:04:05Z");
+    nd_kv_free(&params);
 }
 END_TEST
 

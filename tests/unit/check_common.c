@@ -1,7 +1,10 @@
 /* check_common.c: unit tests of src/common (allocator, buffers, hashes, formatting). */
 #include "common/alloc.h"
+#include "common/kv.h"
 #include "common/hash.h"
 #include "common/strbuf.h"
+
+#include <stdio.h>
 
 #include <check.h>
 #include <math.h>
@@ -150,6 +153,31 @@ START_TEST(test_strbuf_le_roundtrip)
 }
 END_TEST
 
+/* nd_kv: insertion order, a later set replaces the value in place, lookups. */
+START_TEST(test_kv_order_and_replace)
+{
+    nd_kv m;
+    nd_kv_init(&m);
+    ck_assert_int_eq(nd_kv_set(&m, "n", "1"), ND_OK);
+    ck_assert_int_eq(nd_kv_set(&m, "eps", "1e-8"), ND_OK);
+    ck_assert_int_eq(nd_kv_set(&m, "n", "2"), ND_OK);
+    ck_assert_uint_eq(m.n, 2);
+    ck_assert_str_eq(m.keys[0], "n");
+    ck_assert_str_eq(m.vals[0], "2");
+    ck_assert_str_eq(nd_kv_get(&m, "eps"), "1e-8");
+    ck_assert_ptr_null(nd_kv_get(&m, "m"));
+    for (int k = 0; k < 20; k++) { /* grows past the first capacity */
+        char key[8];
+        snprintf(key, sizeof key, "k%d", k);
+        ck_assert_int_eq(nd_kv_set(&m, key, key), ND_OK);
+    }
+    ck_assert_uint_eq(m.n, 22);
+    ck_assert_str_eq(nd_kv_get(&m, "k19"), "k19");
+    nd_kv_free(&m);
+    ck_assert_uint_eq(m.n, 0);
+}
+END_TEST
+
 START_TEST(test_alloc_accounting_and_injection)
 {
     size_t live = nd_alloc_live();
@@ -183,6 +211,7 @@ int main(void)
     tcase_add_test(tc, test_parse_count);
     tcase_add_test(tc, test_strbuf_le_roundtrip);
     tcase_add_test(tc, test_alloc_accounting_and_injection);
+    tcase_add_test(tc, test_kv_order_and_replace);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

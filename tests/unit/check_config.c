@@ -5,6 +5,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "common/alloc.h"
 #include "config/config.h"
+#include "config/jobspec.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -266,8 +267,8 @@ START_TEST(test_file_values)
     ck_assert_int_eq(cfg.checkpoint_keep, 5);
     ck_assert(cfg.checkpoint_signal_lead == 90.5);
     ck_assert_uint_eq(cfg.mpiio_hints.n, 2);
-    ck_assert_str_eq(nd_cfg_map_get(&cfg.mpiio_hints, "striping_factor"), "4");
-    ck_assert_str_eq(nd_cfg_map_get(&cfg.mpiio_hints, "romio_cb_write"), "enable");
+    ck_assert_str_eq(nd_kv_get(&cfg.mpiio_hints, "striping_factor"), "4");
+    ck_assert_str_eq(nd_kv_get(&cfg.mpiio_hints, "romio_cb_write"), "enable");
     ck_assert_str_eq(cfg.catalog_path, "results");
     ck_assert_int_eq(cfg.log_level, ND_LOG_DEBUG);
     ck_assert_int_eq(cfg.gpu, ND_GPU_OFF);
@@ -343,6 +344,7 @@ START_TEST(test_set_errors)
         {"grid", "2x0", "--x: expected auto or ROWSxCOLS (e.g. 2x3), got '2x0'"},
         {"grid", "square", "--x: expected auto or ROWSxCOLS (e.g. 2x3), got 'square'"},
         {"block_size", "0", "--x: expected an integer >= 1, got '0'"},
+        {"block_size", "-3", "--x: expected an integer >= 1, got '-3'"},
         {"block_size", "64.5", "--x: expected an integer >= 1, got '64.5'"},
         {"block_size", "99999999999", "--x: expected an integer between 1 and 2147483647, got '99999999999'"},
         {"checkpoint.interval", "soon", "--x: expected a number of seconds, got 'soon'"},
@@ -391,7 +393,7 @@ START_TEST(test_env_and_flags)
     ck_assert_int_eq(cfg.gpu, ND_GPU_OFF);
     ck_assert_str_eq(cfg.checkpoint_dir, "fromfile");
     ck_assert_int_eq(cfg.log_level, ND_LOG_INFO);
-    ck_assert_str_eq(nd_cfg_map_get(&cfg.mpiio_hints, "striping_unit"), "1048576");
+    ck_assert_str_eq(nd_kv_get(&cfg.mpiio_hints, "striping_unit"), "1048576");
     ck_assert_str_eq(origin(&cfg, ND_CFG_CHECKPOINT_INTERVAL), "NOODLE_CHECKPOINT_INTERVAL");
     ck_assert_str_eq(origin(&cfg, ND_CFG_GPU), "NOODLE_GPU");
     ck_assert_str_eq(origin(&cfg, ND_CFG_CHECKPOINT_DIR), "noodle.yaml:4:8");
@@ -674,9 +676,9 @@ static nd_status config_pass(void)
 
 static nd_status job_pass(void)
 {
-    nd_cfg_job job;
-    nd_status st = nd_cfg_job_load("job.yaml", &job);
-    if (st == ND_OK) nd_cfg_job_free(&job);
+    nd_cfg_jobspec job;
+    nd_status st = nd_cfg_jobspec_load("job.yaml", &job);
+    if (st == ND_OK) nd_cfg_jobspec_free(&job);
     return st;
 }
 
@@ -736,38 +738,38 @@ static const char *full_job =
 START_TEST(test_job_full)
 {
     write_file("job.yaml", full_job);
-    nd_cfg_job job;
-    ck_assert_msg(nd_cfg_job_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
+    nd_cfg_jobspec job;
+    ck_assert_msg(nd_cfg_jobspec_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
     ck_assert_str_eq(job.name, "bench-1");
     ck_assert_str_eq(job.program, "examples/solve.noodle");
     ck_assert_int_eq(job.ranks, 8);
     ck_assert_int_eq(job.nodes, 2);
     ck_assert_int_eq(job.time, 5400);
     char t[32];
-    nd_cfg_job_time_str(&job, t, sizeof t);
+    nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "1:30:00");
     ck_assert_str_eq(job.partition, "debug");
     ck_assert_str_eq(job.account, "proj42");
     ck_assert_int_eq(job.gpus, 1);
     ck_assert_uint_eq(job.n_modules, 2);
     ck_assert_str_eq(job.modules[1], "hdf5/1.10");
-    ck_assert_str_eq(nd_cfg_map_get(&job.environment, "OMP_PROC_BIND"), "close");
+    ck_assert_str_eq(nd_kv_get(&job.environment, "OMP_PROC_BIND"), "close");
     ck_assert_uint_eq(job.config.n, 3);
-    ck_assert_str_eq(nd_cfg_map_get(&job.config, "checkpoint.interval"), "600.0");
-    ck_assert_str_eq(nd_cfg_map_get(&job.config, "checkpoint.mpiio_hints"), "striping_factor=4");
-    ck_assert_str_eq(nd_cfg_map_get(&job.config, "block_size"), "128");
-    ck_assert_str_eq(nd_cfg_map_get(&job.params, "tol"), "1e-8");
-    ck_assert_str_eq(nd_cfg_map_get(&job.params, "label"), "run a");
+    ck_assert_str_eq(nd_kv_get(&job.config, "checkpoint.interval"), "600.0");
+    ck_assert_str_eq(nd_kv_get(&job.config, "checkpoint.mpiio_hints"), "striping_factor=4");
+    ck_assert_str_eq(nd_kv_get(&job.config, "block_size"), "128");
+    ck_assert_str_eq(nd_kv_get(&job.params, "tol"), "1e-8");
+    ck_assert_str_eq(nd_kv_get(&job.params, "label"), "run a");
     ck_assert_int_eq(job.throttle, 2);
     ck_assert_uint_eq(job.n_sweep, 2);
-    ck_assert_uint_eq(nd_cfg_job_count(&job), 6);
+    ck_assert_uint_eq(nd_cfg_jobspec_count(&job), 6);
     /* row-major: the last sweep entry varies fastest */
     const char *want[6][2] = {{"100", "1"}, {"100", "2"}, {"100", "3"},
                               {"200", "1"}, {"200", "2"}, {"200", "3"}};
     for (uint64_t i = 0; i < 6; i++) {
         const char *names[8], *values[8];
         size_t n;
-        ck_assert_int_eq(nd_cfg_job_task(&job, i, names, values, 8, &n), ND_OK);
+        ck_assert_int_eq(nd_cfg_jobspec_task(&job, i, names, values, 8, &n), ND_OK);
         ck_assert_uint_eq(n, 4);
         ck_assert_str_eq(names[0], "tol");
         ck_assert_str_eq(names[1], "label");
@@ -778,21 +780,21 @@ START_TEST(test_job_full)
     }
     const char *names[2], *values[2];
     size_t n;
-    ck_assert_int_eq(nd_cfg_job_task(&job, 6, names, values, 2, &n), ND_EUSAGE);
+    ck_assert_int_eq(nd_cfg_jobspec_task(&job, 6, names, values, 2, &n), ND_EUSAGE);
     ck_assert_str_eq(nd_err_msg(), "job.yaml: task 6 out of range (the sweep has 6 tasks)");
     /* a short array gets what fits and the full count */
-    ck_assert_int_eq(nd_cfg_job_task(&job, 5, names, values, 2, &n), ND_OK);
+    ck_assert_int_eq(nd_cfg_jobspec_task(&job, 5, names, values, 2, &n), ND_OK);
     ck_assert_uint_eq(n, 4);
     ck_assert_str_eq(values[1], "run a");
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
 }
 END_TEST
 
 START_TEST(test_job_defaults)
 {
     write_file("job.yaml", "program: ../progs/heat-2d.nbc\ntime: 90\n");
-    nd_cfg_job job;
-    ck_assert_msg(nd_cfg_job_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
+    nd_cfg_jobspec job;
+    ck_assert_msg(nd_cfg_jobspec_load("job.yaml", &job) == ND_OK, "%s", nd_err_msg());
     ck_assert_str_eq(job.name, "heat-2d");
     ck_assert_int_eq(job.ranks, 1);
     ck_assert_int_eq(job.nodes, 0);
@@ -802,30 +804,30 @@ START_TEST(test_job_defaults)
     ck_assert_ptr_null(job.partition);
     ck_assert_uint_eq(job.n_modules, 0);
     ck_assert_uint_eq(job.n_sweep, 0);
-    ck_assert_uint_eq(nd_cfg_job_count(&job), 1);
+    ck_assert_uint_eq(nd_cfg_jobspec_count(&job), 1);
     const char *names[1], *values[1];
     size_t n = 9;
-    ck_assert_int_eq(nd_cfg_job_task(&job, 0, names, values, 1, &n), ND_OK);
+    ck_assert_int_eq(nd_cfg_jobspec_task(&job, 0, names, values, 1, &n), ND_OK);
     ck_assert_uint_eq(n, 0);
     char t[32];
-    nd_cfg_job_time_str(&job, t, sizeof t);
+    nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "1:30:00");
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
 
     write_file("job.yaml", "program: \"my prog!.noodle\"\n");
-    ck_assert_int_eq(nd_cfg_job_load("job.yaml", &job), ND_OK);
+    ck_assert_int_eq(nd_cfg_jobspec_load("job.yaml", &job), ND_OK);
     ck_assert_str_eq(job.name, "my_prog_");
-    nd_cfg_job_time_str(&job, t, sizeof t);
+    nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "");
-    nd_cfg_job_free(&job);
+    nd_cfg_jobspec_free(&job);
 }
 END_TEST
 
 static void expect_job_error(const char *text, const char *msg)
 {
     write_file("job.yaml", text);
-    nd_cfg_job job;
-    nd_status st = nd_cfg_job_load("job.yaml", &job);
+    nd_cfg_jobspec job;
+    nd_status st = nd_cfg_jobspec_load("job.yaml", &job);
     ck_assert_msg(st == ND_EUSAGE, "expected an error for:\n%s", text);
     ck_assert_str_eq(nd_err_msg(), msg);
     ck_assert_ptr_null(job.program);
@@ -899,8 +901,8 @@ START_TEST(test_job_errors)
     expect_job_error(WITH("sweep: {n: [1}\n"),
                      "job.yaml:2:14: error: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence)");
 #undef WITH
-    nd_cfg_job job;
-    ck_assert_int_eq(nd_cfg_job_load("missing.yaml", &job), ND_EUSAGE);
+    nd_cfg_jobspec job;
+    ck_assert_int_eq(nd_cfg_jobspec_load("missing.yaml", &job), ND_EUSAGE);
     ck_assert_str_eq(nd_err_msg(), "missing.yaml: error: cannot read file: No such file or directory");
 }
 END_TEST

@@ -9,6 +9,7 @@
 #include "ckpt/mark.h"
 #include "common/alloc.h"
 #include "config/config.h"
+#include "config/jobspec.h"
 #include "slurm/slurm.h"
 
 #include <check.h>
@@ -191,10 +192,10 @@ END_TEST
 
 START_TEST(test_expand)
 {
-    nd_cfg_map vars;
-    nd_cfg_map_init(&vars);
-    ck_assert_int_eq(nd_cfg_map_set(&vars, "NAME", "job1"), ND_OK);
-    ck_assert_int_eq(nd_cfg_map_set(&vars, "LEAD_2", "90"), ND_OK);
+    nd_kv vars;
+    nd_kv_init(&vars);
+    ck_assert_int_eq(nd_kv_set(&vars, "NAME", "job1"), ND_OK);
+    ck_assert_int_eq(nd_kv_set(&vars, "LEAD_2", "90"), ND_OK);
     nd_strbuf out;
     nd_sb_init(&out);
     ck_assert_int_eq(nd_slurm_expand("a @NAME@ b @LEAD_2@ @@x mail user@host ${A[@]} @\n",
@@ -205,14 +206,14 @@ START_TEST(test_expand)
     ck_assert_int_eq(nd_slurm_expand("line1\nline2 @NOPE@\n", "t.in", &vars, &out), ND_EUSAGE);
     ck_assert_str_eq(nd_err_msg(), "t.in:2: unknown template variable @NOPE@");
     nd_sb_free(&out);
-    nd_cfg_map_free(&vars);
+    nd_kv_free(&vars);
 }
 END_TEST
 
 /* ---- rendering ---- */
 
 typedef struct fixture {
-    nd_cfg_job job;
+    nd_cfg_jobspec job;
     nd_slurm_spec spec;
     char spec_path[512], prog[512], ckpt[512], cat[512], run[512], mql[512], sub[512];
 } fixture;
@@ -222,7 +223,7 @@ static void fixture_load(fixture *f, const char *spec_text)
 {
     memset(f, 0, sizeof *f);
     write_file("job.yaml", spec_text);
-    ck_assert_msg(nd_cfg_job_load("job.yaml", &f->job) == ND_OK, "%s", nd_err_msg());
+    ck_assert_msg(nd_cfg_jobspec_load("job.yaml", &f->job) == ND_OK, "%s", nd_err_msg());
     snprintf(f->spec_path, sizeof f->spec_path, "%s/job.yaml", tmpdir);
     snprintf(f->prog, sizeof f->prog, "%s/prog.nbc", tmpdir);
     snprintf(f->ckpt, sizeof f->ckpt, "%s/ckpt/%s", tmpdir, f->job.name);
@@ -317,7 +318,7 @@ START_TEST(test_render_single)
     has(s, "scontrol requeue \"$SLURM_JOB_ID\"");
     has(s, "--restart --checkpoint-dir \"$CHECKPOINT_DIR\"");
     lacks(s, "@NAME@");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 }
 END_TEST
 
@@ -334,7 +335,7 @@ START_TEST(test_render_mpirun_threads)
     has(s, "PARAMS=()\n");
     lacks(s, "--time");
     lacks(s, "--partition");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 }
 END_TEST
 
@@ -364,14 +365,14 @@ START_TEST(test_render_array)
     has(s, "PARAMS=(--param 'steps=10')\n");
     has(s, "CHECKPOINT_DIR=\"$CHECKPOINT_DIR/task-$SLURM_ARRAY_TASK_ID\"");
     has(s, "# noodle-job: tasks=6 (array)");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 
     /* without a throttle: no %N */
     fixture g;
     fixture_load(&g, "program: p.nbc\nsweep:\n  a: [1, 2, 3, 4]\n");
     s = render(&g);
     has(s, "#SBATCH --array=0-3\n");
-    nd_cfg_job_free(&g.job);
+    nd_cfg_jobspec_free(&g.job);
 }
 END_TEST
 
@@ -384,7 +385,7 @@ START_TEST(test_render_large_array)
     lacks(s, "case \"${SLURM_ARRAY_TASK_ID");
     has(s, "--task-params ");
     has(s, "eval \"$TASK_LINE\"");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 }
 END_TEST
 
@@ -396,12 +397,12 @@ START_TEST(test_render_refuses_unsafe)
     nd_sb_init(&out);
     ck_assert_int_eq(nd_slurm_render(&f.spec, "@JOB_NAME@", "t", &out), ND_EUSAGE);
     ck_assert_ptr_nonnull(strstr(nd_err_msg(), "partition: 'a b'"));
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 
     fixture g;
     fixture_load(&g, "program: p.nbc\naccount: \"x\\ny\"\n");
     ck_assert_int_eq(nd_slurm_render(&g.spec, "@JOB_NAME@", "t", &out), ND_EUSAGE);
-    nd_cfg_job_free(&g.job);
+    nd_cfg_jobspec_free(&g.job);
 
     fixture h;
     fixture_load(&h, "program: p.nbc\n");
@@ -411,7 +412,7 @@ START_TEST(test_render_refuses_unsafe)
     h.spec.catalog = h.cat;
     h.spec.signal_lead = 70000;
     ck_assert_int_eq(nd_slurm_render(&h.spec, "@JOB_NAME@", "t", &out), ND_EUSAGE);
-    nd_cfg_job_free(&h.job);
+    nd_cfg_jobspec_free(&h.job);
     nd_sb_free(&out);
 }
 END_TEST
@@ -431,12 +432,12 @@ START_TEST(test_task_shell_and_params)
 
     /* --param: overrides a fixed one, refuses a swept one and a bad name */
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "steps", "20"), ND_OK);
-    ck_assert_str_eq(nd_cfg_map_get(&f.job.params, "steps"), "20");
+    ck_assert_str_eq(nd_kv_get(&f.job.params, "steps"), "20");
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "seed", "9"), ND_EUSAGE);
     ck_assert_ptr_nonnull(strstr(nd_err_msg(), "'seed' is swept"));
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "9lives", "1"), ND_EUSAGE);
     ck_assert_int_eq(nd_slurm_job_set_param(&f.job, "extra", "it's"), ND_OK);
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 
     /* --task-params prints the same line, and checks its arguments */
     FILE *out = tmpfile();
@@ -520,7 +521,7 @@ START_TEST(test_script_runs_step)
     char *log = slurp("scontrol.log");
     ck_assert_ptr_nonnull(log);
     ck_assert_str_eq(log, "requeue 4242\n");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 }
 END_TEST
 
@@ -555,7 +556,7 @@ START_TEST(test_script_forwards_usr1)
     ck_assert_ptr_nonnull(log);
     ck_assert_str_eq(log, "requeue 4242\n");
     unsetenv("FAKE_WAIT");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 }
 END_TEST
 
@@ -603,7 +604,7 @@ START_TEST(test_script_array_task_and_skip)
     ck_assert_int_eq(run_script(), 2);
     ck_assert_ptr_null(slurp("run.args"));
     unsetenv("SLURM_ARRAY_TASK_ID");
-    nd_cfg_job_free(&f.job);
+    nd_cfg_jobspec_free(&f.job);
 }
 END_TEST
 
@@ -789,20 +790,20 @@ END_TEST
 
 START_TEST(test_script_meta)
 {
-    nd_cfg_map m;
-    nd_cfg_map_init(&m);
+    nd_kv m;
+    nd_kv_init(&m);
     ck_assert_int_eq(nd_slurm_script_meta("#!/bin/bash\n# noodle-job: name=a\n"
                                           "# noodle-job: catalog=/x y/cat\n"
                                           "# noodle-job: bogus\n#noodle-job: nope=1\n"
                                           "# noodle-job: checkpoint_dir=/c",
                                           &m),
                      ND_OK);
-    ck_assert_str_eq(nd_cfg_map_get(&m, "name"), "a");
-    ck_assert_str_eq(nd_cfg_map_get(&m, "catalog"), "/x y/cat");
-    ck_assert_str_eq(nd_cfg_map_get(&m, "checkpoint_dir"), "/c");
-    ck_assert_ptr_null(nd_cfg_map_get(&m, "nope"));
+    ck_assert_str_eq(nd_kv_get(&m, "name"), "a");
+    ck_assert_str_eq(nd_kv_get(&m, "catalog"), "/x y/cat");
+    ck_assert_str_eq(nd_kv_get(&m, "checkpoint_dir"), "/c");
+    ck_assert_ptr_null(nd_kv_get(&m, "nope"));
     ck_assert_uint_eq(m.n, 3);
-    nd_cfg_map_free(&m);
+    nd_kv_free(&m);
 }
 END_TEST
 

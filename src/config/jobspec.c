@@ -1,12 +1,13 @@
-/* job.c: YAML job specs (jobs/NAME.yaml) for noodle-submit: parsing, validation and sweep
+/* jobspec.c: YAML job specs (jobs/NAME.yaml) for noodle-submit: parsing, validation and sweep
  * expansion.
  *
- * Invariant: a loaded nd_cfg_job is fully validated (names, counts, time, config
+ * Invariant: a loaded nd_cfg_jobspec is fully validated (names, counts, time, config
  * overrides by the same rules as config files), so noodle-submit renders it without
  * further checks.  Sweep task i maps to parameters in row-major order (last sweep entry
  * fastest).  Specified by jobs/README.md.
  */
 #include "config/cfg_internal.h"
+#include "config/jobspec.h"
 
 #include "common/alloc.h"
 
@@ -18,7 +19,7 @@
 
 typedef struct jctx {
     nd_cfg_ydoc yd;
-    nd_cfg_job *job;
+    nd_cfg_jobspec *job;
 } jctx;
 
 static yaml_node_t *node(const jctx *c, int id)
@@ -122,7 +123,7 @@ static bool parse_time(const char *s, int64_t *sec)
 
 static nd_status do_modules(jctx *c, yaml_node_t *v)
 {
-    nd_cfg_job *job = c->job;
+    nd_cfg_jobspec *job = c->job;
     if (v->type != YAML_SEQUENCE_NODE)
         return nd_cfg_yerr(&c->yd, v->start_mark, "modules: expected a list of module names, got %s",
                            nd_cfg_node_is_null(v) ? "nothing" : nd_cfg_node_kind(v));
@@ -130,7 +131,7 @@ static nd_status do_modules(jctx *c, yaml_node_t *v)
     if (n == 0) return ND_OK;
     job->modules = ND_ALLOC_N(char *, n);
     if (!job->modules) return ND_ENOMEM;
-    job->n_modules = n; /* entries NULL until set: nd_cfg_job_free copes */
+    job->n_modules = n; /* entries NULL until set: nd_cfg_jobspec_free copes */
     for (size_t i = 0; i < n; i++) {
         char disp[40];
         snprintf(disp, sizeof disp, "modules[%zu]", i);
@@ -141,7 +142,7 @@ static nd_status do_modules(jctx *c, yaml_node_t *v)
 }
 
 /* environment and params: mappings of identifier -> scalar. */
-static nd_status do_scalar_map(jctx *c, yaml_node_t *v, const char *what, nd_cfg_map *out)
+static nd_status do_scalar_map(jctx *c, yaml_node_t *v, const char *what, nd_kv *out)
 {
     if (v->type != YAML_MAPPING_NODE)
         return nd_cfg_yerr(&c->yd, v->start_mark, "%s: expected a mapping, got %s", what,
@@ -158,7 +159,7 @@ static nd_status do_scalar_map(jctx *c, yaml_node_t *v, const char *what, nd_cfg
         snprintf(disp, sizeof disp, "%s.%s", what, name);
         const char *s;
         ND_TRY(want_scalar(c, val, disp, "a scalar value", &s));
-        ND_TRY(nd_cfg_map_set(out, name, s));
+        ND_TRY(nd_kv_set(out, name, s));
     }
     return ND_OK;
 }
@@ -181,7 +182,7 @@ static nd_status do_config(jctx *c, yaml_node_t *v)
         st = nd_sb_puts(&sb, "");
         if (st == ND_OK) st = nd_cfg_value_str(&scratch, (nd_cfg_key)k, &sb);
         if (st == ND_OK)
-            st = nd_cfg_map_set(&c->job->config, nd_cfg_key_path((nd_cfg_key)k), sb.data);
+            st = nd_kv_set(&c->job->config, nd_cfg_key_path((nd_cfg_key)k), sb.data);
     }
     nd_sb_free(&sb);
     nd_cfg_free(&scratch);
@@ -190,7 +191,7 @@ static nd_status do_config(jctx *c, yaml_node_t *v)
 
 static nd_status do_sweep(jctx *c, yaml_node_t *v, yaml_node_t *sweep_key)
 {
-    nd_cfg_job *job = c->job;
+    nd_cfg_jobspec *job = c->job;
     if (v->type != YAML_MAPPING_NODE)
         return nd_cfg_yerr(&c->yd, v->start_mark,
                            "sweep: expected a mapping of parameter -> list of values, got %s",
@@ -198,9 +199,9 @@ static nd_status do_sweep(jctx *c, yaml_node_t *v, yaml_node_t *sweep_key)
     ND_TRY(nd_cfg_check_mapping(&c->yd, v, "sweep"));
     size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
     if (n == 0) return ND_OK;
-    job->sweep = ND_ALLOC_N(nd_cfg_sweep, n);
+    job->sweep = ND_ALLOC_N(nd_cfg_jobspec_sweep, n);
     if (!job->sweep) return ND_ENOMEM;
-    job->n_sweep = n; /* entries zeroed until filled: nd_cfg_job_free copes */
+    job->n_sweep = n; /* entries zeroed until filled: nd_cfg_jobspec_free copes */
     uint64_t total = 1;
     for (size_t i = 0; i < n; i++) {
         yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
@@ -210,7 +211,7 @@ static nd_status do_sweep(jctx *c, yaml_node_t *v, yaml_node_t *sweep_key)
             return nd_cfg_yerr(&c->yd, k->start_mark,
                                "sweep: bad parameter name '%s' (letters, digits and '_', not starting with a digit)",
                                name);
-        if (nd_cfg_map_get(&job->params, name))
+        if (nd_kv_get(&job->params, name))
             return nd_cfg_yerr(&c->yd, k->start_mark,
                                "sweep.%s: also set in params (a parameter is either fixed or swept)",
                                name);
@@ -221,7 +222,7 @@ static nd_status do_sweep(jctx *c, yaml_node_t *v, yaml_node_t *sweep_key)
         if (m == 0)
             return nd_cfg_yerr(&c->yd, list->start_mark, "sweep.%s: the list of values is empty",
                                name);
-        nd_cfg_sweep *sw = &job->sweep[i];
+        nd_cfg_jobspec_sweep *sw = &job->sweep[i];
         if (!(sw->name = nd_strdup(name))) return ND_ENOMEM;
         if (!(sw->values = ND_ALLOC_N(char *, m))) return ND_ENOMEM;
         sw->n = m;
@@ -241,7 +242,7 @@ static nd_status do_sweep(jctx *c, yaml_node_t *v, yaml_node_t *sweep_key)
 
 /* The default job name: the program's file name without directory and extension,
  * other characters than [A-Za-z0-9_.-] replaced by '_'. */
-static nd_status default_name(nd_cfg_job *job)
+static nd_status default_name(nd_cfg_jobspec *job)
 {
     const char *b = strrchr(job->program, '/');
     b = b ? b + 1 : job->program;
@@ -261,7 +262,7 @@ static const char *const top_keys[] = {"name",    "program",     "ranks",  "node
 
 static nd_status load(jctx *c)
 {
-    nd_cfg_job *job = c->job;
+    nd_cfg_jobspec *job = c->job;
     yaml_node_t *root = c->yd.root;
     yaml_mark_t start = {0, 0, 0};
     if (!root || nd_cfg_node_is_null(root))
@@ -336,7 +337,7 @@ static nd_status load(jctx *c)
     return ND_OK;
 }
 
-nd_status nd_cfg_job_load(const char *path, nd_cfg_job *job)
+nd_status nd_cfg_jobspec_load(const char *path, nd_cfg_jobspec *job)
 {
     memset(job, 0, sizeof *job);
     job->ranks = 1;
@@ -347,11 +348,11 @@ nd_status nd_cfg_job_load(const char *path, nd_cfg_job *job)
         st = load(&c);
         nd_cfg_ydoc_free(&c.yd);
     }
-    if (st != ND_OK) nd_cfg_job_free(job);
+    if (st != ND_OK) nd_cfg_jobspec_free(job);
     return st;
 }
 
-void nd_cfg_job_free(nd_cfg_job *job)
+void nd_cfg_jobspec_free(nd_cfg_jobspec *job)
 {
     nd_strfree(job->path);
     nd_strfree(job->name);
@@ -360,9 +361,9 @@ void nd_cfg_job_free(nd_cfg_job *job)
     nd_strfree(job->account);
     for (size_t i = 0; i < job->n_modules; i++) nd_strfree(job->modules[i]);
     ND_FREE_N(job->modules, job->n_modules);
-    nd_cfg_map_free(&job->environment);
-    nd_cfg_map_free(&job->config);
-    nd_cfg_map_free(&job->params);
+    nd_kv_free(&job->environment);
+    nd_kv_free(&job->config);
+    nd_kv_free(&job->params);
     for (size_t i = 0; i < job->n_sweep; i++) {
         for (size_t j = 0; j < job->sweep[i].n; j++) nd_strfree(job->sweep[i].values[j]);
         ND_FREE_N(job->sweep[i].values, job->sweep[i].n);
@@ -372,17 +373,17 @@ void nd_cfg_job_free(nd_cfg_job *job)
     memset(job, 0, sizeof *job);
 }
 
-uint64_t nd_cfg_job_count(const nd_cfg_job *job)
+uint64_t nd_cfg_jobspec_count(const nd_cfg_jobspec *job)
 {
     uint64_t n = 1;
     for (size_t i = 0; i < job->n_sweep; i++) n *= job->sweep[i].n; /* <= MAX_TASKS */
     return n;
 }
 
-nd_status nd_cfg_job_task(const nd_cfg_job *job, uint64_t index, const char **names,
+nd_status nd_cfg_jobspec_task(const nd_cfg_jobspec *job, uint64_t index, const char **names,
                           const char **values, size_t cap, size_t *n)
 {
-    uint64_t count = nd_cfg_job_count(job);
+    uint64_t count = nd_cfg_jobspec_count(job);
     ND_CHECK(index < count, ND_EUSAGE, "%s: task %llu out of range (the sweep has %llu tasks)",
              job->path, (unsigned long long)index, (unsigned long long)count);
     size_t np = job->params.n, total = np + job->n_sweep;
@@ -391,7 +392,7 @@ nd_status nd_cfg_job_task(const nd_cfg_job *job, uint64_t index, const char **na
         names[i] = job->params.keys[i], values[i] = job->params.vals[i];
     uint64_t rest = index;
     for (size_t d = job->n_sweep; d-- > 0;) {
-        const nd_cfg_sweep *sw = &job->sweep[d];
+        const nd_cfg_jobspec_sweep *sw = &job->sweep[d];
         size_t pick = (size_t)(rest % sw->n);
         rest /= sw->n;
         if (np + d < cap) names[np + d] = sw->name, values[np + d] = sw->values[pick];
@@ -399,7 +400,7 @@ nd_status nd_cfg_job_task(const nd_cfg_job *job, uint64_t index, const char **na
     return ND_OK;
 }
 
-void nd_cfg_job_time_str(const nd_cfg_job *job, char *buf, size_t size)
+void nd_cfg_jobspec_time_str(const nd_cfg_jobspec *job, char *buf, size_t size)
 {
     if (!job->time) {
         if (size) buf[0] = '\0';

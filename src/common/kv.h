@@ -1,0 +1,25 @@
+/* kv.h: nd_kv, Noodle's one key/value type: string keys to string values in insertion
+ * order (MPI-IO hints, job parameters, a job spec's environment and config overrides).
+ *
+ * Invariant: keys are unique; setting an existing key replaces its value and keeps its
+ * position (so "a later --param wins").  Keys and values are owned copies.  Lookups are
+ * linear: these maps hold a handful of entries.  All functions are Rank-local.
+ */
+#ifndef ND_KV_H
+#define ND_KV_H
+
+#include "common/nd.h"
+
+typedef struct nd_kv {
+    size_t n, cap;
+    char **keys, **vals; /* owned, n of each */
+} nd_kv;
+
+void nd_kv_init(nd_kv *m);
+void nd_kv_free(nd_kv *m);
+/* Adds or replaces key (copies both strings).  ND_ENOMEM leaves m unchanged. */
+nd_status nd_kv_set(nd_kv *m, const char *key, const char *val);
+/* Returns the value of key (borrowed), or NULL. */
+const char *nd_kv_get(const nd_kv *m, const char *key);
+
+#endif
