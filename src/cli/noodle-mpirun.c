@@ -5,6 +5,7 @@
 #include "config.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
+#include "common/path.h"
 #include "common/strbuf.h"
 #include "compiler/compiler.h"
 #include "config/config.h"
@@ -100,31 +101,21 @@ int main(int argc, char **argv)
     if (!launcher && !(launcher = config_launcher(argc, argv, k))) return ND_EXIT_USAGE;
 
     /* Compile (or read and verify) once, before launching anything. */
-    int kind = nd_nbc_file_kind(prog);
-    if (kind < 0) {
-        fprintf(stderr, "noodle-mpirun: error: cannot open '%s': %s\n", prog, strerror(errno));
-        return ND_EXIT_USAGE;
-    }
-    char nbc[PATH_MAX];
+    nd_compile_opts copts = {.opt_level = 1, .diag = stderr};
     nd_program *p = NULL;
-    nd_status st;
-    if (kind == 1) {
-        st = nd_nbc_read_file(prog, &p);
-        if (st == ND_OK) st = nd_nbc_verify(p);
-        snprintf(nbc, sizeof nbc, "%s", prog);
-    } else {
-        nd_compile_opts copts = {.opt_level = 1, .diag = stderr};
-        st = nd_compile_file(prog, &copts, &p);
-        if (st == ND_OK) {
-            if (outpath) {
-                snprintf(nbc, sizeof nbc, "%s", outpath);
-            } else {
-                size_t n = strlen(prog);
-                if (n > 7 && !strcmp(prog + n - 7, ".noodle")) n -= 7;
-                snprintf(nbc, sizeof nbc, "%.*s.nbc", (int)n, prog);
-            }
+    bool compiled = false;
+    nd_status st = nd_compile_or_load(prog, &copts, &p, &compiled);
+    char nbc[PATH_MAX];
+    snprintf(nbc, sizeof nbc, "%s", prog);
+    if (st == ND_OK && compiled) {
+        char *def = outpath ? NULL : nd_path_nbc_for(prog);
+        if (outpath || def) {
+            snprintf(nbc, sizeof nbc, "%s", outpath ? outpath : def);
             st = nd_nbc_write_file(p, nbc);
+        } else {
+            st = ND_ENOMEM;
         }
+        nd_strfree(def);
     }
     nd_program_free(p);
     if (st != ND_OK) {

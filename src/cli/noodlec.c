@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "common/alloc.h"
+#include "common/path.h"
 #include "common/nd.h"
 #include "compiler/compiler.h"
 #include "nbc/nbc.h"
@@ -46,20 +47,6 @@ static int disasm_nbc(const char *path)
     if (st == ND_OK) st = nd_nbc_disasm(p, stdout);
     nd_program_free(p);
     return st == ND_OK ? ND_EXIT_OK : fail(st);
-}
-
-/* prog.noodle -> prog.nbc; any other name gets ".nbc" appended.  Returns a new string. */
-static char *default_output(const char *src)
-{
-    size_t n = strlen(src);
-    const char *ext = ".noodle";
-    size_t el = strlen(ext);
-    if (n > el && strcmp(src + n - el, ext) == 0) n -= el;
-    char *out = nd_malloc(n + 5);
-    if (!out) return NULL;
-    memcpy(out, src, n);
-    memcpy(out + n, ".nbc", 5);
-    return out;
 }
 
 int main(int argc, char **argv)
@@ -120,7 +107,7 @@ int main(int argc, char **argv)
         if (st != ND_OK) rc = fail(st);
     }
     if (rc == ND_EXIT_OK && !check && (!disasm || output)) {
-        char *def = output ? NULL : default_output(input);
+        char *def = output ? NULL : nd_path_nbc_for(input);
         const char *path = output ? output : def;
         if (!path) st = ND_ENOMEM;
         else st = nd_nbc_write_file(p, path);

@@ -135,11 +135,13 @@ nd_status nd_compile_file(const char *path, const nd_compile_opts *opts, nd_prog
     return st;
 }
 
-nd_status nd_compile_or_load(const char *path, const nd_compile_opts *opts, nd_program **out)
+nd_status nd_compile_or_load(const char *path, const nd_compile_opts *opts, nd_program **out,
+                             bool *compiled)
 {
     *out = NULL;
     int kind = nd_nbc_file_kind(path);
     if (kind < 0) return nd_err_set(ND_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
+    if (compiled) *compiled = kind == 0;
     if (kind == 0) return nd_compile_file(path, opts, out);
     ND_TRY(nd_nbc_read_file(path, out));
     nd_status st = nd_nbc_verify(*out);

@@ -25,8 +25,10 @@ nd_status nd_compile(const char *path, const char *src, size_t len,
 /* Reads and compiles a file; an unreadable file is ND_EUSAGE. */
 nd_status nd_compile_file(const char *path, const nd_compile_opts *opts, nd_program **out);
 /* The program at path, as noodle-run and noodle-mpirun take it: bytecode
- * (nd_nbc_file_kind) is read and verified, anything else compiled with opts.  A file
- * that cannot be opened is ND_EUSAGE "cannot open 'PATH': REASON". */
-nd_status nd_compile_or_load(const char *path, const nd_compile_opts *opts, nd_program **out);
+ * (nd_nbc_file_kind) is read and verified, anything else compiled with opts
+ * (*compiled, when not NULL, says which).  A file that cannot be opened is ND_EUSAGE
+ * "cannot open 'PATH': REASON". */
+nd_status nd_compile_or_load(const char *path, const nd_compile_opts *opts, nd_program **out,
+                             bool *compiled);
 
 #endif

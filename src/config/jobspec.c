@@ -10,6 +10,7 @@
 #include "config/jobspec.h"
 
 #include "common/alloc.h"
+#include "common/path.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -292,10 +293,7 @@ static nd_status load(jctx *c)
             break;
         case 1: {
             ND_TRY(want_string(c, v, "program", &job->program));
-            size_t n = strlen(job->program);
-            bool ok = (n > 7 && strcmp(job->program + n - 7, ".noodle") == 0) ||
-                      (n > 4 && strcmp(job->program + n - 4, ".nbc") == 0);
-            if (!ok)
+            if (!nd_path_is_source(job->program) && !nd_path_is_bytecode(job->program))
                 return nd_cfg_yerr(&c->yd, v->start_mark,
                                    "program: expected a .noodle or .nbc file, got '%s'",
                                    job->program);

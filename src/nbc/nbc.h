@@ -34,12 +34,6 @@ bool nd_nbc_is_nbc(const void *buf, size_t len);
  * never source that compiles to nothing).  1 bytecode, 0 source, -1 cannot be opened
  * (errno set). */
 int nd_nbc_file_kind(const char *path);
-/* Program file names: source ends in ".noodle" (the only rule, so that noodlec,
- * noodle-mpirun, noodle-submit and job specs agree).  nd_nbc_path_for: the bytecode
- * name for a source file (prog.noodle -> prog.nbc; any other name gets ".nbc"
- * appended), nd_malloc'd (free with nd_strfree), NULL when out of memory. */
-bool nd_nbc_is_source_name(const char *path);
-char *nd_nbc_path_for(const char *src);
 /* Lists functions, constants and instructions with their source lines. */
 nd_status nd_nbc_disasm(const nd_program *p, FILE *out);
 /* SHA-256 of the serialized program (its identity in checkpoints and the catalog). */

@@ -6,6 +6,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/path.h"
 #include "nbc/opinfo.h"
 
 #include <string.h>
@@ -53,12 +54,6 @@ bool nd_nbc_is_nbc(const void *buf, size_t len)
     return buf && len >= 8 && memcmp(buf, ND_NBC_MAGIC, 8) == 0;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n > k && memcmp(s + n - k, suffix, k) == 0;
-}
-
 int nd_nbc_file_kind(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -66,19 +61,7 @@ int nd_nbc_file_kind(const char *path)
     unsigned char magic[8];
     size_t got = fread(magic, 1, sizeof magic, f);
     fclose(f);
-    return nd_nbc_is_nbc(magic, got) || ends_with(path, ".nbc");
-}
-
-bool nd_nbc_is_source_name(const char *path) { return ends_with(path, ".noodle"); }
-
-char *nd_nbc_path_for(const char *src)
-{
-    size_t n = strlen(src) - (nd_nbc_is_source_name(src) ? strlen(".noodle") : 0);
-    char *out = nd_malloc(n + sizeof ".nbc");
-    if (!out) return NULL;
-    memcpy(out, src, n);
-    memcpy(out + n, ".nbc", sizeof ".nbc");
-    return out;
+    return nd_nbc_is_nbc(magic, got) || nd_path_is_bytecode(path);
 }
 
 /* The hash covers the whole serialized file (header included), so it changes with the

@@ -11,7 +11,7 @@
 
 #include "ckpt/mark.h"
 #include "common/alloc.h"
-#include "nbc/nbc.h"
+#include "common/path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -171,7 +171,7 @@ static nd_status prepare(const nd_slurm_submit_opts *o, submit_state *s)
     ND_TRY(nd_sb_printf(&s->stamp, "%s-%s-%ld", s->job.name, when, (long)getpid()));
     ND_TRY(nd_sb_printf(&s->script_path, "%s/%s.sbatch", s->jobs_dir.data, s->stamp.data));
 
-    if (!nd_nbc_is_source_name(s->prog_src.data)) return nd_sb_puts(&s->prog_run, s->prog_src.data);
+    if (!nd_path_is_source(s->prog_src.data)) return nd_sb_puts(&s->prog_run, s->prog_src.data);
     ND_TRY(nd_sb_printf(&s->prog_run, "%s/%s.nbc", s->jobs_dir.data, s->stamp.data));
     if (o->dry_run) {
         /* compile anyway, into a scratch directory, so a dry run shows compile errors */

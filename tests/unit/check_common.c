@@ -2,6 +2,7 @@
 #include "common/alloc.h"
 #include "common/kv.h"
 #include "common/hash.h"
+#include "common/path.h"
 #include "common/strbuf.h"
 
 #include <stdio.h>
@@ -200,6 +201,26 @@ START_TEST(test_alloc_accounting_and_injection)
 }
 END_TEST
 
+/* Program names: only ".noodle" is source, ".nbc" bytecode, and the bytecode name of a
+ * source file. */
+START_TEST(test_program_paths)
+{
+    ck_assert(nd_path_is_bytecode("p.nbc"));
+    ck_assert(!nd_path_is_bytecode(".nbc"));
+    ck_assert(nd_path_is_source("a/prog.noodle"));
+    ck_assert(!nd_path_is_source("prog.nbc"));
+    ck_assert(!nd_path_is_source("prog.noodle.txt"));
+    static const char *const names[][2] = {
+        {"prog.noodle", "prog.nbc"}, {"dir.v2/prog.noodle", "dir.v2/prog.nbc"},
+        {"prog", "prog.nbc"}, {"prog.txt", "prog.txt.nbc"}};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        char *out = nd_path_nbc_for(names[k][0]);
+        ck_assert_str_eq(out, names[k][1]);
+        nd_strfree(out);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
@@ -209,6 +230,7 @@ int main(void)
     tcase_add_test(tc, test_fmt_double);
     tcase_add_test(tc, test_fmt_double_oracle);
     tcase_add_test(tc, test_parse_count);
+    tcase_add_test(tc, test_program_paths);
     tcase_add_test(tc, test_strbuf_le_roundtrip);
     tcase_add_test(tc, test_alloc_accounting_and_injection);
     tcase_add_test(tc, test_kv_order_and_replace);

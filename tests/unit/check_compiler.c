@@ -1078,21 +1078,24 @@ START_TEST(test_compile_or_load)
     fclose(f);
     nd_compile_opts o = {.opt_level = 1, .diag = stderr};
     nd_program *p = NULL, *q = NULL;
-    ck_assert_int_eq(nd_compile_or_load(src, &o, &p), ND_OK);
+    bool compiled = false;
+    ck_assert_int_eq(nd_compile_or_load(src, &o, &p, &compiled), ND_OK);
+    ck_assert(compiled);
     ck_assert_int_eq(nd_nbc_write_file(p, nbc), ND_OK);
-    ck_assert_int_eq(nd_compile_or_load(nbc, &o, &q), ND_OK);
+    ck_assert_int_eq(nd_compile_or_load(nbc, &o, &q, &compiled), ND_OK);
+    ck_assert(!compiled);
     uint8_t h1[32], h2[32];
     ck_assert_int_eq(nd_nbc_hash(p, h1), ND_OK);
     ck_assert_int_eq(nd_nbc_hash(q, h2), ND_OK);
     ck_assert_mem_eq(h1, h2, 32);
     nd_program_free(q);
-    ck_assert_int_eq(nd_compile_or_load(missing, &o, &q), ND_EUSAGE);
+    ck_assert_int_eq(nd_compile_or_load(missing, &o, &q, NULL), ND_EUSAGE);
     ck_assert_ptr_null(q);
     ck_assert_ptr_nonnull(strstr(nd_err_msg(), "cannot open '"));
     f = fopen(nbc, "w"); /* a .nbc name with bad bytes: invalid, never compiled */
     fputs("print(1)\n", f);
     fclose(f);
-    ck_assert_int_eq(nd_compile_or_load(nbc, &o, &q), ND_EINVALID);
+    ck_assert_int_eq(nd_compile_or_load(nbc, &o, &q, NULL), ND_EINVALID);
     ck_assert_ptr_null(q);
     nd_program_free(p);
     unlink(src);

@@ -950,18 +950,6 @@ START_TEST(test_files)
     ck_assert_int_eq(nd_nbc_file_kind(src), 1);
     unlink(src);
 
-    /* Program names: only ".noodle" is source, and its bytecode name. */
-    ck_assert(nd_nbc_is_source_name("a/prog.noodle"));
-    ck_assert(!nd_nbc_is_source_name("prog.nbc"));
-    ck_assert(!nd_nbc_is_source_name("prog.noodle.txt"));
-    static const char *const names[][2] = {
-        {"prog.noodle", "prog.nbc"}, {"dir.v2/prog.noodle", "dir.v2/prog.nbc"},
-        {"prog", "prog.nbc"}, {"prog.txt", "prog.txt.nbc"}};
-    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
-        char *out = nd_nbc_path_for(names[k][0]);
-        ck_assert_str_eq(out, names[k][1]);
-        nd_strfree(out);
-    }
 
     ck_assert_int_eq(nd_nbc_write_file(p, dir), ND_EUSAGE); /* a directory */
     snprintf(want, sizeof want, "cannot write '%s': Is a directory", dir);
