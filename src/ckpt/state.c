@@ -10,7 +10,7 @@
 #include "ckpt/ckpt_internal.h"
 
 #include "common/alloc.h"
-#include "vm/builtin_ids.h"
+#include "nbc/builtin_ids.h"
 
 #include <string.h>
 

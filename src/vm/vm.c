@@ -11,10 +11,10 @@
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "nbc/builtin_ids.h"
 #include "runtime/dm.h"
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
-#include "vm/builtin_ids.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -97,9 +97,9 @@ nd_status nd_val_float_to_int(double f, const char *what, int64_t *out);
 /* Builtins (builtins.c, builtins_mat.c).  args are borrowed, *out a new reference. */
 typedef nd_status (*nd_builtin_fn)(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
 extern const nd_builtin_fn nd_builtin_fns[];
-#define BUILTIN(id, name, lo, hi, flags)                                                 \
+#define BUILTIN(id, ...)                                                                 \
     nd_status nd_bi_##id(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
-#include "vm/builtins.def"
+#include "nbc/builtins.def"
 #undef BUILTIN
 
 /* Argument helpers for builtins: errors name the builtin and the argument (1-based). */

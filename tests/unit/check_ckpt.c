@@ -9,9 +9,9 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
-#include "vm/builtin_ids.h"
 
 #include <check.h>
 #include <hdf5.h>

@@ -5,9 +5,9 @@
  * MPI at one rank without fork (the VM calls the SPMD layer).
  */
 #include "common/alloc.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
-#include "vm/builtin_ids.h"
 #include "vm/object.h"
 #include "vm/vm.h"
 
