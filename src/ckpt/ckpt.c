@@ -8,6 +8,8 @@
  * every rank takes the same path.
  */
 #include "ckpt/ckpt_internal.h"
+/* Until the safe-point hook returns its period: it reads vm->sp_period. */
+#include "vm/vm_internal.h"
 #include "ckpt/mark.h"
 
 #include "common/alloc.h"
@@ -489,19 +491,18 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
     ND_TRY(nd_spmd_agree(st));
     if (!c->next_seq) ND_TRY(learn_seq(c));
 
-    nd_strbuf blob;
+    nd_strbuf blob, names;
     nd_sb_init(&blob);
+    nd_sb_init(&names);
     nd_dm **mats = NULL;
     size_t nmats = 0;
-    st = nd_ckpt_state_encode(vm, &blob, &mats, &nmats);
+    st = nd_ckpt_state_encode(vm, &blob, &mats, &nmats, &names);
+    /* The variables' names for the matrices are rank 0's (HDF5 metadata is collective). */
+    if (nd_spmd_rank() != 0) nd_sb_free(&names);
     /* Identical state on every rank gives identical bytes, but variables assigned under
      * rank-dependent control (docs/checkpoint.md) differ: rank 0's state is the one
      * written, so that the file is consistent, and every rank restores it. */
     if (st == ND_OK) st = share_rank0_blob(&blob, nmats);
-    /* The variables' names for the matrices, rank 0's (HDF5 metadata is collective). */
-    nd_strbuf names;
-    nd_sb_init(&names);
-    if (st == ND_OK && nd_spmd_rank() == 0) st = nd_ckpt_state_names(vm, mats, nmats, &names);
     st = nd_spmd_agree(st);
     void *nbuf = names.data;
     size_t nlen = names.len;
@@ -511,6 +512,8 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
         names.len = names.cap = nlen;
     }
     double wtime = nd_spmd_wtime();
+    nd_vm_counters n;
+    nd_vm_get_counters(vm, &n);
     if (st != ND_OK) {
         nd_sb_free(&blob);
         free_names(&names);
@@ -531,11 +534,11 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .nparams = c->nparams,
                          .blob = blob.data ? blob.data : "",
                          .blob_len = blob.len,
-                         .ncollective = vm->ncollective,
-                         .nsafepoints = vm->nsafepoints,
-                         .gc_runs = nd_gc_runs(),
-                         .gc_live = nd_gc_live(),
-                         .gc_pending = nd_gc_pending(),
+                         .ncollective = n.ncollective,
+                         .nsafepoints = n.nsafepoints,
+                         .gc_runs = n.gc_runs,
+                         .gc_live = n.gc_live,
+                         .gc_pending = n.gc_pending,
                          .wtime = wtime,
                          .names = names.len ? names.data : NULL};
     nd_stats_begin(ND_STATS_IO);

@@ -178,6 +178,15 @@ size_t nd_vm_state_regs_used(const nd_vm *vm)
     return n < vm->nregs ? n : vm->nregs;
 }
 
+void nd_vm_get_counters(const nd_vm *vm, nd_vm_counters *out)
+{
+    *out = (nd_vm_counters){.ncollective = vm->ncollective,
+                            .nsafepoints = vm->nsafepoints,
+                            .gc_runs = nd_gc_runs(),
+                            .gc_live = nd_gc_live(),
+                            .gc_pending = nd_gc_pending()};
+}
+
 nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes)
 {
     for (size_t k = 0; k < vm->nregs; k++) nd_val_set(&vm->regs[k], ND_NIL);

@@ -14,9 +14,12 @@
 #include "noodle/bytecode.h"
 #include "vm/value.h"
 
+#include <stddef.h>
+
 #include <stdio.h>
 
 typedef struct nd_vm nd_vm;
+typedef struct nd_dm nd_dm; /* runtime/dm.h */
 
 typedef struct nd_vm_hooks {
     void *ctx;
@@ -72,11 +75,46 @@ nd_status nd_vm_map_set(nd_vm *vm, nd_value map, const char *key, nd_value v);
 /* Releases a reference (any value). */
 void nd_vm_release(nd_value v);
 
-/* For the checkpoint module (layout in vm_internal.h).  Rank-local.
- * nd_vm_state_regs_used: register slots the active frames can use (the rest are nil).
- * nd_vm_state_reset: releases every register (all become nil), makes room for nregs
- * registers and nframes frames and sets nframes to 0; the caller fills them in. */
-size_t nd_vm_state_regs_used(const nd_vm *vm);
-nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes);
+/* ---- saving and restoring the whole state (save.c; docs/checkpoint.md "State blob") ----
+ * The VM writes its frames, registers, globals, the heap values they reach and its
+ * counters as one byte blob; the checkpoint module owns the file around it.  Matrices are
+ * not in the blob: each is handed to the sink, which returns the number (ref) the blob
+ * stores for it, and on restore the source turns a ref back into the matrix. */
+
+typedef struct nd_vm_sink {
+    void *ctx;
+    /* Appends len bytes of the blob (called in order, a few times per megabyte). */
+    nd_status (*write)(void *ctx, const void *bytes, size_t len);
+    /* Called once per live matrix, in the blob's order.  A is borrowed (the sink may
+     * keep the pointer while the VM lives and does not run); names: the global variables
+     * that hold it directly ("U", "U, V" or ""), valid during the call. */
+    nd_status (*matrix)(void *ctx, nd_dm *A, const char *names, uint64_t *ref);
+} nd_vm_sink;
+
+typedef struct nd_vm_source {
+    void *ctx;
+    /* *A := the matrix the blob numbered ref, a new reference the VM takes over.  A ref
+     * that is unknown or given twice is ND_EINVALID with a message. */
+    nd_status (*matrix)(void *ctx, uint64_t ref, nd_dm **A);
+} nd_vm_source;
+
+/* Uniform (no communication: identical states give identical bytes).  Writes the state
+ * of vm, which is not running (between instructions: a hook or before nd_vm_run). */
+nd_status nd_vm_save(const nd_vm *vm, const nd_vm_sink *sink);
+/* Uniform.  Rebuilds the state of vm (a fresh VM of the same program) from blob; a
+ * checkpoint() call that was running completes with nil.  A malformed blob is
+ * ND_EINVALID with a message, and vm is left empty (free it). */
+nd_status nd_vm_restore(nd_vm *vm, const void *blob, size_t len, const nd_vm_source *src);
+/* Uniform: the number of matrices a blob references (ND_EINVALID if malformed). */
+nd_status nd_vm_state_nmats(const void *blob, size_t len, size_t *nmats);
+
+/* Counters recorded with a checkpoint and shown in progress lines.  Rank-local;
+ * ncollective and nsafepoints are uniform, the collector's counts are this process's. */
+typedef struct nd_vm_counters {
+    uint64_t ncollective;   /* collective operations checked so far */
+    uint64_t nsafepoints;   /* safe-point events so far */
+    uint64_t gc_runs, gc_live, gc_pending;
+} nd_vm_counters;
+void nd_vm_get_counters(const nd_vm *vm, nd_vm_counters *out);
 
 #endif

@@ -1,5 +1,5 @@
-/* vm_internal.h: the VM's state layout, shared by the VM's own files and (later) the
- * checkpoint module, which walks and rebuilds it (docs/vm.md "State").
+/* vm_internal.h: the VM's state layout, private to src/vm (and the VM's unit tests):
+ * save.c walks and rebuilds it for checkpoints (docs/vm.md "State").
  *
  * Invariants: the state holds no raw pointer that a checkpoint could not rebuild.
  * Frames are (function index, pc, base register index, return register index); the
@@ -93,6 +93,13 @@ nd_status nd_val_setslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigne
 /* Number helpers shared with builtins. */
 nd_status nd_val_to_double(nd_value v, const char *what, double *out);
 nd_status nd_val_float_to_int(double f, const char *what, int64_t *out);
+
+/* State for save.c (vm.c).  Rank-local.
+ * nd_vm_state_regs_used: register slots the active frames can use (the rest are nil).
+ * nd_vm_state_reset: releases every register (all become nil), makes room for nregs
+ * registers and nframes frames and sets nframes to 0; the caller fills them in. */
+size_t nd_vm_state_regs_used(const nd_vm *vm);
+nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes);
 
 /* Builtins (builtins.c, builtins_mat.c).  args are borrowed, *out a new reference. */
 typedef nd_status (*nd_builtin_fn)(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
