@@ -13,7 +13,6 @@
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
 #include "vm/vm.h"
-#include "vm/vm_internal.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -50,10 +49,12 @@ static nd_status checkpoint_hook(void *ctx, nd_vm *vm)
 static void progress_line(nd_job_ctx *c, nd_vm *vm, const char *what)
 {
     if (nd_spmd_rank() != 0) return;
+    nd_vm_counters n;
+    nd_vm_get_counters(vm, &n);
     fprintf(stderr,
             "noodle-run: %s: elapsed %.1f s, %llu safe points, %llu checkpoints, "
             "memory high-water %.1f MiB (rank 0)\n",
-            what, MPI_Wtime() - c->t_start, (unsigned long long)vm->nsafepoints,
+            what, MPI_Wtime() - c->t_start, (unsigned long long)n.nsafepoints,
             (unsigned long long)nd_ckpt_count(c->ckpt), (double)nd_alloc_peak() / 1048576.0);
     fflush(stderr);
 }

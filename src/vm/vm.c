@@ -170,6 +170,80 @@ void nd_vm_release(nd_value v)
     nd_val_decref(v);
 }
 
+nd_status nd_vm_new_matrix(nd_vm *vm, nd_dm *A, nd_value *out)
+{
+    ND_UNUSED(vm);
+    return nd_matrix_value(A, out);
+}
+
+nd_type nd_vm_kind(nd_value v)
+{
+    return (nd_type)v.type;
+}
+
+bool nd_vm_bool(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_BOOL);
+    return v.as.b;
+}
+
+int64_t nd_vm_int(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_INT);
+    return v.as.i;
+}
+
+double nd_vm_float(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_FLOAT);
+    return v.as.f;
+}
+
+const char *nd_vm_str(nd_value v, size_t *len)
+{
+    ND_ASSERT(v.type == ND_T_STR);
+    *len = ND_AS_STR(v)->len;
+    return ND_AS_STR(v)->data;
+}
+
+size_t nd_vm_list_len(nd_value list)
+{
+    ND_ASSERT(list.type == ND_T_LIST);
+    return ND_AS_LIST(list)->len;
+}
+
+nd_value nd_vm_list_at(nd_value list, size_t i)
+{
+    ND_ASSERT(list.type == ND_T_LIST && i < ND_AS_LIST(list)->len);
+    return ND_AS_LIST(list)->items[i];
+}
+
+size_t nd_vm_map_len(nd_value map)
+{
+    ND_ASSERT(map.type == ND_T_MAP);
+    return ND_AS_MAP(map)->len;
+}
+
+const char *nd_vm_map_key(nd_value map, size_t i, size_t *len)
+{
+    ND_ASSERT(map.type == ND_T_MAP && i < ND_AS_MAP(map)->len);
+    const nd_str *k = ND_AS_MAP(map)->entries[i].key;
+    *len = k->len;
+    return k->data;
+}
+
+nd_value nd_vm_map_value(nd_value map, size_t i)
+{
+    ND_ASSERT(map.type == ND_T_MAP && i < ND_AS_MAP(map)->len);
+    return ND_AS_MAP(map)->entries[i].val;
+}
+
+nd_dm *nd_vm_matrix(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_MATRIX);
+    return ND_AS_MATRIX(v)->dm;
+}
+
 size_t nd_vm_state_regs_used(const nd_vm *vm)
 {
     if (vm->nframes == 0) return 0;

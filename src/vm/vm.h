@@ -72,8 +72,31 @@ nd_status nd_vm_new_list(nd_vm *vm, nd_value *out);
 nd_status nd_vm_list_push(nd_vm *vm, nd_value list, nd_value v);
 nd_status nd_vm_new_map(nd_vm *vm, nd_value *out);
 nd_status nd_vm_map_set(nd_vm *vm, nd_value map, const char *key, nd_value v);
+/* *out := a new matrix value holding A; takes A (freed on failure). */
+nd_status nd_vm_new_matrix(nd_vm *vm, nd_dm *A, nd_value *out);
 /* Releases a reference (any value). */
 void nd_vm_release(nd_value v);
+
+/* Read access to values for hooks (store, tags), so that they need not know the heap
+ * objects (object.h).  Rank-local, no allocation.  Results are borrowed from v and stay
+ * valid while the caller holds v.  Each asks for its own kind (nd_vm_kind first): another
+ * kind is a broken invariant (ND_ASSERT), never a user error. */
+nd_type nd_vm_kind(nd_value v);
+/* The name of v's type as error messages say it ("int", "list", ...). */
+const char *nd_val_typename(nd_value v);
+bool nd_vm_bool(nd_value v);
+int64_t nd_vm_int(nd_value v);
+double nd_vm_float(nd_value v);
+/* The bytes of a string (NUL-terminated; *len without the NUL). */
+const char *nd_vm_str(nd_value v, size_t *len);
+size_t nd_vm_list_len(nd_value list);
+nd_value nd_vm_list_at(nd_value list, size_t i);
+/* A map's entries in insertion order, i < nd_vm_map_len: the key's bytes and its value. */
+size_t nd_vm_map_len(nd_value map);
+const char *nd_vm_map_key(nd_value map, size_t i, size_t *len);
+nd_value nd_vm_map_value(nd_value map, size_t i);
+/* The distributed matrix a matrix value holds. */
+nd_dm *nd_vm_matrix(nd_value v);
 
 /* ---- saving and restoring the whole state (save.c; docs/checkpoint.md "State blob") ----
  * The VM writes its frames, registers, globals, the heap values they reach and its

@@ -68,7 +68,6 @@ nd_status nd_vm_coll_check(nd_vm *vm, unsigned kind, unsigned id, const char *wh
 void nd_vm_position(const nd_vm *vm, int *line, int *col);
 
 /* Values (ops.c).  All Uniform (no communication) unless they say otherwise. */
-const char *nd_val_typename(nd_value v);
 /* Appends the printed form of v: strings quoted (with \" and \\ escaped) when quote. */
 nd_status nd_val_repr(const nd_program *prog, nd_strbuf *sb, nd_value v, bool quote);
 /* *out: a new reference to a string (str(x)). */

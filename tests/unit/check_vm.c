@@ -2,8 +2,8 @@
  * its own): arithmetic semantics, every error class with its position and trace, calls,
  * recursion and stack overflow, lists/maps/equality/printing, refcounts and the cycle
  * collector (live bytes return to the baseline; the trigger is a count), saving and
- * restoring the state through a sink and a source.  Runs under
- * MPI at one rank without fork (the VM calls the SPMD layer).
+ * restoring the state through a sink and a source, the value accessors for hooks.  Runs
+ * under MPI at one rank without fork (the VM calls the SPMD layer).
  */
 #include "common/alloc.h"
 #include "nbc/builtin_ids.h"
@@ -1020,6 +1020,51 @@ START_TEST(test_hooks)
 }
 END_TEST
 
+/* ---- value accessors for hooks ---- */
+
+START_TEST(test_value_accessors)
+{
+    size_t live0 = nd_alloc_live();
+    nd_value list, map, str, item, A;
+    ck_assert_int_eq(nd_vm_new_list(NULL, &list), ND_OK);
+    ck_assert_int_eq(nd_vm_new_map(NULL, &map), ND_OK);
+    ck_assert_int_eq(nd_vm_new_string(NULL, "a\0b", 3, &str), ND_OK);
+    ck_assert_int_eq(nd_vm_list_push(NULL, list, ND_INT(7)), ND_OK);
+    ck_assert_int_eq(nd_vm_list_push(NULL, list, str), ND_OK);
+    ck_assert_int_eq(nd_vm_map_set(NULL, map, "z", ND_FLOAT(0.5)), ND_OK);
+    ck_assert_int_eq(nd_vm_map_set(NULL, map, "a", list), ND_OK);
+    ck_assert_int_eq(nd_vm_map_set(NULL, map, "m", ND_BOOL(true)), ND_OK);
+    ck_assert_int_eq(nd_vm_kind(list), ND_T_LIST);
+    ck_assert_uint_eq(nd_vm_list_len(list), 2);
+    ck_assert_int_eq(nd_vm_int(nd_vm_list_at(list, 0)), 7);
+    item = nd_vm_list_at(list, 1);
+    size_t len;
+    const char *s = nd_vm_str(item, &len);
+    ck_assert_uint_eq(len, 3);
+    ck_assert(memcmp(s, "a\0b", 4) == 0);
+    ck_assert_uint_eq(nd_vm_map_len(map), 3);
+    const char *want[] = {"z", "a", "m"}; /* insertion order */
+    for (size_t k = 0; k < 3; k++) {
+        ck_assert_str_eq(nd_vm_map_key(map, k, &len), want[k]);
+        ck_assert_uint_eq(len, 1);
+    }
+    ck_assert(nd_vm_float(nd_vm_map_value(map, 0)) == 0.5);
+    ck_assert_ptr_eq(nd_vm_map_value(map, 1).as.o, list.as.o);
+    ck_assert(nd_vm_bool(nd_vm_map_value(map, 2)));
+    ck_assert_str_eq(nd_val_typename(map), "map");
+    nd_dm *D;
+    ck_assert_int_eq(nd_dm_zeros(2, 3, &D), ND_OK);
+    ck_assert_int_eq(nd_vm_new_matrix(NULL, D, &A), ND_OK);
+    ck_assert_int_eq(nd_vm_kind(A), ND_T_MATRIX);
+    ck_assert_ptr_eq(nd_vm_matrix(A), D);
+    nd_vm_release(A);
+    nd_vm_release(str);
+    nd_vm_release(list);
+    nd_vm_release(map);
+    ck_assert_uint_eq(nd_alloc_live(), live0);
+}
+END_TEST
+
 /* ---- saving and restoring the state (save.c) ---- */
 
 typedef struct saved {
@@ -1148,6 +1193,7 @@ static Suite *vm_suite(void)
     tcase_add_test(tc, test_refcounts_balance);
     tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_save_restore);
+    tcase_add_test(tc, test_value_accessors);
     suite_add_tcase(s, tc);
     return s;
 }
