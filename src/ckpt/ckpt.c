@@ -8,8 +8,6 @@
  * every rank takes the same path.
  */
 #include "ckpt/ckpt_internal.h"
-/* Until the safe-point hook returns its period: it reads vm->sp_period. */
-#include "vm/vm_internal.h"
 #include "ckpt/mark.h"
 
 #include "common/alloc.h"
@@ -583,7 +581,7 @@ nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm)
     return ND_OK;
 }
 
-nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
+nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm, uint64_t *period)
 {
     if (c->o.no_signals && c->o.interval <= 0) return ND_OK;
     /* {a signal arrived here, rank 0: the interval passed, rank 0: the next period}, all
@@ -593,7 +591,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
         double now = MPI_Wtime(), dt = now - c->sp_time;
         c->sp_time = now;
         v[1] = c->o.interval > 0 && now - c->last_time >= c->o.interval;
-        double next = (double)(vm->sp_period ? vm->sp_period : c->o.safepoint_every);
+        double next = (double)*period;
         if (!c->sp_fixed) {
             next *= dt > SP_TARGET / SP_GROWTH ? SP_TARGET / dt : SP_GROWTH;
             if (next > (double)c->o.safepoint_every) next = (double)c->o.safepoint_every;
@@ -605,7 +603,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
         int rc = MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, nd_spmd_comm());
         if (rc != MPI_SUCCESS) return nd_err_set(ND_EMPI, "safe point: MPI_Allreduce failed");
     }
-    nd_vm_set_safepoint_period(vm, (uint64_t)v[2]);
+    *period = (uint64_t)v[2];
     int flags = (v[0] ? 1 : 0) | (v[1] ? 2 : 0);
     if (!flags) return ND_OK;
     char final[4200];

@@ -83,7 +83,7 @@ static nd_status check_run_time(nd_job_ctx *c, nd_vm *vm)
                       c->run_time, c->ckpt_dir);
 }
 
-static nd_status safepoint_hook(void *ctx, nd_vm *vm)
+static nd_status safepoint_hook(void *ctx, nd_vm *vm, uint64_t *period)
 {
     nd_job_ctx *c = ctx;
     if (c->progress_interval > 0 && nd_spmd_rank() == 0 &&
@@ -91,7 +91,7 @@ static nd_status safepoint_hook(void *ctx, nd_vm *vm)
         progress_line(c, vm, "progress");
         c->t_progress = MPI_Wtime();
     }
-    ND_TRY(nd_ckpt_safepoint(c->ckpt, vm));
+    ND_TRY(nd_ckpt_safepoint(c->ckpt, vm, period));
     return c->run_time > 0 ? check_run_time(c, vm) : ND_OK;
 }
 

@@ -359,11 +359,6 @@ static nd_status call_builtin(nd_vm *vm, unsigned id, nd_value *args, int nargs,
     return st;
 }
 
-void nd_vm_set_safepoint_period(nd_vm *vm, uint64_t events)
-{
-    vm->sp_period = events ? events : 1;
-}
-
 void nd_vm_count_work(nd_vm *vm)
 {
     double f = nd_stats_flops_total(), d = f - vm->sp_flops;
@@ -416,7 +411,7 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         nd_val_decref(o_);                                                               \
     } while (0)
 /* A back-edge or call: counts a safe-point event and runs the hook when due (the hook
- * may change the period).  Only at a uniform safe point, one that every rank passes
+ * returns the next period).  Only at a uniform safe point, one that every rank passes
  * equally often: not where the compiler marked the instruction ND_X_LOCAL (code under
  * rank-dependent control), nor anywhere in a local frame (docs/checkpoint.md). */
 #define SAFEPOINT()                                                                      \
@@ -424,8 +419,9 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         if (UNLIKELY(--sp_left == 0)) {                                                  \
             SAVE_PC();                                                                   \
             vm->nsafepoints += sp_every;                                                 \
-            TRY(vm->hooks.safepoint(vm->hooks.ctx, vm));                                 \
-            sp_left = sp_every = vm->sp_period;                                          \
+            uint64_t next_ = sp_every;                                                   \
+            TRY(vm->hooks.safepoint(vm->hooks.ctx, vm, &next_));                         \
+            sp_left = sp_every = next_ ? next_ : 1;                                      \
             R = vm->regs + base;                                                         \
             fr = &vm->frames[vm->nframes - 1];                                           \
         }                                                                                \
@@ -535,8 +531,7 @@ static nd_status run_loop(nd_vm *vm)
     uint64_t sp_every = UINT64_MAX;
     bool sp_hooked = vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every;
     if (sp_hooked) {
-        if (!vm->sp_period) vm->sp_period = vm->hooks.safepoint_every;
-        sp_every = vm->sp_period;
+        sp_every = vm->hooks.safepoint_every;
         vm->sp_flops = nd_stats_flops_total();
     }
     uint64_t sp_left = sp_every;

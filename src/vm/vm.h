@@ -31,10 +31,12 @@ typedef struct nd_vm_hooks {
     nd_status (*store)(void *ctx, nd_vm *vm, const char *name, nd_value v, nd_value tags);
     nd_status (*load)(void *ctx, nd_vm *vm, const char *name, int64_t version, nd_value *out);
     nd_status (*query)(void *ctx, nd_vm *vm, const char *mql, nd_value *out);
-    /* Called at safe points (loop back-edges and calls) every `safepoint_every` events;
-     * may checkpoint.  Collective: the event count is equal on every rank. */
-    nd_status (*safepoint)(void *ctx, nd_vm *vm);
-    uint64_t safepoint_every;
+    /* Called at safe points (loop back-edges and calls) every *period events; may
+     * checkpoint.  On entry *period is the current period (the events since the last
+     * call); the hook leaves there the events until the next call (0 counts as 1), the
+     * same value on every rank.  Collective: the event count is equal on every rank. */
+    nd_status (*safepoint)(void *ctx, nd_vm *vm, uint64_t *period);
+    uint64_t safepoint_every; /* the first period (0: no safe-point hook calls) */
 } nd_vm_hooks;
 
 /* Matrix work counts as safe-point events: every ND_VM_FLOPS_PER_EVENT nominal flops of
@@ -58,9 +60,6 @@ void nd_vm_set_hooks(nd_vm *vm, const nd_vm_hooks *hooks);
 /* Collective.  Runs (or resumes) the program to the end.  Returns ND_OK, or the status
  * of the error that stopped it, after the message has been printed once. */
 nd_status nd_vm_run(nd_vm *vm);
-/* Uniform (call with the same value on every rank, from the safe-point hook): the number
- * of events until each later hook call (at least 1). */
-void nd_vm_set_safepoint_period(nd_vm *vm, uint64_t events);
 /* Uniform.  *out := a new string value (a new reference) holding len bytes of s; used by
  * hooks (param values, catalog results). */
 nd_status nd_vm_new_string(nd_vm *vm, const char *s, size_t len, nd_value *out);

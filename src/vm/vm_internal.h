@@ -48,8 +48,6 @@ struct nd_vm {
 
     uint64_t ncollective;   /* collective operations checked so far (same on all ranks) */
     uint64_t nsafepoints;   /* safe-point events so far, matrix work included (uniform) */
-    uint64_t sp_period;     /* events between safe-point hook calls (uniform; 0 = the
-                             * hooks' safepoint_every) */
     double sp_flops;        /* nd_stats_flops_total() when matrix work was last counted */
     uint64_t sp_work;       /* events of matrix work not yet taken off the countdown */
     nd_vm_state state;
