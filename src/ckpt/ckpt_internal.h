@@ -39,11 +39,12 @@ typedef struct nd_ckpt_meta {
     const char *program;      /* program name as given */
     const nd_ckpt_kv *params; /* effective job parameters, sorted by key */
     int nparams;
-    const void *blob;         /* VM state (state.c) */
+    const void *blob;         /* VM state (nd_vm_save, via state.c) */
     size_t blob_len;
     uint64_t ncollective, nsafepoints, gc_runs, gc_live, gc_pending;
     double wtime;             /* wtime() of the language at the checkpoint */
-    const char *names;        /* nd_ckpt_state_names of the matrices (NULL: none) */
+    const char *names;        /* variables per matrix, from nd_ckpt_state_encode
+                                 (NULL: none) */
 } nd_ckpt_meta;
 
 /* Collective.  Writes path (created or truncated) with the MPI-IO driver and hints;
