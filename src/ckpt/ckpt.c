@@ -490,19 +490,18 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
     ND_TRY(nd_spmd_agree(st));
     if (!c->next_seq) ND_TRY(learn_seq(c));
 
-    nd_strbuf blob;
+    nd_strbuf blob, names;
     nd_sb_init(&blob);
+    nd_sb_init(&names);
     nd_dm **mats = NULL;
     size_t nmats = 0;
-    st = nd_ckpt_state_encode(vm, &blob, &mats, &nmats);
+    st = nd_ckpt_state_encode(vm, &blob, &mats, &nmats, &names);
+    /* The variables' names for the matrices are rank 0's (HDF5 metadata is collective). */
+    if (nd_spmd_rank() != 0) nd_sb_free(&names);
     /* Identical state on every rank gives identical bytes, but variables assigned under
      * rank-dependent control (docs/checkpoint.md) differ: rank 0's state is the one
      * written, so that the file is consistent, and every rank restores it. */
     if (st == ND_OK) st = share_rank0_blob(&blob, nmats);
-    /* The variables' names for the matrices, rank 0's (HDF5 metadata is collective). */
-    nd_strbuf names;
-    nd_sb_init(&names);
-    if (st == ND_OK && nd_spmd_rank() == 0) st = nd_ckpt_state_names(vm, mats, nmats, &names);
     st = nd_spmd_agree(st);
     void *nbuf = names.data;
     size_t nlen = names.len;
@@ -512,6 +511,8 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
         names.len = names.cap = nlen;
     }
     double wtime = nd_spmd_wtime();
+    nd_vm_counters n;
+    nd_vm_get_counters(vm, &n);
     if (st != ND_OK) {
         nd_sb_free(&blob);
         free_names(&names);
@@ -532,11 +533,11 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .nparams = c->nparams,
                          .blob = blob.data ? blob.data : "",
                          .blob_len = blob.len,
-                         .ncollective = vm->ncollective,
-                         .nsafepoints = vm->nsafepoints,
-                         .gc_runs = nd_gc_runs(),
-                         .gc_live = nd_gc_live(),
-                         .gc_pending = nd_gc_pending(),
+                         .ncollective = n.ncollective,
+                         .nsafepoints = n.nsafepoints,
+                         .gc_runs = n.gc_runs,
+                         .gc_live = n.gc_live,
+                         .gc_pending = n.gc_pending,
                          .wtime = wtime,
                          .names = names.len ? names.data : NULL};
     nd_stats_begin(ND_STATS_IO);
@@ -581,7 +582,7 @@ nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm)
     return ND_OK;
 }
 
-nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
+nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm, uint64_t *period)
 {
     if (c->o.no_signals && c->o.interval <= 0) return ND_OK;
     /* {a signal arrived here, rank 0: the interval passed, rank 0: the next period}, all
@@ -591,7 +592,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
         double now = MPI_Wtime(), dt = now - c->sp_time;
         c->sp_time = now;
         v[1] = c->o.interval > 0 && now - c->last_time >= c->o.interval;
-        double next = (double)(vm->sp_period ? vm->sp_period : c->o.safepoint_every);
+        double next = (double)*period;
         if (!c->sp_fixed) {
             next *= dt > SP_TARGET / SP_GROWTH ? SP_TARGET / dt : SP_GROWTH;
             if (next > (double)c->o.safepoint_every) next = (double)c->o.safepoint_every;
@@ -603,7 +604,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm)
         int rc = MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, nd_spmd_comm());
         if (rc != MPI_SUCCESS) return nd_err_set(ND_EMPI, "safe point: MPI_Allreduce failed");
     }
-    nd_vm_set_safepoint_period(vm, (uint64_t)v[2]);
+    *period = (uint64_t)v[2];
     int flags = (v[0] ? 1 : 0) | (v[1] ? 2 : 0);
     if (!flags) return ND_OK;
     char final[4200];

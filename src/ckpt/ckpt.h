@@ -78,10 +78,12 @@ void nd_ckpt_mark_complete(nd_ckpt *c);
 
 /* Collective: writes a checkpoint now (the checkpoint() builtin). */
 nd_status nd_ckpt_checkpoint(nd_ckpt *c, nd_vm *vm);
-/* Collective: the safe-point hook (every safepoint_every events): one all-reduce of
- * (a signal arrived on some rank, rank 0's clock says the interval passed); checkpoints
- * when either holds; after a signal returns ND_ESIGNAL. */
-nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm);
+/* Collective: the safe-point hook (nd_vm_hooks.safepoint): one all-reduce of (a signal
+ * arrived on some rank, rank 0's clock says the interval passed, rank 0's next period);
+ * checkpoints when either of the first two holds; after a signal returns ND_ESIGNAL.
+ * *period: on entry the events since the last call, on return the events until the
+ * next one (adapted so that calls come about 0.1 s apart, at most safepoint_every). */
+nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm, uint64_t *period);
 /* Rank-local: the number of safe-point events between two hook calls. */
 uint64_t nd_ckpt_safepoint_every(const nd_ckpt *c);
 /* Rank-local: checkpoints written so far by this run. */

@@ -1,7 +1,8 @@
 /* ckpt_internal.h: the layers of the checkpoint module, private to src/ckpt and its
- * unit test: the VM-state blob (state.c), the HDF5 file (file.c) and the driver that
- * ckpt.h exposes (ckpt.c).  The file layout and the blob format are in
- * docs/checkpoint.md; both are versioned (ND_CKPT_FORMAT_VERSION, ND_CKPT_BLOB_VERSION).
+ * unit test: the VM's state through the VM's save/restore API (state.c), the HDF5 file
+ * (file.c) and the driver that ckpt.h exposes (ckpt.c).  The file layout is in
+ * docs/checkpoint.md and versioned (ND_CKPT_FORMAT_VERSION); the state blob inside it is
+ * the VM's (src/vm/save.c), with its own version.
  */
 #ifndef ND_CKPT_INTERNAL_H
 #define ND_CKPT_INTERNAL_H
@@ -10,31 +11,22 @@
 
 #include "common/strbuf.h"
 #include "runtime/dm.h"
-#include "vm/vm_internal.h"
+#include "vm/vm.h"
 
-#define ND_CKPT_BLOB_MAGIC "NDSTATE\0"
-#define ND_CKPT_BLOB_VERSION 1u
+/* ---- state.c: VM state <-> blob and matrices ---- */
 
-/* ---- state.c: VM state <-> bytes ---- */
-
-/* Uniform (no communication).  Appends the VM state (frames, registers, globals, the
- * object graph by identity, counters) to out.  *mats receives the matrices the state
- * references, in the order the blob numbers them (borrowed pointers, nd_malloc'd array
- * of *nmats entries that the caller frees with ND_FREE_N). */
+/* Uniform (no communication).  Appends the VM state (nd_vm_save) to out.  *mats
+ * receives the matrices the state references, numbered by their index (borrowed
+ * pointers, an nd_malloc'd array of *nmats entries that the caller frees with
+ * ND_FREE_N); names receives, for each, the names of the global variables that hold it
+ * directly ("U", "U, V", or "" for none), each NUL-terminated. */
 nd_status nd_ckpt_state_encode(const nd_vm *vm, nd_strbuf *out, nd_dm ***mats,
-                               size_t *nmats);
-/* Rank-local.  Appends, for each of mats[0..nmats), the names of the global variables
- * that hold it directly ("U", "U, V", or "" for none), each NUL-terminated, so that a
- * reader of the checkpoint finds U without guessing /matrices/m3 from its shape. */
-nd_status nd_ckpt_state_names(const nd_vm *vm, nd_dm *const *mats, size_t nmats,
-                              nd_strbuf *out);
-/* Uniform.  Rebuilds the state of vm (a fresh VM of the same program) from blob.
- * Takes ownership of mats[0..nmats) (each freed or given to a matrix object), never of
- * the array itself.  A malformed blob is ND_EINVALID with a message. */
+                               size_t *nmats, nd_strbuf *names);
+/* Uniform.  Rebuilds the state of vm (a fresh VM of the same program) from blob
+ * (nd_vm_restore).  Takes ownership of mats[0..nmats) (each freed or given to a matrix
+ * object), never of the array itself.  A malformed blob is ND_EINVALID with a message. */
 nd_status nd_ckpt_state_decode(nd_vm *vm, const void *blob, size_t len, nd_dm **mats,
                                size_t nmats);
-/* Uniform: the number of matrices a blob references (ND_EINVALID if malformed). */
-nd_status nd_ckpt_state_nmats(const void *blob, size_t len, size_t *nmats);
 
 /* ---- file.c: the HDF5 file ---- */
 
@@ -47,11 +39,12 @@ typedef struct nd_ckpt_meta {
     const char *program;      /* program name as given */
     const nd_ckpt_kv *params; /* effective job parameters, sorted by key */
     int nparams;
-    const void *blob;         /* VM state (state.c) */
+    const void *blob;         /* VM state (nd_vm_save, via state.c) */
     size_t blob_len;
     uint64_t ncollective, nsafepoints, gc_runs, gc_live, gc_pending;
     double wtime;             /* wtime() of the language at the checkpoint */
-    const char *names;        /* nd_ckpt_state_names of the matrices (NULL: none) */
+    const char *names;        /* variables per matrix, from nd_ckpt_state_encode
+                                 (NULL: none) */
 } nd_ckpt_meta;
 
 /* Collective.  Writes path (created or truncated) with the MPI-IO driver and hints;

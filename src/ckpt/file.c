@@ -475,7 +475,7 @@ nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhint
     /* bad_version is uniform: every rank read the same attribute. */
     st = nd_spmd_agree(st);
     size_t nmats = 0;
-    if (st == ND_OK) st = nd_ckpt_state_nmats(img->blob, img->blob_len, &nmats);
+    if (st == ND_OK) st = nd_vm_state_nmats(img->blob, img->blob_len, &nmats);
     hid_t g = -1;
     if (st == ND_OK) {
         uint64_t count = 0;

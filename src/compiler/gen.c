@@ -7,10 +7,10 @@
 #include "compiler/gen.h"
 
 #include "common/alloc.h"
-#include "nbc/nbc.h"
 #include "compiler/lex.h"
 #include "compiler/opt.h"
-#include "vm/builtin_ids.h"
+#include "nbc/builtin_ids.h"
+#include "nbc/nbc.h"
 
 #include <string.h>
 

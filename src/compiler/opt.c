@@ -8,7 +8,7 @@
 #include "common/alloc.h"
 #include "common/strbuf.h"
 #include "compiler/lex.h"
-#include "vm/builtin_ids.h"
+#include "nbc/builtin_ids.h"
 
 #include <inttypes.h>
 #include <math.h>

@@ -10,7 +10,7 @@
 
 #include "compiler/lex.h"
 #include "compiler/opt.h"
-#include "vm/builtin_ids.h"
+#include "nbc/builtin_ids.h"
 
 #include <string.h>
 

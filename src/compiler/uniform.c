@@ -29,7 +29,7 @@
 #include "compiler/uniform.h"
 
 #include "compiler/lex.h"
-#include "vm/builtin_ids.h"
+#include "nbc/builtin_ids.h"
 
 /* A return, break or continue taken under rank-dependent control: code after it in the
  * enclosing function, loop or body runs on some ranks only. */

@@ -13,7 +13,6 @@
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
 #include "vm/vm.h"
-#include "vm/vm_internal.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -50,10 +49,12 @@ static nd_status checkpoint_hook(void *ctx, nd_vm *vm)
 static void progress_line(nd_job_ctx *c, nd_vm *vm, const char *what)
 {
     if (nd_spmd_rank() != 0) return;
+    nd_vm_counters n;
+    nd_vm_get_counters(vm, &n);
     fprintf(stderr,
             "noodle-run: %s: elapsed %.1f s, %llu safe points, %llu checkpoints, "
             "memory high-water %.1f MiB (rank 0)\n",
-            what, MPI_Wtime() - c->t_start, (unsigned long long)vm->nsafepoints,
+            what, MPI_Wtime() - c->t_start, (unsigned long long)n.nsafepoints,
             (unsigned long long)nd_ckpt_count(c->ckpt), (double)nd_alloc_peak() / 1048576.0);
     fflush(stderr);
 }
@@ -82,7 +83,7 @@ static nd_status check_run_time(nd_job_ctx *c, nd_vm *vm)
                       c->run_time, c->ckpt_dir);
 }
 
-static nd_status safepoint_hook(void *ctx, nd_vm *vm)
+static nd_status safepoint_hook(void *ctx, nd_vm *vm, uint64_t *period)
 {
     nd_job_ctx *c = ctx;
     if (c->progress_interval > 0 && nd_spmd_rank() == 0 &&
@@ -90,7 +91,7 @@ static nd_status safepoint_hook(void *ctx, nd_vm *vm)
         progress_line(c, vm, "progress");
         c->t_progress = MPI_Wtime();
     }
-    ND_TRY(nd_ckpt_safepoint(c->ckpt, vm));
+    ND_TRY(nd_ckpt_safepoint(c->ckpt, vm, period));
     return c->run_time > 0 ? check_run_time(c, vm) : ND_OK;
 }
 

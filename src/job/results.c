@@ -12,7 +12,7 @@
 #include "common/hash.h"
 #include "common/strbuf.h"
 #include "runtime/spmd.h"
-#include "vm/vm_internal.h"
+#include "vm/vm.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -58,41 +58,45 @@ static nd_status json_string(nd_strbuf *sb, const char *s, size_t n)
 static nd_status to_json(nd_strbuf *sb, nd_value v, int depth)
 {
     ND_CHECK(depth < 200, ND_EPROG, "store: value nested too deeply (or cyclic)");
-    switch (v.type) {
+    size_t len;
+    const char *s;
+    switch (nd_vm_kind(v)) {
     case ND_T_NIL: return nd_sb_puts(sb, "null");
-    case ND_T_BOOL: return nd_sb_puts(sb, v.as.b ? "true" : "false");
-    case ND_T_INT: return nd_sb_printf(sb, "%lld", (long long)v.as.i);
+    case ND_T_BOOL: return nd_sb_puts(sb, nd_vm_bool(v) ? "true" : "false");
+    case ND_T_INT: return nd_sb_printf(sb, "%lld", (long long)nd_vm_int(v));
     case ND_T_FLOAT: {
-        if (isnan(v.as.f)) return nd_sb_puts(sb, "NaN");
-        if (isinf(v.as.f)) return nd_sb_puts(sb, v.as.f > 0 ? "Infinity" : "-Infinity");
+        double f = nd_vm_float(v);
+        if (isnan(f)) return nd_sb_puts(sb, "NaN");
+        if (isinf(f)) return nd_sb_puts(sb, f > 0 ? "Infinity" : "-Infinity");
         char b[40];
-        nd_fmt_double(b, sizeof b, v.as.f);
+        nd_fmt_double(b, sizeof b, f);
         return nd_sb_puts(sb, b);
     }
-    case ND_T_STR: return json_string(sb, ND_AS_STR(v)->data, ND_AS_STR(v)->len);
+    case ND_T_STR:
+        s = nd_vm_str(v, &len);
+        return json_string(sb, s, len);
     case ND_T_LIST: {
-        nd_list *l = ND_AS_LIST(v);
         ND_TRY(nd_sb_putc(sb, '['));
-        for (size_t k = 0; k < l->len; k++) {
+        for (size_t k = 0, n = nd_vm_list_len(v); k < n; k++) {
             if (k) ND_TRY(nd_sb_puts(sb, ", "));
-            ND_TRY(to_json(sb, l->items[k], depth + 1));
+            ND_TRY(to_json(sb, nd_vm_list_at(v, k), depth + 1));
         }
         return nd_sb_putc(sb, ']');
     }
     case ND_T_MAP: {
-        nd_map *m = ND_AS_MAP(v);
         ND_TRY(nd_sb_putc(sb, '{'));
-        for (size_t k = 0; k < m->len; k++) {
+        for (size_t k = 0, n = nd_vm_map_len(v); k < n; k++) {
             if (k) ND_TRY(nd_sb_puts(sb, ", "));
-            ND_TRY(json_string(sb, m->entries[k].key->data, m->entries[k].key->len));
+            s = nd_vm_map_key(v, k, &len);
+            ND_TRY(json_string(sb, s, len));
             ND_TRY(nd_sb_puts(sb, ": "));
-            ND_TRY(to_json(sb, m->entries[k].val, depth + 1));
+            ND_TRY(to_json(sb, nd_vm_map_value(v, k), depth + 1));
         }
         return nd_sb_putc(sb, '}');
     }
     default:
         return nd_err_set(ND_EPROG, "store: a %s cannot be stored inside a list or map",
-                          v.type == ND_T_MATRIX ? "matrix" : "function");
+                          nd_vm_kind(v) == ND_T_MATRIX ? "matrix" : "function");
     }
 }
 
@@ -229,27 +233,30 @@ static nd_status make_tags(nd_value tags, nd_cat_tag **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (tags.type != ND_T_MAP) return ND_OK;
-    nd_map *m = ND_AS_MAP(tags);
-    if (!m->len) return ND_OK;
-    nd_cat_tag *t = ND_ALLOC_N(nd_cat_tag, m->len);
+    if (nd_vm_kind(tags) != ND_T_MAP) return ND_OK;
+    size_t len = nd_vm_map_len(tags), klen;
+    if (!len) return ND_OK;
+    nd_cat_tag *t = ND_ALLOC_N(nd_cat_tag, len);
     if (!t) return ND_ENOMEM;
-    for (size_t k = 0; k < m->len; k++) {
-        nd_value v = m->entries[k].val;
-        t[k].key = m->entries[k].key->data;
-        if (v.type == ND_T_INT) t[k].value = (nd_cat_cell){.type = ND_CAT_CINT, .i = v.as.i};
-        else if (v.type == ND_T_FLOAT)
-            t[k].value = (nd_cat_cell){.type = ND_CAT_CFLOAT, .f = v.as.f};
-        else if (v.type == ND_T_STR)
-            t[k].value = (nd_cat_cell){.type = ND_CAT_CSTR, .s = ND_AS_STR(v)->data};
+    for (size_t k = 0; k < len; k++) {
+        nd_value v = nd_vm_map_value(tags, k);
+        t[k].key = nd_vm_map_key(tags, k, &klen);
+        nd_type kind = nd_vm_kind(v);
+        if (kind == ND_T_INT)
+            t[k].value = (nd_cat_cell){.type = ND_CAT_CINT, .i = nd_vm_int(v)};
+        else if (kind == ND_T_FLOAT)
+            t[k].value = (nd_cat_cell){.type = ND_CAT_CFLOAT, .f = nd_vm_float(v)};
+        else if (kind == ND_T_STR)
+            t[k].value = (nd_cat_cell){.type = ND_CAT_CSTR, .s = nd_vm_str(v, &klen)};
         else {
-            ND_FREE_N(t, m->len);
+            const char *key = t[k].key;
+            ND_FREE_N(t, len);
             return nd_err_set(ND_EPROG, "store: tag '%s' must be a number or a str, not %s",
-                              m->entries[k].key->data, nd_val_typename(v));
+                              key, nd_val_typename(v));
         }
     }
     *out = t;
-    *n = m->len;
+    *n = len;
     return ND_OK;
 }
 
@@ -262,14 +269,14 @@ nd_status nd_job_store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
     nd_cat_item item = {0};
     nd_strbuf json;
     nd_sb_init(&json);
-    switch (v.type) {
-    case ND_T_INT: item.kind = ND_CAT_INT, item.i = v.as.i; break;
-    case ND_T_FLOAT: item.kind = ND_CAT_FLOAT, item.f = v.as.f; break;
-    case ND_T_BOOL: item.kind = ND_CAT_INT, item.i = v.as.b; break;
-    case ND_T_STR:
-        item.kind = ND_CAT_STRING, item.s = ND_AS_STR(v)->data, item.len = ND_AS_STR(v)->len;
+    switch (nd_vm_kind(v)) {
+    case ND_T_INT: item.kind = ND_CAT_INT, item.i = nd_vm_int(v); break;
+    case ND_T_FLOAT: item.kind = ND_CAT_FLOAT, item.f = nd_vm_float(v); break;
+    case ND_T_BOOL: item.kind = ND_CAT_INT, item.i = nd_vm_bool(v); break;
+    case ND_T_STR: /* borrowed: the catalog only reads it */
+        item.kind = ND_CAT_STRING, item.s = (char *)nd_vm_str(v, &item.len);
         break;
-    case ND_T_MATRIX: item.kind = ND_CAT_MATRIX, item.m = ND_AS_MATRIX(v)->dm; break;
+    case ND_T_MATRIX: item.kind = ND_CAT_MATRIX, item.m = nd_vm_matrix(v); break;
     case ND_T_LIST:
     case ND_T_MAP:
     case ND_T_NIL: {
@@ -314,13 +321,10 @@ nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t versi
         st = parse_value(&j, out, 0);
         break;
     }
-    case ND_CAT_MATRIX: {
-        nd_matrix *m = nd_matrix_new(item.m); /* takes the matrix */
+    case ND_CAT_MATRIX:
+        st = nd_vm_new_matrix(vm, item.m, out); /* takes the matrix */
         item.m = NULL;
-        if (!m) st = ND_ENOMEM;
-        else *out = ND_OBJ(ND_T_MATRIX, m);
         break;
-    }
     }
     nd_cat_item_clear(&item);
     return st;

@@ -5,8 +5,8 @@
 #include "nbc/nbc.h"
 
 #include "common/hash.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/opinfo.h"
-#include "vm/builtin_ids.h"
 
 #include <inttypes.h>
 #include <string.h>

@@ -5,8 +5,8 @@
  * Specified in docs/bytecode.md ("Verification"). */
 #include "nbc/nbc.h"
 
+#include "nbc/builtin_ids.h"
 #include "nbc/opinfo.h"
-#include "vm/builtin_ids.h"
 
 #include <inttypes.h>
 

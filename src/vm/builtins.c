@@ -7,8 +7,8 @@
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "nbc/builtin_ids.h"
 #include "runtime/spmd.h"
-#include "vm/builtin_ids.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,8 +17,8 @@
 #include <string.h>
 
 const nd_builtin_fn nd_builtin_fns[] = {
-#define BUILTIN(id, name, lo, hi, flags) nd_bi_##id,
-#include "vm/builtins.def"
+#define BUILTIN(id, ...) nd_bi_##id,
+#include "nbc/builtins.def"
 #undef BUILTIN
 };
 _Static_assert(sizeof nd_builtin_fns / sizeof nd_builtin_fns[0] == ND_NBUILTINS,

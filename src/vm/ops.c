@@ -6,9 +6,9 @@
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "nbc/builtin_ids.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
-#include "vm/builtin_ids.h"
 
 #include <inttypes.h>
 #include <math.h>

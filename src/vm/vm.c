@@ -12,10 +12,10 @@
 
 #include "common/alloc.h"
 #include "config/keys.h"
+#include "nbc/builtin_ids.h"
 #include "runtime/dm.h"
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
-#include "vm/builtin_ids.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +171,95 @@ void nd_vm_release(nd_value v)
     nd_val_decref(v);
 }
 
+nd_status nd_vm_new_matrix(nd_vm *vm, nd_dm *A, nd_value *out)
+{
+    ND_UNUSED(vm);
+    return nd_matrix_value(A, out);
+}
+
+nd_type nd_vm_kind(nd_value v)
+{
+    return (nd_type)v.type;
+}
+
+bool nd_vm_bool(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_BOOL);
+    return v.as.b;
+}
+
+int64_t nd_vm_int(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_INT);
+    return v.as.i;
+}
+
+double nd_vm_float(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_FLOAT);
+    return v.as.f;
+}
+
+const char *nd_vm_str(nd_value v, size_t *len)
+{
+    ND_ASSERT(v.type == ND_T_STR);
+    *len = ND_AS_STR(v)->len;
+    return ND_AS_STR(v)->data;
+}
+
+size_t nd_vm_list_len(nd_value list)
+{
+    ND_ASSERT(list.type == ND_T_LIST);
+    return ND_AS_LIST(list)->len;
+}
+
+nd_value nd_vm_list_at(nd_value list, size_t i)
+{
+    ND_ASSERT(list.type == ND_T_LIST && i < ND_AS_LIST(list)->len);
+    return ND_AS_LIST(list)->items[i];
+}
+
+size_t nd_vm_map_len(nd_value map)
+{
+    ND_ASSERT(map.type == ND_T_MAP);
+    return ND_AS_MAP(map)->len;
+}
+
+const char *nd_vm_map_key(nd_value map, size_t i, size_t *len)
+{
+    ND_ASSERT(map.type == ND_T_MAP && i < ND_AS_MAP(map)->len);
+    const nd_str *k = ND_AS_MAP(map)->entries[i].key;
+    *len = k->len;
+    return k->data;
+}
+
+nd_value nd_vm_map_value(nd_value map, size_t i)
+{
+    ND_ASSERT(map.type == ND_T_MAP && i < ND_AS_MAP(map)->len);
+    return ND_AS_MAP(map)->entries[i].val;
+}
+
+nd_dm *nd_vm_matrix(nd_value v)
+{
+    ND_ASSERT(v.type == ND_T_MATRIX);
+    return ND_AS_MATRIX(v)->dm;
+}
+
 size_t nd_vm_state_regs_used(const nd_vm *vm)
 {
     if (vm->nframes == 0) return 0;
     const nd_frame *top = &vm->frames[vm->nframes - 1];
     size_t n = (size_t)top->base + vm->prog->funcs[top->func].nregs;
     return n < vm->nregs ? n : vm->nregs;
+}
+
+void nd_vm_get_counters(const nd_vm *vm, nd_vm_counters *out)
+{
+    *out = (nd_vm_counters){.ncollective = vm->ncollective,
+                            .nsafepoints = vm->nsafepoints,
+                            .gc_runs = nd_gc_runs(),
+                            .gc_live = nd_gc_live(),
+                            .gc_pending = nd_gc_pending()};
 }
 
 nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes)
@@ -277,11 +360,6 @@ static nd_status call_builtin(nd_vm *vm, unsigned id, nd_value *args, int nargs,
     return st;
 }
 
-void nd_vm_set_safepoint_period(nd_vm *vm, uint64_t events)
-{
-    vm->sp_period = events ? events : 1;
-}
-
 void nd_vm_count_work(nd_vm *vm)
 {
     double f = nd_stats_flops_total(), d = f - vm->sp_flops;
@@ -334,7 +412,7 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         nd_val_decref(o_);                                                               \
     } while (0)
 /* A back-edge or call: counts a safe-point event and runs the hook when due (the hook
- * may change the period).  Only at a uniform safe point, one that every rank passes
+ * returns the next period).  Only at a uniform safe point, one that every rank passes
  * equally often: not where the compiler marked the instruction ND_X_LOCAL (code under
  * rank-dependent control), nor anywhere in a local frame (docs/checkpoint.md). */
 #define SAFEPOINT()                                                                      \
@@ -342,8 +420,9 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         if (UNLIKELY(--sp_left == 0)) {                                                  \
             SAVE_PC();                                                                   \
             vm->nsafepoints += sp_every;                                                 \
-            TRY(vm->hooks.safepoint(vm->hooks.ctx, vm));                                 \
-            sp_left = sp_every = vm->sp_period;                                          \
+            uint64_t next_ = sp_every;                                                   \
+            TRY(vm->hooks.safepoint(vm->hooks.ctx, vm, &next_));                         \
+            sp_left = sp_every = next_ ? next_ : 1;                                      \
             R = vm->regs + base;                                                         \
             fr = &vm->frames[vm->nframes - 1];                                           \
         }                                                                                \
@@ -453,8 +532,7 @@ static nd_status run_loop(nd_vm *vm)
     uint64_t sp_every = UINT64_MAX;
     bool sp_hooked = vm->has_hooks && vm->hooks.safepoint && vm->hooks.safepoint_every;
     if (sp_hooked) {
-        if (!vm->sp_period) vm->sp_period = vm->hooks.safepoint_every;
-        sp_every = vm->sp_period;
+        sp_every = vm->hooks.safepoint_every;
         vm->sp_flops = nd_stats_flops_total();
     }
     uint64_t sp_left = sp_every;

@@ -1,5 +1,5 @@
-/* vm_internal.h: the VM's state layout, shared by the VM's own files and (later) the
- * checkpoint module, which walks and rebuilds it (docs/vm.md "State").
+/* vm_internal.h: the VM's state layout, private to src/vm (and the VM's unit tests):
+ * save.c walks and rebuilds it for checkpoints (docs/vm.md "State").
  *
  * Invariants: the state holds no raw pointer that a checkpoint could not rebuild.
  * Frames are (function index, pc, base register index, return register index); the
@@ -48,8 +48,6 @@ struct nd_vm {
 
     uint64_t ncollective;   /* collective operations checked so far (same on all ranks) */
     uint64_t nsafepoints;   /* safe-point events so far, matrix work included (uniform) */
-    uint64_t sp_period;     /* events between safe-point hook calls (uniform; 0 = the
-                             * hooks' safepoint_every) */
     double sp_flops;        /* nd_stats_flops_total() when matrix work was last counted */
     uint64_t sp_work;       /* events of matrix work not yet taken off the countdown */
     nd_vm_state state;
@@ -68,7 +66,6 @@ nd_status nd_vm_coll_check(nd_vm *vm, unsigned kind, unsigned id, const char *wh
 void nd_vm_position(const nd_vm *vm, int *line, int *col);
 
 /* Values (ops.c).  All Uniform (no communication) unless they say otherwise. */
-const char *nd_val_typename(nd_value v);
 /* Appends the printed form of v: strings quoted (with \" and \\ escaped) when quote. */
 nd_status nd_val_repr(const nd_program *prog, nd_strbuf *sb, nd_value v, bool quote);
 /* *out: a new reference to a string (str(x)). */
@@ -94,12 +91,19 @@ nd_status nd_val_setslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigne
 nd_status nd_val_to_double(nd_value v, const char *what, double *out);
 nd_status nd_val_float_to_int(double f, const char *what, int64_t *out);
 
+/* State for save.c (vm.c).  Rank-local.
+ * nd_vm_state_regs_used: register slots the active frames can use (the rest are nil).
+ * nd_vm_state_reset: releases every register (all become nil), makes room for nregs
+ * registers and nframes frames and sets nframes to 0; the caller fills them in. */
+size_t nd_vm_state_regs_used(const nd_vm *vm);
+nd_status nd_vm_state_reset(nd_vm *vm, size_t nregs, uint32_t nframes);
+
 /* Builtins (builtins.c, builtins_mat.c).  args are borrowed, *out a new reference. */
 typedef nd_status (*nd_builtin_fn)(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
 extern const nd_builtin_fn nd_builtin_fns[];
-#define BUILTIN(id, name, lo, hi, flags)                                                 \
+#define BUILTIN(id, ...)                                                                 \
     nd_status nd_bi_##id(nd_vm *vm, nd_value *args, int nargs, nd_value *out);
-#include "vm/builtins.def"
+#include "nbc/builtins.def"
 #undef BUILTIN
 
 /* Argument helpers for builtins: errors name the builtin and the argument (1-based). */

@@ -2,11 +2,11 @@
  * with the real writer, so the seeds are valid files that exercise every section and
  * every opcode.  Not built by default; rebuild the seeds after a format change with
  *   cc -std=c11 -Iinclude -Isrc -Ibuild tests/fuzz/make_corpus_nbc.c src/nbc/\*.c \
- *      src/common/{error,alloc,strbuf,hash}.c src/vm/builtin_ids.c -o mk && ./mk DIR */
+ *      src/common/{error,alloc,strbuf,hash}.c src/nbc/builtin_ids.c -o mk && ./mk DIR */
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
-#include "vm/builtin_ids.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -9,9 +9,11 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
 #include "runtime/spmd.h"
-#include "vm/builtin_ids.h"
+/* The fixtures build and inspect VM states directly. */
+#include "vm/vm_internal.h"
 
 #include <check.h>
 #include <hdf5.h>
@@ -183,10 +185,13 @@ START_TEST(blob_roundtrip_sharing_cycles)
     nd_sb_init(&blob);
     nd_dm **mats;
     size_t nmats;
-    ck_assert_int_eq(nd_ckpt_state_encode(a, &blob, &mats, &nmats), ND_OK);
+    nd_strbuf names;
+    nd_sb_init(&names);
+    ck_assert_int_eq(nd_ckpt_state_encode(a, &blob, &mats, &nmats, &names), ND_OK);
     ck_assert_uint_eq(nmats, 1);
+    ck_assert_uint_eq(names.len, 1); /* the matrix is in a register only: "" */
     size_t n2;
-    ck_assert_int_eq(nd_ckpt_state_nmats(blob.data, blob.len, &n2), ND_OK);
+    ck_assert_int_eq(nd_vm_state_nmats(blob.data, blob.len, &n2), ND_OK);
     ck_assert_uint_eq(n2, 1);
 
     ck_assert_int_eq(nd_vm_new(p, NULL, &b), ND_OK);
@@ -198,13 +203,14 @@ START_TEST(blob_roundtrip_sharing_cycles)
     nd_sb_init(&again);
     nd_dm **m2;
     size_t nm2;
-    ck_assert_int_eq(nd_ckpt_state_encode(b, &again, &m2, &nm2), ND_OK);
+    ck_assert_int_eq(nd_ckpt_state_encode(b, &again, &m2, &nm2, &names), ND_OK);
     ck_assert_uint_eq(again.len, blob.len);
     ck_assert(memcmp(again.data, blob.data, blob.len) == 0);
     ND_FREE_N(m2, nm2);
     ND_FREE_N(c, nmats);
     ND_FREE_N(mats, nmats);
     nd_sb_free(&again);
+    nd_sb_free(&names);
     nd_sb_free(&blob);
     nd_vm_free(a);
     nd_vm_free(b);
@@ -222,8 +228,12 @@ START_TEST(blob_rejects_truncation_and_survives_flips)
     nd_sb_init(&blob);
     nd_dm **mats;
     size_t nmats;
-    ck_assert_int_eq(nd_ckpt_state_encode(a, &blob, &mats, &nmats), ND_OK);
+    nd_strbuf names;
+    nd_sb_init(&names);
+    ck_assert_int_eq(nd_ckpt_state_encode(a, &blob, &mats, &nmats, &names), ND_OK);
     ck_assert_uint_eq(nmats, 0);
+    ck_assert_uint_eq(names.len, 0);
+    nd_sb_free(&names);
     for (size_t cut = 0; cut < blob.len; cut++) {
         nd_vm *b;
         ck_assert_int_eq(nd_vm_new(p, NULL, &b), ND_OK);
@@ -271,7 +281,9 @@ static nd_status write_file(const char *path, nd_vm *vm, nd_program *p)
     nd_sha256_buf(nbc.data, nbc.len, sha);
     nd_dm **mats;
     size_t nmats;
-    ck_assert_int_eq(nd_ckpt_state_encode(vm, &blob, &mats, &nmats), ND_OK);
+    nd_strbuf names;
+    nd_sb_init(&names);
+    ck_assert_int_eq(nd_ckpt_state_encode(vm, &blob, &mats, &nmats, &names), ND_OK);
     nd_ckpt_kv params[1] = {{(char *)"n", (char *)"5"}};
     nd_ckpt_meta meta = {.seq = 1, .nbc = nbc.data, .nbc_len = nbc.len, .sha256 = sha,
                          .program = "t.noodle", .params = params, .nparams = 1,
@@ -279,6 +291,7 @@ static nd_status write_file(const char *path, nd_vm *vm, nd_program *p)
     nd_ckpt_kv hints[1] = {{(char *)"romio_cb_write", (char *)"enable"}};
     nd_status st = nd_ckpt_file_write(path, &meta, mats, nmats, hints, 1);
     ND_FREE_N(mats, nmats);
+    nd_sb_free(&names);
     nd_sb_free(&blob);
     nd_sb_free(&nbc);
     return st;

@@ -10,8 +10,8 @@
 #include "compiler/compiler.h"
 #include "compiler/lex.h"
 #include "compiler/parse.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
-#include "vm/builtin_ids.h"
 
 #include <check.h>
 #include <dirent.h>

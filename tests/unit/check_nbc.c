@@ -5,8 +5,8 @@
  * these tests do not depend on the compiler. */
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
-#include "vm/builtin_ids.h"
 
 #include <check.h>
 #include <math.h>

@@ -1,11 +1,12 @@
-/* builtin_ids.c: the static builtin table expanded from builtins.def. */
-#include "vm/builtin_ids.h"
+/* builtin_ids.c: the builtin registry's table, expanded from builtins.def (the only
+ * expansion that names every field; builtin_ids.h says why). */
+#include "nbc/builtin_ids.h"
 
 #include <string.h>
 
 const nd_builtin_info nd_builtin_table[ND_NBUILTINS] = {
 #define BUILTIN(id, name, lo, hi, flags) {name, lo, hi, flags},
-#include "vm/builtins.def"
+#include "nbc/builtins.def"
 #undef BUILTIN
 };
 
