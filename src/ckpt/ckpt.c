@@ -37,8 +37,7 @@ struct nd_ckpt {
     uint8_t *nbc;           /* owned copy of the serialized bytecode */
     size_t nbc_len;
     uint8_t sha256[32];
-    nd_ckpt_kv *params;     /* owned, sorted by key, unique keys */
-    int nparams, params_cap;
+    nd_kv params;           /* sorted by key */
     uint64_t next_seq;      /* 0: not known yet (scan the directory first) */
     double last_time;       /* rank 0: MPI_Wtime of the start or the last checkpoint */
     uint64_t count;
@@ -121,11 +120,6 @@ void nd_ckpt_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static int kv_cmp(const void *a, const void *b)
-{
-    return strcmp(((const nd_ckpt_kv *)a)->key, ((const nd_ckpt_kv *)b)->key);
-}
-
 /* ./checkpoints/<basename of program without its extension> */
 static char *default_dir(const char *program)
 {
@@ -145,7 +139,7 @@ static char *default_dir(const char *program)
 }
 
 nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void *nbc,
-                      size_t nbc_len, const nd_ckpt_kv *params, int nparams, nd_ckpt **out)
+                      size_t nbc_len, const nd_kv *params, nd_ckpt **out)
 {
     *out = NULL;
     nd_ckpt *c = ND_ALLOC_N(nd_ckpt, 1);
@@ -178,32 +172,8 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
         c->nbc_len = nbc_len;
         nd_sha256_buf(nbc, nbc_len, c->sha256);
     }
-    /* Effective parameters: a later key wins; sorted so that comparisons are simple. */
-    if (st == ND_OK && nparams > 0) {
-        c->params = ND_ALLOC_N(nd_ckpt_kv, nparams);
-        if (!c->params) st = ND_ENOMEM;
-        else c->params_cap = nparams;
-        for (int k = 0; st == ND_OK && k < nparams; k++) {
-            int j;
-            for (j = 0; j < c->nparams; j++)
-                if (strcmp(c->params[j].key, params[k].key) == 0) break;
-            char *v = nd_strdup(params[k].value);
-            if (!v) {
-                st = ND_ENOMEM;
-                break;
-            }
-            if (j < c->nparams) {
-                nd_strfree(c->params[j].value);
-                c->params[j].value = v;
-            } else {
-                c->params[j].key = nd_strdup(params[k].key);
-                c->params[j].value = v;
-                c->nparams++;
-                if (!c->params[j].key) st = ND_ENOMEM;
-            }
-        }
-        if (st == ND_OK) qsort(c->params, (size_t)c->nparams, sizeof *c->params, kv_cmp);
-    }
+    /* Sorted, so that comparing with a checkpoint's (HDF5's name order) is simple. */
+    if (st == ND_OK && params) st = nd_kv_copy_sorted(&c->params, params);
     if (st != ND_OK) {
         nd_ckpt_free(c);
         return st;
@@ -220,11 +190,7 @@ void nd_ckpt_free(nd_ckpt *c)
     nd_strfree(c->dir);
     nd_strfree(c->program);
     if (c->nbc) nd_free(c->nbc, c->nbc_len ? c->nbc_len : 1);
-    for (int k = 0; k < c->nparams; k++) {
-        nd_strfree(c->params[k].key);
-        nd_strfree(c->params[k].value);
-    }
-    if (c->params) ND_FREE_N(c->params, c->params_cap);
+    nd_kv_free(&c->params);
     nd_program_free(c->own_prog);
     nd_free(c, sizeof *c);
 }
@@ -529,8 +495,7 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .nbc_len = c->nbc_len,
                          .sha256 = c->sha256,
                          .program = c->program,
-                         .params = c->params,
-                         .nparams = c->nparams,
+                         .params = &c->params,
                          .blob = blob.data ? blob.data : "",
                          .blob_len = blob.len,
                          .ncollective = n.ncollective,
@@ -541,7 +506,7 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .wtime = wtime,
                          .names = names.len ? names.data : NULL};
     nd_stats_begin(ND_STATS_IO);
-    st = nd_ckpt_file_write(tmp, &meta, mats, nmats, c->o.hints, c->o.nhints);
+    st = nd_ckpt_file_write(tmp, &meta, mats, nmats, c->o.hints);
     nd_stats_end(ND_STATS_IO);
     nd_sb_free(&blob);
     free_names(&names);
@@ -625,40 +590,21 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm, uint64_t *period)
 
 /* ---- restart ---- */
 
-static bool params_equal(const nd_ckpt *c, const nd_ckpt_image *img)
-{
-    if (c->nparams != img->nparams) return false;
-    /* The image's params come sorted by name (HDF5 name index), as ours are. */
-    for (int k = 0; k < c->nparams; k++)
-        if (strcmp(c->params[k].key, img->params[k].key) != 0 ||
-            strcmp(c->params[k].value, img->params[k].value) != 0)
-            return false;
-    return true;
-}
-
-static const char *param_get(const nd_ckpt_kv *p, int n, const char *key)
-{
-    for (int k = 0; k < n; k++)
-        if (strcmp(p[k].key, key) == 0) return p[k].value;
-    return NULL;
-}
-
 /* Only what changed between the checkpoint's parameters (old) and this run's (now):
  * "n: 100 -> 200, eps removed (was 1e-08), m=5 added". */
-static void params_diff(nd_strbuf *sb, const nd_ckpt_kv *old, int nold, const nd_ckpt_kv *now,
-                        int nnow)
+static void params_diff(nd_strbuf *sb, const nd_kv *old, const nd_kv *now)
 {
-    for (int k = 0; k < nold; k++) {
-        const char *v = param_get(now, nnow, old[k].key);
-        if (v && strcmp(v, old[k].value) == 0) continue;
+    for (size_t k = 0; k < old->n; k++) {
+        const char *v = nd_kv_get(now, old->keys[k]);
+        if (v && strcmp(v, old->vals[k]) == 0) continue;
         (void)nd_sb_puts(sb, sb->len ? ", " : "");
-        if (v) (void)nd_sb_printf(sb, "%s: %s -> %s", old[k].key, old[k].value, v);
-        else (void)nd_sb_printf(sb, "%s removed (was %s)", old[k].key, old[k].value);
+        if (v) (void)nd_sb_printf(sb, "%s: %s -> %s", old->keys[k], old->vals[k], v);
+        else (void)nd_sb_printf(sb, "%s removed (was %s)", old->keys[k], old->vals[k]);
     }
-    for (int k = 0; k < nnow; k++)
-        if (!param_get(old, nold, now[k].key))
-            (void)nd_sb_printf(sb, "%s%s=%s added", sb->len ? ", " : "", now[k].key,
-                               now[k].value);
+    for (size_t k = 0; k < now->n; k++)
+        if (!nd_kv_get(old, now->keys[k]))
+            (void)nd_sb_printf(sb, "%s%s=%s added", sb->len ? ", " : "", now->keys[k],
+                               now->vals[k]);
 }
 
 /* Rank 0: the candidate files, newest first, as one NUL-separated buffer. */
@@ -728,7 +674,7 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
         const char *path = (const char *)buf + off;
         bool bad_version;
         nd_stats_begin(ND_STATS_IO);
-        st = nd_ckpt_file_read(path, c->o.hints, c->o.nhints, &img, &bad_version);
+        st = nd_ckpt_file_read(path, c->o.hints, &img, &bad_version);
         nd_stats_end(ND_STATS_IO);
         if (st == ND_OK) {
             chosen = path;
@@ -790,10 +736,10 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
         c->nbc_len = img.nbc_len;
         memcpy(c->sha256, img.sha256, 32);
     }
-    if (!params_equal(c, &img) && !c->o.force) {
+    if (!nd_kv_equal(&c->params, &img.params) && !c->o.force) {
         nd_strbuf d;
         nd_sb_init(&d);
-        params_diff(&d, img.params, img.nparams, c->params, c->nparams);
+        params_diff(&d, &img.params, &c->params);
         st = nd_err_set(ND_EUSAGE,
                         "checkpoint '%s' was written with other parameters (%s); use --force "
                         "to restart with this run's, or --fresh to start over",

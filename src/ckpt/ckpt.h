@@ -12,14 +12,10 @@
 #ifndef ND_CKPT_H
 #define ND_CKPT_H
 
+#include "common/kv.h"
 #include "common/nd.h"
 #include "noodle/bytecode.h"
 #include "vm/vm.h"
-
-/* A key/value pair of strings (job parameters, MPI-IO hints). */
-typedef struct nd_ckpt_kv {
-    char *key, *value;
-} nd_ckpt_kv;
 
 /* Written: 2 (integer matrix checksums); read: ND_CKPT_FORMAT_OLDEST to 2 (docs/checkpoint.md). */
 #define ND_CKPT_FORMAT_VERSION 2u
@@ -34,8 +30,7 @@ typedef struct nd_ckpt_opts {
     const char *dir;            /* NULL: ./checkpoints/<program name without extension> */
     double interval;            /* seconds between automatic checkpoints; 0 = off */
     int keep;                   /* committed checkpoints kept (0 = checkpoint.keep's default) */
-    const nd_ckpt_kv *hints;    /* MPI-IO hints set on the MPI_Info of the file access */
-    int nhints;
+    const nd_kv *hints;         /* MPI-IO hints set on the MPI_Info of the file access */
     bool restart;               /* --restart: newest valid checkpoint in dir, if any;
                                    nothing at all when dir holds a completed run */
     bool fresh;                 /* --fresh: start over (overrides restart): the
@@ -52,8 +47,7 @@ typedef struct nd_ckpt nd_ckpt;
  * serialized bytecode every rank verified; params: the effective job parameters (a later
  * key wins).  Copies what it keeps; installs the signal handlers. */
 nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void *nbc,
-                      size_t nbc_len, const nd_ckpt_kv *params, int nparams,
-                      nd_ckpt **out);
+                      size_t nbc_len, const nd_kv *params, nd_ckpt **out);
 void nd_ckpt_free(nd_ckpt *c);
 
 /* Collective.  When the options ask for a restart, selects a checkpoint (the newest

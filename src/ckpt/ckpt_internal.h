@@ -37,8 +37,7 @@ typedef struct nd_ckpt_meta {
     size_t nbc_len;
     const uint8_t *sha256;    /* 32 bytes: nd_nbc_hash of the program */
     const char *program;      /* program name as given */
-    const nd_ckpt_kv *params; /* effective job parameters, sorted by key */
-    int nparams;
+    const nd_kv *params; /* effective job parameters, sorted by key */
     const void *blob;         /* VM state (nd_vm_save, via state.c) */
     size_t blob_len;
     uint64_t ncollective, nsafepoints, gc_runs, gc_live, gc_pending;
@@ -51,7 +50,7 @@ typedef struct nd_ckpt_meta {
  * flushed to disk (MPI_File_sync) and closed before it returns.  On failure every rank
  * gets the same status and path may be left half written (the caller removes it). */
 nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm **mats,
-                             size_t nmats, const nd_ckpt_kv *hints, int nhints);
+                             size_t nmats, const nd_kv *hints);
 
 /* A checkpoint read back: owned copies. */
 typedef struct nd_ckpt_image {
@@ -61,8 +60,7 @@ typedef struct nd_ckpt_image {
     size_t nbc_len;
     uint8_t sha256[32];
     char *program;
-    nd_ckpt_kv *params;
-    int nparams;
+    nd_kv params; /* sorted by key (HDF5's name index) */
     uint8_t *blob;
     size_t blob_len;
     nd_dm **mats;             /* NULL entries once given away */
@@ -76,7 +74,7 @@ typedef struct nd_ckpt_image {
  * ND_EINVALID with *bad_version set), bytecode hash, blob CRC-32C, matrix shapes and
  * checksums.  Any other problem (truncated, unreadable, checksum mismatch) is
  * ND_EINVALID with a message.  Uniform result on every rank. */
-nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhints,
+nd_status nd_ckpt_file_read(const char *path, const nd_kv *hints,
                             nd_ckpt_image *img, bool *bad_version);
 void nd_ckpt_image_free(nd_ckpt_image *img);
 

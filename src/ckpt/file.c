@@ -46,14 +46,14 @@ static nd_status h5fail(const char *what, const char *path)
     return nd_err_set(ND_EIO, "checkpoint '%s': %s failed", path, what);
 }
 
-static hid_t make_fapl(const nd_ckpt_kv *hints, int nhints)
+static hid_t make_fapl(const nd_kv *hints)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return -1;
     MPI_Info info = MPI_INFO_NULL;
-    if (nhints > 0) {
+    if (hints && hints->n > 0) {
         MPI_Info_create(&info);
-        for (int k = 0; k < nhints; k++) MPI_Info_set(info, hints[k].key, hints[k].value);
+        for (size_t k = 0; k < hints->n; k++) MPI_Info_set(info, hints->keys[k], hints->vals[k]);
     }
     herr_t rc = H5Pset_fapl_mpio(fapl, nd_spmd_comm(), info);
     /* Matrix datasets (1 MiB and more) start on 1 MiB boundaries, so the ranks' large
@@ -199,8 +199,8 @@ static nd_status write_meta(hid_t f, const char *path, const nd_ckpt_meta *m)
 
     g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return h5fail("creating /params", path);
-    for (int k = 0; k < m->nparams && rc >= 0; k++)
-        rc = nd_h5_attr_str(g, m->params[k].key, m->params[k].value);
+    for (size_t k = 0; k < m->params->n && rc >= 0; k++)
+        rc = nd_h5_attr_str(g, m->params->keys[k], m->params->vals[k]);
     H5Gclose(g);
     if (rc < 0) return h5fail("writing /params", path);
 
@@ -267,10 +267,10 @@ static nd_status write_links(hid_t f, const char *path, const char *names, size_
 }
 
 nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm **mats,
-                             size_t nmats, const nd_ckpt_kv *hints, int nhints)
+                             size_t nmats, const nd_kv *hints)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t fapl = make_fapl(hints, nhints);
+    hid_t fapl = make_fapl(hints);
     hid_t f = -1;
     nd_status st = ND_OK;
     if (fapl < 0) st = h5fail("setting up MPI-IO", path);
@@ -315,11 +315,7 @@ void nd_ckpt_image_free(nd_ckpt_image *img)
     if (img->nbc) nd_free(img->nbc, img->nbc_len ? img->nbc_len : 1);
     if (img->blob) nd_free(img->blob, img->blob_len ? img->blob_len : 1);
     nd_strfree(img->program);
-    for (int k = 0; k < img->nparams; k++) {
-        nd_strfree(img->params[k].key);
-        nd_strfree(img->params[k].value);
-    }
-    if (img->params) ND_FREE_N(img->params, img->nparams);
+    nd_kv_free(&img->params);
     for (size_t k = 0; k < img->nmats; k++)
         if (img->mats[k]) nd_dm_free(img->mats[k]);
     if (img->mats) ND_FREE_N(img->mats, img->nmats);
@@ -343,17 +339,9 @@ static herr_t param_cb(hid_t loc, const char *name, const H5A_info_t *info, void
     if (a < 0 || nd_h5_attr_read_str(a, &v) < 0) it->fail = 1;
     if (a >= 0) H5Aclose(a);
     if (it->fail) return -1;
-    nd_ckpt_kv *p = ND_REALLOC_N(nd_ckpt_kv, img->params, img->nparams, img->nparams + 1);
-    if (!p) {
-        nd_strfree(v);
-        it->fail = 1;
-        return -1;
-    }
-    img->params = p;
-    p[img->nparams].key = nd_strdup(name);
-    p[img->nparams].value = v;
-    img->nparams++;
-    return p[img->nparams - 1].key ? 0 : -1;
+    if (nd_kv_set(&img->params, name, v) != ND_OK) it->fail = 1;
+    nd_strfree(v);
+    return it->fail ? -1 : 0;
 }
 
 static nd_status read_meta(hid_t f, const char *path, nd_ckpt_image *img, bool *bad_version)
@@ -453,14 +441,14 @@ static nd_status read_matrix(hid_t g, const char *path, uint32_t version, size_t
     return ND_OK;
 }
 
-nd_status nd_ckpt_file_read(const char *path, const nd_ckpt_kv *hints, int nhints,
+nd_status nd_ckpt_file_read(const char *path, const nd_kv *hints,
                             nd_ckpt_image *img, bool *bad_version)
 {
     memset(img, 0, sizeof *img);
     *bad_version = false;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     nd_status st = ND_OK;
-    hid_t fapl = make_fapl(hints, nhints), f = -1;
+    hid_t fapl = make_fapl(hints), f = -1;
     if (fapl < 0) st = h5fail("setting up MPI-IO", path);
     if (st == ND_OK) {
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);

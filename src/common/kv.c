@@ -61,3 +61,27 @@ oom:
     return ND_ENOMEM;
 }
 
+nd_status nd_kv_copy_sorted(nd_kv *dst, const nd_kv *src)
+{
+    /* Selection by the next larger key: these maps hold a handful of entries. */
+    const char *last = NULL;
+    for (size_t done = 0; done < src->n; done++) {
+        size_t best = src->n;
+        for (size_t i = 0; i < src->n; i++)
+            if ((!last || strcmp(src->keys[i], last) > 0) &&
+                (best == src->n || strcmp(src->keys[i], src->keys[best]) < 0))
+                best = i;
+        ND_TRY(nd_kv_set(dst, src->keys[best], src->vals[best]));
+        last = src->keys[best];
+    }
+    return ND_OK;
+}
+
+bool nd_kv_equal(const nd_kv *a, const nd_kv *b)
+{
+    if (a->n != b->n) return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->keys[i], b->keys[i]) != 0 || strcmp(a->vals[i], b->vals[i]) != 0)
+            return false;
+    return true;
+}

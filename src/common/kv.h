@@ -21,5 +21,9 @@ void nd_kv_free(nd_kv *m);
 nd_status nd_kv_set(nd_kv *m, const char *key, const char *val);
 /* Returns the value of key (borrowed), or NULL. */
 const char *nd_kv_get(const nd_kv *m, const char *key);
+/* *dst (initialized, empty) := the entries of src sorted by key (strcmp order). */
+nd_status nd_kv_copy_sorted(nd_kv *dst, const nd_kv *src);
+/* Whether a and b hold the same entries in the same order. */
+bool nd_kv_equal(const nd_kv *a, const nd_kv *b);
 
 #endif

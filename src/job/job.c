@@ -430,28 +430,15 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK) st = nd_nbc_verify(prog);
 
     /* The checkpoint driver keeps a copy of the bytes (they go into every checkpoint). */
-    size_t nparams = o->params ? o->params->n : 0;
-    nd_ckpt_kv *hints = cfg.mpiio_hints.n ? ND_ALLOC_N(nd_ckpt_kv, cfg.mpiio_hints.n) : NULL;
-    if (cfg.mpiio_hints.n && !hints) st = ND_ENOMEM;
-    for (size_t k = 0; hints && k < cfg.mpiio_hints.n; k++)
-        hints[k] = (nd_ckpt_kv){cfg.mpiio_hints.keys[k], cfg.mpiio_hints.vals[k]};
     char *dir = NULL;
     if (st == ND_OK) st = checkpoint_dir(o, &cfg, &dir);
     nd_ckpt_opts copts = o->ckpt;
     copts.dir = o->checkpoint_dir ? o->checkpoint_dir : dir;
     copts.interval = cfg.checkpoint_interval;
     copts.keep = cfg.checkpoint_keep;
-    copts.hints = hints;
-    copts.nhints = (int)cfg.mpiio_hints.n;
+    copts.hints = &cfg.mpiio_hints;
     nd_ckpt *ck = NULL;
-    if (st == ND_OK) {
-        nd_ckpt_kv *kv = nparams ? ND_ALLOC_N(nd_ckpt_kv, nparams) : NULL;
-        if (nparams && !kv) st = ND_ENOMEM;
-        for (size_t k = 0; st == ND_OK && k < nparams; k++)
-            kv[k] = (nd_ckpt_kv){o->params->keys[k], o->params->vals[k]};
-        if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, kv, (int)nparams, &ck);
-        if (kv) ND_FREE_N(kv, nparams);
-    }
+    if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, o->params, &ck);
     /* nd_ckpt_new reads the environment and allocates on each rank: agree. */
     st = nd_spmd_agree(st);
     nd_job_results results = {.path = cfg.catalog_path};
@@ -518,7 +505,6 @@ int nd_job_run(const nd_job_opts *o)
         nd_sb_free(&bytes);
     else
         nd_free(buf, len);
-    if (hints) ND_FREE_N(hints, cfg.mpiio_hints.n);
     nd_strfree(dir);
     nd_cfg_free(&cfg);
     fflush(stdout);

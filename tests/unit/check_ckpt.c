@@ -24,6 +24,15 @@
 
 static char tmpdir[256];
 
+/* A map of one entry (the test's parameters and hints). */
+static nd_kv kv1(const char *key, const char *val)
+{
+    nd_kv m;
+    nd_kv_init(&m);
+    ck_assert_int_eq(nd_kv_set(&m, key, val), ND_OK);
+    return m;
+}
+
 /* ---- a hand-built program ---- */
 
 static nd_instr ins(unsigned op, unsigned a, unsigned b, unsigned c, unsigned x)
@@ -284,12 +293,13 @@ static nd_status write_file(const char *path, nd_vm *vm, nd_program *p)
     nd_strbuf names;
     nd_sb_init(&names);
     ck_assert_int_eq(nd_ckpt_state_encode(vm, &blob, &mats, &nmats, &names), ND_OK);
-    nd_ckpt_kv params[1] = {{(char *)"n", (char *)"5"}};
+    nd_kv params = kv1("n", "5"), hints = kv1("romio_cb_write", "enable");
     nd_ckpt_meta meta = {.seq = 1, .nbc = nbc.data, .nbc_len = nbc.len, .sha256 = sha,
-                         .program = "t.noodle", .params = params, .nparams = 1,
+                         .program = "t.noodle", .params = &params,
                          .blob = blob.data, .blob_len = blob.len};
-    nd_ckpt_kv hints[1] = {{(char *)"romio_cb_write", (char *)"enable"}};
-    nd_status st = nd_ckpt_file_write(path, &meta, mats, nmats, hints, 1);
+    nd_status st = nd_ckpt_file_write(path, &meta, mats, nmats, &hints);
+    nd_kv_free(&params);
+    nd_kv_free(&hints);
     ND_FREE_N(mats, nmats);
     nd_sb_free(&names);
     nd_sb_free(&blob);
@@ -347,10 +357,10 @@ START_TEST(file_roundtrip_and_refusals)
 
     nd_ckpt_image img;
     bool badv;
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_OK);
-    ck_assert_int_eq(img.nparams, 1);
-    ck_assert_str_eq(img.params[0].key, "n");
-    ck_assert_str_eq(img.params[0].value, "5");
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_OK);
+    ck_assert_int_eq(img.params.n, 1);
+    ck_assert_str_eq(img.params.keys[0], "n");
+    ck_assert_str_eq(img.params.vals[0], "5");
     ck_assert_str_eq(img.program, "t.noodle");
     ck_assert_uint_eq(img.nmats, 1);
     nd_vm *b;
@@ -363,18 +373,18 @@ START_TEST(file_roundtrip_and_refusals)
 
     /* A damaged CRC attribute, a changed matrix element, an unknown version. */
     poke_u64_attr(path, "/state", "crc32c", 12345);
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
     ck_assert(!badv);
     ck_assert(strstr(nd_err_msg(), "CRC") != NULL);
 
     ck_assert_int_eq(write_file(path, a, p), ND_OK);
     poke_matrix(path, 1e6);
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
     ck_assert(strstr(nd_err_msg(), "checksum") != NULL);
 
     ck_assert_int_eq(write_file(path, a, p), ND_OK);
     poke_u64_attr(path, "/", "format_version", 99);
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
     ck_assert(badv);
     ck_assert(strstr(nd_err_msg(), "version 99") != NULL);
 
@@ -382,7 +392,7 @@ START_TEST(file_roundtrip_and_refusals)
     ck_assert_int_eq(write_file(path, a, p), ND_OK);
     if (nd_spmd_rank() == 0) ck_assert_int_eq(truncate(path, 1000), 0);
     nd_spmd_barrier();
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
     ck_assert(!badv);
     if (nd_spmd_rank() == 0) unlink(path);
     nd_vm_free(a);
@@ -434,7 +444,7 @@ START_TEST(file_format1_still_read)
     ck_assert_int_eq(write_file(path, a, p), ND_OK);
     nd_ckpt_image img;
     bool badv;
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_OK);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_OK);
     ck_assert_uint_eq(img.format_version, 2);
     ck_assert_uint_eq(img.nmats, 1);
     double sum, fro;
@@ -443,18 +453,18 @@ START_TEST(file_format1_still_read)
     nd_ckpt_image_free(&img);
 
     poke_u64_attr(path, "/matrices/m0", "checksum_mix", 7);
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
     ck_assert(strstr(nd_err_msg(), "fails its checksum") != NULL);
 
     ck_assert_int_eq(write_file(path, a, p), ND_OK);
     make_v1(path, sum, fro);
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_OK);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_OK);
     ck_assert_uint_eq(img.format_version, 1);
     nd_ckpt_image_free(&img);
 
     ck_assert_int_eq(write_file(path, a, p), ND_OK);
     make_v1(path, sum, fro * 1.001);
-    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, 0, &img, &badv), ND_EINVALID);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
     ck_assert(!badv);
     ck_assert(strstr(nd_err_msg(), "fails its checksum") != NULL);
     if (nd_spmd_rank() == 0) unlink(path);
@@ -472,14 +482,14 @@ static nd_status hook_ckpt(void *ctx, nd_vm *vm)
 
 /* Runs p (fresh or restored per opts) with output into a temporary file; returns the
  * status and the printed text. */
-static nd_status drive(nd_program *p, const nd_ckpt_opts *o, const nd_ckpt_kv *params,
-                       int nparams, bool *restored, char *outbuf, size_t outlen)
+static nd_status drive(nd_program *p, const nd_ckpt_opts *o, const nd_kv *params,
+                       bool *restored, char *outbuf, size_t outlen)
 {
     nd_strbuf nbc;
     nd_sb_init(&nbc);
     ck_assert_int_eq(nd_nbc_write(p, &nbc), ND_OK);
     nd_ckpt *c;
-    ck_assert_int_eq(nd_ckpt_new(o, "dir/t.noodle", nbc.data, nbc.len, params, nparams, &c),
+    ck_assert_int_eq(nd_ckpt_new(o, "dir/t.noodle", nbc.data, nbc.len, params, &c),
                      ND_OK);
     nd_sb_free(&nbc);
     FILE *out = tmpfile();
@@ -512,7 +522,7 @@ START_TEST(driver_safepoint_env)
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         setenv("NOODLE_CKPT_SAFEPOINT_EVERY", bad[k], 1);
         nd_ckpt *c = NULL;
-        ck_assert_int_eq(nd_ckpt_new(&o, "t.noodle", "x", 1, NULL, 0, &c), ND_EUSAGE);
+        ck_assert_int_eq(nd_ckpt_new(&o, "t.noodle", "x", 1, NULL, &c), ND_EUSAGE);
         ck_assert_ptr_null(c);
         ck_assert(strstr(nd_err_msg(), "NOODLE_CKPT_SAFEPOINT_EVERY: expected an integer >= 0"));
     }
@@ -521,7 +531,7 @@ START_TEST(driver_safepoint_env)
     for (size_t k = 0; k < 2; k++) {
         setenv("NOODLE_CKPT_SAFEPOINT_EVERY", good[k], 1);
         nd_ckpt *c = NULL;
-        ck_assert_int_eq(nd_ckpt_new(&o, "t.noodle", "x", 1, NULL, 0, &c), ND_OK);
+        ck_assert_int_eq(nd_ckpt_new(&o, "t.noodle", "x", 1, NULL, &c), ND_OK);
         ck_assert_uint_eq(nd_ckpt_safepoint_every(c), want[k]);
         nd_ckpt_free(c);
     }
@@ -534,22 +544,22 @@ START_TEST(driver_resume_refuse_fallback)
     char dir[300], out[256], path[400];
     snprintf(dir, sizeof dir, "%s/run", tmpdir);
     nd_program *p = make_prog(7), *q = make_prog(8);
-    nd_ckpt_kv par5[1] = {{(char *)"n", (char *)"5"}}, par6[1] = {{(char *)"n", (char *)"6"}};
+    nd_kv par5 = kv1("n", "5"), par6 = kv1("n", "6");
     nd_ckpt_opts o = {.dir = dir, .keep = 2, .no_signals = true};
     bool restored;
 
     /* --restart with nothing there: fresh (writes ckpt-1). */
     o.restart = true;
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_OK);
     ck_assert(!restored);
     ck_assert_str_eq(out, nd_spmd_rank() == 0 ? "7\n" : "");
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_OK);
     ck_assert(restored);
     ck_assert_str_eq(out, nd_spmd_rank() == 0 ? "7\n" : "");       /* resumed after checkpoint(): prints g0 once */
     /* Two more fresh runs write ckpt-2 and ckpt-3; keep = 2 deletes ckpt-1. */
     o.restart = false;
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_OK);
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_OK);
     o.restart = true;
     snprintf(path, sizeof path, "%s/ckpt-1.h5", dir);
     ck_assert_int_ne(access(path, F_OK), 0);
@@ -559,13 +569,13 @@ START_TEST(driver_resume_refuse_fallback)
     ck_assert_int_eq(access(path, F_OK), 0);
 
     /* Different parameters or program: refused unless forced. */
-    ck_assert_int_eq(drive(p, &o, par6, 1, &restored, out, sizeof out), ND_EUSAGE);
+    ck_assert_int_eq(drive(p, &o, &par6, &restored, out, sizeof out), ND_EUSAGE);
     ck_assert_msg(strstr(nd_err_msg(), "written with other parameters (n: 5 -> 6); use --force") != NULL,
                   "%s", nd_err_msg());
-    ck_assert_int_eq(drive(q, &o, par5, 1, &restored, out, sizeof out), ND_EUSAGE);
+    ck_assert_int_eq(drive(q, &o, &par5, &restored, out, sizeof out), ND_EUSAGE);
     ck_assert(strstr(nd_err_msg(), "different program") != NULL);
     o.force = true;
-    ck_assert_int_eq(drive(q, &o, par5, 1, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(q, &o, &par5, &restored, out, sizeof out), ND_OK);
     ck_assert(restored);
     ck_assert_str_eq(out, nd_spmd_rank() == 0 ? "7\n" : "");       /* the checkpoint's own bytecode ran */
     o.force = false;
@@ -573,20 +583,20 @@ START_TEST(driver_resume_refuse_fallback)
     /* Corrupt the newest (ckpt-3): restart falls back to ckpt-2. */
     if (nd_spmd_rank() == 0) ck_assert_int_eq(truncate(path, 2000), 0);
     nd_spmd_barrier();
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_OK);
     ck_assert(restored);
     ck_assert_str_eq(out, nd_spmd_rank() == 0 ? "7\n" : "");
 
     /* --restart-from a corrupt file: exit 3, no fallback. */
     o.restart_from = path;
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_EINVALID);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_EINVALID);
     o.restart_from = NULL;
 
     /* An injected write failure: a clear error, and earlier checkpoints stay. */
     setenv("NOODLE_CKPT_FAIL_WRITE", "1", 1);
     ck_assert(nd_ckpt_fail_write());
     o.restart = false;
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_EIO);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_EIO);
     o.restart = true;
     snprintf(path, sizeof path, "%s/ckpt-4.h5.tmp", dir);
     ck_assert_int_ne(access(path, F_OK), 0);
@@ -594,9 +604,11 @@ START_TEST(driver_resume_refuse_fallback)
     ck_assert(strstr(nd_err_msg(), "earlier checkpoints are kept") != NULL);
     unsetenv("NOODLE_CKPT_FAIL_WRITE");
     ck_assert(!nd_ckpt_fail_write());
-    ck_assert_int_eq(drive(p, &o, par5, 1, &restored, out, sizeof out), ND_OK);
+    ck_assert_int_eq(drive(p, &o, &par5, &restored, out, sizeof out), ND_OK);
     ck_assert(restored);
     ck_assert_str_eq(out, nd_spmd_rank() == 0 ? "7\n" : "");
+    nd_kv_free(&par5);
+    nd_kv_free(&par6);
     nd_program_free(p);
     nd_program_free(q);
 }

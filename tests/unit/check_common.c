@@ -174,6 +174,24 @@ START_TEST(test_kv_order_and_replace)
     }
     ck_assert_uint_eq(m.n, 22);
     ck_assert_str_eq(nd_kv_get(&m, "k19"), "k19");
+
+    /* A sorted copy (checkpoints compare parameters in HDF5's name order). */
+    nd_kv s, t;
+    nd_kv_init(&s);
+    nd_kv_init(&t);
+    ck_assert_int_eq(nd_kv_copy_sorted(&s, &m), ND_OK);
+    ck_assert_uint_eq(s.n, 22);
+    for (size_t i = 1; i < s.n; i++) ck_assert_int_lt(strcmp(s.keys[i - 1], s.keys[i]), 0);
+    ck_assert_str_eq(s.keys[0], "eps");
+    ck_assert_str_eq(s.keys[21], "n");
+    ck_assert_str_eq(s.vals[21], "2");
+    ck_assert(!nd_kv_equal(&s, &m));
+    ck_assert_int_eq(nd_kv_copy_sorted(&t, &m), ND_OK);
+    ck_assert(nd_kv_equal(&s, &t));
+    ck_assert_int_eq(nd_kv_set(&t, "n", "3"), ND_OK);
+    ck_assert(!nd_kv_equal(&s, &t));
+    nd_kv_free(&s);
+    nd_kv_free(&t);
     nd_kv_free(&m);
     ck_assert_uint_eq(m.n, 0);
 }
