@@ -5,10 +5,8 @@
 #include "common/alloc.h"
 #include "common/strbuf.h"
 #include "job/job.h"
+#include "la/la.h"
 #include "runtime/spmd.h"
-#ifdef ND_HAVE_CUDA
-#include "la/cuda/cuda.h"
-#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,7 +178,7 @@ static int run(int argc, char **argv)
     static cli c; /* large; one per process */
     nd_sb_init(&c.hints);
 #ifdef ND_HAVE_CUDA
-    c.o.gpu_start = nd_cuda_start;
+    c.o.gpu_start = nd_la_gpu_start;
 #endif
     int rc = parse(&c, argc, argv);
     if (rc == ND_EXIT_OK) rc = nd_job_run(&c.o);

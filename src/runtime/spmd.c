@@ -9,7 +9,7 @@
 #include "runtime/spmd.h"
 
 #include "common/alloc.h"
-#include "la/scalapack/scalapack.h"
+#include "runtime/blacs.h"
 
 #include <limits.h>
 #include <stdio.h>
