@@ -659,11 +659,13 @@ START_TEST(test_shape_ops)
     nd_dm *A23, *A32, *X = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
     ck_assert_int_eq(nd_dm_zeros(3, 2, &A32), ND_OK);
-    CK_ERR(nd_dm_reshape(A23, 4, 2, &X), ND_EPROG, "cannot reshape 2x3 to 4x2");
+    CK_ERR(nd_dm_reshape(A23, 4, 2, &X), ND_EPROG, "reshape: cannot reshape 2x3 to 4x2");
     CK_ERR(nd_dm_reshape(A23, 0, 6, &X), ND_EPROG, "cannot reshape");
     CK_ERR(nd_dm_hcat(A23, A32, &X), ND_EPROG, "shape mismatch: hcat(2x3, 3x2)");
     CK_ERR(nd_dm_vcat(A23, A32, &X), ND_EPROG, "shape mismatch: vcat(2x3, 3x2)");
-    CK_ERR(nd_dm_diag(A23, &X), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_dm_diag(A23, &X), ND_EPROG, "diag: matrix must be square (2x3)");
+    CK_ERR(nd_dm_need_square("trace", A23), ND_EPROG, "trace: matrix must be square (2x3)");
+    ck_assert_int_eq(nd_dm_need_square("trace", D), ND_OK);
     ck_assert_ptr_null(X);
     nd_dm_free(x), nd_dm_free(xt), nd_dm_free(D), nd_dm_free(Dt), nd_dm_free(d2);
     nd_dm_free(A23), nd_dm_free(A32);
@@ -1060,10 +1062,10 @@ START_TEST(test_solve_inv_det)
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
     CK_ERR(nd_la_solve(S, b3, &Y), ND_EPROG, "singular matrix");
     CK_ERR(nd_la_inv(S, &Y), ND_EPROG, "singular matrix");
-    CK_ERR(nd_la_solve(A23, b3, &Y), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_solve(A23, b3, &Y), ND_EPROG, "solve: matrix must be square (2x3)");
     CK_ERR(nd_la_solve(T, b3, &Y), ND_EPROG, "shape mismatch: solve(2x2, 3x1)");
-    CK_ERR(nd_la_inv(A23, &Y), ND_EPROG, "matrix must be square (2x3)");
-    CK_ERR(nd_la_det(A23, &dt), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_inv(A23, &Y), ND_EPROG, "inv: matrix must be square (2x3)");
+    CK_ERR(nd_la_det(A23, &dt), ND_EPROG, "det: matrix must be square (2x3)");
     ck_assert_ptr_null(Y);
     nd_dm_free(A), nd_dm_free(B), nd_dm_free(X), nd_dm_free(Ai), nd_dm_free(Id);
     nd_dm_free(P), nd_dm_free(S), nd_dm_free(T), nd_dm_free(b3), nd_dm_free(A23);
@@ -1115,7 +1117,7 @@ START_TEST(test_cholesky_qr)
     nd_dm *N = mk_from(2, 2, np), *A23, *Y = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
     CK_ERR(nd_la_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
-    CK_ERR(nd_la_cholesky(A23, &Y), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_cholesky(A23, &Y), ND_EPROG, "cholesky: matrix must be square (2x3)");
     ck_assert_ptr_null(Y);
     nd_dm_free(R0), nd_dm_free(R0t), nd_dm_free(K), nd_dm_free(L), nd_dm_free(Lt);
     nd_dm_free(G), nd_dm_free(Id), nd_dm_free(nI), nd_dm_free(N), nd_dm_free(A23);
@@ -1179,7 +1181,7 @@ START_TEST(test_eigh_svd)
     }
     nd_dm *A23, *Y = NULL, *Y2 = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
-    CK_ERR(nd_la_eigh(A23, &Y, &Y2), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_eigh(A23, &Y, &Y2), ND_EPROG, "eigh: matrix must be square (2x3)");
     ck_assert_ptr_null(Y);
     nd_dm_free(A23);
 }
