@@ -10,7 +10,7 @@ bin="${TMPDIR:-/tmp}/summa_check_$$"
 trap 'rm -f "$bin"' EXIT INT TERM
 deps=$(sed -n 's/^\(HDF5_HL_LIBS\|HDF5_LIBS\|SCALAPACK_LIBS\|LAPACKE_LIBS\|BLAS_LIBS\|YAML_LIBS\) = //p' "$b/Makefile" | tr '\n' ' ')
 mpicc -O2 -std=c11 -I"$top/src" -I"$top/include" -I"$b" -o "$bin" "$here/summa_check.c" \
-    "$b/.libs/libnd_runtime.a" "$b/.libs/libnd_common.a" $deps -lm || exit 1
+    "$b/.libs/libnd_la.a" "$b/.libs/libnd_runtime.a" "$b/.libs/libnd_common.a" $deps -lm || exit 1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_rmaps_base_oversubscribe=1
 rc=0

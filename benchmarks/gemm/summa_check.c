@@ -4,9 +4,10 @@
  *
  * Usage: mpirun -n R summa_check ROWS COLS NB   -> "ok ..." on rank 0, exit 0; else exit 1.
  * Per element |summa - pdgemm| <= 4 k eps sum_l |a_il| |b_lj| (both are dgemm-rounded),
- * two SUMMA runs must agree bit for bit, and nd_dm_matmul must equal the SUMMA result.
+ * two SUMMA runs must agree bit for bit, and nd_la_matmul must equal the SUMMA result.
  */
 #include "common/alloc.h"
+#include "la/la.h"
 #include "la/scalapack/scalapack.h"
 #include "la/scalapack/summa.h"
 #include "runtime/spmd.h"
@@ -47,7 +48,7 @@ static void check_shape(int m, int k, int n, int seed)
     if (nd_la_summa(A, B, C1, &used) != ND_OK || !used) fail("summa ran", m, k, n);
     used = false;
     if (nd_la_summa(A, B, C3, &used) != ND_OK || !used) fail("summa ran twice", m, k, n);
-    if (nd_dm_matmul(A, B, &C4) != ND_OK) fail("matmul", m, k, n);
+    if (nd_la_matmul(A, B, &C4) != ND_OK) fail("matmul", m, k, n);
     double one = 1.0, zero = 0.0;
     int i1 = 1;
     pdgemm_("N", "N", &m, &n, &k, &one, A->a, &i1, &i1, A->desc, B->a, &i1, &i1, B->desc, &zero,
@@ -100,7 +101,7 @@ int main(int argc, char **argv)
     /* shape mismatch stays a uniform program error */
     nd_dm *A = NULL, *B = NULL, *C = NULL;
     if (nd_dm_zeros(2, 3, &A) || nd_dm_zeros(2, 3, &B)) return 1;
-    if (nd_dm_matmul(A, B, &C) != ND_EPROG || C || strcmp(nd_err_msg(), "shape mismatch: 2x3 @ 2x3"))
+    if (nd_la_matmul(A, B, &C) != ND_EPROG || C || strcmp(nd_err_msg(), "shape mismatch: 2x3 @ 2x3"))
         fail("shape mismatch error", 2, 3, 3);
     nd_dm_free(A), nd_dm_free(B);
     int pr, pc;

@@ -7,10 +7,8 @@
 #include "common/strbuf.h"
 #include "config/config.h"
 #include "job/job.h"
+#include "la/la.h"
 #include "runtime/spmd.h"
-#ifdef ND_HAVE_CUDA
-#include "la/cuda/cuda.h"
-#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,7 +149,7 @@ static int run(int argc, char **argv)
     static cli c; /* large; one per process */
     nd_sb_init(&c.hints);
 #ifdef ND_HAVE_CUDA
-    c.o.gpu_start = nd_cuda_start;
+    c.o.gpu_start = nd_la_gpu_start;
 #endif
     cli_info.quiet = nd_spmd_rank() != 0;
     int rc = parse(&c, argc, argv);

@@ -39,7 +39,8 @@ static nd_status staged_bcast(const nd_devsumma_ops *d, const double *src, doubl
     return ND_OK;
 }
 
-nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B, nd_dm *C)
+/* Collective.  C := A @ B into C's allocated device copy (devsumma.h's old contract). */
+static nd_status summa(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B, nd_dm *C)
 {
     int pr, pc, myr, myc;
     nd_spmd_grid(&pr, &pc, &myr, &myc);
@@ -119,5 +120,19 @@ nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_
     if (bpack) d->free(bpack, nbb);
     if (bpan) d->free(bpan, nbb);
     ND_FREE_N(host, nh);
+    return st;
+}
+
+nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B,
+                             nd_dm **out)
+{
+    const nd_dm *in[2] = {A, B};
+    ND_TRY(nd_dm_to_dev(2, in));
+    ND_TRY(nd_dm_alloc_dev(A->m, B->n, out));
+    nd_status st = summa(d, A, B, *out);
+    if (st != ND_OK) {
+        nd_dm_free(*out);
+        *out = NULL;
+    }
     return st;
 }

@@ -5,12 +5,12 @@
  * grid rows and columns.  The CUDA plugin runs it with cuBLAS and NCCL, or with MPI
  * through host memory (gpu_comm: mpi); check_dm runs it with host primitives at 1 to 4
  * ranks, so the index logic that a GPU runs is tested on machines without one.
- * Algorithm: docs/gpu.md.  Built into both libnd_runtime and the plugin.
+ * Algorithm: docs/gpu.md.  Built into both libnd_la and the plugin.
  */
 #ifndef ND_LA_DEVSUMMA_H
 #define ND_LA_DEVSUMMA_H
 
-#include "runtime/dm_impl.h"
+#include "runtime/dm_layout.h"
 
 #include <mpi.h>
 
@@ -46,9 +46,11 @@ typedef struct nd_devsumma_ops {
     bool force_bcast;
 } nd_devsumma_ops;
 
-/* Collective.  C := A @ B on the current grid: device buffers A->dev, B->dev current,
- * C->dev allocated, one block size.  ND_OK, ND_ENOMEM on every rank (the panel buffers
- * are agreed on before any data moves), or ND_EMPI from a staged broadcast. */
-nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B, nd_dm *C);
+/* Collective.  *C := A @ B on the current grid (shapes checked by the caller, one block
+ * size): uploads A and B if needed and leaves the new C on the device.  ND_OK, ND_ENOMEM
+ * on every rank (C and the panel buffers are agreed on before any data moves), or
+ * ND_EMPI from a staged broadcast; *C is NULL on failure.  A backend's nd_la_ops.matmul. */
+nd_status nd_devsumma_matmul(const nd_devsumma_ops *d, const nd_dm *A, const nd_dm *B,
+                             nd_dm **C);
 
 #endif

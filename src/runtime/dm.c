@@ -4,12 +4,12 @@
  * Invariants: every matrix uses square nb-by-nb blocks over the one BLACS grid, so two
  * matrices of the same shape have the same layout and elementwise work is a local loop.
  * Reductions are bit-identical at every rank count: one partial per global block, summed
- * in global block order (docs/matrices.md).  The linear algebra is in src/la/scalapack.
+ * in global block order (docs/matrices.md).  The linear algebra is in src/la (la.h).
  */
 #include "runtime/dm_impl.h"
 
 #include "common/alloc.h"
-#include "la/scalapack/scalapack.h"
+#include "runtime/blacs.h"
 #include "runtime/spmd.h"
 
 #include <limits.h>
@@ -48,7 +48,7 @@ void nd_dm_free(nd_dm *A)
     nd_free(A, sizeof *A);
 }
 
-/* ---- residency (dm_impl.h) ------------------------------------------------------- */
+/* ---- residency (dm_layout.h) ----------------------------------------------------- */
 
 const nd_dm_devops *nd_dm_dev;
 
@@ -147,9 +147,10 @@ int64_t nd_dm_gcol(const nd_dm *A, int lj)
     return nd_dm_global(lj, A->nb, mycol, npcol);
 }
 
-nd_status nd_dm_need_square(const nd_dm *A)
+nd_status nd_dm_need_square(const char *fn, const nd_dm *A)
 {
-    ND_CHECK(A->m == A->n, ND_EPROG, "matrix must be square (%lldx%lld)", LL(A->m), LL(A->n));
+    ND_CHECK(A->m == A->n, ND_EPROG, "%s: matrix must be square (%lldx%lld)", fn, LL(A->m),
+             LL(A->n));
     return ND_OK;
 }
 
@@ -525,7 +526,8 @@ nd_status nd_dm_reshape(const nd_dm *A, int64_t m, int64_t n, nd_dm **out)
 {
     *out = NULL;
     ND_CHECK(m >= 1 && n >= 1 && m <= INT64_MAX / n && m * n == A->m * A->n, ND_EPROG,
-             "cannot reshape %lldx%lld to %lldx%lld", LL(A->m), LL(A->n), LL(m), LL(n));
+             "reshape: cannot reshape %lldx%lld to %lldx%lld", LL(A->m), LL(A->n), LL(m),
+             LL(n));
     ND_TRY(nd_dm_alloc(m, n, out));
     nd_dm *B = *out;
     nd_dm_host(A);
@@ -650,7 +652,7 @@ nd_status nd_dm_diag(const nd_dm *A, nd_dm **out)
         ND_FREE_N(v, (size_t)k);
         return st;
     }
-    ND_TRY(nd_dm_need_square(A));
+    ND_TRY(nd_dm_need_square("diag", A));
     double *d = ND_ALLOC_N(double, (size_t)A->n);
     AGREE_ALLOC(d, (size_t)A->n);
     nd_dm_host(A);
@@ -758,7 +760,7 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
 
 /* ---- reductions ------------------------------------------------------------------ */
 
-/* Every partial (kinds P_* in dm_impl.h) covers one global block (or one column of a
+/* Every partial (kinds P_* in dm_layout.h) covers one global block (or one column of a
  * block-row, or one row of a block-column) and is accumulated in a fixed order inside
  * the block: columns outer, rows inner. */
 

@@ -3,7 +3,8 @@
  * A matrix is an m-by-n array of doubles distributed 2-D block-cyclic over the BLACS
  * grid of nd_spmd, with one ScaLAPACK descriptor per matrix and column-major local
  * storage.  The shape is replicated; the blocks are not.  Whether the blocks live on
- * the host or a GPU is hidden behind this interface (backends in src/la/).
+ * the host or a GPU is hidden behind this interface (the device primitives come from
+ * src/la/cuda through dm_layout.h; the linear algebra on these matrices is src/la/la.h).
  *
  * Every function is Collective (all ranks call it together, with the same arguments)
  * unless marked Rank-local.  Indices are 0-based; ranges are half-open.  Errors the
@@ -26,6 +27,9 @@ typedef struct nd_dm nd_dm;
 /* Rank-local, replicated. */
 int64_t nd_dm_rows(const nd_dm *A);
 int64_t nd_dm_cols(const nd_dm *A);
+/* Uniform: ND_EPROG "FN: matrix must be square (RxC)" unless A is square; the one
+ * square check of every operation that needs one (fn: the builtin's name). */
+nd_status nd_dm_need_square(const char *fn, const nd_dm *A);
 /* Rank-local.  Frees the local blocks; every rank frees its part (no communication). */
 void nd_dm_free(nd_dm *A);
 /* Rank-local: bytes of local storage held by A (for memory accounting). */
@@ -77,8 +81,7 @@ typedef enum nd_map_fn {
 } nd_map_fn;
 nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out);
 
-/* Products and reductions. */
-nd_status nd_dm_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out);
+/* Reductions.  (Products and the rest of linear algebra: src/la/la.h.) */
 typedef enum nd_red_op {
     ND_RED_SUM, ND_RED_MEAN, ND_RED_MIN, ND_RED_MAX, ND_RED_TRACE, ND_RED_NORM_FRO,
     ND_RED_NORM_1, ND_RED_NORM_INF
@@ -86,21 +89,6 @@ typedef enum nd_red_op {
 nd_status nd_dm_reduce(nd_red_op op, const nd_dm *A, double *out);
 /* x, y vectors (n-by-1 or 1-by-n, either orientation) of equal length. */
 nd_status nd_dm_dot(const nd_dm *x, const nd_dm *y, double *out);
-
-/* Linear algebra (ScaLAPACK).  Singular: ND_EPROG "singular matrix"; cholesky of a
- * non-SPD matrix: ND_EPROG "matrix is not positive definite". */
-nd_status nd_dm_solve(const nd_dm *A, const nd_dm *B, nd_dm **X);
-nd_status nd_dm_inv(const nd_dm *A, nd_dm **out);
-nd_status nd_dm_det(const nd_dm *A, double *out);
-nd_status nd_dm_cholesky(const nd_dm *A, nd_dm **L);
-/* Reduced QR: m >= n gives Q m-by-n, R n-by-n (m < n: Q m-by-m, R m-by-n). */
-nd_status nd_dm_qr(const nd_dm *A, nd_dm **Q, nd_dm **R);
-/* Symmetric eigenproblem: w ascending (n-by-1), V with the largest-magnitude entry of
- * each column positive. */
-nd_status nd_dm_eigh(const nd_dm *A, nd_dm **w, nd_dm **V);
-/* Reduced SVD, k = min(m, n): U m-by-k, s k-by-1 descending, V n-by-k; the columns of
- * U are signed so that the largest-magnitude entry is positive (V follows). */
-nd_status nd_dm_svd(const nd_dm *A, nd_dm **U, nd_dm **s, nd_dm **V);
 
 /* Parallel HDF5: a 2-D dataset of doubles in row-major file order (what h5py shows as
  * the matrix).  h5write replaces an existing dataset of that name; the file is created

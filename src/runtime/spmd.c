@@ -10,7 +10,7 @@
 
 #include "common/alloc.h"
 #include "config/keys.h"
-#include "la/scalapack/scalapack.h"
+#include "runtime/blacs.h"
 
 #include <limits.h>
 #include <stdio.h>

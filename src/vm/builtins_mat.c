@@ -1,14 +1,16 @@
 /* builtins_mat.c: the matrix builtins (construction, shape, elementwise math,
- * reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h (LANGUAGE.md
- * "Builtins").  Arguments are validated here, before the collective dm call, so that a
- * bad argument fails alike on every rank; dm's own errors (shape, singular) come back
- * without a position and the VM adds it.  Every dm call is timed for the run summary
+ * reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h and src/la/la.h
+ * (LANGUAGE.md "Builtins").  Argument types are validated here, before the collective
+ * call, so that a bad argument fails alike on every rank; shapes are checked once, by
+ * the dm or la function, whose errors (shape, singular) come back without a position
+ * and the VM adds it.  Every dm call is timed for the run summary
  * (linear algebra, or I/O for HDF5) with its nominal flops (src/runtime/stats.h).
  * Spec: docs/vm.md "Builtins"; the flop counts: docs/config.md.
  */
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "la/la.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
 
@@ -130,10 +132,6 @@ nd_status nd_bi_DIAG(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("diag", 1, args[0], &A));
-    int64_t m = nd_dm_rows(A), n = nd_dm_cols(A);
-    if (m != 1 && n != 1 && m != n)
-        return nd_err_set(ND_EPROG, "diag: needs a vector or a square matrix, not %" PRId64
-                          "x%" PRId64, m, n);
     LA(0.0, nd_dm_diag(A, &r));
     return ret_matrix(r, out);
 }
@@ -145,10 +143,6 @@ nd_status nd_bi_RESHAPE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_matrix("reshape", 1, args[0], &A));
     ND_TRY(dim_arg("reshape", 2, args[1], &m));
     ND_TRY(dim_arg("reshape", 3, args[2], &n));
-    int64_t am = nd_dm_rows(A), an = nd_dm_cols(A);
-    if (m > INT64_MAX / n || m * n != am * an)
-        return nd_err_set(ND_EPROG, "reshape: cannot reshape %" PRId64 "x%" PRId64
-                          " into %" PRId64 "x%" PRId64, am, an, m, n);
     LA(0.0, nd_dm_reshape(A, m, n, &r));
     return ret_matrix(r, out);
 }
@@ -158,10 +152,6 @@ nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *B = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("hcat", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("hcat", 2, args[1], &B));
-    if (nd_dm_rows(A) != nd_dm_rows(B))
-        return nd_err_set(ND_EPROG, "hcat: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
-                          "x%" PRId64 " (rows differ)", nd_dm_rows(A), nd_dm_cols(A),
-                          nd_dm_rows(B), nd_dm_cols(B));
     LA(0.0, nd_dm_hcat(A, B, &r));
     return ret_matrix(r, out);
 }
@@ -171,10 +161,6 @@ nd_status nd_bi_VCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *B = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("vcat", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("vcat", 2, args[1], &B));
-    if (nd_dm_cols(A) != nd_dm_cols(B))
-        return nd_err_set(ND_EPROG, "vcat: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
-                          "x%" PRId64 " (columns differ)", nd_dm_rows(A), nd_dm_cols(A),
-                          nd_dm_rows(B), nd_dm_cols(B));
     LA(0.0, nd_dm_vcat(A, B, &r));
     return ret_matrix(r, out);
 }
@@ -329,9 +315,7 @@ static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
     nd_dm *A = NULL;
     double r = 0;
     ND_TRY(nd_arg_matrix(fn, 1, v, &A));
-    if (op == ND_RED_TRACE && nd_dm_rows(A) != nd_dm_cols(A))
-        return nd_err_set(ND_EPROG, "trace: needs a square matrix, not %" PRId64 "x%" PRId64,
-                          nd_dm_rows(A), nd_dm_cols(A));
+    if (op == ND_RED_TRACE) ND_TRY(nd_dm_need_square("trace", A));
     LA(op == ND_RED_TRACE ? (double)nd_dm_rows(A) : mn(A), nd_dm_reduce(op, A, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
@@ -384,24 +368,12 @@ nd_status nd_bi_DOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     double r = 0;
     ND_TRY(nd_arg_matrix("dot", 1, args[0], &x));
     ND_TRY(nd_arg_matrix("dot", 2, args[1], &y));
-    int64_t xm = nd_dm_rows(x), xn = nd_dm_cols(x), ym = nd_dm_rows(y), yn = nd_dm_cols(y);
-    if ((xm != 1 && xn != 1) || (ym != 1 && yn != 1) || xm * xn != ym * yn)
-        return nd_err_set(ND_EPROG, "dot: needs two vectors of equal length, not %" PRId64
-                          "x%" PRId64 " and %" PRId64 "x%" PRId64, xm, xn, ym, yn);
     LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
 }
 
 /* ---- linear algebra ---- */
-
-static nd_status square(const char *fn, const nd_dm *A)
-{
-    if (nd_dm_rows(A) != nd_dm_cols(A))
-        return nd_err_set(ND_EPROG, "%s: needs a square matrix, not %" PRId64 "x%" PRId64, fn,
-                          nd_dm_rows(A), nd_dm_cols(A));
-    return ND_OK;
-}
 
 nd_status nd_bi_TRANSPOSE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
@@ -416,11 +388,7 @@ nd_status nd_bi_SOLVE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *B = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("solve", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("solve", 2, args[1], &B));
-    ND_TRY(square("solve", A));
-    if (nd_dm_rows(B) != nd_dm_rows(A))
-        return nd_err_set(ND_EPROG, "solve: shape mismatch: %" PRId64 "x%" PRId64 " and %" PRId64
-                          "x%" PRId64, nd_dm_rows(A), nd_dm_cols(A), nd_dm_rows(B), nd_dm_cols(B));
-    LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_dm_solve(A, B, &r));
+    LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
     return ret_matrix(r, out);
 }
 
@@ -428,8 +396,7 @@ nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("cholesky", 1, args[0], &A));
-    ND_TRY(square("cholesky", A));
-    LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_dm_cholesky(A, &r));
+    LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_la_cholesky(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -437,8 +404,7 @@ nd_status nd_bi_INV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("inv", 1, args[0], &A));
-    ND_TRY(square("inv", A));
-    LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_dm_inv(A, &r));
+    LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_la_inv(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -447,8 +413,7 @@ nd_status nd_bi_DET(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL;
     double d = 0;
     ND_TRY(nd_arg_matrix("det", 1, args[0], &A));
-    ND_TRY(square("det", A));
-    LA(nd_stats_flops_det(nd_dm_rows(A)), nd_dm_det(A, &d));
+    LA(nd_stats_flops_det(nd_dm_rows(A)), nd_la_det(A, &d));
     *out = ND_FLOAT(d);
     return ND_OK;
 }
@@ -482,7 +447,7 @@ nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
     ND_TRY(nd_arg_matrix("qr", 1, args[0], &A));
-    LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_dm_qr(A, &r[0], &r[1]));
+    LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_la_qr(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
 
@@ -490,8 +455,7 @@ nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
     ND_TRY(nd_arg_matrix("eigh", 1, args[0], &A));
-    ND_TRY(square("eigh", A));
-    LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_dm_eigh(A, &r[0], &r[1]));
+    LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_la_eigh(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
 
@@ -500,7 +464,7 @@ nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *r[3];
     ND_TRY(nd_arg_matrix("svd", 1, args[0], &A));
     LA(nd_stats_flops_svd(nd_dm_rows(A), nd_dm_cols(A)),
-       nd_dm_svd(A, &r[0], &r[1], &r[2]));
+       nd_la_svd(A, &r[0], &r[1], &r[2]));
     return matrix_list(r, 3, out);
 }
 

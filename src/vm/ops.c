@@ -6,6 +6,7 @@
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "la/la.h"
 #include "nbc/builtin_ids.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
@@ -358,7 +359,7 @@ static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_valu
     nd_stats_begin(ND_STATS_LA);
     if (op == ND_OP_NEG) st = nd_dm_map(ND_MAP_NEG, ND_AS_MATRIX(a)->dm, &r);
     else if (op == ND_OP_MATMUL)
-        st = nd_dm_matmul(ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
+        st = nd_la_matmul(ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
     else if (am && bm) st = nd_dm_ew(ew, ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
     else if (am) st = nd_dm_ew_scalar(ew, ND_AS_MATRIX(a)->dm, num(b), false, &r);
     else st = nd_dm_ew_scalar(ew, ND_AS_MATRIX(b)->dm, num(a), true, &r);

@@ -1,4 +1,5 @@
-/* check_dm.c: unit tests of src/runtime (spmd.h, dm.h) and the ScaLAPACK backend.
+/* check_dm.c: unit tests of src/runtime (spmd.h, dm.h) and src/la (la.h: the front end
+ * and the ScaLAPACK backend).
  *
  * Runs under mpirun at any rank count (tests/unit/dm_ranks.sh: 2, 3, 4).  Every operation
  * is compared with a serial reference computed here with CBLAS/LAPACKE on the gathered
@@ -8,7 +9,9 @@
  */
 #include "common/alloc.h"
 #include "config/keys.h"
+#include "la/backend.h"
 #include "la/devsumma.h"
+#include "la/la.h"
 #include "runtime/dm.h"
 #include "runtime/dm_impl.h"
 #include "runtime/spmd.h"
@@ -111,7 +114,7 @@ static void fd_bcast(const double *src, double *dst, size_t cnt, int root, bool 
     MPI_Bcast(dst, (int)cnt, MPI_DOUBLE, root, c);
 }
 
-static nd_status fd_matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
+static nd_status fd_matmul(const nd_dm *A, const nd_dm *B, nd_dm **C)
 {
     if (!fd_summa.have_comms) { /* the grid is fixed for the run */
         fd_summa.have_comms = true;
@@ -220,7 +223,7 @@ static nd_status fd_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
     return ND_OK;
 }
 
-/* No sign convention here: nd_dm_svd applies it, as after the real device. */
+/* No sign convention here: nd_la_svd applies it, as after the real device. */
 static nd_status fd_svd_tall(const nd_dm *A, nd_dm **U, double *sv, nd_dm **V)
 {
     fd_factors++;
@@ -247,16 +250,29 @@ static void fd_transpose(const nd_dm *A, nd_dm *C)
         for (int64_t i = 0; i < C->m; i++) C->dev[i + j * C->lld] = A->dev[j + i * A->lld];
 }
 
+/* The two tables a device backend fills, as the CUDA plugin does. */
 static const nd_dm_devops fake_dev = {
     .name = "fake",
     .alloc = fd_alloc, .free = fd_free, .upload = fd_move, .download = fd_move,
     .get1 = fd_get1, .set1 = fd_set1, .copy = fd_move, .ew = fd_ew,
-    .ew_scalar = fd_ew_scalar, .map = fd_map, .partials = fd_partials, .matmul = fd_matmul, .transpose = fd_transpose,
-    .mem_avail = fd_mem_avail, .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh, .qr = fd_qr,
-    .svd_tall = fd_svd_tall,
+    .ew_scalar = fd_ew_scalar, .map = fd_map, .partials = fd_partials,
+    .transpose = fd_transpose, .mem_avail = fd_mem_avail,
 };
-static void fd_on(void) { nd_dm_set_backend(&fake_dev); }
-static void fd_off(void) { nd_dm_set_backend(NULL); }
+static const nd_la_ops fake_la = {
+    .name = "fake",
+    .matmul = fd_matmul, .solve = fd_solve, .cholesky = fd_cholesky, .eigh = fd_eigh,
+    .qr = fd_qr, .svd_tall = fd_svd_tall,
+};
+static void fd_on(void)
+{
+    nd_dm_set_backend(&fake_dev);
+    nd_la_set_device(&fake_la);
+}
+static void fd_off(void)
+{
+    nd_dm_set_backend(NULL);
+    nd_la_set_device(NULL);
+}
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -409,14 +425,14 @@ START_TEST(test_solo_mode)
         nd_spmd_grid(&pr, &pc, &myr, &myc);
         ck_assert(pr == 1 && pc == 1 && myr == 0 && myc == 0);
         nd_dm *A = mk_rand(130, 70, 3), *Q, *R;
-        ck_assert_int_eq(nd_dm_qr(A, &Q, &R), ND_OK);
+        ck_assert_int_eq(nd_la_qr(A, &Q, &R), ND_OK);
         ck_assert(resid(Q, R, A) < 1e-12 * 130);
         nd_dm_free(A), nd_dm_free(Q), nd_dm_free(R);
         nd_spmd_solo_end();
     }
     ck_assert_int_eq(nd_spmd_size(), size);
     nd_dm *X = mk_rand(130, 70, 4), *Y = mk_rand(70, 70, 5), *P;
-    ck_assert_int_eq(nd_dm_matmul(X, Y, &P), ND_OK);
+    ck_assert_int_eq(nd_la_matmul(X, Y, &P), ND_OK);
     double *x = gather(X), *y = gather(Y), *p = gather(P), err = 0.0;
     for (int i = 0; i < 130; i++)
         for (int j = 0; j < 70; j++) {
@@ -641,11 +657,13 @@ START_TEST(test_shape_ops)
     nd_dm *A23, *A32, *X = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
     ck_assert_int_eq(nd_dm_zeros(3, 2, &A32), ND_OK);
-    CK_ERR(nd_dm_reshape(A23, 4, 2, &X), ND_EPROG, "cannot reshape 2x3 to 4x2");
+    CK_ERR(nd_dm_reshape(A23, 4, 2, &X), ND_EPROG, "reshape: cannot reshape 2x3 to 4x2");
     CK_ERR(nd_dm_reshape(A23, 0, 6, &X), ND_EPROG, "cannot reshape");
     CK_ERR(nd_dm_hcat(A23, A32, &X), ND_EPROG, "shape mismatch: hcat(2x3, 3x2)");
     CK_ERR(nd_dm_vcat(A23, A32, &X), ND_EPROG, "shape mismatch: vcat(2x3, 3x2)");
-    CK_ERR(nd_dm_diag(A23, &X), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_dm_diag(A23, &X), ND_EPROG, "diag: matrix must be square (2x3)");
+    CK_ERR(nd_dm_need_square("trace", A23), ND_EPROG, "trace: matrix must be square (2x3)");
+    ck_assert_int_eq(nd_dm_need_square("trace", D), ND_OK);
     ck_assert_ptr_null(X);
     nd_dm_free(x), nd_dm_free(xt), nd_dm_free(D), nd_dm_free(Dt), nd_dm_free(d2);
     nd_dm_free(A23), nd_dm_free(A32);
@@ -716,7 +734,7 @@ START_TEST(test_matmul)
     for (size_t s = 0; s < ND_ARRAY_LEN(dims); s++) {
         int64_t m = dims[s][0], k = dims[s][1], n = dims[s][2];
         nd_dm *A = mk_rand(m, k, 30), *B = mk_rand(k, n, 31), *C;
-        ck_assert_int_eq(nd_dm_matmul(A, B, &C), ND_OK);
+        ck_assert_int_eq(nd_la_matmul(A, B, &C), ND_OK);
         double *a = gather(A), *b = gather(B), *c = gather(C);
         double *ref = ND_ALLOC_N(double, (size_t)(m * n));
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a,
@@ -730,7 +748,7 @@ START_TEST(test_matmul)
     }
     nd_dm *A23, *X = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
-    CK_ERR(nd_dm_matmul(A23, A23, &X), ND_EPROG, "shape mismatch: 2x3 @ 2x3");
+    CK_ERR(nd_la_matmul(A23, A23, &X), ND_EPROG, "shape mismatch: 2x3 @ 2x3");
     ck_assert_ptr_null(X);
     nd_dm_free(A23);
 }
@@ -753,7 +771,7 @@ START_TEST(test_devsumma)
             for (size_t s = 0; s < ND_ARRAY_LEN(dims); s++) {
                 int64_t m = dims[s][0], k = dims[s][1], n = dims[s][2];
                 nd_dm *A = mk_rand(m, k, 40 + (int64_t)s), *B = mk_rand(k, n, 50), *C = NULL;
-                ck_assert_int_eq(nd_dm_matmul(A, B, &C), ND_OK);
+                ck_assert_int_eq(nd_la_matmul(A, B, &C), ND_OK);
                 double *a = gather(A), *b = gather(B), *c = gather(C);
                 double *ref = ND_ALLOC_N(double, (size_t)(m * n));
                 cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
@@ -984,7 +1002,7 @@ static double resid(const nd_dm *A, const nd_dm *B, const nd_dm *C)
     /* ||A @ B - C||_F */
     nd_dm *P, *D;
     double v;
-    ck_assert_int_eq(nd_dm_matmul(A, B, &P), ND_OK);
+    ck_assert_int_eq(nd_la_matmul(A, B, &P), ND_OK);
     ck_assert_int_eq(nd_dm_ew(ND_EW_SUB, P, C, &D), ND_OK);
     ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, D, &v), ND_OK);
     nd_dm_free(P), nd_dm_free(D);
@@ -1011,13 +1029,13 @@ START_TEST(test_solve_inv_det)
 {
     const int64_t n = 130;
     nd_dm *A = mk_wellcond(n, 60), *B = mk_rand(n, 3, 61), *X, *Ai, *Id;
-    ck_assert_int_eq(nd_dm_solve(A, B, &X), ND_OK);
-    ck_assert_int_eq(nd_dm_inv(A, &Ai), ND_OK);
+    ck_assert_int_eq(nd_la_solve(A, B, &X), ND_OK);
+    ck_assert_int_eq(nd_la_inv(A, &Ai), ND_OK);
     ck_assert_int_eq(nd_dm_eye(n, &Id), ND_OK);
     ck_assert(resid(A, X, B) < 1e-10);
     ck_assert(resid(A, Ai, Id) < 1e-10);
     double det, dref = 1.0;
-    ck_assert_int_eq(nd_dm_det(A, &det), ND_OK);
+    ck_assert_int_eq(nd_la_det(A, &det), ND_OK);
     double *a = gather(A);
     lapack_int *ip = ND_ALLOC_N(lapack_int, (size_t)n);
     ck_assert_int_eq(LAPACKE_dgetrf(LAPACK_COL_MAJOR, (int)n, (int)n, a, (int)n, ip), 0);
@@ -1032,20 +1050,20 @@ START_TEST(test_solve_inv_det)
     double t2[4] = {4, 2, 7, 6};
     nd_dm *P = mk_from(3, 3, p3), *S = mk_from(3, 3, s3), *T = mk_from(2, 2, t2), *Y = NULL;
     double dp, ds, dt;
-    ck_assert_int_eq(nd_dm_det(P, &dp), ND_OK);
-    ck_assert_int_eq(nd_dm_det(S, &ds), ND_OK);
-    ck_assert_int_eq(nd_dm_det(T, &dt), ND_OK);
+    ck_assert_int_eq(nd_la_det(P, &dp), ND_OK);
+    ck_assert_int_eq(nd_la_det(S, &ds), ND_OK);
+    ck_assert_int_eq(nd_la_det(T, &dt), ND_OK);
     ck_assert(dp == 1.0);
     ck_assert(ds == 0.0);
     ck_assert(fabs(dt - 10.0) < 1e-12);
     nd_dm *b3 = mk_rand(3, 1, 1), *A23;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
-    CK_ERR(nd_dm_solve(S, b3, &Y), ND_EPROG, "singular matrix");
-    CK_ERR(nd_dm_inv(S, &Y), ND_EPROG, "singular matrix");
-    CK_ERR(nd_dm_solve(A23, b3, &Y), ND_EPROG, "matrix must be square (2x3)");
-    CK_ERR(nd_dm_solve(T, b3, &Y), ND_EPROG, "shape mismatch: solve(2x2, 3x1)");
-    CK_ERR(nd_dm_inv(A23, &Y), ND_EPROG, "matrix must be square (2x3)");
-    CK_ERR(nd_dm_det(A23, &dt), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_solve(S, b3, &Y), ND_EPROG, "singular matrix");
+    CK_ERR(nd_la_inv(S, &Y), ND_EPROG, "singular matrix");
+    CK_ERR(nd_la_solve(A23, b3, &Y), ND_EPROG, "solve: matrix must be square (2x3)");
+    CK_ERR(nd_la_solve(T, b3, &Y), ND_EPROG, "shape mismatch: solve(2x2, 3x1)");
+    CK_ERR(nd_la_inv(A23, &Y), ND_EPROG, "inv: matrix must be square (2x3)");
+    CK_ERR(nd_la_det(A23, &dt), ND_EPROG, "det: matrix must be square (2x3)");
     ck_assert_ptr_null(Y);
     nd_dm_free(A), nd_dm_free(B), nd_dm_free(X), nd_dm_free(Ai), nd_dm_free(Id);
     nd_dm_free(P), nd_dm_free(S), nd_dm_free(T), nd_dm_free(b3), nd_dm_free(A23);
@@ -1058,11 +1076,11 @@ START_TEST(test_cholesky_qr)
     nd_dm *R0 = mk_rand(n, n, 70), *R0t, *K, *L, *Lt;
     ck_assert_int_eq(nd_dm_transpose(R0, &R0t), ND_OK);
     nd_dm *G, *Id, *nI;
-    ck_assert_int_eq(nd_dm_matmul(R0t, R0, &G), ND_OK);
+    ck_assert_int_eq(nd_la_matmul(R0t, R0, &G), ND_OK);
     ck_assert_int_eq(nd_dm_eye(n, &Id), ND_OK);
     ck_assert_int_eq(nd_dm_ew_scalar(ND_EW_MUL, Id, 1.0, false, &nI), ND_OK);
     ck_assert_int_eq(nd_dm_ew(ND_EW_ADD, G, nI, &K), ND_OK); /* SPD */
-    ck_assert_int_eq(nd_dm_cholesky(K, &L), ND_OK);
+    ck_assert_int_eq(nd_la_cholesky(K, &L), ND_OK);
     ck_assert_int_eq(nd_dm_transpose(L, &Lt), ND_OK);
     double nk;
     ck_assert_int_eq(nd_dm_reduce(ND_RED_NORM_FRO, K, &nk), ND_OK);
@@ -1077,7 +1095,7 @@ START_TEST(test_cholesky_qr)
     for (size_t s = 0; s < ND_ARRAY_LEN(qd); s++) {
         int64_t m = qd[s][0], c = qd[s][1], k = m < c ? m : c;
         nd_dm *A = mk_rand(m, c, 80 + (int64_t)s), *Q, *R, *Qt, *Ik;
-        ck_assert_int_eq(nd_dm_qr(A, &Q, &R), ND_OK);
+        ck_assert_int_eq(nd_la_qr(A, &Q, &R), ND_OK);
         ck_assert_int_eq(nd_dm_rows(Q), m);
         ck_assert_int_eq(nd_dm_cols(Q), k);
         ck_assert_int_eq(nd_dm_rows(R), k);
@@ -1096,8 +1114,8 @@ START_TEST(test_cholesky_qr)
     double np[4] = {1, 2, 2, 1}; /* eigenvalues 3, -1 */
     nd_dm *N = mk_from(2, 2, np), *A23, *Y = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
-    CK_ERR(nd_dm_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
-    CK_ERR(nd_dm_cholesky(A23, &Y), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
+    CK_ERR(nd_la_cholesky(A23, &Y), ND_EPROG, "cholesky: matrix must be square (2x3)");
     ck_assert_ptr_null(Y);
     nd_dm_free(R0), nd_dm_free(R0t), nd_dm_free(K), nd_dm_free(L), nd_dm_free(Lt);
     nd_dm_free(G), nd_dm_free(Id), nd_dm_free(nI), nd_dm_free(N), nd_dm_free(A23);
@@ -1110,7 +1128,7 @@ START_TEST(test_eigh_svd)
     nd_dm *R = mk_rand(n, n, 90), *Rt, *S, *w, *V;
     ck_assert_int_eq(nd_dm_transpose(R, &Rt), ND_OK);
     ck_assert_int_eq(nd_dm_ew(ND_EW_ADD, R, Rt, &S), ND_OK); /* symmetric */
-    ck_assert_int_eq(nd_dm_eigh(S, &w, &V), ND_OK);
+    ck_assert_int_eq(nd_la_eigh(S, &w, &V), ND_OK);
     ck_assert_int_eq(nd_dm_rows(w), n);
     ck_assert_int_eq(nd_dm_cols(w), 1);
     double *wv = gather(w), *s = gather(S);
@@ -1122,7 +1140,7 @@ START_TEST(test_eigh_svd)
     }
     nd_dm *D, *SV;
     ck_assert_int_eq(nd_dm_diag(w, &D), ND_OK);
-    ck_assert_int_eq(nd_dm_matmul(S, V, &SV), ND_OK);
+    ck_assert_int_eq(nd_la_matmul(S, V, &SV), ND_OK);
     ck_assert(resid(V, D, SV) < 1e-10);
     ck_assert(signs_ok(V));
     free_cm(wv, w), free_cm(s, S);
@@ -1134,7 +1152,7 @@ START_TEST(test_eigh_svd)
     for (size_t c = 0; c < ND_ARRAY_LEN(sd); c++) {
         int64_t m = sd[c][0], nn = sd[c][1], k = m < nn ? m : nn;
         nd_dm *A = mk_rand(m, nn, 100 + (int64_t)c), *U, *sv, *W, *Ds, *US, *Wt;
-        ck_assert_int_eq(nd_dm_svd(A, &U, &sv, &W), ND_OK);
+        ck_assert_int_eq(nd_la_svd(A, &U, &sv, &W), ND_OK);
         ck_assert_int_eq(nd_dm_rows(U), m);
         ck_assert_int_eq(nd_dm_cols(U), k);
         ck_assert_int_eq(nd_dm_rows(sv), k);
@@ -1150,7 +1168,7 @@ START_TEST(test_eigh_svd)
             if (q) ck_assert(svv[q - 1] >= svv[q]);
         }
         ck_assert_int_eq(nd_dm_diag(sv, &Ds), ND_OK);
-        ck_assert_int_eq(nd_dm_matmul(U, Ds, &US), ND_OK);
+        ck_assert_int_eq(nd_la_matmul(U, Ds, &US), ND_OK);
         ck_assert_int_eq(nd_dm_transpose(W, &Wt), ND_OK);
         ck_assert(resid(US, Wt, A) < 1e-10 * (double)(m + nn));
         ck_assert(signs_ok(U));
@@ -1161,7 +1179,7 @@ START_TEST(test_eigh_svd)
     }
     nd_dm *A23, *Y = NULL, *Y2 = NULL;
     ck_assert_int_eq(nd_dm_zeros(2, 3, &A23), ND_OK);
-    CK_ERR(nd_dm_eigh(A23, &Y, &Y2), ND_EPROG, "matrix must be square (2x3)");
+    CK_ERR(nd_la_eigh(A23, &Y, &Y2), ND_EPROG, "eigh: matrix must be square (2x3)");
     ck_assert_ptr_null(Y);
     nd_dm_free(A23);
 }
@@ -1189,7 +1207,7 @@ START_TEST(test_root_device)
     nd_dm *A = mk_wellcond(n, 11), *B = mk_rand(n, 4, 12), *T = mk_rand(m, c, 13);
     nd_dm *R0 = mk_rand(n, n, 14), *R0t, *K;
     ck_assert_int_eq(nd_dm_transpose(R0, &R0t), ND_OK);
-    ck_assert_int_eq(nd_dm_matmul(R0t, R0, &K), ND_OK); /* SPD */
+    ck_assert_int_eq(nd_la_matmul(R0t, R0, &K), ND_OK); /* SPD */
     nd_stats st0, st1;
     nd_stats_get(&st0);
     double nk;
@@ -1200,38 +1218,38 @@ START_TEST(test_root_device)
         const int want = pass == 0 || size == 1 ? one : 0; /* 1x1: always the device */
         nd_dm *X, *L, *w, *V, *Q, *R, *U, *s, *W;
         int before = fd_factors;
-        ck_assert_int_eq(nd_dm_solve(A, B, &X), ND_OK);
+        ck_assert_int_eq(nd_la_solve(A, B, &X), ND_OK);
         ck_assert_int_eq(fd_factors - before, want);
         ck_assert(resid(A, X, B) < 1e-10);
         before = fd_factors;
-        ck_assert_int_eq(nd_dm_cholesky(K, &L), ND_OK);
+        ck_assert_int_eq(nd_la_cholesky(K, &L), ND_OK);
         ck_assert_int_eq(fd_factors - before, want);
         nd_dm *Lt;
         ck_assert_int_eq(nd_dm_transpose(L, &Lt), ND_OK);
         ck_assert(resid(L, Lt, K) < 1e-12 * nk);
         before = fd_factors;
-        ck_assert_int_eq(nd_dm_eigh(K, &w, &V), ND_OK);
+        ck_assert_int_eq(nd_la_eigh(K, &w, &V), ND_OK);
         ck_assert_int_eq(fd_factors - before, want);
         ck_assert_int_eq(nd_dm_rows(w), n);
         nd_dm *D, *KV;
         ck_assert_int_eq(nd_dm_diag(w, &D), ND_OK);
-        ck_assert_int_eq(nd_dm_matmul(K, V, &KV), ND_OK);
+        ck_assert_int_eq(nd_la_matmul(K, V, &KV), ND_OK);
         ck_assert(resid(V, D, KV) < 1e-10 * nk);
         ck_assert(signs_ok(V));
         before = fd_factors;
-        ck_assert_int_eq(nd_dm_qr(T, &Q, &R), ND_OK);
+        ck_assert_int_eq(nd_la_qr(T, &Q, &R), ND_OK);
         ck_assert_int_eq(fd_factors - before, want);
         ck_assert_int_eq(nd_dm_rows(Q), m);
         ck_assert_int_eq(nd_dm_cols(Q), c);
         ck_assert_int_eq(nd_dm_rows(R), c);
         ck_assert(resid(Q, R, T) < 1e-10 * (double)m);
         before = fd_factors;
-        ck_assert_int_eq(nd_dm_svd(T, &U, &s, &W), ND_OK);
+        ck_assert_int_eq(nd_la_svd(T, &U, &s, &W), ND_OK);
         ck_assert_int_eq(fd_factors - before, want);
         ck_assert_int_eq(nd_dm_rows(s), c);
         nd_dm *Ds, *US, *Wt;
         ck_assert_int_eq(nd_dm_diag(s, &Ds), ND_OK);
-        ck_assert_int_eq(nd_dm_matmul(U, Ds, &US), ND_OK);
+        ck_assert_int_eq(nd_la_matmul(U, Ds, &US), ND_OK);
         ck_assert_int_eq(nd_dm_transpose(W, &Wt), ND_OK);
         ck_assert(resid(US, Wt, T) < 1e-9 * (double)m);
         double *sv = gather(s);
@@ -1247,7 +1265,7 @@ START_TEST(test_root_device)
         nd_dm *X;
         int before = fd_factors;
         if (rank == 0) nd_alloc_fail_after(1);
-        ck_assert_int_eq(nd_dm_solve(A, B, &X), ND_OK);
+        ck_assert_int_eq(nd_la_solve(A, B, &X), ND_OK);
         nd_alloc_fail_after(0);
         ck_assert_int_eq(fd_factors - before, 0);
         ck_assert(resid(A, X, B) < 1e-10);
@@ -1259,8 +1277,8 @@ START_TEST(test_root_device)
     ck_assert_int_eq(nd_dm_zeros(n, n, &Z), ND_OK);
     N = mk_from(2, 2, np);
     int before = fd_factors;
-    CK_ERR(nd_dm_solve(Z, B, &Y), ND_EPROG, "singular matrix");
-    CK_ERR(nd_dm_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
+    CK_ERR(nd_la_solve(Z, B, &Y), ND_EPROG, "singular matrix");
+    CK_ERR(nd_la_cholesky(N, &Y), ND_EPROG, "matrix is not positive definite");
     ck_assert_int_eq(fd_factors - before, 2 * one);
     ck_assert_ptr_null(Y);
     /* The summary's counts, the same on every rank: 5 + 2 gathered, 5 + 1 fell back. */

@@ -33,7 +33,7 @@ if nvidia-smi -L >/dev/null 2>&1; then
     exit 77
 fi
 cuda=no
-if nm "$run" 2>/dev/null | grep -q nd_cuda_start; then cuda=yes; fi
+if nm "$run" 2>/dev/null | grep -q nd_la_gpu_start; then cuda=yes; fi
 echo "build with CUDA: $cuda"
 
 timeout 120 "$mpirun" -n 2 "$run" --log-level info prog.noodle >out 2>err

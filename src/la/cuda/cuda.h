@@ -1,23 +1,16 @@
-/* cuda.h: the CUDA matrix backend (src/la/cuda; built only when configure finds CUDA).
- * The job starts it once; from then on the nd_dm_ functions keep matrices in device
- * memory (docs/gpu.md).
+/* cuda.h: the interface between noodle-run and the CUDA plugin (src/la/cuda; built only
+ * when configure finds CUDA).  The job starts it once through la.h's nd_la_gpu_start
+ * (loader.c); from then on the nd_dm_ functions keep matrices in device memory and
+ * nd_la_ runs on the device where the plugin has the entry (docs/gpu.md).
  */
 #ifndef ND_LA_CUDA_H
 #define ND_LA_CUDA_H
 
 #include "common/nd.h"
-#include "runtime/dm_impl.h"
+#include "la/backend.h"
+#include "runtime/dm_layout.h"
 
 #include <mpi.h>
-
-/* Collective, after nd_spmd_configure and before any matrix exists.  Picks a device per
- * rank by node-local rank and sets up cuBLAS, cuSOLVER and the collectives: NCCL, or
- * with mpi_comm MPI through host memory.  Without a device for every rank (none, or
- * without mpi_comm more ranks on a node than devices: NCCL needs one device per rank):
- * required gives ND_EUSAGE on every rank; otherwise *active stays false.  Rank 0 prints
- * one line saying which backend runs and why: at verbosity 1 (info) or more, except
- * "no CUDA device was found", which needs 2 (debug). */
-nd_status nd_cuda_start(bool required, bool mpi_comm, int verbosity, bool *active);
 
 /* What the plugin (libnoodle_cuda.so) uses of noodle-run.  The executable's symbols are
  * hidden (-fvisibility=hidden), so the loader hands the plugin this table and the
@@ -33,6 +26,7 @@ typedef struct nd_cuda_host {
     nd_status (*spmd_agree)(nd_status local);
     void (*spmd_fatal)(const char *path, int line, int col, const char *fmt, ...);
     void (*dm_set_backend)(const nd_dm_devops *ops);
+    void (*la_set_device)(const nd_la_ops *ops);
     nd_status (*dm_to_dev)(int n, const nd_dm *const *mats);
     nd_status (*dm_alloc_dev)(int64_t m, int64_t n, nd_dm **out);
     void (*dm_free)(nd_dm *A);
@@ -45,8 +39,9 @@ typedef struct nd_cuda_host {
 /* The plugin's entry point, found with dlsym.  Collective, called once the loader has
  * found that every rank has a device (of its own, unless mpi_comm): installs host,
  * starts CUDA on device dev, cuBLAS, cuSOLVER and NCCL (or, with mpi_comm, collectives
- * by MPI through host memory), and the backend (*active); with info, rank 0 prints one
- * info line.  Errors (ND_EIO) are uniform. */
+ * by MPI through host memory), and the backend's two tables (*active): its memory
+ * primitives (nd_dm_set_backend) and its linear algebra (nd_la_set_device); with info,
+ * rank 0 prints one info line.  Errors (ND_EIO) are uniform. */
 typedef nd_status nd_cuda_plugin_start_fn(const nd_cuda_host *host, int dev, bool mpi_comm,
                                           bool info, bool *active);
 #define ND_CUDA_PLUGIN_START "nd_cuda_plugin_start"

@@ -1,5 +1,7 @@
-/* dm_cuda.c: the CUDA backend of the distributed matrices (dm_impl.h's nd_dm_devops),
- * built as the plugin libnoodle_cuda.so that noodle-run opens (loader.c).
+/* dm_cuda.c: the CUDA backend, built as the plugin libnoodle_cuda.so that noodle-run
+ * opens (loader.c).  It fills two tables: the device memory, elementwise and reduction
+ * primitives of the distributed matrices (dm_layout.h's nd_dm_devops) and the linear
+ * algebra (backend.h's nd_la_ops: matmul, solve, cholesky, eigh, qr, svd_tall).
  *
  * A device per rank, chosen by node-local rank.  A matrix's device copy has exactly
  * the layout of its host copy (column-major local part, leading dimension lld), so
@@ -11,7 +13,7 @@
  * With gpu_comm: mpi the broadcasts and the all-reduce are MPI calls on host copies
  * instead, so several ranks may share a device (NCCL refuses that).
  * solve, cholesky, eigh, qr and svd use cuSOLVER on a 1x1 grid: the rank's own, or rank 0
- * in solo mode with the matrices gathered (dm_linalg.c).  Every operation synchronizes
+ * in solo mode with the matrices gathered (the front end, la.c).  Every operation synchronizes
  * its stream before it returns, so wtime() brackets work that is done.  Device faults
  * end the job (nd_spmd_fatal).  Spec: docs/gpu.md.
  */
@@ -19,7 +21,7 @@
 #include "la/cuda/cuda.h"
 #include "la/cuda/kernels.h"
 #include "la/devsumma.h"
-#include "runtime/dm_impl.h"
+#include "runtime/dm_layout.h"
 #include "runtime/spmd.h"
 
 #include <cublas_v2.h>
@@ -262,9 +264,8 @@ static void stage_up(double *d, const double *h, size_t n)
     finish("upload panel");
 }
 
-/* Collective.  C := A @ B, all with blocks nb on the current grid; the device copies of
- * A and B are current and C's is allocated. */
-static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm *C)
+/* Collective.  *C := A @ B, all with blocks nb on the current grid, left on the device. */
+static nd_status matmul(const nd_dm *A, const nd_dm *B, nd_dm **C)
 {
     nd_devsumma_ops d = {
         .alloc = dev_alloc,
@@ -561,9 +562,13 @@ static const nd_dm_devops ops = {
     .ew_scalar = ew_scalar,
     .map = map,
     .partials = partials,
-    .matmul = matmul,
     .transpose = transpose,
     .mem_avail = mem_avail,
+};
+
+static const nd_la_ops la_ops = {
+    .name = "cuda",
+    .matmul = matmul,
     .solve = solve,
     .cholesky = cholesky,
     .eigh = eigh,
@@ -629,6 +634,7 @@ nd_status nd_cuda_plugin_start(const nd_cuda_host *host, int dev, bool mpi_comm,
     st = nd_spmd_agree(st);
     if (st != ND_OK) return st;
     nd_dm_set_backend(&ops);
+    nd_la_set_device(&la_ops);
     *active = true;
     if (info && nd_spmd_rank() == 0) {
         struct cudaDeviceProp prop;

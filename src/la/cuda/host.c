@@ -49,6 +49,7 @@ _Noreturn void nd_spmd_fatal(const char *path, int line, int col, const char *fm
 }
 
 void nd_dm_set_backend(const nd_dm_devops *ops) { H->dm_set_backend(ops); }
+void nd_la_set_device(const nd_la_ops *ops) { H->la_set_device(ops); }
 nd_status nd_dm_to_dev(int n, const nd_dm *const *mats) { return H->dm_to_dev(n, mats); }
 nd_status nd_dm_alloc_dev(int64_t m, int64_t n, nd_dm **out)
 {

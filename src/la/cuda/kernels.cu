@@ -16,7 +16,7 @@
 #define ND_LAUNCH(kernel, blocks, threads, stream) kernel<<<blocks, threads, 0, stream>>>
 #endif
 
-/* The operation codes, from dm.h / dm_impl.h (C headers this C++ file cannot include). */
+/* The operation codes, from dm.h / dm_layout.h (C headers this C++ file cannot include). */
 enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW };
 enum { MAP_NEG, MAP_ABS, MAP_SQRT, MAP_EXP, MAP_LOG, MAP_SIN, MAP_COS, MAP_TANH };
 enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };

@@ -1,7 +1,7 @@
 /* kernels.h: the CUDA kernels of the matrix backend (kernels.cu), callable from C.
  * Every launcher queues work on stream s and returns at once; the caller synchronizes.
  * Arrays are device pointers; n counts doubles.  Operation codes are those of dm.h
- * (nd_ew_op, nd_map_fn) and dm_impl.h (P_* partial kinds).
+ * (nd_ew_op, nd_map_fn) and dm_layout.h (P_* partial kinds).
  */
 #ifndef ND_LA_CUDA_KERNELS_H
 #define ND_LA_CUDA_KERNELS_H

@@ -1,4 +1,4 @@
-/* loader.c: starts the CUDA backend for noodle-run (cuda.h's nd_cuda_start).
+/* loader.c: starts the CUDA backend for noodle-run (la.h's nd_la_gpu_start).
  *
  * The backend itself (dm_cuda.c, kernels.cu) is the plugin libnoodle_cuda.so, which
  * links cuBLAS, cuSOLVER and NCCL: loading those costs about a second and 250 MiB per
@@ -12,6 +12,7 @@
 #include "la/cuda/cuda.h"
 
 #include "common/alloc.h"
+#include "la/la.h"
 #include "runtime/spmd.h"
 
 #include <cuda_runtime_api.h>
@@ -63,6 +64,7 @@ static const nd_cuda_host host = {
     .spmd_agree = nd_spmd_agree,
     .spmd_fatal = nd_spmd_fatal,
     .dm_set_backend = nd_dm_set_backend,
+    .la_set_device = nd_la_set_device,
     .dm_to_dev = nd_dm_to_dev,
     .dm_alloc_dev = nd_dm_alloc_dev,
     .dm_free = nd_dm_free,
@@ -96,7 +98,7 @@ static int device_check(bool shared, int *ranks_per_node, int *devices, int *loc
     return w[0];
 }
 
-nd_status nd_cuda_start(bool required, bool mpi_comm, int verbosity, bool *active)
+nd_status nd_la_gpu_start(bool required, bool mpi_comm, int verbosity, bool *active)
 {
     *active = false;
     int per_node, ndev, lrank;

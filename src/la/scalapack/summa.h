@@ -1,10 +1,10 @@
-/* summa.h: the SUMMA matrix product behind nd_dm_matmul (src/la/scalapack/summa.c).
+/* summa.h: the SUMMA matrix product behind nd_la_matmul (src/la/scalapack/summa.c).
  * Private to the ScaLAPACK backend.  Algorithm and panel width: docs/matrices.md.
  */
 #ifndef ND_LA_SUMMA_H
 #define ND_LA_SUMMA_H
 
-#include "runtime/dm_impl.h"
+#include "runtime/dm_layout.h"
 
 /* Collective.  C := A @ B for matrices of the current grid with one block size
  * (A m-by-k, B k-by-n, C m-by-n, all nb == A->nb).  C is overwritten.  Returns
