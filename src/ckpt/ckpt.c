@@ -99,9 +99,10 @@ const char *nd_ckpt_signal_name(int signo)
 nd_status nd_ckpt_stop_if_signalled(void)
 {
     int32_t sig = pending_signal;
-    if (nd_spmd_size() > 1 &&
-        MPI_Allreduce(MPI_IN_PLACE, &sig, 1, MPI_INT32_T, MPI_MAX, nd_spmd_comm()) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "start-up: MPI_Allreduce failed");
+    int rc = nd_spmd_size() == 1 ? MPI_SUCCESS
+                                  : MPI_Allreduce(MPI_IN_PLACE, &sig, 1, MPI_INT32_T, MPI_MAX,
+                                                  nd_spmd_comm());
+    if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
     if (!sig) return ND_OK;
     return nd_err_set(ND_ESIGNAL,
                       "%s arrived while the job was starting; exiting with status 75 before "
@@ -417,8 +418,7 @@ static nd_status share_rank0_blob(nd_strbuf *blob, size_t nmats)
 {
     if (nd_spmd_size() == 1) return ND_OK;
     uint64_t n[2] = {blob->len, nmats};
-    if (MPI_Bcast(n, 2, MPI_UINT64_T, 0, nd_spmd_comm()) != MPI_SUCCESS)
-        return nd_err_set(ND_EMPI, "checkpoint: MPI_Bcast of the VM state failed");
+    ND_TRY(nd_spmd_bcast(n, sizeof n, 0));
     /* A rank that cannot take the bytes must not leave rank 0 alone in the broadcast. */
     nd_status st = ND_OK;
     if (n[1] != nmats) {
@@ -430,13 +430,7 @@ static nd_status share_rank0_blob(nd_strbuf *blob, size_t nmats)
         if (st == ND_OK) blob->len = (size_t)n[0];
     }
     ND_TRY(nd_spmd_agree(st));
-    /* In pieces: an int count per call. */
-    for (uint64_t off = 0; off < n[0]; off += INT_MAX) {
-        int k = (int)(n[0] - off < INT_MAX ? n[0] - off : INT_MAX);
-        if (MPI_Bcast(blob->data + off, k, MPI_BYTE, 0, nd_spmd_comm()) != MPI_SUCCESS)
-            return nd_err_set(ND_EMPI, "checkpoint: MPI_Bcast of the VM state failed");
-    }
-    return ND_OK;
+    return nd_spmd_bcast(blob->data, (size_t)n[0], 0);
 }
 
 /* names: a strbuf on rank 0, an nd_spmd_bcast_alloc buffer elsewhere. */
@@ -513,9 +507,8 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
     if (mats) ND_FREE_N(mats, nmats);
     if (st != ND_OK) {
         if (nd_spmd_rank() == 0) (void)unlink(tmp);
-        char msg[sizeof nd_last_error.msg];
-        snprintf(msg, sizeof msg, "%s", nd_err_msg());
-        return nd_err_set(st, "checkpoint failed: %s (earlier checkpoints are kept)", msg);
+        return nd_err_set(st, "checkpoint failed: %s (earlier checkpoints are kept)",
+                          nd_err_msg());
     }
     /* Every rank has closed the file: commit it. */
     st = ND_OK;
@@ -567,7 +560,7 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm, uint64_t *period)
     }
     if (nd_spmd_size() > 1) {
         int rc = MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT64_T, MPI_MAX, nd_spmd_comm());
-        if (rc != MPI_SUCCESS) return nd_err_set(ND_EMPI, "safe point: MPI_Allreduce failed");
+        if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
     }
     *period = (uint64_t)v[2];
     int flags = (v[0] ? 1 : 0) | (v[1] ? 2 : 0);

@@ -25,15 +25,9 @@
  * serialized bytecode.  Compile diagnostics are printed here. */
 static nd_status load_program(const char *path, nd_strbuf *bytes)
 {
-    int kind = nd_nbc_file_kind(path);
-    if (kind < 0) return nd_err_set(ND_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
+    nd_compile_opts copts = {.opt_level = 1, .diag = stderr};
     nd_program *prog = NULL;
-    if (kind == 1) {
-        ND_TRY(nd_nbc_read_file(path, &prog));
-    } else {
-        nd_compile_opts copts = {.opt_level = 1, .diag = stderr};
-        ND_TRY(nd_compile_file(path, &copts, &prog));
-    }
+    ND_TRY(nd_compile_or_load(path, &copts, &prog, NULL));
     nd_status st = nd_nbc_write(prog, bytes);
     nd_program_free(prog);
     return st;
@@ -72,10 +66,8 @@ static nd_status check_run_time(nd_job_ctx *c, nd_vm *vm)
     if (!up) return ND_OK;
     nd_status st = nd_ckpt_checkpoint(c->ckpt, vm);
     if (st != ND_OK) {
-        char msg[sizeof nd_last_error.msg];
-        snprintf(msg, sizeof msg, "%s", nd_err_msg());
         return nd_err_set(st, "run time limit of %g s reached (limits.run_time); %s",
-                          c->run_time, msg);
+                          c->run_time, nd_err_msg());
     }
     return nd_err_set(ND_ESIGNAL,
                       "run time limit of %g s reached (limits.run_time): checkpointed in "

@@ -33,7 +33,7 @@ static nd_status staged_bcast(const nd_devsumma_ops *d, const double *src, doubl
     for (size_t off = 0; off < cnt; off += (size_t)1 << 30) {
         size_t len = cnt - off < (size_t)1 << 30 ? cnt - off : (size_t)1 << 30;
         int rc = MPI_Bcast(host + off, (int)len, MPI_DOUBLE, root, c);
-        if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Bcast", rc);
+        if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Bcast", rc);
     }
     if (me != root || src != dst) d->upload(dst, host, cnt);
     return ND_OK;

@@ -157,7 +157,7 @@ static nd_status root_move(nd_dm *A, double *w, bool to_root)
                               MPI_STATUS_IGNORE);
             else
                 rc = MPI_Send(p + off, k, MPI_DOUBLE, me == 0 ? r : 0, 0, comm);
-            if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Send/MPI_Recv", rc);
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Send/MPI_Recv", rc);
         }
         if (me == 0 && to_root) root_place(A, pr, pc, buf, w, true);
     }

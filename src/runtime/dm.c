@@ -28,14 +28,6 @@
         }                                                                                \
     } while (0)
 
-nd_status nd_dm_mpi_fail(const char *what, int rc)
-{
-    char s[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS) s[0] = '\0';
-    return nd_err_set(ND_EMPI, "%s failed: %s", what, s);
-}
-
 int64_t nd_dm_rows(const nd_dm *A) { return A->m; }
 int64_t nd_dm_cols(const nd_dm *A) { return A->n; }
 size_t nd_dm_local_bytes(const nd_dm *A) { return A ? A->cap * sizeof(double) : 0; }
@@ -306,7 +298,7 @@ nd_status nd_dm_combine(double *buf, size_t n)
         size_t k = n - off < chunk ? n - off : chunk;
         int rc = MPI_Allreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_UINT64_T, MPI_BOR,
                                nd_spmd_comm());
-        if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Allreduce", rc);
+        if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
     }
     return ND_OK;
 }
@@ -568,7 +560,7 @@ nd_status nd_dm_reshape(const nd_dm *A, int64_t m, int64_t n, nd_dm **out)
                     int rc = MPI_Alltoallv(sbuf, sc, sd, MPI_DOUBLE, rbuf, cnt, disp,
                                            MPI_DOUBLE, nd_spmd_comm());
                     if (rc != MPI_SUCCESS) {
-                        st = nd_dm_mpi_fail("MPI_Alltoallv", rc);
+                        st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
                         break;
                     }
                 }
@@ -1009,7 +1001,7 @@ nd_status nd_dm_sign_columns(nd_dm *A, nd_dm *B)
         int rc = MPI_Allreduce(MPI_IN_PLACE, cand, (int)n, t, op, nd_spmd_comm());
         MPI_Op_free(&op);
         MPI_Type_free(&t);
-        if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Allreduce", rc);
+        if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", rc);
     }
     if (st == ND_OK) {
         for (int k = 0; k < 2; k++) {

@@ -94,7 +94,7 @@ static nd_status plan_init(plan *p, int64_t m, int64_t n)
         p->pcol[0] = p->mycol;
     } else {
         int rc = MPI_Allgather(mine, 2, MPI_INT, p->cnt_a, 2, MPI_INT, nd_spmd_comm());
-        if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Allgather", rc);
+        if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgather", rc);
         for (int r = 0; st == ND_OK && r < p->P; r++) {
             p->prow[r] = p->cnt_a[2 * r];
             p->pcol[r] = p->cnt_a[2 * r + 1];
@@ -414,7 +414,7 @@ static nd_status exchange(const plan *p, stage *s, bool to_band)
                                      p->cnt_b, p->dsp_b, MPI_DOUBLE, nd_spmd_comm())
                      : MPI_Alltoallv(s->pieces, p->cnt_b, p->dsp_b, MPI_DOUBLE, s->a,
                                      p->cnt_a, p->dsp_a, MPI_DOUBLE, nd_spmd_comm());
-    return rc == MPI_SUCCESS ? ND_OK : nd_dm_mpi_fail("MPI_Alltoallv", rc);
+    return rc == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Alltoallv", rc);
 }
 
 /* Rank-local: moves this rank's rectangles of A to/from dset without communication
@@ -547,7 +547,7 @@ static nd_status move(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, int
     if (st == ND_OK && sum && nd_spmd_size() > 1) {
         uint64_t v[2] = {sum->add, sum->mix};
         int rc = MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_SUM, nd_spmd_comm());
-        st = nd_spmd_agree(rc == MPI_SUCCESS ? ND_OK : nd_dm_mpi_fail("MPI_Allreduce", rc));
+        st = nd_spmd_agree(rc == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Allreduce", rc));
         sum->add = v[0];
         sum->mix = v[1];
     }

@@ -99,6 +99,5 @@ nd_status nd_dm_combine(double *buf, size_t n);
 /* Collective: scales the columns of A (and of B, when given) so that the entry of
  * largest magnitude in each column of A is positive (ties: the lowest row). */
 nd_status nd_dm_sign_columns(nd_dm *A, nd_dm *B);
-nd_status nd_dm_mpi_fail(const char *what, int rc);
 
 #endif

@@ -32,7 +32,7 @@ typedef struct nd_cuda_host {
     void (*dm_free)(nd_dm *A);
     nd_status (*dm_sign_columns)(nd_dm *A, nd_dm *B);
     nd_status (*dm_from_colmajor)(int64_t m, int64_t n, const double *data, nd_dm **out);
-    nd_status (*dm_mpi_fail)(const char *what, int rc);
+    nd_status (*spmd_mpi_fail)(const char *what, int rc);
     nd_status (*dm_combine)(double *buf, size_t n);
 } nd_cuda_host;
 

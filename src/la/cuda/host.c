@@ -61,5 +61,5 @@ nd_status nd_dm_from_colmajor(int64_t m, int64_t n, const double *data, nd_dm **
 {
     return H->dm_from_colmajor(m, n, data, out);
 }
-nd_status nd_dm_mpi_fail(const char *what, int rc) { return H->dm_mpi_fail(what, rc); }
+nd_status nd_spmd_mpi_fail(const char *what, int rc) { return H->spmd_mpi_fail(what, rc); }
 nd_status nd_dm_combine(double *buf, size_t n) { return H->dm_combine(buf, n); }

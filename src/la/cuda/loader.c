@@ -70,7 +70,7 @@ static const nd_cuda_host host = {
     .dm_free = nd_dm_free,
     .dm_sign_columns = nd_dm_sign_columns,
     .dm_from_colmajor = nd_dm_from_colmajor,
-    .dm_mpi_fail = nd_dm_mpi_fail,
+    .spmd_mpi_fail = nd_spmd_mpi_fail,
     .dm_combine = nd_dm_combine,
 };
 

@@ -193,7 +193,7 @@ static nd_status det(const nd_dm *A, double *out)
         if (st == ND_OK && nd_spmd_size() > 1) {
             int rc = MPI_Allreduce(MPI_IN_PLACE, &swaps, 1, MPI_LONG_LONG, MPI_SUM,
                                    nd_spmd_comm());
-            if (rc != MPI_SUCCESS) st = nd_dm_mpi_fail("MPI_Allreduce", rc);
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", rc);
         }
         if (st == ND_OK) {
             double p = swaps % 2 ? -1.0 : 1.0;

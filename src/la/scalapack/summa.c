@@ -33,11 +33,11 @@ static nd_status grid_comms(void)
     nd_spmd_grid(NULL, NULL, &myrow, &mycol);
     MPI_Comm r = MPI_COMM_NULL, c = MPI_COMM_NULL;
     int rc = MPI_Comm_split(nd_spmd_comm(), myrow, mycol, &r);
-    if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Comm_split", rc);
+    if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Comm_split", rc);
     rc = MPI_Comm_split(nd_spmd_comm(), mycol, myrow, &c);
     if (rc != MPI_SUCCESS) {
         MPI_Comm_free(&r);
-        return nd_dm_mpi_fail("MPI_Comm_split", rc);
+        return nd_spmd_mpi_fail("MPI_Comm_split", rc);
     }
     row_comm = r;
     col_comm = c;
@@ -88,7 +88,7 @@ static nd_status gather_a(const nd_dm *A, int64_t k0, int64_t k1, int pc, int my
     const double *send = pt->cnt[myc] ? A->a + (size_t)pt->lo[myc] * A->lld : A->a;
     int rc = MPI_Allgatherv(send, pt->cnt[myc], MPI_DOUBLE, recv, pt->cnt, pt->dsp,
                             MPI_DOUBLE, row_comm);
-    if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Allgatherv", rc);
+    if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allgatherv", rc);
     if (mloc == 0) return ND_OK;
     /* Blocks of one owner are adjacent in its part, in global order. */
     for (int64_t c0 = k0; c0 < k1; c0 += nb) {
@@ -114,7 +114,7 @@ static nd_status gather_b(const nd_dm *B, int64_t k0, int64_t k1, int pr, int my
                (size_t)mine * sizeof *send);
     int rc = MPI_Allgatherv(send, pt->cnt[myr], MPI_DOUBLE, recv, pt->cnt, pt->dsp,
                             MPI_DOUBLE, col_comm);
-    if (rc != MPI_SUCCESS) return nd_dm_mpi_fail("MPI_Allgatherv", rc);
+    if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allgatherv", rc);
     if (nloc == 0) return ND_OK;
     for (int64_t r0 = k0; r0 < k1; r0 += nb) {
         int r = (int)((r0 / nb) % pr);
