@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 [ -x configure ] || autoreconf -fi || exit 1
 mkdir -p build-sim && cd build-sim || exit 1
-if [ ! -f Makefile ] || ! grep -q '^#define ND_CUDA_SIM 1' config.h 2>/dev/null; then
+if [ ! -f Makefile ] || ! grep -q '^#define ND_CUDA_SIM 1' ac_config.h 2>/dev/null; then
     ../configure -q --with-cuda=sim --enable-werror || exit 1
 fi
 make -j"$(nproc)" noodle-run libnoodle_cuda.la >make.out 2>&1 || { tail -n 40 make.out; exit 1; }

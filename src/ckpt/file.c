@@ -11,7 +11,7 @@
  */
 #include "ckpt/ckpt_internal.h"
 
-#include "config.h"
+#include "ac_config.h"
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/strbuf.h"

@@ -1,5 +1,5 @@
 /* cli.c: --help, --version and usage errors for the programs in src/cli (cli.h). */
-#include "config.h"
+#include "ac_config.h"
 #include "cli/cli.h"
 
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  * then runs `mpirun -n N noodle-run PROG.nbc ARGS...`, or `srun`: --launcher, else the
  * config key launcher (read as noodle-run reads it, with the --config among ARGS), whose
  * auto is srun inside a Slurm allocation.  Rank-local; it never starts MPI itself. */
-#include "config.h"
+#include "ac_config.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/path.h"

@@ -7,7 +7,7 @@
  * all of it through src/catalog.  docs/catalog.md documents the options, the output
  * formats and the exit codes (0, 1 query, 2 usage, 3 corrupt).
  */
-#include "config.h"
+#include "ac_config.h"
 #include "catalog/catalog.h"
 #include "catalog/ixmap.h"
 #include "catalog/mql.h"

@@ -1,7 +1,7 @@
 /* noodle-run: the SPMD executable.  `mpirun -n N noodle-run [options] prog.nbc|.noodle`.
  * Parses arguments (identical on every rank, so usage errors are uniform: rank 0 prints,
  * every rank exits 2) and hands over to the job driver (src/job). */
-#include "config.h"
+#include "ac_config.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"

@@ -2,7 +2,7 @@
  * newest checkpoint and stored results.  `noodle-status JOB_ID|NAME`.
  * Only parses arguments; the work is in src/slurm/status.c (docs/slurm.md).
  */
-#include "config.h"
+#include "ac_config.h"
 #include "cli/cli.h"
 #include "slurm/slurm.h"
 

@@ -3,7 +3,7 @@
  * `noodle-submit --task-params JOB.yaml INDEX` (used by array scripts at run time).
  * Only parses arguments; the work is in src/slurm (docs/slurm.md).
  */
-#include "config.h"
+#include "ac_config.h"
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "slurm/slurm.h"

@@ -3,7 +3,7 @@
  *   noodlec --disasm prog.nbc
  * Only parses arguments and calls the compiler and src/nbc.  Exit codes: 0 ok, 1 compile
  * error, 2 usage (bad flag, missing or unreadable file), 3 invalid .nbc. */
-#include "config.h"
+#include "ac_config.h"
 
 #include "cli/cli.h"
 #include "common/alloc.h"

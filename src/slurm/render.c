@@ -5,7 +5,7 @@
  * values checked against a safe character set; the array task -> parameters mapping is
  * nd_cfg_jobspec_task's (row-major, jobs/README.md).  Specified by docs/slurm.md.
  */
-#include "config.h"
+#include "ac_config.h"
 #include "slurm/slurm.h"
 
 #include "common/alloc.h"

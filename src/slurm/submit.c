@@ -6,7 +6,7 @@
  * program are all valid; every error is reported on stderr with the documented exit
  * code (docs/slurm.md: 0 ok, 1 compile error or sbatch failure, 2 usage/spec error).
  */
-#include "config.h"
+#include "ac_config.h"
 #include "slurm/slurm.h"
 
 #include "ckpt/mark.h"

@@ -6,7 +6,7 @@
  * recursion).  Dispatch is by computed goto when ND_COMPUTED_GOTO is defined, else by
  * a switch; both are expanded from opcodes.def.
  */
-#include "config.h"
+#include "ac_config.h"
 
 #include "vm/vm_internal.h"
 

@@ -1,6 +1,6 @@
 /* check_api.c: the installed embedding API (include/noodle/noodle.h), linked against the
  * shared libnoodle exactly as an outside program would be: only its exported symbols. */
-#include "config.h"
+#include "ac_config.h"
 #include "noodle/noodle.h"
 
 #include <check.h>
