@@ -1,9 +1,9 @@
 /* check_api.c: the installed embedding API (include/noodle/noodle.h), linked against the
  * shared libnoodle exactly as an outside program would be: only its exported symbols. */
+#include "nd_check.h"
 #include "ac_config.h"
 #include "noodle/noodle.h"
 
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +51,9 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/nd-api-XXXXXX");
     if (!mkdtemp(dir)) return EXIT_FAILURE;
     Suite *s = suite_create("api");
-    TCase *tc = tcase_create("embedding");
-    tcase_add_test(tc, test_version);
-    tcase_add_test(tc, test_compile_ok_and_errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) failed++;
+    const TTest *tc_tests[] = {test_version, test_compile_ok_and_errors, NULL};
+    nd_check_tcase(s, "embedding", 0, tc_tests);
+    int failed = nd_check_run(s, 0);
+    if (nd_check_rmtree(dir) != 0) failed++;
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -4,6 +4,7 @@
  * same rows as HDF5 reads, fallback on any doubt, growth past its capacity) and the
  * fast number formatting (the same text as nd_fmt_double).  Runs under MPI (any
  * rank count; the Makefile runs it as a singleton) without fork. */
+#include "nd_check.h"
 #include "common/strbuf.h"
 #include "catalog/catalog.h"
 #include "catalog/ixmap.h"
@@ -11,7 +12,6 @@
 #include "common/alloc.h"
 #include "runtime/spmd.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +28,7 @@ static void fresh(void)
     static int seq;
     if (nd_spmd_rank() == 0) {
         snprintf(catdir, sizeof catdir, "/tmp/nd_check_catalog.%ld.%d", (long)getpid(), seq);
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", catdir);
-        ck_assert_int_eq(system(cmd), 0);
+        ck_assert_int_eq(nd_check_rmtree(catdir), 0);
     }
     seq++;
     MPI_Bcast(catdir, sizeof catdir, MPI_CHAR, 0, MPI_COMM_WORLD);
@@ -603,23 +601,13 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
     Suite *s = suite_create("catalog");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_store_load_kinds);
-    tcase_add_test(tc, test_versions_provenance);
-    tcase_add_test(tc, test_mql_features);
-    tcase_add_test(tc, test_mql_more);
-    tcase_add_test(tc, test_mql_errors);
-    tcase_add_test(tc, test_reindex_and_recovery);
-    tcase_add_test(tc, test_recovery_more);
-    tcase_add_test(tc, test_export);
-    tcase_add_test(tc, test_index_map);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, nd_spmd_rank() == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    const TTest *tc_tests[] = {
+        test_store_load_kinds, test_versions_provenance, test_mql_features, test_mql_more,
+        test_mql_errors, test_reindex_and_recovery, test_recovery_more, test_export,
+        test_index_map, NULL};
+    nd_check_tcase(s, "core", 120, tc_tests);
+    /* Only rank 0 prints the summary; every rank counts its failures. */
+    int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
     if (cat) nd_cat_close(cat);
     if (nd_spmd_rank() == 0 && catdir[0]) {
         char cmd[600];

@@ -5,6 +5,7 @@
  * resumes after checkpoint(), refuses other programs and parameters, and falls back past
  * a corrupt newest checkpoint.  Runs under MPI without fork.
  */
+#include "nd_check.h"
 #include "ckpt/ckpt_internal.h"
 
 #include "common/alloc.h"
@@ -15,7 +16,6 @@
 /* The fixtures build and inspect VM states directly. */
 #include "vm/vm_internal.h"
 
-#include <check.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -625,24 +625,15 @@ int main(int argc, char **argv)
     }
     nd_spmd_bcast(tmpdir, sizeof tmpdir, 0);
     Suite *s = suite_create("ckpt");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, blob_roundtrip_sharing_cycles);
-    tcase_add_test(tc, blob_rejects_truncation_and_survives_flips);
-    tcase_add_test(tc, file_roundtrip_and_refusals);
-    tcase_add_test(tc, file_format1_still_read);
-    tcase_add_test(tc, driver_safepoint_env);
-    tcase_add_test(tc, driver_resume_refuse_fallback);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, nd_spmd_rank() == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    const TTest *tc_tests[] = {
+        blob_roundtrip_sharing_cycles, blob_rejects_truncation_and_survives_flips,
+        file_roundtrip_and_refusals, file_format1_still_read, driver_safepoint_env,
+        driver_resume_refuse_fallback, NULL};
+    nd_check_tcase(s, "core", 120, tc_tests);
+    /* Only rank 0 prints the summary; every rank counts its failures. */
+    int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
     if (nd_spmd_rank() == 0) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0) failed++;
+        if (nd_check_rmtree(tmpdir) != 0) failed++;
     }
     nd_spmd_finalize();
     return failed ? 1 : 0;

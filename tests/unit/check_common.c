@@ -1,4 +1,5 @@
 /* check_common.c: unit tests of src/common (allocator, buffers, hashes, formatting). */
+#include "nd_check.h"
 #include "common/alloc.h"
 #include "common/kv.h"
 #include "common/hash.h"
@@ -7,7 +8,6 @@
 
 #include <stdio.h>
 
-#include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -242,20 +242,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("common");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_sha256_vectors);
-    tcase_add_test(tc, test_crc32c_vector);
-    tcase_add_test(tc, test_fmt_double);
-    tcase_add_test(tc, test_fmt_double_oracle);
-    tcase_add_test(tc, test_parse_count);
-    tcase_add_test(tc, test_program_paths);
-    tcase_add_test(tc, test_strbuf_le_roundtrip);
-    tcase_add_test(tc, test_alloc_accounting_and_injection);
-    tcase_add_test(tc, test_kv_order_and_replace);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    const TTest *tc_tests[] = {
+        test_sha256_vectors, test_crc32c_vector, test_fmt_double, test_fmt_double_oracle,
+        test_parse_count, test_program_paths, test_strbuf_le_roundtrip,
+        test_alloc_accounting_and_injection, test_kv_order_and_replace, NULL};
+    nd_check_tcase(s, "core", 0, tc_tests);
+    int failed = nd_check_run(s, 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

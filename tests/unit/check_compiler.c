@@ -3,6 +3,7 @@
  * line:col, the optimizer passes (each changes the bytecode of some program and never the
  * result, checked with a small evaluator of the numeric subset of the bytecode), round
  * trips through src/nbc, and the golden disassembly files in tests/golden. */
+#include "nd_check.h"
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/strbuf.h"
@@ -13,7 +14,6 @@
 #include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
 
-#include <check.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -1107,39 +1107,19 @@ END_TEST
 static Suite *compiler_suite(void)
 {
     Suite *s = suite_create("compiler");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_lex_tokens);
-    tcase_add_test(tc, test_lex_strings);
-    tcase_add_test(tc, test_lex_errors);
-    tcase_add_test(tc, test_parse_precedence);
-    tcase_add_test(tc, test_parse_newlines);
-    tcase_add_test(tc, test_parse_errors);
-    tcase_add_test(tc, test_long_chains);
-    tcase_add_test(tc, test_diag_format);
-    tcase_add_test(tc, test_sema_errors);
-    tcase_add_test(tc, test_sema_ok);
-    tcase_add_test(tc, test_gen_shape);
-    tcase_add_test(tc, test_gen_positions);
-    tcase_add_test(tc, test_opt_folding);
-    tcase_add_test(tc, test_opt_passes_change_code_not_results);
-    tcase_add_test(tc, test_opt_peephole);
-    tcase_add_test(tc, test_cond_branch);
-    tcase_add_test(tc, test_roundtrip);
-    tcase_add_test(tc, test_compile_file);
-    tcase_add_test(tc, test_alloc_failures);
-    tcase_add_test(tc, test_golden);
-    tcase_add_test(tc, test_uniform);
-    tcase_add_test(tc, test_compile_or_load);
-    suite_add_tcase(s, tc);
+    const TTest *tc_tests[] = {
+        test_lex_tokens, test_lex_strings, test_lex_errors, test_parse_precedence,
+        test_parse_newlines, test_parse_errors, test_long_chains, test_diag_format,
+        test_sema_errors, test_sema_ok, test_gen_shape, test_gen_positions,
+        test_opt_folding, test_opt_passes_change_code_not_results, test_opt_peephole,
+        test_cond_branch, test_roundtrip, test_compile_file, test_alloc_failures,
+        test_golden, test_uniform, test_compile_or_load, NULL};
+    nd_check_tcase(s, "core", 60, tc_tests);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(compiler_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = nd_check_run(compiler_suite(), 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,11 +3,11 @@
  * path, pack/unpack, printing, the YAML emitter, job specs and sweep expansion.
  * Each test runs in a fresh temporary directory with the NOODLE_* environment cleared. */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include "nd_check.h"
 #include "common/alloc.h"
 #include "config/config.h"
 #include "config/jobspec.h"
 
-#include <check.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -910,38 +910,21 @@ END_TEST
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
-    TCase *tc = tcase_create("config");
+    const TTest *tc_tests[] = {
+        test_defaults, test_key_table, test_search_order, test_named_file_missing,
+        test_file_values, test_empty_files, test_sizes, test_set_errors,
+        test_env_and_flags, test_file_errors, test_print_sources, test_pack_roundtrip,
+        test_pack_bad_value, test_emit_roundtrip, test_out_of_memory, NULL};
+    TCase *tc = nd_check_tcase(s, "config", 0, tc_tests);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_defaults);
-    tcase_add_test(tc, test_key_table);
-    tcase_add_test(tc, test_search_order);
-    tcase_add_test(tc, test_named_file_missing);
-    tcase_add_test(tc, test_file_values);
-    tcase_add_test(tc, test_empty_files);
-    tcase_add_test(tc, test_sizes);
-    tcase_add_test(tc, test_set_errors);
-    tcase_add_test(tc, test_env_and_flags);
-    tcase_add_test(tc, test_file_errors);
-    tcase_add_test(tc, test_print_sources);
-    tcase_add_test(tc, test_pack_roundtrip);
-    tcase_add_test(tc, test_pack_bad_value);
-    tcase_add_test(tc, test_emit_roundtrip);
-    tcase_add_test(tc, test_out_of_memory);
-    suite_add_tcase(s, tc);
-    TCase *tj = tcase_create("jobs");
+    const TTest *tj_tests[] = {test_job_full, test_job_defaults, test_job_errors, NULL};
+    TCase *tj = nd_check_tcase(s, "jobs", 0, tj_tests);
     tcase_add_checked_fixture(tj, setup, teardown);
-    tcase_add_test(tj, test_job_full);
-    tcase_add_test(tj, test_job_defaults);
-    tcase_add_test(tj, test_job_errors);
-    suite_add_tcase(s, tj);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = nd_check_run(config_suite(), 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -7,6 +7,7 @@
  * the rank count (the documented block order, and hex constants from a 1-rank run).
  * Assertions come after the collectives of a test, so a failure does not strand ranks.
  */
+#include "nd_check.h"
 #include "common/alloc.h"
 #include "config/keys.h"
 #include "la/backend.h"
@@ -18,7 +19,6 @@
 #include "runtime/stats.h"
 
 #include <cblas.h>
-#include <check.h>
 #include <hdf5.h>
 #include <lapacke.h>
 #include <math.h>
@@ -1396,53 +1396,24 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
     Suite *s = suite_create("dm");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_spmd_basics);
-    tcase_add_test(tc, test_spmd_check);
-    tcase_add_test(tc, test_solo_mode);
-    tcase_add_test(tc, test_construct);
-    tcase_add_test(tc, test_rand);
-    tcase_add_test(tc, test_get_set_slice_assign);
-    tcase_add_test(tc, test_shape_ops);
-    tcase_add_test(tc, test_redist_shape);
-    tcase_add_test(tc, test_redist_pieces);
-    tcase_add_test(tc, test_elementwise);
-    tcase_add_test(tc, test_matmul);
-    tcase_add_test(tc, test_reductions);
-    tcase_add_test(tc, test_solve_inv_det);
-    tcase_add_test(tc, test_cholesky_qr);
-    tcase_add_test(tc, test_eigh_svd);
-    tcase_add_test(tc, test_h5_roundtrip);
-    suite_add_tcase(s, tc);
+    const TTest *tc_tests[] = {
+        test_spmd_basics, test_spmd_check, test_solo_mode, test_construct, test_rand,
+        test_get_set_slice_assign, test_shape_ops, test_redist_shape, test_redist_pieces,
+        test_elementwise, test_matmul, test_reductions, test_solve_inv_det,
+        test_cholesky_qr, test_eigh_svd, test_h5_roundtrip, NULL};
+    nd_check_tcase(s, "core", 240, tc_tests);
     /* Everything again through the residency code with the fake device. */
-    TCase *td = tcase_create("dev");
-    tcase_set_timeout(td, 240);
+    const TTest *td_tests[] = {
+        test_construct, test_rand, test_get_set_slice_assign, test_shape_ops,
+        test_elementwise, test_matmul, test_devsumma, test_reductions, test_solve_inv_det,
+        test_cholesky_qr, test_eigh_svd, test_root_device, test_h5_roundtrip, NULL};
+    TCase *td = nd_check_tcase(s, "dev", 240, td_tests);
     tcase_add_checked_fixture(td, fd_on, fd_off);
-    tcase_add_test(td, test_construct);
-    tcase_add_test(td, test_rand);
-    tcase_add_test(td, test_get_set_slice_assign);
-    tcase_add_test(td, test_shape_ops);
-    tcase_add_test(td, test_elementwise);
-    tcase_add_test(td, test_matmul);
-    tcase_add_test(td, test_devsumma);
-    tcase_add_test(td, test_reductions);
-    tcase_add_test(td, test_solve_inv_det);
-    tcase_add_test(td, test_cholesky_qr);
-    tcase_add_test(td, test_eigh_svd);
-    tcase_add_test(td, test_root_device);
-    tcase_add_test(td, test_h5_roundtrip);
-    suite_add_tcase(s, td);
-    TCase *tx = tcase_create("h5x"); /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */
-    tcase_set_timeout(tx, 240);
-    tcase_add_test(tx, test_h5_across_rank_counts);
-    suite_add_tcase(s, tx);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    /* Only rank 0 prints the summary; every rank's failures still count. */
-    srunner_run_all(sr, nd_spmd_rank() == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */
+    const TTest *tx_tests[] = {test_h5_across_rank_counts, NULL};
+    nd_check_tcase(s, "h5x", 240, tx_tests);
+    /* Only rank 0 prints the summary; every rank counts its failures. */
+    int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
     int any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     nd_spmd_finalize();

@@ -3,12 +3,12 @@
  * counts) and of the verifier (each operand kind, register ranges, arity), the
  * disassembly, files, and allocation failures.  Programs are built by hand here, so
  * these tests do not depend on the compiler. */
+#include "nd_check.h"
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1007,31 +1007,17 @@ END_TEST
 static Suite *nbc_suite(void)
 {
     Suite *s = suite_create("nbc");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_roundtrip);
-    tcase_add_test(tc, test_all_opcodes);
-    tcase_add_test(tc, test_roundtrip_edges);
-    tcase_add_test(tc, test_truncate_every_offset);
-    tcase_add_test(tc, test_flip_every_byte);
-    tcase_add_test(tc, test_flip_resealed);
-    tcase_add_test(tc, test_header_errors);
-    tcase_add_test(tc, test_payload_errors);
-    tcase_add_test(tc, test_verify_rejects);
-    tcase_add_test(tc, test_verify_accepts_limits);
-    tcase_add_test(tc, test_disasm);
-    tcase_add_test(tc, test_disasm_unverified);
-    tcase_add_test(tc, test_files);
-    tcase_add_test(tc, test_alloc_failures);
-    suite_add_tcase(s, tc);
+    const TTest *tc_tests[] = {
+        test_roundtrip, test_all_opcodes, test_roundtrip_edges, test_truncate_every_offset,
+        test_flip_every_byte, test_flip_resealed, test_header_errors, test_payload_errors,
+        test_verify_rejects, test_verify_accepts_limits, test_disasm,
+        test_disasm_unverified, test_files, test_alloc_failures, NULL};
+    nd_check_tcase(s, "core", 120, tc_tests);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(nbc_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = nd_check_run(nbc_suite(), 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

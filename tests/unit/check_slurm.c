@@ -6,13 +6,13 @@
  * dry run, and the status helpers (scontrol parsing, checkpoints, progress lines).
  * Each test runs in a fresh temporary directory. */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include "nd_check.h"
 #include "ckpt/mark.h"
 #include "common/alloc.h"
 #include "config/config.h"
 #include "config/jobspec.h"
 #include "slurm/slurm.h"
 
-#include <check.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -875,39 +875,21 @@ END_TEST
 static Suite *slurm_suite(void)
 {
     Suite *s = suite_create("slurm");
-    TCase *tc = tcase_create("slurm");
+    const TTest *tc_tests[] = {
+        test_shell_quote_roundtrip, test_mql_literal, test_where, test_expand,
+        test_render_single, test_render_mpirun_threads, test_render_array,
+        test_render_large_array, test_render_refuses_unsafe, test_task_shell_and_params,
+        test_script_runs_step, test_script_forwards_usr1, test_script_array_task_and_skip,
+        test_submit_dry_run, test_submit_spec_errors, test_submit_completed,
+        test_parse_jobs, test_script_meta, test_newest_checkpoint, test_progress_tail,
+        test_status_unknown_job, NULL};
+    TCase *tc = nd_check_tcase(s, "slurm", 60, tc_tests);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_shell_quote_roundtrip);
-    tcase_add_test(tc, test_mql_literal);
-    tcase_add_test(tc, test_where);
-    tcase_add_test(tc, test_expand);
-    tcase_add_test(tc, test_render_single);
-    tcase_add_test(tc, test_render_mpirun_threads);
-    tcase_add_test(tc, test_render_array);
-    tcase_add_test(tc, test_render_large_array);
-    tcase_add_test(tc, test_render_refuses_unsafe);
-    tcase_add_test(tc, test_task_shell_and_params);
-    tcase_add_test(tc, test_script_runs_step);
-    tcase_add_test(tc, test_script_forwards_usr1);
-    tcase_add_test(tc, test_script_array_task_and_skip);
-    tcase_add_test(tc, test_submit_dry_run);
-    tcase_add_test(tc, test_submit_spec_errors);
-    tcase_add_test(tc, test_submit_completed);
-    tcase_add_test(tc, test_parse_jobs);
-    tcase_add_test(tc, test_script_meta);
-    tcase_add_test(tc, test_newest_checkpoint);
-    tcase_add_test(tc, test_progress_tail);
-    tcase_add_test(tc, test_status_unknown_job);
-    suite_add_tcase(s, tc);
     return s;
 }
 
 int main(void)
 {
-    SRunner *sr = srunner_create(slurm_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = nd_check_run(slurm_suite(), 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -3,9 +3,9 @@
  * values are ignored, and the nominal flop formulas.  No MPI; no timing assertions
  * beyond "some time passed" on a clock the test itself watched advance.
  */
+#include "nd_check.h"
 #include "runtime/stats.h"
 
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -168,18 +168,11 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("stats");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_region_accumulates);
-    tcase_add_test(tc, test_nesting_counts_once);
-    tcase_add_test(tc, test_kinds_overlap);
-    tcase_add_test(tc, test_bad_calls_ignored);
-    tcase_add_test(tc, test_flops);
-    tcase_add_test(tc, test_reset_forgets_open_regions);
-    tcase_add_test(tc, test_flop_formulas);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    const TTest *tc_tests[] = {
+        test_region_accumulates, test_nesting_counts_once, test_kinds_overlap,
+        test_bad_calls_ignored, test_flops, test_reset_forgets_open_regions,
+        test_flop_formulas, NULL};
+    nd_check_tcase(s, "core", 0, tc_tests);
+    int failed = nd_check_run(s, 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,6 +5,7 @@
  * restoring the state through a sink and a source, the value accessors for hooks.  Runs
  * under MPI at one rank without fork (the VM calls the SPMD layer).
  */
+#include "nd_check.h"
 #include "common/alloc.h"
 #include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
@@ -13,7 +14,6 @@
 #include "vm/object.h"
 #include "vm/vm.h"
 
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1170,32 +1170,15 @@ END_TEST
 static Suite *vm_suite(void)
 {
     Suite *s = suite_create("vm");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_int_arith);
-    tcase_add_test(tc, test_float_arith);
-    tcase_add_test(tc, test_mixed_arith);
-    tcase_add_test(tc, test_error_overflow);
-    tcase_add_test(tc, test_error_types);
-    tcase_add_test(tc, test_error_condition);
-    tcase_add_test(tc, test_compare_branch);
-    tcase_add_test(tc, test_error_missing_key_and_globals);
-    tcase_add_test(tc, test_error_builtins);
-    tcase_add_test(tc, test_recursion);
-    tcase_add_test(tc, test_stack_overflow);
-    tcase_add_test(tc, test_call_errors);
-    tcase_add_test(tc, test_error_trace);
-    tcase_add_test(tc, test_loops);
-    tcase_add_test(tc, test_containers_print);
-    tcase_add_test(tc, test_equality);
-    tcase_add_test(tc, test_matrix_basics);
-    tcase_add_test(tc, test_cycles_collected);
-    tcase_add_test(tc, test_gc_trigger_is_count);
-    tcase_add_test(tc, test_refcounts_balance);
-    tcase_add_test(tc, test_hooks);
-    tcase_add_test(tc, test_save_restore);
-    tcase_add_test(tc, test_value_accessors);
-    suite_add_tcase(s, tc);
+    const TTest *tc_tests[] = {
+        test_int_arith, test_float_arith, test_mixed_arith, test_error_overflow,
+        test_error_types, test_error_condition, test_compare_branch,
+        test_error_missing_key_and_globals, test_error_builtins, test_recursion,
+        test_stack_overflow, test_call_errors, test_error_trace, test_loops,
+        test_containers_print, test_equality, test_matrix_basics, test_cycles_collected,
+        test_gc_trigger_is_count, test_refcounts_balance, test_hooks, test_save_restore,
+        test_value_accessors, NULL};
+    nd_check_tcase(s, "core", 60, tc_tests);
     return s;
 }
 
@@ -1203,11 +1186,7 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
-    SRunner *sr = srunner_create(vm_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = nd_check_run(vm_suite(), ND_CHECK_NOFORK);
     nd_spmd_finalize();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
