@@ -12,8 +12,9 @@ n=${2:-100000}
 work=$(mktemp -d /tmp/nd_cat_bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -std=c11 -O2 -D_DEFAULT_SOURCE -I"$top/src" -I"$build" $(pkg-config --cflags hdf5-openmpi) \
-    "$here/gen_index.c" "$build/.libs/libnd_catalog.a" "$build/.libs/libnd_common.a" \
-    $(pkg-config --libs hdf5-openmpi) -lhdf5_hl -lm -o "$work/gen_index"
+    "$here/gen_index.c" "$build/.libs/libnd_catalog.a" "$build/.libs/libnd_runtime.a" \
+    "$build/.libs/libnd_common.a" $(pkg-config --libs hdf5-openmpi scalapack-openmpi) \
+    -lhdf5_hl -lopenblas -lm -o "$work/gen_index"
 "$work/gen_index" "$work/cat" "$n" "$work/rows.csv"
 sqlite3 "$work/db.sqlite" <<SQL
 CREATE TABLE results (name TEXT, version INTEGER, kind TEXT, job TEXT, created TEXT, user TEXT,
