@@ -19,7 +19,7 @@ build=$(cd "${1:?usage: run.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
 RUN=$build/noodle-run
-grep -q '^#define ND_CUDA_SIM 1' "$build/config.h" 2>/dev/null ||
+grep -q '^#define ND_CUDA_SIM 1' "$build/ac_config.h" 2>/dev/null ||
     { echo "run.sh: $build is not configured with --with-cuda=sim" >&2; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
