@@ -121,8 +121,8 @@ void nd_ckpt_install_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ./checkpoints/<basename of program without its extension> */
-static char *default_dir(const char *program)
+/* <parent>/<basename of program without its extension> */
+static char *default_dir(const char *parent, const char *program)
 {
     const char *base = strrchr(program, '/');
     base = base ? base + 1 : program;
@@ -130,14 +130,13 @@ static char *default_dir(const char *program)
     size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
     nd_strbuf sb;
     nd_sb_init(&sb);
-    if (nd_sb_puts(&sb, "./checkpoints/") != ND_OK || nd_sb_append(&sb, base, n) != ND_OK) {
-        nd_sb_free(&sb);
-        return NULL;
-    }
-    char *s = nd_strdup(sb.data);
+    char *s = NULL;
+    if (nd_sb_printf(&sb, "%s/%.*s", parent, (int)n, base) == ND_OK) s = nd_strdup(sb.data);
     nd_sb_free(&sb);
     return s;
 }
+
+const char *nd_ckpt_dir(const nd_ckpt *c) { return c->dir; }
 
 nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void *nbc,
                       size_t nbc_len, const nd_kv *params, nd_ckpt **out)
@@ -164,7 +163,8 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
         c->sp_fixed = true;
     }
     c->stats = getenv("NOODLE_CKPT_STATS") != NULL;
-    c->dir = opts->dir && *opts->dir ? nd_strdup(opts->dir) : default_dir(program);
+    ND_ASSERT((opts->dir && *opts->dir) || opts->parent);
+    c->dir = opts->dir && *opts->dir ? nd_strdup(opts->dir) : default_dir(opts->parent, program);
     c->program = nd_strdup(program);
     c->nbc = nd_malloc(nbc_len ? nbc_len : 1);
     nd_status st = c->dir && c->program && c->nbc ? env_st : ND_ENOMEM;

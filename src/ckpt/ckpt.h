@@ -27,7 +27,10 @@
  * the configuration (checkpoint.dir, .interval, .keep, .mpiio_hints) can fill it too.
  * Strings are borrowed for the life of the nd_ckpt. */
 typedef struct nd_ckpt_opts {
-    const char *dir;            /* NULL: ./checkpoints/<program name without extension> */
+    const char *dir;            /* --checkpoint-dir; NULL: <parent>/<program name without
+                                   its extension> */
+    const char *parent;         /* checkpoint.dir (the configuration's; needed when dir
+                                   is NULL) */
     double interval;            /* seconds between automatic checkpoints; 0 = off */
     int keep;                   /* committed checkpoints kept (0 = checkpoint.keep's default) */
     const nd_kv *hints;         /* MPI-IO hints set on the MPI_Info of the file access */
@@ -49,6 +52,8 @@ typedef struct nd_ckpt nd_ckpt;
 nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void *nbc,
                       size_t nbc_len, const nd_kv *params, nd_ckpt **out);
 void nd_ckpt_free(nd_ckpt *c);
+/* Rank-local: the run's checkpoint directory (borrowed, for messages). */
+const char *nd_ckpt_dir(const nd_ckpt *c);
 
 /* Collective.  When the options ask for a restart, selects a checkpoint (the newest
  * valid one, falling back past corrupt ones with a warning), checks that it belongs to

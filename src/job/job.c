@@ -16,7 +16,6 @@
 
 #include <cblas.h>
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +71,7 @@ static nd_status check_run_time(nd_job_ctx *c, nd_vm *vm)
     return nd_err_set(ND_ESIGNAL,
                       "run time limit of %g s reached (limits.run_time): checkpointed in "
                       "'%s'; exiting with status 75 (requeue and run again with --restart)",
-                      c->run_time, c->ckpt_dir);
+                      c->run_time, nd_ckpt_dir(c->ckpt));
 }
 
 static nd_status safepoint_hook(void *ctx, nd_vm *vm, uint64_t *period)
@@ -322,26 +321,6 @@ static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg, bool *active
                         active);
 }
 
-/* The checkpoint directory: --checkpoint-dir as given, else <checkpoint.dir>/<name of the
- * program without its extension>.  *owned is set when the string was allocated. */
-static nd_status checkpoint_dir(const nd_job_opts *o, const nd_cfg *cfg, char **owned)
-{
-    *owned = NULL;
-    if (o->checkpoint_dir) return ND_OK;
-    char *copy = nd_strdup(o->program);
-    if (!copy) return ND_ENOMEM;
-    char *stem = basename(copy);
-    char *dot = strrchr(stem, '.');
-    if (dot && dot != stem) *dot = '\0';
-    nd_strbuf sb;
-    nd_sb_init(&sb);
-    nd_status st = nd_sb_printf(&sb, "%s/%s", cfg->checkpoint_dir, stem);
-    nd_strfree(copy);
-    if (st == ND_OK && !(*owned = nd_strdup(sb.data))) st = ND_ENOMEM;
-    nd_sb_free(&sb);
-    return st;
-}
-
 /* Rank-local: the job's provenance for the catalog (only rank 0's copy is used). */
 static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool restored,
                             const nd_kv *params)
@@ -422,10 +401,9 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK) st = nd_nbc_verify(prog);
 
     /* The checkpoint driver keeps a copy of the bytes (they go into every checkpoint). */
-    char *dir = NULL;
-    if (st == ND_OK) st = checkpoint_dir(o, &cfg, &dir);
     nd_ckpt_opts copts = o->ckpt;
-    copts.dir = o->checkpoint_dir ? o->checkpoint_dir : dir;
+    copts.dir = o->checkpoint_dir;
+    copts.parent = cfg.checkpoint_dir;
     copts.interval = cfg.checkpoint_interval;
     copts.keep = cfg.checkpoint_keep;
     copts.hints = &cfg.mpiio_hints;
@@ -461,7 +439,6 @@ int nd_job_run(const nd_job_opts *o)
                           .t_start = MPI_Wtime(),
                           .run_time = cfg.run_time,
                           .t_job = t_job,
-                          .ckpt_dir = copts.dir,
                           .on_gpu = on_gpu};
         ctx.t_progress = ctx.t_start;
         nd_vm_hooks hooks = {.ctx = &ctx,
@@ -497,7 +474,6 @@ int nd_job_run(const nd_job_opts *o)
         nd_sb_free(&bytes);
     else
         nd_free(buf, len);
-    nd_strfree(dir);
     nd_cfg_free(&cfg);
     fflush(stdout);
     fflush(stderr);

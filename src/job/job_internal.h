@@ -23,7 +23,6 @@ typedef struct nd_job_ctx {
     double t_start, t_progress; /* MPI_Wtime of the start and of the last progress line */
     double run_time;           /* limits.run_time in seconds (0 = no limit) */
     double t_job;              /* MPI_Wtime when nd_job_run began (run time, wall time) */
-    const char *ckpt_dir;      /* the checkpoint directory, for messages (borrowed) */
     bool on_gpu;               /* the matrices live in GPU memory (src/la/cuda) */
 } nd_job_ctx;
 
