@@ -23,5 +23,9 @@ done <<<"$keys"
 for key in $(sed -n 's/^| `\([a-z_.]*\)` | .*/\1/p' "$doc"); do
     grep -q "^$key " <<<"$keys" || { echo "FAIL: docs/config.md lists '$key', which is no key"; bad=1; }
 done
-[ "$bad" = 0 ] && echo "ok: $(wc -l <<<"$keys") keys documented with their defaults"
+man=$top_srcdir/man/noodle-run.1
+for flag in $("$NOODLE_RUN" --help 2>&1 | grep -oE '^  --[a-z-]+'); do
+    grep -qF -- "${flag//-/\\-}" "$man" || { echo "FAIL: man/noodle-run.1 lacks $flag"; bad=1; }
+done
+[ "$bad" = 0 ] && echo "ok: $(wc -l <<<"$keys") keys documented with their defaults, flags in the man page"
 exit "$bad"
