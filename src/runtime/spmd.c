@@ -359,11 +359,15 @@ nd_status nd_spmd_check(uint64_t tag, const char *what, int line, int col)
 
 _Noreturn void nd_spmd_fatal(const char *path, int line, int col, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
+    nd_spmd_fatalv(path, line, col, fmt, ap);
+}
+
+_Noreturn void nd_spmd_fatalv(const char *path, int line, int col, const char *fmt, va_list ap)
+{
+    char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (path && line > 0)
         fprintf(stderr, "%s:%d:%d: error: %s (rank %d)\n", path, line, col, msg, S.rank);
     else

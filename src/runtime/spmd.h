@@ -83,5 +83,6 @@ bool nd_spmd_checks_enabled(void);
  * MSG (rank r)" without a position), flushes, and MPI_Aborts every rank. */
 _Noreturn void nd_spmd_fatal(const char *path, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+_Noreturn void nd_spmd_fatalv(const char *path, int line, int col, const char *fmt, va_list ap);
 
 #endif

@@ -18,13 +18,13 @@
 typedef struct nd_cuda_host {
     void *(*calloc)(size_t n, size_t size);
     void (*free)(void *p, size_t size);
-    nd_status (*err_set)(nd_status st, const char *fmt, ...);
+    nd_status (*err_setv)(nd_status st, const char *fmt, va_list ap);
     int (*spmd_rank)(void);
     int (*spmd_size)(void);
     MPI_Comm (*spmd_comm)(void);
     void (*spmd_grid)(int *nprow, int *npcol, int *myrow, int *mycol);
     nd_status (*spmd_agree)(nd_status local);
-    void (*spmd_fatal)(const char *path, int line, int col, const char *fmt, ...);
+    void (*spmd_fatalv)(const char *path, int line, int col, const char *fmt, va_list ap);
     void (*dm_set_backend)(const nd_dm_devops *ops);
     void (*la_set_device)(const nd_la_ops *ops);
     nd_status (*dm_to_dev)(int n, const nd_dm *const *mats);

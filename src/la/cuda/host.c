@@ -20,12 +20,11 @@ void nd_free(void *p, size_t size) { H->free(p, size); }
 
 nd_status nd_err_set(nd_status st, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    H->err_setv(st, fmt, ap);
     va_end(ap);
-    return H->err_set(st, "%s", msg);
+    return st;
 }
 
 int nd_spmd_rank(void) { return H->spmd_rank(); }
@@ -39,13 +38,10 @@ nd_status nd_spmd_agree(nd_status local) { return H->spmd_agree(local); }
 
 _Noreturn void nd_spmd_fatal(const char *path, int line, int col, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    H->spmd_fatal(path, line, col, "%s", msg);
-    abort(); /* not reached: spmd_fatal does not return */
+    H->spmd_fatalv(path, line, col, fmt, ap);
+    abort(); /* not reached: spmd_fatalv does not return */
 }
 
 void nd_dm_set_backend(const nd_dm_devops *ops) { H->dm_set_backend(ops); }
