@@ -44,6 +44,13 @@ void nd_dm_free(nd_dm *A)
 
 const nd_dm_devops *nd_dm_dev;
 
+/* Rank-local: C gets A's logical shape (C has A's storage shape). */
+static void keep_shape(nd_dm *C, const nd_dm *A)
+{
+    C->nd = A->nd;
+    memcpy(C->shape, A->shape, sizeof C->shape);
+}
+
 void nd_dm_set_backend(const nd_dm_devops *ops) { nd_dm_dev = ops; }
 
 /* The copies are a cache of one value, so making one current does not change the
@@ -107,6 +114,7 @@ nd_status nd_dm_copy_host(const nd_dm *A, nd_dm **out)
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
     nd_dm_host(A);
     memcpy((*out)->a, A->a, A->cap * sizeof(double));
+    keep_shape(*out, A);
     return ND_OK;
 }
 
@@ -170,6 +178,10 @@ nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out)
     if (!A) return ND_ENOMEM;
     A->m = m;
     A->n = n;
+    A->nd = 2;
+    for (int k = 0; k < ND_MAXDIM; k++) A->shape[k] = 1;
+    A->shape[0] = m;
+    A->shape[1] = n;
     A->nb = nb;
     A->mloc = numroc_(&im, &nb, &myrow, &zero, &nprow);
     A->nloc = numroc_(&in, &nb, &mycol, &zero, &npcol);
@@ -485,6 +497,7 @@ nd_status nd_dm_copy(const nd_dm *A, nd_dm **out)
     if (!(on_dev() && (A->at & ND_AT_DEV))) return nd_dm_copy_host(A, out);
     ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
     nd_dm_dev->copy((*out)->dev, A->dev, A->cap);
+    keep_shape(*out, A);
     return ND_OK;
 }
 
@@ -661,9 +674,28 @@ nd_status nd_dm_diag(const nd_dm *A, nd_dm **out)
 
 /* ---- elementwise ----------------------------------------------------------------- */
 
-static const char *const ew_sym[] = {"+", "-", "*", "/", "^"};
+static const char *const ew_sym[ND_EW_NOPS] = {
+    "+", "-", "*", "/", "^", "%", "//", "<", "<=", ">", ">=", "==", "!=", "maximum", "minimum",
+    "atan2"};
 
-static inline double ew_apply(nd_ew_op op, double x, double y)
+const char *nd_ew_name(nd_ew_op op) { return (unsigned)op < ND_EW_NOPS ? ew_sym[op] : "?"; }
+
+/* Float modulo with the sign of the divisor (Lua's %, the VM's on numbers). */
+static inline double mod_floor(double x, double y)
+{
+    double r = fmod(x, y);
+    if (r != 0 && ((r < 0) != (y < 0))) r += y;
+    return r;
+}
+
+/* numpy's maximum/minimum: a NaN operand gives NaN. */
+static inline double nan_pick(double x, double y, bool max)
+{
+    if (isnan(x) || isnan(y)) return x + y;
+    return max ? (x >= y ? x : y) : (x <= y ? x : y);
+}
+
+double nd_ew_apply(nd_ew_op op, double x, double y)
 {
     switch (op) {
     case ND_EW_ADD: return x + y;
@@ -671,30 +703,61 @@ static inline double ew_apply(nd_ew_op op, double x, double y)
     case ND_EW_MUL: return x * y;
     case ND_EW_DIV: return x / y;
     case ND_EW_POW: return pow(x, y);
+    case ND_EW_MOD: return mod_floor(x, y);
+    case ND_EW_FLOORDIV: return floor(x / y);
+    case ND_EW_LT: return x < y;
+    case ND_EW_LE: return x <= y;
+    case ND_EW_GT: return x > y;
+    case ND_EW_GE: return x >= y;
+    case ND_EW_EQ: return x == y;
+    case ND_EW_NE: return x != y;
+    case ND_EW_MAX: return nan_pick(x, y, true);
+    case ND_EW_MIN: return nan_pick(x, y, false);
+    case ND_EW_ATAN2: return atan2(x, y);
     }
     return 0.0;
 }
+#define ew_apply nd_ew_apply
+
+/* The local parts are contiguous (lld == mloc) and cap elements long, as the device
+ * kernels assume too; the switch is outside the loops so that each loop vectorizes. */
+#define EW_LOOP(EXPR)                                                                    \
+    for (size_t k = 0; k < n; k++) {                                                     \
+        double x = sa ? s : a[k], y = sa ? b[k] : (b ? b[k] : s);                        \
+        c[k] = (EXPR);                                                                   \
+    }
+static void ew_host(nd_ew_op op, const double *a, const double *b, double s, bool sa,
+                    double *c, size_t n)
+{
+    switch (op) {
+    case ND_EW_ADD: EW_LOOP(x + y) break;
+    case ND_EW_SUB: EW_LOOP(x - y) break;
+    case ND_EW_MUL: EW_LOOP(x * y) break;
+    case ND_EW_DIV: EW_LOOP(x / y) break;
+    default: EW_LOOP(ew_apply(op, x, y)) break;
+    }
+}
+#undef EW_LOOP
 
 nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
 {
     *out = NULL;
-    ND_CHECK((unsigned)op <= ND_EW_POW, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
     ND_CHECK(A->m == B->m && A->n == B->n, ND_EPROG, "shape mismatch: %lldx%lld %s %lldx%lld",
              LL(A->m), LL(A->n), ew_sym[op], LL(B->m), LL(B->n));
-    if (on_dev()) {
+    if (on_dev() && op < ND_EW_NDEV) {
         const nd_dm *in[2] = {A, B};
         ND_TRY(nd_dm_to_dev(2, in));
         ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
         nd_dm_dev->ew(op, A->dev, B->dev, (*out)->dev, A->cap);
+        keep_shape(*out, A);
         return ND_OK;
     }
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
-    nd_dm *C = *out;
-    for (int lj = 0; lj < A->nloc; lj++)
-        for (int li = 0; li < A->mloc; li++) {
-            size_t k = li + (size_t)lj * A->lld;
-            C->a[k] = ew_apply(op, A->a[k], B->a[k]);
-        }
+    nd_dm_host(A);
+    nd_dm_host(B);
+    ew_host(op, A->a, B->a, 0.0, false, (*out)->a, A->cap);
+    keep_shape(*out, A);
     return ND_OK;
 }
 
@@ -702,35 +765,37 @@ nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_lef
                           nd_dm **out)
 {
     *out = NULL;
-    ND_CHECK((unsigned)op <= ND_EW_POW, ND_EINTERNAL, "bad elementwise op %d", (int)op);
-    if (on_dev()) {
+    ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    if (on_dev() && op < ND_EW_NDEV) {
         ND_TRY(nd_dm_to_dev(1, &A));
         ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
         nd_dm_dev->ew_scalar(op, A->dev, s, scalar_left, (*out)->dev, A->cap);
+        keep_shape(*out, A);
         return ND_OK;
     }
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
-    nd_dm *C = *out;
-    for (int lj = 0; lj < A->nloc; lj++)
-        for (int li = 0; li < A->mloc; li++) {
-            size_t k = li + (size_t)lj * A->lld;
-            C->a[k] = scalar_left ? ew_apply(op, s, A->a[k]) : ew_apply(op, A->a[k], s);
-        }
+    nd_dm_host(A);
+    if (scalar_left) ew_host(op, NULL, A->a, s, true, (*out)->a, A->cap);
+    else ew_host(op, A->a, NULL, s, false, (*out)->a, A->cap);
+    keep_shape(*out, A);
     return ND_OK;
 }
 
 nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
 {
     *out = NULL;
-    ND_CHECK((unsigned)f <= ND_MAP_TANH, ND_EINTERNAL, "bad map function %d", (int)f);
-    if (on_dev()) {
+    ND_CHECK((unsigned)f <= ND_MAP_ROUND, ND_EINTERNAL, "bad map function %d", (int)f);
+    if (on_dev() && f < ND_MAP_NDEV) {
         ND_TRY(nd_dm_to_dev(1, &A));
         ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
         nd_dm_dev->map(f, A->dev, (*out)->dev, A->cap);
+        keep_shape(*out, A);
         return ND_OK;
     }
     ND_TRY(nd_dm_alloc(A->m, A->n, out));
     nd_dm *C = *out;
+    keep_shape(C, A);
+    nd_dm_host(A);
     for (int lj = 0; lj < A->nloc; lj++)
         for (int li = 0; li < A->mloc; li++) {
             size_t k = li + (size_t)lj * A->lld;
@@ -744,6 +809,11 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
             case ND_MAP_SIN: y = sin(x); break;
             case ND_MAP_COS: y = cos(x); break;
             case ND_MAP_TANH: y = tanh(x); break;
+            case ND_MAP_TAN: y = tan(x); break;
+            case ND_MAP_ATAN: y = atan(x); break;
+            case ND_MAP_FLOOR: y = floor(x); break;
+            case ND_MAP_CEIL: y = ceil(x); break;
+            case ND_MAP_ROUND: y = round(x); break;
             }
             C->a[k] = y;
         }

@@ -13,7 +13,9 @@
 #include "runtime/dm.h"
 
 struct nd_dm {
-    int64_t m, n;
+    int64_t m, n;    /* the storage shape (the fold of runtime/arr.h) */
+    int nd;          /* the logical shape: nd dimensions, shape[nd..] == 1 */
+    int64_t shape[ND_MAXDIM];
     int nb;          /* square blocks */
     int mloc, nloc;  /* local rows and columns */
     int lld;
