@@ -680,6 +680,20 @@ static double ref_ew(nd_ew_op op, double x, double y)
     case ND_EW_MUL: return x * y;
     case ND_EW_DIV: return x / y;
     case ND_EW_POW: return pow(x, y);
+    case ND_EW_MOD: {
+        double r = fmod(x, y); /* the sign of the divisor, as the VM's % on numbers */
+        return r != 0 && (r < 0) != (y < 0) ? r + y : r;
+    }
+    case ND_EW_FLOORDIV: return floor(x / y);
+    case ND_EW_LT: return x < y ? 1.0 : 0.0;
+    case ND_EW_LE: return x <= y ? 1.0 : 0.0;
+    case ND_EW_GT: return x > y ? 1.0 : 0.0;
+    case ND_EW_GE: return x >= y ? 1.0 : 0.0;
+    case ND_EW_EQ: return x == y ? 1.0 : 0.0;
+    case ND_EW_NE: return x != y ? 1.0 : 0.0;
+    case ND_EW_MAX: return isnan(x) || isnan(y) ? NAN : fmax(x, y);
+    case ND_EW_MIN: return isnan(x) || isnan(y) ? NAN : fmin(x, y);
+    case ND_EW_ATAN2: return atan2(x, y);
     }
     return NAN;
 }
@@ -690,7 +704,7 @@ START_TEST(test_elementwise)
     size_t N = (size_t)(m * n);
     nd_dm *A = mk_rand(m, n, 1), *B = mk_rand(m, n, 2);
     double *a = gather(A), *b = gather(B);
-    for (int op = ND_EW_ADD; op <= ND_EW_POW; op++) {
+    for (int op = ND_EW_ADD; op < ND_EW_NOPS; op++) {
         nd_dm *C, *L, *R;
         ck_assert_int_eq(nd_dm_ew((nd_ew_op)op, A, B, &C), ND_OK);
         ck_assert_int_eq(nd_dm_ew_scalar((nd_ew_op)op, A, 1.5, false, &R), ND_OK);
@@ -704,8 +718,9 @@ START_TEST(test_elementwise)
         free_cm(c, C), free_cm(l, L), free_cm(r, R);
         nd_dm_free(C), nd_dm_free(L), nd_dm_free(R);
     }
-    double (*const fns[])(double) = {NULL, fabs, sqrt, exp, log, sin, cos, tanh};
-    for (int f = ND_MAP_NEG; f <= ND_MAP_TANH; f++) {
+    double (*const fns[])(double) = {NULL, fabs, sqrt,  exp,  log,  sin,  cos,
+                                     tanh, tan,  atan,  floor, ceil, round};
+    for (int f = ND_MAP_NEG; f <= ND_MAP_ROUND; f++) {
         nd_dm *C;
         ck_assert_int_eq(nd_dm_map((nd_map_fn)f, A, &C), ND_OK);
         double *c = gather(C);
