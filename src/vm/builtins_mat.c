@@ -1,5 +1,5 @@
-/* builtins_mat.c: the matrix builtins (construction, shape, elementwise math,
- * reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h and src/la/la.h
+/* builtins_mat.c: the matrix builtins (eye diag hcat vcat linspace matrix, the
+ * one-argument elementwise math, reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h and src/la/la.h
  * (LANGUAGE.md "Builtins").  Argument types are validated here, before the collective
  * call, so that a bad argument fails alike on every rank; shapes are checked once, by
  * the dm or la function, whose errors (shape, singular) come back without a position
@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "la/la.h"
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
 
@@ -52,27 +53,18 @@ static double mn(const nd_dm *A)
     return (double)nd_dm_rows(A) * (double)nd_dm_cols(A);
 }
 
-/* ---- construction ---- */
-
-nd_status nd_bi_ZEROS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+/* Argument k as a matrix: a 2-D array (eye, diag, hcat, vcat are for matrices only). */
+static nd_status mat2_arg(const char *fn, int k, nd_value v, nd_dm **out)
 {
-    int64_t m = 0, n = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg("zeros", 1, args[0], &m));
-    ND_TRY(dim_arg("zeros", 2, args[1], &n));
-    LA(0.0, nd_dm_zeros(m, n, &r));
-    return ret_matrix(r, out);
+    ND_TRY(nd_arg_matrix(fn, k, v, out));
+    int nd = nd_arr_ndim(*out);
+    if (nd != 2)
+        return nd_err_set(ND_EPROG, "%s: argument %d must be a matrix (2-D), not a %d-d array",
+                          fn, k, nd);
+    return ND_OK;
 }
 
-nd_status nd_bi_ONES(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    int64_t m = 0, n = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg("ones", 1, args[0], &m));
-    ND_TRY(dim_arg("ones", 2, args[1], &n));
-    LA(0.0, nd_dm_fill(m, n, 1.0, &r));
-    return ret_matrix(r, out);
-}
+/* ---- construction (zeros ones fill rand randn reshape tolist: builtins_arr.c) ---- */
 
 nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
@@ -81,39 +73,6 @@ nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(dim_arg("eye", 1, args[0], &n));
     LA(0.0, nd_dm_eye(n, &r));
     return ret_matrix(r, out);
-}
-
-nd_status nd_bi_FILL(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    int64_t m = 0, n = 0;
-    double v = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg("fill", 1, args[0], &m));
-    ND_TRY(dim_arg("fill", 2, args[1], &n));
-    ND_TRY(nd_arg_num("fill", 3, args[2], &v));
-    LA(0.0, nd_dm_fill(m, n, v, &r));
-    return ret_matrix(r, out);
-}
-
-static nd_status rand_common(const char *fn, nd_value *args, bool normal, nd_value *out)
-{
-    int64_t m = 0, n = 0, seed = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg(fn, 1, args[0], &m));
-    ND_TRY(dim_arg(fn, 2, args[1], &n));
-    ND_TRY(nd_arg_int(fn, 3, args[2], &seed));
-    LA(0.0, nd_dm_rand(m, n, seed, normal, &r));
-    return ret_matrix(r, out);
-}
-
-nd_status nd_bi_RAND(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return rand_common("rand", args, false, out);
-}
-
-nd_status nd_bi_RANDN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return rand_common("randn", args, true, out);
 }
 
 nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
@@ -131,27 +90,16 @@ nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_DIAG(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("diag", 1, args[0], &A));
+    ND_TRY(mat2_arg("diag", 1, args[0], &A));
     LA(0.0, nd_dm_diag(A, &r));
-    return ret_matrix(r, out);
-}
-
-nd_status nd_bi_RESHAPE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL, *r = NULL;
-    int64_t m = 0, n = 0;
-    ND_TRY(nd_arg_matrix("reshape", 1, args[0], &A));
-    ND_TRY(dim_arg("reshape", 2, args[1], &m));
-    ND_TRY(dim_arg("reshape", 3, args[2], &n));
-    LA(0.0, nd_dm_reshape(A, m, n, &r));
     return ret_matrix(r, out);
 }
 
 nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *B = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("hcat", 1, args[0], &A));
-    ND_TRY(nd_arg_matrix("hcat", 2, args[1], &B));
+    ND_TRY(mat2_arg("hcat", 1, args[0], &A));
+    ND_TRY(mat2_arg("hcat", 2, args[1], &B));
     LA(0.0, nd_dm_hcat(A, B, &r));
     return ret_matrix(r, out);
 }
@@ -159,8 +107,8 @@ nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_VCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *B = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("vcat", 1, args[0], &A));
-    ND_TRY(nd_arg_matrix("vcat", 2, args[1], &B));
+    ND_TRY(mat2_arg("vcat", 1, args[0], &A));
+    ND_TRY(mat2_arg("vcat", 2, args[1], &B));
     LA(0.0, nd_dm_vcat(A, B, &r));
     return ret_matrix(r, out);
 }
@@ -224,55 +172,8 @@ nd_status nd_bi_MATRIX(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     return ret_matrix(A, out);
 }
 
-/* tolist(A): always a list of rows of floats. */
-nd_status nd_bi_TOLIST(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL;
-    double *data = NULL;
-    ND_TRY(nd_arg_matrix("tolist", 1, args[0], &A));
-    int64_t m = nd_dm_rows(A), n = nd_dm_cols(A);
-    LA(0.0, nd_dm_to_colmajor(A, &data));
-    nd_status st = ND_OK;
-    nd_list *outer = nd_list_new((size_t)m);
-    if (!outer) st = ND_ENOMEM;
-    for (int64_t i = 0; st == ND_OK && i < m; i++) {
-        nd_list *row = nd_list_new((size_t)n);
-        if (!row) {
-            st = ND_ENOMEM;
-            break;
-        }
-        for (int64_t j = 0; j < n; j++) row->items[j] = ND_FLOAT(data[j * m + i]);
-        row->len = (size_t)n;
-        outer->items[outer->len++] = ND_OBJ(ND_T_LIST, row);
-    }
-    nd_free(data, (size_t)(m * n) * sizeof(double));
-    if (st != ND_OK) {
-        if (outer) nd_val_decref(ND_OBJ(ND_T_LIST, outer));
-        return st;
-    }
-    *out = ND_OBJ(ND_T_LIST, outer);
-    return ND_OK;
-}
-
-/* ---- shape ---- */
-
-nd_status nd_bi_ROWS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL;
-    ND_TRY(nd_arg_matrix("rows", 1, args[0], &A));
-    *out = ND_INT(nd_dm_rows(A));
-    return ND_OK;
-}
-
-nd_status nd_bi_COLS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL;
-    ND_TRY(nd_arg_matrix("cols", 1, args[0], &A));
-    *out = ND_INT(nd_dm_cols(A));
-    return ND_OK;
-}
-
-/* ---- elementwise math: numbers give floats (abs keeps an int an int) ---- */
+/* ---- elementwise math: numbers give floats (abs keeps an int an int); an array gives
+ * an array of its shape (floor, ceil, round: builtins.c) ---- */
 
 static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_value v,
                        nd_value *out)
@@ -288,7 +189,7 @@ static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_val
         return ND_OK;
     }
     if (!ND_IS_NUM(v))
-        return nd_err_set(ND_EPROG, "%s: argument 1 must be a number or matrix, not %s", fn,
+        return nd_err_set(ND_EPROG, "%s: argument 1 must be a number or array, not %s", fn,
                           nd_val_typename(v));
     *out = ND_FLOAT(f(v.type == ND_T_INT ? (double)v.as.i : v.as.f));
     return ND_OK;
@@ -307,6 +208,8 @@ MATH1(LOG, "log", ND_MAP_LOG, log)
 MATH1(SIN, "sin", ND_MAP_SIN, sin)
 MATH1(COS, "cos", ND_MAP_COS, cos)
 MATH1(TANH, "tanh", ND_MAP_TANH, tanh)
+MATH1(TAN, "tan", ND_MAP_TAN, tan)
+MATH1(ATAN, "atan", ND_MAP_ATAN, atan)
 
 /* ---- reductions ---- */
 

@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "la/la.h"
 #include "nbc/builtin_ids.h"
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
 
@@ -20,8 +21,10 @@ static const char *const type_names[] = {
     "undefined",
 };
 
+/* An array value (ND_T_MATRIX) of other than 2 dimensions is an "array". */
 const char *nd_val_typename(nd_value v)
 {
+    if (v.type == ND_T_MATRIX && nd_arr_ndim(ND_AS_MATRIX(v)->dm) != 2) return "array";
     return v.type <= ND_T_UNDEF ? type_names[v.type] : "?";
 }
 
@@ -87,8 +90,10 @@ nd_status nd_val_repr(const nd_program *prog, nd_strbuf *sb, nd_value v, bool qu
     }
     case ND_T_MATRIX: {
         const nd_dm *dm = ND_AS_MATRIX(v)->dm;
-        return nd_sb_printf(sb, "<matrix %" PRId64 "x%" PRId64 ">", nd_dm_rows(dm),
-                            nd_dm_cols(dm));
+        char shape[ND_SHAPE_STR];
+        int nd = nd_arr_ndim(dm);
+        return nd_sb_printf(sb, "<%s %s>", nd == 2 ? "matrix" : "array",
+                            nd_arr_shape_str(nd, nd_arr_shape(dm), shape));
     }
     case ND_T_FUNC:
         return nd_sb_printf(sb, "<fn %s>",
