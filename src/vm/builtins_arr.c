@@ -244,9 +244,10 @@ static nd_status nest_fill(const nd_list *l, int level, nest *ns)
 {
     char p[PATH_CAP];
     if ((int64_t)l->len != ns->shape[level])
-        return nd_err_set(ND_EPROG, "array: ragged lists: the list at %s has %zu elements, "
+        return nd_err_set(ND_EPROG, "array: ragged lists: the list at %s has %zu element%s, "
                                     "expected %" PRId64,
-                          path_str(ns, level, p, sizeof p), l->len, ns->shape[level]);
+                          path_str(ns, level, p, sizeof p), l->len, l->len == 1 ? "" : "s",
+                          ns->shape[level]);
     bool leaf = level == ns->nd - 1;
     for (size_t i = 0; i < l->len; i++) {
         nd_value e = l->items[i];
