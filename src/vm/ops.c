@@ -88,6 +88,11 @@ nd_status nd_val_repr(const nd_program *prog, nd_strbuf *sb, nd_value v, bool qu
     }
     case ND_T_MATRIX: {
         const nd_dm *dm = ND_AS_MATRIX(v)->dm;
+        if (nd_arr_ndim(dm) != 2) {
+            char shp[ND_SHAPE_STR];
+            return nd_sb_printf(sb, "<array %s>",
+                                nd_arr_shape_str(nd_arr_ndim(dm), nd_arr_shape(dm), shp));
+        }
         return nd_sb_printf(sb, "<matrix %" PRId64 "x%" PRId64 ">", nd_dm_rows(dm),
                             nd_dm_cols(dm));
     }
