@@ -461,8 +461,13 @@ static void expr_to(gen *G, const nd_expr *e, int dst)
         if (G->opt >= 1 && e->lhs->cv.kind) {
             /* the left operand is known: either it is the result, or the right one is */
             bool t = nd_opt_truthy(&e->lhs->cv);
-            if (e->kind == E_AND ? !t : t) load_const(G, dst, &e->lhs->cv, e->line, e->col);
-            else expr_to(G, e->rhs, dst);
+            if (e->kind == E_AND ? !t : t) {
+                load_const(G, dst, &e->lhs->cv, e->line, e->col);
+            } else {
+                expr_to(G, e->rhs, dst);
+                if (e != G->cond && may_be_array(e->rhs))
+                    emit(G, ND_OP_NOARRAY, dst, e->kind == E_OR, 0, 0, e->line, e->col);
+            }
             break;
         }
         expr_to(G, e->lhs, dst);
