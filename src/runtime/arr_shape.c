@@ -109,8 +109,10 @@ nd_status nd_arr_concat(int n, const nd_dm *const *parts, int axis, nd_dm **out)
     ND_TRY(nd_arr_alloc(nd, oshape, &R));
     int64_t at = 0;
     for (int p = 0; p < n; p++) {
-        nd_status st = nd_arr_view_assign(R, nd, nd_arr_shape(parts[p]), at * ostride[ax],
-                                          ostride, parts[p]);
+        /* Matrices are blocks of a matrix: the block copy (PDGEMR2D) needs no index lists. */
+        nd_status st = nd == 2 ? nd_dm_assign(R, ax == 0 ? at : 0, ax == 1 ? at : 0, parts[p])
+                               : nd_arr_view_assign(R, nd, nd_arr_shape(parts[p]),
+                                                    at * ostride[ax], ostride, parts[p]);
         if (st != ND_OK) {
             nd_dm_free(R);
             return st;
