@@ -447,7 +447,19 @@ int main(int argc, char **argv)
         test_concat, test_stack, test_concat_stack_errors, test_kron, test_tensordot,
         test_tensordot_errors, NULL};
     nd_check_tcase(s, "core", 240, tests);
+    /* Every test frees what it made: the allocator's live bytes come back (after one
+     * array has started the grid, which keeps its own allocations). */
+    const int64_t one[1] = {1};
+    nd_dm *warm = NULL;
+    if (nd_arr_alloc(1, one, &warm) != ND_OK) return 1;
+    nd_dm_free(warm);
+    size_t live = nd_alloc_live();
     int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
+    if (nd_alloc_live() != live) {
+        fprintf(stderr, "check_arr_shape: %zu bytes leaked (rank %d)\n", nd_alloc_live() - live,
+                nd_spmd_rank());
+        failed++;
+    }
     int any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     nd_spmd_finalize();
