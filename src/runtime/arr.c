@@ -277,7 +277,8 @@ void nd_arr_set_piece_elems(size_t n) { piece_elems = n; }
 
 nd_status nd_arr_pieces(size_t n, size_t *npieces)
 {
-    uint64_t k = (n + piece_elems - 1) / piece_elems;
+    size_t piece = nd_arr_piece_elems();
+    uint64_t k = (n + piece - 1) / piece;
     if (nd_spmd_size() > 1) {
         int rc = MPI_Allreduce(MPI_IN_PLACE, &k, 1, MPI_UINT64_T, MPI_MAX, nd_spmd_comm());
         if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
