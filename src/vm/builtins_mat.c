@@ -218,7 +218,19 @@ static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
     nd_dm *A = NULL;
     double r = 0;
     ND_TRY(nd_arg_matrix(fn, 1, v, &A));
+    if (op == ND_RED_TRACE) ND_TRY(mat2_arg(fn, 1, v, &A));
     if (op == ND_RED_TRACE) ND_TRY(nd_dm_need_square("trace", A));
+    if ((op == ND_RED_NORM_1 || op == ND_RED_NORM_INF) && nd_arr_ndim(A) != 2) {
+        /* vector norms of a 1-D array, as numpy: sum |x|, max |x| */
+        if (nd_arr_ndim(A) != 1) ND_TRY(mat2_arg(fn, 1, v, &A));
+        nd_dm *absA = NULL;
+        LA(mn(A), nd_dm_map(ND_MAP_ABS, A, &absA));
+        nd_status st = nd_dm_reduce(op == ND_RED_NORM_1 ? ND_RED_SUM : ND_RED_MAX, absA, &r);
+        nd_dm_free(absA);
+        ND_TRY(st);
+        *out = ND_FLOAT(r);
+        return ND_OK;
+    }
     LA(op == ND_RED_TRACE ? (double)nd_dm_rows(A) : mn(A), nd_dm_reduce(op, A, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
@@ -271,7 +283,39 @@ nd_status nd_bi_DOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     double r = 0;
     ND_TRY(nd_arg_matrix("dot", 1, args[0], &x));
     ND_TRY(nd_arg_matrix("dot", 2, args[1], &y));
-    LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
+    if (nd_arr_ndim(x) == 2 && nd_arr_ndim(y) == 2) {
+        LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
+        *out = ND_FLOAT(r);
+        return ND_OK;
+    }
+    /* A 1-D operand: both as n-by-1 columns (vectors of any orientation are equal). */
+    const nd_dm *in[2] = {x, y};
+    nd_dm *col[2] = {NULL, NULL};
+    nd_status st = ND_OK;
+    for (int k = 0; k < 2 && st == ND_OK; k++) {
+        int nd = nd_arr_ndim(in[k]);
+        const int64_t *sh = nd_arr_shape(in[k]);
+        if (nd > 2 || (nd == 2 && sh[0] != 1 && sh[1] != 1))
+            st = nd_err_set(ND_EPROG, "dot: argument %d must be a vector (1-D, n-by-1 or "
+                                      "1-by-n), not a %lld-element %d-d array",
+                            k + 1, (long long)nd_arr_size(in[k]), nd);
+    }
+    if (st == ND_OK && nd_arr_size(x) != nd_arr_size(y))
+        st = nd_err_set(ND_EPROG, "shape mismatch: dot of vectors of %lld and %lld elements",
+                        (long long)nd_arr_size(x), (long long)nd_arr_size(y));
+    for (int k = 0; k < 2 && st == ND_OK; k++) {
+        int64_t sh[2] = {nd_arr_size(in[k]), 1};
+        st = nd_arr_reshape(in[k], 2, sh, &col[k]);
+    }
+    if (st == ND_OK) {
+        nd_stats_begin(ND_STATS_LA);
+        st = nd_dm_dot(col[0], col[1], &r);
+        nd_stats_end(ND_STATS_LA);
+        nd_stats_add_flops(2.0 * mn(col[0]));
+    }
+    nd_dm_free(col[0]);
+    nd_dm_free(col[1]);
+    ND_TRY(st);
     *out = ND_FLOAT(r);
     return ND_OK;
 }
@@ -282,23 +326,42 @@ nd_status nd_bi_TRANSPOSE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("transpose", 1, args[0], &A));
-    LA(0.0, nd_dm_transpose(A, &r));
+    LA(0.0, nd_arr_transpose(A, &r));
     return ret_matrix(r, out);
 }
 
 nd_status nd_bi_SOLVE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *B = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("solve", 1, args[0], &A));
+    ND_TRY(mat2_arg("solve", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("solve", 2, args[1], &B));
-    LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
+    if (nd_arr_ndim(B) == 2) {
+        LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
+        return ret_matrix(r, out);
+    }
+    /* A 1-D right-hand side gives a 1-D solution (numpy). */
+    if (nd_arr_ndim(B) != 1) ND_TRY(mat2_arg("solve", 2, args[1], &B));
+    int64_t n = nd_arr_size(B), col[2] = {n, 1};
+    nd_dm *b = NULL, *x = NULL;
+    ND_CHECK(n == nd_dm_rows(A), ND_EPROG, "shape mismatch: solve(%lldx%lld, %lld)",
+             (long long)nd_dm_rows(A), (long long)nd_dm_cols(A), (long long)n);
+    ND_TRY(nd_arr_reshape(B, 2, col, &b));
+    nd_stats_begin(ND_STATS_LA);
+    nd_status st = nd_la_solve(A, b, &x);
+    nd_stats_end(ND_STATS_LA);
+    nd_dm_free(b);
+    ND_TRY(st);
+    nd_stats_add_flops(nd_stats_flops_solve(nd_dm_rows(A), 1));
+    st = nd_arr_reshape(x, 1, &n, &r);
+    nd_dm_free(x);
+    ND_TRY(st);
     return ret_matrix(r, out);
 }
 
 nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("cholesky", 1, args[0], &A));
+    ND_TRY(mat2_arg("cholesky", 1, args[0], &A));
     LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_la_cholesky(A, &r));
     return ret_matrix(r, out);
 }
@@ -306,7 +369,7 @@ nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_INV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("inv", 1, args[0], &A));
+    ND_TRY(mat2_arg("inv", 1, args[0], &A));
     LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_la_inv(A, &r));
     return ret_matrix(r, out);
 }
@@ -315,7 +378,7 @@ nd_status nd_bi_DET(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL;
     double d = 0;
-    ND_TRY(nd_arg_matrix("det", 1, args[0], &A));
+    ND_TRY(mat2_arg("det", 1, args[0], &A));
     LA(nd_stats_flops_det(nd_dm_rows(A)), nd_la_det(A, &d));
     *out = ND_FLOAT(d);
     return ND_OK;
@@ -349,7 +412,7 @@ static nd_status matrix_list(nd_dm **ms, int n, nd_value *out)
 nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
-    ND_TRY(nd_arg_matrix("qr", 1, args[0], &A));
+    ND_TRY(mat2_arg("qr", 1, args[0], &A));
     LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_la_qr(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
@@ -357,7 +420,7 @@ nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
-    ND_TRY(nd_arg_matrix("eigh", 1, args[0], &A));
+    ND_TRY(mat2_arg("eigh", 1, args[0], &A));
     LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_la_eigh(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
@@ -365,7 +428,7 @@ nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[3];
-    ND_TRY(nd_arg_matrix("svd", 1, args[0], &A));
+    ND_TRY(mat2_arg("svd", 1, args[0], &A));
     LA(nd_stats_flops_svd(nd_dm_rows(A), nd_dm_cols(A)),
        nd_la_svd(A, &r[0], &r[1], &r[2]));
     return matrix_list(r, 3, out);
