@@ -584,12 +584,24 @@ static nd_status sep_round_run(sep_round *s, int j0, int j1)
     memset(s->ints, 0, 8 * (size_t)P * sizeof *s->ints);
     int64_t *nr = ND_ALLOC_N(int64_t, 2 * (size_t)P), *nc = nr ? nr + P : NULL;
     size_t need = 0, vneed = 0;
+    int me = nd_spmd_rank();
     if (nr) {
         for (int q = 0; q < P; q++) {
             for (int li = 0; li < mloc; li++) nr[q] += s->rpr[li] == g->qrow[q];
             for (int lj = j0; lj < j1; lj++) nc[q] += s->cpc[lj] == g->qcol[q];
-            if (!nr[q] || !nc[q]) nr[q] = nc[q] = 0;
+            if (!nr[q] || !nc[q] || q == me) nr[q] = nc[q] = 0; /* own part: copied below */
             if (nr[q]) need += 2 + (size_t)(nr[q] + nc[q]), vneed += (size_t)(nr[q] * nc[q]);
+        }
+    }
+    /* The elements this rank holds of O move by a direct copy. */
+    int myr = g->qrow[me], myc = g->qcol[me];
+    for (int lj = j0; lj < j1; lj++) {
+        if (s->cpc[lj] != myc) continue;
+        double *o = O->a + s->cl[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
+        for (int li = 0; li < mloc; li++) {
+            if (s->rpr[li] != myr) continue;
+            if (s->gather) w[li] = o[s->rl[li]];
+            else o[s->rl[li]] = w[li];
         }
     }
     bool ok = nr && grow((void **)&s->meta, &s->meta_cap, need, sizeof(int64_t)) &&
@@ -667,12 +679,26 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
 {
     int mloc = W->mloc, nloc = W->nloc, nb = O->nb;
     if (nd_spmd_size() == 1) { /* one rank: global indices are local ones */
+        /* rows at a constant stride (a slice, a flip, a broadcast) copy as runs */
+        int64_t rs = mloc > 1 ? ra[1] - ra[0] : 1;
+        for (int li = 2; li < mloc && rs != INT64_MIN; li++)
+            if (ra[li] - ra[li - 1] != rs) rs = INT64_MIN;
         for (int lj = 0; lj < nloc; lj++) {
             double *o = O->a + ca[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
-            if (gather)
+            if (rs == 1) {
+                if (gather) memcpy(w, o + ra[0], (size_t)mloc * sizeof *w);
+                else memcpy(o + ra[0], w, (size_t)mloc * sizeof *w);
+            } else if (rs != INT64_MIN) {
+                const int64_t r0 = mloc ? ra[0] : 0;
+                if (gather)
+                    for (int li = 0; li < mloc; li++) w[li] = o[r0 + li * rs];
+                else
+                    for (int li = 0; li < mloc; li++) o[r0 + li * rs] = w[li];
+            } else if (gather) {
                 for (int li = 0; li < mloc; li++) w[li] = o[ra[li]];
-            else
+            } else {
                 for (int li = 0; li < mloc; li++) o[ra[li]] = w[li];
+            }
         }
         return ND_OK;
     }
@@ -743,12 +769,9 @@ static nd_status scatter_piece(void *ctx, size_t first, size_t n, const int64_t 
 static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t off,
                            const int64_t *stride, piece_fn fn, void *ctx)
 {
-    int64_t *rp = NULL, *cp = NULL;
+    int64_t *rp = NULL, *cp = NULL, *flats = NULL;
     size_t nloc = nd_arr_local_count(X), piece = nd_arr_piece_elems(), npieces = 0;
-    int64_t *flats = ND_ALLOC_N(int64_t, piece);
-    nd_status st = view_parts(X, nd, shape, off, stride, &rp, &cp);
-    if (!flats) st = ND_ENOMEM;
-    st = nd_spmd_agree(st);
+    nd_status st = nd_spmd_agree(view_parts(X, nd, shape, off, stride, &rp, &cp));
     /* The separable path when every rank can take it (see sep_move). */
     move_ctx *m = ctx;
     const nd_dm *O = fn == gather_piece ? m->src : m->dst;
@@ -762,8 +785,12 @@ static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t
     if (st == ND_OK && sep)
         st = fn == gather_piece ? sep_move(m->dst, (nd_dm *)m->src, ra, ca, true)
                                 : sep_move((nd_dm *)m->src, m->dst, ra, ca, false);
-    else if (st == ND_OK)
-        st = nd_arr_pieces(nloc, &npieces);
+    else if (st == ND_OK) {
+        if (piece > nloc) piece = nloc ? nloc : 1;
+        flats = ND_ALLOC_N(int64_t, piece);
+        st = nd_spmd_agree(flats ? ND_OK : ND_ENOMEM);
+        if (st == ND_OK) st = nd_arr_pieces(nloc, &npieces);
+    }
     int mloc = X->mloc > 0 ? X->mloc : 1;
     for (size_t p = 0; p < npieces && st == ND_OK; p++) {
         size_t first = p * piece < nloc ? p * piece : nloc;
