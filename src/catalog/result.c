@@ -689,9 +689,13 @@ static nd_status export_csv(const char *path, const char *out_path)
             st = nd_err_set(ND_EINVALID, "%s: cannot read data", path);
         else
             fprintf(out, "%" PRId64 "\n", v);
-    } else if (cls == H5T_FLOAT && (nd == 0 || nd == 2)) {
+    } else if (cls == H5T_FLOAT && nd >= 3) {
+        st = nd_err_set(ND_EINVALID, "%s: a %d-D array has no CSV form (export it to .h5)",
+                        path, nd);
+    } else if (cls == H5T_FLOAT && nd <= 2) {
+        /* A 1-D array: one value per line, as numpy.savetxt writes it. */
         hsize_t dims[2] = {1, 1};
-        if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+        if (nd >= 1) H5Sget_simple_extent_dims(sp, dims, NULL);
         if (dims[1] && dims[0] > SIZE_MAX / sizeof(double) / dims[1]) {
             st = nd_err_set(ND_ENOMEM, "matrix too large");
             goto done;

@@ -278,6 +278,21 @@ START_TEST(test_store_load_arrays)
     size_t n;
     ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_OK);
     QEQ("SELECT name, shape, rows, cols FROM results WHERE name = 'arr2'", "arr2|5x3|5|3");
+    /* CSV: a 1-D array one value per line (numpy.savetxt); 3-D has no CSV form. */
+    char out[400];
+    snprintf(out, sizeof out, "%s/a1.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "arr1", out), ND_OK);
+    if (nd_spmd_rank() == 0) {
+        FILE *f = fopen(out, "r");
+        char text[64] = "";
+        size_t got = fread(text, 1, 20, f);
+        fclose(f);
+        text[got] = '\0';
+        ck_assert_str_eq(text, "0.0\n0.5\n1.0\n1.5\n2.0\n");
+    }
+    snprintf(out, sizeof out, "%s/a3.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "arr3", out), ND_EINVALID);
+    ck_assert(strstr(nd_err_msg(), "a 3-D array has no CSV form") != NULL);
 }
 END_TEST
 
