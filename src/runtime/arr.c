@@ -811,13 +811,20 @@ static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t
     return st;
 }
 
+/* Collective: the view of src into dst, an existing array of the view's shape. */
+static nd_status view_into(const nd_dm *src, nd_dm *dst, int64_t off, const int64_t *stride)
+{
+    nd_dm_host(src);
+    nd_dm_host_w(dst);
+    move_ctx m = {src, dst};
+    return walk_view(dst, dst->nd, dst->shape, off, stride, gather_piece, &m);
+}
+
 nd_status nd_arr_view(const nd_dm *src, int nd, const int64_t *shape, int64_t off,
                       const int64_t *stride, nd_dm **out)
 {
     ND_TRY(nd_arr_alloc(nd, shape, out));
-    nd_dm_host(src);
-    move_ctx m = {src, *out};
-    nd_status st = walk_view(*out, nd, shape, off, stride, gather_piece, &m);
+    nd_status st = view_into(src, *out, off, stride);
     if (st != ND_OK) {
         nd_dm_free(*out);
         *out = NULL;
@@ -1052,10 +1059,10 @@ nd_status nd_arr_broadcast_shape(const char *sym, int na, const int64_t *sa, int
     return ND_OK;
 }
 
-nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_dm **out)
+/* Rank-local: the strides that read A broadcast to (nd, shape), or ND_EPROG. */
+static nd_status bcast_strides(const nd_dm *A, int nd, const int64_t *shape, int64_t *stride)
 {
-    *out = NULL;
-    int64_t astride[ND_MAXDIM], stride[ND_MAXDIM];
+    int64_t astride[ND_MAXDIM];
     nd_arr_strides(A->nd, A->shape, astride);
     char x[ND_SHAPE_STR], y[ND_SHAPE_STR];
     ND_CHECK(A->nd <= nd, ND_EPROG, "shape mismatch: cannot broadcast %s to %s",
@@ -1067,6 +1074,14 @@ nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_d
                  nd_arr_shape_str(A->nd, A->shape, x), nd_arr_shape_str(nd, shape, y));
         stride[k] = ka >= 0 && a == shape[k] ? astride[ka] : 0;
     }
+    return ND_OK;
+}
+
+nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_dm **out)
+{
+    *out = NULL;
+    int64_t stride[ND_MAXDIM];
+    ND_TRY(bcast_strides(A, nd, shape, stride));
     if (A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0)
         return nd_dm_copy(A, out);
     return nd_arr_view(A, nd, shape, 0, stride, out);
@@ -1084,21 +1099,38 @@ static nd_status expand(const nd_dm *A, int nd, const int64_t *shape, const nd_d
     return ND_OK;
 }
 
+/* With broadcasting, the operand that must stretch is written into the result, which
+ * then combines with the other in place: memory is the result alone (plus a stretched
+ * copy of the second operand when both stretch). */
 nd_status nd_arr_binop(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
 {
     *out = NULL;
     if (nd_arr_same_shape(A, B)) return nd_dm_ew(op, A, B, out);
     int nd;
-    int64_t shape[ND_MAXDIM];
+    int64_t shape[ND_MAXDIM], sa[ND_MAXDIM], sb[ND_MAXDIM];
     ND_TRY(nd_arr_broadcast_shape(nd_ew_name(op), A->nd, A->shape, B->nd, B->shape, &nd, shape));
-    const nd_dm *X, *Y;
-    nd_dm *tx = NULL, *ty = NULL;
-    nd_status st = expand(A, nd, shape, &X, &tx);
-    if (st == ND_OK) st = expand(B, nd, shape, &Y, &ty);
-    if (st == ND_OK) st = nd_dm_ew(op, X, Y, out);
-    nd_dm_free(tx);
-    nd_dm_free(ty);
-    return st;
+    ND_TRY(bcast_strides(A, nd, shape, sa));
+    ND_TRY(bcast_strides(B, nd, shape, sb));
+    bool a_full = A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0;
+    bool b_full = B->nd == nd && memcmp(B->shape, shape, (size_t)nd * sizeof *shape) == 0;
+    nd_dm *C = NULL, *T = NULL;
+    ND_TRY(nd_arr_alloc(nd, shape, &C));
+    nd_status st;
+    if (a_full) { /* C := A op stretch(B) */
+        st = view_into(B, C, 0, sb);
+        if (st == ND_OK) st = nd_dm_ew_into(op, A, C, C);
+    } else { /* C := stretch(A) op (B or stretch(B)) */
+        st = view_into(A, C, 0, sa);
+        if (st == ND_OK && !b_full) st = nd_arr_view(B, nd, shape, 0, sb, &T);
+        if (st == ND_OK) st = nd_dm_ew_into(op, C, b_full ? B : T, C);
+    }
+    nd_dm_free(T);
+    if (st != ND_OK) {
+        nd_dm_free(C);
+        return st;
+    }
+    *out = C;
+    return ND_OK;
 }
 
 nd_status nd_arr_binop_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,

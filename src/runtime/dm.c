@@ -764,8 +764,8 @@ double nd_ew_apply(nd_ew_op op, double x, double y)
         c[k] = (EXPR);                                                                   \
     }
 /* c = a op b, or s op b (a NULL), or a op s (b NULL). */
-static void ew_host(nd_ew_op op, const double *restrict a, const double *restrict b, double s,
-                    double *restrict c, size_t n)
+static void ew_host(nd_ew_op op, const double *a, const double *b, double s,
+                    double *c, size_t n)
 {
     if (a && b) EW_CASES(EW_AB)
     else if (b) EW_CASES(EW_SB)
@@ -795,6 +795,25 @@ nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     nd_dm_host(B);
     ew_host(op, A->a, B->a, 0.0, (*out)->a, A->cap);
     keep_shape(*out, A);
+    return ND_OK;
+}
+
+nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C)
+{
+    ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    ND_CHECK(A->m == B->m && A->n == B->n && A->m == C->m && A->n == C->n, ND_EINTERNAL,
+             "ew_into: layouts differ");
+    if (on_dev()) {
+        const nd_dm *in[3] = {A, B, C};
+        ND_TRY(nd_dm_to_dev(3, in));
+        nd_dm_dev->ew(op, A->dev, B->dev, C->dev, A->cap); /* C may alias A or B */
+        C->at = ND_AT_DEV;
+        return ND_OK;
+    }
+    nd_dm_host(A);
+    nd_dm_host(B);
+    nd_dm_host_w(C);
+    ew_host(op, A->a, B->a, 0.0, C->a, A->cap);
     return ND_OK;
 }
 
