@@ -1021,6 +1021,66 @@ nd_status nd_arr_subscript(const nd_dm *A, int nsub, const nd_sub *subs, nd_dm *
     return nd_arr_view(A, sel.nd, sel.shape, sel.off, sel.stride, out);
 }
 
+/* Rank-local: whether index i of an axis of n lies in subscript sub (NULL: the whole
+ * axis); the subscript was validated by select_subs. */
+static bool in_sub(const nd_sub *sub, int64_t n, int64_t i)
+{
+    if (!sub) return true;
+    if (sub->kind == ND_SUB_INDEX) return i == (sub->start < 0 ? sub->start + n : sub->start);
+    int64_t first = 0, count = 0, step = 1;
+    (void)norm_slice(sub, n, 0, &first, &count, &step);
+    int64_t d = i - first;
+    if (d % step != 0) return false;
+    int64_t k = d / step;
+    return k >= 0 && k < count;
+}
+
+/* Collective: A[subs] := v without a temporary.  The selection is a product of one set
+ * per axis; with the fold at a dimension boundary (k-D, k >= 2) a storage row is in it
+ * when its leading indices are, a column when its trailing ones are. */
+static nd_status fill_selection(nd_dm *A, int nsub, const nd_sub *subs, double v)
+{
+    int nd = A->nd, t = 0;
+    int64_t R, C;
+    fold(nd, A->shape, &R, &C, &t);
+    const nd_sub *ax[ND_MAXDIM] = {NULL};
+    bool vec = nd == 2 && nsub == 1 && (A->shape[0] == 1 || A->shape[1] == 1);
+    for (int q = 0; q < nsub; q++)
+        ax[vec && A->shape[0] == 1 && A->shape[1] > 1 ? 1 : q] = &subs[q];
+    nd_dm_host_w(A);
+    int64_t idx[ND_MAXDIM];
+    if (t < 0) { /* 1-D split fold: test each local element */
+        for (int lj = 0; lj < A->nloc; lj++) {
+            int64_t c = nd_dm_gcol(A, lj);
+            for (int li = 0; li < A->mloc; li++)
+                if (in_sub(ax[0], A->shape[0], nd_dm_grow(A, li) * C + c))
+                    A->a[li + (size_t)lj * A->lld] = v;
+        }
+        return ND_OK;
+    }
+    bool *rows = ND_ALLOC_N(bool, A->mloc ? (size_t)A->mloc : 1);
+    bool *cols = ND_ALLOC_N(bool, A->nloc ? (size_t)A->nloc : 1);
+    ND_TRY(nd_spmd_agree(rows && cols ? ND_OK : ND_ENOMEM));
+    for (int li = 0; li < A->mloc; li++) {
+        unflatten(nd_dm_grow(A, li), t, A->shape, idx);
+        rows[li] = true;
+        for (int k = 0; k < t && rows[li]; k++) rows[li] = in_sub(ax[k], A->shape[k], idx[k]);
+    }
+    for (int lj = 0; lj < A->nloc; lj++) {
+        unflatten(nd_dm_gcol(A, lj), nd - t, A->shape + t, idx);
+        cols[lj] = true;
+        for (int k = t; k < nd && cols[lj]; k++)
+            cols[lj] = in_sub(ax[k], A->shape[k], idx[k - t]);
+    }
+    for (int lj = 0; lj < A->nloc; lj++)
+        if (cols[lj])
+            for (int li = 0; li < A->mloc; li++)
+                if (rows[li]) A->a[li + (size_t)lj * A->lld] = v;
+    ND_FREE_N(rows, A->mloc ? (size_t)A->mloc : 1);
+    ND_FREE_N(cols, A->nloc ? (size_t)A->nloc : 1);
+    return ND_OK;
+}
+
 nd_status nd_arr_subassign(nd_dm *A, int nsub, const nd_sub *subs, const nd_dm *B, double v)
 {
     selection sel;
@@ -1029,12 +1089,12 @@ nd_status nd_arr_subassign(nd_dm *A, int nsub, const nd_sub *subs, const nd_dm *
     int nd = sel.scalar ? 1 : sel.nd;
     int64_t one = 1, zero = 0;
     const int64_t *shape = sel.scalar ? &one : sel.shape, *stride = sel.scalar ? &zero : sel.stride;
+    if (!B) return fill_selection(A, nsub, subs, v);
+    /* B itself when it has the selection's shape; else (broadcasting, or B is A) a copy */
+    bool exact = B != A && B->nd == nd && memcmp(B->shape, shape, (size_t)nd * sizeof *shape) == 0;
     nd_dm *src = NULL;
-    nd_status st;
-    if (!B) st = nd_arr_fill(nd, shape, v, &src);
-    else st = nd_arr_broadcast_to(B, nd, shape, &src); /* a copy: B may be A */
-    ND_TRY(st);
-    st = nd_arr_view_assign(A, nd, shape, sel.off, stride, src);
+    if (!exact) ND_TRY(nd_arr_broadcast_to(B, nd, shape, &src));
+    nd_status st = nd_arr_view_assign(A, nd, shape, sel.off, stride, exact ? B : src);
     nd_dm_free(src);
     return st;
 }

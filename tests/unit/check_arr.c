@@ -266,6 +266,23 @@ START_TEST(test_subscript)
         ck_assert(same_bits(d[f], want));
     }
     ND_FREE_N(d, 120);
+    /* a number into a strided selection of a 3-D array, and of a folded 1-D array */
+    nd_dm *F = mk(3, sh), *x1 = mk(1, (int64_t[]){4160});
+    nd_sub f1[3] = {sl(1, 0, 0, S_), sl(0, 0, 2, T_), ix(-1)}, f2[1] = {sl(4000, 100, -7, S_ | E_ | T_)};
+    ck_assert_int_eq(nd_arr_subassign(F, 3, f1, NULL, 7.5), ND_OK);
+    ck_assert_int_eq(nd_arr_subassign(x1, 1, f2, NULL, -2), ND_OK);
+    d = rowmajor(F);
+    for (int64_t f = 0; f < 120; f++) {
+        int64_t idx[3];
+        unflat(f, 3, sh, idx);
+        ck_assert(same_bits(d[f], idx[0] >= 1 && idx[1] % 2 == 0 && idx[2] == 5 ? 7.5 : val(f)));
+    }
+    ND_FREE_N(d, 120);
+    d = rowmajor(x1);
+    for (int64_t f = 0; f < 4160; f++)
+        ck_assert(same_bits(d[f], f <= 4000 && f > 100 && (4000 - f) % 7 == 0 ? -2.0 : val(f)));
+    ND_FREE_N(d, 4160);
+    nd_dm_free(F), nd_dm_free(x1);
     /* a shape that does not broadcast to the selection */
     nd_dm *b4 = mk(1, (int64_t[]){4});
     ck_assert_int_eq(nd_arr_subassign(T, 3, a1, b4, 0), ND_EPROG);
