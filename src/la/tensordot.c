@@ -45,15 +45,38 @@ static bool is_matrix(const nd_dm *A, int64_t rows, int64_t cols)
     return nd_arr_ndim(A) == 2 && nd_arr_shape(A)[0] == rows && nd_arr_shape(A)[1] == cols;
 }
 
-/* Collective: *out = A read as rows-by-cols, or NULL when A is that already (*use
- * points at what to multiply). */
-static nd_status as_matrix(const nd_dm *A, int64_t rows, int64_t cols, nd_dm **out,
-                           const nd_dm **use)
+/* A borrowed operand relabelled in place for the product, and its shape to restore. */
+typedef struct relabelled {
+    nd_dm *A;
+    int nd;
+    int64_t shape[ND_MAXDIM];
+} relabelled;
+
+static void restore(relabelled *r)
+{
+    if (r->A) nd_arr_relabel(r->A, r->nd, r->shape);
+}
+
+/* Collective: *use = A read as rows-by-cols: A itself when it is that matrix; A with its
+ * shape relabelled in place when the fold is the same (no copy: the operand's memory is
+ * the rank's share of the budget; `restore` puts the shape back); else a reshaped copy
+ * in *out. */
+static nd_status as_matrix(const nd_dm *A, int64_t rows, int64_t cols, bool may_relabel,
+                           nd_dm **out, const nd_dm **use, relabelled *r)
 {
     *out = NULL;
     *use = A;
+    r->A = NULL;
     if (is_matrix(A, rows, cols)) return ND_OK;
     int64_t s[2] = {rows, cols};
+    /* The VM's array object: its shape is only read again after the restore. */
+    nd_dm *w = (nd_dm *)A;
+    r->nd = nd_arr_ndim(A);
+    memcpy(r->shape, nd_arr_shape(A), sizeof r->shape);
+    if (may_relabel && nd_arr_relabel(w, 2, s)) {
+        r->A = w;
+        return ND_OK;
+    }
     ND_TRY(nd_arr_reshape(A, 2, s, out));
     *use = *out;
     return ND_OK;
@@ -73,9 +96,13 @@ nd_status nd_la_tensordot(const nd_dm *A, const nd_dm *B, int k, nd_dm **out,
     if (nr > 0) ND_TRY(nd_arr_check_shape("tensordot", nr, rshape));
     nd_dm *A2 = NULL, *B2 = NULL, *C = NULL;
     const nd_dm *a = NULL, *b = NULL;
-    nd_status st = as_matrix(A, M, K, &A2, &a);
-    if (st == ND_OK) st = as_matrix(B, K, N, &B2, &b);
+    relabelled ra = {0}, rb = {0};
+    nd_status st = as_matrix(A, M, K, true, &A2, &a, &ra);
+    /* tensordot(A, A, k): A already has the first operand's shape, so B is a copy */
+    if (st == ND_OK) st = as_matrix(B, K, N, !(B == A && ra.A), &B2, &b, &rb);
     if (st == ND_OK) st = nd_la_matmul(a, b, &C);
+    restore(&rb);
+    restore(&ra);
     nd_dm_free(A2);
     nd_dm_free(B2);
     if (st != ND_OK) return st;
@@ -86,6 +113,10 @@ nd_status nd_la_tensordot(const nd_dm *A, const nd_dm *B, int k, nd_dm **out,
         return st;
     }
     if (nr == 2 && is_matrix(C, rshape[0], rshape[1])) {
+        *out = C;
+        return ND_OK;
+    }
+    if (nd_arr_relabel(C, nr, rshape)) {
         *out = C;
         return ND_OK;
     }

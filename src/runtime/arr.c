@@ -96,10 +96,17 @@ static void fold(int nd, const int64_t *shape, int64_t *R, int64_t *C, int *t)
         }
         return;
     }
-    int64_t c = 1;
-    int k = nd;
-    while (k > 0 && c < ND_ARR_MINFOLD) c *= shape[--k];
-    *R = N / c, *C = c, *t = k;
+    /* the split at a dimension boundary that is nearest to square: the blocks spread
+     * over both directions of any grid (ties: more rows) */
+    int64_t best_c = N, c = 1;
+    int best_t = 0;
+    double best = INFINITY;
+    for (int k = nd - 1; k >= 1; k--) {
+        c *= shape[k];
+        double r = (double)(N / c), q = r > (double)c ? r / (double)c : (double)c / r;
+        if (q < best) best = q, best_c = c, best_t = k;
+    }
+    *R = N / best_c, *C = best_c, *t = best_t;
 }
 
 /* Rank-local: the shape split at the fold (a 1-D R x C fold becomes the 2-D (R, C)) with

@@ -9,8 +9,9 @@
  *   2-D:  R x C = d0 x d1 (a matrix is stored as before);
  *   1-D:  n = R * C with C the largest divisor of n that is <= sqrt(n) when that is at
  *         least ND_ARR_MINFOLD, else 1 x n, so that long vectors spread over every rank;
- *   k-D (k >= 3): C = the product of the trailing dimensions, the fewest of them whose
- *         product is >= ND_ARR_MINFOLD (all of them if none is), R = N / C.
+ *   k-D (k >= 3): split at the dimension boundary nearest to square: C the product of
+ *         the trailing dimensions after the split, R of the leading ones, max(R/C, C/R)
+ *         least (ties: the larger R).
  * Arrays of equal shape have equal layouts, so dm.h's elementwise functions and
  * whole-array reductions work on them unchanged.  docs/arrays.md has the layout and the
  * cost of each redistribution.
