@@ -239,35 +239,42 @@ static uint64_t mix64(uint64_t z)
 }
 
 /* The counter-based generator: a uniform double in [0, 1) with 53 random bits that
- * depends only on (seed, i, j, stream).  Documented in docs/matrices.md. */
-static double counter_uniform(uint64_t seed, uint64_t i, uint64_t j, uint64_t stream)
+ * depends only on (seed, i, j, stream), and for arrays of 3 or more dimensions on the
+ * further indices `rest` (nrest of them), mixed in after j so that the 2-D values stay
+ * as they were.  Documented in docs/matrices.md. */
+static double counter_uniform_nd(uint64_t seed, uint64_t i, uint64_t j, const int64_t *rest,
+                                 int nrest, uint64_t stream)
 {
     uint64_t h = mix64(seed ^ UINT64_C(0x6E6F6F646C65)); /* "noodle" */
     h = mix64(h ^ i);
     h = mix64(h ^ (j * UINT64_C(0xD1B54A32D192ED03)));
+    for (int k = 0; k < nrest; k++)
+        h = mix64(h ^ ((uint64_t)rest[k] * UINT64_C(0x8CB92BA72F3D8DD7) + (uint64_t)k));
     h = mix64(h ^ stream);
     return (double)(h >> 11) * 0x1p-53;
+}
+
+double nd_dm_rand_value(uint64_t seed, const int64_t *idx, int nd, bool normal)
+{
+    uint64_t i = (uint64_t)idx[0], j = nd > 1 ? (uint64_t)idx[1] : 0;
+    const int64_t *rest = idx + 2;
+    int nrest = nd > 2 ? nd - 2 : 0;
+    if (!normal) return counter_uniform_nd(seed, i, j, rest, nrest, 0);
+    /* Box-Muller; 1 - u1 lies in (0, 1], so the log is finite. */
+    double u1 = counter_uniform_nd(seed, i, j, rest, nrest, 1);
+    double u2 = counter_uniform_nd(seed, i, j, rest, nrest, 2);
+    return sqrt(-2.0 * log(1.0 - u1)) * cos(6.283185307179586 * u2);
 }
 
 nd_status nd_dm_rand(int64_t m, int64_t n, int64_t seed, bool normal, nd_dm **out)
 {
     ND_TRY(nd_dm_alloc(m, n, out));
     nd_dm *A = *out;
-    const double two_pi = 6.283185307179586;
-    uint64_t s = (uint64_t)seed;
     for (int lj = 0; lj < A->nloc; lj++) {
-        uint64_t j = (uint64_t)nd_dm_gcol(A, lj);
+        int64_t idx[2] = {0, nd_dm_gcol(A, lj)};
         for (int li = 0; li < A->mloc; li++) {
-            uint64_t i = (uint64_t)nd_dm_grow(A, li);
-            double v;
-            if (normal) {
-                /* Box-Muller; 1 - u1 lies in (0, 1], so the log is finite. */
-                double u1 = counter_uniform(s, i, j, 1), u2 = counter_uniform(s, i, j, 2);
-                v = sqrt(-2.0 * log(1.0 - u1)) * cos(two_pi * u2);
-            } else {
-                v = counter_uniform(s, i, j, 0);
-            }
-            A->a[li + (size_t)lj * A->lld] = v;
+            idx[0] = nd_dm_grow(A, li);
+            A->a[li + (size_t)lj * A->lld] = nd_dm_rand_value((uint64_t)seed, idx, 2, normal);
         }
     }
     return ND_OK;

@@ -16,4 +16,11 @@ void nd_dm_set_redist_piece(int64_t elems);
 void nd_dm_redist_shape(int64_t m, int64_t n, int64_t nb, int64_t budget, int64_t *rows,
                         int64_t *cols);
 
+/* Rank-local: the value of rand (normal: randn) at multi-index idx (nd >= 1 entries) for
+ * seed: nd_dm_rand's value at (i, j) for 2-D, (i, 0) for 1-D (arr.c). */
+double nd_dm_rand_value(uint64_t seed, const int64_t *idx, int nd, bool normal);
+
+/* Rank-local, for tests: the piece size of arr.c's element moves (0: the default). */
+void nd_arr_set_piece_elems(size_t n);
+
 #endif

@@ -1,0 +1,841 @@
+/* arr.c: n-d arrays (arr.h): shapes and the fold, construction, moving elements by
+ * flat index (fetch/deposit), strided views (the one gather behind reshape, broadcasting,
+ * subscripts), and elementwise operations with broadcasting.
+ *
+ * Invariant: an array's storage is the R x C fold of arr.h, so flat index f is storage
+ * (f / C, f % C), and arrays of one shape have one layout.  Every move of elements goes
+ * through fetch/deposit, in pieces of at most nd_arr_piece_elems() elements per rank, so
+ * that no rank holds more than its share of an array plus O(piece) of buffers.
+ */
+#include "runtime/arr.h"
+
+#include "common/alloc.h"
+#include "runtime/blacs.h"
+#include "runtime/dm_impl.h"
+#include "runtime/spmd.h"
+
+#include <limits.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LL(x) ((long long)(x))
+
+/* ---- shape ----------------------------------------------------------------------- */
+
+int nd_arr_ndim(const nd_dm *A) { return A->nd; }
+const int64_t *nd_arr_shape(const nd_dm *A) { return A->shape; }
+int64_t nd_arr_size(const nd_dm *A) { return A->m * A->n; }
+
+bool nd_arr_same_shape(const nd_dm *A, const nd_dm *B)
+{
+    return A->nd == B->nd && memcmp(A->shape, B->shape, sizeof A->shape) == 0;
+}
+
+const char *nd_arr_shape_str(int nd, const int64_t *shape, char buf[ND_SHAPE_STR])
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < nd && len < ND_SHAPE_STR; k++)
+        len += (size_t)snprintf(buf + len, ND_SHAPE_STR - len, "%s%lld", k ? "x" : "",
+                                LL(shape[k]));
+    return buf;
+}
+
+nd_status nd_arr_check_shape(const char *fn, int nd, const int64_t *shape)
+{
+    ND_CHECK(nd >= 1 && nd <= ND_MAXDIM, ND_EPROG,
+             "%s: an array has 1 to %d dimensions, not %d", fn, ND_MAXDIM, nd);
+    int64_t total = 1;
+    for (int k = 0; k < nd; k++) {
+        ND_CHECK(shape[k] >= 1, ND_EPROG,
+                 "%s: array dimensions must be at least 1, got %lld", fn, LL(shape[k]));
+        ND_CHECK(total <= INT64_MAX / shape[k], ND_EPROG, "%s: the array is too large", fn);
+        total *= shape[k];
+    }
+    return ND_OK;
+}
+
+nd_status nd_arr_axis(const char *fn, int64_t axis, int nd, int *out)
+{
+    ND_CHECK(axis >= -nd && axis < nd, ND_EPROG, "%s: axis %lld is out of range for a %d-d array",
+             fn, LL(axis), nd);
+    *out = (int)(axis < 0 ? axis + nd : axis);
+    return ND_OK;
+}
+
+void nd_arr_strides(int nd, const int64_t *shape, int64_t *stride)
+{
+    int64_t s = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        stride[k] = s;
+        s *= shape[k];
+    }
+}
+
+/* Rank-local: the fold of a shape (arr.h), and the index t of the first dimension that
+ * lies in the columns: C == prod(shape[t..]).  For a 1-D fold R x C with R > 1 the one
+ * dimension is split, t = -1. */
+static void fold(int nd, const int64_t *shape, int64_t *R, int64_t *C, int *t)
+{
+    int64_t N = 1;
+    for (int k = 0; k < nd; k++) N *= shape[k];
+    if (nd == 2) {
+        *R = shape[0], *C = shape[1], *t = 1;
+        return;
+    }
+    if (nd == 1) {
+        int64_t best = 1;
+        for (int64_t d = 2; d * d <= N; d++)
+            if (N % d == 0) best = d;
+        if (best >= ND_ARR_MINFOLD) {
+            *R = N / best, *C = best, *t = -1;
+        } else {
+            *R = 1, *C = N, *t = 0;
+        }
+        return;
+    }
+    int64_t c = 1;
+    int k = nd;
+    while (k > 0 && c < ND_ARR_MINFOLD) c *= shape[--k];
+    *R = N / c, *C = c, *t = k;
+}
+
+/* Rank-local: the shape split at the fold (a 1-D R x C fold becomes the 2-D (R, C)) with
+ * strides to match: dimensions [0, *tr) make the storage row, [*tr, *nd2) the column. */
+static void split_at_fold(int nd, const int64_t *shape, const int64_t *stride, int *nd2,
+                          int64_t *shape2, int64_t *stride2, int *tr)
+{
+    int64_t R, C;
+    int t;
+    fold(nd, shape, &R, &C, &t);
+    if (t < 0) {
+        *nd2 = 2, *tr = 1;
+        shape2[0] = R, shape2[1] = C;
+        stride2[0] = C * stride[0], stride2[1] = stride[0];
+        return;
+    }
+    *nd2 = nd, *tr = t;
+    memcpy(shape2, shape, (size_t)nd * sizeof *shape);
+    memcpy(stride2, stride, (size_t)nd * sizeof *stride);
+}
+
+static void set_shape(nd_dm *A, int nd, const int64_t *shape)
+{
+    A->nd = nd;
+    for (int k = 0; k < ND_MAXDIM; k++) A->shape[k] = k < nd ? shape[k] : 1;
+}
+
+nd_status nd_arr_alloc(int nd, const int64_t *shape, nd_dm **out)
+{
+    *out = NULL;
+    ND_TRY(nd_arr_check_shape("array", nd, shape));
+    int64_t R, C;
+    int t;
+    fold(nd, shape, &R, &C, &t);
+    ND_TRY(nd_dm_alloc(R, C, out));
+    set_shape(*out, nd, shape);
+    return ND_OK;
+}
+
+bool nd_arr_relabel(nd_dm *A, int nd, const int64_t *shape)
+{
+    if (nd_arr_check_shape("array", nd, shape) != ND_OK) {
+        nd_err_clear();
+        return false;
+    }
+    int64_t R, C;
+    int t;
+    fold(nd, shape, &R, &C, &t);
+    if (R != A->m || C != A->n) return false;
+    set_shape(A, nd, shape);
+    return true;
+}
+
+/* ---- construction ---------------------------------------------------------------- */
+
+nd_status nd_arr_fill(int nd, const int64_t *shape, double v, nd_dm **out)
+{
+    ND_TRY(nd_arr_alloc(nd, shape, out));
+    nd_dm *A = *out;
+    for (size_t k = 0; k < (size_t)A->mloc * (size_t)A->nloc; k++) A->a[k] = v;
+    return ND_OK;
+}
+
+/* Rank-local: the multi-index of flat index f of a shape. */
+static void unflatten(int64_t f, int nd, const int64_t *shape, int64_t *idx)
+{
+    for (int k = nd - 1; k >= 0; k--) {
+        idx[k] = f % shape[k];
+        f /= shape[k];
+    }
+}
+
+nd_status nd_arr_rand(int nd, const int64_t *shape, int64_t seed, bool normal, nd_dm **out)
+{
+    ND_TRY(nd_arr_alloc(nd, shape, out));
+    nd_dm *A = *out;
+    int64_t idx[ND_MAXDIM];
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t c = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) {
+            unflatten(nd_dm_grow(A, li) * A->n + c, nd, shape, idx);
+            A->a[li + (size_t)lj * A->lld] = nd_dm_rand_value((uint64_t)seed, idx, nd, normal);
+        }
+    }
+    return ND_OK;
+}
+
+nd_status nd_arr_arange(double a, double b, double step, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK(step != 0 && isfinite(step), ND_EPROG, "arange: the step must be finite and nonzero");
+    ND_CHECK(isfinite(a) && isfinite(b), ND_EPROG, "arange: the bounds must be finite");
+    double len = ceil((b - a) / step);
+    ND_CHECK(len >= 1, ND_EPROG, "arange: the range is empty (arrays have at least one element)");
+    ND_CHECK(len <= (double)INT_MAX * 64.0, ND_EPROG, "arange: the range is too long");
+    int64_t n = (int64_t)len;
+    ND_TRY(nd_arr_alloc(1, &n, out));
+    nd_dm *A = *out;
+    /* numpy fills start + k * delta with delta = (start + step) - start. */
+    double delta = (a + step) - a;
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t c = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) {
+            int64_t k = nd_dm_grow(A, li) * A->n + c;
+            A->a[li + (size_t)lj * A->lld] = k == 0 ? a : a + (double)k * delta;
+        }
+    }
+    return ND_OK;
+}
+
+nd_status nd_arr_from_rowmajor(int nd, const int64_t *shape, const double *data, nd_dm **out)
+{
+    ND_TRY(nd_arr_alloc(nd, shape, out));
+    nd_dm *A = *out;
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t c = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++)
+            A->a[li + (size_t)lj * A->lld] = data[nd_dm_grow(A, li) * A->n + c];
+    }
+    return ND_OK;
+}
+
+/* Each element is written by its owner only; nd_dm_combine ORs the bits together. */
+nd_status nd_arr_to_rowmajor(const nd_dm *A, double **out)
+{
+    size_t total = (size_t)A->m * (size_t)A->n;
+    double *buf = ND_ALLOC_N(double, total);
+    nd_status st = nd_spmd_agree(buf ? ND_OK : ND_ENOMEM);
+    if (st != ND_OK) {
+        ND_FREE_N(buf, total);
+        return st;
+    }
+    nd_dm_host(A);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t c = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++)
+            buf[nd_dm_grow(A, li) * A->n + c] = A->a[li + (size_t)lj * A->lld];
+    }
+    st = nd_dm_combine(buf, total);
+    if (st != ND_OK) {
+        ND_FREE_N(buf, total);
+        return st;
+    }
+    *out = buf;
+    return ND_OK;
+}
+
+/* ---- fetch and deposit ------------------------------------------------------------ */
+
+size_t nd_arr_local_count(const nd_dm *A) { return (size_t)A->mloc * (size_t)A->nloc; }
+
+void nd_arr_local_flats(const nd_dm *A, int64_t *flats)
+{
+    size_t k = 0;
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t c = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) flats[k++] = nd_dm_grow(A, li) * A->n + c;
+    }
+}
+
+/* A variable so that the unit tests can force many small pieces. */
+static size_t piece_elems = (size_t)1 << 20;
+
+size_t nd_arr_piece_elems(void) { return piece_elems; }
+void nd_arr_set_piece_elems(size_t n) { piece_elems = n ? n : (size_t)1 << 20; }
+
+nd_status nd_arr_pieces(size_t n, size_t *npieces)
+{
+    uint64_t k = (n + piece_elems - 1) / piece_elems;
+    if (nd_spmd_size() > 1) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, &k, 1, MPI_UINT64_T, MPI_MAX, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
+    }
+    *npieces = (size_t)k;
+    return ND_OK;
+}
+
+/* Where flat index f of A lives: the owner's rank and the offset in its local part.
+ * Per rank of the grid: pnum (row-major grid position -> rank) and each process row's
+ * local leading dimension. */
+typedef struct owner_map {
+    int nprow, npcol, nb;
+    int64_t C;
+    int *pnum;   /* nprow * npcol */
+    int64_t *lld; /* nprow */
+} owner_map;
+
+static nd_status owner_map_init(const nd_dm *A, owner_map *om)
+{
+    int myrow, mycol, zero = 0;
+    nd_spmd_grid(&om->nprow, &om->npcol, &myrow, &mycol);
+    om->nb = A->nb;
+    om->C = A->n;
+    om->pnum = ND_ALLOC_N(int, (size_t)om->nprow * om->npcol);
+    om->lld = ND_ALLOC_N(int64_t, (size_t)om->nprow);
+    if (!om->pnum || !om->lld) return ND_ENOMEM;
+    int ctx = nd_spmd_blacs_ctx(), im = (int)A->m, nb = A->nb;
+    for (int pr = 0; pr < om->nprow; pr++) {
+        int ml = numroc_(&im, &nb, &pr, &zero, &om->nprow);
+        om->lld[pr] = ml > 1 ? ml : 1;
+        for (int pc = 0; pc < om->npcol; pc++)
+            om->pnum[pr * om->npcol + pc] = Cblacs_pnum(ctx, pr, pc);
+    }
+    return ND_OK;
+}
+
+static void owner_map_free(owner_map *om)
+{
+    ND_FREE_N(om->pnum, (size_t)om->nprow * om->npcol);
+    ND_FREE_N(om->lld, (size_t)om->nprow);
+}
+
+static inline int owner_of(const owner_map *om, int64_t f, int64_t *off)
+{
+    int64_t r = f / om->C, c = f - r * om->C, nb = om->nb;
+    int64_t br = r / nb, bc = c / nb;
+    int pr = (int)(br % om->nprow), pc = (int)(bc % om->npcol);
+    int64_t li = (br / om->nprow) * nb + r % nb, lj = (bc / om->npcol) * nb + c % nb;
+    *off = li + lj * om->lld[pr];
+    return om->pnum[pr * om->npcol + pc];
+}
+
+/* One exchange: each rank sends n requests (a local offset at the owner, and with
+ * deposit a value) grouped by owner, the owners answer (fetch) or store (deposit).
+ * MPI counts are ints: callers keep n within nd_arr_piece_elems(). */
+static nd_status exchange(const nd_dm *A, nd_dm *W, size_t n, const int64_t *flats,
+                          double *vals_out, const double *vals_in)
+{
+    int P = nd_spmd_size();
+    owner_map om = {0};
+    int *ints = ND_ALLOC_N(int, 5 * (size_t)P);
+    int *dest = ND_ALLOC_N(int, n ? n : 1);
+    int64_t *req = ND_ALLOC_N(int64_t, n ? n : 1);
+    double *v = ND_ALLOC_N(double, n ? n : 1);
+    nd_status st = owner_map_init(A, &om);
+    if (!ints || !dest || !req || !v) st = ND_ENOMEM;
+    st = nd_spmd_agree(st);
+    int64_t *rreq = NULL;
+    double *rv = NULL;
+    size_t nin = 0;
+    if (st == ND_OK) {
+        int *scnt = ints, *sdisp = ints + P, *rcnt = ints + 2 * P, *rdisp = ints + 3 * P,
+            *cur = ints + 4 * P;
+        for (size_t k = 0; k < n; k++) {
+            int64_t off;
+            dest[k] = owner_of(&om, flats[k], &off);
+            scnt[dest[k]]++;
+        }
+        for (int r = 0, d = 0; r < P; d += scnt[r], r++) sdisp[r] = cur[r] = d;
+        for (size_t k = 0; k < n; k++) {
+            int64_t off;
+            owner_of(&om, flats[k], &off);
+            size_t at = (size_t)cur[dest[k]]++;
+            req[at] = off;
+            if (vals_in) v[at] = vals_in[k];
+        }
+        int rc = MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoall", rc);
+        for (int r = 0; r < P && st == ND_OK; r++) {
+            rdisp[r] = (int)nin;
+            nin += (size_t)rcnt[r];
+        }
+        if (st == ND_OK) {
+            rreq = ND_ALLOC_N(int64_t, nin ? nin : 1);
+            rv = ND_ALLOC_N(double, nin ? nin : 1);
+            st = nd_spmd_agree(rreq && rv ? ND_OK : ND_ENOMEM);
+        }
+        if (st == ND_OK) {
+            rc = MPI_Alltoallv(req, scnt, sdisp, MPI_INT64_T, rreq, rcnt, rdisp, MPI_INT64_T,
+                               nd_spmd_comm());
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
+        }
+        if (st == ND_OK && vals_in) {
+            rc = MPI_Alltoallv(v, scnt, sdisp, MPI_DOUBLE, rv, rcnt, rdisp, MPI_DOUBLE,
+                               nd_spmd_comm());
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
+            if (st == ND_OK)
+                for (size_t k = 0; k < nin; k++) W->a[rreq[k]] = rv[k];
+        } else if (st == ND_OK) {
+            for (size_t k = 0; k < nin; k++) rv[k] = A->a[rreq[k]];
+            rc = MPI_Alltoallv(rv, rcnt, rdisp, MPI_DOUBLE, v, scnt, sdisp, MPI_DOUBLE,
+                               nd_spmd_comm());
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
+            if (st == ND_OK) {
+                for (int r = 0; r < P; r++) cur[r] = sdisp[r];
+                for (size_t k = 0; k < n; k++) vals_out[k] = v[cur[dest[k]]++];
+            }
+        }
+    }
+    ND_FREE_N(rreq, nin ? nin : 1);
+    ND_FREE_N(rv, nin ? nin : 1);
+    ND_FREE_N(ints, 5 * (size_t)P);
+    ND_FREE_N(dest, n ? n : 1);
+    ND_FREE_N(req, n ? n : 1);
+    ND_FREE_N(v, n ? n : 1);
+    owner_map_free(&om);
+    return st;
+}
+
+nd_status nd_arr_fetch(const nd_dm *A, size_t n, const int64_t *flats, double *vals)
+{
+    nd_dm_host(A);
+    if (nd_spmd_size() == 1) {
+        int64_t C = A->n, lld = A->lld;
+        for (size_t k = 0; k < n; k++) {
+            int64_t r = flats[k] / C;
+            vals[k] = A->a[r + (flats[k] - r * C) * lld];
+        }
+        return ND_OK;
+    }
+    return exchange(A, NULL, n, flats, vals, NULL);
+}
+
+nd_status nd_arr_deposit(nd_dm *A, size_t n, const int64_t *flats, const double *vals)
+{
+    nd_dm_host_w(A);
+    if (nd_spmd_size() == 1) {
+        int64_t C = A->n, lld = A->lld;
+        for (size_t k = 0; k < n; k++) {
+            int64_t r = flats[k] / C;
+            A->a[r + (flats[k] - r * C) * lld] = vals[k];
+        }
+        return ND_OK;
+    }
+    return exchange(A, A, n, flats, NULL, vals);
+}
+
+/* ---- strided views ---------------------------------------------------------------- */
+
+/* Rank-local: for the local part of an array X of the given shape, the contribution of
+ * each local row and column to off + sum idx[k] * stride[k] (the fold makes the sum
+ * separable: rows carry the leading dimensions, columns the trailing ones). */
+static nd_status view_parts(const nd_dm *X, int nd, const int64_t *shape, int64_t off,
+                            const int64_t *stride, int64_t **rp, int64_t **cp)
+{
+    int nd2, tr;
+    int64_t shape2[ND_MAXDIM + 1], stride2[ND_MAXDIM + 1], idx[ND_MAXDIM + 1];
+    split_at_fold(nd, shape, stride, &nd2, shape2, stride2, &tr);
+    *rp = ND_ALLOC_N(int64_t, X->mloc ? (size_t)X->mloc : 1);
+    *cp = ND_ALLOC_N(int64_t, X->nloc ? (size_t)X->nloc : 1);
+    if (!*rp || !*cp) return ND_ENOMEM;
+    for (int li = 0; li < X->mloc; li++) {
+        unflatten(nd_dm_grow(X, li), tr, shape2, idx);
+        int64_t s = off;
+        for (int k = 0; k < tr; k++) s += idx[k] * stride2[k];
+        (*rp)[li] = s;
+    }
+    for (int lj = 0; lj < X->nloc; lj++) {
+        unflatten(nd_dm_gcol(X, lj), nd2 - tr, shape2 + tr, idx);
+        int64_t s = 0;
+        for (int k = 0; k < nd2 - tr; k++) s += idx[k] * stride2[tr + k];
+        (*cp)[lj] = s;
+    }
+    return ND_OK;
+}
+
+/* Collective: walks X's local elements in pieces; for each piece, flats[k] is the
+ * addressed flat index of the k-th element (storage order from element `first`), and
+ * fn moves the piece.  X is the destination (gather) or the source (scatter). */
+typedef nd_status (*piece_fn)(void *ctx, size_t first, size_t n, const int64_t *flats);
+
+static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t off,
+                           const int64_t *stride, piece_fn fn, void *ctx)
+{
+    int64_t *rp = NULL, *cp = NULL;
+    size_t nloc = nd_arr_local_count(X), piece = nd_arr_piece_elems(), npieces = 0;
+    int64_t *flats = ND_ALLOC_N(int64_t, piece);
+    nd_status st = view_parts(X, nd, shape, off, stride, &rp, &cp);
+    if (!flats) st = ND_ENOMEM;
+    st = nd_spmd_agree(st);
+    if (st == ND_OK) st = nd_arr_pieces(nloc, &npieces);
+    int mloc = X->mloc > 0 ? X->mloc : 1;
+    for (size_t p = 0; p < npieces && st == ND_OK; p++) {
+        size_t first = p * piece < nloc ? p * piece : nloc;
+        size_t n = nloc - first < piece ? nloc - first : piece;
+        for (size_t k = 0; k < n; k++) {
+            size_t e = first + k;
+            flats[k] = rp[e % (size_t)mloc] + cp[e / (size_t)mloc];
+        }
+        st = fn(ctx, first, n, flats);
+    }
+    ND_FREE_N(rp, X->mloc ? (size_t)X->mloc : 1);
+    ND_FREE_N(cp, X->nloc ? (size_t)X->nloc : 1);
+    ND_FREE_N(flats, piece);
+    return st;
+}
+
+typedef struct move_ctx {
+    const nd_dm *src;
+    nd_dm *dst;
+} move_ctx;
+
+static nd_status gather_piece(void *ctx, size_t first, size_t n, const int64_t *flats)
+{
+    move_ctx *m = ctx;
+    return nd_arr_fetch(m->src, n, flats, m->dst->a + first);
+}
+
+static nd_status scatter_piece(void *ctx, size_t first, size_t n, const int64_t *flats)
+{
+    move_ctx *m = ctx;
+    return nd_arr_deposit(m->dst, n, flats, m->src->a + first);
+}
+
+nd_status nd_arr_view(const nd_dm *src, int nd, const int64_t *shape, int64_t off,
+                      const int64_t *stride, nd_dm **out)
+{
+    ND_TRY(nd_arr_alloc(nd, shape, out));
+    nd_dm_host(src);
+    move_ctx m = {src, *out};
+    nd_status st = walk_view(*out, nd, shape, off, stride, gather_piece, &m);
+    if (st != ND_OK) {
+        nd_dm_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+nd_status nd_arr_view_assign(nd_dm *dst, int nd, const int64_t *shape, int64_t off,
+                             const int64_t *stride, const nd_dm *src)
+{
+    nd_dm_host(src);
+    nd_dm_host_w(dst);
+    move_ctx m = {src, dst};
+    return walk_view(src, nd, shape, off, stride, scatter_piece, &m);
+}
+
+nd_status nd_arr_reshape(const nd_dm *A, int nd, const int64_t *shape, nd_dm **out)
+{
+    *out = NULL;
+    char a[ND_SHAPE_STR], b[ND_SHAPE_STR];
+    ND_CHECK(nd >= 1 && nd <= ND_MAXDIM, ND_EPROG,
+             "reshape: an array has 1 to %d dimensions, not %d", ND_MAXDIM, nd);
+    int64_t sh[ND_MAXDIM], known = 1, total = nd_arr_size(A);
+    int infer = -1;
+    for (int k = 0; k < nd; k++) {
+        sh[k] = shape[k];
+        if (sh[k] == -1 && infer < 0) {
+            infer = k;
+            continue;
+        }
+        ND_CHECK(sh[k] >= 1, ND_EPROG, "reshape: bad dimension %lld in %s", LL(sh[k]),
+                 nd_arr_shape_str(nd, shape, b));
+        ND_CHECK(known <= INT64_MAX / sh[k], ND_EPROG, "reshape: the shape %s is too large",
+                 nd_arr_shape_str(nd, shape, b));
+        known *= sh[k];
+    }
+    if (infer >= 0) {
+        ND_CHECK(total % known == 0, ND_EPROG, "reshape: cannot reshape %s to %s",
+                 nd_arr_shape_str(A->nd, A->shape, a), nd_arr_shape_str(nd, shape, b));
+        sh[infer] = total / known;
+        known = total;
+    }
+    ND_CHECK(known == total, ND_EPROG, "reshape: cannot reshape %s to %s",
+             nd_arr_shape_str(A->nd, A->shape, a), nd_arr_shape_str(nd, shape, b));
+    int64_t R, C;
+    int t;
+    fold(nd, sh, &R, &C, &t);
+    if (R == A->m && C == A->n) {
+        ND_TRY(nd_dm_copy(A, out));
+        set_shape(*out, nd, sh);
+        return ND_OK;
+    }
+    int64_t stride[ND_MAXDIM];
+    nd_arr_strides(nd, sh, stride);
+    return nd_arr_view(A, nd, sh, 0, stride, out);
+}
+
+/* ---- elements and subscripts ---------------------------------------------------- */
+
+static int64_t flat_of(const nd_dm *A, const int64_t *idx)
+{
+    int64_t f = 0;
+    for (int k = 0; k < A->nd; k++) f = f * A->shape[k] + idx[k];
+    return f;
+}
+
+nd_status nd_arr_get(const nd_dm *A, const int64_t *idx, double *v)
+{
+    int64_t f = flat_of(A, idx);
+    return nd_dm_get(A, f / A->n, f % A->n, v);
+}
+
+nd_status nd_arr_set(nd_dm *A, const int64_t *idx, double v)
+{
+    int64_t f = flat_of(A, idx);
+    return nd_dm_set(A, f / A->n, f % A->n, v);
+}
+
+/* The selection of A[subs]: the result's shape (kept axes) and the strided view of A
+ * that addresses it; scalar when every axis got an int. */
+typedef struct selection {
+    int nd;
+    int64_t shape[ND_MAXDIM], stride[ND_MAXDIM], off;
+    bool scalar;
+} selection;
+
+static nd_status norm_index(int64_t i, int64_t n, int axis, int64_t *out)
+{
+    int64_t j = i < 0 ? i + n : i;
+    ND_CHECK(j >= 0 && j < n, ND_EPROG, "index %lld is out of range for axis %d of size %lld",
+             LL(i), axis, LL(n));
+    *out = j;
+    return ND_OK;
+}
+
+/* A slice of an axis of n: its first index and count (>= 1) for step. */
+static nd_status norm_slice(const nd_sub *s, int64_t n, int axis, int64_t *first,
+                            int64_t *count, int64_t *step)
+{
+    int64_t st = s->has & ND_SUB_HAS_STEP ? s->step : 1;
+    ND_CHECK(st != 0, ND_EPROG, "slice step cannot be 0");
+    int64_t a, b;
+    if (s->has & ND_SUB_HAS_START) {
+        a = s->start;
+        ND_CHECK(a >= -n && a <= n, ND_EPROG,
+                 "slice bound %lld is out of range for axis %d of size %lld", LL(a), axis, LL(n));
+        if (a < 0) a += n;
+    } else {
+        a = st > 0 ? 0 : n - 1;
+    }
+    if (s->has & ND_SUB_HAS_STOP) {
+        b = s->stop;
+        ND_CHECK(b >= -n && b <= n, ND_EPROG,
+                 "slice bound %lld is out of range for axis %d of size %lld", LL(b), axis, LL(n));
+        if (b < 0) b += n;
+    } else {
+        b = st > 0 ? n : -1;
+    }
+    int64_t cnt = st > 0 ? (b - a + st - 1) / st : (a - b + (-st) - 1) / (-st);
+    ND_CHECK(cnt >= 1 && a < n, ND_EPROG,
+             "empty slice of axis %d (arrays have at least one element)", axis);
+    *first = a, *count = cnt, *step = st;
+    return ND_OK;
+}
+
+static nd_status select_subs(const nd_dm *A, int nsub, const nd_sub *subs, selection *sel)
+{
+    int nd = A->nd;
+    ND_CHECK(nsub >= 1 && nsub <= nd, ND_EPROG, "too many subscripts (%d) for a %d-d array",
+             nsub, nd);
+    int64_t astride[ND_MAXDIM];
+    nd_arr_strides(nd, A->shape, astride);
+    /* A matrix with one row or one column takes one subscript along its long side. */
+    int axis_of[ND_MAXDIM];
+    for (int k = 0; k < nsub; k++) axis_of[k] = k;
+    bool vec = nd == 2 && nsub == 1 && (A->shape[0] == 1 || A->shape[1] == 1);
+    if (vec && A->shape[0] == 1 && A->shape[1] > 1) axis_of[0] = 1;
+    sel->nd = 0;
+    sel->off = 0;
+    bool any_slice = false;
+    for (int k = 0; k < nd; k++) {
+        int s = -1;
+        for (int q = 0; q < nsub; q++)
+            if (axis_of[q] == k) s = q;
+        int64_t n = A->shape[k];
+        if (s < 0) { /* taken whole: a vector matrix's other axis, or a trailing axis */
+            if (vec) continue;
+            sel->shape[sel->nd] = n;
+            sel->stride[sel->nd++] = astride[k];
+            any_slice = true;
+            continue;
+        }
+        if (subs[s].kind == ND_SUB_INDEX) {
+            int64_t i = 0;
+            ND_TRY(norm_index(subs[s].start, n, k, &i));
+            sel->off += i * astride[k];
+            if (nd == 2 && !vec) { /* a 2-D result stays 2-D */
+                sel->shape[sel->nd] = 1;
+                sel->stride[sel->nd++] = astride[k];
+            }
+        } else {
+            int64_t first = 0, count = 0, step = 0;
+            ND_TRY(norm_slice(&subs[s], n, k, &first, &count, &step));
+            sel->off += first * astride[k];
+            sel->shape[sel->nd] = count;
+            sel->stride[sel->nd++] = step * astride[k];
+            any_slice = true;
+        }
+    }
+    if (vec && any_slice) { /* the slice of a vector matrix keeps its orientation */
+        int64_t cnt = sel->shape[0], str = sel->stride[0];
+        sel->nd = 2;
+        int long_axis = axis_of[0];
+        sel->shape[long_axis] = cnt, sel->stride[long_axis] = str;
+        sel->shape[1 - long_axis] = 1, sel->stride[1 - long_axis] = 1;
+    }
+    sel->scalar = !any_slice && (nd != 2 || vec || nsub == 2);
+    if (sel->scalar) sel->nd = 0;
+    return ND_OK;
+}
+
+nd_status nd_arr_subscript(const nd_dm *A, int nsub, const nd_sub *subs, nd_dm **out,
+                           double *scalar)
+{
+    *out = NULL;
+    selection sel;
+    ND_TRY(select_subs(A, nsub, subs, &sel));
+    if (sel.scalar) {
+        double v;
+        ND_TRY(nd_dm_get(A, sel.off / A->n, sel.off % A->n, &v));
+        *scalar = v;
+        return ND_OK;
+    }
+    return nd_arr_view(A, sel.nd, sel.shape, sel.off, sel.stride, out);
+}
+
+nd_status nd_arr_subassign(nd_dm *A, int nsub, const nd_sub *subs, const nd_dm *B, double v)
+{
+    selection sel;
+    ND_TRY(select_subs(A, nsub, subs, &sel));
+    if (sel.scalar && !B) return nd_dm_set(A, sel.off / A->n, sel.off % A->n, v);
+    int nd = sel.scalar ? 1 : sel.nd;
+    int64_t one = 1, zero = 0;
+    const int64_t *shape = sel.scalar ? &one : sel.shape, *stride = sel.scalar ? &zero : sel.stride;
+    nd_dm *src = NULL;
+    nd_status st;
+    if (!B) st = nd_arr_fill(nd, shape, v, &src);
+    else st = nd_arr_broadcast_to(B, nd, shape, &src); /* a copy: B may be A */
+    ND_TRY(st);
+    st = nd_arr_view_assign(A, nd, shape, sel.off, stride, src);
+    nd_dm_free(src);
+    return st;
+}
+
+/* ---- broadcasting ----------------------------------------------------------------- */
+
+nd_status nd_arr_broadcast_shape(const char *sym, int na, const int64_t *sa, int nb,
+                                 const int64_t *sb, int *nd, int64_t *shape)
+{
+    int n = na > nb ? na : nb;
+    for (int k = 0; k < n; k++) {
+        int ka = na - n + k, kb = nb - n + k;
+        int64_t a = ka >= 0 ? sa[ka] : 1, b = kb >= 0 ? sb[kb] : 1;
+        if (a != b && a != 1 && b != 1) {
+            char x[ND_SHAPE_STR], y[ND_SHAPE_STR];
+            return nd_err_set(ND_EPROG, "shape mismatch: %s %s %s", nd_arr_shape_str(na, sa, x),
+                              sym, nd_arr_shape_str(nb, sb, y));
+        }
+        shape[k] = a == 1 ? b : a;
+    }
+    *nd = n;
+    return ND_OK;
+}
+
+nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_dm **out)
+{
+    *out = NULL;
+    int64_t astride[ND_MAXDIM], stride[ND_MAXDIM];
+    nd_arr_strides(A->nd, A->shape, astride);
+    char x[ND_SHAPE_STR], y[ND_SHAPE_STR];
+    ND_CHECK(A->nd <= nd, ND_EPROG, "shape mismatch: cannot broadcast %s to %s",
+             nd_arr_shape_str(A->nd, A->shape, x), nd_arr_shape_str(nd, shape, y));
+    for (int k = 0; k < nd; k++) {
+        int ka = A->nd - nd + k;
+        int64_t a = ka >= 0 ? A->shape[ka] : 1;
+        ND_CHECK(a == shape[k] || a == 1, ND_EPROG, "shape mismatch: cannot broadcast %s to %s",
+                 nd_arr_shape_str(A->nd, A->shape, x), nd_arr_shape_str(nd, shape, y));
+        stride[k] = ka >= 0 && a == shape[k] ? astride[ka] : 0;
+    }
+    if (A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0)
+        return nd_dm_copy(A, out);
+    return nd_arr_view(A, nd, shape, 0, stride, out);
+}
+
+/* Rank-local.  *X is A, or A broadcast to shape (a new array in *tmp). */
+static nd_status expand(const nd_dm *A, int nd, const int64_t *shape, const nd_dm **X,
+                        nd_dm **tmp)
+{
+    *tmp = NULL;
+    *X = A;
+    if (A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0) return ND_OK;
+    ND_TRY(nd_arr_broadcast_to(A, nd, shape, tmp));
+    *X = *tmp;
+    return ND_OK;
+}
+
+nd_status nd_arr_binop(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
+{
+    *out = NULL;
+    if (nd_arr_same_shape(A, B)) return nd_dm_ew(op, A, B, out);
+    int nd;
+    int64_t shape[ND_MAXDIM];
+    ND_TRY(nd_arr_broadcast_shape(nd_ew_name(op), A->nd, A->shape, B->nd, B->shape, &nd, shape));
+    const nd_dm *X, *Y;
+    nd_dm *tx = NULL, *ty = NULL;
+    nd_status st = expand(A, nd, shape, &X, &tx);
+    if (st == ND_OK) st = expand(B, nd, shape, &Y, &ty);
+    if (st == ND_OK) st = nd_dm_ew(op, X, Y, out);
+    nd_dm_free(tx);
+    nd_dm_free(ty);
+    return st;
+}
+
+nd_status nd_arr_binop_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,
+                              nd_dm **out)
+{
+    return nd_dm_ew_scalar(op, A, s, scalar_left, out);
+}
+
+nd_status nd_arr_where(const nd_dm *M, double m, const nd_dm *A, double a, const nd_dm *B,
+                       double b, nd_dm **out)
+{
+    *out = NULL;
+    const nd_dm *in[3] = {M, A, B};
+    int nd = 0;
+    int64_t shape[ND_MAXDIM];
+    for (int q = 0; q < 3; q++) {
+        if (!in[q]) continue;
+        if (nd == 0) {
+            nd = in[q]->nd;
+            memcpy(shape, in[q]->shape, sizeof shape);
+        } else {
+            int64_t prev[ND_MAXDIM]; /* the broadcast writes the shape it reads */
+            memcpy(prev, shape, sizeof prev);
+            ND_TRY(nd_arr_broadcast_shape("where", nd, prev, in[q]->nd, in[q]->shape, &nd,
+                                          shape));
+        }
+    }
+    ND_CHECK(nd > 0, ND_EINTERNAL, "where: no array argument");
+    const nd_dm *X[3] = {NULL, NULL, NULL};
+    nd_dm *tmp[3] = {NULL, NULL, NULL};
+    nd_status st = ND_OK;
+    for (int q = 0; q < 3 && st == ND_OK; q++)
+        if (in[q]) st = expand(in[q], nd, shape, &X[q], &tmp[q]);
+    if (st == ND_OK) st = nd_arr_alloc(nd, shape, out);
+    if (st == ND_OK) {
+        nd_dm *C = *out;
+        for (int q = 0; q < 3; q++)
+            if (X[q]) nd_dm_host(X[q]);
+        size_t n = nd_arr_local_count(C);
+        for (size_t k = 0; k < n; k++) {
+            double mk = X[0] ? X[0]->a[k] : m;
+            C->a[k] = mk != 0.0 ? (X[1] ? X[1]->a[k] : a) : (X[2] ? X[2]->a[k] : b);
+        }
+    }
+    for (int q = 0; q < 3; q++) nd_dm_free(tmp[q]);
+    return st;
+}
