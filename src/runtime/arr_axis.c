@@ -6,9 +6,9 @@
  * (nd_arr_fetch), folds each line sequentially from its first element, and deposits the
  * results (nd_arr_deposit).  The order along a line never depends on the rank count, so
  * the results are bit-identical at any rank count.  Elements move in rounds of at most
- * nd_arr_piece_elems(): whole lines when a line fits, else one piece of a line at a time
- * with the fold carried over, so a rank holds a few pieces beyond its share of A and of
- * the result.  The exception: sort/argsort of a line longer than a piece hold that line
+ * nd_arr_piece_elems() (and of an eighth of a rank's share of A): whole lines when a line
+ * fits, else one piece of a line at a time with the fold carried over, so a rank holds
+ * little beyond its share of A and of the result.  The exception: sort/argsort of a line longer than a piece hold that line
  * (values and keys) on the rank that owns it.
  * Over all elements, sum/mean/min/max are dm.h's block-order reductions; std takes the
  * same block order, argmin/argmax and any/all combine per-rank candidates exactly.
@@ -185,7 +185,11 @@ static void lines_init(const nd_dm *A, int axis, lines *g)
     int64_t q = g->nlines / p, rem = g->nlines % p;
     g->l0 = q * r + (r < rem ? r : rem);
     g->l1 = g->l0 + q + (r < rem ? 1 : 0);
+    /* A round's buffers and the fetch's own cost about 5 doubles per element: capping a
+     * round at an eighth of a rank's share of A keeps them within that share. */
+    int64_t share = (g->nlines * g->L + p - 1) / p, cap = share / 8 > 4096 ? share / 8 : 4096;
     g->E = (int64_t)nd_arr_piece_elems();
+    if (g->E > cap) g->E = cap;
     if (g->E < 1) g->E = 1;
 }
 
@@ -505,27 +509,46 @@ static nd_status scan_long(nd_scan_op op, const nd_dm *A, const lines *g, nd_dm 
     return st;
 }
 
-/* flip is a strided view with a negative stride along the axis. */
-static nd_status flip(const nd_dm *A, int axis, nd_dm **out)
+/* Collective.  flip: no element depends on another, so the ranks split the flat indices
+ * into balanced contiguous ranges and move their elements in rounds to the mirrored
+ * position along the axis. */
+static nd_status flip(const nd_dm *A, const lines *g, nd_dm *R)
 {
-    int nd = nd_arr_ndim(A);
-    int64_t shape[ND_MAXDIM], stride[ND_MAXDIM];
-    memcpy(shape, nd_arr_shape(A), sizeof shape);
-    nd_arr_strides(nd, shape, stride);
-    int64_t off = (shape[axis] - 1) * stride[axis];
-    stride[axis] = -stride[axis];
-    return nd_arr_view(A, nd, shape, off, stride, out);
+    int64_t N = g->nlines * g->L, p = nd_spmd_size(), r = nd_spmd_rank();
+    int64_t f0 = N / p * r + (r < N % p ? r : N % p);
+    int64_t f1 = f0 + N / p + (r < N % p ? 1 : 0), nr = 0;
+    ND_TRY(all_rounds((f1 - f0 + g->E - 1) / g->E, &nr));
+    work w = {0};
+    int64_t *to = ND_SCRATCH_N(int64_t, (size_t)g->E);
+    nd_status st = work_alloc(&w, g->E);
+    if (st == ND_OK) st = agreed(to != NULL);
+    int64_t span = g->L * g->post;
+    for (int64_t t = 0, f = f0; t < nr && st == ND_OK; t++) {
+        int64_t n = f1 - f < g->E ? f1 - f : g->E;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t x = f + i, k = x % span / g->post;
+            w.flats[i] = x;
+            to[i] = x + (g->L - 1 - 2 * k) * g->post;
+        }
+        f += n;
+        st = nd_arr_fetch(A, (size_t)n, w.flats, w.vals);
+        if (st == ND_OK) st = nd_arr_deposit(R, (size_t)n, to, w.vals);
+    }
+    work_free(&w);
+    if (to) ND_FREE_N(to, (size_t)g->E);
+    return st;
 }
 
 nd_status nd_arr_scan(nd_scan_op op, const nd_dm *A, int axis, nd_dm **out)
 {
     *out = NULL;
-    if (op == ND_SCAN_FLIP) return flip(A, axis, out);
     lines g;
     lines_init(A, axis, &g);
     nd_dm *R = NULL;
     ND_TRY(nd_arr_alloc(nd_arr_ndim(A), nd_arr_shape(A), &R));
-    nd_status st = lines_per_round(&g) ? scan_whole(op, A, &g, R) : scan_long(op, A, &g, R);
+    nd_status st = op == ND_SCAN_FLIP      ? flip(A, &g, R)
+                   : lines_per_round(&g) ? scan_whole(op, A, &g, R)
+                                         : scan_long(op, A, &g, R);
     if (st != ND_OK) {
         nd_dm_free(R);
         return st;
