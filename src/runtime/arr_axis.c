@@ -6,10 +6,12 @@
  * (nd_arr_fetch), folds each line sequentially from its first element, and deposits the
  * results (nd_arr_deposit).  The order along a line never depends on the rank count, so
  * the results are bit-identical at any rank count.  Elements move in rounds of at most
- * nd_arr_piece_elems() (and of an eighth of a rank's share of A): whole lines when a line
+ * nd_arr_piece_elems() (and an eighth of a rank's share of A): whole lines when a line
  * fits, else one piece of a line at a time with the fold carried over, so a rank holds
- * little beyond its share of A and of the result.  The exception: sort/argsort of a line longer than a piece hold that line
- * (values and keys) on the rank that owns it.
+ * little beyond its share of A and of the result.  flip moves balanced flat ranges; an
+ * array that is one line is sorted by a sample sort (no rank holds more than a bucket).
+ * Left: sort/argsort of several lines, each longer than a piece, hold one line (values
+ * and keys) on the rank that sorts it.
  * Over all elements, sum/mean/min/max are dm.h's block-order reductions; std takes the
  * same block order, argmin/argmax and any/all combine per-rank candidates exactly.
  */
@@ -509,6 +511,163 @@ static nd_status scan_long(nd_scan_op op, const nd_dm *A, const lines *g, nd_dm 
     return st;
 }
 
+/* ---- sort of a single line: a sample sort ----------------------------------------- */
+
+/* An array that is one line (1-D, or 1 in every other dimension) is sorted without
+ * gathering it: the keys (value, flat index) are split by splitters taken from a regular
+ * sample of every rank's elements into nb buckets of about 2 pieces or less (at least 16
+ * per rank); in round t, rank r collects bucket t * P + r from every rank, sorts it and
+ * deposits it at its offset in the result.  The order is total, so the result does not
+ * depend on the splitters or the rank count. */
+
+/* Rank-local: element q of A's local storage as a key (flat index = position). */
+static key local_key(const nd_dm *A, int64_t q)
+{
+    int mloc = A->mloc, li = (int)(q % mloc), lj = (int)(q / mloc);
+    return (key){A->a[li + (size_t)lj * A->lld], nd_dm_grow(A, li) * A->n + nd_dm_gcol(A, lj)};
+}
+
+/* Rank-local: the bucket of x: the first b with x <= spl[b], else nb - 1. */
+static int64_t bucket_of(const key *spl, int64_t nb, const key *x)
+{
+    int64_t lo = 0, hi = nb - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(x, &spl[mid]) <= 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Collective: the nb - 1 splitters from a regular sample of every rank's keys. */
+static nd_status splitters(const nd_dm *A, int64_t nloc, int64_t nb, key *spl)
+{
+    int P = nd_spmd_size();
+    int64_t s = nloc < 32 * nb ? nloc : 32 * nb;
+    int *cnt = ND_ALLOC_N(int, 2 * (size_t)P);
+    key *mine = ND_SCRATCH_N(key, (size_t)(s > 0 ? s : 1)), *all = NULL;
+    nd_status st = agreed(cnt && mine);
+    for (int64_t i = 0; st == ND_OK && i < s; i++) mine[i] = local_key(A, i * nloc / s);
+    int sb = (int)(s * (int64_t)sizeof(key)), rc = MPI_SUCCESS, total = 0;
+    if (st == ND_OK) rc = MPI_Allgather(&sb, 1, MPI_INT, cnt, 1, MPI_INT, nd_spmd_comm());
+    if (st == ND_OK && rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgather", rc);
+    for (int r = 0; st == ND_OK && r < P; r++) cnt[P + r] = total, total += cnt[r];
+    size_t S = (size_t)total / sizeof(key);
+    if (st == ND_OK) {
+        all = ND_SCRATCH_N(key, S ? S : 1);
+        st = agreed(all != NULL);
+    }
+    if (st == ND_OK) {
+        rc = MPI_Allgatherv(mine, sb, MPI_BYTE, all, cnt, cnt + P, MPI_BYTE, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgatherv", rc);
+    }
+    if (st == ND_OK) {
+        qsort(all, S, sizeof *all, key_cmp);
+        for (int64_t b = 0; b + 1 < nb; b++) spl[b] = all[(size_t)(b + 1) * S / (size_t)nb];
+    }
+    if (all) ND_FREE_N(all, S ? S : 1);
+    if (mine) ND_FREE_N(mine, (size_t)(s > 0 ? s : 1));
+    if (cnt) ND_FREE_N(cnt, 2 * (size_t)P);
+    return st;
+}
+
+/* Collective: my keys of the buckets of round t go to their collectors; *got (nd_malloc'd,
+ * *ngot keys) are the keys of my bucket. */
+static nd_status collect(const nd_dm *A, int64_t nloc, const key *spl, int64_t nb, int64_t t,
+                         key **got, size_t *ngot)
+{
+    int P = nd_spmd_size();
+    int *c = ND_ALLOC_N(int, 4 * (size_t)P); /* send counts, displs; recv counts, displs */
+    nd_status st = agreed(c != NULL);
+    if (st != ND_OK) {
+        if (c) ND_FREE_N(c, 4 * (size_t)P);
+        return st;
+    }
+    size_t nsend = 0, nrecv = 0;
+    for (int64_t q = 0; q < nloc; q++) {
+        key x = local_key(A, q);
+        int64_t b = bucket_of(spl, nb, &x);
+        if (b / P == t) c[b % P] += (int)sizeof(key), nsend++;
+    }
+    int rc = MPI_Alltoall(c, 1, MPI_INT, c + 2 * P, 1, MPI_INT, nd_spmd_comm());
+    if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoall", rc);
+    for (int r = 0, so = 0, ro = 0; r < P; r++) {
+        c[P + r] = so, so += c[r];
+        c[3 * P + r] = ro, ro += c[2 * P + r];
+        nrecv = (size_t)ro / sizeof(key);
+    }
+    key *sb = ND_SCRATCH_N(key, nsend ? nsend : 1), *rb = ND_SCRATCH_N(key, nrecv ? nrecv : 1);
+    if (st == ND_OK) st = agreed(sb && rb);
+    if (st == ND_OK) {
+        int *pos = ND_ALLOC_N(int, (size_t)P);
+        st = agreed(pos != NULL);
+        for (int r = 0; st == ND_OK && r < P; r++) pos[r] = c[P + r] / (int)sizeof(key);
+        for (int64_t q = 0; st == ND_OK && q < nloc; q++) {
+            key x = local_key(A, q);
+            int64_t b = bucket_of(spl, nb, &x);
+            if (b / P == t) sb[pos[b % P]++] = x;
+        }
+        if (pos) ND_FREE_N(pos, (size_t)P);
+        if (st == ND_OK) {
+            rc = MPI_Alltoallv(sb, c, c + P, MPI_BYTE, rb, c + 2 * P, c + 3 * P, MPI_BYTE,
+                               nd_spmd_comm());
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
+        }
+    }
+    if (sb) ND_FREE_N(sb, nsend ? nsend : 1);
+    ND_FREE_N(c, 4 * (size_t)P);
+    if (st != ND_OK) {
+        if (rb) ND_FREE_N(rb, nrecv ? nrecv : 1);
+        return st;
+    }
+    *got = rb;
+    *ngot = nrecv;
+    return ND_OK;
+}
+
+/* Collective.  R := sort (argsort when arg) of A, which is one line. */
+static nd_status sort_one_line(bool arg, const nd_dm *A, nd_dm *R)
+{
+    int P = nd_spmd_size();
+    int64_t N = nd_arr_size(A), E = (int64_t)nd_arr_piece_elems();
+    int64_t nb = 16 * (int64_t)P, nloc = (int64_t)A->mloc * A->nloc;
+    if (nb < 2 * (N / (E > 0 ? E : 1)) + 1) nb = 2 * (N / (E > 0 ? E : 1)) + 1;
+    if (nb > N) nb = N;
+    nd_dm_host(A);
+    key *spl = ND_SCRATCH_N(key, (size_t)nb);
+    int64_t *off = ND_ALLOC_N(int64_t, (size_t)nb + 1);
+    nd_status st = agreed(spl && off);
+    if (st == ND_OK) st = splitters(A, nloc, nb, spl);
+    for (int64_t q = 0; st == ND_OK && q < nloc; q++) {
+        key x = local_key(A, q);
+        off[bucket_of(spl, nb, &x) + 1]++;
+    }
+    if (st == ND_OK) st = allreduce(off + 1, (int)nb, MPI_INT64_T, MPI_SUM);
+    for (int64_t b = 0; st == ND_OK && b < nb; b++) off[b + 1] += off[b];
+    for (int64_t t = 0; st == ND_OK && t * P < nb; t++) {
+        key *got = NULL;
+        size_t n = 0;
+        st = collect(A, nloc, spl, nb, t, &got, &n);
+        if (st != ND_OK) break;
+        int64_t b = t * P + nd_spmd_rank();
+        qsort(got, n, sizeof *got, key_cmp);
+        /* The keys' storage holds the (flat, value) pairs of the deposit in place. */
+        int64_t *flats = (int64_t *)(void *)got;
+        double *vals = ND_SCRATCH_N(double, n ? n : 1);
+        st = agreed(vals != NULL);
+        for (size_t i = 0; st == ND_OK && i < n; i++) {
+            vals[i] = arg ? (double)got[i].i : got[i].v;
+            flats[i] = off[b] + (int64_t)i;
+        }
+        if (st == ND_OK) st = nd_arr_deposit(R, n, flats, vals);
+        if (vals) ND_FREE_N(vals, n ? n : 1);
+        ND_FREE_N(got, n ? n : 1);
+    }
+    if (spl) ND_FREE_N(spl, (size_t)nb);
+    if (off) ND_FREE_N(off, (size_t)nb + 1);
+    return st;
+}
+
 /* Collective.  flip: no element depends on another, so the ranks split the flat indices
  * into balanced contiguous ranges and move their elements in rounds to the mirrored
  * position along the axis. */
@@ -546,9 +705,11 @@ nd_status nd_arr_scan(nd_scan_op op, const nd_dm *A, int axis, nd_dm **out)
     lines_init(A, axis, &g);
     nd_dm *R = NULL;
     ND_TRY(nd_arr_alloc(nd_arr_ndim(A), nd_arr_shape(A), &R));
-    nd_status st = op == ND_SCAN_FLIP      ? flip(A, &g, R)
-                   : lines_per_round(&g) ? scan_whole(op, A, &g, R)
-                                         : scan_long(op, A, &g, R);
+    nd_status st;
+    if (op == ND_SCAN_FLIP) st = flip(A, &g, R);
+    else if (op != ND_SCAN_CUMSUM && g.nlines == 1) st = sort_one_line(op == ND_SCAN_ARGSORT, A, R);
+    else if (lines_per_round(&g)) st = scan_whole(op, A, &g, R);
+    else st = scan_long(op, A, &g, R);
     if (st != ND_OK) {
         nd_dm_free(R);
         return st;

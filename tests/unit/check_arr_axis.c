@@ -312,8 +312,7 @@ START_TEST(test_scan)
 END_TEST
 
 /* Under a limit of the live bytes plus twice a rank's share of A and a block row, every
- * family runs along every axis (sort of a single long line excepted: it holds the line
- * on one rank, arr_axis.c). */
+ * family runs along every axis (one-line arrays: sorted by the sample sort). */
 START_TEST(test_memory)
 {
     static const int64_t msh[][3] = {{2, 600, 500}, {1, 300000, 0}, {2, 1, 300000}};
@@ -335,8 +334,6 @@ START_TEST(test_memory)
                 if (R) nd_dm_free(R);
             }
             for (int o = 0; o < 4; o++) {
-                bool one_line = t == sh[axis];
-                if (one_line && (o == ND_SCAN_SORT || o == ND_SCAN_ARGSORT)) continue;
                 nd_dm *R = NULL;
                 nd_alloc_set_limit(nd_alloc_live() + 2 * share + row);
                 nd_status st = nd_arr_scan((nd_scan_op)o, A, axis, &R);
