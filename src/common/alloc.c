@@ -218,3 +218,4 @@ size_t nd_alloc_peak(void) { return peak_bytes; }
 size_t nd_alloc_count(void) { return n_allocs; }
 void nd_alloc_fail_after(size_t n) { env_checked = 1; fail_at = n ? n_allocs + n : 0; }
 void nd_alloc_set_limit(size_t bytes) { limit_bytes = bytes; }
+size_t nd_alloc_limit(void) { return limit_bytes; }

@@ -24,6 +24,7 @@ size_t nd_alloc_count(void);
 void nd_alloc_fail_after(size_t n);
 /* Sets a limit on live bytes (0 = none): an allocation beyond it fails. */
 void nd_alloc_set_limit(size_t bytes);
+size_t nd_alloc_limit(void);
 
 /* Count-based helpers: the product is checked for overflow. */
 #define ND_ALLOC_N(T, n) ((T *)nd_calloc((n), sizeof(T)))

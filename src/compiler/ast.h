@@ -74,9 +74,13 @@ struct nd_fn;
 struct nd_var;
 
 typedef struct nd_sub {
-    bool range;                 /* lo:hi (either may be NULL: omitted) */
-    struct nd_expr *lo, *hi;    /* !range: lo is the index */
+    bool range;                 /* lo:hi or lo:hi:step (each may be NULL: omitted) */
+    struct nd_expr *lo, *hi, *step; /* !range: lo is the index */
 } nd_sub;
+
+/* The most subscripts one index expression takes (arrays have at most 8 dimensions;
+ * the rest is reported at run time as too many subscripts). */
+#define ND_MAX_SUBS 32
 
 typedef struct nd_expr {
     uint8_t kind;
@@ -86,7 +90,7 @@ typedef struct nd_expr {
     struct nd_expr *lhs, *rhs;
     struct nd_expr **args;
     int nargs;
-    nd_sub sub[2];
+    nd_sub *sub;                /* E_INDEX: nsub subscripts (arena) */
     int nsub;
     struct nd_fn *fn;           /* E_FN */
     /* E_NAME */

@@ -42,6 +42,7 @@ typedef struct gen {
     fbuild *fb;
     bool oom, toolarge;
     int opt;
+    const nd_expr *cond; /* the condition a TEST is about to check (no NOARRAY needed) */
 } gen;
 
 /* ---- emission ----------------------------------------------------------------------- */
@@ -279,6 +280,7 @@ static int binop(int tk)
     case TK_STAR: return ND_OP_MUL;
     case TK_SLASH: return ND_OP_DIV;
     case TK_PERCENT: return ND_OP_MOD;
+    case TK_SLASHSLASH: return ND_OP_IDIV;
     case TK_CARET: return ND_OP_POW;
     case TK_AT: return ND_OP_MATMUL;
     case TK_EQ: return ND_OP_EQ;
@@ -306,7 +308,8 @@ static int const_form(int op)
 }
 
 /* Evaluates the subscripts of a slice into 4 consecutive registers; returns the base and
- * the x bits (bit d: dimension d is a single index). */
+ * the x bits (bit d: dimension d is a single index).  Only for the two-subscript slices
+ * without steps that GETSLICE/SETSLICE take (see general_sub). */
 static int slice_regs(gen *G, const nd_expr *e, int *xbits)
 {
     int base = alloc_regs(G, 4, e->line, e->col);
@@ -328,7 +331,48 @@ static int slice_regs(gen *G, const nd_expr *e, int *xbits)
 
 static bool is_slice(const nd_expr *e)
 {
-    return e->sub[0].range || (e->nsub == 2 && e->sub[1].range);
+    for (int d = 0; d < e->nsub; d++)
+        if (e->sub[d].range) return true;
+    return false;
+}
+
+/* Whether e needs the general GETSUB/SETSUB: more than two subscripts, a step, or a
+ * one-subscript slice.  The rest keeps the older, faster forms. */
+static bool general_sub(const nd_expr *e)
+{
+    if (e->nsub > 2) return true;
+    for (int d = 0; d < e->nsub; d++)
+        if (e->sub[d].step) return true;
+    return e->nsub == 1 && e->sub[0].range;
+}
+
+static void opt_to(gen *G, const nd_expr *e, int dst, int line, int col)
+{
+    if (e) expr_to(G, e, dst);
+    else emit(G, ND_OP_LOADNIL, dst, 0, 0, 0, line, col);
+}
+
+/* Evaluates the subscripts of e in GETSUB/SETSUB's layout (opcodes.def): 3 registers a
+ * subscript, then the int mask of the slices.  Returns the base register. */
+static int sub_regs(gen *G, const nd_expr *e)
+{
+    int base = alloc_regs(G, 3 * e->nsub + 1, e->line, e->col);
+    int64_t mask = 0;
+    for (int d = 0; d < e->nsub; d++) {
+        const nd_sub *s = &e->sub[d];
+        int r = base + 3 * d;
+        if (!s->range) {
+            expr_to(G, s->lo, r);
+            continue;
+        }
+        mask |= INT64_C(1) << d;
+        opt_to(G, s->lo, r, e->line, e->col);
+        opt_to(G, s->hi, r + 1, e->line, e->col);
+        opt_to(G, s->step, r + 2, e->line, e->col);
+    }
+    nd_cval m = {.kind = CV_INT, .i = mask};
+    load_const(G, base + 3 * e->nsub, &m, e->line, e->col);
+    return base;
 }
 
 static void call(gen *G, const nd_expr *e, int dst)
@@ -355,6 +399,19 @@ static void call(gen *G, const nd_expr *e, int dst)
     emit(G, ND_OP_CALL, base, e->nargs, 0, e->local ? ND_X_LOCAL : 0, e->line, e->col);
     if (base != dst) emit(G, ND_OP_MOVE, dst, base, 0, 0, e->line, e->col);
     F->freereg = saved;
+}
+
+/* False when e's value is certainly not an array: a constant, or the result of not, and,
+ * or (which refuse array operands). */
+static bool may_be_array(const nd_expr *e)
+{
+    if (e->cv.kind) return false;
+    switch (e->kind) {
+    case E_CONST: case E_NOT: case E_AND: case E_OR: case E_LIST: case E_MAP: case E_FN:
+        return false;
+    default:
+        return true;
+    }
 }
 
 /* Emits code that leaves e's value in register dst. */
@@ -404,13 +461,23 @@ static void expr_to(gen *G, const nd_expr *e, int dst)
         if (G->opt >= 1 && e->lhs->cv.kind) {
             /* the left operand is known: either it is the result, or the right one is */
             bool t = nd_opt_truthy(&e->lhs->cv);
-            if (e->kind == E_AND ? !t : t) load_const(G, dst, &e->lhs->cv, e->line, e->col);
-            else expr_to(G, e->rhs, dst);
+            if (e->kind == E_AND ? !t : t) {
+                load_const(G, dst, &e->lhs->cv, e->line, e->col);
+            } else {
+                expr_to(G, e->rhs, dst);
+                if (e != G->cond && may_be_array(e->rhs))
+                    emit(G, ND_OP_NOARRAY, dst, e->kind == E_OR, 0, 0, e->line, e->col);
+            }
             break;
         }
         expr_to(G, e->lhs, dst);
         uint32_t j = emit_jump(G, e->kind == E_AND ? ND_OP_JMPFALSY : ND_OP_JMPTRUTHY, dst, e->line, e->col);
         expr_to(G, e->rhs, dst);
+        /* JMPFALSY/JMPTRUTHY refuse an array on the left; the right operand, when it
+         * is the result, is checked here unless it cannot be an array or a TEST
+         * checks it next (a condition must be a bool anyway) */
+        if (e != G->cond && may_be_array(e->rhs))
+            emit(G, ND_OP_NOARRAY, dst, e->kind == E_OR, 0, 0, e->line, e->col);
         patch(G, j, here(G));
         break;
     }
@@ -419,7 +486,10 @@ static void expr_to(gen *G, const nd_expr *e, int dst)
         break;
     case E_INDEX: {
         int b = expr_any(G, e->lhs);
-        if (is_slice(e)) {
+        if (general_sub(e)) {
+            int c = sub_regs(G, e);
+            emit(G, ND_OP_GETSUB, dst, b, c, e->nsub, e->line, e->col);
+        } else if (is_slice(e)) {
             int xbits;
             int c = slice_regs(G, e, &xbits);
             emit(G, ND_OP_GETSLICE, dst, b, c, xbits, e->line, e->col);
@@ -510,8 +580,15 @@ static condjump cond_jump(gen *G, const nd_expr *c)
 {
     condjump cj = {0, -1, c};
     int op = c->kind == E_BINARY ? binop(c->op) : -1;
-    if (use_const(G, c) || c->kind != E_BINARY || cjump_form(op, false) < 0) {
+    /* x: the columns from the condition's start to the operator, where the VM reports
+     * a condition that is an (elementwise) array; a condition that does not fit keeps
+     * the comparison and TEST */
+    int back = c->col - c->scol;
+    bool fits = c->line == c->sline && back >= 1 && back <= 255;
+    if (use_const(G, c) || c->kind != E_BINARY || cjump_form(op, false) < 0 || !fits) {
+        G->cond = c;
         int r = expr_any(G, c);
+        G->cond = NULL;
         cj.pc = emit_jump(G, ND_OP_TEST, r, c->sline, c->scol);
         return cj;
     }
@@ -528,7 +605,7 @@ static condjump cond_jump(gen *G, const nd_expr *c)
         rb = expr_any(G, c->rhs);
     }
     cj.tmp = tmp;
-    cj.pc = emit(G, jop, b, rb, 0, 0, c->line, c->col);
+    cj.pc = emit(G, jop, b, rb, 0, back, c->line, c->col);
     emit(G, ND_OP_NOP, 0, 0, 0, 0, c->line, c->col);
     return cj;
 }
@@ -580,7 +657,11 @@ static void assign(gen *G, const nd_stmt *s)
         return;
     }
     int a = expr_any(G, t->lhs);
-    if (is_slice(t)) {
+    if (general_sub(t)) {
+        int b = sub_regs(G, t);
+        int c = expr_any(G, s->e);
+        emit(G, ND_OP_SETSUB, a, b, c, t->nsub, t->line, t->col);
+    } else if (is_slice(t)) {
         int xbits;
         int b = slice_regs(G, t, &xbits);
         int c = expr_any(G, s->e);

@@ -37,6 +37,7 @@ static const char *const kind_names[TK_NUM_KINDS] = {
     [TK_MINUS] = "'-'", [TK_STAR] = "'*'", [TK_SLASH] = "'/'", [TK_PERCENT] = "'%'",
     [TK_AT] = "'@'", [TK_CARET] = "'^'", [TK_EQ] = "'=='", [TK_NE] = "'!='",
     [TK_LT] = "'<'", [TK_LE] = "'<='", [TK_GT] = "'>'", [TK_GE] = "'>='",
+    [TK_SLASHSLASH] = "'//'",
 };
 
 const char *nd_lex_kind_name(int kind)
@@ -176,6 +177,7 @@ static int two_char(int c, int d)
     if (c == '!' && d == '=') return TK_NE;
     if (c == '<' && d == '=') return TK_LE;
     if (c == '>' && d == '=') return TK_GE;
+    if (c == '/' && d == '/') return TK_SLASHSLASH;
     if (c == '.' && d == '.') return TK_DOTDOT;
     return -1;
 }

@@ -18,6 +18,7 @@ typedef enum nd_tok_kind {
     TK_COLON, TK_DOT, TK_DOTDOT, TK_ASSIGN,
     TK_PLUS, TK_MINUS, TK_STAR, TK_SLASH, TK_PERCENT, TK_AT, TK_CARET,
     TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
+    TK_SLASHSLASH,
     TK_NUM_KINDS
 } nd_tok_kind;
 

@@ -136,6 +136,12 @@ static nd_fold_result arith(int op, const nd_cval *a, const nd_cval *b, nd_cval 
             r = x % y;
             if (r != 0 && ((r ^ y) < 0)) r += y;
             return make_int(out, r);
+        case TK_SLASHSLASH:
+            /* 0 and INT64_MIN // -1 are run-time errors */
+            if (y == 0 || (y == -1 && x == INT64_MIN)) return FOLD_NONE;
+            r = x / y;
+            if (x % y != 0 && ((x ^ y) < 0)) r -= 1;
+            return make_int(out, r);
         case TK_CARET:
             if (y < 0) return make_float(out, pow((double)x, (double)y));
             return int_pow(x, y, &r) ? make_int(out, r) : FOLD_NONE;
@@ -149,6 +155,7 @@ static nd_fold_result arith(int op, const nd_cval *a, const nd_cval *b, nd_cval 
     case TK_STAR: return make_float(out, x * y);
     case TK_SLASH: return make_float(out, x / y);
     case TK_PERCENT: return y == 0 ? FOLD_NONE : make_float(out, float_mod(x, y));
+    case TK_SLASHSLASH: return make_float(out, floor(x / y));
     case TK_CARET: return make_float(out, pow(x, y));
     default: return FOLD_NONE;
     }
@@ -159,7 +166,8 @@ nd_fold_result nd_opt_fold_binary(nd_arena *ar, int op, const nd_cval *a, const 
 {
     if (!a->kind || !b->kind) return FOLD_NONE;
     switch (op) {
-    case TK_PLUS: case TK_MINUS: case TK_STAR: case TK_SLASH: case TK_PERCENT: case TK_CARET:
+    case TK_PLUS: case TK_MINUS: case TK_STAR: case TK_SLASH: case TK_SLASHSLASH:
+    case TK_PERCENT: case TK_CARET:
         if (is_num(a) && is_num(b)) return arith(op, a, b, out);
         if (op == TK_PLUS && a->kind == CV_STR && b->kind == CV_STR)
             return make_str(ar, out, a->s, a->slen, b->s, b->slen);
@@ -324,7 +332,7 @@ static bool writes_only_a(int op)
     case ND_OP_TRANSPOSE: case ND_OP_CALLB: case ND_OP_NEWLIST: case ND_OP_NEWMAP:
     case ND_OP_GETINDEX: case ND_OP_GETINDEX2: case ND_OP_GETSLICE:
     case ND_OP_ADDK: case ND_OP_SUBK: case ND_OP_MULK: case ND_OP_LTK: case ND_OP_LEK:
-    case ND_OP_GTK: case ND_OP_GEK:
+    case ND_OP_GTK: case ND_OP_GEK: case ND_OP_IDIV: case ND_OP_GETSUB:
         return true;
     default:
         return false;

@@ -306,7 +306,12 @@ static nd_expr *primary(parser *P)
     }
 }
 
-/* subscript: expr | [expr] ':' [expr] */
+static bool sub_end(parser *P)
+{
+    return kind(P) == TK_COMMA || kind(P) == TK_RBRACK || kind(P) == TK_COLON;
+}
+
+/* subscript: expr | [expr] ':' [expr] [':' [expr]] */
 static bool subscript(parser *P, nd_sub *s)
 {
     if (kind(P) != TK_COLON) {
@@ -315,14 +320,16 @@ static bool subscript(parser *P, nd_sub *s)
     if (kind(P) == TK_COLON) {
         advance(P);
         s->range = true;
-        if (kind(P) != TK_COMMA && kind(P) != TK_RBRACK) {
-            if (!(s->hi = expr(P))) return false;
+        if (!sub_end(P) && !(s->hi = expr(P))) return false;
+        if (kind(P) == TK_COLON) {
+            advance(P);
+            if (!sub_end(P) && !(s->step = expr(P))) return false;
         }
     }
     return true;
 }
 
-/* postfix: primary { '(' args ')' | '[' sub [',' sub] ']' | '.' 'T' } */
+/* postfix: primary { '(' args ')' | '[' sub {',' sub} ']' | '.' 'T' } */
 static nd_expr *postfix_links(parser *P)
 {
     nd_expr *e = primary(P);
@@ -357,14 +364,21 @@ static nd_expr *postfix_links(parser *P)
                 error_at(P, cur(P), "an index");
                 return NULL;
             }
-            if (!subscript(P, &ix->sub[0])) return NULL;
-            ix->nsub = 1;
-            if (kind(P) == TK_COMMA) {
+            nd_sub subs[ND_MAX_SUBS];
+            memset(subs, 0, sizeof subs);
+            for (;;) {
+                if (ix->nsub == ND_MAX_SUBS) {
+                    error_at(P, cur(P), "at most 32 subscripts");
+                    return NULL;
+                }
+                if (!subscript(P, &subs[ix->nsub++])) return NULL;
+                if (kind(P) != TK_COMMA) break;
                 advance(P);
-                if (!subscript(P, &ix->sub[1])) return NULL;
-                ix->nsub = 2;
             }
-            if (!expect(P, TK_RBRACK, ix->nsub == 1 ? "',' or ']'" : "']'")) return NULL;
+            if (!expect(P, TK_RBRACK, "',' or ']'")) return NULL;
+            ix->sub = node(P, sizeof *ix->sub * (size_t)ix->nsub);
+            if (!ix->sub) return NULL;
+            memcpy(ix->sub, subs, sizeof *ix->sub * (size_t)ix->nsub);
             close_bracket(P, old);
             e = ix;
         } else if (t->kind == TK_DOT) {
@@ -436,12 +450,12 @@ static int binary_prec(int k)
 {
     switch (k) {
     case TK_PLUS: case TK_MINUS: return 1;
-    case TK_STAR: case TK_SLASH: case TK_PERCENT: case TK_AT: return 2;
+    case TK_STAR: case TK_SLASH: case TK_SLASHSLASH: case TK_PERCENT: case TK_AT: return 2;
     default: return 0;
     }
 }
 
-/* arith: unary { op unary } with + - at level 1 and * / % @ at level 2 (left-assoc) */
+/* arith: unary { op unary } with + - at level 1 and * / // % @ at level 2 (left-assoc) */
 static nd_expr *arith_links(parser *P, int minprec);
 static nd_expr *arith(parser *P, int minprec)
 {

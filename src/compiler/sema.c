@@ -169,6 +169,7 @@ static const char *op_text(int op)
     case TK_STAR: return "*";
     case TK_SLASH: return "/";
     case TK_PERCENT: return "%";
+    case TK_SLASHSLASH: return "//";
     case TK_AT: return "@";
     case TK_CARET: return "^";
     case TK_EQ: return "==";
@@ -278,15 +279,11 @@ static void expr(sema *S, nd_expr *e)
     }
     case E_INDEX: {
         expr(S, e->lhs);
-        bool range = false;
         for (int i = 0; i < e->nsub; i++) {
             sub_expr(S, e->sub[i].lo);
             sub_expr(S, e->sub[i].hi);
-            range |= e->sub[i].range;
+            sub_expr(S, e->sub[i].step);
         }
-        if (range && e->nsub == 1)
-            nd_diag_error(S->cx, e->line, e->col,
-                          "a slice needs two subscripts, rows and columns (A[r0:r1, c0:c1])");
         return;
     }
     case E_TRANSPOSE:

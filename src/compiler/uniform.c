@@ -140,6 +140,7 @@ static bool expr(uctx *u, nd_expr *e, bool div)
         for (int i = 0; i < e->nsub; i++) {
             t |= expr(u, e->sub[i].lo, div);
             t |= expr(u, e->sub[i].hi, div);
+            t |= expr(u, e->sub[i].step, div);
         }
         return t;
     }
@@ -240,6 +241,7 @@ static nd_status collect_expr(uctx *u, nd_expr *e)
     for (int i = 0; i < e->nsub; i++) {
         ND_TRY(collect_expr(u, e->sub[i].lo));
         ND_TRY(collect_expr(u, e->sub[i].hi));
+        ND_TRY(collect_expr(u, e->sub[i].step));
     }
     return ND_OK;
 }

@@ -135,6 +135,14 @@ static nd_status check_extra(const vctx *v, const nd_instr *in)
     case ND_OP_SETSLICE:
         if (x > 3) return bad(v, "x=%" PRIu32 " has flag bits other than 0 and 1", x);
         return reg_range(v, in->op == ND_OP_GETSLICE ? in->c : in->b, 4, "slice bound registers");
+    case ND_OP_GETSUB:
+    case ND_OP_SETSUB:
+        if (x == 0) return bad(v, "x=0: no subscripts");
+        return reg_range(v, in->op == ND_OP_GETSUB ? in->c : in->b, 3 * (uint64_t)x + 1,
+                         "subscript registers");
+    case ND_OP_NOARRAY:
+        if (in->b > 1) return bad(v, "B=%u must be 0 or 1", in->b);
+        return ND_OK;
     case ND_OP_LOADFN:
         if (ND_BX(*in) == 0) return bad(v, "the main chunk (function 0) is not a function value");
         return ND_OK;
@@ -146,7 +154,8 @@ static nd_status check_extra(const vctx *v, const nd_instr *in)
 static bool uses_x(unsigned op)
 {
     return op == ND_OP_CALLB || op == ND_OP_GETSLICE || op == ND_OP_SETSLICE ||
-           op == ND_OP_JMP || op == ND_OP_FORLOOP || op == ND_OP_ITERLOOP || op == ND_OP_CALL;
+           op == ND_OP_JMP || op == ND_OP_FORLOOP || op == ND_OP_ITERLOOP || op == ND_OP_CALL ||
+           op == ND_OP_GETSUB || op == ND_OP_SETSUB || (op >= ND_OP_JLT && op <= ND_OP_JGEK);
 }
 
 static nd_status check_instr(const vctx *v, const nd_instr *in)

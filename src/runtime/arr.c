@@ -260,15 +260,25 @@ void nd_arr_local_flats(const nd_dm *A, int64_t *flats)
     }
 }
 
-/* A variable so that the unit tests can force many small pieces. */
-static size_t piece_elems = (size_t)1 << 20;
+/* 2 MiB of doubles, less under a memory limit (a 64th of it): the buffers of a move stay
+ * small beside an array's share.  A variable so that the unit tests can force many small
+ * pieces. */
+#define PIECE_DEFAULT ((size_t)1 << 18)
+static size_t piece_elems;
 
-size_t nd_arr_piece_elems(void) { return piece_elems; }
-void nd_arr_set_piece_elems(size_t n) { piece_elems = n ? n : (size_t)1 << 20; }
+size_t nd_arr_piece_elems(void)
+{
+    if (piece_elems) return piece_elems;
+    size_t lim = nd_alloc_limit() / 64 / sizeof(double);
+    if (lim && lim < PIECE_DEFAULT) return lim > 4096 ? lim : 4096;
+    return PIECE_DEFAULT;
+}
+void nd_arr_set_piece_elems(size_t n) { piece_elems = n; }
 
 nd_status nd_arr_pieces(size_t n, size_t *npieces)
 {
-    uint64_t k = (n + piece_elems - 1) / piece_elems;
+    size_t piece = nd_arr_piece_elems();
+    uint64_t k = (n + piece - 1) / piece;
     if (nd_spmd_size() > 1) {
         int rc = MPI_Allreduce(MPI_IN_PLACE, &k, 1, MPI_UINT64_T, MPI_MAX, nd_spmd_comm());
         if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
@@ -459,31 +469,255 @@ static nd_status view_parts(const nd_dm *X, int nd, const int64_t *shape, int64_
 /* Collective: walks X's local elements in pieces; for each piece, flats[k] is the
  * addressed flat index of the k-th element (storage order from element `first`), and
  * fn moves the piece.  X is the destination (gather) or the source (scatter). */
-typedef nd_status (*piece_fn)(void *ctx, size_t first, size_t n, const int64_t *flats);
+/* ---- separable moves ----------------------------------------------------------------
+ * Most views (slices, steps, flips, broadcasts, concatenation) map storage rows to
+ * storage rows and columns to columns: the element at local (li, lj) of the walked array
+ * corresponds to global (ra[li], ca[lj]) of the other array.  Then the elements between
+ * two ranks form a submatrix, named by a list of rows and a list of columns, and move
+ * without per-element indices or divisions; the walked array's columns go in rounds of
+ * at most nd_arr_piece_elems() elements.  The rank-local test below decides per rank;
+ * the ranks agree on one path. */
 
-static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t off,
-                           const int64_t *stride, piece_fn fn, void *ctx)
+/* Rank-local: true when rp[li] + cp[lj] == ra[li] * C + ca[lj] with 0 <= ca < C for
+ * every local element (fills ra, ca). */
+static bool separable(int mloc, int nloc, const int64_t *rp, const int64_t *cp, int64_t C,
+                      int64_t *ra, int64_t *ca)
 {
-    int64_t *rp = NULL, *cp = NULL;
-    size_t nloc = nd_arr_local_count(X), piece = nd_arr_piece_elems(), npieces = 0;
-    int64_t *flats = ND_ALLOC_N(int64_t, piece);
-    nd_status st = view_parts(X, nd, shape, off, stride, &rp, &cp);
-    if (!flats) st = ND_ENOMEM;
-    st = nd_spmd_agree(st);
-    if (st == ND_OK) st = nd_arr_pieces(nloc, &npieces);
-    int mloc = X->mloc > 0 ? X->mloc : 1;
-    for (size_t p = 0; p < npieces && st == ND_OK; p++) {
-        size_t first = p * piece < nloc ? p * piece : nloc;
-        size_t n = nloc - first < piece ? nloc - first : piece;
-        for (size_t k = 0; k < n; k++) {
-            size_t e = first + k;
-            flats[k] = rp[e % (size_t)mloc] + cp[e / (size_t)mloc];
-        }
-        st = fn(ctx, first, n, flats);
+    int64_t b0 = 0;
+    for (int li = 0; li < mloc; li++) {
+        int64_t q = rp[li] >= 0 ? rp[li] / C : -((-rp[li] + C - 1) / C);
+        int64_t b = rp[li] - q * C;
+        if (li == 0) b0 = b;
+        else if (b != b0) return false;
+        ra[li] = q;
     }
-    ND_FREE_N(rp, X->mloc ? (size_t)X->mloc : 1);
-    ND_FREE_N(cp, X->nloc ? (size_t)X->nloc : 1);
-    ND_FREE_N(flats, piece);
+    for (int lj = 0; lj < nloc; lj++) {
+        int64_t c = b0 + cp[lj];
+        if (c < 0 || c >= C) return false;
+        ca[lj] = c;
+    }
+    return true;
+}
+
+/* The grid facts a separable move needs: each rank's grid position. */
+typedef struct sep_grid {
+    int P, nprow, npcol;
+    int *qrow, *qcol;
+} sep_grid;
+
+static nd_status sep_grid_init(sep_grid *g)
+{
+    int myrow, mycol;
+    nd_spmd_grid(&g->nprow, &g->npcol, &myrow, &mycol);
+    g->P = nd_spmd_size();
+    g->qrow = ND_ALLOC_N(int, (size_t)g->P);
+    g->qcol = ND_ALLOC_N(int, (size_t)g->P);
+    if (!g->qrow || !g->qcol) return ND_ENOMEM;
+    int ctx = nd_spmd_blacs_ctx();
+    for (int pr = 0; pr < g->nprow; pr++)
+        for (int pc = 0; pc < g->npcol; pc++) {
+            int q = Cblacs_pnum(ctx, pr, pc);
+            if (q >= 0 && q < g->P) g->qrow[q] = pr, g->qcol[q] = pc;
+        }
+    return ND_OK;
+}
+
+static void sep_grid_free(sep_grid *g)
+{
+    ND_FREE_N(g->qrow, (size_t)g->P);
+    ND_FREE_N(g->qcol, (size_t)g->P);
+}
+
+static nd_status alltoallv_i64(const int64_t *sb, const int *sc, const int *sd, int64_t *rb,
+                               const int *rc, const int *rd)
+{
+    int e = MPI_Alltoallv(sb, sc, sd, MPI_INT64_T, rb, rc, rd, MPI_INT64_T, nd_spmd_comm());
+    return e == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Alltoallv", e);
+}
+
+static nd_status alltoallv_f64(const double *sb, const int *sc, const int *sd, double *rb,
+                               const int *rc, const int *rd)
+{
+    int e = MPI_Alltoallv(sb, sc, sd, MPI_DOUBLE, rb, rc, rd, MPI_DOUBLE, nd_spmd_comm());
+    return e == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Alltoallv", e);
+}
+
+/* Counts to displacements; returns the total. */
+static size_t displs(int P, const int *cnt, int *disp)
+{
+    size_t t = 0;
+    for (int q = 0; q < P; q++) disp[q] = (int)t, t += (size_t)cnt[q];
+    return t;
+}
+
+/* Rank-local: grows *buf (of *cap elements of size sz) to at least n; false when out of
+ * memory (the old buffer is freed). */
+static bool grow(void **buf, size_t *cap, size_t n, size_t sz)
+{
+    if (n <= *cap && *buf) return true;
+    nd_free(*buf, (*cap ? *cap : 1) * sz);
+    *cap = n ? n : 1;
+    *buf = nd_calloc(*cap, sz);
+    return *buf != NULL;
+}
+
+/* One round of a separable move over W's local columns [j0, j1). */
+typedef struct sep_round {
+    nd_dm *W, *O;
+    bool gather;
+    const sep_grid *g;
+    const int *rpr, *cpc;           /* owner process row / column of W's rows / columns */
+    const int64_t *rl, *cl;         /* their local row / column in O */
+    int *ints;                      /* 8 * P counts and displacements */
+    int64_t *meta, *rmeta;
+    double *vbuf, *rvals;
+    size_t meta_cap, rmeta_cap, vcap, rvals_cap;
+} sep_round;
+
+static nd_status sep_round_run(sep_round *s, int j0, int j1)
+{
+    nd_dm *W = s->W, *O = s->O;
+    const sep_grid *g = s->g;
+    int P = g->P, mloc = W->mloc;
+    int *mc = s->ints, *md = mc + P, *rmc = mc + 2 * P, *rmd = mc + 3 * P;
+    int *vc = mc + 4 * P, *vd = mc + 5 * P, *rvc = mc + 6 * P, *rvd = mc + 7 * P;
+    memset(s->ints, 0, 8 * (size_t)P * sizeof *s->ints);
+    int64_t *nr = ND_ALLOC_N(int64_t, 2 * (size_t)P), *nc = nr ? nr + P : NULL;
+    size_t need = 0, vneed = 0;
+    if (nr) {
+        for (int q = 0; q < P; q++) {
+            for (int li = 0; li < mloc; li++) nr[q] += s->rpr[li] == g->qrow[q];
+            for (int lj = j0; lj < j1; lj++) nc[q] += s->cpc[lj] == g->qcol[q];
+            if (!nr[q] || !nc[q]) nr[q] = nc[q] = 0;
+            if (nr[q]) need += 2 + (size_t)(nr[q] + nc[q]), vneed += (size_t)(nr[q] * nc[q]);
+        }
+    }
+    bool ok = nr && grow((void **)&s->meta, &s->meta_cap, need, sizeof(int64_t)) &&
+              grow((void **)&s->vbuf, &s->vcap, vneed, sizeof(double));
+    nd_status st = nd_spmd_agree(ok ? ND_OK : ND_ENOMEM);
+    /* Requests: to each peer q its rows and columns (in q's local indices), then, for a
+     * scatter, the values, columns outer, in the order of the lists. */
+    size_t mn = 0, vn = 0;
+    for (int q = 0; q < P && st == ND_OK; q++) {
+        if (!nr[q]) continue;
+        int pr = g->qrow[q], pc = g->qcol[q];
+        s->meta[mn++] = nr[q], s->meta[mn++] = nc[q];
+        for (int li = 0; li < mloc; li++)
+            if (s->rpr[li] == pr) s->meta[mn++] = s->rl[li];
+        for (int lj = j0; lj < j1; lj++)
+            if (s->cpc[lj] == pc) s->meta[mn++] = s->cl[lj];
+        mc[q] = (int)(2 + nr[q] + nc[q]);
+        vc[q] = (int)(nr[q] * nc[q]);
+        if (!s->gather)
+            for (int lj = j0; lj < j1; lj++) {
+                if (s->cpc[lj] != pc) continue;
+                const double *col = W->a + (size_t)lj * W->lld;
+                for (int li = 0; li < mloc; li++)
+                    if (s->rpr[li] == pr) s->vbuf[vn++] = col[li];
+            }
+    }
+    ND_FREE_N(nr, 2 * (size_t)P);
+    if (st != ND_OK) return st;
+    displs(P, mc, md);
+    displs(P, vc, vd);
+    int e = MPI_Alltoall(mc, 1, MPI_INT, rmc, 1, MPI_INT, nd_spmd_comm());
+    if (e == MPI_SUCCESS) e = MPI_Alltoall(vc, 1, MPI_INT, rvc, 1, MPI_INT, nd_spmd_comm());
+    if (e != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Alltoall", e);
+    size_t rmn = displs(P, rmc, rmd), rvn = displs(P, rvc, rvd);
+    ok = grow((void **)&s->rmeta, &s->rmeta_cap, rmn, sizeof(int64_t)) &&
+         grow((void **)&s->rvals, &s->rvals_cap, rvn, sizeof(double));
+    ND_TRY(nd_spmd_agree(ok ? ND_OK : ND_ENOMEM));
+    ND_TRY(alltoallv_i64(s->meta, mc, md, s->rmeta, rmc, rmd));
+    if (!s->gather) ND_TRY(alltoallv_f64(s->vbuf, vc, vd, s->rvals, rvc, rvd));
+    /* Serve: each request names rows and columns of O's local part. */
+    for (int q = 0; q < P; q++) {
+        if (!rmc[q]) continue;
+        const int64_t *h = s->rmeta + rmd[q];
+        int64_t hr = h[0], hc = h[1];
+        const int64_t *rows = h + 2, *cols = h + 2 + hr;
+        double *v = s->rvals + rvd[q];
+        for (int64_t c = 0; c < hc; c++) {
+            double *col = O->a + cols[c] * (int64_t)O->lld;
+            if (s->gather)
+                for (int64_t r = 0; r < hr; r++) *v++ = col[rows[r]];
+            else
+                for (int64_t r = 0; r < hr; r++) col[rows[r]] = *v++;
+        }
+    }
+    if (!s->gather) return ND_OK;
+    ND_TRY(alltoallv_f64(s->rvals, rvc, rvd, s->vbuf, vc, vd));
+    for (int q = 0; q < P; q++) {
+        if (!vc[q]) continue;
+        int pr = g->qrow[q], pc = g->qcol[q];
+        const double *v = s->vbuf + vd[q];
+        for (int lj = j0; lj < j1; lj++) {
+            if (s->cpc[lj] != pc) continue;
+            double *col = W->a + (size_t)lj * W->lld;
+            for (int li = 0; li < mloc; li++)
+                if (s->rpr[li] == pr) col[li] = *v++;
+        }
+    }
+    return ND_OK;
+}
+
+/* Collective.  W is the walked array (local rows li -> O's global rows ra[li], local
+ * columns lj -> O's global columns ca[lj]).  gather: W := O at those positions; else O
+ * at those positions := W. */
+static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *ca, bool gather)
+{
+    int mloc = W->mloc, nloc = W->nloc, nb = O->nb;
+    if (nd_spmd_size() == 1) { /* one rank: global indices are local ones */
+        for (int lj = 0; lj < nloc; lj++) {
+            double *o = O->a + ca[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
+            if (gather)
+                for (int li = 0; li < mloc; li++) w[li] = o[ra[li]];
+            else
+                for (int li = 0; li < mloc; li++) o[ra[li]] = w[li];
+        }
+        return ND_OK;
+    }
+    sep_grid g = {0};
+    sep_round s = {.W = W, .O = O, .gather = gather, .g = &g};
+    size_t mr = mloc ? (size_t)mloc : 1, nr = nloc ? (size_t)nloc : 1;
+    int *rpr = ND_ALLOC_N(int, mr), *cpc = ND_ALLOC_N(int, nr);
+    int64_t *rl = ND_ALLOC_N(int64_t, mr), *cl = ND_ALLOC_N(int64_t, nr);
+    nd_status st = sep_grid_init(&g);
+    s.ints = ND_ALLOC_N(int, 8 * (size_t)g.P);
+    if (!rpr || !cpc || !rl || !cl || !s.ints) st = ND_ENOMEM;
+    st = nd_spmd_agree(st);
+    if (st == ND_OK) {
+        for (int li = 0; li < mloc; li++) {
+            int64_t r = ra[li], br = r / nb;
+            rpr[li] = (int)(br % g.nprow);
+            rl[li] = (br / g.nprow) * nb + r % nb;
+        }
+        for (int lj = 0; lj < nloc; lj++) {
+            int64_t c = ca[lj], bc = c / nb;
+            cpc[lj] = (int)(bc % g.npcol);
+            cl[lj] = (bc / g.npcol) * nb + c % nb;
+        }
+        s.rpr = rpr, s.cpc = cpc, s.rl = rl, s.cl = cl;
+    }
+    int per = (int)(nd_arr_piece_elems() / mr);
+    if (per < 1) per = 1;
+    uint64_t rounds = (uint64_t)((nloc + per - 1) / per);
+    if (st == ND_OK) {
+        int e = MPI_Allreduce(MPI_IN_PLACE, &rounds, 1, MPI_UINT64_T, MPI_MAX, nd_spmd_comm());
+        if (e != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", e);
+    }
+    for (uint64_t k = 0; k < rounds && st == ND_OK; k++) {
+        int64_t j0 = (int64_t)k * per, j1 = j0 + per;
+        if (j0 > nloc) j0 = nloc;
+        if (j1 > nloc) j1 = nloc;
+        st = sep_round_run(&s, (int)j0, (int)j1);
+    }
+    nd_free(s.meta, (s.meta_cap ? s.meta_cap : 1) * sizeof(int64_t));
+    nd_free(s.rmeta, (s.rmeta_cap ? s.rmeta_cap : 1) * sizeof(int64_t));
+    nd_free(s.vbuf, (s.vcap ? s.vcap : 1) * sizeof(double));
+    nd_free(s.rvals, (s.rvals_cap ? s.rvals_cap : 1) * sizeof(double));
+    ND_FREE_N(s.ints, 8 * (size_t)g.P);
+    ND_FREE_N(rpr, mr), ND_FREE_N(cpc, nr), ND_FREE_N(rl, mr), ND_FREE_N(cl, nr);
+    sep_grid_free(&g);
     return st;
 }
 
@@ -491,6 +725,8 @@ typedef struct move_ctx {
     const nd_dm *src;
     nd_dm *dst;
 } move_ctx;
+
+typedef nd_status (*piece_fn)(void *ctx, size_t first, size_t n, const int64_t *flats);
 
 static nd_status gather_piece(void *ctx, size_t first, size_t n, const int64_t *flats)
 {
@@ -502,6 +738,50 @@ static nd_status scatter_piece(void *ctx, size_t first, size_t n, const int64_t 
 {
     move_ctx *m = ctx;
     return nd_arr_deposit(m->dst, n, flats, m->src->a + first);
+}
+
+static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t off,
+                           const int64_t *stride, piece_fn fn, void *ctx)
+{
+    int64_t *rp = NULL, *cp = NULL;
+    size_t nloc = nd_arr_local_count(X), piece = nd_arr_piece_elems(), npieces = 0;
+    int64_t *flats = ND_ALLOC_N(int64_t, piece);
+    nd_status st = view_parts(X, nd, shape, off, stride, &rp, &cp);
+    if (!flats) st = ND_ENOMEM;
+    st = nd_spmd_agree(st);
+    /* The separable path when every rank can take it (see sep_move). */
+    move_ctx *m = ctx;
+    const nd_dm *O = fn == gather_piece ? m->src : m->dst;
+    int64_t *ra = ND_ALLOC_N(int64_t, X->mloc ? (size_t)X->mloc : 1);
+    int64_t *ca = ND_ALLOC_N(int64_t, X->nloc ? (size_t)X->nloc : 1);
+    int sep = st == ND_OK && ra && ca && separable(X->mloc, X->nloc, rp, cp, O->n, ra, ca);
+    if (st == ND_OK && nd_spmd_size() > 1) {
+        int e = MPI_Allreduce(MPI_IN_PLACE, &sep, 1, MPI_INT, MPI_LAND, nd_spmd_comm());
+        if (e != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", e);
+    }
+    if (st == ND_OK && sep)
+        st = fn == gather_piece ? sep_move(m->dst, (nd_dm *)m->src, ra, ca, true)
+                                : sep_move((nd_dm *)m->src, m->dst, ra, ca, false);
+    else if (st == ND_OK)
+        st = nd_arr_pieces(nloc, &npieces);
+    int mloc = X->mloc > 0 ? X->mloc : 1;
+    for (size_t p = 0; p < npieces && st == ND_OK; p++) {
+        size_t first = p * piece < nloc ? p * piece : nloc;
+        size_t n = nloc - first < piece ? nloc - first : piece;
+        /* storage order: element e = li + lj * mloc */
+        size_t li = first % (size_t)mloc, lj = first / (size_t)mloc;
+        for (size_t k = 0; k < n; k++) {
+            flats[k] = rp[li] + cp[lj];
+            if (++li == (size_t)mloc) li = 0, lj++;
+        }
+        st = fn(ctx, first, n, flats);
+    }
+    ND_FREE_N(ra, X->mloc ? (size_t)X->mloc : 1);
+    ND_FREE_N(ca, X->nloc ? (size_t)X->nloc : 1);
+    ND_FREE_N(rp, X->mloc ? (size_t)X->mloc : 1);
+    ND_FREE_N(cp, X->nloc ? (size_t)X->nloc : 1);
+    ND_FREE_N(flats, piece);
+    return st;
 }
 
 nd_status nd_arr_view(const nd_dm *src, int nd, const int64_t *shape, int64_t off,

@@ -752,7 +752,7 @@ nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
     ND_CHECK(A->m == B->m && A->n == B->n, ND_EPROG, "shape mismatch: %lldx%lld %s %lldx%lld",
              LL(A->m), LL(A->n), ew_sym[op], LL(B->m), LL(B->n));
-    if (on_dev() && op < ND_EW_NDEV) {
+    if (on_dev()) {
         const nd_dm *in[2] = {A, B};
         ND_TRY(nd_dm_to_dev(2, in));
         ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
@@ -773,7 +773,7 @@ nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_lef
 {
     *out = NULL;
     ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
-    if (on_dev() && op < ND_EW_NDEV) {
+    if (on_dev()) {
         ND_TRY(nd_dm_to_dev(1, &A));
         ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
         nd_dm_dev->ew_scalar(op, A->dev, s, scalar_left, (*out)->dev, A->cap);
@@ -792,7 +792,7 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
 {
     *out = NULL;
     ND_CHECK((unsigned)f <= ND_MAP_ROUND, ND_EINTERNAL, "bad map function %d", (int)f);
-    if (on_dev() && f < ND_MAP_NDEV) {
+    if (on_dev()) {
         ND_TRY(nd_dm_to_dev(1, &A));
         ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
         nd_dm_dev->map(f, A->dev, (*out)->dev, A->cap);

@@ -72,15 +72,13 @@ nd_status nd_dm_vcat(const nd_dm *A, const nd_dm *B, nd_dm **out);
 nd_status nd_dm_diag(const nd_dm *A, nd_dm **out);
 
 /* Elementwise. */
-/* The first five run on a device backend too (ND_EW_NDEV: the count). MOD takes the
- * sign of the divisor, FLOORDIV floors; the comparisons give 1.0 or 0.0; MAX/MIN
- * propagate NaN (numpy's maximum/minimum); ATAN2(y, x). */
+/* All run on a device backend too.  MOD takes the sign of the divisor, FLOORDIV floors; the comparisons give 1.0 or 0.0; MAX/MIN propagate NaN
+ * (numpy's maximum/minimum); ATAN2(y, x). */
 typedef enum nd_ew_op {
     ND_EW_ADD, ND_EW_SUB, ND_EW_MUL, ND_EW_DIV, ND_EW_POW,
     ND_EW_MOD, ND_EW_FLOORDIV, ND_EW_LT, ND_EW_LE, ND_EW_GT, ND_EW_GE, ND_EW_EQ, ND_EW_NE,
     ND_EW_MAX, ND_EW_MIN, ND_EW_ATAN2
 } nd_ew_op;
-#define ND_EW_NDEV 5
 #define ND_EW_NOPS 16
 /* Rank-local: the operator or function name of op ("+", "//", "maximum"). */
 const char *nd_ew_name(nd_ew_op op);
@@ -95,8 +93,7 @@ typedef enum nd_map_fn {
     ND_MAP_NEG, ND_MAP_ABS, ND_MAP_SQRT, ND_MAP_EXP, ND_MAP_LOG, ND_MAP_SIN, ND_MAP_COS,
     ND_MAP_TANH, ND_MAP_TAN, ND_MAP_ATAN, ND_MAP_FLOOR, ND_MAP_CEIL, ND_MAP_ROUND
 } nd_map_fn;
-/* The first eight run on a device backend too. ROUND: halves away from zero. */
-#define ND_MAP_NDEV 8
+/* All run on a device backend too.  ROUND: halves away from zero. */
 nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out);
 
 /* Reductions.  (Products and the rest of linear algebra: src/la/la.h.) */

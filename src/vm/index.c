@@ -1,9 +1,14 @@
-/* index.c: indexing and slicing of lists, maps and matrices (LANGUAGE.md "Statements",
- * "Expressions"; opcodes GETINDEX .. SETSLICE).  Indices are 0-based ints; everything is
- * checked here, before any collective matrix call, so that every rank fails alike.
+/* index.c: indexing and slicing of lists, maps and arrays (LANGUAGE.md "Statements",
+ * "Expressions", "Arrays (n-d)"; opcodes GETINDEX .. SETSLICE, GETSUB, SETSUB).  Indices
+ * are 0-based ints, negative ones counting from the end.  The older opcodes keep their
+ * fast paths for matrices indexed by non-negative ints; anything else (another rank of
+ * array, a negative index, a step) goes to nd_arr_subscript / nd_arr_subassign.  What the
+ * VM checks is checked before any collective call, so that every rank fails alike (arr.h
+ * errors are uniform too).
  */
 #include "vm/vm_internal.h"
 
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 
 #include <inttypes.h>
@@ -20,10 +25,11 @@ static nd_status list_slot(nd_list *l, nd_value k, nd_value **slot)
 {
     int64_t i = 0;
     ND_TRY(need_int(k, "a list index", &i));
-    if (i < 0 || (uint64_t)i >= l->len)
+    int64_t j = i < 0 ? i + (int64_t)l->len : i; /* L[-1] is the last */
+    if (j < 0 || (uint64_t)j >= l->len)
         return nd_err_set(ND_EPROG, "list index %" PRId64 " out of range (length %zu)", i,
                           l->len);
-    *slot = &l->items[i];
+    *slot = &l->items[j];
     return ND_OK;
 }
 
@@ -91,6 +97,121 @@ static nd_status set_element(nd_vm *vm, nd_dm *A, int64_t i, int64_t j, nd_value
     return nd_dm_set(A, i, j, d);
 }
 
+/* ---- the general path: nd_arr_subscript / nd_arr_subassign ---- */
+
+static bool is_2d(const nd_dm *A)
+{
+    return nd_arr_ndim(A) == 2;
+}
+
+static nd_sub index_sub(int64_t i)
+{
+    return (nd_sub){.kind = ND_SUB_INDEX, .start = i};
+}
+
+/* A slice bound (nil: omitted). */
+static nd_status bound(nd_value v, uint8_t bit, int64_t *out, uint8_t *has)
+{
+    if (v.type == ND_T_NIL) return ND_OK;
+    ND_TRY(need_int(v, "a slice bound", out));
+    *has |= bit;
+    return ND_OK;
+}
+
+static nd_status slice_sub(nd_value lo, nd_value hi, nd_value step, nd_sub *s)
+{
+    *s = (nd_sub){.kind = ND_SUB_SLICE};
+    ND_TRY(bound(lo, ND_SUB_HAS_START, &s->start, &s->has));
+    ND_TRY(bound(hi, ND_SUB_HAS_STOP, &s->stop, &s->has));
+    return bound(step, ND_SUB_HAS_STEP, &s->step, &s->has);
+}
+
+static nd_status sub_get(nd_vm *vm, const nd_dm *A, int n, const nd_sub *subs,
+                         unsigned op, nd_value *out)
+{
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, op, "[]"));
+    nd_dm *r = NULL;
+    double v = 0;
+    ND_TRY(nd_arr_subscript(A, n, subs, &r, &v));
+    if (!r) {
+        *out = ND_FLOAT(v);
+        return ND_OK;
+    }
+    nd_vm_count_work(vm);
+    return nd_matrix_value(r, out);
+}
+
+static nd_status sub_set(nd_vm *vm, nd_dm *A, int n, const nd_sub *subs, nd_value v,
+                         unsigned op)
+{
+    const nd_dm *B = NULL;
+    double d = 0;
+    if (v.type == ND_T_MATRIX) B = ND_AS_MATRIX(v)->dm;
+    else ND_TRY(nd_val_to_double(v, "an array element", &d));
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, op, "[]="));
+    ND_TRY(nd_arr_subassign(A, n, subs, B, d));
+    nd_vm_count_work(vm);
+    return ND_OK;
+}
+
+/* The subscripts of GETSUB/SETSUB (opcodes.def) as nd_subs. */
+static nd_status read_subs(const nd_value *regs, unsigned n, nd_sub *subs)
+{
+    nd_value m = regs[3 * n];
+    ND_CHECK(m.type == ND_T_INT, ND_EINTERNAL, "subscript mask is %s", nd_val_typename(m));
+    for (unsigned k = 0; k < n; k++) {
+        const nd_value *r = &regs[3 * k];
+        if ((uint64_t)m.as.i >> k & 1u) {
+            ND_TRY(slice_sub(r[0], r[1], r[2], &subs[k]));
+        } else {
+            int64_t i = 0;
+            ND_TRY(need_int(r[0], "an array index", &i));
+            subs[k] = index_sub(i);
+        }
+    }
+    return ND_OK;
+}
+
+/* One subscript on a list or map (GETSUB with a step or a slice: not for them). */
+static nd_status not_array(nd_value c, unsigned n)
+{
+    if (c.type == ND_T_LIST || c.type == ND_T_MAP)
+        return nd_err_set(ND_EPROG, "cannot %s %s (slices and more subscripts are for arrays)",
+                          n == 1 ? "slice" : "index", nd_val_typename(c));
+    return no_index(c, "");
+}
+
+nd_status nd_val_getsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
+                        nd_value *out)
+{
+    if (c.type != ND_T_MATRIX) return not_array(c, n);
+    nd_sub subs[256];
+    ND_TRY(read_subs(regs, n, subs));
+    return sub_get(vm, ND_AS_MATRIX(c)->dm, (int)n, subs, ND_OP_GETSUB, out);
+}
+
+nd_status nd_val_setsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
+                        nd_value v)
+{
+    if (c.type != ND_T_MATRIX) return not_array(c, n);
+    nd_sub subs[256];
+    ND_TRY(read_subs(regs, n, subs));
+    return sub_set(vm, ND_AS_MATRIX(c)->dm, (int)n, subs, v, ND_OP_SETSUB);
+}
+
+/* Whether the older one-subscript path takes A[k]: a 2-D vector and a non-negative
+ * int (its own errors for the rest of the 2-D cases). */
+static bool vector_fast(const nd_dm *A, nd_value k)
+{
+    return is_2d(A) && (nd_dm_rows(A) == 1 || nd_dm_cols(A) == 1) &&
+           (k.type != ND_T_INT || k.as.i >= 0);
+}
+
+static bool pair_fast(const nd_dm *A, nd_value i, nd_value j)
+{
+    return is_2d(A) && (i.type != ND_T_INT || i.as.i >= 0) && (j.type != ND_T_INT || j.as.i >= 0);
+}
+
 nd_status nd_val_getindex(nd_vm *vm, nd_value c, nd_value k, nd_value *out)
 {
     switch (c.type) {
@@ -111,9 +232,15 @@ nd_status nd_val_getindex(nd_vm *vm, nd_value c, nd_value k, nd_value *out)
         return ND_OK;
     }
     case ND_T_MATRIX: {
+        const nd_dm *A = ND_AS_MATRIX(c)->dm;
         int64_t i = 0, j = 0;
-        ND_TRY(vector_index(ND_AS_MATRIX(c)->dm, k, &i, &j));
-        return get_element(vm, ND_AS_MATRIX(c)->dm, i, j, ND_OP_GETINDEX, out);
+        if (!vector_fast(A, k)) {
+            ND_TRY(need_int(k, "an array index", &i));
+            nd_sub s1 = index_sub(i);
+            return sub_get(vm, A, 1, &s1, ND_OP_GETINDEX, out);
+        }
+        ND_TRY(vector_index(A, k, &i, &j));
+        return get_element(vm, A, i, j, ND_OP_GETINDEX, out);
     }
     default: return no_index(c, "");
     }
@@ -135,9 +262,15 @@ nd_status nd_val_setindex(nd_vm *vm, nd_value c, nd_value k, nd_value v)
         return nd_map_set(ND_AS_MAP(c), key, v);
     }
     case ND_T_MATRIX: {
+        nd_dm *A = ND_AS_MATRIX(c)->dm;
         int64_t i = 0, j = 0;
-        ND_TRY(vector_index(ND_AS_MATRIX(c)->dm, k, &i, &j));
-        return set_element(vm, ND_AS_MATRIX(c)->dm, i, j, v, ND_OP_SETINDEX);
+        if (!vector_fast(A, k)) {
+            ND_TRY(need_int(k, "an array index", &i));
+            nd_sub s1 = index_sub(i);
+            return sub_set(vm, A, 1, &s1, v, ND_OP_SETINDEX);
+        }
+        ND_TRY(vector_index(A, k, &i, &j));
+        return set_element(vm, A, i, j, v, ND_OP_SETINDEX);
     }
     default: return no_index(c, "");
     }
@@ -146,17 +279,35 @@ nd_status nd_val_setindex(nd_vm *vm, nd_value c, nd_value k, nd_value v)
 nd_status nd_val_getindex2(nd_vm *vm, nd_value c, nd_value vi, nd_value vj, nd_value *out)
 {
     if (c.type != ND_T_MATRIX) return no_index(c, " with two subscripts");
+    const nd_dm *A = ND_AS_MATRIX(c)->dm;
     int64_t i = 0, j = 0;
-    ND_TRY(matrix_index(ND_AS_MATRIX(c)->dm, vi, vj, &i, &j));
-    return get_element(vm, ND_AS_MATRIX(c)->dm, i, j, ND_OP_GETINDEX2, out);
+    if (!pair_fast(A, vi, vj)) {
+        nd_sub s2[2];
+        ND_TRY(need_int(vi, "an array index", &i));
+        ND_TRY(need_int(vj, "an array index", &j));
+        s2[0] = index_sub(i);
+        s2[1] = index_sub(j);
+        return sub_get(vm, A, 2, s2, ND_OP_GETINDEX2, out);
+    }
+    ND_TRY(matrix_index(A, vi, vj, &i, &j));
+    return get_element(vm, A, i, j, ND_OP_GETINDEX2, out);
 }
 
 nd_status nd_val_setindex2(nd_vm *vm, nd_value c, nd_value vi, nd_value vj, nd_value v)
 {
     if (c.type != ND_T_MATRIX) return no_index(c, " with two subscripts");
+    nd_dm *A = ND_AS_MATRIX(c)->dm;
     int64_t i = 0, j = 0;
-    ND_TRY(matrix_index(ND_AS_MATRIX(c)->dm, vi, vj, &i, &j));
-    return set_element(vm, ND_AS_MATRIX(c)->dm, i, j, v, ND_OP_SETINDEX2);
+    if (!pair_fast(A, vi, vj)) {
+        nd_sub s2[2];
+        ND_TRY(need_int(vi, "an array index", &i));
+        ND_TRY(need_int(vj, "an array index", &j));
+        s2[0] = index_sub(i);
+        s2[1] = index_sub(j);
+        return sub_set(vm, A, 2, s2, v, ND_OP_SETINDEX2);
+    }
+    ND_TRY(matrix_index(A, vi, vj, &i, &j));
+    return set_element(vm, A, i, j, v, ND_OP_SETINDEX2);
 }
 
 /* One dimension of a slice: [lo, hi) from two bounds (nil = start/end), or the single
@@ -184,6 +335,30 @@ static nd_status resolve_dim(const char *dim, nd_value blo, nd_value bhi, bool s
     return ND_OK;
 }
 
+/* GETSLICE/SETSLICE's fast path: a matrix and no negative bound. */
+static bool block_fast(const nd_dm *A, const nd_value *b)
+{
+    if (!is_2d(A)) return false;
+    for (int k = 0; k < 4; k++)
+        if (b[k].type == ND_T_INT && b[k].as.i < 0) return false;
+    return true;
+}
+
+/* GETSLICE/SETSLICE's operands as two nd_subs. */
+static nd_status block_subs(const nd_value *b, unsigned x, nd_sub *subs)
+{
+    for (int d = 0; d < 2; d++) {
+        if (x & (1u << d)) {
+            int64_t i = 0;
+            ND_TRY(need_int(b[2 * d], "an array index", &i));
+            subs[d] = index_sub(i);
+        } else {
+            ND_TRY(slice_sub(b[2 * d], b[2 * d + 1], ND_NIL, &subs[d]));
+        }
+    }
+    return ND_OK;
+}
+
 static nd_status resolve_block(const nd_dm *A, const nd_value *b, unsigned x, int64_t *r0,
                                int64_t *r1, int64_t *c0, int64_t *c1)
 {
@@ -198,6 +373,11 @@ nd_status nd_val_getslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigne
         return nd_err_set(ND_EPROG, "cannot slice %s (slices are for matrices)",
                           nd_val_typename(c));
     const nd_dm *A = ND_AS_MATRIX(c)->dm;
+    if (!block_fast(A, bounds)) {
+        nd_sub s2[2];
+        ND_TRY(block_subs(bounds, x, s2));
+        return sub_get(vm, A, 2, s2, ND_OP_GETSLICE, out);
+    }
     int64_t r0 = 0, r1 = 0, c0 = 0, c1 = 0;
     ND_TRY(resolve_block(A, bounds, x, &r0, &r1, &c0, &c1));
     ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, ND_OP_GETSLICE, "[:]"));
@@ -214,7 +394,18 @@ nd_status nd_val_setslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigne
                           nd_val_typename(c));
     nd_dm *A = ND_AS_MATRIX(c)->dm;
     int64_t r0 = 0, r1 = 0, c0 = 0, c1 = 0;
-    ND_TRY(resolve_block(A, bounds, x, &r0, &r1, &c0, &c1));
+    bool fast = block_fast(A, bounds);
+    if (fast) ND_TRY(resolve_block(A, bounds, x, &r0, &r1, &c0, &c1));
+    /* a value that broadcasts to the block (another shape) goes the general way too */
+    if (fast && v.type == ND_T_MATRIX) {
+        const nd_dm *B = ND_AS_MATRIX(v)->dm;
+        fast = is_2d(B) && nd_dm_rows(B) == r1 - r0 && nd_dm_cols(B) == c1 - c0;
+    }
+    if (!fast) {
+        nd_sub s2[2];
+        ND_TRY(block_subs(bounds, x, s2));
+        return sub_set(vm, A, 2, s2, v, ND_OP_SETSLICE);
+    }
     if (v.type == ND_T_MATRIX) {
         const nd_dm *B = ND_AS_MATRIX(v)->dm;
         if (nd_dm_rows(B) != r1 - r0 || nd_dm_cols(B) != c1 - c0)

@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "la/la.h"
 #include "nbc/builtin_ids.h"
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
 
@@ -87,6 +88,11 @@ nd_status nd_val_repr(const nd_program *prog, nd_strbuf *sb, nd_value v, bool qu
     }
     case ND_T_MATRIX: {
         const nd_dm *dm = ND_AS_MATRIX(v)->dm;
+        if (nd_arr_ndim(dm) != 2) {
+            char shp[ND_SHAPE_STR];
+            return nd_sb_printf(sb, "<array %s>",
+                                nd_arr_shape_str(nd_arr_ndim(dm), nd_arr_shape(dm), shp));
+        }
         return nd_sb_printf(sb, "<matrix %" PRId64 "x%" PRId64 ">", nd_dm_rows(dm),
                             nd_dm_cols(dm));
     }
@@ -231,6 +237,7 @@ static const char *op_sym(int op)
     case ND_OP_MUL: return "*";
     case ND_OP_DIV: return "/";
     case ND_OP_MOD: return "%";
+    case ND_OP_IDIV: return "//";
     case ND_OP_POW: return "^";
     case ND_OP_MATMUL: return "@";
     case ND_OP_NEG: return "-";
@@ -293,6 +300,12 @@ static nd_status int_arith(int op, int64_t x, int64_t y, nd_value *out)
             if (r != 0 && ((r < 0) != (y < 0))) r += y;
         }
         break;
+    case ND_OP_IDIV:
+        if (y == 0) return nd_err_set(ND_EPROG, "integer division by zero");
+        if (y == -1 && x == INT64_MIN) return overflow(op);
+        r = x / y;
+        if (x % y != 0 && ((x < 0) != (y < 0))) r -= 1; /* C truncates; // floors */
+        break;
     case ND_OP_POW:
         if (y < 0) {
             *out = ND_FLOAT(pow((double)x, (double)y));
@@ -318,6 +331,7 @@ static double float_op(int op, double x, double y)
     case ND_OP_MUL: return x * y;
     case ND_OP_DIV: return x / y;
     case ND_OP_MOD: return fmod_floor(x, y);
+    case ND_OP_IDIV: return floor(x / y); /* as ND_EW_FLOORDIV */
     case ND_OP_POW: return pow(x, y);
     default: return -x; /* NEG */
     }
@@ -328,46 +342,152 @@ static double num(nd_value v)
     return v.type == ND_T_INT ? (double)v.as.i : v.as.f;
 }
 
-static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)
+/* The array behind an operand (NULL for a number). */
+static const nd_dm *arr_of(nd_value v)
 {
-    nd_ew_op ew;
+    return v.type == ND_T_MATRIX ? ND_AS_MATRIX(v)->dm : NULL;
+}
+
+static nd_status ew_of(int op, nd_ew_op *ew)
+{
     switch (op) {
-    case ND_OP_ADD: ew = ND_EW_ADD; break;
-    case ND_OP_SUB: ew = ND_EW_SUB; break;
-    case ND_OP_MUL: ew = ND_EW_MUL; break;
-    case ND_OP_DIV: ew = ND_EW_DIV; break;
-    case ND_OP_POW: ew = ND_EW_POW; break;
-    case ND_OP_MATMUL:
-        if (a.type != ND_T_MATRIX || b.type != ND_T_MATRIX) return type_error(op, a, b);
-        ew = ND_EW_ADD; /* unused */
-        break;
-    case ND_OP_NEG: ew = ND_EW_SUB; break; /* unused */
-    default: return type_error(op, a, b);
+    case ND_OP_ADD: *ew = ND_EW_ADD; return ND_OK;
+    case ND_OP_SUB: *ew = ND_EW_SUB; return ND_OK;
+    case ND_OP_MUL: *ew = ND_EW_MUL; return ND_OK;
+    case ND_OP_DIV: *ew = ND_EW_DIV; return ND_OK;
+    case ND_OP_POW: *ew = ND_EW_POW; return ND_OK;
+    case ND_OP_MOD: *ew = ND_EW_MOD; return ND_OK;
+    case ND_OP_IDIV: *ew = ND_EW_FLOORDIV; return ND_OK;
+    case ND_OP_LT: *ew = ND_EW_LT; return ND_OK;
+    case ND_OP_LE: *ew = ND_EW_LE; return ND_OK;
+    case ND_OP_GT: *ew = ND_EW_GT; return ND_OK;
+    case ND_OP_GE: *ew = ND_EW_GE; return ND_OK;
+    case ND_OP_EQ: *ew = ND_EW_EQ; return ND_OK;
+    case ND_OP_NE: *ew = ND_EW_NE; return ND_OK;
+    default: return ND_EPROG;
     }
-    bool am = a.type == ND_T_MATRIX, bm = op != ND_OP_NEG && b.type == ND_T_MATRIX;
-    if (op != ND_OP_NEG && ((!am && !ND_IS_NUM(a)) || (!bm && !ND_IS_NUM(b))))
-        return type_error(op, a, b);
-    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, op_sym(op)));
-    nd_dm *r = NULL;
-    const nd_dm *A = am ? ND_AS_MATRIX(a)->dm : ND_AS_MATRIX(b)->dm;
+}
+
+static double elems(const nd_dm *A)
+{
+    return A ? (double)nd_arr_size(A) : 0.0;
+}
+
+/* An elementwise operator with an array operand (the other an array or a number),
+ * broadcasting as numpy; NEG keeps the shape.  Collective. */
+static nd_status array_ew(nd_vm *vm, int op, const char *sym, nd_value a, nd_value b,
+                          nd_value *out)
+{
+    nd_ew_op ew = ND_EW_ADD;
+    const nd_dm *A = arr_of(a), *B = op == ND_OP_NEG ? NULL : arr_of(b);
+    if (op != ND_OP_NEG && (ew_of(op, &ew) != ND_OK || (!A && !ND_IS_NUM(a)) ||
+                            (!B && !ND_IS_NUM(b))))
+        return nd_err_set(ND_EPROG, "cannot apply %s to %s and %s", sym, nd_val_typename(a),
+                          nd_val_typename(b));
+    if (A && B) { /* the shape error before the check: it is uniform */
+        int nd;
+        int64_t shape[ND_MAXDIM];
+        ND_TRY(nd_arr_broadcast_shape(sym, nd_arr_ndim(A), nd_arr_shape(A), nd_arr_ndim(B),
+                                      nd_arr_shape(B), &nd, shape));
+    }
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, sym));
     /* Nominal flops for the run summary (docs/config.md "Progress and summary"). */
-    double flops = op == ND_OP_MATMUL
-                       ? nd_stats_flops_matmul(nd_dm_rows(A), nd_dm_cols(A),
-                                               nd_dm_cols(ND_AS_MATRIX(b)->dm))
-                       : (double)nd_dm_rows(A) * (double)nd_dm_cols(A);
+    double flops = elems(A) > elems(B) ? elems(A) : elems(B);
+    nd_dm *r = NULL;
     nd_status st;
     nd_stats_begin(ND_STATS_LA);
-    if (op == ND_OP_NEG) st = nd_dm_map(ND_MAP_NEG, ND_AS_MATRIX(a)->dm, &r);
-    else if (op == ND_OP_MATMUL)
-        st = nd_la_matmul(ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
-    else if (am && bm) st = nd_dm_ew(ew, ND_AS_MATRIX(a)->dm, ND_AS_MATRIX(b)->dm, &r);
-    else if (am) st = nd_dm_ew_scalar(ew, ND_AS_MATRIX(a)->dm, num(b), false, &r);
-    else st = nd_dm_ew_scalar(ew, ND_AS_MATRIX(b)->dm, num(a), true, &r);
+    if (op == ND_OP_NEG) st = nd_dm_map(ND_MAP_NEG, A, &r);
+    else if (A && B) st = nd_arr_binop(ew, A, B, &r);
+    else if (A) st = nd_arr_binop_scalar(ew, A, num(b), false, &r);
+    else st = nd_arr_binop_scalar(ew, B, num(a), true, &r);
     nd_stats_end(ND_STATS_LA);
     ND_TRY(st);
     nd_stats_add_flops(flops);
     nd_vm_count_work(vm);
     return nd_matrix_value(r, out);
+}
+
+/* R := A as a 2-D array of shape (m, n): a relabel when the fold allows (*tmp NULL, A
+ * relabelled in place: undo with nd_arr_relabel), else a reshaped copy in *tmp. */
+static nd_status as_2d(nd_dm *A, int64_t m, int64_t n, bool may_relabel, nd_dm **tmp)
+{
+    *tmp = NULL;
+    int64_t shape[2] = {m, n};
+    if (may_relabel && nd_arr_relabel(A, 2, shape)) return ND_OK;
+    return nd_arr_reshape(A, 2, shape, tmp);
+}
+
+static void undo_2d(nd_dm *A, nd_dm *tmp, int nd, const int64_t *shape)
+{
+    if (tmp) nd_dm_free(tmp);
+    else (void)nd_arr_relabel(A, nd, shape);
+}
+
+/* @ as numpy's matmul: a 1-D operand is a vector (a row on the left, a column on the
+ * right) and its axis is removed from the result; 1-D @ 1-D is a float.  Collective. */
+static nd_status matmul(nd_vm *vm, nd_value a, nd_value b, nd_value *out)
+{
+    if (a.type != ND_T_MATRIX || b.type != ND_T_MATRIX) return type_error(ND_OP_MATMUL, a, b);
+    nd_dm *A = ND_AS_MATRIX(a)->dm, *B = ND_AS_MATRIX(b)->dm;
+    int na = nd_arr_ndim(A), nb = nd_arr_ndim(B);
+    if (na > 2 || nb > 2)
+        return nd_err_set(ND_EPROG, "@ takes 1-d and 2-d arrays, not a %d-d one (use tensordot)",
+                          na > 2 ? na : nb);
+    int64_t sa[ND_MAXDIM], sb[ND_MAXDIM];
+    memcpy(sa, nd_arr_shape(A), sizeof sa);
+    memcpy(sb, nd_arr_shape(B), sizeof sb);
+    int64_t m = na == 1 ? 1 : sa[0], k = na == 1 ? sa[0] : sa[1];
+    int64_t kb = sb[0], p = nb == 1 ? 1 : sb[1];
+    if (k != kb) {
+        char x[ND_SHAPE_STR], y[ND_SHAPE_STR];
+        return nd_err_set(ND_EPROG, "shape mismatch: %s @ %s", nd_arr_shape_str(na, sa, x),
+                          nd_arr_shape_str(nb, sb, y));
+    }
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, ND_OP_MATMUL, "@"));
+    nd_dm *ta = NULL, *tb = NULL, *r = NULL, *r1 = NULL;
+    nd_status st = ND_OK;
+    nd_stats_begin(ND_STATS_LA);
+    bool ra = false, rb = false; /* A, B relabelled or copied: undo */
+    if (na == 1) ra = (st = as_2d(A, 1, k, true, &ta)) == ND_OK;
+    /* x @ x: B is A, already relabelled as a row */
+    if (st == ND_OK && nb == 1) rb = (st = as_2d(B, k, 1, B != A, &tb)) == ND_OK;
+    if (st == ND_OK) st = nd_la_matmul(ta ? ta : A, tb ? tb : B, &r);
+    if (rb) undo_2d(B, tb, nb, sb);
+    if (ra) undo_2d(A, ta, na, sa);
+    double scalar = 0;
+    if (st == ND_OK && na == 1 && nb == 1) st = nd_dm_get(r, 0, 0, &scalar);
+    else if (st == ND_OK && (na == 1 || nb == 1)) {
+        int64_t len = na == 1 ? p : m;
+        if (!nd_arr_relabel(r, 1, &len)) {
+            st = nd_arr_reshape(r, 1, &len, &r1);
+            nd_dm_free(r);
+            r = r1;
+        }
+    }
+    nd_stats_end(ND_STATS_LA);
+    if (st != ND_OK || (na == 1 && nb == 1)) nd_dm_free(r);
+    ND_TRY(st);
+    nd_stats_add_flops(nd_stats_flops_matmul(m, k, p));
+    nd_vm_count_work(vm);
+    if (na == 1 && nb == 1) {
+        *out = ND_FLOAT(scalar);
+        return ND_OK;
+    }
+    return nd_matrix_value(r, out);
+}
+
+static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)
+{
+    if (op == ND_OP_MATMUL) return matmul(vm, a, b, out);
+    nd_ew_op ew;
+    if (op != ND_OP_NEG && ew_of(op, &ew) != ND_OK) return type_error(op, a, b);
+    return array_ew(vm, op, op_sym(op), a, b, out);
+}
+
+nd_status nd_val_compare_array(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)
+{
+    const char *sym = op == ND_OP_EQ ? "==" : op == ND_OP_NE ? "!=" : cmp_sym(op);
+    return array_ew(vm, op, sym, a, b, out);
 }
 
 nd_status nd_val_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)

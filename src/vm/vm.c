@@ -287,6 +287,7 @@ void nd_vm_position(const nd_vm *vm, int *line, int *col)
     nd_pos p = vm->nframes ? frame_pos(vm, &vm->frames[vm->nframes - 1]) : (nd_pos){0, 0};
     *line = (int)p.line;
     *col = (int)p.col;
+    if (vm->err_colback && p.col > vm->err_colback) *col -= (int)vm->err_colback;
 }
 
 nd_status nd_vm_coll_check(nd_vm *vm, unsigned kind, unsigned id, const char *what)
@@ -368,6 +369,29 @@ void nd_vm_count_work(nd_vm *vm)
     d /= ND_VM_FLOPS_PER_EVENT;
     uint64_t e = d >= 9e18 ? UINT64_MAX / 2 : (uint64_t)d;
     vm->sp_work = vm->sp_work + e < vm->sp_work ? UINT64_MAX : vm->sp_work + e;
+}
+
+/* ---- arrays where a bool is needed ---- */
+
+/* A compare-and-branch with an array operand: its comparison is elementwise, so the
+ * condition is not a bool.  The error is at the condition's start, back x columns from
+ * the operator (x = 0: at the operator). */
+static nd_status array_condition(nd_vm *vm, int op, nd_value b, nd_value c, unsigned x)
+{
+    static const char *const sym[] = {[ND_OP_EQ] = "==", [ND_OP_NE] = "!=", [ND_OP_LT] = "<",
+                                       [ND_OP_LE] = "<=", [ND_OP_GT] = ">", [ND_OP_GE] = ">="};
+    bool ok_b = b.type == ND_T_MATRIX || ND_IS_NUM(b), ok_c = c.type == ND_T_MATRIX || ND_IS_NUM(c);
+    if (!ok_b || !ok_c)
+        return nd_err_set(ND_EPROG, "cannot apply %s to %s and %s", sym[op], nd_val_typename(b),
+                          nd_val_typename(c));
+    vm->err_colback = x;
+    return nd_err_set(ND_EPROG, "condition must be a bool or nil, not an array (a comparison "
+                      "with an array is elementwise; use any or all)");
+}
+
+static nd_status array_logic(const char *op, const char *instead)
+{
+    return nd_err_set(ND_EPROG, "%s: an array operand; use %s", op, instead);
 }
 
 /* ---- the dispatch loop ---- */
@@ -480,6 +504,14 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) r = b.as.f OPR c.as.f;    \
         else {                                                                           \
             SAVE_PC();                                                                   \
+            if (UNLIKELY(b.type == ND_T_MATRIX || c.type == ND_T_MATRIX)) {              \
+                /* elementwise: an array, which a fused TEST then refuses */             \
+                nd_value o_;                                                             \
+                TRY(nd_val_compare_array(vm, OPNUM, b, c, &o_));                         \
+                nd_val_set(&R[INS.a], o_);                                               \
+                COUNT_WORK();                                                            \
+                DISPATCH();                                                              \
+            }                                                                            \
             TRY(nd_val_compare(OPNUM, b, c, &r));                                        \
         }                                                                                \
         SET_IMM(R[INS.a], ND_BOOL(r));                                                     \
@@ -496,6 +528,8 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         else if (b.type == ND_T_FLOAT && c.type == ND_T_FLOAT) r = b.as.f OPR c.as.f;    \
         else {                                                                           \
             SAVE_PC();                                                                   \
+            if (UNLIKELY(b.type == ND_T_MATRIX || c.type == ND_T_MATRIX))                \
+                FAIL(array_condition(vm, OPNUM, b, c, INS.x));                           \
             TRY(nd_val_compare(OPNUM, b, c, &r));                                        \
         }                                                                                \
         if (!r) pc += INS.c;                                                             \
@@ -536,6 +570,7 @@ static nd_status run_loop(nd_vm *vm)
         vm->sp_flops = nd_stats_flops_total();
     }
     uint64_t sp_left = sp_every;
+    vm->err_colback = 0;
     bool sp_local = fr->local; /* the current frame's nd_frame.local */
     uint32_t frames_lim = vm->frames_cap < vm->max_depth ? vm->frames_cap : vm->max_depth;
     nd_status st = ND_OK;
@@ -611,6 +646,7 @@ static nd_status run_loop(nd_vm *vm)
     ARITH(SUB, sub, x - y)
     ARITH(MUL, mul, x * y)
     CASE(DIV)
+    CASE(IDIV)
     CASE(MOD)
     CASE(POW)
     CASE(MATMUL)
@@ -641,6 +677,10 @@ static nd_status run_loop(nd_vm *vm)
     }
     CASE(NOT)
     {
+        if (UNLIKELY(R[INS.b].type == ND_T_MATRIX)) {
+            SAVE_PC();
+            FAIL(array_logic("not", "1 - A or where"));
+        }
         SET_IMM(R[INS.a], ND_BOOL(ND_FALSY(R[INS.b])));
         DISPATCH();
     }
@@ -648,6 +688,14 @@ static nd_status run_loop(nd_vm *vm)
     CASE(NE)
     {
         bool r;
+        if (UNLIKELY(R[INS.b].type == ND_T_MATRIX || R[INS.c].type == ND_T_MATRIX)) {
+            nd_value o_;
+            SAVE_PC();
+            TRY(nd_val_compare_array(vm, INS.op, R[INS.b], R[INS.c], &o_));
+            nd_val_set(&R[INS.a], o_);
+            COUNT_WORK();
+            DISPATCH(); /* a fused TEST refuses the array */
+        }
         VALUES_EQUAL(r, R[INS.b], R[INS.c]);
         if (INS.op == ND_OP_NE) r = !r;
         SET_IMM(R[INS.a], ND_BOOL(r));
@@ -704,11 +752,21 @@ static nd_status run_loop(nd_vm *vm)
     CASE(JMPFALSY)
     {
         if (ND_FALSY(R[INS.a])) pc += ND_SBX(INS);
+        else if (UNLIKELY(R[INS.a].type == ND_T_MATRIX)) {
+            SAVE_PC();
+            FAIL(array_logic("and", "*, minimum or where"));
+        }
         DISPATCH();
     }
     CASE(JMPTRUTHY)
     {
-        if (!ND_FALSY(R[INS.a])) pc += ND_SBX(INS);
+        if (!ND_FALSY(R[INS.a])) {
+            if (UNLIKELY(R[INS.a].type == ND_T_MATRIX)) {
+                SAVE_PC();
+                FAIL(array_logic("or", "maximum or where"));
+            }
+            pc += ND_SBX(INS);
+        }
         DISPATCH();
     }
 
@@ -984,9 +1042,40 @@ static nd_status run_loop(nd_vm *vm)
     CASE(JNE)
     {
         bool r;
+        if (UNLIKELY(R[INS.a].type == ND_T_MATRIX || R[INS.b].type == ND_T_MATRIX)) {
+            SAVE_PC();
+            FAIL(array_condition(vm, INS.op == ND_OP_JEQ ? ND_OP_EQ : ND_OP_NE, R[INS.a],
+                                 R[INS.b], INS.x));
+        }
         VALUES_EQUAL(r, R[INS.a], R[INS.b]);
         if (INS.op == ND_OP_JNE) r = !r;
         if (!r) pc += INS.c;
+        DISPATCH();
+    }
+
+    CASE(NOARRAY)
+    {
+        if (UNLIKELY(R[INS.a].type == ND_T_MATRIX)) {
+            SAVE_PC();
+            FAIL(INS.b ? array_logic("or", "maximum or where")
+                       : array_logic("and", "*, minimum or where"));
+        }
+        DISPATCH();
+    }
+    CASE(GETSUB)
+    {
+        nd_value out;
+        SAVE_PC();
+        TRY(nd_val_getsub(vm, R[INS.b], &R[INS.c], INS.x, &out));
+        nd_val_set(&R[INS.a], out);
+        COUNT_WORK();
+        DISPATCH();
+    }
+    CASE(SETSUB)
+    {
+        SAVE_PC();
+        TRY(nd_val_setsub(vm, R[INS.a], &R[INS.b], INS.x, R[INS.c]));
+        COUNT_WORK();
         DISPATCH();
     }
 

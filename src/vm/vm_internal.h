@@ -52,6 +52,9 @@ struct nd_vm {
     uint64_t sp_work;       /* events of matrix work not yet taken off the countdown */
     nd_vm_state state;
     nd_status status;       /* the status of a failed run */
+    uint32_t err_colback;   /* a failed compare-and-branch on arrays: the error is this
+                               many columns before the instruction's (the condition's
+                               start); 0 otherwise */
 };
 
 /* The kinds of operations in a consistency-check tag (tag = kind << 56 | id << 40 |
@@ -74,6 +77,9 @@ nd_status nd_val_tostr(const nd_program *prog, nd_value v, nd_value *out);
 nd_status nd_val_equal(nd_value a, nd_value b, bool *eq);
 /* Ordering of numbers or of strings; op is ND_OP_LT, _LE, _GT or _GE. */
 nd_status nd_val_compare(int op, nd_value a, nd_value b, bool *res);
+/* Collective: a comparison (ND_OP_EQ .. ND_OP_GE) with an array operand, the other an
+ * array or a number: an array of 0.0 and 1.0 (broadcasting).  *out a new reference. */
+nd_status nd_val_compare_array(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out);
 /* Arithmetic ND_OP_ADD .. ND_OP_MATMUL and NEG (b ignored) on any operands; matrix
  * operands are Collective (the check runs here).  *out is a new reference. */
 nd_status nd_val_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out);
@@ -87,6 +93,13 @@ nd_status nd_val_getslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigne
                           nd_value *out);
 nd_status nd_val_setslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigned x,
                           nd_value v);
+/* Collective for arrays: the general subscripts of GETSUB/SETSUB (opcodes.def): n
+ * subscripts in regs[3k .. 3k+2], the slice mask in regs[3n]; lists, maps (one int or
+ * key) and arrays of any dimension. */
+nd_status nd_val_getsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
+                        nd_value *out);
+nd_status nd_val_setsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
+                        nd_value v);
 /* Number helpers shared with builtins. */
 nd_status nd_val_to_double(nd_value v, const char *what, double *out);
 nd_status nd_val_float_to_int(double f, const char *what, int64_t *out);

@@ -48,16 +48,7 @@ static void fd_move(double *d, const double *s, size_t n) { memcpy(d, s, n * siz
 static void fd_get1(const double *d, double *v) { *v = *d; }
 static void fd_set1(double *d, double v) { *d = v; }
 
-static double fd_apply(nd_ew_op op, double x, double y)
-{
-    switch (op) {
-    case ND_EW_ADD: return x + y;
-    case ND_EW_SUB: return x - y;
-    case ND_EW_MUL: return x * y;
-    case ND_EW_DIV: return x / y;
-    default: return pow(x, y);
-    }
-}
+static double fd_apply(nd_ew_op op, double x, double y) { return nd_ew_apply(op, x, y); }
 static void fd_ew(nd_ew_op op, const double *a, const double *b, double *c, size_t n)
 {
     for (size_t k = 0; k < n; k++) c[k] = fd_apply(op, a[k], b[k]);
@@ -68,7 +59,8 @@ static void fd_ew_scalar(nd_ew_op op, const double *a, double x, bool left, doub
 }
 static void fd_map(nd_map_fn f, const double *a, double *c, size_t n)
 {
-    static double (*const fn[])(double) = {NULL, fabs, sqrt, exp, log, sin, cos, tanh};
+    static double (*const fn[])(double) = {NULL, fabs, sqrt, exp,  log,  sin, cos,
+                                           tanh, tan,  atan, floor, ceil, round};
     for (size_t k = 0; k < n; k++) c[k] = f == ND_MAP_NEG ? -a[k] : fn[f](a[k]);
 }
 

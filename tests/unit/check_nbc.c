@@ -139,6 +139,7 @@ static nd_program *all_opcodes(void)
             v[j] = k[0] == 'F' ? 1 : k[0] == 'I' ? ND_BI_LEN : k[0] == 'N' ? 1 : 0;
         }
         unsigned x = tab[i].op == ND_OP_CALLB ? 1 : tab[i].op == ND_OP_GETSLICE ? 3 : 0;
+        if (tab[i].op == ND_OP_GETSUB || tab[i].op == ND_OP_SETSUB) x = 1;
         if (strcmp(tab[i].fmt, "ABC") == 0) code[i] = ins(tab[i].op, x, v[0], v[1], v[2]);
         else code[i] = insbx(tab[i].op, v[0], (int32_t)v[1]);
     }

@@ -819,7 +819,7 @@ START_TEST(test_equality)
 }
 END_TEST
 
-/* ---- matrices (one rank): element access, == is an error ---- */
+/* ---- matrices (one rank): element access, == with nil is an error ---- */
 
 START_TEST(test_matrix_basics)
 {
@@ -845,9 +845,10 @@ START_TEST(test_matrix_basics)
     emit(p, m, ND_OP_CALLB, 9, 8, ND_BI_SUM, 1);
     print_regs(p, m, 1, 9, 1);
     at(4, 11);
-    emit(p, m, ND_OP_EQ, 1, 0, 0, 0);
+    emit(p, m, ND_OP_LOADNIL, 11, 0, 0, 0);
+    emit(p, m, ND_OP_EQ, 1, 0, 11, 0);              /* A == nil */
     finish(p, m);
-    expect_error(p, 4, 11, "cannot compare matrices with == (use norm, max, ...)", "<main>");
+    expect_error(p, 4, 11, "cannot apply == to matrix and nil", "<main>");
     ck_assert_str_eq(out_buf, "7.5 <matrix 3x2> <matrix 2x1> [[0.0], [7.5]]\n52.5\n");
     nd_program_free(p);
 

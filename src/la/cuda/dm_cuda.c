@@ -33,8 +33,10 @@
 #include <string.h>
 #include <unistd.h>
 
-_Static_assert(ND_EW_ADD == 0 && ND_EW_POW == 4, "kernels.cu mirrors nd_ew_op");
-_Static_assert(ND_MAP_NEG == 0 && ND_MAP_TANH == 7, "kernels.cu mirrors nd_map_fn");
+_Static_assert(ND_EW_ADD == 0 && ND_EW_POW == 4 && ND_EW_ATAN2 == 15 && ND_EW_NOPS == 16,
+               "kernels.cu mirrors nd_ew_op");
+_Static_assert(ND_MAP_NEG == 0 && ND_MAP_TANH == 7 && ND_MAP_ROUND == 12,
+               "kernels.cu mirrors nd_map_fn");
 _Static_assert(P_SUM == 0 && P_DOT == 4, "kernels.cu mirrors the partial kinds");
 
 /* Columns of A (rows of B) per SUMMA step, rounded down to whole blocks. */

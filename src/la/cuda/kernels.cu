@@ -17,8 +17,14 @@
 #endif
 
 /* The operation codes, from dm.h / dm_layout.h (C headers this C++ file cannot include). */
-enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW };
-enum { MAP_NEG, MAP_ABS, MAP_SQRT, MAP_EXP, MAP_LOG, MAP_SIN, MAP_COS, MAP_TANH };
+enum {
+    EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_POW, EW_MOD, EW_FLOORDIV, EW_LT, EW_LE, EW_GT, EW_GE,
+    EW_EQ, EW_NE, EW_MAX, EW_MIN, EW_ATAN2
+};
+enum {
+    MAP_NEG, MAP_ABS, MAP_SQRT, MAP_EXP, MAP_LOG, MAP_SIN, MAP_COS, MAP_TANH, MAP_TAN, MAP_ATAN,
+    MAP_FLOOR, MAP_CEIL, MAP_ROUND
+};
 enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };
 
 #define THREADS 256
@@ -31,6 +37,7 @@ static unsigned blocks_for(size_t n)
     return b ? (unsigned)b : 1u;
 }
 
+/* Exact like the host's nd_ew_apply except pow and atan2 (CUDA's math library). */
 __device__ static double ew_apply(int op, double x, double y)
 {
     switch (op) {
@@ -38,6 +45,20 @@ __device__ static double ew_apply(int op, double x, double y)
     case EW_SUB: return __dsub_rn(x, y);
     case EW_MUL: return __dmul_rn(x, y);
     case EW_DIV: return __ddiv_rn(x, y);
+    case EW_MOD: {
+        double r = fmod(x, y);
+        return r != 0 && ((r < 0) != (y < 0)) ? __dadd_rn(r, y) : r;
+    }
+    case EW_FLOORDIV: return floor(__ddiv_rn(x, y));
+    case EW_LT: return x < y ? 1.0 : 0.0;
+    case EW_LE: return x <= y ? 1.0 : 0.0;
+    case EW_GT: return x > y ? 1.0 : 0.0;
+    case EW_GE: return x >= y ? 1.0 : 0.0;
+    case EW_EQ: return x == y ? 1.0 : 0.0;
+    case EW_NE: return x != y ? 1.0 : 0.0;
+    case EW_MAX: return x != x || y != y ? __dadd_rn(x, y) : (x >= y ? x : y);
+    case EW_MIN: return x != x || y != y ? __dadd_rn(x, y) : (x <= y ? x : y);
+    case EW_ATAN2: return atan2(x, y);
     default: return pow(x, y);
     }
 }
@@ -70,6 +91,11 @@ __global__ static void map_kernel(int f, const double *a, double *c, size_t n)
         case MAP_LOG: y = log(x); break;
         case MAP_SIN: y = sin(x); break;
         case MAP_COS: y = cos(x); break;
+        case MAP_TAN: y = tan(x); break;
+        case MAP_ATAN: y = atan(x); break;
+        case MAP_FLOOR: y = floor(x); break;
+        case MAP_CEIL: y = ceil(x); break;
+        case MAP_ROUND: y = round(x); break;
         default: y = tanh(x); break;
         }
         c[i] = y;
