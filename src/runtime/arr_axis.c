@@ -8,10 +8,10 @@
  * the results are bit-identical at any rank count.  Elements move in rounds of at most
  * nd_arr_piece_elems() (and an eighth of a rank's share of A): whole lines when a line
  * fits, else one piece of a line at a time with the fold carried over, so a rank holds
- * little beyond its share of A and of the result.  flip moves balanced flat ranges; an
- * array that is one line is sorted by a sample sort (no rank holds more than a bucket).
- * Left: sort/argsort of several lines, each longer than a piece, hold one line (values
- * and keys) on the rank that sorts it.
+ * little beyond its share of A and of the result.  flip moves balanced flat ranges.  Lines
+ * longer than a round are sorted one at a time by all ranks, with a sample sort (no rank
+ * holds more than a bucket of keys).  cumsum along a line is sequential: one rank at a
+ * time works on a line, in pieces.
  * Over all elements, sum/mean/min/max are dm.h's block-order reductions; std takes the
  * same block order, argmin/argmax and any/all combine per-rank candidates exactly.
  */
@@ -172,7 +172,16 @@ typedef struct lines {
     int64_t pre, L, post, nlines, l0, l1, E;
 } lines;
 
-static void lines_init(const nd_dm *A, int axis, lines *g)
+/* Collective: the piece size every rank uses (nd_arr_piece_elems() may follow a
+ * rank's own memory limit; the rounds and the choice of method must agree). */
+static nd_status uniform_piece(int64_t *E)
+{
+    *E = (int64_t)nd_arr_piece_elems();
+    if (*E < 1) *E = 1;
+    return allreduce(E, 1, MPI_INT64_T, MPI_MIN);
+}
+
+static nd_status lines_init(const nd_dm *A, int axis, lines *g)
 {
     const int64_t *s = nd_arr_shape(A);
     int nd = nd_arr_ndim(A);
@@ -190,9 +199,9 @@ static void lines_init(const nd_dm *A, int axis, lines *g)
     /* A round's buffers and the fetch's own cost about 5 doubles per element: capping a
      * round at an eighth of a rank's share of A keeps them within that share. */
     int64_t share = (g->nlines * g->L + p - 1) / p, cap = share / 8 > 4096 ? share / 8 : 4096;
-    g->E = (int64_t)nd_arr_piece_elems();
+    ND_TRY(uniform_piece(&g->E));
     if (g->E > cap) g->E = cap;
-    if (g->E < 1) g->E = 1;
+    return ND_OK;
 }
 
 /* Rank-local: the flat indices of elements k0 .. k0+n-1 of line l. */
@@ -380,7 +389,7 @@ nd_status nd_arr_reduce_axis(nd_axis_op op, const nd_dm *A, int axis, nd_dm **ou
         else if (nd == 2) shape[ond++] = 1; /* a matrix stays 2-D */
     }
     lines g;
-    lines_init(A, axis, &g);
+    ND_TRY(lines_init(A, axis, &g));
     nd_dm *R = NULL;
     ND_TRY(nd_arr_alloc(ond, shape, &R));
     nd_status st;
@@ -467,47 +476,29 @@ static nd_status scan_whole(nd_scan_op op, const nd_dm *A, const lines *g, nd_dm
     return st;
 }
 
-/* Collective.  Lines longer than a round: cumsum runs piece by piece with the carry;
- * sort/argsort fetch the whole line in pieces, sort it, and deposit it in pieces (the
- * line and its keys are held on this rank). */
-static nd_status scan_long(nd_scan_op op, const nd_dm *A, const lines *g, nd_dm *R)
+/* Collective.  cumsum of lines longer than a round: piece by piece, with the carry. */
+static nd_status cumsum_long(const nd_dm *A, const lines *g, nd_dm *R)
 {
-    int64_t mine = g->l1 - g->l0, E = g->E, L = g->L;
-    int64_t chunks = (L + E - 1) / E, steps = op == ND_SCAN_CUMSUM ? chunks : 2 * chunks;
-    int64_t nr = 0;
-    ND_TRY(all_rounds(mine * steps, &nr));
-    bool whole = op != ND_SCAN_CUMSUM && mine > 0;
-    size_t nl = whole ? (size_t)L : 1;
-    double *line = ND_SCRATCH_N(double, nl);
-    key *keys = ND_SCRATCH_N(key, nl);
+    int64_t mine = g->l1 - g->l0, E = g->E, L = g->L, chunks = (L + E - 1) / E, nr = 0;
+    ND_TRY(all_rounds(mine * chunks, &nr));
     work w = {0};
     nd_status st = work_alloc(&w, E);
-    if (st == ND_OK) st = agreed(line && keys);
-    int64_t cur = g->l0, step = 0;
+    int64_t cur = g->l0, k0 = 0;
     double carry = 0.0;
     for (int64_t t = 0; t < nr && st == ND_OK; t++) {
-        size_t nf = 0, nd = 0;
-        int64_t c = step % chunks, k0 = c * E, n = L - k0 < E ? L - k0 : E;
-        bool fetching = step < chunks;
-        if (cur < g->l1) {
-            line_flats(g, cur, k0, n, w.flats);
-            if (fetching) nf = (size_t)n;
-            if (!whole || !fetching) nd = (size_t)n;
-        }
-        st = nd_arr_fetch(A, nf, w.flats, whole ? line + k0 : w.vals);
+        int64_t n = cur < g->l1 ? (L - k0 < E ? L - k0 : E) : 0;
+        line_flats(g, cur, k0, n, w.flats);
+        st = nd_arr_fetch(A, (size_t)n, w.flats, w.vals);
         if (st != ND_OK) break;
-        if (cur < g->l1 && !whole) cumsum_run(w.vals, n, &carry);
-        if (whole && fetching && c == chunks - 1) sort_line(op == ND_SCAN_ARGSORT, line, L, keys);
-        st = nd_arr_deposit(R, nd, w.flats, whole ? line + k0 : w.vals);
-        if (cur < g->l1 && ++step == steps) {
-            step = 0;
+        cumsum_run(w.vals, n, &carry);
+        st = nd_arr_deposit(R, (size_t)n, w.flats, w.vals);
+        if (n && (k0 += n) == L) {
+            k0 = 0;
             carry = 0.0;
             cur++;
         }
     }
     work_free(&w);
-    if (line) ND_FREE_N(line, nl);
-    if (keys) ND_FREE_N(keys, nl);
     return st;
 }
 
@@ -629,9 +620,10 @@ static nd_status collect(const nd_dm *A, int64_t nloc, const key *spl, int64_t n
 static nd_status sort_one_line(bool arg, const nd_dm *A, nd_dm *R)
 {
     int P = nd_spmd_size();
-    int64_t N = nd_arr_size(A), E = (int64_t)nd_arr_piece_elems();
+    int64_t N = nd_arr_size(A), E = 1;
     int64_t nb = 16 * (int64_t)P, nloc = (int64_t)A->mloc * A->nloc;
-    if (nb < 2 * (N / (E > 0 ? E : 1)) + 1) nb = 2 * (N / (E > 0 ? E : 1)) + 1;
+    ND_TRY(uniform_piece(&E));
+    if (nb < 2 * (N / E) + 1) nb = 2 * (N / E) + 1;
     if (nb > N) nb = N;
     nd_dm_host(A);
     key *spl = ND_SCRATCH_N(key, (size_t)nb);
@@ -665,6 +657,26 @@ static nd_status sort_one_line(bool arg, const nd_dm *A, nd_dm *R)
     }
     if (spl) ND_FREE_N(spl, (size_t)nb);
     if (off) ND_FREE_N(off, (size_t)nb + 1);
+    return st;
+}
+
+/* Collective.  sort/argsort of lines longer than a round: each line in turn is copied
+ * out as a 1-D array (a strided view), sample-sorted by all ranks and copied back, so no
+ * rank holds a line. */
+static nd_status sort_long(bool arg, const nd_dm *A, const lines *g, nd_dm *R)
+{
+    int64_t shape[1] = {g->L}, stride[1] = {g->post};
+    nd_status st = ND_OK;
+    for (int64_t l = 0; l < g->nlines && st == ND_OK; l++) {
+        int64_t base = (l / g->post) * g->L * g->post + l % g->post;
+        nd_dm *x = NULL, *y = NULL;
+        st = nd_arr_view(A, 1, shape, base, stride, &x);
+        if (st == ND_OK) st = nd_arr_alloc(1, shape, &y);
+        if (st == ND_OK) st = sort_one_line(arg, x, y);
+        if (x) nd_dm_free(x);
+        if (st == ND_OK) st = nd_arr_view_assign(R, 1, shape, base, stride, y);
+        if (y) nd_dm_free(y);
+    }
     return st;
 }
 
@@ -702,14 +714,15 @@ nd_status nd_arr_scan(nd_scan_op op, const nd_dm *A, int axis, nd_dm **out)
 {
     *out = NULL;
     lines g;
-    lines_init(A, axis, &g);
+    ND_TRY(lines_init(A, axis, &g));
     nd_dm *R = NULL;
     ND_TRY(nd_arr_alloc(nd_arr_ndim(A), nd_arr_shape(A), &R));
     nd_status st;
     if (op == ND_SCAN_FLIP) st = flip(A, &g, R);
     else if (op != ND_SCAN_CUMSUM && g.nlines == 1) st = sort_one_line(op == ND_SCAN_ARGSORT, A, R);
     else if (lines_per_round(&g)) st = scan_whole(op, A, &g, R);
-    else st = scan_long(op, A, &g, R);
+    else if (op == ND_SCAN_CUMSUM) st = cumsum_long(A, &g, R);
+    else st = sort_long(op == ND_SCAN_ARGSORT, A, &g, R);
     if (st != ND_OK) {
         nd_dm_free(R);
         return st;

@@ -315,14 +315,17 @@ END_TEST
  * family runs along every axis (one-line arrays: sorted by the sample sort). */
 START_TEST(test_memory)
 {
-    static const int64_t msh[][3] = {{2, 600, 500}, {1, 300000, 0}, {2, 1, 300000}};
-    for (int s = 0; s < 3; s++) {
+    static const int64_t msh[][4] = {{2, 600, 500}, {1, 300000}, {2, 1, 300000},
+                                     {3, 4, 100000, 3}};
+    for (int s = 0; s < 4; s++) {
         int nd = (int)msh[s][0];
         const int64_t *sh = msh[s] + 1;
         int64_t t = total_of(nd, sh);
         nd_dm *A = mk(0, nd, sh);
         size_t share = (size_t)((t + nd_spmd_size() - 1) / nd_spmd_size()) * sizeof(double);
-        size_t row = (size_t)nd_spmd_block_size() * (size_t)sh[nd - 1] * sizeof(double);
+        /* A block row of the storage (arr.h's fold): what a rank may hold beyond its share
+         * when few storage rows or columns leave ranks of the grid empty. */
+        size_t row = (size_t)nd_spmd_block_size() * (size_t)nd_dm_cols(A) * sizeof(double);
         for (int axis = 0; axis < nd; axis++) {
             for (int o = 0; o < NRED; o++) {
                 nd_dm *R = NULL;
