@@ -22,10 +22,11 @@ struct nd_cat {
 
 /* Row flags. */
 enum {
-    ND_CAT_F_STATS = 1,     /* rows, cols, min, max, mean, norm are set */
+    ND_CAT_F_STATS = 1,     /* min, max, mean, norm are set, and rows, cols unless F_ND */
     ND_CAT_F_VNUM = 2,      /* value (number) is set */
     ND_CAT_F_VINT = 4,      /* ... and it is an int */
-    ND_CAT_F_VSTR = 8       /* svalue is set */
+    ND_CAT_F_VSTR = 8,      /* svalue is set */
+    ND_CAT_F_ND = 16        /* an array that is not 2-D: rows, cols are not set */
 };
 
 /* One metadata row.  Plain numbers and heap offsets: this struct is the memory layout of
@@ -37,6 +38,7 @@ typedef struct nd_cat_row {
     uint64_t name, job, hash, created, user, host, svalue;
     uint64_t tags;   /* entries "key\x1f" type(i|f|s) "value\x1e" */
     uint64_t params; /* entries "key\x1fvalue\x1e" */
+    uint64_t shape;  /* an array's shape, "4x5x6" ("" for other kinds) */
 } nd_cat_row;
 
 /* Either owned (rows: cap entries, heap: a strbuf) or a read-only mapping of index.h5

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_FORMAT "noodle-index 2"
+#define INDEX_FORMAT "noodle-index 3"
 
 nd_status nd_cat_index_init(nd_cat_index *ix)
 {
@@ -88,6 +88,7 @@ static hid_t row_type(void)
     rc |= F64(min), rc |= F64(max), rc |= F64(mean), rc |= F64(norm), rc |= F64(value);
     rc |= U64(name), rc |= U64(job), rc |= U64(hash), rc |= U64(created), rc |= U64(user);
     rc |= U64(host), rc |= U64(svalue), rc |= U64(tags), rc |= U64(params);
+    rc |= U64(shape);
 #undef I64
 #undef I32
 #undef F64
@@ -295,10 +296,10 @@ static nd_status index_read(const char *path, nd_cat_index *ix)
     for (size_t i = 0; st == ND_OK && i < ix->nrows; i++) {
         const nd_cat_row *r = &ix->rows[i];
         uint64_t m = r->name | r->job | r->hash | r->created | r->user | r->host | r->svalue |
-                     r->tags | r->params; /* >= each offset */
+                     r->tags | r->params | r->shape; /* >= each offset */
         if (m >= hlen) {
             uint64_t offs[] = {r->name, r->job, r->hash, r->created, r->user, r->host,
-                               r->svalue, r->tags, r->params};
+                               r->svalue, r->tags, r->params, r->shape};
             for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
                 if (offs[k] > maxoff) maxoff = offs[k];
             if (maxoff >= hlen) st = nd_err_set(ND_EINVALID, "catalog index: bad string offset");
@@ -342,7 +343,7 @@ static nd_status index_append(const char *path, const nd_cat_index *one, bool *f
         st = nd_err_set(ND_EINVALID, "catalog index: header and attributes disagree");
     if (st == ND_OK && (nrows + 1 > rcap || hlen + one->heap.len > hcap)) *full = true;
     nd_cat_row r = one->rows[0];
-    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue,
+    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue, &r.shape,
                         &r.tags, &r.params};
     for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
         if (*offs[k]) *offs[k] += hlen;
@@ -372,7 +373,7 @@ static nd_status index_regrow(const char *path, const nd_cat_index *one)
     nd_status st = index_read(path, &ix);
     nd_cat_row r = one->rows[0];
     const char *str = one->heap.data;
-    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue,
+    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue, &r.shape,
                         &r.tags, &r.params};
     for (size_t k = 0; st == ND_OK && k < ND_ARRAY_LEN(offs); k++)
         st = nd_cat_index_str(&ix, str + *offs[k], strlen(str + *offs[k]), offs[k]);

@@ -43,10 +43,10 @@ static bool rows_ok(const nd_cat_row *rows, size_t n, const char *heap, uint64_t
     for (size_t i = 0; i < n; i++) {
         const nd_cat_row *r = &rows[i];
         uint64_t m = r->name | r->job | r->hash | r->created | r->user | r->host | r->svalue |
-                     r->tags | r->params; /* >= each offset */
+                     r->tags | r->params | r->shape; /* >= each offset */
         if (m >= hlen) {
             uint64_t offs[] = {r->name, r->job, r->hash, r->created, r->user, r->host,
-                               r->svalue, r->tags, r->params};
+                               r->svalue, r->tags, r->params, r->shape};
             for (size_t k = 0; k < sizeof offs / sizeof offs[0]; k++)
                 if (offs[k] >= hlen) return false;
         }

@@ -23,7 +23,7 @@ static size_t one_or(size_t n) { return n ? n : 1; }
 
 typedef enum col_id {
     C_NAME, C_VERSION, C_KIND, C_VALUE, C_ROWS, C_COLS, C_MIN, C_MAX, C_MEAN, C_NORM,
-    C_JOB, C_RESTARTS, C_CREATED, C_USER, C_HOST, C_RANKS, C_HASH, C_NFIXED,
+    C_JOB, C_RESTARTS, C_CREATED, C_USER, C_HOST, C_RANKS, C_HASH, C_SHAPE, C_NFIXED,
     C_TAG = 100, C_PARAM
 } col_id;
 
@@ -35,7 +35,7 @@ static const struct {
     {"name", 's'}, {"version", 'i'}, {"kind", 's'}, {"value", '?'}, {"rows", 'i'},
     {"cols", 'i'}, {"min", 'f'}, {"max", 'f'}, {"mean", 'f'}, {"norm", 'f'}, {"job", 's'},
     {"restarts", 'i'}, {"created", 's'}, {"user", 's'}, {"host", 's'}, {"ranks", 'i'},
-    {"hash", 's'},
+    {"hash", 's'}, {"shape", 's'},
 };
 
 typedef struct colref {
@@ -810,7 +810,7 @@ static val str_val(const nd_cat_index *ix, uint64_t off)
 static val get(const nd_cat_index *ix, const nd_cat_row *r, const colref *c)
 {
     val v = {.t = ND_CAT_NULL};
-    bool stats = r->flags & ND_CAT_F_STATS;
+    bool stats = r->flags & ND_CAT_F_STATS, dims = stats && !(r->flags & ND_CAT_F_ND);
     switch (c->id) {
     case C_NAME: return str_val(ix, r->name);
     case C_VERSION: v.t = ND_CAT_CINT, v.i = r->version; return v;
@@ -820,8 +820,8 @@ static val get(const nd_cat_index *ix, const nd_cat_row *r, const colref *c)
         else if (r->flags & ND_CAT_F_VNUM) v.t = ND_CAT_CFLOAT, v.f = r->value;
         else if (r->flags & ND_CAT_F_VSTR) v = str_val(ix, r->svalue);
         return v;
-    case C_ROWS: if (stats) v.t = ND_CAT_CINT, v.i = r->rows; return v;
-    case C_COLS: if (stats) v.t = ND_CAT_CINT, v.i = r->cols; return v;
+    case C_ROWS: if (dims) v.t = ND_CAT_CINT, v.i = r->rows; return v;
+    case C_COLS: if (dims) v.t = ND_CAT_CINT, v.i = r->cols; return v;
     case C_MIN: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->min; return v;
     case C_MAX: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->max; return v;
     case C_MEAN: if (stats) v.t = ND_CAT_CFLOAT, v.f = r->mean; return v;
@@ -833,6 +833,7 @@ static val get(const nd_cat_index *ix, const nd_cat_row *r, const colref *c)
     case C_HOST: return str_val(ix, r->host);
     case C_RANKS: v.t = ND_CAT_CINT, v.i = r->ranks; return v;
     case C_HASH: return str_val(ix, r->hash);
+    case C_SHAPE: if (r->shape) v = str_val(ix, r->shape); return v;
     case C_TAG: return entry_val(nd_cat_index_s(ix, r->tags), c->key, true);
     case C_PARAM: return entry_val(nd_cat_index_s(ix, r->params), c->key, false);
     default: return v;

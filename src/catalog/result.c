@@ -363,9 +363,12 @@ nd_status nd_cat_result_write_meta(hid_t f, const nd_cat_index *one)
     ND_TRY(attr_str(f, "host", S(r->host)));
     ND_TRY(attr_str(f, "created", S(r->created)));
     ND_TRY(attr_i64(f, "ranks", r->ranks));
+    if (r->shape && *S(r->shape)) ND_TRY(attr_str(f, "shape", S(r->shape)));
     if (r->flags & ND_CAT_F_STATS) {
-        ND_TRY(attr_i64(f, "rows", r->rows));
-        ND_TRY(attr_i64(f, "cols", r->cols));
+        if (!(r->flags & ND_CAT_F_ND)) {
+            ND_TRY(attr_i64(f, "rows", r->rows));
+            ND_TRY(attr_i64(f, "cols", r->cols));
+        }
         ND_TRY(attr_f64(f, "min", r->min));
         ND_TRY(attr_f64(f, "max", r->max));
         ND_TRY(attr_f64(f, "mean", r->mean));
@@ -416,7 +419,8 @@ typedef struct meta_ctx {
     nd_cat_row row;
     nd_strbuf tags, params;
     bool have_name, have_version, have_kind;
-    int64_t stats_seen;
+    int64_t dims_seen, stats_seen; /* rows, cols; min, max, mean, norm */
+    int shape_nd;                  /* dimensions of the shape attribute, 0: none */
     nd_status st;
 } meta_ctx;
 
@@ -470,6 +474,12 @@ static nd_status meta_attr(meta_ctx *m, const char *key, const attr_val *v)
     if (strcmp(key, "user") == 0) return set_str(m, &r->user, v, key);
     if (strcmp(key, "host") == 0) return set_str(m, &r->host, v, key);
     if (strcmp(key, "created") == 0) return set_str(m, &r->created, v, key);
+    if (strcmp(key, "shape") == 0) {
+        ND_TRY(set_str(m, &r->shape, v, key));
+        m->shape_nd = 1;
+        for (const char *c = v->s; *c; c++) m->shape_nd += *c == 'x';
+        return ND_OK;
+    }
     static const char *const ints[] = {"version", "restarts", "ranks", "rows", "cols"};
     for (size_t k = 0; k < ND_ARRAY_LEN(ints); k++) {
         if (strcmp(key, ints[k]) == 0) {
@@ -477,7 +487,7 @@ static nd_status meta_attr(meta_ctx *m, const char *key, const attr_val *v)
             int64_t *dst[] = {&r->version, &r->restarts, &r->ranks, &r->rows, &r->cols};
             *dst[k] = i;
             if (k == 0) m->have_version = true;
-            if (k >= 3) m->stats_seen++;
+            if (k >= 3) m->dims_seen++;
             return ND_OK;
         }
     }
@@ -546,6 +556,23 @@ static nd_status read_value(hid_t f, meta_ctx *m)
     return st;
 }
 
+/* The shape of a matrix result (files from before arrays have rows and cols only) and
+ * the flags of its statistics: rows and cols only for 2-D arrays. */
+static nd_status array_shape(meta_ctx *m)
+{
+    nd_cat_row *r = &m->row;
+    if (r->kind == ND_CAT_MATRIX && m->shape_nd == 0 && m->dims_seen == 2) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "%" PRId64 "x%" PRId64, r->rows, r->cols);
+        ND_TRY(nd_cat_index_str(m->ix, buf, strlen(buf), &r->shape));
+        m->shape_nd = 2;
+    }
+    bool nd = r->kind == ND_CAT_MATRIX && m->shape_nd != 2;
+    if (nd) r->flags |= ND_CAT_F_ND, r->rows = r->cols = 0;
+    if (m->stats_seen == 4 && (m->dims_seen == 2 || nd)) r->flags |= ND_CAT_F_STATS;
+    return ND_OK;
+}
+
 nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
 {
     meta_ctx m;
@@ -569,7 +596,7 @@ nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
                             m.row.kind == ND_CAT_STRING)) {
             st = read_value(f, &m);
         }
-        if (st == ND_OK && m.stats_seen == 6) m.row.flags |= ND_CAT_F_STATS;
+        if (st == ND_OK) st = array_shape(&m);
         H5Fclose(f);
     }
     if (st == ND_OK) st = nd_cat_index_str(ix, m.tags.data ? m.tags.data : "", m.tags.len, &m.row.tags);
@@ -662,9 +689,13 @@ static nd_status export_csv(const char *path, const char *out_path)
             st = nd_err_set(ND_EINVALID, "%s: cannot read data", path);
         else
             fprintf(out, "%" PRId64 "\n", v);
-    } else if (cls == H5T_FLOAT && (nd == 0 || nd == 2)) {
+    } else if (cls == H5T_FLOAT && nd >= 3) {
+        st = nd_err_set(ND_EINVALID, "%s: a %d-D array has no CSV form (export it to .h5)",
+                        path, nd);
+    } else if (cls == H5T_FLOAT && nd <= 2) {
+        /* A 1-D array: one value per line, as numpy.savetxt writes it. */
         hsize_t dims[2] = {1, 1};
-        if (nd == 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+        if (nd >= 1) H5Sget_simple_extent_dims(sp, dims, NULL);
         if (dims[1] && dims[0] > SIZE_MAX / sizeof(double) / dims[1]) {
             st = nd_err_set(ND_ENOMEM, "matrix too large");
             goto done;

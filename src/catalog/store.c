@@ -10,6 +10,7 @@
 #include "catalog/cat_internal.h"
 
 #include "common/alloc.h"
+#include "runtime/arr.h"
 
 #include <hdf5_hl.h>
 #include <inttypes.h>
@@ -39,8 +40,9 @@ static bool text_ok(const char *s) { return !strchr(s, ND_CAT_TAG_SEP) && !strch
 
 /* Builds the metadata row of the new version in `one` (row 0).  Uniform. */
 static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const nd_cat_item *it,
-                           const double stats[4], int64_t m, int64_t n, const nd_cat_tag *tags,
-                           size_t ntags, const nd_cat_prov *prov, nd_cat_index *one)
+                           const double stats[4], int nd, const int64_t *shape,
+                           const nd_cat_tag *tags, size_t ntags, const nd_cat_prov *prov,
+                           nd_cat_index *one)
 {
     nd_cat_row r;
     memset(&r, 0, sizeof r);
@@ -92,11 +94,16 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
         break;
     case ND_CAT_JSON:
         break;
-    case ND_CAT_MATRIX:
-        r.flags = ND_CAT_F_STATS;
-        r.rows = m, r.cols = n;
+    case ND_CAT_MATRIX: {
+        /* rows and cols belong to matrices; every array has its shape. */
+        char buf[ND_SHAPE_STR];
+        nd_arr_shape_str(nd, shape, buf);
+        ND_TRY(nd_cat_index_str(one, buf, strlen(buf), &r.shape));
+        r.flags = ND_CAT_F_STATS | (nd == 2 ? 0 : ND_CAT_F_ND);
+        if (nd == 2) r.rows = shape[0], r.cols = shape[1];
         r.min = stats[0], r.max = stats[1], r.mean = stats[2], r.norm = stats[3];
         break;
+    }
     }
     nd_strbuf sb;
     nd_sb_init(&sb);
@@ -153,19 +160,22 @@ static nd_status write_scalar(hid_t f, const nd_cat_item *it)
     return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the data") : ND_OK;
 }
 
-/* Collective over cat->comm: the row and column dimension scales of /data (m x n).
- * Creating datasets and attributes is collective in parallel HDF5; the index values
- * are written by rank 0 alone (independent transfer). */
-static nd_status write_scales(nd_cat *cat, hid_t f, int64_t m, int64_t n)
+/* Collective over cat->comm: the dimension scales of /data (a matrix: "row" and "col";
+ * an array of another rank: "axis0", "axis1", ...), each the indices 0, 1, ... of its
+ * axis.  Creating datasets and attributes is collective in parallel HDF5; the index
+ * values are written by rank 0 alone (independent transfer). */
+static nd_status write_scales(nd_cat *cat, hid_t f, const nd_dm *A)
 {
     hid_t d = H5Dopen2(f, "data", H5P_DEFAULT);
     herr_t rc = d >= 0 ? 0 : -1;
-    const char *names[2] = {"row", "col"};
-    hsize_t dims[2] = {(hsize_t)m, (hsize_t)n};
-    for (int k = 0; k < 2 && rc >= 0; k++) {
-        hsize_t len = dims[k];
+    int nd = nd_arr_ndim(A);
+    for (int k = 0; k < nd && rc >= 0; k++) {
+        char name[16];
+        if (nd == 2) snprintf(name, sizeof name, "%s", k == 0 ? "row" : "col");
+        else snprintf(name, sizeof name, "axis%d", k);
+        hsize_t len = (hsize_t)nd_arr_shape(A)[k];
         hid_t s1 = H5Screate_simple(1, &len, NULL);
-        hid_t sd = s1 >= 0 ? H5Dcreate2(f, names[k], H5T_STD_I64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+        hid_t sd = s1 >= 0 ? H5Dcreate2(f, name, H5T_STD_I64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
         rc = sd >= 0 ? 0 : -1;
         if (rc >= 0 && cat->rank == 0) {
             int64_t *idx = ND_ALLOC_N(int64_t, len ? len : 1);
@@ -173,7 +183,7 @@ static nd_status write_scales(nd_cat *cat, hid_t f, int64_t m, int64_t n)
             rc = idx ? H5Dwrite(sd, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, idx) : -1;
             if (idx) ND_FREE_N(idx, len ? len : 1);
         }
-        if (rc >= 0) rc = H5DSset_scale(sd, names[k]);
+        if (rc >= 0) rc = H5DSset_scale(sd, name);
         if (rc >= 0) rc = H5DSattach_scale(d, sd, (unsigned)k);
         if (sd >= 0) H5Dclose(sd);
         if (s1 >= 0) H5Sclose(s1);
@@ -203,7 +213,7 @@ static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_in
     st = agree(cat, st);
     if (st == ND_OK) st = agree(cat, nd_cat_result_write_meta(f, one));
     if (st == ND_OK) st = agree(cat, nd_dm_h5write_loc((int64_t)f, "data", A));
-    if (st == ND_OK) st = agree(cat, write_scales(cat, f, nd_dm_rows(A), nd_dm_cols(A)));
+    if (st == ND_OK) st = agree(cat, write_scales(cat, f, A));
     if (f >= 0 && H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
     return agree(cat, st);
 }
@@ -211,7 +221,8 @@ static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_in
 /* Rank 0: checks the input, builds the row, claims a version and names the temporary
  * and final files (nd_malloc'd; NULL on error). */
 static nd_status prepare_rank0(nd_cat *cat, const char *name, const nd_cat_item *it,
-                               const double stats[4], int64_t m, int64_t n, const nd_cat_tag *tags,
+                               const double stats[4], int nd, const int64_t *shape,
+                               const nd_cat_tag *tags,
                                size_t ntags, const nd_cat_prov *prov, nd_cat_index *one,
                                int64_t *version, char **tmp, char **final_path)
 {
@@ -219,7 +230,7 @@ static nd_status prepare_rank0(nd_cat *cat, const char *name, const nd_cat_item 
     if ((it->kind == ND_CAT_STRING || it->kind == ND_CAT_JSON) && it->s && memchr(it->s, 0, it->len))
         return nd_err_set(ND_EPROG, "store: a string with a NUL byte cannot be stored");
     /* Validate everything before claiming, so that bad input leaves no gap. */
-    ND_TRY(build_row(cat, name, 0, it, stats, m, n, tags, ntags, prov, one));
+    ND_TRY(build_row(cat, name, 0, it, stats, nd, shape, tags, ntags, prov, one));
     ND_TRY(nd_cat_claim_version(cat, name, version));
     one->rows[0].version = *version;
     char host[128] = "";
@@ -290,11 +301,13 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
     ND_CHECK(item->kind >= ND_CAT_INT && item->kind <= ND_CAT_MATRIX, ND_EINTERNAL,
              "store: bad item kind %d", (int)item->kind);
     double stats[4] = {0, 0, 0, 0};
-    int64_t m = 0, n = 0;
+    int nd = 0;
+    int64_t shape[ND_MAXDIM];
     bool matrix = item->kind == ND_CAT_MATRIX;
     if (matrix) {
         ND_CHECK(cat->comm != MPI_COMM_NULL, ND_EUSAGE, "store: matrices need MPI");
-        m = nd_dm_rows(item->m), n = nd_dm_cols(item->m);
+        nd = nd_arr_ndim(item->m);
+        memcpy(shape, nd_arr_shape(item->m), sizeof shape);
         ND_TRY(nd_dm_reduce(ND_RED_MIN, item->m, &stats[0]));
         ND_TRY(nd_dm_reduce(ND_RED_MAX, item->m, &stats[1]));
         ND_TRY(nd_dm_reduce(ND_RED_MEAN, item->m, &stats[2]));
@@ -304,7 +317,7 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
     nd_status st = nd_cat_index_init(&one);
     char *tmp = NULL, *final_path = NULL;
     if (st == ND_OK && cat->rank == 0)
-        st = prepare_rank0(cat, name, item, stats, m, n, tags, ntags, prov, &one, version, &tmp, &final_path);
+        st = prepare_rank0(cat, name, item, stats, nd, shape, tags, ntags, prov, &one, version, &tmp, &final_path);
     if (matrix) {
         st = nd_cat_share_status(cat, st);
         if (st == ND_OK) st = share_prepared(cat, &one, &tmp);

@@ -15,6 +15,7 @@
 #include "common/alloc.h"
 #include "common/hash.h"
 #include "common/strbuf.h"
+#include "runtime/arr.h"
 #include "runtime/dm_h5.h"
 #include "runtime/h5.h"
 #include "runtime/spmd.h"
@@ -219,6 +220,38 @@ static nd_status write_meta(hid_t f, const char *path, const nd_ckpt_meta *m)
     return ND_OK;
 }
 
+/* Collective: the attribute "shape" (u64[nd]) of dataset d: the array's logical shape,
+ * which is also the dataset's. */
+static herr_t put_shape(hid_t d, const nd_dm *A)
+{
+    uint64_t v[ND_MAXDIM];
+    hsize_t n = (hsize_t)nd_arr_ndim(A);
+    for (hsize_t k = 0; k < n; k++) v[k] = (uint64_t)nd_arr_shape(A)[k];
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(d, "shape", H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t rc = a >= 0 ? H5Awrite(a, H5T_NATIVE_UINT64, v) : -1;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}
+
+/* Rank-local: *nd and shape from the attribute "shape" of d; *nd = 0 when there is none
+ * (files written before arrays: a 2-D matrix).  Negative: unreadable. */
+static herr_t get_shape(hid_t d, int *nd, uint64_t shape[ND_MAXDIM])
+{
+    *nd = 0;
+    htri_t ex = H5Aexists(d, "shape");
+    if (ex <= 0) return ex;
+    hid_t a = H5Aopen(d, "shape", H5P_DEFAULT);
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    herr_t rc = n >= 1 && n <= ND_MAXDIM ? H5Aread(a, H5T_NATIVE_UINT64, shape) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    if (rc >= 0) *nd = (int)n;
+    return rc;
+}
+
 /* vars: the global variables that hold the matrix ("U, V"; "" for none). */
 static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *A,
                               const char *vars)
@@ -229,9 +262,11 @@ static nd_status write_matrix(hid_t g, const char *path, size_t k, const nd_dm *
     ND_TRY(nd_dm_h5write_sum((int64_t)g, name, A, &sum));
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) return h5fail("reopening a matrix dataset", path);
+    /* rows, cols: the fold (runtime/arr.h), which for a matrix is its shape. */
     herr_t rc = nd_h5_attr_u64(d, "rows", (uint64_t)nd_dm_rows(A));
     rc |= nd_h5_attr_u64(d, "cols", (uint64_t)nd_dm_cols(A));
-    rc |= nd_h5_attr_str(d, "layout", "global row-major (the matrix as h5py shows it)");
+    rc |= put_shape(d, A);
+    rc |= nd_h5_attr_str(d, "layout", "global row-major (the array as h5py shows it)");
     rc |= nd_h5_attr_u64(d, "block_size", (uint64_t)nd_spmd_block_size());
     rc |= nd_h5_attr_u64(d, "checksum_add", sum.add);
     rc |= nd_h5_attr_u64(d, "checksum_mix", sum.mix);
@@ -405,11 +440,13 @@ static nd_status read_matrix(hid_t g, const char *path, uint32_t version, size_t
 {
     char name[32];
     snprintf(name, sizeof name, "m%zu", k);
-    uint64_t rows = 0, cols = 0, nb = 0, add = 0, mix = 0;
+    uint64_t rows = 0, cols = 0, nb = 0, add = 0, mix = 0, shape[ND_MAXDIM];
     double sum = 0, fro = 0;
+    int nd = 0;
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     herr_t rc = d < 0 ? -1 : 0;
     if (rc >= 0) {
+        rc |= get_shape(d, &nd, shape);
         rc |= nd_h5_attr_get(d, "rows", H5T_NATIVE_UINT64, &rows);
         rc |= nd_h5_attr_get(d, "cols", H5T_NATIVE_UINT64, &cols);
         rc |= nd_h5_attr_get(d, "block_size", H5T_NATIVE_UINT64, &nb);
@@ -426,7 +463,10 @@ static nd_status read_matrix(hid_t g, const char *path, uint32_t version, size_t
     nd_dm_h5sum got;
     nd_status st = nd_dm_h5read_sum((int64_t)g, name, out, &got);
     if (st != ND_OK) return INVALID("checkpoint '%s': matrix %s: %s", path, name, nd_err_msg());
-    if ((uint64_t)nd_dm_rows(*out) != rows || (uint64_t)nd_dm_cols(*out) != cols)
+    /* Without a shape attribute (files from before arrays) a matrix is 2-D. */
+    bool shape_ok = nd_arr_ndim(*out) == (nd ? nd : 2);
+    for (int j = 0; shape_ok && j < nd; j++) shape_ok = (uint64_t)nd_arr_shape(*out)[j] == shape[j];
+    if (!shape_ok || (uint64_t)nd_dm_rows(*out) != rows || (uint64_t)nd_dm_cols(*out) != cols)
         return INVALID("checkpoint '%s': matrix %s has the wrong shape", path, name);
     bool ok;
     if (version >= 2) {

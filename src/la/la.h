@@ -17,6 +17,13 @@
 
 /* A @ B; "shape mismatch: 2x3 @ 2x3" unless A's columns are B's rows. */
 nd_status nd_la_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out);
+/* numpy's tensordot(A, B, axes=k) on n-d arrays (runtime/arr.h): contracts the last k
+ * axes of A with the first k of B (shapes must agree there: "tensordot: shape mismatch:
+ * 2x3 and 4 (...)"), as one nd_la_matmul of A read as (free of A)-by-(contracted) and B
+ * as (contracted)-by-(free of B) (tensordot.c).  The result has A's free dimensions then
+ * B's; with none (a full contraction) *scalar gets the value and *out is NULL. */
+nd_status nd_la_tensordot(const nd_dm *A, const nd_dm *B, int k, nd_dm **out,
+                          double *scalar);
 /* Square-only functions on a non-square A: "solve: matrix must be square (2x3)" (the
  * function's name first).  Singular: "singular matrix"; cholesky of a non-SPD matrix:
  * "matrix is not positive definite". */

@@ -584,12 +584,24 @@ static nd_status sep_round_run(sep_round *s, int j0, int j1)
     memset(s->ints, 0, 8 * (size_t)P * sizeof *s->ints);
     int64_t *nr = ND_ALLOC_N(int64_t, 2 * (size_t)P), *nc = nr ? nr + P : NULL;
     size_t need = 0, vneed = 0;
+    int me = nd_spmd_rank();
     if (nr) {
         for (int q = 0; q < P; q++) {
             for (int li = 0; li < mloc; li++) nr[q] += s->rpr[li] == g->qrow[q];
             for (int lj = j0; lj < j1; lj++) nc[q] += s->cpc[lj] == g->qcol[q];
-            if (!nr[q] || !nc[q]) nr[q] = nc[q] = 0;
+            if (!nr[q] || !nc[q] || q == me) nr[q] = nc[q] = 0; /* own part: copied below */
             if (nr[q]) need += 2 + (size_t)(nr[q] + nc[q]), vneed += (size_t)(nr[q] * nc[q]);
+        }
+    }
+    /* The elements this rank holds of O move by a direct copy. */
+    int myr = g->qrow[me], myc = g->qcol[me];
+    for (int lj = j0; lj < j1; lj++) {
+        if (s->cpc[lj] != myc) continue;
+        double *o = O->a + s->cl[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
+        for (int li = 0; li < mloc; li++) {
+            if (s->rpr[li] != myr) continue;
+            if (s->gather) w[li] = o[s->rl[li]];
+            else o[s->rl[li]] = w[li];
         }
     }
     bool ok = nr && grow((void **)&s->meta, &s->meta_cap, need, sizeof(int64_t)) &&
@@ -667,12 +679,26 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
 {
     int mloc = W->mloc, nloc = W->nloc, nb = O->nb;
     if (nd_spmd_size() == 1) { /* one rank: global indices are local ones */
+        /* rows at a constant stride (a slice, a flip, a broadcast) copy as runs */
+        int64_t rs = mloc > 1 ? ra[1] - ra[0] : 1;
+        for (int li = 2; li < mloc && rs != INT64_MIN; li++)
+            if (ra[li] - ra[li - 1] != rs) rs = INT64_MIN;
         for (int lj = 0; lj < nloc; lj++) {
             double *o = O->a + ca[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
-            if (gather)
+            if (rs == 1) {
+                if (gather) memcpy(w, o + ra[0], (size_t)mloc * sizeof *w);
+                else memcpy(o + ra[0], w, (size_t)mloc * sizeof *w);
+            } else if (rs != INT64_MIN) {
+                const int64_t r0 = mloc ? ra[0] : 0;
+                if (gather)
+                    for (int li = 0; li < mloc; li++) w[li] = o[r0 + li * rs];
+                else
+                    for (int li = 0; li < mloc; li++) o[r0 + li * rs] = w[li];
+            } else if (gather) {
                 for (int li = 0; li < mloc; li++) w[li] = o[ra[li]];
-            else
+            } else {
                 for (int li = 0; li < mloc; li++) o[ra[li]] = w[li];
+            }
         }
         return ND_OK;
     }
@@ -743,12 +769,9 @@ static nd_status scatter_piece(void *ctx, size_t first, size_t n, const int64_t 
 static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t off,
                            const int64_t *stride, piece_fn fn, void *ctx)
 {
-    int64_t *rp = NULL, *cp = NULL;
+    int64_t *rp = NULL, *cp = NULL, *flats = NULL;
     size_t nloc = nd_arr_local_count(X), piece = nd_arr_piece_elems(), npieces = 0;
-    int64_t *flats = ND_ALLOC_N(int64_t, piece);
-    nd_status st = view_parts(X, nd, shape, off, stride, &rp, &cp);
-    if (!flats) st = ND_ENOMEM;
-    st = nd_spmd_agree(st);
+    nd_status st = nd_spmd_agree(view_parts(X, nd, shape, off, stride, &rp, &cp));
     /* The separable path when every rank can take it (see sep_move). */
     move_ctx *m = ctx;
     const nd_dm *O = fn == gather_piece ? m->src : m->dst;
@@ -762,8 +785,12 @@ static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t
     if (st == ND_OK && sep)
         st = fn == gather_piece ? sep_move(m->dst, (nd_dm *)m->src, ra, ca, true)
                                 : sep_move((nd_dm *)m->src, m->dst, ra, ca, false);
-    else if (st == ND_OK)
-        st = nd_arr_pieces(nloc, &npieces);
+    else if (st == ND_OK) {
+        if (piece > nloc) piece = nloc ? nloc : 1;
+        flats = ND_ALLOC_N(int64_t, piece);
+        st = nd_spmd_agree(flats ? ND_OK : ND_ENOMEM);
+        if (st == ND_OK) st = nd_arr_pieces(nloc, &npieces);
+    }
     int mloc = X->mloc > 0 ? X->mloc : 1;
     for (size_t p = 0; p < npieces && st == ND_OK; p++) {
         size_t first = p * piece < nloc ? p * piece : nloc;
@@ -784,13 +811,20 @@ static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t
     return st;
 }
 
+/* Collective: the view of src into dst, an existing array of the view's shape. */
+static nd_status view_into(const nd_dm *src, nd_dm *dst, int64_t off, const int64_t *stride)
+{
+    nd_dm_host(src);
+    nd_dm_host_w(dst);
+    move_ctx m = {src, dst};
+    return walk_view(dst, dst->nd, dst->shape, off, stride, gather_piece, &m);
+}
+
 nd_status nd_arr_view(const nd_dm *src, int nd, const int64_t *shape, int64_t off,
                       const int64_t *stride, nd_dm **out)
 {
     ND_TRY(nd_arr_alloc(nd, shape, out));
-    nd_dm_host(src);
-    move_ctx m = {src, *out};
-    nd_status st = walk_view(*out, nd, shape, off, stride, gather_piece, &m);
+    nd_status st = view_into(src, *out, off, stride);
     if (st != ND_OK) {
         nd_dm_free(*out);
         *out = NULL;
@@ -1025,10 +1059,10 @@ nd_status nd_arr_broadcast_shape(const char *sym, int na, const int64_t *sa, int
     return ND_OK;
 }
 
-nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_dm **out)
+/* Rank-local: the strides that read A broadcast to (nd, shape), or ND_EPROG. */
+static nd_status bcast_strides(const nd_dm *A, int nd, const int64_t *shape, int64_t *stride)
 {
-    *out = NULL;
-    int64_t astride[ND_MAXDIM], stride[ND_MAXDIM];
+    int64_t astride[ND_MAXDIM];
     nd_arr_strides(A->nd, A->shape, astride);
     char x[ND_SHAPE_STR], y[ND_SHAPE_STR];
     ND_CHECK(A->nd <= nd, ND_EPROG, "shape mismatch: cannot broadcast %s to %s",
@@ -1040,6 +1074,14 @@ nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_d
                  nd_arr_shape_str(A->nd, A->shape, x), nd_arr_shape_str(nd, shape, y));
         stride[k] = ka >= 0 && a == shape[k] ? astride[ka] : 0;
     }
+    return ND_OK;
+}
+
+nd_status nd_arr_broadcast_to(const nd_dm *A, int nd, const int64_t *shape, nd_dm **out)
+{
+    *out = NULL;
+    int64_t stride[ND_MAXDIM];
+    ND_TRY(bcast_strides(A, nd, shape, stride));
     if (A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0)
         return nd_dm_copy(A, out);
     return nd_arr_view(A, nd, shape, 0, stride, out);
@@ -1057,21 +1099,38 @@ static nd_status expand(const nd_dm *A, int nd, const int64_t *shape, const nd_d
     return ND_OK;
 }
 
+/* With broadcasting, the operand that must stretch is written into the result, which
+ * then combines with the other in place: memory is the result alone (plus a stretched
+ * copy of the second operand when both stretch). */
 nd_status nd_arr_binop(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
 {
     *out = NULL;
     if (nd_arr_same_shape(A, B)) return nd_dm_ew(op, A, B, out);
     int nd;
-    int64_t shape[ND_MAXDIM];
+    int64_t shape[ND_MAXDIM], sa[ND_MAXDIM], sb[ND_MAXDIM];
     ND_TRY(nd_arr_broadcast_shape(nd_ew_name(op), A->nd, A->shape, B->nd, B->shape, &nd, shape));
-    const nd_dm *X, *Y;
-    nd_dm *tx = NULL, *ty = NULL;
-    nd_status st = expand(A, nd, shape, &X, &tx);
-    if (st == ND_OK) st = expand(B, nd, shape, &Y, &ty);
-    if (st == ND_OK) st = nd_dm_ew(op, X, Y, out);
-    nd_dm_free(tx);
-    nd_dm_free(ty);
-    return st;
+    ND_TRY(bcast_strides(A, nd, shape, sa));
+    ND_TRY(bcast_strides(B, nd, shape, sb));
+    bool a_full = A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0;
+    bool b_full = B->nd == nd && memcmp(B->shape, shape, (size_t)nd * sizeof *shape) == 0;
+    nd_dm *C = NULL, *T = NULL;
+    ND_TRY(nd_arr_alloc(nd, shape, &C));
+    nd_status st;
+    if (a_full) { /* C := A op stretch(B) */
+        st = view_into(B, C, 0, sb);
+        if (st == ND_OK) st = nd_dm_ew_into(op, A, C, C);
+    } else { /* C := stretch(A) op (B or stretch(B)) */
+        st = view_into(A, C, 0, sa);
+        if (st == ND_OK && !b_full) st = nd_arr_view(B, nd, shape, 0, sb, &T);
+        if (st == ND_OK) st = nd_dm_ew_into(op, C, b_full ? B : T, C);
+    }
+    nd_dm_free(T);
+    if (st != ND_OK) {
+        nd_dm_free(C);
+        return st;
+    }
+    *out = C;
+    return ND_OK;
 }
 
 nd_status nd_arr_binop_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,

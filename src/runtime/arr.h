@@ -163,5 +163,7 @@ nd_status nd_arr_permute(const nd_dm *A, const int *axes, nd_dm **out);
 nd_status nd_arr_concat(int n, const nd_dm *const *parts, int axis, nd_dm **out);
 nd_status nd_arr_stack(int n, const nd_dm *const *parts, int axis, nd_dm **out);
 nd_status nd_arr_kron(const nd_dm *A, const nd_dm *B, nd_dm **out);
+/* .T: nd_dm_transpose for a 2-D A, the axes reversed otherwise (a 1-D A: a copy). */
+nd_status nd_arr_transpose(const nd_dm *A, nd_dm **out);
 
 #endif

@@ -18,6 +18,11 @@
 
 #define LL(x) ((long long)(x))
 
+static nd_status dm_alloc(int64_t m, int64_t n, bool zeroed, nd_dm **out);
+/* Collective: for results whose every local element is written next (no zero fill: a
+ * large result would pay a memset on top of the loop that writes it). */
+static nd_status dm_alloc_nozero(int64_t m, int64_t n, nd_dm **out);
+
 /* A rank-local allocation failure becomes uniform before the next collective. */
 #define AGREE_ALLOC(p, n)                                                                \
     do {                                                                                 \
@@ -111,7 +116,7 @@ nd_status nd_dm_alloc_dev(int64_t m, int64_t n, nd_dm **out)
 
 nd_status nd_dm_copy_host(const nd_dm *A, nd_dm **out)
 {
-    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    ND_TRY(dm_alloc_nozero(A->m, A->n, out));
     nd_dm_host(A);
     memcpy((*out)->a, A->a, A->cap * sizeof(double));
     keep_shape(*out, A);
@@ -156,7 +161,14 @@ nd_status nd_dm_need_square(const char *fn, const nd_dm *A)
 
 /* Collective.  The shape checks are uniform (the shape is replicated); the size limit
  * uses the largest local part (process row/column 0), so it is uniform too. */
-nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out)
+nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out) { return dm_alloc(m, n, true, out); }
+
+static nd_status dm_alloc_nozero(int64_t m, int64_t n, nd_dm **out)
+{
+    return dm_alloc(m, n, false, out);
+}
+
+static nd_status dm_alloc(int64_t m, int64_t n, bool zeroed, nd_dm **out)
 {
     *out = NULL;
     ND_CHECK(m >= 1 && n >= 1, ND_EPROG, "matrix dimensions must be at least 1 (%lldx%lld)",
@@ -194,7 +206,7 @@ nd_status nd_dm_alloc(int64_t m, int64_t n, nd_dm **out)
     }
     A->cap = (size_t)A->lld * (size_t)A->nloc;
     if (A->cap == 0) A->cap = 1;
-    A->a = ND_ALLOC_N(double, A->cap);
+    A->a = zeroed ? ND_ALLOC_N(double, A->cap) : ND_SCRATCH_N(double, A->cap);
     A->at = ND_AT_HOST;
     if (!A->a) {
         nd_free(A, sizeof *A);
@@ -727,24 +739,42 @@ double nd_ew_apply(nd_ew_op op, double x, double y)
 #define ew_apply nd_ew_apply
 
 /* The local parts are contiguous (lld == mloc) and cap elements long, as the device
- * kernels assume too; the switch is outside the loops so that each loop vectorizes. */
-#define EW_LOOP(EXPR)                                                                    \
+ * kernels assume too; the switches are outside the loops so that each loop vectorizes. */
+#define EW_CASES(LOOP)                                                                   \
+    switch (op) {                                                                        \
+    case ND_EW_ADD: LOOP(x + y) break;                                                   \
+    case ND_EW_SUB: LOOP(x - y) break;                                                   \
+    case ND_EW_MUL: LOOP(x * y) break;                                                   \
+    case ND_EW_DIV: LOOP(x / y) break;                                                   \
+    default: LOOP(ew_apply(op, x, y)) break;                                             \
+    }
+#define EW_AB(EXPR)                                                                      \
     for (size_t k = 0; k < n; k++) {                                                     \
-        double x = sa ? s : a[k], y = sa ? b[k] : (b ? b[k] : s);                        \
+        double x = a[k], y = b[k];                                                       \
         c[k] = (EXPR);                                                                   \
     }
-static void ew_host(nd_ew_op op, const double *a, const double *b, double s, bool sa,
+#define EW_SB(EXPR)                                                                      \
+    for (size_t k = 0; k < n; k++) {                                                     \
+        double x = s, y = b[k];                                                          \
+        c[k] = (EXPR);                                                                   \
+    }
+#define EW_AS(EXPR)                                                                      \
+    for (size_t k = 0; k < n; k++) {                                                     \
+        double x = a[k], y = s;                                                          \
+        c[k] = (EXPR);                                                                   \
+    }
+/* c = a op b, or s op b (a NULL), or a op s (b NULL). */
+static void ew_host(nd_ew_op op, const double *a, const double *b, double s,
                     double *c, size_t n)
 {
-    switch (op) {
-    case ND_EW_ADD: EW_LOOP(x + y) break;
-    case ND_EW_SUB: EW_LOOP(x - y) break;
-    case ND_EW_MUL: EW_LOOP(x * y) break;
-    case ND_EW_DIV: EW_LOOP(x / y) break;
-    default: EW_LOOP(ew_apply(op, x, y)) break;
-    }
+    if (a && b) EW_CASES(EW_AB)
+    else if (b) EW_CASES(EW_SB)
+    else EW_CASES(EW_AS)
 }
-#undef EW_LOOP
+#undef EW_CASES
+#undef EW_AB
+#undef EW_SB
+#undef EW_AS
 
 nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
 {
@@ -760,11 +790,30 @@ nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
         keep_shape(*out, A);
         return ND_OK;
     }
-    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    ND_TRY(dm_alloc_nozero(A->m, A->n, out));
     nd_dm_host(A);
     nd_dm_host(B);
-    ew_host(op, A->a, B->a, 0.0, false, (*out)->a, A->cap);
+    ew_host(op, A->a, B->a, 0.0, (*out)->a, A->cap);
     keep_shape(*out, A);
+    return ND_OK;
+}
+
+nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C)
+{
+    ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    ND_CHECK(A->m == B->m && A->n == B->n && A->m == C->m && A->n == C->n, ND_EINTERNAL,
+             "ew_into: layouts differ");
+    if (on_dev()) {
+        const nd_dm *in[3] = {A, B, C};
+        ND_TRY(nd_dm_to_dev(3, in));
+        nd_dm_dev->ew(op, A->dev, B->dev, C->dev, A->cap); /* C may alias A or B */
+        C->at = ND_AT_DEV;
+        return ND_OK;
+    }
+    nd_dm_host(A);
+    nd_dm_host(B);
+    nd_dm_host_w(C);
+    ew_host(op, A->a, B->a, 0.0, C->a, A->cap);
     return ND_OK;
 }
 
@@ -780,10 +829,10 @@ nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_lef
         keep_shape(*out, A);
         return ND_OK;
     }
-    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    ND_TRY(dm_alloc_nozero(A->m, A->n, out));
     nd_dm_host(A);
-    if (scalar_left) ew_host(op, NULL, A->a, s, true, (*out)->a, A->cap);
-    else ew_host(op, A->a, NULL, s, false, (*out)->a, A->cap);
+    if (scalar_left) ew_host(op, NULL, A->a, s, (*out)->a, A->cap);
+    else ew_host(op, A->a, NULL, s, (*out)->a, A->cap);
     keep_shape(*out, A);
     return ND_OK;
 }
@@ -799,7 +848,7 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
         keep_shape(*out, A);
         return ND_OK;
     }
-    ND_TRY(nd_dm_alloc(A->m, A->n, out));
+    ND_TRY(dm_alloc_nozero(A->m, A->n, out));
     nd_dm *C = *out;
     keep_shape(C, A);
     nd_dm_host(A);

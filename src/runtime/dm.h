@@ -105,9 +105,11 @@ nd_status nd_dm_reduce(nd_red_op op, const nd_dm *A, double *out);
 /* x, y vectors (n-by-1 or 1-by-n, either orientation) of equal length. */
 nd_status nd_dm_dot(const nd_dm *x, const nd_dm *y, double *out);
 
-/* Parallel HDF5: a 2-D dataset of doubles in row-major file order (what h5py shows as
- * the matrix).  h5write replaces an existing dataset of that name; the file is created
- * if missing.  I/O failures return ND_EIO on every rank. */
+/* Parallel HDF5: a dataset of doubles of the array's logical shape in row-major file
+ * order (what h5py shows: a matrix is 2-D, a 1-D array 1-D).  h5read reads a numeric
+ * dataset of 1 to ND_MAXDIM dimensions into an array of its shape (a scalar or an empty
+ * dataset is ND_EIO).  h5write replaces an existing dataset of that name; the file is
+ * created if missing.  I/O failures return ND_EIO on every rank. */
 nd_status nd_dm_h5write(const char *path, const char *dataset, const nd_dm *A);
 nd_status nd_dm_h5read(const char *path, const char *dataset, nd_dm **out);
 

@@ -1,7 +1,9 @@
 /* dm_h5.c: parallel HDF5 I/O of distributed matrices (dm.h: h5write, h5read and the
  * _loc variants used by checkpoints and the catalog; dm_h5.h: the checksumming ones).
  *
- * The dataset is 2-D, row-major in the file (h5py shows the plain matrix).  Where the
+ * The dataset has the array's logical shape, row-major in the file (h5py shows the plain
+ * matrix; a 1-D array is a 1-D dataset); any other rank than 2 is moved as its fold
+ * (runtime/arr.h), whose rows are runs of the file's row-major order.  Where the
  * grid lets each rank own whole rectangles of the file (one process column: runs of full
  * rows; one process row: a chunked dataset whose chunks are R x nb column blocks), every
  * rank writes (reads) its own rectangles independently, straight through one staging
@@ -12,6 +14,7 @@
  */
 #include "runtime/dm_impl.h"
 #include "runtime/dm_h5.h"
+#include "runtime/arr.h"
 
 #include "common/alloc.h"
 #include "runtime/spmd.h"
@@ -266,24 +269,103 @@ static void sum_rect(nd_dm_h5sum *s, const double *buf, int64_t h, int64_t w, in
     s->mix = mix;
 }
 
-/* Rank-local: selects rows [r0, r0 + h) x columns [c0, c0 + w) in fspace (a 1-D space:
- * entries [r0, r0 + h), w == 1 there) and a matching 1-D memory space (new). */
+/* ---- selections of the fold in an n-d file space ----
+ * A matrix is a 2-D dataset and its rectangles are plain hyperslabs.  An array of any
+ * other rank is a dataset of its logical shape, whose row-major order is the flat order
+ * of the fold (runtime/arr.h): fold row r is the flat run [r C, (r + 1) C), so a band of
+ * whole fold rows is one flat run, which is a union of at most 2 nd - 1 boxes of the n-d
+ * space (a partial slab at the start, whole slabs, a partial slab at the end, the
+ * partial ones recursively).  HDF5 transfers the selected elements in row-major order,
+ * which is the flat order, so the memory side is a plain 1-D buffer. */
+
+typedef struct flatsel {
+    hid_t fspace;
+    int nd;
+    hsize_t dims[ND_MAXDIM], start[ND_MAXDIM], count[ND_MAXDIM];
+    int64_t span[ND_MAXDIM]; /* elements per index of axis k (product of dims past k) */
+    bool first;
+    herr_t rc;
+} flatsel;
+
+/* Rank-local: adds the box start[0..ax) fixed, [i0, i0 + n) on axis ax, the rest whole. */
+static void flat_box(flatsel *f, int ax, int64_t i0, int64_t n)
+{
+    if (f->rc < 0 || n <= 0) return;
+    for (int k = 0; k < f->nd; k++) {
+        if (k < ax) f->count[k] = 1;
+        else if (k == ax) f->start[k] = (hsize_t)i0, f->count[k] = (hsize_t)n;
+        else f->start[k] = 0, f->count[k] = f->dims[k];
+    }
+    f->rc = H5Sselect_hyperslab(f->fspace, f->first ? H5S_SELECT_SET : H5S_SELECT_OR, f->start,
+                                NULL, f->count, NULL);
+    f->first = false;
+}
+
+/* Rank-local: adds the flat run [a, b) of the sub-space of axes ax.. (start[0..ax) fixed). */
+static void flat_run(flatsel *f, int ax, int64_t a, int64_t b)
+{
+    if (a >= b || f->rc < 0) return;
+    int64_t S = f->span[ax];
+    if (ax == f->nd - 1) {
+        flat_box(f, ax, a, b - a);
+        return;
+    }
+    int64_t i0 = a / S, ilast = (b - 1) / S;
+    if (i0 == ilast && (a % S != 0 || b % S != 0)) { /* inside one slab of axis ax */
+        f->start[ax] = (hsize_t)i0;
+        flat_run(f, ax + 1, a - i0 * S, b - i0 * S);
+        return;
+    }
+    if (a % S != 0) { /* the partial slab at the start */
+        f->start[ax] = (hsize_t)i0;
+        flat_run(f, ax + 1, a - i0 * S, S);
+        i0++;
+    }
+    int64_t i1 = b / S; /* whole slabs [i0, i1) */
+    flat_box(f, ax, i0, i1 - i0);
+    if (b % S != 0) { /* the partial slab at the end */
+        f->start[ax] = (hsize_t)i1;
+        flat_run(f, ax + 1, 0, b - i1 * S);
+    }
+}
+
+/* Rank-local: selects the flat runs [f0 + k stride, f0 + k stride + len) for k < nrun in
+ * the n-d fspace (nrun > 0, len > 0). */
+static herr_t select_flat(hid_t fspace, int64_t f0, int64_t len, int64_t nrun, int64_t stride)
+{
+    flatsel f = {.fspace = fspace, .first = true};
+    f.nd = H5Sget_simple_extent_ndims(fspace);
+    if (f.nd < 1 || f.nd > ND_MAXDIM || H5Sget_simple_extent_dims(fspace, f.dims, NULL) < 0)
+        return -1;
+    f.span[f.nd - 1] = 1;
+    for (int k = f.nd - 2; k >= 0; k--) f.span[k] = f.span[k + 1] * (int64_t)f.dims[k + 1];
+    for (int64_t k = 0; k < nrun && f.rc >= 0; k++)
+        flat_run(&f, 0, f0 + k * stride, f0 + k * stride + len);
+    return f.rc;
+}
+
+/* Rank-local: selects rows [r0, r0 + h) x columns [c0, c0 + w) of the fold (n columns)
+ * in fspace, and a matching memory space (new).  A 2-D dataset (nd == 2) is the matrix
+ * itself: one hyperslab; any other rank goes through the flat runs (whole rows: one). */
 static herr_t select_rect(hid_t fspace, int nd, int64_t r0, int64_t h, int64_t c0, int64_t w,
-                          hid_t *mspace)
+                          int64_t n, hid_t *mspace)
 {
     hsize_t len = (hsize_t)(h * w);
     /* The memory space has the shape of the file selection: otherwise HDF5 maps a chunked
      * selection to its chunks element by element (most of the write time at 1x2 grids). */
     hsize_t md[2] = {len ? (hsize_t)h : 1, len ? (hsize_t)w : 1};
-    if (nd == 1) md[0] = len ? len : 1;
-    *mspace = nd == 1 ? H5Screate_simple(1, md, NULL) : H5Screate_simple(2, md, NULL);
+    if (nd != 2) md[0] = len ? len : 1;
+    *mspace = H5Screate_simple(nd == 2 ? 2 : 1, md, NULL);
     if (*mspace < 0) return -1;
     if (len == 0) {
         if (H5Sselect_none(*mspace) < 0) return -1;
         return H5Sselect_none(fspace);
     }
+    if (nd != 2) {
+        if (w == n || h == 1) return select_flat(fspace, r0 * n + c0, h * w, 1, 0);
+        return select_flat(fspace, r0 * n + c0, w, h, n);
+    }
     hsize_t start[2] = {(hsize_t)r0, (hsize_t)c0}, count[2] = {(hsize_t)h, (hsize_t)w};
-    if (nd == 1) count[0] = (hsize_t)(h * w);
     return H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
 }
 
@@ -317,7 +399,9 @@ static xlayout write_layout(const nd_dm *A, int64_t *crow)
     *crow = 0;
     if (want_collective()) return X_EXCHANGE;
     if (rows_ok(A, nprow, npcol)) return X_ROWS;
-    if (nprow != 1) return X_EXCHANGE;
+    /* Chunks of column blocks are boxes of a 2-D dataset only (the fold's column blocks
+     * are not boxes of an n-d one). */
+    if (nprow != 1 || A->nd != 2) return X_EXCHANGE;
     int64_t w = A->n < A->nb ? A->n : A->nb, st = stage_bytes();
     int64_t r = st / (8 * w);
     r = r < 1 ? 1 : r > A->m ? A->m : r;
@@ -355,9 +439,9 @@ static xlayout read_layout(hid_t dset, int nd, const nd_dm *A, int64_t *crow)
     return x;
 }
 
-/* Rank-local: selects the band [b0, b1) (all n columns; a 1-D space takes the first
- * entries only, n == 1 there) in fspace and a matching 1-D memory space (new). */
-static herr_t select_band(hid_t fspace, int64_t b0, int64_t b1, int64_t n, hid_t *mspace)
+/* Rank-local: selects the band [b0, b1) of fold rows (all n columns) in fspace (of nd
+ * dimensions: select_rect) and a matching 1-D memory space (new). */
+static herr_t select_band(hid_t fspace, int nd, int64_t b0, int64_t b1, int64_t n, hid_t *mspace)
 {
     hsize_t len = (hsize_t)((b1 - b0) * n);
     hsize_t md[1] = {len ? len : 1};
@@ -367,6 +451,7 @@ static herr_t select_band(hid_t fspace, int64_t b0, int64_t b1, int64_t n, hid_t
         if (H5Sselect_none(*mspace) < 0) return -1;
         return H5Sselect_none(fspace);
     }
+    if (nd != 2) return select_flat(fspace, b0 * n, (b1 - b0) * n, 1, 0);
     hsize_t start[2] = {(hsize_t)b0, 0}, count[2] = {(hsize_t)(b1 - b0), (hsize_t)n};
     return H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
 }
@@ -461,7 +546,7 @@ static nd_status direct(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, i
         }
         double *a = A->a + li + lc * lld;
         hid_t ms = -1;
-        herr_t rc = select_rect(fspace, nd, gr, h, gc, w, &ms);
+        herr_t rc = select_rect(fspace, nd, gr, h, gc, w, n, &ms);
         if (write) {
             if (x == X_ROWS) tile_copy(A, li, li + h, buf, true);
             else transpose(a, lld, buf, w, h, w);
@@ -484,8 +569,8 @@ static nd_status direct(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, i
 
 /* Collective: moves A to/from dataset dset (file space fspace) round by round, with the
  * exchange; adds what passes through this rank's band to *sum when sum is given. */
-static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, nd_dm_h5sum *sum,
-                          const char *dataset, const char *fname)
+static nd_status transfer(hid_t dset, hid_t fspace, int nd, nd_dm *A, bool write,
+                          nd_dm_h5sum *sum, const char *dataset, const char *fname)
 {
     plan p;
     ND_TRY(plan_init(&p, A->m, A->n));
@@ -507,7 +592,7 @@ static nd_status transfer(hid_t dset, hid_t fspace, nd_dm *A, bool write, nd_dm_
         local_rows(&p, p.myrow, r0, r1, &l0, &l1);
         band(&p, r0, p.me, &b0, &b1);
         hid_t ms = -1;
-        herr_t rc = select_band(fspace, b0, b1, A->n, &ms);
+        herr_t rc = select_band(fspace, nd, b0, b1, A->n, &ms);
         nd_status xs;
         if (write) {
             tile_copy(A, l0, l1, s.a, true);
@@ -542,7 +627,7 @@ static nd_status move(hid_t dset, hid_t fspace, int nd, nd_dm *A, xlayout x, int
 {
     if (sum) sum->add = sum->mix = 0;
     nd_status st;
-    if (x == X_EXCHANGE) st = transfer(dset, fspace, A, write, sum, dataset, fname);
+    if (x == X_EXCHANGE) st = transfer(dset, fspace, nd, A, write, sum, dataset, fname);
     else st = nd_spmd_agree(direct(dset, fspace, nd, A, x, crow, write, sum, dataset, fname));
     if (st == ND_OK && sum && nd_spmd_size() > 1) {
         uint64_t v[2] = {sum->add, sum->mix};
@@ -563,7 +648,9 @@ nd_status nd_dm_h5write_sum(int64_t loc_id, const char *dataset, const nd_dm *A,
     loc_name(loc, fname, sizeof fname);
     nd_status st = ND_OK;
     hid_t fspace = -1, dset = -1, lcpl = -1, dcpl = -1;
-    hsize_t dims[2] = {(hsize_t)A->m, (hsize_t)A->n};
+    /* The dataset has the logical shape (a matrix: m x n, the fold itself). */
+    hsize_t dims[ND_MAXDIM];
+    for (int k = 0; k < A->nd; k++) dims[k] = (hsize_t)A->shape[k];
     int64_t crow;
     xlayout x = write_layout(A, &crow);
     htri_t ex = H5Lexists(loc, dataset, H5P_DEFAULT);
@@ -573,7 +660,7 @@ nd_status nd_dm_h5write_sum(int64_t loc_id, const char *dataset, const nd_dm *A,
         /* Every element is written: no fill values (HDF5 would write them at creation,
          * space being allocated early in parallel). */
         hsize_t cd[2] = {(hsize_t)crow, (hsize_t)(A->n < A->nb ? A->n : A->nb)};
-        fspace = H5Screate_simple(2, dims, NULL);
+        fspace = H5Screate_simple(A->nd, dims, NULL);
         lcpl = H5Pcreate(H5P_LINK_CREATE);
         dcpl = H5Pcreate(H5P_DATASET_CREATE);
         if (fspace < 0 || lcpl < 0 || dcpl < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0 ||
@@ -595,7 +682,7 @@ nd_status nd_dm_h5write_sum(int64_t loc_id, const char *dataset, const nd_dm *A,
      * read: the write direction never stores into A. */
     st = nd_spmd_agree(st);
     nd_dm_host(A); /* a matrix on a GPU is written from its host copy */
-    if (st == ND_OK) st = move(dset, fspace, 2, (nd_dm *)A, x, crow, true, sum, dataset, fname);
+    if (st == ND_OK) st = move(dset, fspace, A->nd, (nd_dm *)A, x, crow, true, sum, dataset, fname);
     if (dset >= 0 && H5Dclose(dset) < 0 && st == ND_OK)
         st = nd_err_set(ND_EIO, "cannot close dataset '%s' in '%s'", dataset, fname);
     if (dcpl >= 0) H5Pclose(dcpl);
@@ -618,29 +705,39 @@ nd_status nd_dm_h5read_sum(int64_t loc_id, const char *dataset, nd_dm **out, nd_
     loc_name(loc, fname, sizeof fname);
     nd_status st = ND_OK;
     hid_t dset = H5Dopen2(loc, dataset, H5P_DEFAULT), fspace = -1;
-    hsize_t dims[2] = {0, 1};
+    hsize_t dims[ND_MAXDIM];
     int nd = 0;
     if (dset < 0) {
         st = nd_err_set(ND_EIO, "cannot open dataset '%s' in '%s'", dataset, fname);
     } else {
         fspace = H5Dget_space(dset);
-        nd = fspace < 0 ? -1 : H5Sget_simple_extent_ndims(fspace);
+        H5S_class_t sc = fspace < 0 ? H5S_NO_CLASS : H5Sget_simple_extent_type(fspace);
+        nd = sc == H5S_SIMPLE ? H5Sget_simple_extent_ndims(fspace) : 0;
         hid_t t = H5Dget_type(dset);
         H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
         if (t >= 0) H5Tclose(t);
-        if (nd != 1 && nd != 2)
-            st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is not a matrix (%d dimensions)",
-                            dataset, fname, nd);
+        if (sc == H5S_SCALAR)
+            st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is a scalar, not an array", dataset,
+                            fname);
+        else if (sc == H5S_NULL)
+            st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is empty", dataset, fname);
+        else if (nd < 1 || nd > ND_MAXDIM)
+            st = nd_err_set(ND_EIO, "dataset '%s' in '%s' has %d dimensions (arrays have 1 to %d)",
+                            dataset, fname, nd, ND_MAXDIM);
         else if (cls != H5T_FLOAT && cls != H5T_INTEGER)
             st = nd_err_set(ND_EIO, "dataset '%s' in '%s' does not hold numbers", dataset, fname);
         else if (H5Sget_simple_extent_dims(fspace, dims, NULL) < 0)
             st = nd_err_set(ND_EIO, "cannot read the shape of '%s' in '%s'", dataset, fname);
     }
     st = nd_spmd_agree(st);
-    if (st == ND_OK && (dims[0] < 1 || dims[1] < 1))
-        st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is empty", dataset, fname);
+    int64_t shape[ND_MAXDIM];
+    for (int k = 0; st == ND_OK && k < nd; k++) {
+        shape[k] = (int64_t)dims[k];
+        if (dims[k] < 1) st = nd_err_set(ND_EIO, "dataset '%s' in '%s' is empty", dataset, fname);
+    }
     nd_dm *A = NULL;
-    if (st == ND_OK) st = nd_dm_alloc((int64_t)dims[0], (int64_t)dims[1], &A);
+    /* The fold of the dataset's shape: a 2-D dataset is a matrix, 1-D a 1-D array. */
+    if (st == ND_OK) st = nd_arr_alloc(nd, shape, &A);
     if (st == ND_OK) {
         int64_t crow;
         xlayout x = read_layout(dset, nd, A, &crow);

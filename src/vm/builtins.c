@@ -1,14 +1,18 @@
 /* builtins.c: the builtin dispatch table (expanded from builtins.def) and the builtins
  * on scalars, strings, lists, maps, SPMD, I/O and jobs (LANGUAGE.md "Builtins").  The
- * matrix builtins are in builtins_mat.c.  Each nd_bi_<ID> borrows its arguments and
- * returns a new reference in *out; arity was checked by the caller (vm.c), and so was
- * the SPMD consistency check for collective builtins.  Spec: docs/vm.md "Builtins".
+ * matrix builtins are in builtins_mat.c, the n-d array ones in builtins_arr.c.  Each
+ * nd_bi_<ID> borrows its arguments and returns a new reference in *out; arity was
+ * checked by the caller (vm.c), and so was the SPMD consistency check for collective
+ * builtins.  Spec: docs/vm.md "Builtins".
  */
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
 #include "nbc/builtin_ids.h"
+#include "runtime/arr.h"
+#include "runtime/dm.h"
 #include "runtime/spmd.h"
+#include "runtime/stats.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -70,7 +74,9 @@ nd_status nd_bi_LEN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     case ND_T_STR: *out = ND_INT(ND_AS_STR(v)->len); return ND_OK;
     case ND_T_LIST: *out = ND_INT((int64_t)ND_AS_LIST(v)->len); return ND_OK;
     case ND_T_MAP: *out = ND_INT((int64_t)ND_AS_MAP(v)->len); return ND_OK;
-    default: return bad_arg("len", 1, "a str, list or map", v);
+    /* An array's first dimension, as numpy's len (the shape is on every rank). */
+    case ND_T_MATRIX: *out = ND_INT(nd_arr_shape(ND_AS_MATRIX(v)->dm)[0]); return ND_OK;
+    default: return bad_arg("len", 1, "a str, list, map or array", v);
     }
 }
 
@@ -160,13 +166,25 @@ nd_status nd_bi_STR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     return nd_val_tostr(vm->prog, args[0], out);
 }
 
-static nd_status rounding(const char *fn, double (*f)(double), nd_value v, nd_value *out)
+/* A number gives an int (an int stays); an array gives an array of floats (collective),
+ * as numpy's floor/ceil/round do. */
+static nd_status rounding(const char *fn, double (*f)(double), nd_map_fn mf, nd_value v,
+                          nd_value *out)
 {
+    if (v.type == ND_T_MATRIX) {
+        nd_dm *A = ND_AS_MATRIX(v)->dm, *r = NULL;
+        nd_stats_begin(ND_STATS_LA);
+        nd_status st = nd_dm_map(mf, A, &r);
+        nd_stats_end(ND_STATS_LA);
+        ND_TRY(st);
+        nd_stats_add_flops((double)nd_arr_size(A));
+        return nd_matrix_value(r, out);
+    }
     if (v.type == ND_T_INT) {
         *out = v;
         return ND_OK;
     }
-    if (v.type != ND_T_FLOAT) return bad_arg(fn, 1, "a number", v);
+    if (v.type != ND_T_FLOAT) return bad_arg(fn, 1, "a number or array", v);
     int64_t i = 0;
     ND_TRY(nd_val_float_to_int(f(v.as.f), fn, &i));
     *out = ND_INT(i);
@@ -175,18 +193,18 @@ static nd_status rounding(const char *fn, double (*f)(double), nd_value v, nd_va
 
 nd_status nd_bi_FLOOR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
-    return rounding("floor", floor, args[0], out);
+    return rounding("floor", floor, ND_MAP_FLOOR, args[0], out);
 }
 
 nd_status nd_bi_CEIL(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
-    return rounding("ceil", ceil, args[0], out);
+    return rounding("ceil", ceil, ND_MAP_CEIL, args[0], out);
 }
 
 /* C's round() rounds halves away from zero, as LANGUAGE.md asks. */
 nd_status nd_bi_ROUND(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
-    return rounding("round", round, args[0], out);
+    return rounding("round", round, ND_MAP_ROUND, args[0], out);
 }
 
 /* fmt(x, spec): spec is a printf conversion without the `%`: flags (-+ #0), a width

@@ -1,5 +1,5 @@
-/* builtins_mat.c: the matrix builtins (construction, shape, elementwise math,
- * reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h and src/la/la.h
+/* builtins_mat.c: the matrix builtins (eye diag hcat vcat linspace matrix, the
+ * one-argument elementwise math, reductions, linear algebra, HDF5) mapped onto src/runtime/dm.h and src/la/la.h
  * (LANGUAGE.md "Builtins").  Argument types are validated here, before the collective
  * call, so that a bad argument fails alike on every rank; shapes are checked once, by
  * the dm or la function, whose errors (shape, singular) come back without a position
@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "la/la.h"
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 #include "runtime/stats.h"
 
@@ -52,27 +53,18 @@ static double mn(const nd_dm *A)
     return (double)nd_dm_rows(A) * (double)nd_dm_cols(A);
 }
 
-/* ---- construction ---- */
-
-nd_status nd_bi_ZEROS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
+/* Argument k as a matrix: a 2-D array (eye, diag, hcat, vcat are for matrices only). */
+static nd_status mat2_arg(const char *fn, int k, nd_value v, nd_dm **out)
 {
-    int64_t m = 0, n = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg("zeros", 1, args[0], &m));
-    ND_TRY(dim_arg("zeros", 2, args[1], &n));
-    LA(0.0, nd_dm_zeros(m, n, &r));
-    return ret_matrix(r, out);
+    ND_TRY(nd_arg_matrix(fn, k, v, out));
+    int nd = nd_arr_ndim(*out);
+    if (nd != 2)
+        return nd_err_set(ND_EPROG, "%s: argument %d must be a matrix (2-D), not a %d-d array",
+                          fn, k, nd);
+    return ND_OK;
 }
 
-nd_status nd_bi_ONES(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    int64_t m = 0, n = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg("ones", 1, args[0], &m));
-    ND_TRY(dim_arg("ones", 2, args[1], &n));
-    LA(0.0, nd_dm_fill(m, n, 1.0, &r));
-    return ret_matrix(r, out);
-}
+/* ---- construction (zeros ones fill rand randn reshape tolist: builtins_arr.c) ---- */
 
 nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
@@ -81,39 +73,6 @@ nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(dim_arg("eye", 1, args[0], &n));
     LA(0.0, nd_dm_eye(n, &r));
     return ret_matrix(r, out);
-}
-
-nd_status nd_bi_FILL(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    int64_t m = 0, n = 0;
-    double v = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg("fill", 1, args[0], &m));
-    ND_TRY(dim_arg("fill", 2, args[1], &n));
-    ND_TRY(nd_arg_num("fill", 3, args[2], &v));
-    LA(0.0, nd_dm_fill(m, n, v, &r));
-    return ret_matrix(r, out);
-}
-
-static nd_status rand_common(const char *fn, nd_value *args, bool normal, nd_value *out)
-{
-    int64_t m = 0, n = 0, seed = 0;
-    nd_dm *r = NULL;
-    ND_TRY(dim_arg(fn, 1, args[0], &m));
-    ND_TRY(dim_arg(fn, 2, args[1], &n));
-    ND_TRY(nd_arg_int(fn, 3, args[2], &seed));
-    LA(0.0, nd_dm_rand(m, n, seed, normal, &r));
-    return ret_matrix(r, out);
-}
-
-nd_status nd_bi_RAND(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return rand_common("rand", args, false, out);
-}
-
-nd_status nd_bi_RANDN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return rand_common("randn", args, true, out);
 }
 
 nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
@@ -131,27 +90,16 @@ nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_DIAG(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("diag", 1, args[0], &A));
+    ND_TRY(mat2_arg("diag", 1, args[0], &A));
     LA(0.0, nd_dm_diag(A, &r));
-    return ret_matrix(r, out);
-}
-
-nd_status nd_bi_RESHAPE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL, *r = NULL;
-    int64_t m = 0, n = 0;
-    ND_TRY(nd_arg_matrix("reshape", 1, args[0], &A));
-    ND_TRY(dim_arg("reshape", 2, args[1], &m));
-    ND_TRY(dim_arg("reshape", 3, args[2], &n));
-    LA(0.0, nd_dm_reshape(A, m, n, &r));
     return ret_matrix(r, out);
 }
 
 nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *B = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("hcat", 1, args[0], &A));
-    ND_TRY(nd_arg_matrix("hcat", 2, args[1], &B));
+    ND_TRY(mat2_arg("hcat", 1, args[0], &A));
+    ND_TRY(mat2_arg("hcat", 2, args[1], &B));
     LA(0.0, nd_dm_hcat(A, B, &r));
     return ret_matrix(r, out);
 }
@@ -159,8 +107,8 @@ nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_VCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *B = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("vcat", 1, args[0], &A));
-    ND_TRY(nd_arg_matrix("vcat", 2, args[1], &B));
+    ND_TRY(mat2_arg("vcat", 1, args[0], &A));
+    ND_TRY(mat2_arg("vcat", 2, args[1], &B));
     LA(0.0, nd_dm_vcat(A, B, &r));
     return ret_matrix(r, out);
 }
@@ -224,55 +172,8 @@ nd_status nd_bi_MATRIX(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     return ret_matrix(A, out);
 }
 
-/* tolist(A): always a list of rows of floats. */
-nd_status nd_bi_TOLIST(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL;
-    double *data = NULL;
-    ND_TRY(nd_arg_matrix("tolist", 1, args[0], &A));
-    int64_t m = nd_dm_rows(A), n = nd_dm_cols(A);
-    LA(0.0, nd_dm_to_colmajor(A, &data));
-    nd_status st = ND_OK;
-    nd_list *outer = nd_list_new((size_t)m);
-    if (!outer) st = ND_ENOMEM;
-    for (int64_t i = 0; st == ND_OK && i < m; i++) {
-        nd_list *row = nd_list_new((size_t)n);
-        if (!row) {
-            st = ND_ENOMEM;
-            break;
-        }
-        for (int64_t j = 0; j < n; j++) row->items[j] = ND_FLOAT(data[j * m + i]);
-        row->len = (size_t)n;
-        outer->items[outer->len++] = ND_OBJ(ND_T_LIST, row);
-    }
-    nd_free(data, (size_t)(m * n) * sizeof(double));
-    if (st != ND_OK) {
-        if (outer) nd_val_decref(ND_OBJ(ND_T_LIST, outer));
-        return st;
-    }
-    *out = ND_OBJ(ND_T_LIST, outer);
-    return ND_OK;
-}
-
-/* ---- shape ---- */
-
-nd_status nd_bi_ROWS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL;
-    ND_TRY(nd_arg_matrix("rows", 1, args[0], &A));
-    *out = ND_INT(nd_dm_rows(A));
-    return ND_OK;
-}
-
-nd_status nd_bi_COLS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_dm *A = NULL;
-    ND_TRY(nd_arg_matrix("cols", 1, args[0], &A));
-    *out = ND_INT(nd_dm_cols(A));
-    return ND_OK;
-}
-
-/* ---- elementwise math: numbers give floats (abs keeps an int an int) ---- */
+/* ---- elementwise math: numbers give floats (abs keeps an int an int); an array gives
+ * an array of its shape (floor, ceil, round: builtins.c) ---- */
 
 static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_value v,
                        nd_value *out)
@@ -288,7 +189,7 @@ static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_val
         return ND_OK;
     }
     if (!ND_IS_NUM(v))
-        return nd_err_set(ND_EPROG, "%s: argument 1 must be a number or matrix, not %s", fn,
+        return nd_err_set(ND_EPROG, "%s: argument 1 must be a number or array, not %s", fn,
                           nd_val_typename(v));
     *out = ND_FLOAT(f(v.type == ND_T_INT ? (double)v.as.i : v.as.f));
     return ND_OK;
@@ -307,6 +208,8 @@ MATH1(LOG, "log", ND_MAP_LOG, log)
 MATH1(SIN, "sin", ND_MAP_SIN, sin)
 MATH1(COS, "cos", ND_MAP_COS, cos)
 MATH1(TANH, "tanh", ND_MAP_TANH, tanh)
+MATH1(TAN, "tan", ND_MAP_TAN, tan)
+MATH1(ATAN, "atan", ND_MAP_ATAN, atan)
 
 /* ---- reductions ---- */
 
@@ -315,7 +218,19 @@ static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
     nd_dm *A = NULL;
     double r = 0;
     ND_TRY(nd_arg_matrix(fn, 1, v, &A));
+    if (op == ND_RED_TRACE) ND_TRY(mat2_arg(fn, 1, v, &A));
     if (op == ND_RED_TRACE) ND_TRY(nd_dm_need_square("trace", A));
+    if ((op == ND_RED_NORM_1 || op == ND_RED_NORM_INF) && nd_arr_ndim(A) != 2) {
+        /* vector norms of a 1-D array, as numpy: sum |x|, max |x| */
+        if (nd_arr_ndim(A) != 1) ND_TRY(mat2_arg(fn, 1, v, &A));
+        nd_dm *absA = NULL;
+        LA(mn(A), nd_dm_map(ND_MAP_ABS, A, &absA));
+        nd_status st = nd_dm_reduce(op == ND_RED_NORM_1 ? ND_RED_SUM : ND_RED_MAX, absA, &r);
+        nd_dm_free(absA);
+        ND_TRY(st);
+        *out = ND_FLOAT(r);
+        return ND_OK;
+    }
     LA(op == ND_RED_TRACE ? (double)nd_dm_rows(A) : mn(A), nd_dm_reduce(op, A, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
@@ -350,7 +265,39 @@ nd_status nd_bi_DOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     double r = 0;
     ND_TRY(nd_arg_matrix("dot", 1, args[0], &x));
     ND_TRY(nd_arg_matrix("dot", 2, args[1], &y));
-    LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
+    if (nd_arr_ndim(x) == 2 && nd_arr_ndim(y) == 2) {
+        LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
+        *out = ND_FLOAT(r);
+        return ND_OK;
+    }
+    /* A 1-D operand: both as n-by-1 columns (vectors of any orientation are equal). */
+    const nd_dm *in[2] = {x, y};
+    nd_dm *col[2] = {NULL, NULL};
+    nd_status st = ND_OK;
+    for (int k = 0; k < 2 && st == ND_OK; k++) {
+        int nd = nd_arr_ndim(in[k]);
+        const int64_t *sh = nd_arr_shape(in[k]);
+        if (nd > 2 || (nd == 2 && sh[0] != 1 && sh[1] != 1))
+            st = nd_err_set(ND_EPROG, "dot: argument %d must be a vector (1-D, n-by-1 or "
+                                      "1-by-n), not a %lld-element %d-d array",
+                            k + 1, (long long)nd_arr_size(in[k]), nd);
+    }
+    if (st == ND_OK && nd_arr_size(x) != nd_arr_size(y))
+        st = nd_err_set(ND_EPROG, "shape mismatch: dot of vectors of %lld and %lld elements",
+                        (long long)nd_arr_size(x), (long long)nd_arr_size(y));
+    for (int k = 0; k < 2 && st == ND_OK; k++) {
+        int64_t sh[2] = {nd_arr_size(in[k]), 1};
+        st = nd_arr_reshape(in[k], 2, sh, &col[k]);
+    }
+    if (st == ND_OK) {
+        nd_stats_begin(ND_STATS_LA);
+        st = nd_dm_dot(col[0], col[1], &r);
+        nd_stats_end(ND_STATS_LA);
+        nd_stats_add_flops(2.0 * mn(col[0]));
+    }
+    nd_dm_free(col[0]);
+    nd_dm_free(col[1]);
+    ND_TRY(st);
     *out = ND_FLOAT(r);
     return ND_OK;
 }
@@ -361,23 +308,42 @@ nd_status nd_bi_TRANSPOSE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("transpose", 1, args[0], &A));
-    LA(0.0, nd_dm_transpose(A, &r));
+    LA(0.0, nd_arr_transpose(A, &r));
     return ret_matrix(r, out);
 }
 
 nd_status nd_bi_SOLVE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *B = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("solve", 1, args[0], &A));
+    ND_TRY(mat2_arg("solve", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("solve", 2, args[1], &B));
-    LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
+    if (nd_arr_ndim(B) == 2) {
+        LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
+        return ret_matrix(r, out);
+    }
+    /* A 1-D right-hand side gives a 1-D solution (numpy). */
+    if (nd_arr_ndim(B) != 1) ND_TRY(mat2_arg("solve", 2, args[1], &B));
+    int64_t n = nd_arr_size(B), col[2] = {n, 1};
+    nd_dm *b = NULL, *x = NULL;
+    ND_CHECK(n == nd_dm_rows(A), ND_EPROG, "shape mismatch: solve(%lldx%lld, %lld)",
+             (long long)nd_dm_rows(A), (long long)nd_dm_cols(A), (long long)n);
+    ND_TRY(nd_arr_reshape(B, 2, col, &b));
+    nd_stats_begin(ND_STATS_LA);
+    nd_status st = nd_la_solve(A, b, &x);
+    nd_stats_end(ND_STATS_LA);
+    nd_dm_free(b);
+    ND_TRY(st);
+    nd_stats_add_flops(nd_stats_flops_solve(nd_dm_rows(A), 1));
+    st = nd_arr_reshape(x, 1, &n, &r);
+    nd_dm_free(x);
+    ND_TRY(st);
     return ret_matrix(r, out);
 }
 
 nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("cholesky", 1, args[0], &A));
+    ND_TRY(mat2_arg("cholesky", 1, args[0], &A));
     LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_la_cholesky(A, &r));
     return ret_matrix(r, out);
 }
@@ -385,7 +351,7 @@ nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_INV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
-    ND_TRY(nd_arg_matrix("inv", 1, args[0], &A));
+    ND_TRY(mat2_arg("inv", 1, args[0], &A));
     LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_la_inv(A, &r));
     return ret_matrix(r, out);
 }
@@ -394,7 +360,7 @@ nd_status nd_bi_DET(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL;
     double d = 0;
-    ND_TRY(nd_arg_matrix("det", 1, args[0], &A));
+    ND_TRY(mat2_arg("det", 1, args[0], &A));
     LA(nd_stats_flops_det(nd_dm_rows(A)), nd_la_det(A, &d));
     *out = ND_FLOAT(d);
     return ND_OK;
@@ -428,7 +394,7 @@ static nd_status matrix_list(nd_dm **ms, int n, nd_value *out)
 nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
-    ND_TRY(nd_arg_matrix("qr", 1, args[0], &A));
+    ND_TRY(mat2_arg("qr", 1, args[0], &A));
     LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_la_qr(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
@@ -436,7 +402,7 @@ nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
-    ND_TRY(nd_arg_matrix("eigh", 1, args[0], &A));
+    ND_TRY(mat2_arg("eigh", 1, args[0], &A));
     LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_la_eigh(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
@@ -444,7 +410,7 @@ nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[3];
-    ND_TRY(nd_arg_matrix("svd", 1, args[0], &A));
+    ND_TRY(mat2_arg("svd", 1, args[0], &A));
     LA(nd_stats_flops_svd(nd_dm_rows(A), nd_dm_cols(A)),
        nd_la_svd(A, &r[0], &r[1], &r[2]));
     return matrix_list(r, 3, out);

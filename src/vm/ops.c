@@ -21,8 +21,10 @@ static const char *const type_names[] = {
     "undefined",
 };
 
+/* An array value (ND_T_MATRIX) of other than 2 dimensions is an "array". */
 const char *nd_val_typename(nd_value v)
 {
+    if (v.type == ND_T_MATRIX && nd_arr_ndim(ND_AS_MATRIX(v)->dm) != 2) return "array";
     return v.type <= ND_T_UNDEF ? type_names[v.type] : "?";
 }
 

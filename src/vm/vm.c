@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "config/keys.h"
 #include "nbc/builtin_ids.h"
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
@@ -719,7 +720,8 @@ static nd_status run_loop(nd_vm *vm)
         TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, ND_OP_TRANSPOSE, ".T"));
         nd_dm *t = NULL;
         nd_stats_begin(ND_STATS_LA);
-        nd_status tst = nd_dm_transpose(ND_AS_MATRIX(b)->dm, &t);
+        /* a matrix's transpose; the axes reversed for other dimensions (numpy) */
+        nd_status tst = nd_arr_transpose(ND_AS_MATRIX(b)->dm, &t);
         nd_stats_end(ND_STATS_LA);
         TRY(tst);
         TRY(nd_matrix_value(t, &out));

@@ -10,6 +10,7 @@
 #include "catalog/ixmap.h"
 #include "catalog/mql.h"
 #include "common/alloc.h"
+#include "runtime/arr.h"
 #include "runtime/spmd.h"
 
 #include <math.h>
@@ -186,6 +187,112 @@ START_TEST(test_store_load_kinds)
     ck_assert_int_eq(nd_cat_store(cat, "z", &one, nul, 1, &p, &v), ND_EPROG);
     /* Rejected stores leave no version behind. */
     ck_assert_int_eq(store_int("z", 5, NULL, 0), 1);
+}
+END_TEST
+
+/* Arrays keep their shape through store and load; MQL's shape column ("4x5x6") is set for
+ * every array, rows and cols for 2-D ones only; an index rebuilt from the files agrees,
+ * and a matrix file without a shape attribute (from before arrays) gets "RxC". */
+static nd_dm *mk_arr(int nd, const int64_t *shape)
+{
+    int64_t N = 1;
+    for (int k = 0; k < nd; k++) N *= shape[k];
+    double *v = ND_ALLOC_N(double, (size_t)N);
+    for (int64_t f = 0; f < N; f++) v[f] = (double)(f % 1009) - 0.5 * (double)(f % 7);
+    nd_dm *A;
+    ck_assert_int_eq(nd_arr_from_rowmajor(nd, shape, v, &A), ND_OK);
+    ND_FREE_N(v, (size_t)N);
+    return A;
+}
+
+static void check_arr(const nd_dm *A, int nd, const int64_t *shape)
+{
+    ck_assert_int_eq(nd_arr_ndim(A), nd);
+    int64_t N = 1;
+    for (int k = 0; k < nd; k++) {
+        ck_assert_int_eq(nd_arr_shape(A)[k], shape[k]);
+        N *= shape[k];
+    }
+    double *v;
+    ck_assert_int_eq(nd_arr_to_rowmajor(A, &v), ND_OK);
+    for (int64_t f = 0; f < N; f++) ck_assert(v[f] == (double)(f % 1009) - 0.5 * (double)(f % 7));
+    ND_FREE_N(v, (size_t)N);
+}
+
+START_TEST(test_store_load_arrays)
+{
+    fresh();
+    static const int64_t s3[3] = {3, 40, 70}, s1[1] = {10007}, s2[2] = {5, 3};
+    const struct {
+        const char *name;
+        int nd;
+        const int64_t *shape;
+    } cases[] = {{"arr3", 3, s3}, {"arr1", 1, s1}, {"arr2", 2, s2}};
+    for (int c = 0; c < 3; c++) {
+        nd_dm *A = mk_arr(cases[c].nd, cases[c].shape);
+        nd_cat_prov p;
+        nd_cat_prov_init(&p);
+        nd_cat_item mi = {.kind = ND_CAT_MATRIX, .m = A};
+        int64_t v;
+        ck_assert_int_eq(nd_cat_store(cat, cases[c].name, &mi, NULL, 0, &p, &v), ND_OK);
+        nd_dm_free(A);
+        nd_cat_item it;
+        ck_assert_int_eq(nd_cat_load(cat, cases[c].name, ND_CAT_LATEST, &it, NULL), ND_OK);
+        ck_assert_int_eq(it.kind, ND_CAT_MATRIX);
+        check_arr(it.m, cases[c].nd, cases[c].shape);
+        nd_cat_item_clear(&it);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        QEQ("SELECT name, kind, shape, rows, cols FROM results ORDER BY name",
+            "arr1|matrix|10007|~|~;arr2|matrix|5x3|5|3;arr3|matrix|3x40x70|~|~");
+        QEQ("SELECT name, min, max FROM results WHERE shape = '3x40x70'", "arr3|-3.0|1008.0");
+        QEQ("SELECT name FROM results WHERE shape LIKE '%x%x%' OR rows = 5 ORDER BY name",
+            "arr2;arr3");
+        QEQ("SELECT name FROM results WHERE rows IS NULL AND shape IS NOT NULL ORDER BY name",
+            "arr1;arr3");
+        size_t n; /* the second pass: an index rebuilt from the result files */
+        ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_OK);
+        if (nd_spmd_rank() == 0) ck_assert_uint_eq(n, 3); /* counted on rank 0 */
+    }
+    /* The files as h5py sees them: datasets of the shape, one dimension scale per axis. */
+    if (nd_spmd_rank() == 0 && access("/usr/bin/python3", X_OK) == 0 &&
+        system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") == 0) {
+        char cmd[900];
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"import h5py,sys; r='%s/results/'; "
+                 "a=h5py.File(r+'arr3/v1.h5','r'); b=h5py.File(r+'arr1/v1.h5','r'); "
+                 "ok=a['data'].shape==(3,40,70) and a['data'][1,2,3]==(1*2800+2*70+3)%%1009-0.5*((1*2800+2*70+3)%%7) "
+                 "and a.attrs['shape']=='3x40x70' and 'rows' not in a.attrs and len(a['data'].dims[2])==1 "
+                 "and b['data'].shape==(10007,) and b['data'][10006]==10006%%1009-0.5*(10006%%7); "
+                 "sys.exit(0 if ok else 1)\"",
+                 catdir);
+        ck_assert_msg(system(cmd) == 0, "h5py does not see the arrays' shapes");
+        /* A matrix file from before arrays: no shape attribute. */
+        snprintf(cmd, sizeof cmd,
+                 "/usr/bin/python3 -c \"import h5py; f=h5py.File('%s/results/arr2/v1.h5','r+'); "
+                 "del f.attrs['shape']\"",
+                 catdir);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+    size_t n;
+    ck_assert_int_eq(nd_cat_reindex(cat, &n), ND_OK);
+    QEQ("SELECT name, shape, rows, cols FROM results WHERE name = 'arr2'", "arr2|5x3|5|3");
+    /* CSV: a 1-D array one value per line (numpy.savetxt); 3-D has no CSV form. */
+    char out[400];
+    snprintf(out, sizeof out, "%s/a1.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "arr1", out), ND_OK);
+    if (nd_spmd_rank() == 0) {
+        FILE *f = fopen(out, "r");
+        char text[64] = "";
+        size_t got = fread(text, 1, 20, f);
+        fclose(f);
+        text[got] = '\0';
+        ck_assert_str_eq(text, "0.0\n0.5\n1.0\n1.5\n2.0\n");
+    }
+    snprintf(out, sizeof out, "%s/a3.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "arr3", out), ND_EINVALID);
+    ck_assert(strstr(nd_err_msg(), "a 3-D array has no CSV form") != NULL);
 }
 END_TEST
 
@@ -602,7 +709,7 @@ int main(int argc, char **argv)
     if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
     Suite *s = suite_create("catalog");
     const TTest *tc_tests[] = {
-        test_store_load_kinds, test_versions_provenance, test_mql_features, test_mql_more,
+        test_store_load_kinds, test_store_load_arrays, test_versions_provenance, test_mql_features, test_mql_more,
         test_mql_errors, test_reindex_and_recovery, test_recovery_more, test_export,
         test_index_map, NULL};
     nd_check_tcase(s, "core", 120, tc_tests);

@@ -12,6 +12,8 @@
 #include "common/hash.h"
 #include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
+#include "runtime/arr.h"
+#include "runtime/dm_layout.h"
 #include "runtime/spmd.h"
 /* The fixtures build and inspect VM states directly. */
 #include "vm/vm_internal.h"
@@ -473,6 +475,108 @@ START_TEST(file_format1_still_read)
 }
 END_TEST
 
+/* ---- arrays ---- */
+
+static double nd_val(int64_t f) { return (double)((uint64_t)f * 2654435761u % 1000003u) / 8.0 + f; }
+
+/* A new array of the shape holding nd_val(flat index), as a VM value. */
+static nd_value mk_nd(int nd, const int64_t *shape)
+{
+    nd_dm *A;
+    ck_assert_int_eq(nd_arr_alloc(nd, shape, &A), ND_OK);
+    nd_dm_host_w(A);
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++)
+            A->a[li + (size_t)lj * A->lld] = nd_val(nd_dm_grow(A, li) * A->n + nd_dm_gcol(A, lj));
+    nd_value v;
+    ck_assert_int_eq(nd_matrix_value(A, &v), ND_OK);
+    return v;
+}
+
+/* Collective: whether A has the shape and holds nd_val(flat index). */
+static bool is_nd(const nd_dm *A, int nd, const int64_t *shape)
+{
+    int ok = nd_arr_ndim(A) == nd;
+    for (int k = 0; k < nd; k++) ok &= nd_arr_shape(A)[k] == shape[k];
+    nd_dm_host(A);
+    for (int lj = 0; ok && lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++)
+            if (A->a[li + (size_t)lj * A->lld] != nd_val(nd_dm_grow(A, li) * A->n + nd_dm_gcol(A, lj)))
+                ok = 0;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, nd_spmd_comm());
+    return ok;
+}
+
+static const int64_t shape3[3] = {3, 40, 70}, shape1[1] = {10007}, shape2[2] = {5, 3};
+
+/* Rank 0, serial HDF5: deletes the shape attribute of the matrix dataset of nd
+ * dimensions (what a checkpoint from before arrays looks like). */
+static void drop_shape_attr(const char *path, int nd)
+{
+    if (nd_spmd_rank() == 0) {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        ck_assert_int_ge(f, 0);
+        int done = 0;
+        for (int k = 0; k < 3; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "/matrices/m%d", k);
+            hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+            ck_assert_int_ge(d, 0);
+            hid_t sp = H5Dget_space(d);
+            if (H5Sget_simple_extent_ndims(sp) == nd) {
+                ck_assert_int_ge(H5Adelete(d, "shape"), 0);
+                done++;
+            }
+            H5Sclose(sp);
+            H5Dclose(d);
+        }
+        ck_assert_int_eq(done, 1);
+        H5Fclose(f);
+    }
+    nd_spmd_barrier();
+}
+
+/* Arrays keep their shape through the file (the dataset has the shape; the attribute
+ * "shape" records it); a 2-D matrix without the attribute (older files) still reads; an
+ * n-d one without it is refused. */
+START_TEST(file_nd_arrays)
+{
+    nd_program *p = make_prog(7);
+    nd_vm *a;
+    ck_assert_int_eq(nd_vm_new(p, NULL, &a), ND_OK);
+    nd_val_set(&a->regs[3], mk_nd(3, shape3));
+    nd_val_set(&a->regs[4], mk_nd(1, shape1));
+    nd_val_set(&a->regs[5], mk_nd(2, shape2));
+    char path[300];
+    snprintf(path, sizeof path, "%s/nd.h5", tmpdir);
+    ck_assert_int_eq(write_file(path, a, p), ND_OK);
+    nd_ckpt_image img;
+    bool badv;
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_OK);
+    ck_assert_uint_eq(img.nmats, 3);
+    nd_vm *b;
+    ck_assert_int_eq(nd_vm_new(p, NULL, &b), ND_OK);
+    ck_assert_int_eq(nd_ckpt_state_decode(b, img.blob, img.blob_len, img.mats, img.nmats),
+                     ND_OK);
+    for (int r = 3; r <= 5; r++) ck_assert_int_eq(b->regs[r].type, ND_T_MATRIX);
+    ck_assert(is_nd(ND_AS_MATRIX(b->regs[3])->dm, 3, shape3));
+    ck_assert(is_nd(ND_AS_MATRIX(b->regs[4])->dm, 1, shape1));
+    ck_assert(is_nd(ND_AS_MATRIX(b->regs[5])->dm, 2, shape2));
+    nd_vm_free(b);
+    nd_ckpt_image_free(&img);
+
+    drop_shape_attr(path, 2);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_OK);
+    nd_ckpt_image_free(&img);
+    drop_shape_attr(path, 3);
+    ck_assert_int_eq(nd_ckpt_file_read(path, NULL, &img, &badv), ND_EINVALID);
+    ck_assert(strstr(nd_err_msg(), "wrong shape") != NULL);
+    if (nd_spmd_rank() == 0) unlink(path);
+    nd_vm_free(a);
+    nd_program_free(p);
+}
+END_TEST
+
 /* ---- the driver ---- */
 
 static nd_status hook_ckpt(void *ctx, nd_vm *vm)
@@ -627,7 +731,7 @@ int main(int argc, char **argv)
     Suite *s = suite_create("ckpt");
     const TTest *tc_tests[] = {
         blob_roundtrip_sharing_cycles, blob_rejects_truncation_and_survives_flips,
-        file_roundtrip_and_refusals, file_format1_still_read, driver_safepoint_env,
+        file_roundtrip_and_refusals, file_format1_still_read, file_nd_arrays, driver_safepoint_env,
         driver_resume_refuse_fallback, NULL};
     nd_check_tcase(s, "core", 120, tc_tests);
     /* Only rank 0 prints the summary; every rank counts its failures. */

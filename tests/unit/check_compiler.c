@@ -569,7 +569,7 @@ START_TEST(test_sema_errors)
     expect_error("if true {\n  break\n}\n", "t.noodle:2:3: error: 'break' outside a loop");
     expect_error("while true { fn f() { continue } }\n", "t.noodle:1:23: error: 'continue' outside a loop");
     expect_error("let x = 1\nreturn x\n", "t.noodle:2:1: error: 'return' outside a function");
-    expect_error("let A = zeros(3)\n", "t.noodle:1:9: error: 'zeros' expects 2 arguments, got 1");
+    expect_error("let A = eye(3, 3)\n", "t.noodle:1:9: error: 'eye' expects 1 argument, got 2");
     expect_error("print(norm(1, 2, 3))\n", "t.noodle:1:7: error: 'norm' expects at most 2 arguments, got 3");
     expect_error("fn f(a, b) { return a }\nprint(f(1))\n", "t.noodle:2:7: error: 'f' expects 2 arguments, got 1");
     expect_error("print(later(1, 2))\nfn later(x) { return x }\n", "t.noodle:1:7: error: 'later' expects 1 argument, got 2");

@@ -13,6 +13,7 @@
 #include "la/backend.h"
 #include "la/devsumma.h"
 #include "la/la.h"
+#include "runtime/arr.h"
 #include "runtime/dm.h"
 #include "runtime/dm_impl.h"
 #include "runtime/spmd.h"
@@ -1333,7 +1334,7 @@ START_TEST(test_h5_roundtrip)
         for (int i = 0; ok && i < 130; i++)
             for (int j = 0; j < 129; j++)
                 if (!same_bits(rm[i * 129 + j], a[i + 130 * j])) ok = 0;
-        /* A 1-D dataset reads back as a column. */
+        /* A 1-D dataset reads back as a 1-D array. */
         hsize_t n1 = 100;
         hid_t s1 = H5Screate_simple(1, &n1, NULL);
         hid_t d1 = H5Dcreate2(f, "vec", H5T_IEEE_F64LE, s1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -1349,10 +1350,11 @@ START_TEST(test_h5_roundtrip)
     ck_assert_msg(ok, "file layout is not the row-major matrix");
     nd_dm *RV;
     ck_assert_int_eq(nd_dm_h5read(path, "vec", &RV), ND_OK);
-    ck_assert_int_eq(nd_dm_rows(RV), 100);
-    ck_assert_int_eq(nd_dm_cols(RV), 1);
+    ck_assert_int_eq(RV->nd, 1);
+    ck_assert_int_eq(RV->shape[0], 100);
+    ck_assert_int_eq(nd_dm_rows(RV) * nd_dm_cols(RV), 100);
     double v;
-    ck_assert_int_eq(nd_dm_get(RV, 99, 0, &v), ND_OK);
+    ck_assert_int_eq(nd_dm_get(RV, 99 / nd_dm_cols(RV), 99 % nd_dm_cols(RV), &v), ND_OK);
     ck_assert(v == 99 * 1.5);
 
     /* Errors name the path. */
@@ -1379,22 +1381,149 @@ START_TEST(test_h5_roundtrip)
 }
 END_TEST
 
+/* The value of flat (row-major) index f in the n-d tests: distinct, not a function of
+ * the layout. */
+static double nd_val(int64_t f) { return (double)((uint64_t)f * 2654435761u % 1000003u) / 8.0 + f; }
+
+/* A new array of the shape whose element f is nd_val(f), filled through its local part. */
+static nd_dm *mk_nd(int nd, const int64_t *shape)
+{
+    nd_dm *A;
+    ck_assert_int_eq(nd_arr_alloc(nd, shape, &A), ND_OK);
+    nd_dm_host_w(A);
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++)
+            A->a[li + (size_t)lj * A->lld] = nd_val(nd_dm_grow(A, li) * A->n + nd_dm_gcol(A, lj));
+    return A;
+}
+
+/* Collective: whether A has the shape and holds nd_val(f) at every flat index f. */
+static bool is_nd(const nd_dm *A, int nd, const int64_t *shape)
+{
+    int ok = A->nd == nd;
+    int64_t N = 1;
+    for (int k = 0; k < nd; k++) ok &= A->shape[k] == shape[k], N *= shape[k];
+    ok &= A->m * A->n == N;
+    nd_dm_host(A);
+    for (int lj = 0; ok && lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) {
+            int64_t f = nd_dm_grow(A, li) * A->n + nd_dm_gcol(A, lj);
+            if (!same_bits(A->a[li + (size_t)lj * A->lld], nd_val(f))) ok = 0;
+        }
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, nd_spmd_comm());
+    return ok;
+}
+
+/* Rank 0, serial HDF5: whether dataset ds of path has the shape and holds nd_val(f) in
+ * row-major order (what h5py sees). */
+static bool file_is_nd(const char *path, const char *ds, int nd, const int64_t *shape)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, ds, H5P_DEFAULT) : -1;
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[ND_MAXDIM];
+    bool ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == nd &&
+              H5Sget_simple_extent_dims(sp, dims, NULL) == nd;
+    int64_t N = 1;
+    for (int k = 0; ok && k < nd; k++) ok = dims[k] == (hsize_t)shape[k], N *= shape[k];
+    double *v = ok ? ND_ALLOC_N(double, (size_t)N) : NULL;
+    ok = ok && v && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    for (int64_t k = 0; ok && k < N; k++) ok = same_bits(v[k], nd_val(k));
+    if (v) ND_FREE_N(v, (size_t)N);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    if (f >= 0) H5Fclose(f);
+    return ok;
+}
+
+/* Arrays of 1 to 8 dimensions are datasets of their shape (row-major) and read back with
+ * it: folds of one row (a prime length), of several blocks each way (3x40x70 is stored
+ * 120 x 70, 4096 as 64 x 64), and odd ranks. */
+START_TEST(test_h5_nd)
+{
+    char path[256];
+    tmp_path(path, sizeof path, "nd");
+    if (nd_spmd_rank() == 0) unlink(path);
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+    static const struct {
+        int nd;
+        int64_t shape[ND_MAXDIM];
+    } cases[] = {
+        {1, {5}},         {1, {10007}},       {1, {4096}},     {1, {130 * 129}},
+        {3, {3, 40, 70}}, {3, {2, 3, 4}},     {4, {3, 1, 70, 5}}, {2, {1, 1}},
+        {8, {2, 1, 2, 3, 1, 2, 2, 3}},        {5, {7, 3, 1, 1, 13}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char ds[32];
+        snprintf(ds, sizeof ds, "g/a%zu", c);
+        nd_dm *A = mk_nd(cases[c].nd, cases[c].shape), *B = NULL;
+        ck_assert_int_eq(nd_dm_h5write(path, ds, A), ND_OK);
+        ck_assert_int_eq(nd_dm_h5read(path, ds, &B), ND_OK);
+        ck_assert_msg(is_nd(B, cases[c].nd, cases[c].shape), "case %zu reads back wrong", c);
+        int ok = 1;
+        if (nd_spmd_rank() == 0) ok = file_is_nd(path, ds, cases[c].nd, cases[c].shape);
+        ck_assert_int_eq(nd_spmd_bcast(&ok, sizeof ok, 0), ND_OK);
+        ck_assert_msg(ok, "case %zu: the file is not the row-major array", c);
+        nd_dm_free(A), nd_dm_free(B);
+    }
+    /* What no array can be: a scalar, 9 dimensions, an empty dataset. */
+    int ok = 1;
+    if (nd_spmd_rank() == 0) {
+        hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+        hsize_t d9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 2}, d0[2] = {0, 3};
+        double v[2] = {1, 2};
+        hid_t sps[3] = {H5Screate(H5S_SCALAR), H5Screate_simple(9, d9, NULL),
+                        H5Screate_simple(2, d0, NULL)};
+        const char *names[3] = {"scalar", "nine", "empty"};
+        for (int k = 0; k < 3; k++) {
+            hid_t d = H5Dcreate2(f, names[k], H5T_IEEE_F64LE, sps[k], H5P_DEFAULT, H5P_DEFAULT,
+                                 H5P_DEFAULT);
+            if (d < 0 || (k < 2 && H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0))
+                ok = 0;
+            if (d >= 0) H5Dclose(d);
+            H5Sclose(sps[k]);
+        }
+        if (f < 0 || H5Fclose(f) < 0) ok = 0;
+    }
+    ck_assert_int_eq(nd_spmd_bcast(&ok, sizeof ok, 0), ND_OK);
+    ck_assert(ok);
+    nd_dm *X = NULL;
+    CK_ERR(nd_dm_h5read(path, "scalar", &X), ND_EIO, "is a scalar, not an array");
+    CK_ERR(nd_dm_h5read(path, "nine", &X), ND_EIO, "has 9 dimensions (arrays have 1 to 8)");
+    CK_ERR(nd_dm_h5read(path, "empty", &X), ND_EIO, "is empty");
+    ck_assert_ptr_null(X);
+    ck_assert_int_eq(nd_spmd_barrier(), ND_OK);
+    if (nd_spmd_rank() == 0) unlink(path);
+}
+END_TEST
+
 /* dm_ranks.sh: ND_DM_H5_OUT=file writes at one rank count, ND_DM_H5_IN=file reads back
  * at another. */
 START_TEST(test_h5_across_rank_counts)
 {
     const char *out = getenv("ND_DM_H5_OUT"), *in = getenv("ND_DM_H5_IN");
     nd_dm *A = mk_rand(130, 129, 11);
-    if (out) ck_assert_int_eq(nd_dm_h5write(out, "M", A), ND_OK);
+    /* Arrays too: the file holds the logical array, never the layout of the writer. */
+    static const int64_t s3[3] = {3, 40, 70}, s1[1] = {10007};
+    nd_dm *T = mk_nd(3, s3), *V = mk_nd(1, s1);
+    if (out) {
+        ck_assert_int_eq(nd_dm_h5write(out, "M", A), ND_OK);
+        ck_assert_int_eq(nd_dm_h5write(out, "T", T), ND_OK);
+        ck_assert_int_eq(nd_dm_h5write(out, "V", V), ND_OK);
+    }
     if (in) {
-        nd_dm *B;
+        nd_dm *B, *RT, *RV;
         ck_assert_int_eq(nd_dm_h5read(in, "M", &B), ND_OK);
+        ck_assert_int_eq(nd_dm_h5read(in, "T", &RT), ND_OK);
+        ck_assert_int_eq(nd_dm_h5read(in, "V", &RV), ND_OK);
         double *a = gather(A), *b = gather(B);
         ck_assert(memcmp(a, b, sizeof(double) * 130 * 129) == 0);
+        ck_assert(is_nd(RT, 3, s3));
+        ck_assert(is_nd(RV, 1, s1));
         free_cm(a, A), free_cm(b, B);
-        nd_dm_free(B);
+        nd_dm_free(B), nd_dm_free(RT), nd_dm_free(RV);
     }
-    nd_dm_free(A);
+    nd_dm_free(A), nd_dm_free(T), nd_dm_free(V);
 }
 END_TEST
 
@@ -1407,13 +1536,13 @@ int main(int argc, char **argv)
         test_spmd_basics, test_spmd_check, test_solo_mode, test_construct, test_rand,
         test_get_set_slice_assign, test_shape_ops, test_redist_shape, test_redist_pieces,
         test_elementwise, test_matmul, test_reductions, test_solve_inv_det,
-        test_cholesky_qr, test_eigh_svd, test_h5_roundtrip, NULL};
+        test_cholesky_qr, test_eigh_svd, test_h5_roundtrip, test_h5_nd, NULL};
     nd_check_tcase(s, "core", 240, tc_tests);
     /* Everything again through the residency code with the fake device. */
     const TTest *td_tests[] = {
         test_construct, test_rand, test_get_set_slice_assign, test_shape_ops,
         test_elementwise, test_matmul, test_devsumma, test_reductions, test_solve_inv_det,
-        test_cholesky_qr, test_eigh_svd, test_root_device, test_h5_roundtrip, NULL};
+        test_cholesky_qr, test_eigh_svd, test_root_device, test_h5_roundtrip, test_h5_nd, NULL};
     TCase *td = nd_check_tcase(s, "dev", 240, td_tests);
     tcase_add_checked_fixture(td, fd_on, fd_off);
     /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */

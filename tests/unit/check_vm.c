@@ -464,7 +464,7 @@ START_TEST(test_error_builtins)
     at(3, 5);
     emit(p, m, ND_OP_CALLB, 0, 1, ND_BI_SQRT, 1);
     finish(p, m);
-    expect_error(p, 3, 5, "sqrt: argument 1 must be a number or matrix, not str", "<main>");
+    expect_error(p, 3, 5, "sqrt: argument 1 must be a number or array, not str", "<main>");
     nd_program_free(p);
 
     /* error(msg): the message is exactly msg. */
@@ -866,6 +866,72 @@ START_TEST(test_matrix_basics)
 }
 END_TEST
 
+/* The n-d array builtins: a shape list, shape/ndim/size/len, printing, the elementwise
+ * functions on numbers, array(nested lists) with reshape(-1) and tolist, and the errors
+ * of rows on a 3-d array and of ragged lists (values: tests/programs/arr_builtins_vm). */
+START_TEST(test_array_builtins)
+{
+    nd_program *p = prog_new();
+    uint32_t m = main_fn(p, 16);
+    emit_sbx(p, m, ND_OP_LOADI, 1, 2);
+    emit_sbx(p, m, ND_OP_LOADI, 2, 3);
+    emit_sbx(p, m, ND_OP_LOADI, 3, 4);
+    emit(p, m, ND_OP_NEWLIST, 4, 1, 3, 0);          /* [2, 3, 4] */
+    emit(p, m, ND_OP_CALLB, 5, 4, ND_BI_ZEROS, 1);  /* T = zeros([2, 3, 4]) */
+    emit(p, m, ND_OP_CALLB, 6, 5, ND_BI_SHAPE, 1);
+    emit(p, m, ND_OP_CALLB, 7, 5, ND_BI_NDIM, 1);
+    emit(p, m, ND_OP_CALLB, 8, 5, ND_BI_SIZE, 1);
+    emit(p, m, ND_OP_CALLB, 9, 5, ND_BI_LEN, 1);
+    print_regs(p, m, 0, 5, 5);
+    emit_sbx(p, m, ND_OP_LOADI, 10, 2);
+    emit_sbx(p, m, ND_OP_LOADI, 11, 3);
+    emit(p, m, ND_OP_CALLB, 12, 10, ND_BI_MAXIMUM, 2); /* maximum(2, 3): a float */
+    emit_sbx(p, m, ND_OP_LOADI, 13, 0);
+    emit_sbx(p, m, ND_OP_LOADI, 14, 1);
+    emit_bx(p, m, ND_OP_LOADK, 15, kflt(p, 2.5));
+    emit(p, m, ND_OP_CALLB, 10, 13, ND_BI_WHERE, 3);  /* where(0, 1, 2.5) */
+    emit(p, m, ND_OP_CALLB, 11, 15, ND_BI_FLOOR, 1);  /* floor(2.5): an int */
+    print_regs(p, m, 0, 10, 3);
+    at(5, 3);
+    emit(p, m, ND_OP_CALLB, 0, 5, ND_BI_ROWS, 1);
+    finish(p, m);
+    expect_error(p, 5, 3, "rows: a 3-d array; use shape", "<main>");
+    ck_assert_str_eq(out_buf, "<array 2x3x4> [2, 3, 4] 3 24 2\n2.5 2 3.0\n");
+    nd_program_free(p);
+
+    p = prog_new();
+    m = main_fn(p, 24);
+    emit_sbx(p, m, ND_OP_LOADI, 1, 1);
+    emit_sbx(p, m, ND_OP_LOADI, 2, 2);
+    emit(p, m, ND_OP_NEWLIST, 3, 1, 2, 0);          /* [1, 2] */
+    emit_sbx(p, m, ND_OP_LOADI, 9, 3);
+    emit_sbx(p, m, ND_OP_LOADI, 10, 4);
+    emit(p, m, ND_OP_NEWLIST, 11, 9, 2, 0);         /* [3, 4] */
+    emit(p, m, ND_OP_MOVE, 12, 3, 0, 0);
+    emit(p, m, ND_OP_MOVE, 13, 11, 0, 0);
+    emit(p, m, ND_OP_NEWLIST, 14, 12, 2, 0);        /* [[1, 2], [3, 4]] */
+    emit(p, m, ND_OP_CALLB, 15, 14, ND_BI_ARRAY, 1);
+    emit_sbx(p, m, ND_OP_LOADI, 16, -1);
+    emit(p, m, ND_OP_NEWLIST, 17, 16, 1, 0);        /* [-1] */
+    emit(p, m, ND_OP_MOVE, 18, 15, 0, 0);
+    emit(p, m, ND_OP_MOVE, 19, 17, 0, 0);
+    emit(p, m, ND_OP_CALLB, 20, 18, ND_BI_RESHAPE, 2);
+    emit(p, m, ND_OP_CALLB, 21, 20, ND_BI_TOLIST, 1);
+    print_regs(p, m, 22, 20, 2);
+    emit(p, m, ND_OP_NEWLIST, 5, 9, 1, 0);          /* [3] */
+    emit(p, m, ND_OP_MOVE, 6, 3, 0, 0);
+    emit(p, m, ND_OP_MOVE, 7, 5, 0, 0);
+    emit(p, m, ND_OP_NEWLIST, 8, 6, 2, 0);          /* [[1, 2], [3]] */
+    at(2, 9);
+    emit(p, m, ND_OP_CALLB, 0, 8, ND_BI_ARRAY, 1);
+    finish(p, m);
+    expect_error(p, 2, 9, "array: ragged lists: the list at [1] has 1 element, expected 2",
+                 "<main>");
+    ck_assert_str_eq(out_buf, "<array 4> [1.0, 2.0, 3.0, 4.0]\n");
+    nd_program_free(p);
+}
+END_TEST
+
 /* ---- refcounts and the cycle collector ---- */
 
 /* Builds n self-referencing lists and maps in a loop: L = [ ]; append(L, L);
@@ -1176,7 +1242,8 @@ static Suite *vm_suite(void)
         test_error_types, test_error_condition, test_compare_branch,
         test_error_missing_key_and_globals, test_error_builtins, test_recursion,
         test_stack_overflow, test_call_errors, test_error_trace, test_loops,
-        test_containers_print, test_equality, test_matrix_basics, test_cycles_collected,
+        test_containers_print, test_equality, test_matrix_basics, test_array_builtins,
+        test_cycles_collected,
         test_gc_trigger_is_count, test_refcounts_balance, test_hooks, test_save_restore,
         test_value_accessors, NULL};
     nd_check_tcase(s, "core", 60, tc_tests);
