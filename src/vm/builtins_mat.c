@@ -236,25 +236,7 @@ static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
     return ND_OK;
 }
 
-nd_status nd_bi_SUM(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return reduce("sum", ND_RED_SUM, args[0], out);
-}
-
-nd_status nd_bi_MEAN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return reduce("mean", ND_RED_MEAN, args[0], out);
-}
-
-nd_status nd_bi_MIN(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return reduce("min", ND_RED_MIN, args[0], out);
-}
-
-nd_status nd_bi_MAX(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    return reduce("max", ND_RED_MAX, args[0], out);
-}
+/* sum mean min max: builtins_axis.c (with an optional axis). */
 
 nd_status nd_bi_TRACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {

@@ -1,0 +1,732 @@
+/* arr_axis.c: reductions and scans of n-d arrays over all elements and along an axis
+ * (arr.h "along an axis"; LANGUAGE.md "Reductions").
+ *
+ * Along an axis, A is seen as pre x L x post: its pre*post lines of length L are dealt to
+ * the ranks in contiguous, balanced ranges; each rank fetches its lines by flat index
+ * (nd_arr_fetch), folds each line sequentially from its first element, and deposits the
+ * results (nd_arr_deposit).  The order along a line never depends on the rank count, so
+ * the results are bit-identical at any rank count.  Elements move in rounds of at most
+ * nd_arr_piece_elems() (and an eighth of a rank's share of A): whole lines when a line
+ * fits, else one piece of a line at a time with the fold carried over, so a rank holds
+ * little beyond its share of A and of the result.  flip moves balanced flat ranges.  Lines
+ * longer than a round are sorted one at a time by all ranks, with a sample sort (no rank
+ * holds more than a bucket of keys).  cumsum along a line is sequential: one rank at a
+ * time works on a line, in pieces.
+ * Over all elements, sum/mean/min/max are dm.h's block-order reductions; std takes the
+ * same block order, argmin/argmax and any/all combine per-rank candidates exactly.
+ */
+#include "runtime/arr.h"
+
+#include "common/alloc.h"
+#include "runtime/dm_layout.h"
+#include "runtime/spmd.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* NaN wins, as in dm.c and numpy. */
+static double nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
+static double nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
+
+/* Collective: a rank-local allocation failure becomes every rank's ND_ENOMEM. */
+static nd_status agreed(bool ok)
+{
+    return nd_spmd_agree(ok ? ND_OK : ND_ENOMEM);
+}
+
+static nd_status allreduce(void *buf, int n, MPI_Datatype t, MPI_Op op)
+{
+    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, n, t, op, nd_spmd_comm());
+    return rc == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Allreduce", rc);
+}
+
+/* ---- over all elements ------------------------------------------------------------ */
+
+/* Collective.  The population standard deviation: the mean in dm.h's block order, then
+ * the squared deviations summed per global block (columns outer, rows inner) and the
+ * block sums added in block order (bi fastest), as nd_dm_reduce does. */
+static nd_status std_all(const nd_dm *A, double *out)
+{
+    double mean = 0.0;
+    ND_TRY(nd_dm_reduce(ND_RED_MEAN, A, &mean));
+    int nb = A->nb, nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    int64_t nbr = (A->m + nb - 1) / nb, nbc = (A->n + nb - 1) / nb;
+    size_t np = (size_t)nbr * (size_t)nbc;
+    double *part = ND_ALLOC_N(double, np);
+    nd_status st = agreed(part != NULL);
+    if (st != ND_OK) {
+        if (part) ND_FREE_N(part, np);
+        return st;
+    }
+    nd_dm_host(A);
+    for (int lc = 0; lc * nb < A->nloc; lc++) {
+        int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
+        int64_t bj = (int64_t)lc * npcol + mycol;
+        for (int lr = 0; lr * nb < A->mloc; lr++) {
+            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
+            int64_t bi = (int64_t)lr * nprow + myrow;
+            double acc = 0.0;
+            for (int lj = lc * nb; lj < j1; lj++)
+                for (int li = lr * nb; li < i1; li++) {
+                    double d = A->a[li + (size_t)lj * A->lld] - mean;
+                    acc += d * d;
+                }
+            part[bi + bj * nbr] = acc;
+        }
+    }
+    st = nd_dm_combine(part, np);
+    double s = 0.0;
+    for (size_t b = 0; b < np; b++) s += part[b];
+    ND_FREE_N(part, np);
+    *out = sqrt(s / ((double)A->m * (double)A->n));
+    return st;
+}
+
+/* A candidate extreme: value and flat index (-1: none). */
+typedef struct cand {
+    double v;
+    int64_t flat;
+} cand;
+
+/* Rank-local: whether x beats y for argmin (or argmax): a NaN beats any number (numpy
+ * returns the first NaN), then the smaller (larger) value, then the smaller index. */
+static bool beats(bool is_max, cand x, cand y)
+{
+    if (x.flat < 0) return false;
+    if (y.flat < 0) return true;
+    bool xn = isnan(x.v), yn = isnan(y.v);
+    if (xn || yn) return xn && (!yn || x.flat < y.flat);
+    if (x.v != y.v) return is_max ? x.v > y.v : x.v < y.v;
+    return x.flat < y.flat;
+}
+
+/* Collective.  Each rank's best local element, gathered; the choice is a total order, so
+ * the result does not depend on how the elements are spread. */
+static nd_status argext_all(bool is_max, const nd_dm *A, double *out)
+{
+    cand best = {0.0, -1};
+    nd_dm_host(A);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t j = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) {
+            cand c = {A->a[li + (size_t)lj * A->lld], nd_dm_grow(A, li) * A->n + j};
+            if (beats(is_max, c, best)) best = c;
+        }
+    }
+    int p = nd_spmd_size();
+    cand *all = ND_ALLOC_N(cand, (size_t)p);
+    nd_status st = agreed(all != NULL);
+    if (st != ND_OK) {
+        if (all) ND_FREE_N(all, (size_t)p);
+        return st;
+    }
+    int rc = MPI_Allgather(&best, (int)sizeof best, MPI_BYTE, all, (int)sizeof best, MPI_BYTE,
+                           nd_spmd_comm());
+    if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgather", rc);
+    for (int r = 0; r < p; r++)
+        if (beats(is_max, all[r], best)) best = all[r];
+    ND_FREE_N(all, (size_t)p);
+    *out = (double)best.flat;
+    return st;
+}
+
+/* Collective.  any: some element is nonzero; all: every one is (NaN is nonzero). */
+static nd_status anyall(bool is_all, const nd_dm *A, double *out)
+{
+    int f = is_all ? 1 : 0;
+    nd_dm_host(A);
+    for (int lj = 0; lj < A->nloc; lj++)
+        for (int li = 0; li < A->mloc; li++) {
+            bool nz = A->a[li + (size_t)lj * A->lld] != 0.0;
+            if (is_all && !nz) f = 0;
+            if (!is_all && nz) f = 1;
+        }
+    ND_TRY(allreduce(&f, 1, MPI_INT, is_all ? MPI_MIN : MPI_MAX));
+    *out = f ? 1.0 : 0.0;
+    return ND_OK;
+}
+
+nd_status nd_arr_reduce_all(nd_axis_op op, const nd_dm *A, double *out)
+{
+    switch (op) {
+    case ND_AX_SUM: return nd_dm_reduce(ND_RED_SUM, A, out);
+    case ND_AX_MEAN: return nd_dm_reduce(ND_RED_MEAN, A, out);
+    case ND_AX_MIN: return nd_dm_reduce(ND_RED_MIN, A, out);
+    case ND_AX_MAX: return nd_dm_reduce(ND_RED_MAX, A, out);
+    case ND_AX_STD: return std_all(A, out);
+    case ND_AX_ARGMIN: return argext_all(false, A, out);
+    case ND_AX_ARGMAX: return argext_all(true, A, out);
+    case ND_AX_ANY: return anyall(false, A, out);
+    case ND_AX_ALL: return anyall(true, A, out);
+    }
+    return nd_err_set(ND_EINTERNAL, "bad axis reduction %d", (int)op);
+}
+
+/* ---- lines ------------------------------------------------------------------------ */
+
+/* A as pre x L x post; this rank's lines [l0, l1) of the nlines = pre * post, and the
+ * elements one round moves (E). */
+typedef struct lines {
+    int64_t pre, L, post, nlines, l0, l1, E;
+} lines;
+
+/* Collective: the piece size every rank uses (nd_arr_piece_elems() may follow a
+ * rank's own memory limit; the rounds and the choice of method must agree). */
+static nd_status uniform_piece(int64_t *E)
+{
+    *E = (int64_t)nd_arr_piece_elems();
+    if (*E < 1) *E = 1;
+    return allreduce(E, 1, MPI_INT64_T, MPI_MIN);
+}
+
+static nd_status lines_init(const nd_dm *A, int axis, lines *g)
+{
+    const int64_t *s = nd_arr_shape(A);
+    int nd = nd_arr_ndim(A);
+    g->pre = g->post = 1;
+    for (int k = 0; k < nd; k++) {
+        if (k < axis) g->pre *= s[k];
+        if (k > axis) g->post *= s[k];
+    }
+    g->L = s[axis];
+    g->nlines = g->pre * g->post;
+    int64_t p = nd_spmd_size(), r = nd_spmd_rank();
+    int64_t q = g->nlines / p, rem = g->nlines % p;
+    g->l0 = q * r + (r < rem ? r : rem);
+    g->l1 = g->l0 + q + (r < rem ? 1 : 0);
+    /* A round's buffers and the fetch's own cost about 5 doubles per element: capping a
+     * round at an eighth of a rank's share of A keeps them within that share. */
+    int64_t share = (g->nlines * g->L + p - 1) / p, cap = share / 8 > 4096 ? share / 8 : 4096;
+    ND_TRY(uniform_piece(&g->E));
+    if (g->E > cap) g->E = cap;
+    return ND_OK;
+}
+
+/* Rank-local: the flat indices of elements k0 .. k0+n-1 of line l. */
+static void line_flats(const lines *g, int64_t l, int64_t k0, int64_t n, int64_t *flats)
+{
+    int64_t base = (l / g->post) * g->L * g->post + l % g->post;
+    for (int64_t k = 0; k < n; k++) flats[k] = base + (k0 + k) * g->post;
+}
+
+/* Whole lines per round when a line fits in a round (0: it does not). */
+static int64_t lines_per_round(const lines *g)
+{
+    return g->L <= g->E ? g->E / g->L : 0;
+}
+
+/* Collective: the largest round count of any rank (every rank runs that many). */
+static nd_status all_rounds(int64_t mine, int64_t *all)
+{
+    *all = mine;
+    return allreduce(all, 1, MPI_INT64_T, MPI_MAX);
+}
+
+/* The work space of the rounds: flat indices and values of one round, n elements. */
+typedef struct work {
+    int64_t *flats;
+    double *vals;
+    size_t n;
+} work;
+
+static nd_status work_alloc(work *w, int64_t n)
+{
+    w->n = n > 0 ? (size_t)n : 1;
+    w->flats = ND_SCRATCH_N(int64_t, w->n);
+    w->vals = ND_SCRATCH_N(double, w->n);
+    return agreed(w->flats && w->vals);
+}
+
+static void work_free(work *w)
+{
+    if (w->flats) ND_FREE_N(w->flats, w->n);
+    if (w->vals) ND_FREE_N(w->vals, w->n);
+}
+
+/* ---- reductions along an axis ----------------------------------------------------- */
+
+/* The sequential fold of one line; STD folds it twice (pass 0: the sum, for the mean;
+ * pass 1: the squared deviations from it). */
+typedef struct red {
+    nd_axis_op op;
+    int pass;
+    double v, mean;
+    int64_t k, idx; /* elements folded; ARGMIN/ARGMAX: the position of v */
+} red;
+
+static void red_begin(red *r, nd_axis_op op, int pass, double mean)
+{
+    *r = (red){.op = op, .pass = pass, .mean = mean, .v = op == ND_AX_ALL ? 1.0 : 0.0};
+}
+
+static void red_feed(red *r, const double *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++, r->k++) {
+        double y = x[i], d = y - r->mean;
+        bool first = r->k == 0;
+        switch (r->op) {
+        case ND_AX_SUM:
+        case ND_AX_MEAN: r->v += y; break;
+        case ND_AX_STD: r->v += r->pass == 0 ? y : d * d; break;
+        case ND_AX_MIN: r->v = first ? y : nan_min(r->v, y); break;
+        case ND_AX_MAX: r->v = first ? y : nan_max(r->v, y); break;
+        case ND_AX_ARGMIN:
+        case ND_AX_ARGMAX:
+            if (first || (!isnan(r->v) &&
+                          (isnan(y) || (r->op == ND_AX_ARGMIN ? y < r->v : y > r->v)))) {
+                r->v = y;
+                r->idx = r->k;
+            }
+            break;
+        case ND_AX_ANY: if (y != 0.0) r->v = 1.0; break;
+        case ND_AX_ALL: if (y == 0.0) r->v = 0.0; break;
+        }
+    }
+}
+
+/* After a complete pass over a line of L elements: true when the line is done (*res its
+ * value); false when STD starts its second pass (r restarted). */
+static bool red_end(red *r, int64_t L, double *res)
+{
+    switch (r->op) {
+    case ND_AX_MEAN: *res = r->v / (double)L; return true;
+    case ND_AX_STD:
+        if (r->pass == 0) {
+            red_begin(r, ND_AX_STD, 1, r->v / (double)L);
+            return false;
+        }
+        *res = sqrt(r->v / (double)L);
+        return true;
+    case ND_AX_ARGMIN:
+    case ND_AX_ARGMAX: *res = (double)r->idx; return true;
+    default: *res = r->v; return true;
+    }
+}
+
+/* Rank-local: the whole line x of L elements. */
+static double red_line(nd_axis_op op, const double *x, int64_t L)
+{
+    red r;
+    double res = 0.0;
+    red_begin(&r, op, 0, 0.0);
+    do red_feed(&r, x, L);
+    while (!red_end(&r, L, &res));
+    return res;
+}
+
+/* Collective.  R (one element per line, flat index = line index) := the fold of each of
+ * this rank's lines.  Each round fetches whole lines, or one piece of a long line. */
+static nd_status reduce_lines(nd_axis_op op, const nd_dm *A, const lines *g, nd_dm *R)
+{
+    int64_t mine = g->l1 - g->l0, per = lines_per_round(g);
+    int64_t chunks = (g->L + g->E - 1) / g->E, passes = op == ND_AX_STD ? 2 : 1;
+    int64_t rounds = per ? (mine + per - 1) / per : mine * passes * chunks, nr = 0;
+    ND_TRY(all_rounds(rounds, &nr));
+    work w = {0};
+    int64_t cap = per ? (per < mine ? per : mine) * g->L : g->E;
+    int64_t ocap = per ? (per < mine ? per : mine) : 1;
+    double *res = ND_SCRATCH_N(double, (size_t)(ocap > 0 ? ocap : 1));
+    int64_t *oflat = ND_SCRATCH_N(int64_t, (size_t)(ocap > 0 ? ocap : 1));
+    nd_status st = work_alloc(&w, cap);
+    if (st == ND_OK) st = agreed(res && oflat);
+    int64_t cur = g->l0, k0 = 0;
+    red r;
+    red_begin(&r, op, 0, 0.0);
+    for (int64_t t = 0; t < nr && st == ND_OK; t++) {
+        size_t nf = 0, no = 0;
+        int64_t m = 0;
+        if (cur < g->l1 && per) {
+            m = g->l1 - cur < per ? g->l1 - cur : per;
+            for (int64_t i = 0; i < m; i++) line_flats(g, cur + i, 0, g->L, w.flats + i * g->L);
+            nf = (size_t)(m * g->L);
+        } else if (cur < g->l1) {
+            nf = (size_t)(g->L - k0 < g->E ? g->L - k0 : g->E);
+            line_flats(g, cur, k0, (int64_t)nf, w.flats);
+        }
+        st = nd_arr_fetch(A, nf, w.flats, w.vals);
+        if (st != ND_OK) break;
+        if (per) {
+            for (int64_t i = 0; i < m; i++) {
+                res[i] = red_line(op, w.vals + i * g->L, g->L);
+                oflat[i] = cur + i;
+            }
+            no = (size_t)m;
+            cur += m;
+        } else if (nf) {
+            red_feed(&r, w.vals, (int64_t)nf);
+            k0 += (int64_t)nf;
+            if (k0 == g->L) {
+                k0 = 0;
+                if (red_end(&r, g->L, &res[0])) {
+                    oflat[0] = cur++;
+                    no = 1;
+                    red_begin(&r, op, 0, 0.0);
+                }
+            }
+        }
+        st = nd_arr_deposit(R, no, oflat, res);
+    }
+    work_free(&w);
+    if (res) ND_FREE_N(res, (size_t)(ocap > 0 ? ocap : 1));
+    if (oflat) ND_FREE_N(oflat, (size_t)(ocap > 0 ? ocap : 1));
+    return st;
+}
+
+nd_status nd_arr_reduce_axis(nd_axis_op op, const nd_dm *A, int axis, nd_dm **out,
+                             double *scalar)
+{
+    int nd = nd_arr_ndim(A);
+    *out = NULL;
+    /* One line: the whole-array reduction, which every rank shares. */
+    if (nd == 1) return nd_arr_reduce_all(op, A, scalar);
+    const int64_t *s = nd_arr_shape(A);
+    int64_t shape[ND_MAXDIM];
+    int ond = 0;
+    for (int k = 0; k < nd; k++) {
+        if (k != axis) shape[ond++] = s[k];
+        else if (nd == 2) shape[ond++] = 1; /* a matrix stays 2-D */
+    }
+    lines g;
+    ND_TRY(lines_init(A, axis, &g));
+    nd_dm *R = NULL;
+    ND_TRY(nd_arr_alloc(ond, shape, &R));
+    nd_status st;
+    if (g.nlines == 1) {
+        double v = 0.0;
+        int64_t idx[ND_MAXDIM] = {0};
+        st = nd_arr_reduce_all(op, A, &v);
+        if (st == ND_OK) st = nd_arr_set(R, idx, v);
+    } else {
+        st = reduce_lines(op, A, &g, R);
+    }
+    if (st != ND_OK) {
+        nd_dm_free(R);
+        return st;
+    }
+    *out = R;
+    return ND_OK;
+}
+
+/* ---- scans along an axis ---------------------------------------------------------- */
+
+/* A sort key: ordering by (value, index) with NaN last makes the order total, so every
+ * algorithm gives numpy's stable order. */
+typedef struct key {
+    double v;
+    int64_t i;
+} key;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const key *x = a, *y = b;
+    bool xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn) return xn ? 1 : -1;
+    if (!xn && x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Rank-local: line x (L elements) sorted in place, or replaced by its argsort. */
+static void sort_line(bool arg, double *x, int64_t L, key *keys)
+{
+    for (int64_t k = 0; k < L; k++) keys[k] = (key){x[k], k};
+    qsort(keys, (size_t)L, sizeof *keys, key_cmp);
+    for (int64_t k = 0; k < L; k++) x[k] = arg ? (double)keys[k].i : keys[k].v;
+}
+
+/* Rank-local: the running sum continued from *carry. */
+static void cumsum_run(double *x, int64_t n, double *carry)
+{
+    double s = *carry;
+    for (int64_t k = 0; k < n; k++) x[k] = s += x[k];
+    *carry = s;
+}
+
+/* Collective.  Whole lines per round: fetch, scan each line, deposit in place. */
+static nd_status scan_whole(nd_scan_op op, const nd_dm *A, const lines *g, nd_dm *R)
+{
+    int64_t mine = g->l1 - g->l0, per = lines_per_round(g);
+    int64_t rounds = (mine + per - 1) / per, nr = 0;
+    ND_TRY(all_rounds(rounds, &nr));
+    work w = {0};
+    int64_t m0 = per < mine ? per : mine;
+    size_t nk = op == ND_SCAN_CUMSUM ? 1 : (size_t)g->L;
+    key *keys = ND_SCRATCH_N(key, nk);
+    nd_status st = work_alloc(&w, m0 * g->L);
+    if (st == ND_OK) st = agreed(keys != NULL);
+    int64_t cur = g->l0;
+    for (int64_t t = 0; t < nr && st == ND_OK; t++) {
+        int64_t m = g->l1 - cur < per ? g->l1 - cur : per;
+        if (m < 0) m = 0;
+        for (int64_t i = 0; i < m; i++) line_flats(g, cur + i, 0, g->L, w.flats + i * g->L);
+        size_t n = (size_t)(m * g->L);
+        st = nd_arr_fetch(A, n, w.flats, w.vals);
+        if (st != ND_OK) break;
+        for (int64_t i = 0; i < m; i++) {
+            double *x = w.vals + i * g->L, carry = 0.0;
+            if (op == ND_SCAN_CUMSUM) cumsum_run(x, g->L, &carry);
+            else sort_line(op == ND_SCAN_ARGSORT, x, g->L, keys);
+        }
+        cur += m;
+        st = nd_arr_deposit(R, n, w.flats, w.vals);
+    }
+    work_free(&w);
+    if (keys) ND_FREE_N(keys, nk);
+    return st;
+}
+
+/* Collective.  cumsum of lines longer than a round: piece by piece, with the carry. */
+static nd_status cumsum_long(const nd_dm *A, const lines *g, nd_dm *R)
+{
+    int64_t mine = g->l1 - g->l0, E = g->E, L = g->L, chunks = (L + E - 1) / E, nr = 0;
+    ND_TRY(all_rounds(mine * chunks, &nr));
+    work w = {0};
+    nd_status st = work_alloc(&w, E);
+    int64_t cur = g->l0, k0 = 0;
+    double carry = 0.0;
+    for (int64_t t = 0; t < nr && st == ND_OK; t++) {
+        int64_t n = cur < g->l1 ? (L - k0 < E ? L - k0 : E) : 0;
+        line_flats(g, cur, k0, n, w.flats);
+        st = nd_arr_fetch(A, (size_t)n, w.flats, w.vals);
+        if (st != ND_OK) break;
+        cumsum_run(w.vals, n, &carry);
+        st = nd_arr_deposit(R, (size_t)n, w.flats, w.vals);
+        if (n && (k0 += n) == L) {
+            k0 = 0;
+            carry = 0.0;
+            cur++;
+        }
+    }
+    work_free(&w);
+    return st;
+}
+
+/* ---- sort of a single line: a sample sort ----------------------------------------- */
+
+/* An array that is one line (1-D, or 1 in every other dimension) is sorted without
+ * gathering it: the keys (value, flat index) are split by splitters taken from a regular
+ * sample of every rank's elements into nb buckets of about 2 pieces or less (at least 16
+ * per rank); in round t, rank r collects bucket t * P + r from every rank, sorts it and
+ * deposits it at its offset in the result.  The order is total, so the result does not
+ * depend on the splitters or the rank count. */
+
+/* Rank-local: element q of A's local storage as a key (flat index = position). */
+static key local_key(const nd_dm *A, int64_t q)
+{
+    int mloc = A->mloc, li = (int)(q % mloc), lj = (int)(q / mloc);
+    return (key){A->a[li + (size_t)lj * A->lld], nd_dm_grow(A, li) * A->n + nd_dm_gcol(A, lj)};
+}
+
+/* Rank-local: the bucket of x: the first b with x <= spl[b], else nb - 1. */
+static int64_t bucket_of(const key *spl, int64_t nb, const key *x)
+{
+    int64_t lo = 0, hi = nb - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (key_cmp(x, &spl[mid]) <= 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Collective: the nb - 1 splitters from a regular sample of every rank's keys. */
+static nd_status splitters(const nd_dm *A, int64_t nloc, int64_t nb, key *spl)
+{
+    int P = nd_spmd_size();
+    int64_t s = nloc < 32 * nb ? nloc : 32 * nb;
+    int *cnt = ND_ALLOC_N(int, 2 * (size_t)P);
+    key *mine = ND_SCRATCH_N(key, (size_t)(s > 0 ? s : 1)), *all = NULL;
+    nd_status st = agreed(cnt && mine);
+    for (int64_t i = 0; st == ND_OK && i < s; i++) mine[i] = local_key(A, i * nloc / s);
+    int sb = (int)(s * (int64_t)sizeof(key)), rc = MPI_SUCCESS, total = 0;
+    if (st == ND_OK) rc = MPI_Allgather(&sb, 1, MPI_INT, cnt, 1, MPI_INT, nd_spmd_comm());
+    if (st == ND_OK && rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgather", rc);
+    for (int r = 0; st == ND_OK && r < P; r++) cnt[P + r] = total, total += cnt[r];
+    size_t S = (size_t)total / sizeof(key);
+    if (st == ND_OK) {
+        all = ND_SCRATCH_N(key, S ? S : 1);
+        st = agreed(all != NULL);
+    }
+    if (st == ND_OK) {
+        rc = MPI_Allgatherv(mine, sb, MPI_BYTE, all, cnt, cnt + P, MPI_BYTE, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgatherv", rc);
+    }
+    if (st == ND_OK) {
+        qsort(all, S, sizeof *all, key_cmp);
+        for (int64_t b = 0; b + 1 < nb; b++) spl[b] = all[(size_t)(b + 1) * S / (size_t)nb];
+    }
+    if (all) ND_FREE_N(all, S ? S : 1);
+    if (mine) ND_FREE_N(mine, (size_t)(s > 0 ? s : 1));
+    if (cnt) ND_FREE_N(cnt, 2 * (size_t)P);
+    return st;
+}
+
+/* Collective: my keys of the buckets of round t go to their collectors; *got (nd_malloc'd,
+ * *ngot keys) are the keys of my bucket. */
+static nd_status collect(const nd_dm *A, int64_t nloc, const key *spl, int64_t nb, int64_t t,
+                         key **got, size_t *ngot)
+{
+    int P = nd_spmd_size();
+    int *c = ND_ALLOC_N(int, 4 * (size_t)P); /* send counts, displs; recv counts, displs */
+    nd_status st = agreed(c != NULL);
+    if (st != ND_OK) {
+        if (c) ND_FREE_N(c, 4 * (size_t)P);
+        return st;
+    }
+    size_t nsend = 0, nrecv = 0;
+    for (int64_t q = 0; q < nloc; q++) {
+        key x = local_key(A, q);
+        int64_t b = bucket_of(spl, nb, &x);
+        if (b / P == t) c[b % P] += (int)sizeof(key), nsend++;
+    }
+    int rc = MPI_Alltoall(c, 1, MPI_INT, c + 2 * P, 1, MPI_INT, nd_spmd_comm());
+    if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoall", rc);
+    for (int r = 0, so = 0, ro = 0; r < P; r++) {
+        c[P + r] = so, so += c[r];
+        c[3 * P + r] = ro, ro += c[2 * P + r];
+        nrecv = (size_t)ro / sizeof(key);
+    }
+    key *sb = ND_SCRATCH_N(key, nsend ? nsend : 1), *rb = ND_SCRATCH_N(key, nrecv ? nrecv : 1);
+    if (st == ND_OK) st = agreed(sb && rb);
+    if (st == ND_OK) {
+        int *pos = ND_ALLOC_N(int, (size_t)P);
+        st = agreed(pos != NULL);
+        for (int r = 0; st == ND_OK && r < P; r++) pos[r] = c[P + r] / (int)sizeof(key);
+        for (int64_t q = 0; st == ND_OK && q < nloc; q++) {
+            key x = local_key(A, q);
+            int64_t b = bucket_of(spl, nb, &x);
+            if (b / P == t) sb[pos[b % P]++] = x;
+        }
+        if (pos) ND_FREE_N(pos, (size_t)P);
+        if (st == ND_OK) {
+            rc = MPI_Alltoallv(sb, c, c + P, MPI_BYTE, rb, c + 2 * P, c + 3 * P, MPI_BYTE,
+                               nd_spmd_comm());
+            if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
+        }
+    }
+    if (sb) ND_FREE_N(sb, nsend ? nsend : 1);
+    ND_FREE_N(c, 4 * (size_t)P);
+    if (st != ND_OK) {
+        if (rb) ND_FREE_N(rb, nrecv ? nrecv : 1);
+        return st;
+    }
+    *got = rb;
+    *ngot = nrecv;
+    return ND_OK;
+}
+
+/* Collective.  R := sort (argsort when arg) of A, which is one line. */
+static nd_status sort_one_line(bool arg, const nd_dm *A, nd_dm *R)
+{
+    int P = nd_spmd_size();
+    int64_t N = nd_arr_size(A), E = 1;
+    int64_t nb = 16 * (int64_t)P, nloc = (int64_t)A->mloc * A->nloc;
+    ND_TRY(uniform_piece(&E));
+    if (nb < 2 * (N / E) + 1) nb = 2 * (N / E) + 1;
+    if (nb > N) nb = N;
+    nd_dm_host(A);
+    key *spl = ND_SCRATCH_N(key, (size_t)nb);
+    int64_t *off = ND_ALLOC_N(int64_t, (size_t)nb + 1);
+    nd_status st = agreed(spl && off);
+    if (st == ND_OK) st = splitters(A, nloc, nb, spl);
+    for (int64_t q = 0; st == ND_OK && q < nloc; q++) {
+        key x = local_key(A, q);
+        off[bucket_of(spl, nb, &x) + 1]++;
+    }
+    if (st == ND_OK) st = allreduce(off + 1, (int)nb, MPI_INT64_T, MPI_SUM);
+    for (int64_t b = 0; st == ND_OK && b < nb; b++) off[b + 1] += off[b];
+    for (int64_t t = 0; st == ND_OK && t * P < nb; t++) {
+        key *got = NULL;
+        size_t n = 0;
+        st = collect(A, nloc, spl, nb, t, &got, &n);
+        if (st != ND_OK) break;
+        int64_t b = t * P + nd_spmd_rank();
+        qsort(got, n, sizeof *got, key_cmp);
+        /* The keys' storage holds the (flat, value) pairs of the deposit in place. */
+        int64_t *flats = (int64_t *)(void *)got;
+        double *vals = ND_SCRATCH_N(double, n ? n : 1);
+        st = agreed(vals != NULL);
+        for (size_t i = 0; st == ND_OK && i < n; i++) {
+            vals[i] = arg ? (double)got[i].i : got[i].v;
+            flats[i] = off[b] + (int64_t)i;
+        }
+        if (st == ND_OK) st = nd_arr_deposit(R, n, flats, vals);
+        if (vals) ND_FREE_N(vals, n ? n : 1);
+        ND_FREE_N(got, n ? n : 1);
+    }
+    if (spl) ND_FREE_N(spl, (size_t)nb);
+    if (off) ND_FREE_N(off, (size_t)nb + 1);
+    return st;
+}
+
+/* Collective.  sort/argsort of lines longer than a round: each line in turn is copied
+ * out as a 1-D array (a strided view), sample-sorted by all ranks and copied back, so no
+ * rank holds a line. */
+static nd_status sort_long(bool arg, const nd_dm *A, const lines *g, nd_dm *R)
+{
+    int64_t shape[1] = {g->L}, stride[1] = {g->post};
+    nd_status st = ND_OK;
+    for (int64_t l = 0; l < g->nlines && st == ND_OK; l++) {
+        int64_t base = (l / g->post) * g->L * g->post + l % g->post;
+        nd_dm *x = NULL, *y = NULL;
+        st = nd_arr_view(A, 1, shape, base, stride, &x);
+        if (st == ND_OK) st = nd_arr_alloc(1, shape, &y);
+        if (st == ND_OK) st = sort_one_line(arg, x, y);
+        if (x) nd_dm_free(x);
+        if (st == ND_OK) st = nd_arr_view_assign(R, 1, shape, base, stride, y);
+        if (y) nd_dm_free(y);
+    }
+    return st;
+}
+
+/* Collective.  flip: no element depends on another, so the ranks split the flat indices
+ * into balanced contiguous ranges and move their elements in rounds to the mirrored
+ * position along the axis. */
+static nd_status flip(const nd_dm *A, const lines *g, nd_dm *R)
+{
+    int64_t N = g->nlines * g->L, p = nd_spmd_size(), r = nd_spmd_rank();
+    int64_t f0 = N / p * r + (r < N % p ? r : N % p);
+    int64_t f1 = f0 + N / p + (r < N % p ? 1 : 0), nr = 0;
+    ND_TRY(all_rounds((f1 - f0 + g->E - 1) / g->E, &nr));
+    work w = {0};
+    int64_t *to = ND_SCRATCH_N(int64_t, (size_t)g->E);
+    nd_status st = work_alloc(&w, g->E);
+    if (st == ND_OK) st = agreed(to != NULL);
+    int64_t span = g->L * g->post;
+    for (int64_t t = 0, f = f0; t < nr && st == ND_OK; t++) {
+        int64_t n = f1 - f < g->E ? f1 - f : g->E;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t x = f + i, k = x % span / g->post;
+            w.flats[i] = x;
+            to[i] = x + (g->L - 1 - 2 * k) * g->post;
+        }
+        f += n;
+        st = nd_arr_fetch(A, (size_t)n, w.flats, w.vals);
+        if (st == ND_OK) st = nd_arr_deposit(R, (size_t)n, to, w.vals);
+    }
+    work_free(&w);
+    if (to) ND_FREE_N(to, (size_t)g->E);
+    return st;
+}
+
+nd_status nd_arr_scan(nd_scan_op op, const nd_dm *A, int axis, nd_dm **out)
+{
+    *out = NULL;
+    lines g;
+    ND_TRY(lines_init(A, axis, &g));
+    nd_dm *R = NULL;
+    ND_TRY(nd_arr_alloc(nd_arr_ndim(A), nd_arr_shape(A), &R));
+    nd_status st;
+    if (op == ND_SCAN_FLIP) st = flip(A, &g, R);
+    else if (op != ND_SCAN_CUMSUM && g.nlines == 1) st = sort_one_line(op == ND_SCAN_ARGSORT, A, R);
+    else if (lines_per_round(&g)) st = scan_whole(op, A, &g, R);
+    else if (op == ND_SCAN_CUMSUM) st = cumsum_long(A, &g, R);
+    else st = sort_long(op == ND_SCAN_ARGSORT, A, &g, R);
+    if (st != ND_OK) {
+        nd_dm_free(R);
+        return st;
+    }
+    *out = R;
+    return ND_OK;
+}
