@@ -605,7 +605,7 @@ is exact; the lines marked `*` (random data) need only be the same at every rank
         p.check('print(argmax(B, %d)[-1, -1], sum(argmax(B, %d)), sum(argmin(B, %d)), max(min(B, %d)))' % ((ax,) * 4),
                 f(am[-1, -1]), f(am.sum()), f(B.argmin(axis=ax).sum()), f(B.min(axis=ax).max()))
         p.check('print(sum(mean(B, %d)), sum(max(B, %d)), sum(any(B > 1, %d)), sum(all(B, %d)))' % ((ax,) * 4),
-                f(B.mean(axis=ax).sum()), f(B.max(axis=ax).sum()), f((B > 1).any(axis=ax).sum()), f(B.all(axis=ax).sum()))
+                f(block_sum(B.mean(axis=ax))), f(B.max(axis=ax).sum()), f((B > 1).any(axis=ax).sum()), f(B.all(axis=ax).sum()))
     C = np.mod(rs(ar(0, 6300), (70, 90)), 11) - 5
     p.src('let C = reshape(arange(0, 6300), [70, 90]) % 11 - 5')
     for ax in [0, 1]:
@@ -626,6 +626,23 @@ is exact; the lines marked `*` (random data) need only be the same at every rank
     p.anyline('print(tolist(sum(R, 0)), tolist(mean(R, 1)))')
     p.anyline('print(sum(rand([1000], 3)), std(rand([1000], 3), 0))')
     return p
+
+
+def block_sum(x, nb=64):
+    """sum(M) of a matrix in Noodle's order (docs/matrices.md): one partial per nb x nb
+    block (columns outer, rows inner), the partials added in block order, row blocks
+    fastest; numpy's pairwise order can differ in the last bits."""
+    m, n = x.shape
+    nbr, nbc = -(-m // nb), -(-n // nb)
+    total = 0.0
+    for bj in range(nbc):
+        for bi in range(nbr):
+            part = 0.0
+            for j in range(bj * nb, min(n, (bj + 1) * nb)):
+                for i in range(bi * nb, min(m, (bi + 1) * nb)):
+                    part += float(x[i, j])
+            total += part
+    return total
 
 
 def arr_reduce_rand():
