@@ -35,11 +35,16 @@
  * staging size, when smaller): below it the many small writes cost more than an exchange. */
 #define DIRECT_MIN ((int64_t)64 << 10)
 
-/* Uniform: bytes of one rank's staging buffer (every rank reads the same environment). */
+/* Uniform: bytes of one rank's staging buffer (every rank reads the same environment
+ * and has the same memory limit): under --memory-per-rank at most a 16th of it, so that
+ * the three buffers stay beside a rank's share of the arrays. */
 static int64_t stage_bytes(void)
 {
     const char *e = getenv("NOODLE_H5_STAGE_KIB");
-    return e && atoll(e) > 0 ? atoll(e) * 1024 : STAGE_BYTES;
+    int64_t b = e && atoll(e) > 0 ? atoll(e) * 1024 : STAGE_BYTES;
+    int64_t cap = (int64_t)(nd_alloc_limit() / 16);
+    if (cap > 0 && cap < b) b = cap > 4096 ? cap : 4096;
+    return b;
 }
 
 static void quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
