@@ -17,16 +17,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-/* Runs one arr call as a timed linear-algebra region; on success adds FLOPS (evaluated
- * after the call, from global shapes, so equal on every rank).  As in builtins_mat.c. */
-#define LA(FLOPS, CALL)                                                                  \
-    do {                                                                                 \
-        nd_stats_begin(ND_STATS_LA);                                                     \
-        nd_status st_ = (CALL);                                                          \
-        nd_stats_end(ND_STATS_LA);                                                       \
-        if (st_ != ND_OK) return st_;                                                    \
-        nd_stats_add_flops(FLOPS);                                                       \
-    } while (0)
 
 static nd_status bad_arg(const char *fn, int k, const char *want, nd_value v)
 {
@@ -115,8 +105,8 @@ static nd_status filled(const char *fn, const nd_value *args, int nsize, bool ze
     int64_t shape[ND_MAXDIM];
     nd_dm *r = NULL;
     ND_TRY(size_args(fn, args, nsize, &nd, shape));
-    if (zero) LA(0.0, nd_arr_alloc(nd, shape, &r));
-    else LA(0.0, nd_arr_fill(nd, shape, v, &r));
+    if (zero) ND_VM_LA(0.0, nd_arr_alloc(nd, shape, &r));
+    else ND_VM_LA(0.0, nd_arr_fill(nd, shape, v, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -145,7 +135,7 @@ static nd_status rand_common(const char *fn, const nd_value *args, int nargs, bo
     nd_dm *r = NULL;
     ND_TRY(size_args(fn, args, nargs - 1, &nd, shape));
     ND_TRY(nd_arg_int(fn, nargs, args[nargs - 1], &seed));
-    LA(0.0, nd_arr_rand(nd, shape, seed, normal, &r));
+    ND_VM_LA(0.0, nd_arr_rand(nd, shape, seed, normal, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -167,7 +157,7 @@ nd_status nd_bi_ARANGE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_num("arange", 1, args[0], &a));
     ND_TRY(nd_arg_num("arange", 2, args[1], &b));
     if (nargs > 2) ND_TRY(nd_arg_num("arange", 3, args[2], &step));
-    LA(0.0, nd_arr_arange(a, b, step, &r));
+    ND_VM_LA(0.0, nd_arr_arange(a, b, step, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -187,7 +177,7 @@ nd_status nd_bi_RESHAPE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
         }
         ND_TRY(infer_count("reshape", 2, shape));
     }
-    LA(0.0, nd_arr_reshape(A, nd, shape, &r));
+    ND_VM_LA(0.0, nd_arr_reshape(A, nd, shape, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -324,7 +314,7 @@ nd_status nd_bi_TOLIST(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL;
     double *data = NULL;
     ND_TRY(arr_arg("tolist", 1, args[0], &A));
-    LA(0.0, nd_arr_to_rowmajor(A, &data));
+    ND_VM_LA(0.0, nd_arr_to_rowmajor(A, &data));
     size_t pos = 0;
     nd_status st = build_list(data, nd_arr_ndim(A), nd_arr_shape(A), 0, &pos, out);
     ND_FREE_N(data, (size_t)nd_arr_size(A));
@@ -407,9 +397,9 @@ static nd_status ew2(const char *fn, nd_ew_op op, nd_value a, nd_value b, nd_val
         *out = ND_FLOAT(nd_ew_apply(op, x, y));
         return ND_OK;
     }
-    if (A && B) LA((double)nd_arr_size(r), nd_arr_binop(op, A, B, &r));
-    else if (A) LA((double)nd_arr_size(r), nd_arr_binop_scalar(op, A, y, false, &r));
-    else LA((double)nd_arr_size(r), nd_arr_binop_scalar(op, B, x, true, &r));
+    if (A && B) ND_VM_LA((double)nd_arr_size(r), nd_arr_binop(op, A, B, &r));
+    else if (A) ND_VM_LA((double)nd_arr_size(r), nd_arr_binop_scalar(op, A, y, false, &r));
+    else ND_VM_LA((double)nd_arr_size(r), nd_arr_binop_scalar(op, B, x, true, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -443,6 +433,6 @@ nd_status nd_bi_WHERE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
         *out = m != 0.0 ? args[1] : args[2];
         return ND_OK;
     }
-    LA((double)nd_arr_size(r), nd_arr_where(M, m, A, a, B, b, &r));
+    ND_VM_LA((double)nd_arr_size(r), nd_arr_where(M, m, A, a, B, b, &r));
     return nd_matrix_value(r, out);
 }

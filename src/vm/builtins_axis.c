@@ -11,15 +11,6 @@
 #include "runtime/arr.h"
 #include "runtime/stats.h"
 
-/* Runs one runtime call as a timed matrix region with flops FLOPS (uniform). */
-#define TIMED(FLOPS, CALL)                                                               \
-    do {                                                                                 \
-        nd_stats_begin(ND_STATS_LA);                                                     \
-        nd_status st_ = (CALL);                                                          \
-        nd_stats_end(ND_STATS_LA);                                                       \
-        if (st_ != ND_OK) return st_;                                                    \
-        nd_stats_add_flops(FLOPS);                                                       \
-    } while (0)
 
 /* Uniform: the axis argument k (an int, negative from the end) for A. */
 static nd_status axis_arg(const char *fn, int k, nd_value v, const nd_dm *A, int *axis)
@@ -48,14 +39,14 @@ static nd_status reduce(const char *fn, nd_axis_op op, nd_value *args, int nargs
     ND_TRY(nd_arg_matrix(fn, 1, args[0], &A));
     double flops = (double)nd_arr_size(A);
     if (nargs < 2) {
-        if (op <= ND_AX_MAX) TIMED(flops, nd_dm_reduce(dm_op[op], A, &r));
-        else TIMED(flops, nd_arr_reduce_all(op, A, &r));
+        if (op <= ND_AX_MAX) ND_VM_LA(flops, nd_dm_reduce(dm_op[op], A, &r));
+        else ND_VM_LA(flops, nd_arr_reduce_all(op, A, &r));
         *out = red_value(op, r);
         return ND_OK;
     }
     int axis = 0;
     ND_TRY(axis_arg(fn, 2, args[1], A, &axis));
-    TIMED(flops, nd_arr_reduce_axis(op, A, axis, &R, &r));
+    ND_VM_LA(flops, nd_arr_reduce_axis(op, A, axis, &R, &r));
     if (!R) {
         *out = red_value(op, r);
         return ND_OK;
@@ -90,7 +81,7 @@ static nd_status scan(const char *fn, nd_scan_op op, nd_value *args, int nargs, 
     if (nargs > 1) ND_TRY(axis_arg(fn, 2, args[1], A, &axis));
     else if (nd != 1)
         return nd_err_set(ND_EPROG, "%s: a %d-d array needs an axis: %s(A, axis)", fn, nd, fn);
-    TIMED((double)nd_arr_size(A), nd_arr_scan(op, A, axis, &R));
+    ND_VM_LA((double)nd_arr_size(A), nd_arr_scan(op, A, axis, &R));
     return nd_matrix_value(R, out);
 }
 

@@ -33,19 +33,6 @@ static nd_status ret_matrix(nd_dm *dm, nd_value *out)
     return nd_matrix_value(dm, out);
 }
 
-/* Runs one dm call as a timed region of kind K; on success adds FLOPS (evaluated from
- * the global shapes, so equal on every rank).  The dm call's status is returned on
- * failure, after the region was closed. */
-#define TIMED_DM(K, FLOPS, CALL)                                                         \
-    do {                                                                                 \
-        nd_stats_begin(K);                                                               \
-        nd_status st_ = (CALL);                                                          \
-        nd_stats_end(K);                                                                 \
-        if (st_ != ND_OK) return st_;                                                    \
-        nd_stats_add_flops(FLOPS);                                                       \
-    } while (0)
-#define LA(FLOPS, CALL) TIMED_DM(ND_STATS_LA, FLOPS, CALL)
-#define IO(CALL) TIMED_DM(ND_STATS_IO, 0.0, CALL)
 
 /* m*n as a double (elementwise and reduction flop counts). */
 static double mn(const nd_dm *A)
@@ -71,7 +58,7 @@ nd_status nd_bi_EYE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     int64_t n = 0;
     nd_dm *r = NULL;
     ND_TRY(dim_arg("eye", 1, args[0], &n));
-    LA(0.0, nd_dm_eye(n, &r));
+    ND_VM_LA(0.0, nd_dm_eye(n, &r));
     return ret_matrix(r, out);
 }
 
@@ -83,7 +70,7 @@ nd_status nd_bi_LINSPACE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_num("linspace", 1, args[0], &a));
     ND_TRY(nd_arg_num("linspace", 2, args[1], &b));
     ND_TRY(dim_arg("linspace", 3, args[2], &n));
-    LA(0.0, nd_dm_linspace(a, b, n, &r));
+    ND_VM_LA(0.0, nd_dm_linspace(a, b, n, &r));
     return ret_matrix(r, out);
 }
 
@@ -91,7 +78,7 @@ nd_status nd_bi_DIAG(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(mat2_arg("diag", 1, args[0], &A));
-    LA(0.0, nd_dm_diag(A, &r));
+    ND_VM_LA(0.0, nd_dm_diag(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -100,7 +87,7 @@ nd_status nd_bi_HCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *B = NULL, *r = NULL;
     ND_TRY(mat2_arg("hcat", 1, args[0], &A));
     ND_TRY(mat2_arg("hcat", 2, args[1], &B));
-    LA(0.0, nd_dm_hcat(A, B, &r));
+    ND_VM_LA(0.0, nd_dm_hcat(A, B, &r));
     return ret_matrix(r, out);
 }
 
@@ -109,7 +96,7 @@ nd_status nd_bi_VCAT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *B = NULL, *r = NULL;
     ND_TRY(mat2_arg("vcat", 1, args[0], &A));
     ND_TRY(mat2_arg("vcat", 2, args[1], &B));
-    LA(0.0, nd_dm_vcat(A, B, &r));
+    ND_VM_LA(0.0, nd_dm_vcat(A, B, &r));
     return ret_matrix(r, out);
 }
 
@@ -180,7 +167,7 @@ static nd_status math1(const char *fn, nd_map_fn mf, double (*f)(double), nd_val
 {
     if (v.type == ND_T_MATRIX) {
         nd_dm *r = NULL, *A = ND_AS_MATRIX(v)->dm;
-        LA(mn(A), nd_dm_map(mf, A, &r));
+        ND_VM_LA(mn(A), nd_dm_map(mf, A, &r));
         return ret_matrix(r, out);
     }
     if (mf == ND_MAP_ABS && v.type == ND_T_INT) {
@@ -224,14 +211,14 @@ static nd_status reduce(const char *fn, nd_red_op op, nd_value v, nd_value *out)
         /* vector norms of a 1-D array, as numpy: sum |x|, max |x| */
         if (nd_arr_ndim(A) != 1) ND_TRY(mat2_arg(fn, 1, v, &A));
         nd_dm *absA = NULL;
-        LA(mn(A), nd_dm_map(ND_MAP_ABS, A, &absA));
+        ND_VM_LA(mn(A), nd_dm_map(ND_MAP_ABS, A, &absA));
         nd_status st = nd_dm_reduce(op == ND_RED_NORM_1 ? ND_RED_SUM : ND_RED_MAX, absA, &r);
         nd_dm_free(absA);
         ND_TRY(st);
         *out = ND_FLOAT(r);
         return ND_OK;
     }
-    LA(op == ND_RED_TRACE ? (double)nd_dm_rows(A) : mn(A), nd_dm_reduce(op, A, &r));
+    ND_VM_LA(op == ND_RED_TRACE ? (double)nd_dm_rows(A) : mn(A), nd_dm_reduce(op, A, &r));
     *out = ND_FLOAT(r);
     return ND_OK;
 }
@@ -266,7 +253,7 @@ nd_status nd_bi_DOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_matrix("dot", 1, args[0], &x));
     ND_TRY(nd_arg_matrix("dot", 2, args[1], &y));
     if (nd_arr_ndim(x) == 2 && nd_arr_ndim(y) == 2) {
-        LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
+        ND_VM_LA(2.0 * mn(x), nd_dm_dot(x, y, &r));
         *out = ND_FLOAT(r);
         return ND_OK;
     }
@@ -308,7 +295,7 @@ nd_status nd_bi_TRANSPOSE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("transpose", 1, args[0], &A));
-    LA(0.0, nd_arr_transpose(A, &r));
+    ND_VM_LA(0.0, nd_arr_transpose(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -318,7 +305,7 @@ nd_status nd_bi_SOLVE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(mat2_arg("solve", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("solve", 2, args[1], &B));
     if (nd_arr_ndim(B) == 2) {
-        LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
+        ND_VM_LA(nd_stats_flops_solve(nd_dm_rows(A), nd_dm_cols(B)), nd_la_solve(A, B, &r));
         return ret_matrix(r, out);
     }
     /* A 1-D right-hand side gives a 1-D solution (numpy). */
@@ -344,7 +331,7 @@ nd_status nd_bi_CHOLESKY(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(mat2_arg("cholesky", 1, args[0], &A));
-    LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_la_cholesky(A, &r));
+    ND_VM_LA(nd_stats_flops_cholesky(nd_dm_rows(A)), nd_la_cholesky(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -352,7 +339,7 @@ nd_status nd_bi_INV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r = NULL;
     ND_TRY(mat2_arg("inv", 1, args[0], &A));
-    LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_la_inv(A, &r));
+    ND_VM_LA(nd_stats_flops_inv(nd_dm_rows(A)), nd_la_inv(A, &r));
     return ret_matrix(r, out);
 }
 
@@ -361,7 +348,7 @@ nd_status nd_bi_DET(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL;
     double d = 0;
     ND_TRY(mat2_arg("det", 1, args[0], &A));
-    LA(nd_stats_flops_det(nd_dm_rows(A)), nd_la_det(A, &d));
+    ND_VM_LA(nd_stats_flops_det(nd_dm_rows(A)), nd_la_det(A, &d));
     *out = ND_FLOAT(d);
     return ND_OK;
 }
@@ -395,7 +382,7 @@ nd_status nd_bi_QR(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
     ND_TRY(mat2_arg("qr", 1, args[0], &A));
-    LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_la_qr(A, &r[0], &r[1]));
+    ND_VM_LA(nd_stats_flops_qr(nd_dm_rows(A), nd_dm_cols(A)), nd_la_qr(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
 
@@ -403,7 +390,7 @@ nd_status nd_bi_EIGH(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[2];
     ND_TRY(mat2_arg("eigh", 1, args[0], &A));
-    LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_la_eigh(A, &r[0], &r[1]));
+    ND_VM_LA(nd_stats_flops_eigh(nd_dm_rows(A)), nd_la_eigh(A, &r[0], &r[1]));
     return matrix_list(r, 2, out);
 }
 
@@ -411,7 +398,7 @@ nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
 {
     nd_dm *A = NULL, *r[3];
     ND_TRY(mat2_arg("svd", 1, args[0], &A));
-    LA(nd_stats_flops_svd(nd_dm_rows(A), nd_dm_cols(A)),
+    ND_VM_LA(nd_stats_flops_svd(nd_dm_rows(A), nd_dm_cols(A)),
        nd_la_svd(A, &r[0], &r[1], &r[2]));
     return matrix_list(r, 3, out);
 }
@@ -425,7 +412,7 @@ nd_status nd_bi_H5WRITE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_str("h5write", 1, args[0], &path));
     ND_TRY(nd_arg_str("h5write", 2, args[1], &dset));
     ND_TRY(nd_arg_matrix("h5write", 3, args[2], &A));
-    IO(nd_dm_h5write(path->data, dset->data, A));
+    ND_VM_IO(nd_dm_h5write(path->data, dset->data, A));
     return ND_OK;
 }
 
@@ -435,6 +422,6 @@ nd_status nd_bi_H5READ(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *r = NULL;
     ND_TRY(nd_arg_str("h5read", 1, args[0], &path));
     ND_TRY(nd_arg_str("h5read", 2, args[1], &dset));
-    IO(nd_dm_h5read(path->data, dset->data, &r));
+    ND_VM_IO(nd_dm_h5read(path->data, dset->data, &r));
     return ret_matrix(r, out);
 }

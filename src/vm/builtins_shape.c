@@ -15,16 +15,6 @@
 
 #include <limits.h>
 
-/* One timed region of linear-algebra work; FLOPS (from replicated shapes) added on
- * success.  As builtins_mat.c's LA. */
-#define LA(FLOPS, CALL)                                                                  \
-    do {                                                                                 \
-        nd_stats_begin(ND_STATS_LA);                                                     \
-        nd_status st_ = (CALL);                                                          \
-        nd_stats_end(ND_STATS_LA);                                                       \
-        if (st_ != ND_OK) return st_;                                                    \
-        nd_stats_add_flops(FLOPS);                                                       \
-    } while (0)
 
 /* Uniform: an int argument that fits an int (an axis or a count). */
 static nd_status small_int(const char *fn, int k, nd_value v, int *out)
@@ -53,7 +43,7 @@ nd_status nd_bi_PERMUTE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
                  "permute: axis %d must be an int, not %s", k, nd_val_typename(l->items[k]));
         ND_TRY(nd_arr_axis("permute", l->items[k].as.i, nd, &axes[k]));
     }
-    LA(0.0, nd_arr_permute(A, axes, &r));
+    ND_VM_LA(0.0, nd_arr_permute(A, axes, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -101,7 +91,7 @@ nd_status nd_bi_KRON(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_dm *A = NULL, *B = NULL, *r = NULL;
     ND_TRY(nd_arg_matrix("kron", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("kron", 2, args[1], &B));
-    LA((double)nd_arr_size(A) * (double)nd_arr_size(B), nd_arr_kron(A, B, &r));
+    ND_VM_LA((double)nd_arr_size(A) * (double)nd_arr_size(B), nd_arr_kron(A, B, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -123,7 +113,7 @@ nd_status nd_bi_TENSORDOT(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_matrix("tensordot", 1, args[0], &A));
     ND_TRY(nd_arg_matrix("tensordot", 2, args[1], &B));
     if (nargs > 2) ND_TRY(small_int("tensordot", 3, args[2], &k));
-    LA(2.0 * (double)nd_arr_size(A) * (double)nd_arr_size(B) / (double)contracted(B, k),
+    ND_VM_LA(2.0 * (double)nd_arr_size(A) * (double)nd_arr_size(B) / (double)contracted(B, k),
        nd_la_tensordot(A, B, k, &r, &s));
     if (!r) {
         *out = ND_FLOAT(s);

@@ -276,6 +276,17 @@ nd_status nd_val_setindex(nd_vm *vm, nd_value c, nd_value k, nd_value v)
     }
 }
 
+/* Two int subscripts for the general path (negative indices, arrays not 2-D). */
+static nd_status pair_subs(nd_value vi, nd_value vj, nd_sub s2[2])
+{
+    int64_t i = 0, j = 0;
+    ND_TRY(need_int(vi, "an array index", &i));
+    ND_TRY(need_int(vj, "an array index", &j));
+    s2[0] = index_sub(i);
+    s2[1] = index_sub(j);
+    return ND_OK;
+}
+
 nd_status nd_val_getindex2(nd_vm *vm, nd_value c, nd_value vi, nd_value vj, nd_value *out)
 {
     if (c.type != ND_T_MATRIX) return no_index(c, " with two subscripts");
@@ -283,10 +294,7 @@ nd_status nd_val_getindex2(nd_vm *vm, nd_value c, nd_value vi, nd_value vj, nd_v
     int64_t i = 0, j = 0;
     if (!pair_fast(A, vi, vj)) {
         nd_sub s2[2];
-        ND_TRY(need_int(vi, "an array index", &i));
-        ND_TRY(need_int(vj, "an array index", &j));
-        s2[0] = index_sub(i);
-        s2[1] = index_sub(j);
+        ND_TRY(pair_subs(vi, vj, s2));
         return sub_get(vm, A, 2, s2, ND_OP_GETINDEX2, out);
     }
     ND_TRY(matrix_index(A, vi, vj, &i, &j));
@@ -300,10 +308,7 @@ nd_status nd_val_setindex2(nd_vm *vm, nd_value c, nd_value vi, nd_value vj, nd_v
     int64_t i = 0, j = 0;
     if (!pair_fast(A, vi, vj)) {
         nd_sub s2[2];
-        ND_TRY(need_int(vi, "an array index", &i));
-        ND_TRY(need_int(vj, "an array index", &j));
-        s2[0] = index_sub(i);
-        s2[1] = index_sub(j);
+        ND_TRY(pair_subs(vi, vj, s2));
         return sub_set(vm, A, 2, s2, v, ND_OP_SETINDEX2);
     }
     ND_TRY(matrix_index(A, vi, vj, &i, &j));

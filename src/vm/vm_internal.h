@@ -12,6 +12,7 @@
 
 #include "vm/object.h"
 #include "vm/vm.h"
+#include "runtime/stats.h"
 
 #include "common/strbuf.h"
 
@@ -129,5 +130,20 @@ nd_status nd_arg_matrix(const char *fn, int k, nd_value v, nd_dm **out);
  * events (vm.h ND_VM_FLOPS_PER_EVENT), for the dispatch loop to take off its countdown.
  * Called after every collective builtin and matrix operator. */
 void nd_vm_count_work(nd_vm *vm);
+
+/* Runs one dm/arr/la call of a builtin as a timed region of kind K (runtime/stats.h);
+ * on success adds FLOPS (evaluated from the global shapes, so equal on every rank).  The
+ * call's status is returned on failure, after the region was closed.  ND_VM_LA: linear
+ * algebra (and array work), ND_VM_IO: HDF5. */
+#define ND_VM_TIMED(K, FLOPS, CALL)                                                      \
+    do {                                                                                 \
+        nd_stats_begin(K);                                                               \
+        nd_status st_ = (CALL);                                                          \
+        nd_stats_end(K);                                                                 \
+        if (st_ != ND_OK) return st_;                                                    \
+        nd_stats_add_flops(FLOPS);                                                       \
+    } while (0)
+#define ND_VM_LA(FLOPS, CALL) ND_VM_TIMED(ND_STATS_LA, FLOPS, CALL)
+#define ND_VM_IO(CALL) ND_VM_TIMED(ND_STATS_IO, 0.0, CALL)
 
 #endif
