@@ -374,6 +374,275 @@ static nd_status reduce_lines(nd_axis_op op, const nd_dm *A, const lines *g, nd_
     return st;
 }
 
+/* ---- along a storage axis ----------------------------------------------------------
+ * When the lines are the storage's columns (axis 0 with the fold after it: every matrix
+ * along 0) or its rows (the last axis with the fold before it: every matrix along 1,
+ * many k-D arrays along their last axis), each rank reduces its own blocks in place:
+ * one partial per line and nb-block of the line (elements in order inside the block),
+ * the partials of all lines combined once (nd_dm_combine) and added in block order.
+ * No element moves, and the order depends on the block size only, never on the rank
+ * count.  (The same results as the line-by-line path for min, max, argmin, argmax,
+ * any and all, whose order does not matter; sums and std differ from it in the last
+ * bits, as numpy's pairwise order does.) */
+
+typedef struct sblk {
+    const nd_dm *A;
+    bool rows;        /* lines are storage rows (else columns) */
+    int64_t nlines, nblk;
+    int nb, nprow, npcol, myrow, mycol;
+} sblk;
+
+/* Rank-local: off[li] + offc[lj] is the partial's position (blk + line * nblk) of local
+ * element (li, lj). */
+static nd_status sblk_offsets(const sblk *g, int64_t **offr, int64_t **offc)
+{
+    const nd_dm *A = g->A;
+    *offr = ND_ALLOC_N(int64_t, A->mloc ? (size_t)A->mloc : 1);
+    *offc = ND_ALLOC_N(int64_t, A->nloc ? (size_t)A->nloc : 1);
+    nd_status st = agreed(*offr && *offc);
+    if (st != ND_OK) return st;
+    for (int li = 0; li < A->mloc; li++)
+        (*offr)[li] = g->rows ? nd_dm_grow(A, li) * g->nblk
+                              : (int64_t)(li / g->nb) * g->nprow + g->myrow;
+    for (int lj = 0; lj < A->nloc; lj++)
+        (*offc)[lj] = g->rows ? (int64_t)(lj / g->nb) * g->npcol + g->mycol
+                              : nd_dm_gcol(A, lj) * g->nblk;
+    return ND_OK;
+}
+
+static void sblk_offsets_free(const sblk *g, int64_t *offr, int64_t *offc)
+{
+    if (offr) ND_FREE_N(offr, g->A->mloc ? (size_t)g->A->mloc : 1);
+    if (offc) ND_FREE_N(offc, g->A->nloc ? (size_t)g->A->nloc : 1);
+}
+
+/* Rank-local: the sums of sblk_partials, the same order and bits, fast: column lines 8
+ * at a time (eight independent chains, each in its column's order), row lines as a
+ * vector of running sums per block of columns. */
+static void sum_partials(const sblk *g, const int64_t *offr, const int64_t *offc, double *part)
+{
+    const nd_dm *A = g->A;
+    int mloc = A->mloc, nloc = A->nloc, nb = g->nb;
+    size_t lld = (size_t)A->lld;
+    if (!g->rows) {
+        int lj = 0;
+        for (; lj + 8 <= nloc; lj += 8)
+            for (int r0 = 0; r0 < mloc; r0 += nb) {
+                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
+                double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                const double *c = A->a + (size_t)lj * lld;
+                for (int li = r0; li < r1; li++)
+                    for (int q = 0; q < 8; q++) acc[q] += c[li + (size_t)q * lld];
+                for (int q = 0; q < 8; q++) part[offr[r0] + offc[lj + q]] = acc[q];
+            }
+        for (; lj < nloc; lj++)
+            for (int r0 = 0; r0 < mloc; r0 += nb) {
+                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
+                double acc = 0.0;
+                const double *c = A->a + (size_t)lj * lld;
+                for (int li = r0; li < r1; li++) acc += c[li];
+                part[offr[r0] + offc[lj]] = acc;
+            }
+        return;
+    }
+    double *acc = ND_SCRATCH_N(double, mloc ? (size_t)mloc : 1);
+    if (!acc) { /* the plain loop, in the same order */
+        for (int lj = 0; lj < nloc; lj++)
+            for (int li = 0; li < mloc; li++) part[offr[li] + offc[lj]] += A->a[li + lj * lld];
+        return;
+    }
+    for (int c0 = 0; c0 < nloc; c0 += nb) {
+        int c1 = c0 + nb < nloc ? c0 + nb : nloc;
+        memset(acc, 0, (size_t)mloc * sizeof *acc);
+        for (int lj = c0; lj < c1; lj++) {
+            const double *c = A->a + (size_t)lj * lld;
+            for (int li = 0; li < mloc; li++) acc[li] += c[li];
+        }
+        for (int li = 0; li < mloc; li++) part[offr[li] + offc[c0]] = acc[li];
+    }
+    ND_FREE_N(acc, mloc ? (size_t)mloc : 1);
+}
+
+/* Collective: part[blk + line * nblk] for the kind (0 sum, 1 sum of squared deviations
+ * from mean[line], 2 min, 3 max, 4 count of nonzeros), combined over the ranks.  In a
+ * block the elements go in storage order along the line (ascending). */
+static nd_status sblk_partials(const sblk *g, int kind, const double *mean, double **out)
+{
+    const nd_dm *A = g->A;
+    size_t np = (size_t)g->nlines * (size_t)g->nblk;
+    int64_t *offr = NULL, *offc = NULL;
+    double *part = ND_ALLOC_N(double, np ? np : 1);
+    bool *seen = ND_ALLOC_N(bool, np ? np : 1);
+    nd_status st = agreed(part && seen);
+    if (st == ND_OK) st = sblk_offsets(g, &offr, &offc);
+    if (st != ND_OK) {
+        if (part) ND_FREE_N(part, np ? np : 1);
+        if (seen) ND_FREE_N(seen, np ? np : 1);
+        sblk_offsets_free(g, offr, offc);
+        return st;
+    }
+    nd_dm_host(A);
+    if (kind == 0) {
+        sum_partials(g, offr, offc, part);
+        goto combine;
+    }
+    /* Columns outer, rows inner: for column lines the block's elements come in order;
+     * for row lines each element continues its row's partial, also in order. */
+    for (int lj = 0; lj < A->nloc; lj++) {
+        const double *col = A->a + (size_t)lj * A->lld;
+        int64_t oc = offc[lj];
+        switch (kind) {
+        case 0:
+            for (int li = 0; li < A->mloc; li++) part[offr[li] + oc] += col[li];
+            break;
+        case 1:
+            for (int li = 0; li < A->mloc; li++) {
+                int64_t k = offr[li] + oc;
+                double d = col[li] - mean[k / g->nblk];
+                part[k] += d * d;
+            }
+            break;
+        case 4:
+            for (int li = 0; li < A->mloc; li++) part[offr[li] + oc] += col[li] != 0.0;
+            break;
+        default:
+            for (int li = 0; li < A->mloc; li++) {
+                int64_t k = offr[li] + oc;
+                double x = col[li];
+                part[k] = !seen[k] ? x : kind == 2 ? nan_min(part[k], x) : nan_max(part[k], x);
+                seen[k] = true;
+            }
+            break;
+        }
+    }
+combine:
+    ND_FREE_N(seen, np ? np : 1);
+    sblk_offsets_free(g, offr, offc);
+    st = nd_dm_combine(part, np);
+    if (st != ND_OK) {
+        ND_FREE_N(part, np ? np : 1);
+        return st;
+    }
+    *out = part;
+    return ND_OK;
+}
+
+/* Collective: the candidates per line and block for argmin/argmax (flat index along the
+ * line in .flat), combined. */
+static nd_status sblk_argext(const sblk *g, bool is_max, cand **out)
+{
+    const nd_dm *A = g->A;
+    size_t np = (size_t)g->nlines * (size_t)g->nblk;
+    cand *c = ND_ALLOC_N(cand, np ? np : 1);
+    ND_TRY(agreed(c != NULL));
+    int64_t *offr = NULL, *offc = NULL;
+    nd_status so = sblk_offsets(g, &offr, &offc);
+    if (so != ND_OK) {
+        ND_FREE_N(c, np ? np : 1);
+        sblk_offsets_free(g, offr, offc);
+        return so;
+    }
+    nd_dm_host(A);
+    for (int lj = 0; lj < A->nloc; lj++) {
+        int64_t gj = nd_dm_gcol(A, lj);
+        for (int li = 0; li < A->mloc; li++) {
+            /* the index along the line, +1: an untouched entry (all bits 0) stays "none"
+             * after the combine */
+            cand x = {A->a[li + (size_t)lj * A->lld], 1 + (g->rows ? gj : nd_dm_grow(A, li))};
+            cand *p = &c[offr[li] + offc[lj]];
+            cand px = {p->v, p->flat - 1}, xx = {x.v, x.flat - 1};
+            if (p->flat == 0 || beats(is_max, xx, px)) *p = x;
+        }
+    }
+    sblk_offsets_free(g, offr, offc);
+    nd_status st = nd_dm_combine((double *)c, np * 2);
+    if (st != ND_OK) {
+        ND_FREE_N(c, np ? np : 1);
+        return st;
+    }
+    *out = c;
+    return ND_OK;
+}
+
+/* Collective: R (nlines elements, row-major) := op along the storage rows or columns.
+ * Each rank finishes a balanced range of lines and deposits it. */
+static nd_status reduce_storage(nd_axis_op op, const nd_dm *A, bool rows, nd_dm *R)
+{
+    sblk g = {.A = A, .rows = rows, .nb = A->nb};
+    nd_spmd_grid(&g.nprow, &g.npcol, &g.myrow, &g.mycol);
+    int64_t L = rows ? A->n : A->m;
+    g.nlines = rows ? A->m : A->n;
+    g.nblk = (L + A->nb - 1) / A->nb;
+    double *part = NULL, *part2 = NULL;
+    cand *cs = NULL;
+    nd_status st = ND_OK;
+    switch (op) {
+    case ND_AX_SUM: case ND_AX_MEAN: case ND_AX_STD: st = sblk_partials(&g, 0, NULL, &part); break;
+    case ND_AX_MIN: st = sblk_partials(&g, 2, NULL, &part); break;
+    case ND_AX_MAX: st = sblk_partials(&g, 3, NULL, &part); break;
+    case ND_AX_ANY: case ND_AX_ALL: st = sblk_partials(&g, 4, NULL, &part); break;
+    default: st = sblk_argext(&g, op == ND_AX_ARGMAX, &cs); break;
+    }
+    ND_TRY(st);
+    size_t np = (size_t)g.nlines * (size_t)g.nblk;
+    double *val = ND_ALLOC_N(double, g.nlines ? (size_t)g.nlines : 1);
+    st = agreed(val != NULL);
+    for (int64_t k = 0; k < g.nlines && st == ND_OK; k++) {
+        double v = 0.0;
+        if (cs) {
+            cand best = {0.0, -1};
+            for (int64_t b = 0; b < g.nblk; b++) {
+                cand x = cs[b + k * g.nblk];
+                x.flat -= 1;
+                if (beats(op == ND_AX_ARGMAX, x, best)) best = x;
+            }
+            v = (double)best.flat;
+        } else if (op == ND_AX_MIN || op == ND_AX_MAX) {
+            v = part[k * g.nblk];
+            for (int64_t b = 1; b < g.nblk; b++)
+                v = op == ND_AX_MIN ? nan_min(v, part[b + k * g.nblk]) : nan_max(v, part[b + k * g.nblk]);
+        } else {
+            for (int64_t b = 0; b < g.nblk; b++) v += part[b + k * g.nblk];
+            if (op == ND_AX_MEAN || op == ND_AX_STD) v /= (double)L;
+            if (op == ND_AX_ANY) v = v > 0 ? 1.0 : 0.0;
+            if (op == ND_AX_ALL) v = v == (double)L ? 1.0 : 0.0;
+        }
+        val[k] = v;
+    }
+    if (st == ND_OK && op == ND_AX_STD) { /* the second pass, about the means */
+        st = sblk_partials(&g, 1, val, &part2);
+        for (int64_t k = 0; k < g.nlines && st == ND_OK; k++) {
+            double v = 0.0;
+            for (int64_t b = 0; b < g.nblk; b++) v += part2[b + k * g.nblk];
+            val[k] = sqrt(v / (double)L);
+        }
+    }
+    /* every rank holds every value: each deposits a balanced range of the lines */
+    int P = nd_spmd_size(), me = nd_spmd_rank();
+    int64_t lo = g.nlines * me / P, hi = g.nlines * (me + 1) / P;
+    int64_t *flats = ND_ALLOC_N(int64_t, hi > lo ? (size_t)(hi - lo) : 1);
+    if (st == ND_OK) st = agreed(flats != NULL);
+    for (int64_t k = lo; k < hi && st == ND_OK; k++) flats[k - lo] = k;
+    if (st == ND_OK) st = nd_arr_deposit(R, (size_t)(hi - lo), flats, val + lo);
+    if (flats) ND_FREE_N(flats, hi > lo ? (size_t)(hi - lo) : 1);
+    ND_FREE_N(val, g.nlines ? (size_t)g.nlines : 1);
+    if (part) ND_FREE_N(part, np ? np : 1);
+    if (part2) ND_FREE_N(part2, np ? np : 1);
+    if (cs) ND_FREE_N(cs, np ? np : 1);
+    return st;
+}
+
+/* Rank-local: whether the lines along axis are the storage's rows (1), columns (0), or
+ * neither (-1): the fold must split exactly beside the axis. */
+static int storage_lines(const nd_dm *A, int axis)
+{
+    int nd = nd_arr_ndim(A);
+    const int64_t *s = nd_arr_shape(A);
+    if (axis == nd - 1 && A->n == s[nd - 1]) return 1;
+    if (axis == 0 && A->m == s[0] && nd >= 2) return 0;
+    return -1;
+}
+
 nd_status nd_arr_reduce_axis(nd_axis_op op, const nd_dm *A, int axis, nd_dm **out,
                              double *scalar)
 {
@@ -393,11 +662,14 @@ nd_status nd_arr_reduce_axis(nd_axis_op op, const nd_dm *A, int axis, nd_dm **ou
     nd_dm *R = NULL;
     ND_TRY(nd_arr_alloc(ond, shape, &R));
     nd_status st;
+    int sl = storage_lines(A, axis);
     if (g.nlines == 1) {
         double v = 0.0;
         int64_t idx[ND_MAXDIM] = {0};
         st = nd_arr_reduce_all(op, A, &v);
         if (st == ND_OK) st = nd_arr_set(R, idx, v);
+    } else if (sl >= 0) {
+        st = reduce_storage(op, A, sl == 1, R);
     } else {
         st = reduce_lines(op, A, &g, R);
     }
@@ -427,12 +699,123 @@ static int key_cmp(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-/* Rank-local: line x (L elements) sorted in place, or replaced by its argsort. */
+static inline bool key_less(const key *x, const key *y)
+{
+    bool xn = isnan(x->v), yn = isnan(y->v);
+    if (xn != yn) return yn;
+    if (!xn && x->v != y->v) return x->v < y->v;
+    return x->i < y->i;
+}
+
+/* Rank-local: k[0..n) in key order: insertion sort of runs of 16, then bottom-up merges
+ * (an inline comparison; qsort's call per comparison cost three times as much); qsort
+ * when the scratch cannot be had. */
+static void key_sort(key *k, size_t n)
+{
+    key *tmp = n > 16 ? ND_SCRATCH_N(key, n) : NULL;
+    if (n > 16 && !tmp) {
+        qsort(k, n, sizeof *k, key_cmp);
+        return;
+    }
+    for (size_t r = 0; r < n; r += 16) {
+        size_t e = r + 16 < n ? r + 16 : n;
+        for (size_t i = r + 1; i < e; i++) {
+            key x = k[i];
+            size_t j = i;
+            while (j > r && key_less(&x, &k[j - 1])) k[j] = k[j - 1], j--;
+            k[j] = x;
+        }
+    }
+    key *src = k, *dst = tmp;
+    for (size_t w = 16; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) dst[o++] = key_less(&src[b], &src[a]) ? src[b++] : src[a++];
+            while (a < mid) dst[o++] = src[a++];
+            while (b < hi) dst[o++] = src[b++];
+        }
+        key *t = src;
+        src = dst, dst = t;
+    }
+    if (src != k) memcpy(k, src, n * sizeof *k);
+    if (tmp) ND_FREE_N(tmp, n);
+}
+
+/* Rank-local: an unsigned key in the order of key_less's values: negative numbers
+ * bit-flipped, others with the sign bit set, -0.0 as +0.0 (equal, as numpy), every NaN
+ * as the largest key. */
+static inline uint64_t order_bits(double v)
+{
+    if (isnan(v)) return UINT64_MAX;
+    if (v == 0.0) v = 0.0;
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
+}
+
+/* Rank-local: a stable sort of (k, ix) pairs by k (ties keep their order, so with ix the
+ * positions this is key_less's order): insertion sort of runs of 16, then bottom-up
+ * merges without branches on the data (random keys mispredict a branchy merge at every
+ * other step).  t and tx: scratch of n. */
+static void u64_sort(uint64_t *k, int64_t *ix, size_t n, uint64_t *t, int64_t *tx)
+{
+    for (size_t r = 0; r < n; r += 16) {
+        size_t e = r + 16 < n ? r + 16 : n;
+        for (size_t i = r + 1; i < e; i++) {
+            uint64_t x = k[i];
+            int64_t xi = ix[i];
+            size_t j = i;
+            while (j > r && x < k[j - 1]) k[j] = k[j - 1], ix[j] = ix[j - 1], j--;
+            k[j] = x, ix[j] = xi;
+        }
+    }
+    uint64_t *sk = k, *dk = t;
+    int64_t *si = ix, *di = tx;
+    for (size_t w = 16; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) {
+                uint64_t ka = sk[a], kb = sk[b];
+                size_t right = kb < ka; /* ties: the left run first (stable) */
+                dk[o] = right ? kb : ka;
+                di[o++] = right ? si[b] : si[a];
+                b += right, a += 1 - right;
+            }
+            for (; a < mid; a++, o++) dk[o] = sk[a], di[o] = si[a];
+            for (; b < hi; b++, o++) dk[o] = sk[b], di[o] = si[b];
+        }
+        uint64_t *tk = sk;
+        int64_t *ti = si;
+        sk = dk, dk = tk, si = di, di = ti;
+    }
+    if (sk != k) {
+        memcpy(k, sk, n * sizeof *k);
+        memcpy(ix, si, n * sizeof *ix);
+    }
+}
+
+/* Rank-local: line x (L elements) sorted in place, or replaced by its argsort.  keys:
+ * scratch of L keys (2 L words: the key bits and the positions, then the merge
+ * scratch in a second allocation). */
 static void sort_line(bool arg, double *x, int64_t L, key *keys)
 {
-    for (int64_t k = 0; k < L; k++) keys[k] = (key){x[k], k};
-    qsort(keys, (size_t)L, sizeof *keys, key_cmp);
-    for (int64_t k = 0; k < L; k++) x[k] = arg ? (double)keys[k].i : keys[k].v;
+    uint64_t *k = (uint64_t *)keys, *t = ND_SCRATCH_N(uint64_t, 2 * (size_t)L);
+    int64_t *ix = (int64_t *)keys + L, *tx = t ? (int64_t *)t + L : NULL;
+    if (t) {
+        for (int64_t q = 0; q < L; q++) k[q] = order_bits(x[q]), ix[q] = q;
+        u64_sort(k, ix, (size_t)L, t, tx);
+        /* the values back from the positions (x is still the line), through the scratch */
+        double *out = (double *)t;
+        for (int64_t q = 0; q < L; q++) out[q] = arg ? (double)ix[q] : x[ix[q]];
+        memcpy(x, out, (size_t)L * sizeof *x);
+        ND_FREE_N(t, 2 * (size_t)L);
+        return;
+    }
+    for (int64_t q = 0; q < L; q++) keys[q] = (key){x[q], q};
+    key_sort(keys, (size_t)L);
+    for (int64_t q = 0; q < L; q++) x[q] = arg ? (double)keys[q].i : keys[q].v;
 }
 
 /* Rank-local: the running sum continued from *carry. */
@@ -553,7 +936,7 @@ static nd_status splitters(const nd_dm *A, int64_t nloc, int64_t nb, key *spl)
         if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allgatherv", rc);
     }
     if (st == ND_OK) {
-        qsort(all, S, sizeof *all, key_cmp);
+        key_sort(all, S);
         for (int64_t b = 0; b + 1 < nb; b++) spl[b] = all[(size_t)(b + 1) * S / (size_t)nb];
     }
     if (all) ND_FREE_N(all, S ? S : 1);
@@ -642,7 +1025,7 @@ static nd_status sort_one_line(bool arg, const nd_dm *A, nd_dm *R)
         st = collect(A, nloc, spl, nb, t, &got, &n);
         if (st != ND_OK) break;
         int64_t b = t * P + nd_spmd_rank();
-        qsort(got, n, sizeof *got, key_cmp);
+        key_sort(got, n);
         /* The keys' storage holds the (flat, value) pairs of the deposit in place. */
         int64_t *flats = (int64_t *)(void *)got;
         double *vals = ND_SCRATCH_N(double, n ? n : 1);
