@@ -543,16 +543,25 @@ static nd_status sblk_argext(const sblk *g, bool is_max, cand **out)
         return so;
     }
     nd_dm_host(A);
-    for (int lj = 0; lj < A->nloc; lj++) {
+    int64_t *grow = ND_SCRATCH_N(int64_t, A->mloc ? (size_t)A->mloc : 1);
+    so = agreed(grow != NULL);
+    for (int li = 0; so == ND_OK && li < A->mloc; li++) grow[li] = nd_dm_grow(A, li);
+    for (int lj = 0; so == ND_OK && lj < A->nloc; lj++) {
         int64_t gj = nd_dm_gcol(A, lj);
+        const double *col = A->a + (size_t)lj * A->lld;
         for (int li = 0; li < A->mloc; li++) {
             /* the index along the line, +1: an untouched entry (all bits 0) stays "none"
              * after the combine */
-            cand x = {A->a[li + (size_t)lj * A->lld], 1 + (g->rows ? gj : nd_dm_grow(A, li))};
             cand *p = &c[offr[li] + offc[lj]];
-            cand px = {p->v, p->flat - 1}, xx = {x.v, x.flat - 1};
-            if (p->flat == 0 || beats(is_max, xx, px)) *p = x;
+            cand xx = {col[li], g->rows ? gj : grow[li]}, px = {p->v, p->flat - 1};
+            if (p->flat == 0 || beats(is_max, xx, px)) *p = (cand){xx.v, xx.flat + 1};
         }
+    }
+    if (grow) ND_FREE_N(grow, A->mloc ? (size_t)A->mloc : 1);
+    if (so != ND_OK) {
+        ND_FREE_N(c, np ? np : 1);
+        sblk_offsets_free(g, offr, offc);
+        return so;
     }
     sblk_offsets_free(g, offr, offc);
     nd_status st = nd_dm_combine((double *)c, np * 2);
