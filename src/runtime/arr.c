@@ -134,16 +134,27 @@ static void set_shape(nd_dm *A, int nd, const int64_t *shape)
     for (int k = 0; k < ND_MAXDIM; k++) A->shape[k] = k < nd ? shape[k] : 1;
 }
 
-nd_status nd_arr_alloc(int nd, const int64_t *shape, nd_dm **out)
+static nd_status arr_alloc(int nd, const int64_t *shape, bool zeroed, nd_dm **out)
 {
     *out = NULL;
     ND_TRY(nd_arr_check_shape("array", nd, shape));
     int64_t R, C;
     int t;
     fold(nd, shape, &R, &C, &t);
-    ND_TRY(nd_dm_alloc(R, C, out));
+    ND_TRY(zeroed ? nd_dm_alloc(R, C, out) : nd_dm_alloc_raw(R, C, out));
     set_shape(*out, nd, shape);
     return ND_OK;
+}
+
+nd_status nd_arr_alloc(int nd, const int64_t *shape, nd_dm **out)
+{
+    return arr_alloc(nd, shape, true, out);
+}
+
+/* For results whose every element is written next (no zero fill). */
+static nd_status arr_alloc_raw(int nd, const int64_t *shape, nd_dm **out)
+{
+    return arr_alloc(nd, shape, false, out);
 }
 
 bool nd_arr_relabel(nd_dm *A, int nd, const int64_t *shape)
@@ -164,7 +175,7 @@ bool nd_arr_relabel(nd_dm *A, int nd, const int64_t *shape)
 
 nd_status nd_arr_fill(int nd, const int64_t *shape, double v, nd_dm **out)
 {
-    ND_TRY(nd_arr_alloc(nd, shape, out));
+    ND_TRY(arr_alloc_raw(nd, shape, out));
     nd_dm *A = *out;
     for (size_t k = 0; k < (size_t)A->mloc * (size_t)A->nloc; k++) A->a[k] = v;
     return ND_OK;
@@ -181,7 +192,7 @@ static void unflatten(int64_t f, int nd, const int64_t *shape, int64_t *idx)
 
 nd_status nd_arr_rand(int nd, const int64_t *shape, int64_t seed, bool normal, nd_dm **out)
 {
-    ND_TRY(nd_arr_alloc(nd, shape, out));
+    ND_TRY(arr_alloc_raw(nd, shape, out));
     nd_dm *A = *out;
     int64_t idx[ND_MAXDIM];
     for (int lj = 0; lj < A->nloc; lj++) {
@@ -219,7 +230,7 @@ nd_status nd_arr_arange(double a, double b, double step, nd_dm **out)
 
 nd_status nd_arr_from_rowmajor(int nd, const int64_t *shape, const double *data, nd_dm **out)
 {
-    ND_TRY(nd_arr_alloc(nd, shape, out));
+    ND_TRY(arr_alloc_raw(nd, shape, out));
     nd_dm *A = *out;
     for (int lj = 0; lj < A->nloc; lj++) {
         int64_t c = nd_dm_gcol(A, lj);
@@ -830,7 +841,7 @@ static nd_status view_into(const nd_dm *src, nd_dm *dst, int64_t off, const int6
 nd_status nd_arr_view(const nd_dm *src, int nd, const int64_t *shape, int64_t off,
                       const int64_t *stride, nd_dm **out)
 {
-    ND_TRY(nd_arr_alloc(nd, shape, out));
+    ND_TRY(arr_alloc_raw(nd, shape, out));
     nd_status st = view_into(src, *out, off, stride);
     if (st != ND_OK) {
         nd_dm_free(*out);
@@ -1181,7 +1192,7 @@ nd_status nd_arr_binop(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     bool a_full = A->nd == nd && memcmp(A->shape, shape, (size_t)nd * sizeof *shape) == 0;
     bool b_full = B->nd == nd && memcmp(B->shape, shape, (size_t)nd * sizeof *shape) == 0;
     nd_dm *C = NULL, *T = NULL;
-    ND_TRY(nd_arr_alloc(nd, shape, &C));
+    ND_TRY(arr_alloc_raw(nd, shape, &C));
     nd_status st;
     if (a_full) { /* C := A op stretch(B) */
         st = view_into(B, C, 0, sb);
@@ -1231,7 +1242,7 @@ nd_status nd_arr_where(const nd_dm *M, double m, const nd_dm *A, double a, const
     nd_status st = ND_OK;
     for (int q = 0; q < 3 && st == ND_OK; q++)
         if (in[q]) st = expand(in[q], nd, shape, &X[q], &tmp[q]);
-    if (st == ND_OK) st = nd_arr_alloc(nd, shape, out);
+    if (st == ND_OK) st = arr_alloc_raw(nd, shape, out);
     if (st == ND_OK) {
         nd_dm *C = *out;
         for (int q = 0; q < 3; q++)

@@ -463,6 +463,43 @@ static void sum_partials(const sblk *g, const int64_t *offr, const int64_t *offc
     ND_FREE_N(acc, mloc ? (size_t)mloc : 1);
 }
 
+/* Rank-local: the min (max) partials of sblk_partials, as sum_partials walks them: the
+ * first element of a block starts its partial, nan_min (nan_max) folds the rest. */
+static void ext_partials(const sblk *g, const int64_t *offr, const int64_t *offc, double *part,
+                         bool is_max)
+{
+    const nd_dm *A = g->A;
+    int mloc = A->mloc, nloc = A->nloc, nb = g->nb;
+    size_t lld = (size_t)A->lld;
+    if (!g->rows) {
+        for (int lj = 0; lj < nloc; lj++) {
+            const double *c = A->a + (size_t)lj * lld;
+            for (int r0 = 0; r0 < mloc; r0 += nb) {
+                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
+                double v = c[r0];
+                if (is_max)
+                    for (int li = r0 + 1; li < r1; li++) v = nan_max(v, c[li]);
+                else
+                    for (int li = r0 + 1; li < r1; li++) v = nan_min(v, c[li]);
+                part[offr[r0] + offc[lj]] = v;
+            }
+        }
+        return;
+    }
+    for (int c0 = 0; c0 < nloc; c0 += nb) {
+        int c1 = c0 + nb < nloc ? c0 + nb : nloc;
+        const double *first = A->a + (size_t)c0 * lld;
+        for (int li = 0; li < mloc; li++) part[offr[li] + offc[c0]] = first[li];
+        for (int lj = c0 + 1; lj < c1; lj++) {
+            const double *c = A->a + (size_t)lj * lld;
+            for (int li = 0; li < mloc; li++) {
+                double *p = &part[offr[li] + offc[c0]];
+                *p = is_max ? nan_max(*p, c[li]) : nan_min(*p, c[li]);
+            }
+        }
+    }
+}
+
 /* Collective: part[blk + line * nblk] for the kind (0 sum, 1 sum of squared deviations
  * from mean[line], 2 min, 3 max, 4 count of nonzeros), combined over the ranks.  In a
  * block the elements go in storage order along the line (ascending). */
@@ -482,8 +519,9 @@ static nd_status sblk_partials(const sblk *g, int kind, const double *mean, doub
         return st;
     }
     nd_dm_host(A);
-    if (kind == 0) {
-        sum_partials(g, offr, offc, part);
+    if (kind == 0 || kind == 2 || kind == 3) {
+        if (kind == 0) sum_partials(g, offr, offc, part);
+        else ext_partials(g, offr, offc, part, kind == 3);
         goto combine;
     }
     /* Columns outer, rows inner: for column lines the block's elements come in order;

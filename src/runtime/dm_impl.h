@@ -20,6 +20,10 @@ void nd_dm_redist_shape(int64_t m, int64_t n, int64_t nb, int64_t budget, int64_
  * seed: nd_dm_rand's value at (i, j) for 2-D, (i, 0) for 1-D (arr.c). */
 double nd_dm_rand_value(uint64_t seed, const int64_t *idx, int nd, bool normal);
 
+/* Collective: nd_dm_alloc without the zero fill, for results whose every local element
+ * is written before it is read (views, broadcasts, constructors). */
+nd_status nd_dm_alloc_raw(int64_t m, int64_t n, nd_dm **out);
+
 /* Collective: C := A op B elementwise, all three of one layout; C may be A or B (the
  * broadcasting of arr.c writes the stretched operand into the result, then combines). */
 nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C);
