@@ -272,6 +272,13 @@ static int expr_any(gen *G, const nd_expr *e)
     return r;
 }
 
+/* 1 for the elementwise arithmetic opcodes (their x flags dead temporary operands). */
+static int arith_flags(int op)
+{
+    return op == ND_OP_ADD || op == ND_OP_SUB || op == ND_OP_MUL || op == ND_OP_DIV ||
+           op == ND_OP_IDIV || op == ND_OP_MOD || op == ND_OP_POW;
+}
+
 static int binop(int tk)
 {
     switch (tk) {
@@ -437,24 +444,28 @@ static void expr_to(gen *G, const nd_expr *e, int dst)
         }
         break;
     case E_BINARY: {
-        int op = binop(e->op);
+        /* x of an arithmetic op flags operands that are temporaries of this expression
+         * (registers from `saved` up, dead once it is emitted): the VM may compute an
+         * array result into them (docs/bytecode.md) */
+        int op = binop(e->op), ax = arith_flags(op);
         int b = expr_any(G, e->lhs);
         int kop = const_form(op);
         if (kop >= 0 && use_const(G, e->rhs) &&
             (e->rhs->cv.kind == CV_INT || e->rhs->cv.kind == CV_FLOAT)) {
             uint32_t k = add_const(G, &e->rhs->cv);
             if (!G->oom && k <= 0xffff) {
-                emit(G, kop, dst, b, (int)k, 0, e->line, e->col);
+                emit(G, kop, dst, b, (int)k, ax && b >= saved, e->line, e->col);
                 break;
             }
         }
         int c = expr_any(G, e->rhs);
-        emit(G, op, dst, b, c, 0, e->line, e->col);
+        emit(G, op, dst, b, c, ax ? (b >= saved) | (c >= saved) << 1 : 0, e->line, e->col);
         break;
     }
     case E_NEG: case E_NOT: {
         int b = expr_any(G, e->lhs);
-        emit(G, e->kind == E_NEG ? ND_OP_NEG : ND_OP_NOT, dst, b, 0, 0, e->line, e->col);
+        emit(G, e->kind == E_NEG ? ND_OP_NEG : ND_OP_NOT, dst, b, 0,
+             e->kind == E_NEG && b >= saved, e->line, e->col);
         break;
     }
     case E_AND: case E_OR: {

@@ -151,9 +151,18 @@ static nd_status check_extra(const vctx *v, const nd_instr *in)
 }
 
 /* Whether the x field carries meaning for op (else it must be 0). */
+/* The arithmetic opcodes whose x marks operands that are dead temporaries (bit 0: B,
+ * bit 1: C), which the VM may reuse for an array result. */
+static bool arith_x(unsigned op)
+{
+    return op == ND_OP_ADD || op == ND_OP_SUB || op == ND_OP_MUL || op == ND_OP_DIV ||
+           op == ND_OP_IDIV || op == ND_OP_MOD || op == ND_OP_POW || op == ND_OP_NEG ||
+           op == ND_OP_ADDK || op == ND_OP_SUBK || op == ND_OP_MULK;
+}
+
 static bool uses_x(unsigned op)
 {
-    return op == ND_OP_CALLB || op == ND_OP_GETSLICE || op == ND_OP_SETSLICE ||
+    return arith_x(op) || op == ND_OP_CALLB || op == ND_OP_GETSLICE || op == ND_OP_SETSLICE ||
            op == ND_OP_JMP || op == ND_OP_FORLOOP || op == ND_OP_ITERLOOP || op == ND_OP_CALL ||
            op == ND_OP_GETSUB || op == ND_OP_SETSUB || (op >= ND_OP_JLT && op <= ND_OP_JGEK);
 }
@@ -163,6 +172,7 @@ static nd_status check_instr(const vctx *v, const nd_instr *in)
     if (in->op >= ND_NUM_OPCODES) return bad(v, "unknown opcode %u", in->op);
     const nbc_opinfo *oi = &nd_nbc_opinfo[in->op];
     if (!uses_x(in->op) && in->x != 0) return bad(v, "unused operand x is %u, not 0", in->x);
+    if (arith_x(in->op) && in->x > 3) return bad(v, "temporary flags x is %u, not 0-3", in->x);
     ND_TRY(check_operand(v, "A", oi->kind[0], in->a));
     if (oi->fmt == NBC_FMT_ABC) {
         ND_TRY(check_operand(v, "B", oi->kind[1], in->b));

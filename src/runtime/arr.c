@@ -690,6 +690,30 @@ static nd_status sep_round_run(sep_round *s, int j0, int j1)
     return ND_OK;
 }
 
+/* Rank-local (one rank): sep_move's copy when W's rows map to O's rows in stretches of
+ * consecutive rows: one memcpy per stretch and column. */
+static nd_status copy_stretches(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *ca,
+                                bool gather)
+{
+    int mloc = W->mloc, nloc = W->nloc;
+    int *start = ND_SCRATCH_N(int, (size_t)mloc + 1);
+    if (!start) return ND_ENOMEM;
+    int nr = 0;
+    for (int li = 0; li < mloc; li++)
+        if (li == 0 || ra[li] != ra[li - 1] + 1) start[nr++] = li;
+    start[nr] = mloc;
+    for (int lj = 0; lj < nloc; lj++) {
+        double *o = O->a + ca[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
+        for (int k = 0; k < nr; k++) {
+            size_t len = (size_t)(start[k + 1] - start[k]) * sizeof *w;
+            if (gather) memcpy(w + start[k], o + ra[start[k]], len);
+            else memcpy(o + ra[start[k]], w + start[k], len);
+        }
+    }
+    ND_FREE_N(start, (size_t)mloc + 1);
+    return ND_OK;
+}
+
 /* Collective.  W is the walked array (local rows li -> O's global rows ra[li], local
  * columns lj -> O's global columns ca[lj]).  gather: W := O at those positions; else O
  * at those positions := W. */
@@ -697,10 +721,17 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
 {
     int mloc = W->mloc, nloc = W->nloc, nb = O->nb;
     if (nd_spmd_size() == 1) { /* one rank: global indices are local ones */
-        /* rows at a constant stride (a slice, a flip, a broadcast) copy as runs */
+        /* rows at a constant stride (a slice, a flip, a broadcast) copy as runs; rows
+         * that go up by one in stretches (a slice of a k-D array) copy stretch by
+         * stretch */
         int64_t rs = mloc > 1 ? ra[1] - ra[0] : 1;
-        for (int li = 2; li < mloc && rs != INT64_MIN; li++)
+        int nruns = mloc > 0;
+        for (int li = 1; li < mloc; li++) {
             if (ra[li] - ra[li - 1] != rs) rs = INT64_MIN;
+            nruns += ra[li] != ra[li - 1] + 1;
+        }
+        if (rs == INT64_MIN && nruns * 8 <= mloc)
+            return copy_stretches(W, O, ra, ca, gather);
         for (int lj = 0; lj < nloc; lj++) {
             double *o = O->a + ca[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
             if (rs == 1) {

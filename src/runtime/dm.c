@@ -830,6 +830,25 @@ nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C)
     return ND_OK;
 }
 
+nd_status nd_dm_ew_scalar_into(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,
+                               nd_dm *C)
+{
+    ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);
+    ND_CHECK(A->m == C->m && A->n == C->n, ND_EINTERNAL, "ew_scalar_into: layouts differ");
+    if (on_dev()) {
+        const nd_dm *in[2] = {A, C};
+        ND_TRY(nd_dm_to_dev(2, in));
+        nd_dm_dev->ew_scalar(op, A->dev, s, scalar_left, C->dev, A->cap);
+        C->at = ND_AT_DEV;
+        return ND_OK;
+    }
+    nd_dm_host(A);
+    nd_dm_host_w(C);
+    if (scalar_left) ew_host(op, NULL, A->a, s, C->a, A->cap);
+    else ew_host(op, A->a, NULL, s, C->a, A->cap);
+    return ND_OK;
+}
+
 nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,
                           nd_dm **out)
 {
@@ -850,21 +869,19 @@ nd_status nd_dm_ew_scalar(nd_ew_op op, const nd_dm *A, double s, bool scalar_lef
     return ND_OK;
 }
 
-nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
+nd_status nd_dm_map_into(nd_map_fn f, const nd_dm *A, nd_dm *C)
 {
-    *out = NULL;
     ND_CHECK((unsigned)f <= ND_MAP_ROUND, ND_EINTERNAL, "bad map function %d", (int)f);
+    ND_CHECK(A->m == C->m && A->n == C->n, ND_EINTERNAL, "map_into: layouts differ");
     if (on_dev()) {
-        ND_TRY(nd_dm_to_dev(1, &A));
-        ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
-        nd_dm_dev->map(f, A->dev, (*out)->dev, A->cap);
-        keep_shape(*out, A);
+        const nd_dm *in[2] = {A, C};
+        ND_TRY(nd_dm_to_dev(2, in));
+        nd_dm_dev->map(f, A->dev, C->dev, A->cap);
+        C->at = ND_AT_DEV;
         return ND_OK;
     }
-    ND_TRY(dm_alloc_nozero(A->m, A->n, out));
-    nd_dm *C = *out;
-    keep_shape(C, A);
     nd_dm_host(A);
+    nd_dm_host_w(C);
     const double *a = A->a;
     double *c = C->a;
     size_t n = A->cap;
@@ -891,6 +908,27 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
     }
 #undef MAP_LOOP
     return ND_OK;
+}
+
+nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
+{
+    *out = NULL;
+    ND_CHECK((unsigned)f <= ND_MAP_ROUND, ND_EINTERNAL, "bad map function %d", (int)f);
+    if (on_dev()) {
+        ND_TRY(nd_dm_to_dev(1, &A));
+        ND_TRY(nd_dm_alloc_dev(A->m, A->n, out));
+        nd_dm_dev->map(f, A->dev, (*out)->dev, A->cap);
+        keep_shape(*out, A);
+        return ND_OK;
+    }
+    ND_TRY(dm_alloc_nozero(A->m, A->n, out));
+    keep_shape(*out, A);
+    nd_status st = nd_dm_map_into(f, A, *out);
+    if (st != ND_OK) {
+        nd_dm_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 /* ---- reductions ------------------------------------------------------------------ */

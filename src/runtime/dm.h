@@ -95,6 +95,12 @@ typedef enum nd_map_fn {
 } nd_map_fn;
 /* All run on a device backend too.  ROUND: halves away from zero. */
 nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out);
+/* In place: C := A op B, C := A op s (s op A), C := f(A), with C of A's layout (and B's);
+ * C may be A or B.  For the broadcasting of arr.c and the VM's reuse of temporaries. */
+nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C);
+nd_status nd_dm_ew_scalar_into(nd_ew_op op, const nd_dm *A, double s, bool scalar_left,
+                               nd_dm *C);
+nd_status nd_dm_map_into(nd_map_fn f, const nd_dm *A, nd_dm *C);
 
 /* Reductions.  (Products and the rest of linear algebra: src/la/la.h.) */
 typedef enum nd_red_op {

@@ -24,10 +24,6 @@ double nd_dm_rand_value(uint64_t seed, const int64_t *idx, int nd, bool normal);
  * is written before it is read (views, broadcasts, constructors). */
 nd_status nd_dm_alloc_raw(int64_t m, int64_t n, nd_dm **out);
 
-/* Collective: C := A op B elementwise, all three of one layout; C may be A or B (the
- * broadcasting of arr.c writes the stretched operand into the result, then combines). */
-nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C);
-
 /* Rank-local, for tests: the piece size of arr.c's element moves (0: the default). */
 void nd_arr_set_piece_elems(size_t n);
 

@@ -377,8 +377,46 @@ static double elems(const nd_dm *A)
 
 /* An elementwise operator with an array operand (the other an array or a number),
  * broadcasting as numpy; NEG keeps the shape.  Collective. */
+/* Whether the array of v may be the result of an op in place: its register is a dead
+ * temporary (the compiler's flag) and nothing else holds it. */
+static bool reusable(nd_value v, bool dead_tmp)
+{
+    return dead_tmp && v.type == ND_T_MATRIX && v.as.o->rc == 1;
+}
+
+/* The elementwise op into a dead temporary operand of the result's shape (numpy's
+ * temporary elision: `A * B + C` writes the sum into A * B): true with *reused 1 (a) or 2
+ * (b) when done, the status in *st. */
+static bool ew_in_place(int op, nd_ew_op ew, nd_value a, nd_value b, unsigned tmp,
+                        unsigned *reused, nd_status *st)
+{
+    const nd_dm *A = arr_of(a), *B = op == ND_OP_NEG ? NULL : arr_of(b);
+    nd_dm *W = NULL;
+    if (op == ND_OP_NEG) {
+        if (!reusable(a, tmp & 1)) return false;
+        W = ND_AS_MATRIX(a)->dm;
+        *st = nd_dm_map_into(ND_MAP_NEG, A, W);
+        *reused = 1;
+        return true;
+    }
+    bool same = A && B && nd_arr_same_shape(A, B);
+    if (reusable(a, tmp & 1) && (same || !B)) {
+        W = ND_AS_MATRIX(a)->dm;
+        *st = B ? nd_dm_ew_into(ew, A, B, W) : nd_dm_ew_scalar_into(ew, A, num(b), false, W);
+        *reused = 1;
+        return true;
+    }
+    if (reusable(b, tmp & 2) && (same || !A)) {
+        W = ND_AS_MATRIX(b)->dm;
+        *st = A ? nd_dm_ew_into(ew, A, B, W) : nd_dm_ew_scalar_into(ew, B, num(a), true, W);
+        *reused = 2;
+        return true;
+    }
+    return false;
+}
+
 static nd_status array_ew(nd_vm *vm, int op, const char *sym, nd_value a, nd_value b,
-                          nd_value *out)
+                          unsigned tmp, unsigned *reused, nd_value *out)
 {
     nd_ew_op ew = ND_EW_ADD;
     const nd_dm *A = arr_of(a), *B = op == ND_OP_NEG ? NULL : arr_of(b);
@@ -396,8 +434,17 @@ static nd_status array_ew(nd_vm *vm, int op, const char *sym, nd_value a, nd_val
     /* Nominal flops for the run summary (docs/config.md "Progress and summary"). */
     double flops = elems(A) > elems(B) ? elems(A) : elems(B);
     nd_dm *r = NULL;
-    nd_status st;
+    nd_status st = ND_OK;
     nd_stats_begin(ND_STATS_LA);
+    *reused = 0;
+    if (tmp && ew_in_place(op, ew, a, b, tmp, reused, &st)) {
+        nd_stats_end(ND_STATS_LA);
+        ND_TRY(st);
+        nd_stats_add_flops(flops);
+        nd_vm_count_work(vm);
+        *out = *reused == 1 ? a : b; /* the register's reference moves to the result */
+        return ND_OK;
+    }
     if (op == ND_OP_NEG) st = nd_dm_map(ND_MAP_NEG, A, &r);
     else if (A && B) st = nd_arr_binop(ew, A, B, &r);
     else if (A) st = nd_arr_binop_scalar(ew, A, num(b), false, &r);
@@ -478,32 +525,43 @@ static nd_status matmul(nd_vm *vm, nd_value a, nd_value b, nd_value *out)
     return nd_matrix_value(r, out);
 }
 
-static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)
+static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, unsigned tmp,
+                              unsigned *reused, nd_value *out)
 {
     if (op == ND_OP_MATMUL) return matmul(vm, a, b, out);
     nd_ew_op ew;
     if (op != ND_OP_NEG && ew_of(op, &ew) != ND_OK) return type_error(op, a, b);
-    return array_ew(vm, op, op_sym(op), a, b, out);
+    return array_ew(vm, op, op_sym(op), a, b, tmp, reused, out);
 }
 
 nd_status nd_val_compare_array(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)
 {
     const char *sym = op == ND_OP_EQ ? "==" : op == ND_OP_NE ? "!=" : cmp_sym(op);
-    return array_ew(vm, op, sym, a, b, out);
+    unsigned reused = 0;
+    return array_ew(vm, op, sym, a, b, 0, &reused, out);
 }
 
 nd_status nd_val_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)
 {
+    unsigned reused = 0;
+    return nd_val_arith_tmp(vm, op, a, b, 0, out, &reused);
+}
+
+nd_status nd_val_arith_tmp(nd_vm *vm, int op, nd_value a, nd_value b, unsigned tmp,
+                           nd_value *out, unsigned *reused)
+{
+    *reused = 0;
     if (op == ND_OP_NEG) {
         if (a.type == ND_T_INT) return int_arith(op, a.as.i, 0, out);
         if (a.type == ND_T_FLOAT) {
             *out = ND_FLOAT(-a.as.f);
             return ND_OK;
         }
-        if (a.type == ND_T_MATRIX) return matrix_arith(vm, op, a, b, out);
+        if (a.type == ND_T_MATRIX) return matrix_arith(vm, op, a, b, tmp, reused, out);
         return type_error(op, a, b);
     }
-    if (a.type == ND_T_MATRIX || b.type == ND_T_MATRIX) return matrix_arith(vm, op, a, b, out);
+    if (a.type == ND_T_MATRIX || b.type == ND_T_MATRIX)
+        return matrix_arith(vm, op, a, b, tmp, reused, out);
     if (op == ND_OP_MATMUL) return type_error(op, a, b);
     if (a.type == ND_T_INT && b.type == ND_T_INT) return int_arith(op, a.as.i, b.as.i, out);
     if (ND_IS_NUM(a) && ND_IS_NUM(b)) {

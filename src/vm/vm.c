@@ -655,8 +655,10 @@ static nd_status run_loop(nd_vm *vm)
     slow_arith:
     {
         nd_value out;
+        unsigned reused = 0;
         SAVE_PC();
-        TRY(nd_val_arith(vm, INS.op, R[INS.b], R[INS.c], &out));
+        TRY(nd_val_arith_tmp(vm, INS.op, R[INS.b], R[INS.c], INS.x, &out, &reused));
+        if (reused) R[reused == 1 ? INS.b : INS.c] = ND_NIL; /* its reference is in out */
         nd_val_set(&R[INS.a], out);
         COUNT_WORK();
         DISPATCH();
@@ -671,7 +673,10 @@ static nd_status run_loop(nd_vm *vm)
         static const uint8_t base_op[] = {ND_OP_ADD, ND_OP_SUB, ND_OP_MUL};
         nd_value out;
         SAVE_PC();
-        TRY(nd_val_arith(vm, base_op[INS.op - ND_OP_ADDK], R[INS.b], K[INS.c], &out));
+        unsigned reused = 0;
+        TRY(nd_val_arith_tmp(vm, base_op[INS.op - ND_OP_ADDK], R[INS.b], K[INS.c], INS.x & 1,
+                             &out, &reused));
+        if (reused) R[INS.b] = ND_NIL; /* its reference is in out */
         nd_val_set(&R[INS.a], out);
         COUNT_WORK();
         DISPATCH();

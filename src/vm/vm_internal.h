@@ -84,6 +84,12 @@ nd_status nd_val_compare_array(nd_vm *vm, int op, nd_value a, nd_value b, nd_val
 /* Arithmetic ND_OP_ADD .. ND_OP_MATMUL and NEG (b ignored) on any operands; matrix
  * operands are Collective (the check runs here).  *out is a new reference. */
 nd_status nd_val_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out);
+/* The same with the instruction's temporaries (x: bit 0 a's register, bit 1 b's, dead
+ * after the op).  *reused 1 or 2: *out is that operand's array, computed in place, and
+ * its register's reference moved into *out (the caller clears the register without a
+ * decref). */
+nd_status nd_val_arith_tmp(nd_vm *vm, int op, nd_value a, nd_value b, unsigned tmp,
+                           nd_value *out, unsigned *reused);
 /* Indexing and slicing (index.c): lists, maps, matrices (Collective for matrices).
  * bounds[4] are the four slice operands; x the GETSLICE/SETSLICE flag bits. */
 nd_status nd_val_getindex(nd_vm *vm, nd_value c, nd_value k, nd_value *out);
