@@ -471,8 +471,23 @@ static void ext_partials(const sblk *g, const int64_t *offr, const int64_t *offc
     const nd_dm *A = g->A;
     int mloc = A->mloc, nloc = A->nloc, nb = g->nb;
     size_t lld = (size_t)A->lld;
-    if (!g->rows) {
-        for (int lj = 0; lj < nloc; lj++) {
+    if (!g->rows) { /* 8 columns at a time: independent chains */
+        int lj = 0;
+        for (; lj + 8 <= nloc; lj += 8)
+            for (int r0 = 0; r0 < mloc; r0 += nb) {
+                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
+                const double *c = A->a + (size_t)lj * lld;
+                double v[8];
+                for (int q = 0; q < 8; q++) v[q] = c[r0 + (size_t)q * lld];
+                if (is_max)
+                    for (int li = r0 + 1; li < r1; li++)
+                        for (int q = 0; q < 8; q++) v[q] = nan_max(v[q], c[li + (size_t)q * lld]);
+                else
+                    for (int li = r0 + 1; li < r1; li++)
+                        for (int q = 0; q < 8; q++) v[q] = nan_min(v[q], c[li + (size_t)q * lld]);
+                for (int q = 0; q < 8; q++) part[offr[r0] + offc[lj + q]] = v[q];
+            }
+        for (; lj < nloc; lj++) {
             const double *c = A->a + (size_t)lj * lld;
             for (int r0 = 0; r0 < mloc; r0 += nb) {
                 int r1 = r0 + nb < mloc ? r0 + nb : mloc;
