@@ -1208,6 +1208,44 @@ static nd_status expand(const nd_dm *A, int nd, const int64_t *shape, const nd_d
     return ND_OK;
 }
 
+/* One rank, host memory: C := X op stretch(Y) (stretch(Y) op X when y_left) in one pass
+ * when the stretch is separable and its rows are constant (a row broadcast: a number per
+ * column) or the identity (a column broadcast: a vector per column).  False: not taken
+ * (C untouched), the caller goes the general way. */
+static bool fused_broadcast(nd_ew_op op, const nd_dm *X, const nd_dm *Y, const int64_t *sy,
+                            bool y_left, nd_dm *C)
+{
+    if (nd_spmd_size() != 1 || nd_dm_dev || C->mloc == 0) return false;
+    int64_t *rp = NULL, *cp = NULL;
+    int mloc = C->mloc, nloc = C->nloc;
+    int64_t *ra = ND_SCRATCH_N(int64_t, (size_t)mloc), *ca = ND_SCRATCH_N(int64_t, nloc ? (size_t)nloc : 1);
+    bool ok = ra && ca && view_parts(C, C->nd, C->shape, 0, sy, &rp, &cp) == ND_OK &&
+              separable(mloc, nloc, rp, cp, Y->n, ra, ca);
+    bool rows_const = ok, rows_id = ok;
+    for (int li = 0; ok && li < mloc; li++) {
+        rows_const = rows_const && ra[li] == ra[0];
+        rows_id = rows_id && ra[li] == li;
+    }
+    ok = ok && (rows_const || rows_id);
+    if (ok) {
+        nd_dm_host(X);
+        nd_dm_host(Y);
+        for (int lj = 0; lj < nloc; lj++) {
+            const double *x = X->a + (size_t)lj * X->lld, *y = Y->a + ca[lj] * (int64_t)Y->lld;
+            double *c = C->a + (size_t)lj * C->lld;
+            if (rows_const && y_left) nd_dm_ew_run(op, NULL, x, y[ra[0]], c, (size_t)mloc);
+            else if (rows_const) nd_dm_ew_run(op, x, NULL, y[ra[0]], c, (size_t)mloc);
+            else if (y_left) nd_dm_ew_run(op, y, x, 0.0, c, (size_t)mloc);
+            else nd_dm_ew_run(op, x, y, 0.0, c, (size_t)mloc);
+        }
+    }
+    if (ra) ND_FREE_N(ra, (size_t)mloc);
+    if (ca) ND_FREE_N(ca, nloc ? (size_t)nloc : 1);
+    if (rp) ND_FREE_N(rp, (size_t)mloc);
+    if (cp) ND_FREE_N(cp, nloc ? (size_t)nloc : 1);
+    return ok;
+}
+
 /* With broadcasting, the operand that must stretch is written into the result, which
  * then combines with the other in place: memory is the result alone (plus a stretched
  * copy of the second operand when both stretch). */
@@ -1225,7 +1263,11 @@ nd_status nd_arr_binop(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     nd_dm *C = NULL, *T = NULL;
     ND_TRY(arr_alloc_raw(nd, shape, &C));
     nd_status st;
-    if (a_full) { /* C := A op stretch(B) */
+    if (a_full && fused_broadcast(op, A, B, sb, false, C)) {
+        st = ND_OK;
+    } else if (b_full && fused_broadcast(op, B, A, sa, true, C)) {
+        st = ND_OK;
+    } else if (a_full) { /* C := A op stretch(B) */
         st = view_into(B, C, 0, sb);
         if (st == ND_OK) st = nd_dm_ew_into(op, A, C, C);
     } else { /* C := stretch(A) op (B or stretch(B)) */

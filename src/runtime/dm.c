@@ -811,6 +811,11 @@ nd_status nd_dm_ew(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     return ND_OK;
 }
 
+void nd_dm_ew_run(nd_ew_op op, const double *a, const double *b, double s, double *c, size_t n)
+{
+    ew_host(op, a, b, s, c, n);
+}
+
 nd_status nd_dm_ew_into(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm *C)
 {
     ND_CHECK((unsigned)op < ND_EW_NOPS, ND_EINTERNAL, "bad elementwise op %d", (int)op);

@@ -24,6 +24,10 @@ double nd_dm_rand_value(uint64_t seed, const int64_t *idx, int nd, bool normal);
  * is written before it is read (views, broadcasts, constructors). */
 nd_status nd_dm_alloc_raw(int64_t m, int64_t n, nd_dm **out);
 
+/* Rank-local: c[k] := a[k] op b[k], or s op b[k] (a NULL), or a[k] op s (b NULL), for
+ * k < n: the host loop of the elementwise operations (c may be a or b). */
+void nd_dm_ew_run(nd_ew_op op, const double *a, const double *b, double s, double *c, size_t n);
+
 /* Rank-local, for tests: the piece size of arr.c's element moves (0: the default). */
 void nd_arr_set_piece_elems(size_t n);
 
