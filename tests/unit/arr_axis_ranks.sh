@@ -8,8 +8,9 @@ prog="$builddir/tests/unit/check_arr_axis"
 mpirun=${MPIRUN:-mpirun}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
+. "$(dirname "$0")/test_ranks.sh"
 rc=0
-for n in 2 3 4; do
+for n in $(test_ranks "2 3 4"); do
     echo "== check_arr_axis at $n ranks"
     timeout 600 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
 done

@@ -8,13 +8,14 @@ prog="$builddir/tests/unit/check_arr_shape"
 mpirun=${MPIRUN:-mpirun}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
+. "$(dirname "$0")/test_ranks.sh"
 rc=0
-for n in 2 3 4; do
+for n in $(test_ranks "2 3 4"); do
     echo "== check_arr_shape at $n ranks"
     timeout 300 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
 done
-echo "== check_arr_shape at 3 ranks, block size 3"
-ND_CHECK_NB=3 timeout 300 "$mpirun" --oversubscribe -n 3 "$prog" || rc=1
-echo "== check_arr_shape at 4 ranks, block size 2"
-ND_CHECK_NB=2 timeout 300 "$mpirun" --oversubscribe -n 4 "$prog" || rc=1
+for n in $(test_ranks "3 4" 3); do
+    echo "== check_arr_shape at $n ranks, block size $((6 - n))"
+    ND_CHECK_NB=$((6 - n)) timeout 300 "$mpirun" --oversubscribe -n "$n" "$prog" || rc=1
+done
 exit $rc

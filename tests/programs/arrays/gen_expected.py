@@ -94,6 +94,8 @@ class Prog:
                              '(expected values from numpy): edit that, not this file.')
         if args:
             self.lines.append('# args: ' + args)
+        if name.startswith('err_'):  # an error ends every rank alike: 1 and 4 ranks show it
+            self.lines.append('# ranks: 1 4')
         if exact:
             self.lines.append('# exact')
 
