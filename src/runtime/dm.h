@@ -64,8 +64,6 @@ nd_status nd_dm_assign_scalar(nd_dm *A, int64_t r0, int64_t r1, int64_t c0, int6
                               double v);
 nd_status nd_dm_copy(const nd_dm *A, nd_dm **out);
 nd_status nd_dm_transpose(const nd_dm *A, nd_dm **out);
-/* Column-major order, as in LANGUAGE.md. */
-nd_status nd_dm_reshape(const nd_dm *A, int64_t m, int64_t n, nd_dm **out);
 nd_status nd_dm_hcat(const nd_dm *A, const nd_dm *B, nd_dm **out);
 nd_status nd_dm_vcat(const nd_dm *A, const nd_dm *B, nd_dm **out);
 /* n-by-1 or 1-by-n -> diagonal matrix; square -> its diagonal as n-by-1. */
