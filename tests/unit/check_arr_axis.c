@@ -4,7 +4,7 @@
  * contract fixes, so the comparison is bit for bit, which is also the proof that the
  * results do not depend on the rank count; whole-array reductions are compared with a
  * 1-rank computation in solo mode.  Run at 1 rank by `make check` and at 2, 3 and 4 ranks
- * by arr_axis_ranks.sh, with default and with tiny move pieces (lines longer than a
+ * by arr_ranks.sh, with default and with tiny move pieces (lines longer than a
  * piece), and under a memory limit of about twice a rank's share.
  */
 #include "nd_check.h"

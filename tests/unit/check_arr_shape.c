@@ -1,7 +1,7 @@
 /* check_arr_shape.c: unit tests of the restructuring functions of src/runtime/arr.h
  * (arr_shape.c: permute, transpose, concat, stack, kron) and of nd_la_tensordot (la.h).
  *
- * Runs under mpirun at any rank count (tests/unit/arr_shape_ranks.sh: 2, 3, 4, and 3 with
+ * Runs under mpirun at any rank count (tests/unit/arr_ranks.sh: 2, 3, 4, and 3 with
  * a block size of 3 so that small arrays spread over every rank).  Each result is
  * gathered row-major and compared with a serial reference computed here by index
  * arithmetic on the same row-major data: exactly for the data movement and kron (one
