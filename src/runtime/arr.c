@@ -975,6 +975,9 @@ static nd_status norm_slice(const nd_sub *s, int64_t n, int axis, int64_t *first
 {
     int64_t st = s->has & ND_SUB_HAS_STEP ? s->step : 1;
     ND_CHECK(st != 0, ND_EPROG, "slice step cannot be 0");
+    /* a step of n or more takes one element: clamped, -st and step * stride stay in range */
+    if (st > n) st = n;
+    if (st < -n) st = -n;
     int64_t a, b;
     if (s->has & ND_SUB_HAS_START) {
         a = s->start;

@@ -10,6 +10,7 @@
 #include "runtime/spmd.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Replicated test data: element f of any shape is val(f). */
@@ -224,6 +225,14 @@ START_TEST(test_subscript)
     ck_assert_int_eq(nd_arr_subscript(T, 3, s3, &R, &x), ND_OK);
     ck_assert_ptr_null(R);
     ck_assert(same_bits(x, val(119)));
+    /* steps beyond the axis take one element, INT64_MIN included */
+    nd_sub big[3] = {sl(0, 0, INT64_MIN, T_), sl(0, 0, INT64_MAX, T_), ix(0)};
+    ck_assert_int_eq(nd_arr_subscript(T, 3, big, &R, &x), ND_OK);
+    ck_assert(nd_arr_ndim(R) == 2 && nd_arr_size(R) == 1);
+    d = rowmajor(R);
+    ck_assert(same_bits(d[0], val(90)));
+    ND_FREE_N(d, 1);
+    nd_dm_free(R);
     /* errors */
     nd_sub e1[1] = {ix(4)}, e2[2] = {ALL, sl(0, 6, 1, S_ | E_)}, e3[1] = {sl(2, 2, 1, S_ | E_)};
     ck_assert_int_eq(nd_arr_subscript(T, 1, e1, &R, &x), ND_EPROG);
