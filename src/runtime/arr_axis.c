@@ -25,10 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* NaN wins, as in dm.c and numpy. */
-static double nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
-static double nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
-
 /* Collective: a rank-local allocation failure becomes every rank's ND_ENOMEM. */
 static nd_status agreed(bool ok)
 {
@@ -270,8 +266,8 @@ static void red_feed(red *r, const double *x, int64_t n)
         case ND_AX_SUM:
         case ND_AX_MEAN: r->v += y; break;
         case ND_AX_STD: r->v += r->pass == 0 ? y : d * d; break;
-        case ND_AX_MIN: r->v = first ? y : nan_min(r->v, y); break;
-        case ND_AX_MAX: r->v = first ? y : nan_max(r->v, y); break;
+        case ND_AX_MIN: r->v = first ? y : nd_nan_min(r->v, y); break;
+        case ND_AX_MAX: r->v = first ? y : nd_nan_max(r->v, y); break;
         case ND_AX_ARGMIN:
         case ND_AX_ARGMAX:
             if (first || (!isnan(r->v) &&
@@ -416,103 +412,113 @@ static void sblk_offsets_free(const sblk *g, int64_t *offr, int64_t *offc)
     if (offc) ND_FREE_N(offc, g->A->nloc ? (size_t)g->A->nloc : 1);
 }
 
-/* Rank-local: the sums of sblk_partials, the same order and bits, fast: column lines 8
- * at a time (eight independent chains, each in its column's order), row lines as a
- * vector of running sums per block of columns. */
-static void sum_partials(const sblk *g, const int64_t *offr, const int64_t *offc, double *part)
+/* Rank-local: a column's block c[0..n) in 8 lanes (lane q: elements q, q + 8, ...),
+ * folded ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)): a fixed order inside the
+ * block whatever the vector width, so the bits depend on the block size only. */
+static inline __attribute__((always_inline)) double block_sum(const double *c, int n)
+{
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int q = 0; q < 8; q++) acc[q] += c[i + q];
+    for (int q = 0; i + q < n; q++) acc[q] += c[i + q];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* Rank-local: min (max) of a column's block c[0..n), a NaN winning (the first NaN of
+ * the block).  Finite blocks: 8 lanes, then the lanes in order; plain compares, which
+ * vectorize.  Only 0.0 against -0.0 could tell the order apart, and it is fixed by the
+ * block size either way. */
+static inline __attribute__((always_inline)) double block_ext(const double *c, int n, bool is_max)
+{
+    double v = c[0];
+    int i = 1;
+    if (n >= 16) {
+        /* chk: x - x is 0 unless x is NaN or infinite; a non-zero sum sends the block to
+         * the exact fold */
+        double l[8], chk[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int q = 0; q < 8; q++) l[q] = c[q];
+        if (is_max)
+            for (i = 8; i + 8 <= n; i += 8)
+                for (int q = 0; q < 8; q++) {
+                    double x = c[i + q];
+                    chk[q] += x - x;
+                    l[q] = x > l[q] ? x : l[q];
+                }
+        else
+            for (i = 8; i + 8 <= n; i += 8)
+                for (int q = 0; q < 8; q++) {
+                    double x = c[i + q];
+                    chk[q] += x - x;
+                    l[q] = x < l[q] ? x : l[q];
+                }
+        double bad = 0.0;
+        for (int q = 0; q < 8; q++) bad += chk[q] + (l[q] - l[q]);
+        if (bad != 0.0 || bad != bad) { /* rare: the exact NaN-aware fold from the start */
+            v = c[0];
+            i = 1;
+        } else {
+            v = l[0];
+            for (int q = 1; q < 8; q++) v = (is_max ? l[q] > v : l[q] < v) ? l[q] : v;
+        }
+    }
+    for (; i < n; i++) v = is_max ? nd_nan_max(v, c[i]) : nd_nan_min(v, c[i]);
+    return v;
+}
+
+/* Rank-local: the sum (kind 0), min (2) or max (3) partials of sblk_partials.  Column
+ * lines: block_sum/block_ext per block.  Row lines: a vector of running values per block
+ * of columns, each row's elements in column order. */
+ND_VECTORIZE static void fast_partials(const sblk *g, const int64_t *offr, const int64_t *offc,
+                                       int kind, double *part)
 {
     const nd_dm *A = g->A;
     int mloc = A->mloc, nloc = A->nloc, nb = g->nb;
     size_t lld = (size_t)A->lld;
+    bool is_max = kind == 3;
     if (!g->rows) {
-        int lj = 0;
-        for (; lj + 8 <= nloc; lj += 8)
+        for (int lj = 0; lj < nloc; lj++) {
+            const double *c = A->a + (size_t)lj * lld;
             for (int r0 = 0; r0 < mloc; r0 += nb) {
-                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
-                double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-                const double *c = A->a + (size_t)lj * lld;
-                for (int li = r0; li < r1; li++)
-                    for (int q = 0; q < 8; q++) acc[q] += c[li + (size_t)q * lld];
-                for (int q = 0; q < 8; q++) part[offr[r0] + offc[lj + q]] = acc[q];
+                int len = r0 + nb < mloc ? nb : mloc - r0;
+                part[offr[r0] + offc[lj]] =
+                    kind == 0 ? block_sum(c + r0, len) : block_ext(c + r0, len, is_max);
             }
-        for (; lj < nloc; lj++)
-            for (int r0 = 0; r0 < mloc; r0 += nb) {
-                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
-                double acc = 0.0;
-                const double *c = A->a + (size_t)lj * lld;
-                for (int li = r0; li < r1; li++) acc += c[li];
-                part[offr[r0] + offc[lj]] = acc;
-            }
+        }
         return;
     }
     double *acc = ND_SCRATCH_N(double, mloc ? (size_t)mloc : 1);
     if (!acc) { /* the plain loop, in the same order */
         for (int lj = 0; lj < nloc; lj++)
-            for (int li = 0; li < mloc; li++) part[offr[li] + offc[lj]] += A->a[li + lj * lld];
-        return;
-    }
-    for (int c0 = 0; c0 < nloc; c0 += nb) {
-        int c1 = c0 + nb < nloc ? c0 + nb : nloc;
-        memset(acc, 0, (size_t)mloc * sizeof *acc);
-        for (int lj = c0; lj < c1; lj++) {
-            const double *c = A->a + (size_t)lj * lld;
-            for (int li = 0; li < mloc; li++) acc[li] += c[li];
-        }
-        for (int li = 0; li < mloc; li++) part[offr[li] + offc[c0]] = acc[li];
-    }
-    ND_FREE_N(acc, mloc ? (size_t)mloc : 1);
-}
-
-/* Rank-local: the min (max) partials of sblk_partials, as sum_partials walks them: the
- * first element of a block starts its partial, nan_min (nan_max) folds the rest. */
-static void ext_partials(const sblk *g, const int64_t *offr, const int64_t *offc, double *part,
-                         bool is_max)
-{
-    const nd_dm *A = g->A;
-    int mloc = A->mloc, nloc = A->nloc, nb = g->nb;
-    size_t lld = (size_t)A->lld;
-    if (!g->rows) { /* 8 columns at a time: independent chains */
-        int lj = 0;
-        for (; lj + 8 <= nloc; lj += 8)
-            for (int r0 = 0; r0 < mloc; r0 += nb) {
-                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
-                const double *c = A->a + (size_t)lj * lld;
-                double v[8];
-                for (int q = 0; q < 8; q++) v[q] = c[r0 + (size_t)q * lld];
-                if (is_max)
-                    for (int li = r0 + 1; li < r1; li++)
-                        for (int q = 0; q < 8; q++) v[q] = nan_max(v[q], c[li + (size_t)q * lld]);
-                else
-                    for (int li = r0 + 1; li < r1; li++)
-                        for (int q = 0; q < 8; q++) v[q] = nan_min(v[q], c[li + (size_t)q * lld]);
-                for (int q = 0; q < 8; q++) part[offr[r0] + offc[lj + q]] = v[q];
+            for (int li = 0; li < mloc; li++) {
+                double *p = &part[offr[li] + offc[lj]], x = A->a[li + lj * lld];
+                bool first = lj % nb == 0;
+                *p = kind == 0 ? *p + x : first ? x : is_max ? nd_nan_max(*p, x) : nd_nan_min(*p, x);
             }
-        for (; lj < nloc; lj++) {
-            const double *c = A->a + (size_t)lj * lld;
-            for (int r0 = 0; r0 < mloc; r0 += nb) {
-                int r1 = r0 + nb < mloc ? r0 + nb : mloc;
-                double v = c[r0];
-                if (is_max)
-                    for (int li = r0 + 1; li < r1; li++) v = nan_max(v, c[li]);
-                else
-                    for (int li = r0 + 1; li < r1; li++) v = nan_min(v, c[li]);
-                part[offr[r0] + offc[lj]] = v;
-            }
-        }
         return;
     }
     for (int c0 = 0; c0 < nloc; c0 += nb) {
         int c1 = c0 + nb < nloc ? c0 + nb : nloc;
         const double *first = A->a + (size_t)c0 * lld;
-        for (int li = 0; li < mloc; li++) part[offr[li] + offc[c0]] = first[li];
-        for (int lj = c0 + 1; lj < c1; lj++) {
-            const double *c = A->a + (size_t)lj * lld;
-            for (int li = 0; li < mloc; li++) {
-                double *p = &part[offr[li] + offc[c0]];
-                *p = is_max ? nan_max(*p, c[li]) : nan_min(*p, c[li]);
+        if (kind == 0) {
+            memset(acc, 0, (size_t)mloc * sizeof *acc);
+            for (int lj = c0; lj < c1; lj++) {
+                const double *c = A->a + (size_t)lj * lld;
+                for (int li = 0; li < mloc; li++) acc[li] += c[li];
+            }
+        } else {
+            memcpy(acc, first, (size_t)mloc * sizeof *acc);
+            for (int lj = c0 + 1; lj < c1; lj++) {
+                const double *c = A->a + (size_t)lj * lld;
+                if (is_max)
+                    for (int li = 0; li < mloc; li++) acc[li] = nd_nan_max(acc[li], c[li]);
+                else
+                    for (int li = 0; li < mloc; li++) acc[li] = nd_nan_min(acc[li], c[li]);
             }
         }
+        for (int li = 0; li < mloc; li++) part[offr[li] + offc[c0]] = acc[li];
     }
+    ND_FREE_N(acc, mloc ? (size_t)mloc : 1);
 }
 
 /* Collective: part[blk + line * nblk] for the kind (0 sum, 1 sum of squared deviations
@@ -524,52 +530,29 @@ static nd_status sblk_partials(const sblk *g, int kind, const double *mean, doub
     size_t np = (size_t)g->nlines * (size_t)g->nblk;
     int64_t *offr = NULL, *offc = NULL;
     double *part = ND_ALLOC_N(double, np ? np : 1);
-    bool *seen = ND_ALLOC_N(bool, np ? np : 1);
-    nd_status st = agreed(part && seen);
+    nd_status st = agreed(part != NULL);
     if (st == ND_OK) st = sblk_offsets(g, &offr, &offc);
     if (st != ND_OK) {
         if (part) ND_FREE_N(part, np ? np : 1);
-        if (seen) ND_FREE_N(seen, np ? np : 1);
         sblk_offsets_free(g, offr, offc);
         return st;
     }
     nd_dm_host(A);
-    if (kind == 0 || kind == 2 || kind == 3) {
-        if (kind == 0) sum_partials(g, offr, offc, part);
-        else ext_partials(g, offr, offc, part, kind == 3);
-        goto combine;
-    }
-    /* Columns outer, rows inner: for column lines the block's elements come in order;
-     * for row lines each element continues its row's partial, also in order. */
-    for (int lj = 0; lj < A->nloc; lj++) {
-        const double *col = A->a + (size_t)lj * A->lld;
-        int64_t oc = offc[lj];
-        switch (kind) {
-        case 0:
-            for (int li = 0; li < A->mloc; li++) part[offr[li] + oc] += col[li];
-            break;
-        case 1:
-            for (int li = 0; li < A->mloc; li++) {
-                int64_t k = offr[li] + oc;
-                double d = col[li] - mean[k / g->nblk];
-                part[k] += d * d;
-            }
-            break;
-        case 4:
-            for (int li = 0; li < A->mloc; li++) part[offr[li] + oc] += col[li] != 0.0;
-            break;
-        default:
-            for (int li = 0; li < A->mloc; li++) {
-                int64_t k = offr[li] + oc;
-                double x = col[li];
-                part[k] = !seen[k] ? x : kind == 2 ? nan_min(part[k], x) : nan_max(part[k], x);
-                seen[k] = true;
-            }
-            break;
+    if (kind == 0 || kind == 2 || kind == 3)
+        fast_partials(g, offr, offc, kind, part);
+    else /* columns outer, rows inner: each element continues its line's partial in order */
+        for (int lj = 0; lj < A->nloc; lj++) {
+            const double *col = A->a + (size_t)lj * A->lld;
+            int64_t oc = offc[lj];
+            if (kind == 1)
+                for (int li = 0; li < A->mloc; li++) {
+                    int64_t k = offr[li] + oc;
+                    double d = col[li] - mean[k / g->nblk];
+                    part[k] += d * d;
+                }
+            else
+                for (int li = 0; li < A->mloc; li++) part[offr[li] + oc] += col[li] != 0.0;
         }
-    }
-combine:
-    ND_FREE_N(seen, np ? np : 1);
     sblk_offsets_free(g, offr, offc);
     st = nd_dm_combine(part, np);
     if (st != ND_OK) {
@@ -662,7 +645,7 @@ static nd_status reduce_storage(nd_axis_op op, const nd_dm *A, bool rows, nd_dm 
         } else if (op == ND_AX_MIN || op == ND_AX_MAX) {
             v = part[k * g.nblk];
             for (int64_t b = 1; b < g.nblk; b++)
-                v = op == ND_AX_MIN ? nan_min(v, part[b + k * g.nblk]) : nan_max(v, part[b + k * g.nblk]);
+                v = op == ND_AX_MIN ? nd_nan_min(v, part[b + k * g.nblk]) : nd_nan_max(v, part[b + k * g.nblk]);
         } else {
             for (int64_t b = 0; b < g.nblk; b++) v += part[b + k * g.nblk];
             if (op == ND_AX_MEAN || op == ND_AX_STD) v /= (double)L;

@@ -671,15 +671,6 @@ double nd_ew_apply(nd_ew_op op, double x, double y)
         double x = a[k], y = s;                                                          \
         c[k] = (EXPR);                                                                   \
     }
-/* gcc's -O2 vectorizes only loops whose trip count needs no scalar remainder; these
- * loops are the elementwise work of every array expression (docs/arrays.md), so they ask
- * for the dynamic cost model (about 2x on AVX-512 at 10^6 elements). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define ND_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
-#else
-#define ND_VECTORIZE
-#endif
-
 /* c = a op b, or s op b (a NULL), or a op s (b NULL). */
 ND_VECTORIZE static void ew_host(nd_ew_op op, const double *a, const double *b, double s,
                     double *c, size_t n)
@@ -846,8 +837,6 @@ nd_status nd_dm_map(nd_map_fn f, const nd_dm *A, nd_dm **out)
  * block-row, or one row of a block-column) and is accumulated in a fixed order inside
  * the block: columns outer, rows inner. */
 
-static double nan_min(double acc, double x) { return (x < acc || isnan(x)) && !isnan(acc) ? x : acc; }
-static double nan_max(double acc, double x) { return (x > acc || isnan(x)) && !isnan(acc) ? x : acc; }
 
 /* Collective.  Fills part[bi + bj * nbr] for every global block, then combines. */
 void nd_dm_local_partials(const nd_dm *A, const double *a, const double *b, int kind,
@@ -870,8 +859,8 @@ void nd_dm_local_partials(const nd_dm *A, const double *a, const double *b, int 
                     switch (kind) {
                     case P_SUM: acc += x; break;
                     case P_SUMSQ: acc += x * x; break;
-                    case P_MIN: acc = nan_min(acc, x); break;
-                    case P_MAX: acc = nan_max(acc, x); break;
+                    case P_MIN: acc = nd_nan_min(acc, x); break;
+                    case P_MAX: acc = nd_nan_max(acc, x); break;
                     case P_DOT: acc += x * b[li + (size_t)lj * A->lld]; break;
                     }
                 }
@@ -961,7 +950,7 @@ static nd_status reduce_lines(const nd_dm *A, bool per_row, double *out)
     for (int64_t k = 0; k < nlines; k++) {
         double s = 0.0;
         for (int64_t b = 0; b < nblk; b++) s += part[b + k * nblk];
-        best = k == 0 ? s : nan_max(best, s);
+        best = k == 0 ? s : nd_nan_max(best, s);
     }
     ND_FREE_N(part, np);
     *out = best;
@@ -998,8 +987,8 @@ static nd_status reduce_blocks(const nd_dm *A, const nd_dm *B, int kind, double 
     double acc = kind == P_MIN || kind == P_MAX ? part[0] : 0.0;
     for (size_t b = 0; b < np; b++) { /* bi fastest: column-major over blocks */
         switch (kind) {
-        case P_MIN: acc = nan_min(acc, part[b]); break;
-        case P_MAX: acc = nan_max(acc, part[b]); break;
+        case P_MIN: acc = nd_nan_min(acc, part[b]); break;
+        case P_MAX: acc = nd_nan_max(acc, part[b]); break;
         default: acc += part[b]; break;
         }
     }

@@ -617,6 +617,17 @@ is exact; the lines marked `*` (random data) need only be the same at every rank
         p.check('print(argmin(C, %d)[-1], sum(argmin(C, %d)), sum(argmax(C, %d)), mean(C, %d)[64])' % ((ax,) * 4),
                 f(_reduce_axis(np.argmin, C, ax).flat[-1]), f(C.argmin(axis=ax).sum()), f(C.argmax(axis=ax).sum()),
                 f(C.mean(axis=ax)[64]))
+    # min/max along an axis over blocks long enough for the 8-lane loop: NaN wins, an
+    # infinity is a value, -0.0 equals 0.0; blocks without them take the fast path.
+    nan, inf = float('nan'), float('inf')
+    W = np.mod(rs(ar(0, 7000), (100, 70)) * 7, 13) - 6.0
+    for (i, j, x) in [(3, 5, nan), (80, 6, nan), (70, 7, inf), (10, 8, -inf), (99, 69, nan), (0, 9, nan), (63, 10, inf)]:
+        W[i, j] = x
+    p.src('let W = reshape(arange(0, 7000), [100, 70]) * 7 % 13 - 6\nlet nan = 0.0 / 0.0\nlet inf = 1.0 / 0.0\n'
+          'W[3, 5] = nan\nW[80, 6] = nan\nW[70, 7] = inf\nW[10, 8] = -inf\nW[99, 69] = nan\nW[0, 9] = nan\nW[63, 10] = inf')
+    for ax in [0, 1]:
+        p.check('print(tolist(max(W, %d)), tolist(min(W, %d)))' % (ax, ax),
+                tl(_reduce_axis(np.max, W, ax)), tl(_reduce_axis(np.min, W, ax)))
     p.check('print(sum(C), argmax(C), argmin(C), sum(arange(0, 130), 0), argmax(arange(0, 130) % 65, 0))',
             f(C.sum()), int(C.argmax()), int(C.argmin()), f(ar(0, 130).sum()), int(np.mod(ar(0, 130), 65).argmax()))
     # Random data: bit-identical at every rank count (the values themselves are checked
