@@ -28,6 +28,10 @@ nd_status nd_dm_alloc_raw(int64_t m, int64_t n, nd_dm **out);
  * k < n: the host loop of the elementwise operations (c may be a or b). */
 void nd_dm_ew_run(nd_ew_op op, const double *a, const double *b, double s, double *c, size_t n);
 
+/* Rank-local, for tests: exp(x) as the array operations compute it (within about 1 ulp
+ * of libm's). */
+double nd_exp_array_value(double x);
+
 /* Rank-local, for tests: the piece size of arr.c's element moves (0: the default). */
 void nd_arr_set_piece_elems(size_t n);
 

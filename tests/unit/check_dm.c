@@ -60,7 +60,7 @@ static void fd_ew_scalar(nd_ew_op op, const double *a, double x, bool left, doub
 }
 static void fd_map(nd_map_fn f, const double *a, double *c, size_t n)
 {
-    static double (*const fn[])(double) = {NULL, fabs, sqrt, exp,  log,  sin, cos,
+    static double (*const fn[])(double) = {NULL, fabs, sqrt, nd_exp_array_value,  log,  sin, cos,
                                            tanh, tan,  atan, floor, ceil, round};
     for (size_t k = 0; k < n; k++) c[k] = f == ND_MAP_NEG ? -a[k] : fn[f](a[k]);
 }
@@ -706,7 +706,7 @@ START_TEST(test_elementwise)
         free_cm(c, C), free_cm(l, L), free_cm(r, R);
         nd_dm_free(C), nd_dm_free(L), nd_dm_free(R);
     }
-    double (*const fns[])(double) = {NULL, fabs, sqrt,  exp,  log,  sin,  cos,
+    double (*const fns[])(double) = {NULL, fabs, sqrt,  nd_exp_array_value,  log,  sin,  cos,
                                      tanh, tan,  atan,  floor, ceil, round};
     for (int f = ND_MAP_NEG; f <= ND_MAP_ROUND; f++) {
         nd_dm *C;
@@ -728,6 +728,45 @@ START_TEST(test_elementwise)
     ck_assert_ptr_null(X);
     free_cm(a, A), free_cm(b, B);
     nd_dm_free(A), nd_dm_free(B), nd_dm_free(A23), nd_dm_free(A32);
+}
+END_TEST
+
+/* The arrays' exp (dm.c exp_host) against libm: within 1 ulp over the whole range, the
+ * same value through an array of any length (the vector loop and its remainder), libm's
+ * value outside [-708, 709], exactly 1 at zero. */
+static double ulps(double x, double y)
+{
+    if (x == y || (isnan(x) && isnan(y))) return 0;
+    return fabs(x - y) / (nextafter(fabs(y), INFINITY) - fabs(y));
+}
+
+START_TEST(test_exp_array)
+{
+    double worst = 0.0;
+    for (double x = -708.0; x < 709.0; x += 0.0137) worst = fmax(worst, ulps(nd_exp_array_value(x), exp(x)));
+    for (double x = -1.0; x < 1.0; x += 1.1e-5) worst = fmax(worst, ulps(nd_exp_array_value(x), exp(x)));
+    ck_assert_msg(worst <= 1.0, "exp: %.3f ulp from libm", worst);
+    const double special[] = {0.0, -0.0, NAN, INFINITY, -INFINITY, -708.0, -708.5, -745.0,
+                              -745.2, -800.0, 709.0, 709.7, 709.8, 1e300, -1e300, 5e-324};
+    for (size_t k = 0; k < ND_ARRAY_LEN(special); k++)
+        ck_assert_msg(ulps(nd_exp_array_value(special[k]), exp(special[k])) <= 1.0,
+                      "exp(%g) = %g, libm %g", special[k], nd_exp_array_value(special[k]), exp(special[k]));
+    ck_assert(nd_exp_array_value(0.0) == 1.0 && nd_exp_array_value(-0.0) == 1.0);
+    /* through nd_dm_map: lengths around the chunk and vector widths, specials inside */
+    for (int64_t n = 1; n <= 1100; n += 181) {
+        nd_dm *A, *C;
+        ck_assert_int_eq(nd_dm_zeros(n, 1, &A), ND_OK);
+        for (int64_t i = 0; i < n; i++)
+            ck_assert_int_eq(nd_dm_set(A, i, 0, i % 7 == 3 ? special[i % ND_ARRAY_LEN(special)] : (double)i * 0.37 - 200.0), ND_OK);
+        ck_assert_int_eq(nd_dm_map(ND_MAP_EXP, A, &C), ND_OK);
+        for (int64_t i = 0; i < n; i++) {
+            double x, y;
+            ck_assert_int_eq(nd_dm_get(A, i, 0, &x), ND_OK);
+            ck_assert_int_eq(nd_dm_get(C, i, 0, &y), ND_OK);
+            ck_assert(same_bits(y, nd_exp_array_value(x)));
+        }
+        nd_dm_free(A), nd_dm_free(C);
+    }
 }
 END_TEST
 
@@ -1530,7 +1569,7 @@ int main(int argc, char **argv)
     const TTest *tc_tests[] = {
         test_spmd_basics, test_spmd_check, test_solo_mode, test_construct, test_rand,
         test_get_set_slice_assign, test_shape_ops, test_redist_shape, test_redist_pieces,
-        test_elementwise, test_matmul, test_reductions, test_solve_inv_det,
+        test_elementwise, test_exp_array, test_matmul, test_reductions, test_solve_inv_det,
         test_cholesky_qr, test_eigh_svd, test_h5_roundtrip, test_h5_nd, NULL};
     nd_check_tcase(s, "core", 240, tc_tests);
     /* Everything again through the residency code with the fake device. */
