@@ -457,6 +457,33 @@ nd_status nd_arr_deposit(nd_dm *A, size_t n, const int64_t *flats, const double 
 
 /* ---- strided views ---------------------------------------------------------------- */
 
+/* Rank-local: out[l] := off + sum idx[k] * stride[k] for the multi-index idx (nd
+ * entries of shape) of the global index of each local index l < nloc (blocks of nb,
+ * this rank at position me of np); consecutive global indices step the index like an
+ * odometer instead of dividing. */
+static void odometer(int nloc, int nb, int me, int np, int nd, const int64_t *shape,
+                     const int64_t *stride, int64_t off, int64_t *idx, int64_t *out)
+{
+    int64_t prev = -2, s = off;
+    for (int l = 0; l < nloc; l++) {
+        int64_t g = nd_dm_global(l, nb, me, np);
+        if (g == prev + 1) {
+            for (int k = nd - 1; k >= 0; k--) {
+                s += stride[k];
+                if (++idx[k] < shape[k]) break;
+                s -= idx[k] * stride[k];
+                idx[k] = 0;
+            }
+        } else {
+            unflatten(g, nd, shape, idx);
+            s = off;
+            for (int k = 0; k < nd; k++) s += idx[k] * stride[k];
+        }
+        out[l] = s;
+        prev = g;
+    }
+}
+
 /* Rank-local: for the local part of an array X of the given shape, the contribution of
  * each local row and column to off + sum idx[k] * stride[k] (the fold makes the sum
  * separable: rows carry the leading dimensions, columns the trailing ones). */
@@ -469,18 +496,10 @@ static nd_status view_parts(const nd_dm *X, int nd, const int64_t *shape, int64_
     *rp = ND_ALLOC_N(int64_t, X->mloc ? (size_t)X->mloc : 1);
     *cp = ND_ALLOC_N(int64_t, X->nloc ? (size_t)X->nloc : 1);
     if (!*rp || !*cp) return ND_ENOMEM;
-    for (int li = 0; li < X->mloc; li++) {
-        unflatten(nd_dm_grow(X, li), tr, shape2, idx);
-        int64_t s = off;
-        for (int k = 0; k < tr; k++) s += idx[k] * stride2[k];
-        (*rp)[li] = s;
-    }
-    for (int lj = 0; lj < X->nloc; lj++) {
-        unflatten(nd_dm_gcol(X, lj), nd2 - tr, shape2 + tr, idx);
-        int64_t s = 0;
-        for (int k = 0; k < nd2 - tr; k++) s += idx[k] * stride2[tr + k];
-        (*cp)[lj] = s;
-    }
+    int nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    odometer(X->mloc, X->nb, myrow, nprow, tr, shape2, stride2, off, idx, *rp);
+    odometer(X->nloc, X->nb, mycol, npcol, nd2 - tr, shape2 + tr, stride2 + tr, 0, idx, *cp);
     return ND_OK;
 }
 
@@ -1071,6 +1090,70 @@ nd_status nd_arr_subscript(const nd_dm *A, int nsub, const nd_sub *subs, nd_dm *
         return ND_OK;
     }
     return nd_arr_view(A, sel.nd, sel.shape, sel.off, sel.stride, out);
+}
+
+nd_status nd_arr_ew_subscript(nd_ew_op op, const nd_dm *X, double s, const nd_dm *A, int nsub,
+                              const nd_sub *subs, bool sub_left, nd_dm *W, nd_dm **out)
+{
+    *out = NULL;
+    if (nd_spmd_size() != 1 || nd_dm_dev) return ND_OK;
+    selection sel;
+    ND_TRY(select_subs(A, nsub, subs, &sel));
+    if (sel.scalar || (X && (X->nd != sel.nd ||
+                             memcmp(X->shape, sel.shape, (size_t)sel.nd * sizeof *sel.shape))))
+        return ND_OK;
+    nd_dm *C = W;
+    if (!C) ND_TRY(arr_alloc_raw(sel.nd, sel.shape, &C));
+    int mloc = C->mloc, nloc = C->nloc;
+    size_t mr = mloc ? (size_t)mloc : 1, nr = nloc ? (size_t)nloc : 1;
+    int64_t *rp = NULL, *cp = NULL, *ra = ND_SCRATCH_N(int64_t, mr), *ca = ND_SCRATCH_N(int64_t, nr);
+    int *start = ND_SCRATCH_N(int, mr + 1);
+    double *col = ND_SCRATCH_N(double, mr);
+    bool ok = ra && ca && start && col &&
+              view_parts(C, sel.nd, sel.shape, sel.off, sel.stride, &rp, &cp) == ND_OK &&
+              separable(mloc, nloc, rp, cp, A->n, ra, ca);
+    /* stretches of consecutive selected rows (one for a 2-D slice, one per row of the
+     * leading axes for a k-D one) are read in place; short ones are gathered first */
+    int nst = 0;
+    for (int li = 0; ok && li < mloc; li++)
+        if (li == 0 || ra[li] != ra[li - 1] + 1) start[nst++] = li;
+    if (ok) start[nst] = mloc;
+    bool in_place = nst * 8 <= mloc;
+    if (ok) {
+        nd_dm_host(A);
+        if (X) nd_dm_host(X);
+        nd_dm_host_w(C);
+        for (int lj = 0; lj < nloc; lj++) {
+            const double *y = A->a + ca[lj] * (int64_t)A->lld;
+            const double *x = X ? X->a + (size_t)lj * X->lld : NULL;
+            double *c = C->a + (size_t)lj * C->lld;
+            if (!in_place) {
+                for (int li = 0; li < mloc; li++) col[li] = y[ra[li]];
+                if (sub_left) nd_dm_ew_run(op, col, x, s, c, (size_t)mloc);
+                else nd_dm_ew_run(op, x, col, s, c, (size_t)mloc);
+                continue;
+            }
+            for (int k = 0; k < nst; k++) {
+                int l0 = start[k];
+                size_t len = (size_t)(start[k + 1] - l0);
+                const double *ys = y + ra[l0], *xs = x ? x + l0 : NULL;
+                if (sub_left) nd_dm_ew_run(op, ys, xs, s, c + l0, len);
+                else nd_dm_ew_run(op, xs, ys, s, c + l0, len);
+            }
+        }
+    }
+    if (ra) ND_FREE_N(ra, mr);
+    if (ca) ND_FREE_N(ca, nr);
+    if (start) ND_FREE_N(start, mr + 1);
+    if (col) ND_FREE_N(col, mr);
+    if (rp) ND_FREE_N(rp, mr);
+    if (cp) ND_FREE_N(cp, nr);
+    if (!ok) {
+        if (C != W) nd_dm_free(C);
+        return ra && ca && start && col ? ND_OK : ND_ENOMEM;
+    }
+    *out = C;
+    return ND_OK;
 }
 
 /* Rank-local: whether index i of an axis of n lies in subscript sub (NULL: the whole

@@ -10,6 +10,8 @@
 
 #include "runtime/arr.h"
 #include "runtime/dm.h"
+#include "runtime/spmd.h"
+#include "runtime/stats.h"
 
 #include <inttypes.h>
 
@@ -424,4 +426,64 @@ nd_status nd_val_setslice(nd_vm *vm, nd_value c, const nd_value *bounds, unsigne
     ND_TRY(nd_val_to_double(v, "a block value", &d));
     ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, ND_OP_SETSLICE, "[:]="));
     return nd_dm_assign_scalar(A, r0, r1, c0, c1, d);
+}
+
+nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n, unsigned x,
+                        int op, nd_value other, bool sub_left, bool other_dead, nd_value *out,
+                        bool *done, bool *reused)
+{
+    *done = *reused = false;
+    if (nd_spmd_size() != 1 || c.type != ND_T_MATRIX) return ND_OK;
+    const nd_dm *A = ND_AS_MATRIX(c)->dm;
+    nd_sub subs[256];
+    unsigned nsub = n;
+    if (n == 0) { /* GETSLICE: both subscripts slices, its own bounds checks first */
+        if (x != 0) return ND_OK;
+        if (block_fast(A, regs)) {
+            int64_t r0 = 0, r1 = 0, c0 = 0, c1 = 0;
+            ND_TRY(resolve_block(A, regs, x, &r0, &r1, &c0, &c1));
+            const uint8_t both = ND_SUB_HAS_START | ND_SUB_HAS_STOP;
+            subs[0] = (nd_sub){.kind = ND_SUB_SLICE, .start = r0, .stop = r1, .has = both};
+            subs[1] = (nd_sub){.kind = ND_SUB_SLICE, .start = c0, .stop = c1, .has = both};
+        } else {
+            ND_TRY(block_subs(regs, x, subs));
+        }
+        nsub = 2;
+    } else {
+        ND_TRY(read_subs(regs, n, subs));
+    }
+    nd_ew_op ew;
+    switch (op) {
+    case ND_OP_ADD: case ND_OP_ADDK: ew = ND_EW_ADD; break;
+    case ND_OP_SUB: case ND_OP_SUBK: ew = ND_EW_SUB; break;
+    case ND_OP_MUL: case ND_OP_MULK: ew = ND_EW_MUL; break;
+    case ND_OP_DIV: ew = ND_EW_DIV; break;
+    default: return ND_OK;
+    }
+    const nd_dm *X = NULL;
+    double s = 0.0;
+    if (other.type == ND_T_MATRIX) X = ND_AS_MATRIX(other)->dm;
+    else if (other.type == ND_T_INT) s = (double)other.as.i;
+    else if (other.type == ND_T_FLOAT) s = other.as.f;
+    else return ND_OK;
+    nd_dm *W = X && other_dead && other.as.o->rc == 1 ? ND_AS_MATRIX(other)->dm : NULL;
+    nd_dm *r = NULL;
+    nd_stats_begin(ND_STATS_LA);
+    nd_status st = nd_arr_ew_subscript(ew, X, s, A, (int)nsub, subs, sub_left, W, &r);
+    nd_stats_end(ND_STATS_LA);
+    ND_TRY(st);
+    if (!r) return ND_OK;
+    /* one rank: the checks of the two instructions cannot fail, but keep their count */
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, n ? ND_OP_GETSUB : ND_OP_GETSLICE, "[]"));
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, "+"));
+    nd_stats_add_flops((double)nd_dm_rows(r) * (double)nd_dm_cols(r));
+    nd_vm_count_work(vm);
+    nd_vm_count_work(vm);
+    *done = true;
+    if (r == W) {
+        *reused = true;
+        *out = other;
+        return ND_OK;
+    }
+    return nd_matrix_value(r, out);
 }

@@ -395,6 +395,33 @@ static nd_status array_logic(const char *op, const char *instead)
     return nd_err_set(ND_EPROG, "%s: an array operand; use %s", op, instead);
 }
 
+/* Whether nx, the instruction after a GETSUB or GETSLICE into register slot, is an
+ * elementwise +, -, * or / that consumes slot as a dead temporary (its x flags): then
+ * the two run as one (nd_val_sub_ew) and the selection is never copied.  *other: the
+ * other operand's register, -1 for the K forms' constant. */
+static inline bool sub_ew_next(const nd_instr *nx, unsigned slot, bool *sub_left, int *other,
+                               bool *other_dead)
+{
+    switch (nx->op) {
+    case ND_OP_ADD: case ND_OP_SUB: case ND_OP_MUL: case ND_OP_DIV:
+        if (nx->b == nx->c) return false;
+        if (nx->b == slot && (nx->x & 1)) {
+            *sub_left = true, *other = nx->c, *other_dead = nx->x & 2;
+            return true;
+        }
+        if (nx->c == slot && (nx->x & 2)) {
+            *sub_left = false, *other = nx->b, *other_dead = nx->x & 1;
+            return true;
+        }
+        return false;
+    case ND_OP_ADDK: case ND_OP_SUBK: case ND_OP_MULK:
+        *sub_left = true, *other = -1, *other_dead = false;
+        return nx->b == slot && (nx->x & 1);
+    default:
+        return false;
+    }
+}
+
 /* ---- the dispatch loop ---- */
 
 /* A bit per type that holds a reference (ND_IS_OBJ), for RET's scan. */
@@ -1023,6 +1050,26 @@ static nd_status run_loop(nd_vm *vm)
     {
         nd_value out;
         SAVE_PC();
+#define NSUB 0
+        {
+            bool sub_left, odead, done, reused;
+            int oreg;
+            if (UNLIKELY(sub_ew_next(pc, INS.a, &sub_left, &oreg, &odead))) {
+                const nd_instr *nx = pc;
+                TRY(nd_val_sub_ew(vm, R[INS.b], &R[INS.c], NSUB, INS.x, nx->op,
+                                  oreg < 0 ? K[nx->c] : R[oreg], sub_left, odead, &out, &done,
+                                  &reused));
+                if (done) {
+                    if (reused) R[oreg] = ND_NIL; /* its reference is in out */
+                    nd_val_set(&R[nx->a], out);
+                    if (INS.a != nx->a) nd_val_set(&R[INS.a], ND_NIL);
+                    pc++;
+                    COUNT_WORK();
+                    DISPATCH();
+                }
+            }
+        }
+#undef NSUB
         TRY(nd_val_getslice(vm, R[INS.b], &R[INS.c], INS.x, &out));
         nd_val_set(&R[INS.a], out);
         DISPATCH();
@@ -1073,6 +1120,26 @@ static nd_status run_loop(nd_vm *vm)
     {
         nd_value out;
         SAVE_PC();
+#define NSUB INS.x
+        {
+            bool sub_left, odead, done, reused;
+            int oreg;
+            if (UNLIKELY(sub_ew_next(pc, INS.a, &sub_left, &oreg, &odead))) {
+                const nd_instr *nx = pc;
+                TRY(nd_val_sub_ew(vm, R[INS.b], &R[INS.c], NSUB, INS.x, nx->op,
+                                  oreg < 0 ? K[nx->c] : R[oreg], sub_left, odead, &out, &done,
+                                  &reused));
+                if (done) {
+                    if (reused) R[oreg] = ND_NIL; /* its reference is in out */
+                    nd_val_set(&R[nx->a], out);
+                    if (INS.a != nx->a) nd_val_set(&R[INS.a], ND_NIL);
+                    pc++;
+                    COUNT_WORK();
+                    DISPATCH();
+                }
+            }
+        }
+#undef NSUB
         TRY(nd_val_getsub(vm, R[INS.b], &R[INS.c], INS.x, &out));
         nd_val_set(&R[INS.a], out);
         COUNT_WORK();

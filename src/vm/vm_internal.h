@@ -107,6 +107,15 @@ nd_status nd_val_getsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
                         nd_value *out);
 nd_status nd_val_setsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
                         nd_value v);
+/* GETSUB (n subscripts as above) or GETSLICE (n = 0, bounds in regs, x its flags) of c
+ * fused with the next instruction, the elementwise op (ADD, SUB, MUL, DIV or their K
+ * forms) of the selection and other, when the selection is a dead temporary there (vm.c):
+ * one rank only, the selection never copied.  *out NULL: not done (the caller runs the
+ * two instructions); else the result, written into other's array when other_dead and
+ * nothing else holds it (*reused then). */
+nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n, unsigned x,
+                        int op, nd_value other, bool sub_left, bool other_dead, nd_value *out,
+                        bool *done, bool *reused);
 /* Number helpers shared with builtins. */
 nd_status nd_val_to_double(nd_value v, const char *what, double *out);
 nd_status nd_val_float_to_int(double f, const char *what, int64_t *out);

@@ -914,6 +914,42 @@ trips (row-major datasets); the catalog lives in the run's scratch directory.
 
 # ---- error programs --------------------------------------------------------------------
 
+def arr_slice_ops():
+    p = Prog('arr_slice_ops', """
+Slices combined elementwise (a stencil): the selection feeds +, -, * or / directly (at one
+rank without a copy), on either side, with numbers, steps and negative bounds, 2-D slices
+(also with one index, which stays 2-D), and a temporary reused in place.
+""", exact=True)
+    U = np.mod(rs(ar(0, 336), (6, 7, 8)) * 7, 11) - 5
+    p.src('let U = reshape(arange(0, 336), [6, 7, 8]) * 7 % 11 - 5')
+    S = (U[1:-1, 1:-1, 1:-1] * -6.0 + U[2:, 1:-1, 1:-1] + U[:-2, 1:-1, 1:-1] + U[1:-1, 2:, 1:-1] +
+         U[1:-1, :-2, 1:-1] + U[1:-1, 1:-1, 2:] + U[1:-1, 1:-1, :-2])
+    p.src('let S = U[1:-1, 1:-1, 1:-1] * -6.0 + U[2:, 1:-1, 1:-1] + U[:-2, 1:-1, 1:-1] +\n'
+          '    U[1:-1, 2:, 1:-1] + U[1:-1, :-2, 1:-1] + U[1:-1, 1:-1, 2:] + U[1:-1, 1:-1, :-2]')
+    p.check('print(S, tolist(S))', box(S), tl(S))
+    V = U[1:, :, ::2] * 1.0
+    p.src('let V = U[1:, :, ::2] * 1.0')
+    p.check('print(tolist(V - U[:-1, :, 1::2]), tolist(U[::-1, 1:, 3] / 2))',
+            tl(V - U[:-1, :, 1::2]), tl(U[::-1, 1:, 3] / 2))
+    p.check('print(tolist(2 - U[1:, 1:, 5]), tolist(U[0, 1:, 1:] - 0.5), tolist(3 * U[2, :, 1:4] + U[3, :, 0:3]))',
+            tl(2 - U[1:, 1:, 5]), tl(U[0, 1:, 1:] - 0.5), tl(3 * U[2, :, 1:4] + U[3, :, 0:3]))
+    p.check('print(tolist(U[1:3, 2:5, 1:] + U[1:3, 2:5, :-1] * U[0:2, 0:3, 0:7]))',
+            tl(U[1:3, 2:5, 1:] + U[1:3, 2:5, :-1] * U[0:2, 0:3, 0:7]))
+    M = np.mod(rs(ar(0, 42), (6, 7)) * 5, 9) - 4
+    p.src('let M = reshape(arange(0, 42), [6, 7]) * 5 % 9 - 4')
+    p.check('print(tolist(M[1:-1, 1:-1] + M[2:, :-2]), tolist(M[0:3, 1:4] * M[1:4, 0:3]))',
+            tl(M[1:-1, 1:-1] + M[2:, :-2]), tl(M[0:3, 1:4] * M[1:4, 0:3]))
+    p.check('print(M[1:3, 2] + 1, tolist(M[1:3, 2] + 1), tolist((M[1:, :] * 2) + M[:-1, :]))',
+            box(M[1:3, 2:3]), tl(M[1:3, 2:3] + 1), tl(M[1:, :] * 2 + M[:-1, :]))
+    p.check('print(tolist(M[:, 1:] - M[:, :-1]), tolist(M[1:, :] / M[0:1, :]))',
+            tl(M[:, 1:] - M[:, :-1]), tl(M[1:, :] / M[0:1, :]))
+    # the selection is an ordinary value when kept: the same results
+    p.src('let T = U[2:, 1:-1, 1:-1]\nlet W = T + U[:-2, 1:-1, 1:-1]')
+    p.check('print(tolist(W - (U[2:, 1:-1, 1:-1] + U[:-2, 1:-1, 1:-1])), tolist(T[0, 0]))',
+            tl(np.zeros((4, 5, 6))), tl(U[2, 1, 1:-1]))
+    return p
+
+
 def errors():
     out = []
     p = Prog('err_arr_broadcast', 'Shapes that do not broadcast are an error at the operator.')
@@ -950,6 +986,19 @@ A slice bound outside the array is an error at the `[` (CONTRACT: numpy clips it
     p.check('print(tolist(x[1:5]), tolist(x[-5:]))', tl(ar(0, 5)[1:5]), tl(ar(0, 5)[-5:]))
     p.error('let y = x[2:6]', '[', 'range')
     out.append(p)
+    p = Prog('err_arr_slice_ops', """
+A slice bound outside the array is an error at the `[` also where the slice feeds an
+operator directly.""")
+    p.src('let U = ones([4, 5, 6])')
+    p.check('print(sum(U[1:, :, 1:] + U[:-1, :, :-1]))', f(2.0 * 3 * 5 * 5))
+    p.error('let y = U[1:, 0:6, :] + U[:-1, :, :]', '[', 'range')
+    out.append(p)
+    p = Prog('err_arr_slice_ops2', """
+A matrix slice outside the matrix is an error at the `[` also where it feeds an operator.""")
+    p.src('let M = ones([5, 4])')
+    p.check('print(sum(M[1:5, 0:4] * 2))', f(32.0))
+    p.error('let y = M[1:9, :] * 2', '[', 'range')
+    out.append(p)
     p = Prog('err_arr_and', '`and` with an array operand is an error at the operator.')
     p.src('let A = ones([3])')
     p.check('print(tolist((A > 0) * (A < 2)))', tl((np.ones(3) > 0) * (np.ones(3) < 2)))
@@ -966,7 +1015,7 @@ A slice bound outside the array is an error at the `[` (CONTRACT: numpy clips it
 def main():
     _selfcheck()
     progs = [arr_construct(), arr_index(), arr_elementwise(), arr_reduce(), arr_reduce_rand(),
-             arr_scan(), arr_restructure(), arr_io()] + errors()
+             arr_scan(), arr_restructure(), arr_io(), arr_slice_ops()] + errors()
     for p in progs:
         path = p.write()
         n = sum('# expect' in line for line in p.lines)
