@@ -61,7 +61,7 @@ for k in $(seq 0 11 $((11 * 19))); do
     ck=$W/ck$k
     args="--log-level warn --param n=1000000000000 --checkpoint-dir $ck"
     # --checkpoint-interval and --run-time: interval checkpoints, then exit 75.
-    # (1.6 s: under a loaded -j2 make check, start-up alone has taken 0.5 s)
+    # (1.6 s: 1.2 s gave only 2 under a loaded -j2 make check, 2026-12-07)
     run_np 2 $args --checkpoint-interval 0.2 --run-time 1.6 "$nbc" >out 2>err
     rc=$?
     [ $rc = 75 ] || { cat err; fail "shape_$k -O$O: --run-time: exit $rc, expected 75"; }
