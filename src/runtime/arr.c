@@ -427,15 +427,38 @@ static nd_status exchange(const nd_dm *A, nd_dm *W, size_t n, const int64_t *fla
     return st;
 }
 
+/* One rank: A's element at flat index flats[k] := vals[k] (dst: A->a) or into out[k].  The
+ * (row, column) of each flat index steps from the previous one by the difference of the
+ * flats, divided once per change of the difference: lines of a fetch go at a constant
+ * stride, and a division per element cost as much as the rest of a sort. */
+static void local_offsets(const nd_dm *A, double *dst, size_t n, const int64_t *flats,
+                          const double *vals, double *out)
+{
+    int64_t C = A->n, lld = A->lld, r = 0, c = 0, d = 0, dq = 0, dr = 0;
+    for (size_t k = 0; k < n; k++) {
+        int64_t f = flats[k];
+        if (k > 0 && f - flats[k - 1] == d && d > 0) {
+            r += dq, c += dr;
+            if (c >= C) c -= C, r++;
+        } else {
+            if (k > 0 && f > flats[k - 1]) {
+                d = f - flats[k - 1];
+                dq = d / C, dr = d - dq * C;
+            } else {
+                d = 0;
+            }
+            r = f / C, c = f - r * C;
+        }
+        if (dst) dst[r + c * lld] = vals[k];
+        else out[k] = A->a[r + c * lld];
+    }
+}
+
 nd_status nd_arr_fetch(const nd_dm *A, size_t n, const int64_t *flats, double *vals)
 {
     nd_dm_host(A);
     if (nd_spmd_size() == 1) {
-        int64_t C = A->n, lld = A->lld;
-        for (size_t k = 0; k < n; k++) {
-            int64_t r = flats[k] / C;
-            vals[k] = A->a[r + (flats[k] - r * C) * lld];
-        }
+        local_offsets(A, NULL, n, flats, NULL, vals);
         return ND_OK;
     }
     return exchange(A, NULL, n, flats, vals, NULL);
@@ -445,11 +468,7 @@ nd_status nd_arr_deposit(nd_dm *A, size_t n, const int64_t *flats, const double 
 {
     nd_dm_host_w(A);
     if (nd_spmd_size() == 1) {
-        int64_t C = A->n, lld = A->lld;
-        for (size_t k = 0; k < n; k++) {
-            int64_t r = flats[k] / C;
-            A->a[r + (flats[k] - r * C) * lld] = vals[k];
-        }
+        local_offsets(A, A->a, n, flats, vals, NULL);
         return ND_OK;
     }
     return exchange(A, A, n, flats, NULL, vals);
@@ -1401,6 +1420,23 @@ nd_status nd_arr_where(const nd_dm *M, double m, const nd_dm *A, double a, const
     nd_status st = ND_OK;
     for (int q = 0; q < 3 && st == ND_OK; q++)
         if (in[q]) st = expand(in[q], nd, shape, &X[q], &tmp[q]);
+    const nd_dm *first = X[0] ? X[0] : X[1] ? X[1] : X[2];
+    if (st == ND_OK && nd_dm_dev && nd_dm_dev->where) {
+        const nd_dm *on[3];
+        int non = 0;
+        for (int q = 0; q < 3; q++)
+            if (X[q]) on[non++] = X[q];
+        st = nd_dm_to_dev(non, on);
+        if (st == ND_OK) st = nd_dm_alloc_dev(first->m, first->n, out);
+        if (st == ND_OK) {
+            nd_dm *C = *out;
+            set_shape(C, nd, shape);
+            nd_dm_dev->where(X[0] ? X[0]->dev : NULL, m, X[1] ? X[1]->dev : NULL, a,
+                             X[2] ? X[2]->dev : NULL, b, C->dev, C->cap);
+        }
+        for (int q = 0; q < 3; q++) nd_dm_free(tmp[q]);
+        return st;
+    }
     if (st == ND_OK) st = arr_alloc_raw(nd, shape, out);
     if (st == ND_OK) {
         nd_dm *C = *out;

@@ -40,42 +40,16 @@ static nd_status allreduce(void *buf, int n, MPI_Datatype t, MPI_Op op)
 /* ---- over all elements ------------------------------------------------------------ */
 
 /* Collective.  The population standard deviation: the mean in dm.h's block order, then
- * the squared deviations summed per global block (columns outer, rows inner) and the
- * block sums added in block order (bi fastest), as nd_dm_reduce does. */
+ * the sum of squares of A - mean in the same order (per global block, columns outer, rows
+ * inner, the block sums added bi fastest); on the device when A is there. */
 static nd_status std_all(const nd_dm *A, double *out)
 {
-    double mean = 0.0;
+    double mean = 0.0, s = 0.0;
     ND_TRY(nd_dm_reduce(ND_RED_MEAN, A, &mean));
-    int nb = A->nb, nprow, npcol, myrow, mycol;
-    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
-    int64_t nbr = (A->m + nb - 1) / nb, nbc = (A->n + nb - 1) / nb;
-    size_t np = (size_t)nbr * (size_t)nbc;
-    double *part = ND_ALLOC_N(double, np);
-    nd_status st = agreed(part != NULL);
-    if (st != ND_OK) {
-        if (part) ND_FREE_N(part, np);
-        return st;
-    }
-    nd_dm_host(A);
-    for (int lc = 0; lc * nb < A->nloc; lc++) {
-        int j1 = (lc + 1) * nb < A->nloc ? (lc + 1) * nb : A->nloc;
-        int64_t bj = (int64_t)lc * npcol + mycol;
-        for (int lr = 0; lr * nb < A->mloc; lr++) {
-            int i1 = (lr + 1) * nb < A->mloc ? (lr + 1) * nb : A->mloc;
-            int64_t bi = (int64_t)lr * nprow + myrow;
-            double acc = 0.0;
-            for (int lj = lc * nb; lj < j1; lj++)
-                for (int li = lr * nb; li < i1; li++) {
-                    double d = A->a[li + (size_t)lj * A->lld] - mean;
-                    acc += d * d;
-                }
-            part[bi + bj * nbr] = acc;
-        }
-    }
-    st = nd_dm_combine(part, np);
-    double s = 0.0;
-    for (size_t b = 0; b < np; b++) s += part[b];
-    ND_FREE_N(part, np);
+    nd_dm *D;
+    ND_TRY(nd_dm_ew_scalar(ND_EW_SUB, A, mean, false, &D));
+    nd_status st = nd_dm_reduce(ND_RED_SUMSQ, D, &s);
+    nd_dm_free(D);
     *out = sqrt(s / ((double)A->m * (double)A->n));
     return st;
 }
@@ -466,7 +440,7 @@ static inline __attribute__((always_inline)) double block_ext(const double *c, i
     return v;
 }
 
-/* Rank-local: the sum (kind 0), min (2) or max (3) partials of sblk_partials.  Column
+/* Rank-local: the sum, min or max partials of sblk_partials (ND_AXP_SUM, MIN, MAX).  Column
  * lines: block_sum/block_ext per block.  Row lines: a vector of running values per block
  * of columns, each row's elements in column order. */
 ND_VECTORIZE static void fast_partials(const sblk *g, const int64_t *offr, const int64_t *offc,
@@ -475,14 +449,14 @@ ND_VECTORIZE static void fast_partials(const sblk *g, const int64_t *offr, const
     const nd_dm *A = g->A;
     int mloc = A->mloc, nloc = A->nloc, nb = g->nb;
     size_t lld = (size_t)A->lld;
-    bool is_max = kind == 3;
+    bool is_max = kind == ND_AXP_MAX;
     if (!g->rows) {
         for (int lj = 0; lj < nloc; lj++) {
             const double *c = A->a + (size_t)lj * lld;
             for (int r0 = 0; r0 < mloc; r0 += nb) {
                 int len = r0 + nb < mloc ? nb : mloc - r0;
                 part[offr[r0] + offc[lj]] =
-                    kind == 0 ? block_sum(c + r0, len) : block_ext(c + r0, len, is_max);
+                    kind == ND_AXP_SUM ? block_sum(c + r0, len) : block_ext(c + r0, len, is_max);
             }
         }
         return;
@@ -493,14 +467,14 @@ ND_VECTORIZE static void fast_partials(const sblk *g, const int64_t *offr, const
             for (int li = 0; li < mloc; li++) {
                 double *p = &part[offr[li] + offc[lj]], x = A->a[li + lj * lld];
                 bool first = lj % nb == 0;
-                *p = kind == 0 ? *p + x : first ? x : is_max ? nd_nan_max(*p, x) : nd_nan_min(*p, x);
+                *p = kind == ND_AXP_SUM ? *p + x : first ? x : is_max ? nd_nan_max(*p, x) : nd_nan_min(*p, x);
             }
         return;
     }
     for (int c0 = 0; c0 < nloc; c0 += nb) {
         int c1 = c0 + nb < nloc ? c0 + nb : nloc;
         const double *first = A->a + (size_t)c0 * lld;
-        if (kind == 0) {
+        if (kind == ND_AXP_SUM) {
             memset(acc, 0, (size_t)mloc * sizeof *acc);
             for (int lj = c0; lj < c1; lj++) {
                 const double *c = A->a + (size_t)lj * lld;
@@ -521,8 +495,8 @@ ND_VECTORIZE static void fast_partials(const sblk *g, const int64_t *offr, const
     ND_FREE_N(acc, mloc ? (size_t)mloc : 1);
 }
 
-/* Collective: part[blk + line * nblk] for the kind (0 sum, 1 sum of squared deviations
- * from mean[line], 2 min, 3 max, 4 count of nonzeros), combined over the ranks.  In a
+/* Collective: part[blk + line * nblk] for the kind (ND_AXP_*; mean[line] for
+ * ND_AXP_SQDEV), combined over the ranks; on the device when A is there.  In a
  * block the elements go in storage order along the line (ascending). */
 static nd_status sblk_partials(const sblk *g, int kind, const double *mean, double **out)
 {
@@ -537,14 +511,25 @@ static nd_status sblk_partials(const sblk *g, int kind, const double *mean, doub
         sblk_offsets_free(g, offr, offc);
         return st;
     }
+    if (nd_dm_dev && nd_dm_dev->axis_partials && (A->at & ND_AT_DEV)) {
+        /* on the device, the same order; combined there */
+        sblk_offsets_free(g, offr, offc);
+        st = nd_dm_dev->axis_partials(A, g->rows, kind, mean, g->nlines, g->nblk, part, np);
+        if (st != ND_OK) {
+            ND_FREE_N(part, np ? np : 1);
+            return st;
+        }
+        *out = part;
+        return ND_OK;
+    }
     nd_dm_host(A);
-    if (kind == 0 || kind == 2 || kind == 3)
+    if (kind == ND_AXP_SUM || kind == ND_AXP_MIN || kind == ND_AXP_MAX)
         fast_partials(g, offr, offc, kind, part);
     else /* columns outer, rows inner: each element continues its line's partial in order */
         for (int lj = 0; lj < A->nloc; lj++) {
             const double *col = A->a + (size_t)lj * A->lld;
             int64_t oc = offc[lj];
-            if (kind == 1)
+            if (kind == ND_AXP_SQDEV)
                 for (int li = 0; li < A->mloc; li++) {
                     int64_t k = offr[li] + oc;
                     double d = col[li] - mean[k / g->nblk];
@@ -571,6 +556,17 @@ static nd_status sblk_argext(const sblk *g, bool is_max, cand **out)
     size_t np = (size_t)g->nlines * (size_t)g->nblk;
     cand *c = ND_ALLOC_N(cand, np ? np : 1);
     ND_TRY(agreed(c != NULL));
+    if (nd_dm_dev && nd_dm_dev->axis_partials && (A->at & ND_AT_DEV)) {
+        _Static_assert(sizeof(cand) == 2 * sizeof(double), "a candidate is two doubles");
+        nd_status sd = nd_dm_dev->axis_partials(A, g->rows, is_max ? ND_AXP_ARGMAX : ND_AXP_ARGMIN,
+                                                NULL, g->nlines, g->nblk, (double *)c, np * 2);
+        if (sd != ND_OK) {
+            ND_FREE_N(c, np ? np : 1);
+            return sd;
+        }
+        *out = c;
+        return ND_OK;
+    }
     int64_t *offr = NULL, *offc = NULL;
     nd_status so = sblk_offsets(g, &offr, &offc);
     if (so != ND_OK) {
@@ -622,10 +618,10 @@ static nd_status reduce_storage(nd_axis_op op, const nd_dm *A, bool rows, nd_dm 
     cand *cs = NULL;
     nd_status st = ND_OK;
     switch (op) {
-    case ND_AX_SUM: case ND_AX_MEAN: case ND_AX_STD: st = sblk_partials(&g, 0, NULL, &part); break;
-    case ND_AX_MIN: st = sblk_partials(&g, 2, NULL, &part); break;
-    case ND_AX_MAX: st = sblk_partials(&g, 3, NULL, &part); break;
-    case ND_AX_ANY: case ND_AX_ALL: st = sblk_partials(&g, 4, NULL, &part); break;
+    case ND_AX_SUM: case ND_AX_MEAN: case ND_AX_STD: st = sblk_partials(&g, ND_AXP_SUM, NULL, &part); break;
+    case ND_AX_MIN: st = sblk_partials(&g, ND_AXP_MIN, NULL, &part); break;
+    case ND_AX_MAX: st = sblk_partials(&g, ND_AXP_MAX, NULL, &part); break;
+    case ND_AX_ANY: case ND_AX_ALL: st = sblk_partials(&g, ND_AXP_NNZ, NULL, &part); break;
     default: st = sblk_argext(&g, op == ND_AX_ARGMAX, &cs); break;
     }
     ND_TRY(st);
@@ -655,7 +651,7 @@ static nd_status reduce_storage(nd_axis_op op, const nd_dm *A, bool rows, nd_dm 
         val[k] = v;
     }
     if (st == ND_OK && op == ND_AX_STD) { /* the second pass, about the means */
-        st = sblk_partials(&g, 1, val, &part2);
+        st = sblk_partials(&g, ND_AXP_SQDEV, val, &part2);
         for (int64_t k = 0; k < g.nlines && st == ND_OK; k++) {
             double v = 0.0;
             for (int64_t b = 0; b < g.nblk; b++) v += part2[b + k * g.nblk];
@@ -841,6 +837,40 @@ static void u64_sort(uint64_t *k, int64_t *ix, size_t n, uint64_t *t, int64_t *t
     }
 }
 
+/* Rank-local: u64_sort's result by least-significant-digit radix sort, 8 bits a pass
+ * (stable, so ties keep their order as there); a pass whose digit is the same for all
+ * keys is skipped.  For long lines, where it beats the merges (RADIX_FROM). */
+#define RADIX_FROM 256
+static void radix_sort(uint64_t *k, int64_t *ix, size_t n, uint64_t *t, int64_t *tx)
+{
+    uint32_t hist[8][256];
+    memset(hist, 0, sizeof hist);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = k[i];
+        for (int d = 0; d < 8; d++) hist[d][(u >> (8 * d)) & 255]++;
+    }
+    uint64_t *sk = k, *dk = t;
+    int64_t *si = ix, *di = tx;
+    for (int d = 0; d < 8; d++) {
+        int sh = 8 * d;
+        if (hist[d][(sk[0] >> sh) & 255] == n) continue;
+        uint32_t off[256], sum = 0;
+        for (int b = 0; b < 256; b++) off[b] = sum, sum += hist[d][b];
+        for (size_t i = 0; i < n; i++) {
+            uint32_t o = off[(sk[i] >> sh) & 255]++;
+            dk[o] = sk[i];
+            di[o] = si[i];
+        }
+        uint64_t *tk = sk;
+        int64_t *ti = si;
+        sk = dk, dk = tk, si = di, di = ti;
+    }
+    if (sk != k) {
+        memcpy(k, sk, n * sizeof *k);
+        memcpy(ix, si, n * sizeof *ix);
+    }
+}
+
 /* Rank-local: line x (L elements) sorted in place, or replaced by its argsort.  keys:
  * scratch of L keys (2 L words: the key bits and the positions, then the merge
  * scratch in a second allocation). */
@@ -850,7 +880,8 @@ static void sort_line(bool arg, double *x, int64_t L, key *keys)
     int64_t *ix = (int64_t *)keys + L, *tx = t ? (int64_t *)t + L : NULL;
     if (t) {
         for (int64_t q = 0; q < L; q++) k[q] = order_bits(x[q]), ix[q] = q;
-        u64_sort(k, ix, (size_t)L, t, tx);
+        if (L >= RADIX_FROM && L <= UINT32_MAX) radix_sort(k, ix, (size_t)L, t, tx);
+        else u64_sort(k, ix, (size_t)L, t, tx);
         /* the values back from the positions (x is still the line), through the scratch */
         double *out = (double *)t;
         for (int64_t q = 0; q < L; q++) out[q] = arg ? (double)ix[q] : x[ix[q]];

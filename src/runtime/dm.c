@@ -1077,6 +1077,7 @@ nd_status nd_dm_reduce(nd_red_op op, const nd_dm *A, double *out)
         ND_TRY(reduce_blocks(A, NULL, P_SUMSQ, out));
         *out = sqrt(*out);
         return ND_OK;
+    case ND_RED_SUMSQ: return reduce_blocks(A, NULL, P_SUMSQ, out);
     case ND_RED_NORM_1: return reduce_lines(A, false, out);
     case ND_RED_NORM_INF: return reduce_lines(A, true, out);
     }

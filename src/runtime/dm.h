@@ -101,9 +101,10 @@ nd_status nd_dm_ew_scalar_into(nd_ew_op op, const nd_dm *A, double s, bool scala
 nd_status nd_dm_map_into(nd_map_fn f, const nd_dm *A, nd_dm *C);
 
 /* Reductions.  (Products and the rest of linear algebra: src/la/la.h.) */
+/* ND_RED_SUMSQ: the sum of squares, norm(A)^2 before the square root. */
 typedef enum nd_red_op {
     ND_RED_SUM, ND_RED_MEAN, ND_RED_MIN, ND_RED_MAX, ND_RED_TRACE, ND_RED_NORM_FRO,
-    ND_RED_NORM_1, ND_RED_NORM_INF
+    ND_RED_NORM_1, ND_RED_NORM_INF, ND_RED_SUMSQ
 } nd_red_op;
 nd_status nd_dm_reduce(nd_red_op op, const nd_dm *A, double *out);
 /* x, y vectors (n-by-1 or 1-by-n, either orientation) of equal length. */

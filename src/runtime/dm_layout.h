@@ -54,6 +54,18 @@ typedef struct nd_dm_devops {
     /* Collective.  part[bi + bj * nbr] for the blocks this rank owns, 0 elsewhere, in
      * exactly the order of the host code (bit-identical), combined across ranks. */
     nd_status (*partials)(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np);
+    /* Rank-local: c[k] := (m ? m[k] : ms) != 0 ? (a ? a[k] : as) : (b ? b[k] : bs); may
+     * be NULL. */
+    void (*where)(const double *m, double ms, const double *a, double as, const double *b,
+                  double bs, double *c, size_t n);
+    /* Collective: the partials of a reduction along the storage rows (rows) or columns
+     * of A (arr_axis.c): part[blk + line * nblk] for the lines and blocks this rank
+     * owns, 0 elsewhere, of kind ND_AXP_* (mean: nlines values in host memory, for
+     * ND_AXP_SQDEV; the ARG kinds fill two doubles per entry, the value and the bits of
+     * its index along the line + 1), in exactly the host code's order, combined across
+     * ranks.  May be NULL. */
+    nd_status (*axis_partials)(const nd_dm *A, bool rows, int kind, const double *mean,
+                               int64_t nlines, int64_t nblk, double *part, size_t np);
     /* Rank-local, on a 1x1 grid only: C := A.T (C made by nd_dm_alloc_dev); may be NULL. */
     void (*transpose)(const nd_dm *A, nd_dm *C);
     /* Rank-local: bytes the device can still allocate (free plus cached); may be NULL. */
@@ -85,6 +97,10 @@ static inline double nd_nan_max(double acc, double x)
 #else
 #define ND_VECTORIZE
 #endif
+
+/* The kinds of axis partials (arr_axis.c): sum; sum of squared deviations from the
+ * line's mean; min; max; count of nonzeros; argmin; argmax. */
+enum { ND_AXP_SUM, ND_AXP_SQDEV, ND_AXP_MIN, ND_AXP_MAX, ND_AXP_NNZ, ND_AXP_ARGMIN, ND_AXP_ARGMAX };
 
 /* The kinds of block partials of the reductions (dm.c).  NaN handling of min/max: a NaN
  * wins (nd_nan_min/nd_nan_max). */

@@ -193,6 +193,13 @@ static void map(nd_map_fn f, const double *a, double *c, size_t n)
     finish("map kernel");
 }
 
+static void where(const double *m, double ms, const double *a, double as, const double *b,
+                  double bs, double *c, size_t n)
+{
+    nd_cuk_where(m, ms, a, as, b, bs, c, n, g.s);
+    finish("where kernel");
+}
+
 /* ---- reductions ------------------------------------------------------------------ */
 
 /* Every partial has one owner and the others hold +0.0 (all bits zero), so an integer
@@ -219,6 +226,35 @@ static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part
     finish("reduction");
     dev_free(d, np);
     return g.mpi ? nd_dm_combine(part, np) : ND_OK; /* the host's combine, on host copies */
+}
+
+/* The axis reductions' partials (arr_axis.c), as partials above: one owner per entry. */
+static nd_status axis_partials(const nd_dm *A, bool rows, int kind, const double *mean,
+                               int64_t nlines, int64_t nblk, double *part, size_t np)
+{
+    int nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
+    size_t nm = mean ? (size_t)nlines : 0;
+    double *d = dev_alloc(np), *dm = nm ? dev_alloc(nm) : NULL;
+    nd_status st = nd_spmd_agree(d && (!nm || dm) ? ND_OK
+                                                  : nd_err_set(ND_ENOMEM, "out of GPU memory"));
+    if (st == ND_OK) {
+        if (nm) cuda_ok(cudaMemcpyAsync(dm, mean, nm * sizeof(double), cudaMemcpyHostToDevice, g.s),
+                        "upload means");
+        cuda_ok(cudaMemsetAsync(d, 0, np * sizeof(double), g.s), "memset");
+        nd_cuk_axis_partials(kind, rows, A->dev, A->lld, A->mloc, A->nloc, A->nb, nprow, npcol,
+                             myrow, mycol, nblk, dm, d, g.s);
+        cuda_ok(cudaGetLastError(), "axis partials kernel");
+        if (nd_spmd_size() > 1 && !g.mpi)
+            nccl_ok(ncclAllReduce(d, d, np, ncclUint64, ncclSum, g.world, g.s), "ncclAllReduce");
+        cuda_ok(cudaMemcpyAsync(part, d, np * sizeof(double), cudaMemcpyDeviceToHost, g.s),
+                "download partials");
+        finish("axis reduction");
+    }
+    if (d) dev_free(d, np);
+    if (dm) dev_free(dm, nm);
+    if (st != ND_OK) return st;
+    return g.mpi ? nd_dm_combine(part, np) : ND_OK;
 }
 
 /* ---- matmul: devsumma.c over CUDA, cuBLAS and NCCL (or MPI) ------------------------ */
@@ -563,7 +599,9 @@ static const nd_dm_devops ops = {
     .ew = ew,
     .ew_scalar = ew_scalar,
     .map = map,
+    .where = where,
     .partials = partials,
+    .axis_partials = axis_partials,
     .transpose = transpose,
     .mem_avail = mem_avail,
 };

@@ -10,6 +10,8 @@
  */
 #include "la/cuda/kernels.h"
 
+#include <string.h>
+
 #ifdef ND_CUDA_SIM
 #include "simcuda/sim_kernels.h" /* configure --with-cuda=sim: host C++ */
 #else
@@ -26,6 +28,7 @@ enum {
     MAP_FLOOR, MAP_CEIL, MAP_ROUND
 };
 enum { P_SUM, P_SUMSQ, P_MIN, P_MAX, P_DOT };
+enum { AXP_SUM, AXP_SQDEV, AXP_MIN, AXP_MAX, AXP_NNZ, AXP_ARGMIN, AXP_ARGMAX };
 
 #define THREADS 256
 
@@ -102,6 +105,14 @@ __global__ static void map_kernel(int f, const double *a, double *c, size_t n)
     }
 }
 
+__global__ static void where_kernel(const double *m, double ms, const double *a, double as,
+                                   const double *b, double bs, double *c, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        c[i] = (m ? m[i] : ms) != 0.0 ? (a ? a[i] : as) : (b ? b[i] : bs);
+}
+
 /* dm.c's nan_min / nan_max: a NaN, once seen, stays. */
 __device__ static double nan_min(double acc, double x)
 {
@@ -138,6 +149,118 @@ __global__ static void partials_kernel(int kind, const double *a, const double *
     part[bi + bj * nbr] = acc;
 }
 
+/* ---- axis partials: arr_axis.c's host loops, one thread per line and block ---------- */
+
+__device__ static int64_t global_index(int64_t l, int nb, int p, int np)
+{
+    return (l / nb * np + p) * nb + l % nb;
+}
+
+/* arr_axis.c block_sum: 8 lanes, then ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)). */
+__device__ static double block_sum(const double *c, int n)
+{
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int q = 0; q < 8; q++) acc[q] = __dadd_rn(acc[q], c[i + q]);
+    for (int q = 0; i + q < n; q++) acc[q] = __dadd_rn(acc[q], c[i + q]);
+    return __dadd_rn(__dadd_rn(__dadd_rn(acc[0], acc[1]), __dadd_rn(acc[2], acc[3])),
+                     __dadd_rn(__dadd_rn(acc[4], acc[5]), __dadd_rn(acc[6], acc[7])));
+}
+
+/* arr_axis.c block_ext: lanes for a block without NaN or infinity, else the exact fold. */
+__device__ static double block_ext(const double *c, int n, bool is_max)
+{
+    double v = c[0];
+    int i = 1;
+    if (n >= 16) {
+        double l[8];
+        bool bad = false;
+        for (int q = 0; q < 8; q++) l[q] = c[q];
+        for (i = 8; i + 8 <= n; i += 8)
+            for (int q = 0; q < 8; q++) {
+                double x = c[i + q];
+                bad = bad || isnan(__dsub_rn(x, x));
+                l[q] = (is_max ? x > l[q] : x < l[q]) ? x : l[q];
+            }
+        for (int q = 0; q < 8; q++) bad = bad || isnan(__dsub_rn(l[q], l[q]));
+        if (bad) {
+            v = c[0];
+            i = 1;
+        } else {
+            v = l[0];
+            for (int q = 1; q < 8; q++) v = (is_max ? l[q] > v : l[q] < v) ? l[q] : v;
+        }
+    }
+    for (; i < n; i++) v = is_max ? nan_max(v, c[i]) : nan_min(v, c[i]);
+    return v;
+}
+
+/* arr_axis.c beats: a NaN first (the earlier one), then the extreme, then the earlier. */
+__device__ static bool beats(bool is_max, double xv, int64_t xf, double yv, int64_t yf)
+{
+    if (xf < 0) return false;
+    if (yf < 0) return true;
+    bool xn = isnan(xv), yn = isnan(yv);
+    if (xn || yn) return xn && (!yn || xf < yf);
+    if (xv != yv) return is_max ? xv > yv : xv < yv;
+    return xf < yf;
+}
+
+/* Lines are storage columns (rows 0: the block is a run of a column) or rows (rows 1: the
+ * block is a run of a row, stride lld).  The elements of a block go in storage order. */
+__global__ static void axis_partials_kernel(int kind, int rows, const double *a, int lld,
+                                            int mloc, int nloc, int nb, int nprow, int npcol,
+                                            int myrow, int mycol, int64_t nblk,
+                                            const double *mean, double *part)
+{
+    int64_t t = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    int64_t nl = rows ? mloc : nloc, nbk = rows ? (nloc + nb - 1) / nb : (mloc + nb - 1) / nb;
+    if (t >= nl * nbk) return;
+    int l = (int)(t % nl), b = (int)(t / nl);
+    int64_t line = rows ? global_index(l, nb, myrow, nprow) : global_index(l, nb, mycol, npcol);
+    int64_t blk = rows ? (int64_t)b * npcol + mycol : (int64_t)b * nprow + myrow;
+    int64_t k = blk + line * nblk;
+    int len = rows ? (nloc - b * nb < nb ? nloc - b * nb : nb) : (mloc - b * nb < nb ? mloc - b * nb : nb);
+    size_t stride = rows ? (size_t)lld : 1;
+    const double *c = rows ? a + l + (size_t)b * nb * lld : a + (size_t)l * lld + (size_t)b * nb;
+    if (kind == AXP_ARGMIN || kind == AXP_ARGMAX) {
+        double bv = 0.0;
+        int64_t bf = -1;
+        for (int i = 0; i < len; i++) {
+            int64_t f = rows ? global_index((int64_t)b * nb + i, nb, mycol, npcol)
+                             : global_index((int64_t)b * nb + i, nb, myrow, nprow);
+            double x = c[i * stride];
+            if (bf < 0 || beats(kind == AXP_ARGMAX, x, f, bv, bf)) bv = x, bf = f;
+        }
+        int64_t f1 = bf + 1;
+        part[2 * k] = bv;
+        memcpy(&part[2 * k + 1], &f1, sizeof f1);
+        return;
+    }
+    double acc = 0.0;
+    if (!rows && (kind == AXP_SUM || kind == AXP_MIN || kind == AXP_MAX)) {
+        acc = kind == AXP_SUM ? block_sum(c, len) : block_ext(c, len, kind == AXP_MAX);
+    } else if (kind == AXP_MIN || kind == AXP_MAX) {
+        acc = c[0];
+        for (int i = 1; i < len; i++)
+            acc = kind == AXP_MAX ? nan_max(acc, c[i * stride]) : nan_min(acc, c[i * stride]);
+    } else {
+        for (int i = 0; i < len; i++) {
+            double x = c[i * stride];
+            if (kind == AXP_SUM) {
+                acc = __dadd_rn(acc, x);
+            } else if (kind == AXP_NNZ) {
+                acc = __dadd_rn(acc, x != 0.0 ? 1.0 : 0.0);
+            } else {
+                double d = __dsub_rn(x, mean[line]);
+                acc = __dadd_rn(acc, __dmul_rn(d, d));
+            }
+        }
+    }
+    part[k] = acc;
+}
+
 __global__ static void zero_tri_kernel(double *a, int m, int n, int lld, int upper)
 {
     int64_t total = (int64_t)m * n;
@@ -165,6 +288,12 @@ extern "C" void nd_cuk_map(int f, const double *a, double *c, size_t n, cudaStre
     ND_LAUNCH(map_kernel, blocks_for(n), THREADS, s)(f, a, c, n);
 }
 
+extern "C" void nd_cuk_where(const double *m, double ms, const double *a, double as,
+                             const double *b, double bs, double *c, size_t n, cudaStream_t s)
+{
+    ND_LAUNCH(where_kernel, blocks_for(n), THREADS, s)(m, ms, a, as, b, bs, c, n);
+}
+
 extern "C" void nd_cuk_partials(int kind, const double *a, const double *b, int lld, int mloc,
                                 int nloc, int nb, int nprow, int npcol, int myrow, int mycol,
                                 int64_t nbr, double *part, cudaStream_t s)
@@ -175,6 +304,19 @@ extern "C" void nd_cuk_partials(int kind, const double *a, const double *b, int 
     unsigned threads = 64, blocks = (unsigned)((tiles + threads - 1) / threads);
     ND_LAUNCH(partials_kernel, blocks, threads, s)(kind, a, b, lld, mloc, nloc, nb, nprow, npcol,
                                                myrow, mycol, nbr, part);
+}
+
+extern "C" void nd_cuk_axis_partials(int kind, int rows, const double *a, int lld, int mloc,
+                                     int nloc, int nb, int nprow, int npcol, int myrow,
+                                     int mycol, int64_t nblk, const double *mean, double *part,
+                                     cudaStream_t s)
+{
+    int64_t nl = rows ? mloc : nloc, nbk = rows ? (nloc + nb - 1) / nb : (mloc + nb - 1) / nb;
+    int64_t n = nl * nbk;
+    if (n == 0) return;
+    unsigned threads = 64, blocks = (unsigned)((n + threads - 1) / threads);
+    ND_LAUNCH(axis_partials_kernel, blocks, threads, s)(kind, rows, a, lld, mloc, nloc, nb, nprow,
+                                                    npcol, myrow, mycol, nblk, mean, part);
 }
 
 extern "C" void nd_cuk_zero_tri(double *a, int m, int n, int lld, int upper, cudaStream_t s)

@@ -740,6 +740,16 @@ cumsum, sort, argsort (stable: ties keep their order) and flip along each axis o
                 f(A[0, 5]), f(A[69, 89]), f(A[64, 0]), f(A.sum()))
         Fl = np.flip(U, axis=ax)
         p.check('print(flip(U, %d)[0, 0], flip(U, %d)[64, 65], flip(U, %d)[69, 3])' % ((ax,) * 3), f(Fl[0, 0]), f(Fl[64, 65]), f(Fl[69, 3]))
+    # Lines of 300 (the radix sort's length): ties, NaN, infinities, -0.0 among 0.0.
+    Q = np.mod(rs(ar(0, 900), (300, 3)) * 37, 17) - 8.0
+    for (i, j, x) in [(5, 0, nan), (200, 0, -0.0), (7, 1, float('inf')), (299, 1, nan), (8, 2, -0.0), (100, 2, float('-inf'))]:
+        Q[i, j] = x
+    p.src('let Q = reshape(arange(0, 900), [300, 3]) * 37 % 17 - 8\nQ[5, 0] = nan\nQ[200, 0] = -0.0\n'
+          'Q[7, 1] = 1.0 / 0.0\nQ[299, 1] = nan\nQ[8, 2] = -0.0\nQ[100, 2] = -1.0 / 0.0')
+    p.check('print(tolist(sort(Q, 0)))', tl(np.sort(Q, axis=0, kind='stable')))
+    p.check('print(tolist(argsort(Q, 0)))', tl(np.argsort(Q, axis=0, kind='stable')))
+    p.check('print(tolist(argsort(Q.T, 1)), tolist(sort(-Q.T, 1)[1]))',
+            tl(np.argsort(Q.T, axis=1, kind='stable')), tl(np.sort(-Q.T, axis=1, kind='stable')[1:2]))
     K = np.mod(rs(ar(0, 8400), (3, 40, 70)) * 13, 11) - 5
     p.src('let K = reshape(arange(0, 8400), [3, 40, 70]) * 13 % 11 - 5')
     for ax in [0, 1, 2]:
