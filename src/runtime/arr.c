@@ -618,13 +618,34 @@ static bool grow(void **buf, size_t *cap, size_t n, size_t sz)
 }
 
 /* One round of a separable move over W's local columns [j0, j1). */
+/* The part of a gather that this rank holds itself, handed to the caller instead of
+ * copied (sep_move's own): W's rows st_li[k] .. + st_len[k] are O's local rows st_rl[k]
+ * .. in columns ocol[lj] (-1: not held here). */
+typedef struct sep_own {
+    int nst, *st_li, *st_len;
+    int64_t *st_rl, *ocol;
+    int mloc, nloc;
+} sep_own;
+
+static void sep_own_free(sep_own *o)
+{
+    size_t mr = o->mloc ? (size_t)o->mloc : 1;
+    ND_FREE_N(o->st_li, mr), ND_FREE_N(o->st_len, mr), ND_FREE_N(o->st_rl, mr);
+    ND_FREE_N(o->ocol, o->nloc ? (size_t)o->nloc : 1);
+    memset(o, 0, sizeof *o);
+}
+
 typedef struct sep_round {
     nd_dm *W, *O;
-    bool gather;
+    bool gather, skip_own;
     const sep_grid *g;
     const int *rpr, *cpc;           /* owner process row / column of W's rows / columns */
     const int64_t *rl, *cl;         /* their local row / column in O */
     int *ints;                      /* 8 * P counts and displacements */
+    /* The own part's rows: stretches of W's rows li0..li0+len whose O rows are local and
+     * consecutive from rl0, copied as runs. */
+    int nst, *st_li, *st_len;
+    int64_t *st_rl;
     int64_t *meta, *rmeta;
     double *vbuf, *rvals;
     size_t meta_cap, rmeta_cap, vcap, rvals_cap;
@@ -649,15 +670,15 @@ static nd_status sep_round_run(sep_round *s, int j0, int j1)
             if (nr[q]) need += 2 + (size_t)(nr[q] + nc[q]), vneed += (size_t)(nr[q] * nc[q]);
         }
     }
-    /* The elements this rank holds of O move by a direct copy. */
-    int myr = g->qrow[me], myc = g->qcol[me];
-    for (int lj = j0; lj < j1; lj++) {
+    /* The elements this rank holds of O move by a direct copy, stretch by stretch. */
+    int myc = g->qcol[me];
+    for (int lj = j0; lj < j1 && !s->skip_own; lj++) {
         if (s->cpc[lj] != myc) continue;
         double *o = O->a + s->cl[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
-        for (int li = 0; li < mloc; li++) {
-            if (s->rpr[li] != myr) continue;
-            if (s->gather) w[li] = o[s->rl[li]];
-            else o[s->rl[li]] = w[li];
+        for (int k = 0; k < s->nst; k++) {
+            size_t len = (size_t)s->st_len[k] * sizeof *w;
+            if (s->gather) memcpy(w + s->st_li[k], o + s->st_rl[k], len);
+            else memcpy(o + s->st_rl[k], w + s->st_li[k], len);
         }
     }
     bool ok = nr && grow((void **)&s->meta, &s->meta_cap, need, sizeof(int64_t)) &&
@@ -755,7 +776,8 @@ static nd_status copy_stretches(nd_dm *W, nd_dm *O, const int64_t *ra, const int
 /* Collective.  W is the walked array (local rows li -> O's global rows ra[li], local
  * columns lj -> O's global columns ca[lj]).  gather: W := O at those positions; else O
  * at those positions := W. */
-static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *ca, bool gather)
+static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *ca, bool gather,
+                         sep_own *own)
 {
     int mloc = W->mloc, nloc = W->nloc, nb = O->nb;
     if (nd_spmd_size() == 1) { /* one rank: global indices are local ones */
@@ -790,19 +812,33 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
         return ND_OK;
     }
     sep_grid g = {0};
-    sep_round s = {.W = W, .O = O, .gather = gather, .g = &g};
+    sep_round s = {.W = W, .O = O, .gather = gather, .skip_own = own != NULL, .g = &g};
     size_t mr = mloc ? (size_t)mloc : 1, nr = nloc ? (size_t)nloc : 1;
     int *rpr = ND_ALLOC_N(int, mr), *cpc = ND_ALLOC_N(int, nr);
     int64_t *rl = ND_ALLOC_N(int64_t, mr), *cl = ND_ALLOC_N(int64_t, nr);
     nd_status st = sep_grid_init(&g);
     s.ints = ND_ALLOC_N(int, 8 * (size_t)g.P);
-    if (!rpr || !cpc || !rl || !cl || !s.ints) st = ND_ENOMEM;
+    s.st_li = ND_ALLOC_N(int, mr), s.st_len = ND_ALLOC_N(int, mr);
+    s.st_rl = ND_ALLOC_N(int64_t, mr);
+    if (!rpr || !cpc || !rl || !cl || !s.ints || !s.st_li || !s.st_len || !s.st_rl)
+        st = ND_ENOMEM;
     st = nd_spmd_agree(st);
     if (st == ND_OK) {
         for (int li = 0; li < mloc; li++) {
             int64_t r = ra[li], br = r / nb;
             rpr[li] = (int)(br % g.nprow);
             rl[li] = (br / g.nprow) * nb + r % nb;
+        }
+        int myr = g.qrow[nd_spmd_rank()];
+        for (int li = 0; li < mloc; li++) {
+            if (rpr[li] != myr) continue;
+            if (s.nst > 0 && s.st_li[s.nst - 1] + s.st_len[s.nst - 1] == li &&
+                s.st_rl[s.nst - 1] + s.st_len[s.nst - 1] == rl[li]) {
+                s.st_len[s.nst - 1]++;
+            } else {
+                s.st_li[s.nst] = li, s.st_rl[s.nst] = rl[li], s.st_len[s.nst] = 1;
+                s.nst++;
+            }
         }
         for (int lj = 0; lj < nloc; lj++) {
             int64_t c = ca[lj], bc = c / nb;
@@ -829,7 +865,17 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
     nd_free(s.vbuf, (s.vcap ? s.vcap : 1) * sizeof(double));
     nd_free(s.rvals, (s.rvals_cap ? s.rvals_cap : 1) * sizeof(double));
     ND_FREE_N(s.ints, 8 * (size_t)g.P);
+    if (own && st == ND_OK) { /* the stretches go to the caller, with the columns */
+        own->ocol = ND_ALLOC_N(int64_t, nr);
+        st = nd_spmd_agree(own->ocol ? ND_OK : ND_ENOMEM);
+        int myc = g.qcol[nd_spmd_rank()];
+        for (int lj = 0; st == ND_OK && lj < nloc; lj++) own->ocol[lj] = cpc[lj] == myc ? cl[lj] : -1;
+        own->nst = s.nst, own->st_li = s.st_li, own->st_len = s.st_len, own->st_rl = s.st_rl;
+        own->mloc = mloc, own->nloc = nloc;
+        s.st_li = s.st_len = NULL, s.st_rl = NULL;
+    }
     ND_FREE_N(rpr, mr), ND_FREE_N(cpc, nr), ND_FREE_N(rl, mr), ND_FREE_N(cl, nr);
+    ND_FREE_N(s.st_li, mr), ND_FREE_N(s.st_len, mr), ND_FREE_N(s.st_rl, mr);
     sep_grid_free(&g);
     return st;
 }
@@ -870,8 +916,8 @@ static nd_status walk_view(const nd_dm *X, int nd, const int64_t *shape, int64_t
         if (e != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", e);
     }
     if (st == ND_OK && sep)
-        st = fn == gather_piece ? sep_move(m->dst, (nd_dm *)m->src, ra, ca, true)
-                                : sep_move((nd_dm *)m->src, m->dst, ra, ca, false);
+        st = fn == gather_piece ? sep_move(m->dst, (nd_dm *)m->src, ra, ca, true, NULL)
+                                : sep_move((nd_dm *)m->src, m->dst, ra, ca, false, NULL);
     else if (st == ND_OK) {
         if (piece > nloc) piece = nloc ? nloc : 1;
         flats = ND_ALLOC_N(int64_t, piece);
@@ -1111,16 +1157,77 @@ nd_status nd_arr_subscript(const nd_dm *A, int nsub, const nd_sub *subs, nd_dm *
     return nd_arr_view(A, sel.nd, sel.shape, sel.off, sel.stride, out);
 }
 
+/* c[0..n) := x op y (y op x when sub_left), x NULL: the number s. */
+static void ew_part(nd_ew_op op, bool sub_left, const double *x, double s, const double *y,
+                    double *c, size_t n)
+{
+    if (sub_left) nd_dm_ew_run(op, y, x, s, c, n);
+    else nd_dm_ew_run(op, x, y, s, c, n);
+}
+
+/* Collective, several ranks: nd_arr_ew_subscript when the selection is separable on every
+ * rank: the elements held elsewhere are gathered into a scratch array (sep_move), the
+ * rank's own read in place. */
+static nd_status ew_subscript_ranks(nd_ew_op op, const nd_dm *X, double s, const nd_dm *A,
+                                    const selection *sel, bool sub_left, nd_dm *W, nd_dm **out)
+{
+    nd_dm *C = W, *T = NULL;
+    if (!C) ND_TRY(arr_alloc_raw(sel->nd, sel->shape, &C));
+    nd_status st = arr_alloc_raw(sel->nd, sel->shape, &T);
+    int mloc = C->mloc, nloc = C->nloc;
+    size_t mr = mloc ? (size_t)mloc : 1, nr = nloc ? (size_t)nloc : 1;
+    int64_t *rp = NULL, *cp = NULL, *ra = ND_SCRATCH_N(int64_t, mr), *ca = ND_SCRATCH_N(int64_t, nr);
+    if (st == ND_OK) st = nd_spmd_agree(ra && ca ? view_parts(C, sel->nd, sel->shape, sel->off,
+                                                              sel->stride, &rp, &cp)
+                                                 : ND_ENOMEM);
+    int sep = st == ND_OK && separable(mloc, nloc, rp, cp, A->n, ra, ca);
+    if (st == ND_OK) {
+        int e = MPI_Allreduce(MPI_IN_PLACE, &sep, 1, MPI_INT, MPI_LAND, nd_spmd_comm());
+        if (e != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", e);
+    }
+    sep_own own = {0};
+    if (st == ND_OK && sep) {
+        nd_dm_host(A);
+        if (X) nd_dm_host(X);
+        nd_dm_host_w(C);
+        nd_dm_host_w(T);
+        st = sep_move(T, (nd_dm *)A, ra, ca, true, &own);
+    }
+    for (int lj = 0; st == ND_OK && sep && lj < nloc; lj++) {
+        const double *x = X ? X->a + (size_t)lj * X->lld : NULL, *t = T->a + (size_t)lj * T->lld;
+        double *c = C->a + (size_t)lj * C->lld;
+        int li = 0;
+        for (int k = 0; own.ocol[lj] >= 0 && k < own.nst; k++) {
+            int l0 = own.st_li[k];
+            if (li < l0) ew_part(op, sub_left, x ? x + li : NULL, s, t + li, c + li, (size_t)(l0 - li));
+            ew_part(op, sub_left, x ? x + l0 : NULL, s, A->a + own.ocol[lj] * (int64_t)A->lld + own.st_rl[k],
+                    c + l0, (size_t)own.st_len[k]);
+            li = l0 + own.st_len[k];
+        }
+        if (li < mloc) ew_part(op, sub_left, x ? x + li : NULL, s, t + li, c + li, (size_t)(mloc - li));
+    }
+    sep_own_free(&own);
+    nd_dm_free(T);
+    ND_FREE_N(ra, mr), ND_FREE_N(ca, nr), ND_FREE_N(rp, mr), ND_FREE_N(cp, nr);
+    if (st != ND_OK || !sep) {
+        if (C != W) nd_dm_free(C);
+        return st;
+    }
+    *out = C;
+    return ND_OK;
+}
+
 nd_status nd_arr_ew_subscript(nd_ew_op op, const nd_dm *X, double s, const nd_dm *A, int nsub,
                               const nd_sub *subs, bool sub_left, nd_dm *W, nd_dm **out)
 {
     *out = NULL;
-    if (nd_spmd_size() != 1 || nd_dm_dev) return ND_OK;
+    if (nd_dm_dev) return ND_OK;
     selection sel;
     ND_TRY(select_subs(A, nsub, subs, &sel));
     if (sel.scalar || (X && (X->nd != sel.nd ||
                              memcmp(X->shape, sel.shape, (size_t)sel.nd * sizeof *sel.shape))))
         return ND_OK;
+    if (nd_spmd_size() > 1) return ew_subscript_ranks(op, X, s, A, &sel, sub_left, W, out);
     nd_dm *C = W;
     if (!C) ND_TRY(arr_alloc_raw(sel.nd, sel.shape, &C));
     int mloc = C->mloc, nloc = C->nloc;
@@ -1148,16 +1255,13 @@ nd_status nd_arr_ew_subscript(nd_ew_op op, const nd_dm *X, double s, const nd_dm
             double *c = C->a + (size_t)lj * C->lld;
             if (!in_place) {
                 for (int li = 0; li < mloc; li++) col[li] = y[ra[li]];
-                if (sub_left) nd_dm_ew_run(op, col, x, s, c, (size_t)mloc);
-                else nd_dm_ew_run(op, x, col, s, c, (size_t)mloc);
+                ew_part(op, sub_left, x, s, col, c, (size_t)mloc);
                 continue;
             }
             for (int k = 0; k < nst; k++) {
                 int l0 = start[k];
                 size_t len = (size_t)(start[k + 1] - l0);
-                const double *ys = y + ra[l0], *xs = x ? x + l0 : NULL;
-                if (sub_left) nd_dm_ew_run(op, ys, xs, s, c + l0, len);
-                else nd_dm_ew_run(op, xs, ys, s, c + l0, len);
+                ew_part(op, sub_left, x ? x + l0 : NULL, s, y + ra[l0], c + l0, len);
             }
         }
     }

@@ -120,12 +120,14 @@ typedef struct nd_sub {
  * an empty slice. */
 nd_status nd_arr_subscript(const nd_dm *A, int nsub, const nd_sub *subs, nd_dm **out,
                            double *scalar);
-/* One rank, host memory: X op A[subs] (A[subs] op X when sub_left), or with the number s
- * for X when X is NULL, without copying the selection first (the stencil's `U[1:-1] +
+/* Collective, host memory: X op A[subs] (A[subs] op X when sub_left), or with the number
+ * s for X when X is NULL, without copying the selection first (the stencil's `U[1:-1] +
  * U[2:]`): into W when given (W == X, a temporary the caller gives up), else into a new
- * *out.  Only when X has the selection's shape and the selection maps storage rows and
- * columns to rows and columns; otherwise (or at several ranks, or on a device) *out is
- * NULL and nothing was done.  The errors of nd_arr_subscript. */
+ * *out.  The selection is read in place where this rank holds it; at several ranks the
+ * rest is gathered into a scratch array first.  Only when X has the selection's shape
+ * and the selection maps storage rows and columns to rows and columns (the same decision
+ * on every rank); otherwise (or on a device) *out is NULL and nothing was done.  The
+ * errors of nd_arr_subscript. */
 nd_status nd_arr_ew_subscript(nd_ew_op op, const nd_dm *X, double s, const nd_dm *A, int nsub,
                               const nd_sub *subs, bool sub_left, nd_dm *W, nd_dm **out);
 /* A[subs] := B (an array of the selected shape or one that broadcasts to it), or := v

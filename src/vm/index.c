@@ -433,7 +433,7 @@ nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
                         bool *done, bool *reused)
 {
     *done = *reused = false;
-    if (nd_spmd_size() != 1 || c.type != ND_T_MATRIX) return ND_OK;
+    if (c.type != ND_T_MATRIX) return ND_OK;
     const nd_dm *A = ND_AS_MATRIX(c)->dm;
     nd_sub subs[256];
     unsigned nsub = n;
@@ -468,14 +468,15 @@ nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
     else return ND_OK;
     nd_dm *W = X && other_dead && other.as.o->rc == 1 ? ND_AS_MATRIX(other)->dm : NULL;
     nd_dm *r = NULL;
+    /* the two instructions' checks before their collective work (when the fusion is not
+     * taken, they run again: on every rank alike) */
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, n ? ND_OP_GETSUB : ND_OP_GETSLICE, "[]"));
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, "+"));
     nd_stats_begin(ND_STATS_LA);
     nd_status st = nd_arr_ew_subscript(ew, X, s, A, (int)nsub, subs, sub_left, W, &r);
     nd_stats_end(ND_STATS_LA);
     ND_TRY(st);
     if (!r) return ND_OK;
-    /* one rank: the checks of the two instructions cannot fail, but keep their count */
-    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, n ? ND_OP_GETSUB : ND_OP_GETSLICE, "[]"));
-    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, "+"));
     nd_stats_add_flops((double)nd_dm_rows(r) * (double)nd_dm_cols(r));
     nd_vm_count_work(vm);
     nd_vm_count_work(vm);

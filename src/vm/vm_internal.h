@@ -110,7 +110,7 @@ nd_status nd_val_setsub(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
 /* GETSUB (n subscripts as above) or GETSLICE (n = 0, bounds in regs, x its flags) of c
  * fused with the next instruction, the elementwise op (ADD, SUB, MUL, DIV or their K
  * forms) of the selection and other, when the selection is a dead temporary there (vm.c):
- * one rank only, the selection never copied.  *out NULL: not done (the caller runs the
+ * the selection is not copied where this rank holds it (nd_arr_ew_subscript).  *out NULL: not done (the caller runs the
  * two instructions); else the result, written into other's array when other_dead and
  * nothing else holds it (*reused then). */
 nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n, unsigned x,

@@ -926,10 +926,11 @@ trips (row-major datasets); the catalog lives in the run's scratch directory.
 
 def arr_slice_ops():
     p = Prog('arr_slice_ops', """
-Slices combined elementwise (a stencil): the selection feeds +, -, * or / directly (at one
-rank without a copy), on either side, with numbers, steps and negative bounds, 2-D slices
-(also with one index, which stays 2-D), and a temporary reused in place.
-""", exact=True)
+Slices combined elementwise (a stencil): the selection feeds +, -, * or / directly (read
+in place where a rank holds it), on either side, with numbers, steps and negative bounds, 2-D slices
+(also with one index, which stays 2-D), and a temporary reused in place.  Blocks of 3,
+so that at 2 to 4 ranks part of each selection is held by other ranks.
+""", exact=True, args='--block-size 3')
     U = np.mod(rs(ar(0, 336), (6, 7, 8)) * 7, 11) - 5
     p.src('let U = reshape(arange(0, 336), [6, 7, 8]) * 7 % 11 - 5')
     S = (U[1:-1, 1:-1, 1:-1] * -6.0 + U[2:, 1:-1, 1:-1] + U[:-2, 1:-1, 1:-1] + U[1:-1, 2:, 1:-1] +
