@@ -2,7 +2,7 @@
 process, single-threaded).  Run with /usr/bin/python3 (Debian's numpy).
 
 Usage: ops_numpy.py N REPS K -> one line per operation: "OP ELEMENTS SECONDS_PER_RUN"
-(the mean of REPS runs after one warm-up, as ops.noodle)."""
+(the mean of REPS runs after two warm-ups, as ops.noodle)."""
 import sys
 import time
 
@@ -35,6 +35,7 @@ ops = [
     ("small_slice", 100, lambda: a[1:-1, 1:-1].copy()),
 ]
 for name, elems, f in ops:
+    f()
     f()
     t0 = time.perf_counter()
     for _ in range(reps):

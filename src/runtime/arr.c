@@ -671,14 +671,20 @@ static nd_status sep_round_run(sep_round *s, int j0, int j1)
         }
     }
     /* The elements this rank holds of O move by a direct copy, stretch by stretch. */
-    int myc = g->qcol[me];
+    int myr = g->qrow[me], myc = g->qcol[me];
+    bool runs = s->nst * 8 <= mloc; /* else short stretches (a broadcast): element by element */
     for (int lj = j0; lj < j1 && !s->skip_own; lj++) {
         if (s->cpc[lj] != myc) continue;
         double *o = O->a + s->cl[lj] * (int64_t)O->lld, *w = W->a + (size_t)lj * W->lld;
-        for (int k = 0; k < s->nst; k++) {
+        for (int k = 0; runs && k < s->nst; k++) {
             size_t len = (size_t)s->st_len[k] * sizeof *w;
             if (s->gather) memcpy(w + s->st_li[k], o + s->st_rl[k], len);
             else memcpy(o + s->st_rl[k], w + s->st_li[k], len);
+        }
+        for (int li = 0; !runs && li < mloc; li++) {
+            if (s->rpr[li] != myr) continue;
+            if (s->gather) w[li] = o[s->rl[li]];
+            else o[s->rl[li]] = w[li];
         }
     }
     bool ok = nr && grow((void **)&s->meta, &s->meta_cap, need, sizeof(int64_t)) &&
