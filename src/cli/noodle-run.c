@@ -171,6 +171,7 @@ __attribute__((constructor)) static void install_signals_early(void)
 
 int main(int argc, char **argv)
 {
+    nd_alloc_tune_heap();
     if (nd_spmd_init(&argc, &argv) != ND_OK) {
         fprintf(stderr, "noodle-run: error: %s\n", nd_last_error.msg);
         return ND_EXIT_PROGRAM;

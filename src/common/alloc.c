@@ -130,6 +130,19 @@ static void cache_put(void *p, size_t size)
     free(p);
 }
 
+void nd_alloc_tune_heap(void)
+{
+#ifdef M_TRIM_THRESHOLD
+    /* A user's own MALLOC_*_ settings win (glibc read them at start-up). */
+    if (getenv("MALLOC_TRIM_THRESHOLD_") || getenv("MALLOC_MMAP_THRESHOLD_") ||
+        getenv("MALLOC_TOP_PAD_"))
+        return;
+    (void)mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's upper bound on 64-bit */
+    (void)mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    (void)mallopt(M_TOP_PAD, 16 << 20);
+#endif
+}
+
 void *nd_malloc(size_t size)
 {
     if (size == 0) size = 1;

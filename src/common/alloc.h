@@ -17,6 +17,14 @@ char *nd_strdup(const char *s);
 char *nd_strndup(const char *s, size_t n);
 void nd_strfree(char *s);
 
+/* Keeps freed heap memory for reuse instead of returning it to the kernel at once: arrays
+ * of a loop (a slice per step, a temporary per operation) otherwise come back as fresh
+ * pages, a page fault each 4 KiB, as glibc trims the heap top and maps blocks from 128 KiB
+ * up anew (a 200x200 stencil loop: 626k faults in 5000 steps, benchmarks/RESULTS.md).
+ * Blocks under 32 MiB come from the heap, up to 256 MiB of free heap top is kept, and the
+ * heap grows 16 MiB beyond a request.  Unless the user set MALLOC_TRIM_THRESHOLD_,
+ * MALLOC_MMAP_THRESHOLD_ or MALLOC_TOP_PAD_.  Call once, early (noodle-run's main). */
+void nd_alloc_tune_heap(void);
 size_t nd_alloc_live(void);
 size_t nd_alloc_peak(void);
 size_t nd_alloc_count(void);
