@@ -517,6 +517,28 @@ _Static_assert(ND_T_STR == 4 && ND_T_MATRIX == 7 && ND_T_UNDEF < 32, "OBJ_TYPES 
         }                                                                                \
         DISPATCH();                                                                      \
     }
+/* The fused GETSUB/GETSLICE + arithmetic (sub_ew_next): NSUB is GETSUB's subscript count,
+ * 0 for GETSLICE.  Falls through when not taken. */
+#define SUB_EW(NSUB)                                                                     \
+    {                                                                                    \
+        bool sub_left, odead, done, reused;                                              \
+        int oreg;                                                                        \
+        if (UNLIKELY(sub_ew_next(pc, INS.a, &sub_left, &oreg, &odead))) {                \
+            const nd_instr *nx = pc;                                                     \
+            TRY(nd_val_sub_ew(vm, R[INS.b], &R[INS.c], (NSUB), INS.x, nx->op,            \
+                              oreg < 0 ? K[nx->c] : R[oreg], sub_left, odead, &out,      \
+                              &done, &reused));                                          \
+            if (done) {                                                                  \
+                if (reused) R[oreg] = ND_NIL; /* its reference is in out */              \
+                nd_val_set(&R[nx->a], out);                                              \
+                if (INS.a != nx->a) nd_val_set(&R[INS.a], ND_NIL);                       \
+                pc++;                                                                    \
+                COUNT_WORK();                                                            \
+                DISPATCH();                                                              \
+            }                                                                            \
+        }                                                                                \
+    }
+
 #define ARITH(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, R[INS.c], slow_arith)
 /* The constant-operand form: K[C] instead of R[C]. */
 #define ARITHK(NAME, IOP, FEXPR) CASE(NAME) ARITH_BODY(IOP, FEXPR, K[INS.c], slow_arithk)
@@ -1050,26 +1072,7 @@ static nd_status run_loop(nd_vm *vm)
     {
         nd_value out;
         SAVE_PC();
-#define NSUB 0
-        {
-            bool sub_left, odead, done, reused;
-            int oreg;
-            if (UNLIKELY(sub_ew_next(pc, INS.a, &sub_left, &oreg, &odead))) {
-                const nd_instr *nx = pc;
-                TRY(nd_val_sub_ew(vm, R[INS.b], &R[INS.c], NSUB, INS.x, nx->op,
-                                  oreg < 0 ? K[nx->c] : R[oreg], sub_left, odead, &out, &done,
-                                  &reused));
-                if (done) {
-                    if (reused) R[oreg] = ND_NIL; /* its reference is in out */
-                    nd_val_set(&R[nx->a], out);
-                    if (INS.a != nx->a) nd_val_set(&R[INS.a], ND_NIL);
-                    pc++;
-                    COUNT_WORK();
-                    DISPATCH();
-                }
-            }
-        }
-#undef NSUB
+        SUB_EW(0)
         TRY(nd_val_getslice(vm, R[INS.b], &R[INS.c], INS.x, &out));
         nd_val_set(&R[INS.a], out);
         DISPATCH();
@@ -1120,26 +1123,7 @@ static nd_status run_loop(nd_vm *vm)
     {
         nd_value out;
         SAVE_PC();
-#define NSUB INS.x
-        {
-            bool sub_left, odead, done, reused;
-            int oreg;
-            if (UNLIKELY(sub_ew_next(pc, INS.a, &sub_left, &oreg, &odead))) {
-                const nd_instr *nx = pc;
-                TRY(nd_val_sub_ew(vm, R[INS.b], &R[INS.c], NSUB, INS.x, nx->op,
-                                  oreg < 0 ? K[nx->c] : R[oreg], sub_left, odead, &out, &done,
-                                  &reused));
-                if (done) {
-                    if (reused) R[oreg] = ND_NIL; /* its reference is in out */
-                    nd_val_set(&R[nx->a], out);
-                    if (INS.a != nx->a) nd_val_set(&R[INS.a], ND_NIL);
-                    pc++;
-                    COUNT_WORK();
-                    DISPATCH();
-                }
-            }
-        }
-#undef NSUB
+        SUB_EW(INS.x)
         TRY(nd_val_getsub(vm, R[INS.b], &R[INS.c], INS.x, &out));
         nd_val_set(&R[INS.a], out);
         COUNT_WORK();

@@ -203,7 +203,18 @@ static void where(const double *m, double ms, const double *a, double as, const 
 /* ---- reductions ------------------------------------------------------------------ */
 
 /* Every partial has one owner and the others hold +0.0 (all bits zero), so an integer
- * sum of the bit patterns delivers the owner's bits exactly (as dm.c's bitwise OR). */
+ * sum of the bit patterns delivers the owner's bits exactly (as dm.c's bitwise OR): the
+ * partials d (np doubles) summed over the ranks by NCCL (with gpu_comm mpi the caller
+ * combines the host copies), then downloaded into part. */
+static void combine_download(double *d, double *part, size_t np, const char *what)
+{
+    if (nd_spmd_size() > 1 && !g.mpi)
+        nccl_ok(ncclAllReduce(d, d, np, ncclUint64, ncclSum, g.world, g.s), "ncclAllReduce");
+    cuda_ok(cudaMemcpyAsync(part, d, np * sizeof(double), cudaMemcpyDeviceToHost, g.s),
+            "download partials");
+    finish(what);
+}
+
 static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part, size_t np)
 {
     int nprow, npcol, myrow, mycol;
@@ -219,11 +230,7 @@ static nd_status partials(const nd_dm *A, const nd_dm *B, int kind, double *part
     nd_cuk_partials(kind, A->dev, B ? B->dev : NULL, A->lld, A->mloc, A->nloc, A->nb, nprow,
                     npcol, myrow, mycol, nbr, d, g.s);
     cuda_ok(cudaGetLastError(), "partials kernel");
-    if (nd_spmd_size() > 1 && !g.mpi)
-        nccl_ok(ncclAllReduce(d, d, np, ncclUint64, ncclSum, g.world, g.s), "ncclAllReduce");
-    cuda_ok(cudaMemcpyAsync(part, d, np * sizeof(double), cudaMemcpyDeviceToHost, g.s),
-            "download partials");
-    finish("reduction");
+    combine_download(d, part, np, "reduction");
     dev_free(d, np);
     return g.mpi ? nd_dm_combine(part, np) : ND_OK; /* the host's combine, on host copies */
 }
@@ -245,11 +252,7 @@ static nd_status axis_partials(const nd_dm *A, bool rows, int kind, const double
         nd_cuk_axis_partials(kind, rows, A->dev, A->lld, A->mloc, A->nloc, A->nb, nprow, npcol,
                              myrow, mycol, nblk, dm, d, g.s);
         cuda_ok(cudaGetLastError(), "axis partials kernel");
-        if (nd_spmd_size() > 1 && !g.mpi)
-            nccl_ok(ncclAllReduce(d, d, np, ncclUint64, ncclSum, g.world, g.s), "ncclAllReduce");
-        cuda_ok(cudaMemcpyAsync(part, d, np * sizeof(double), cudaMemcpyDeviceToHost, g.s),
-                "download partials");
-        finish("axis reduction");
+        combine_download(d, part, np, "axis reduction");
     }
     if (d) dev_free(d, np);
     if (dm) dev_free(dm, nm);
