@@ -483,9 +483,10 @@ nd_status nd_arr_deposit(nd_dm *A, size_t n, const int64_t *flats, const double 
 static void odometer(int nloc, int nb, int me, int np, int nd, const int64_t *shape,
                      const int64_t *stride, int64_t off, int64_t *idx, int64_t *out)
 {
-    int64_t prev = -2, s = off;
+    int64_t prev = -2, s = off, g = 0;
     for (int l = 0; l < nloc; l++) {
-        int64_t g = nd_dm_global(l, nb, me, np);
+        /* inside a block the global index goes up by one with the local one */
+        g = l % nb ? g + 1 : nd_dm_global(l, nb, me, np);
         if (g == prev + 1) {
             for (int k = nd - 1; k >= 0; k--) {
                 s += stride[k];
@@ -541,6 +542,10 @@ static bool separable(int mloc, int nloc, const int64_t *rp, const int64_t *cp, 
 {
     int64_t b0 = 0;
     for (int li = 0; li < mloc; li++) {
+        if (li > 0 && rp[li] - rp[li - 1] == C) { /* the next row: no division */
+            ra[li] = ra[li - 1] + 1;
+            continue;
+        }
         int64_t q = rp[li] >= 0 ? rp[li] / C : -((-rp[li] + C - 1) / C);
         int64_t b = rp[li] - q * C;
         if (li == 0) b0 = b;
@@ -779,6 +784,25 @@ static nd_status copy_stretches(nd_dm *W, nd_dm *O, const int64_t *ra, const int
     return ND_OK;
 }
 
+/* Rank-local: for n global indices x[k] (rows or columns, blocks of nb dealt over np),
+ * the owner's position p[k] and the local index l[k]; the next index inside a block
+ * steps without a division. */
+static void owners(int n, const int64_t *x, int nb, int np, int *p, int64_t *l)
+{
+    int64_t inb = 0;
+    for (int k = 0; k < n; k++) {
+        if (k > 0 && x[k] == x[k - 1] + 1 && inb + 1 < nb) {
+            inb++;
+            p[k] = p[k - 1], l[k] = l[k - 1] + 1;
+            continue;
+        }
+        int64_t b = x[k] / nb;
+        inb = x[k] - b * nb;
+        p[k] = (int)(b % np);
+        l[k] = (b / np) * nb + inb;
+    }
+}
+
 /* Collective.  W is the walked array (local rows li -> O's global rows ra[li], local
  * columns lj -> O's global columns ca[lj]).  gather: W := O at those positions; else O
  * at those positions := W. */
@@ -830,11 +854,7 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
         st = ND_ENOMEM;
     st = nd_spmd_agree(st);
     if (st == ND_OK) {
-        for (int li = 0; li < mloc; li++) {
-            int64_t r = ra[li], br = r / nb;
-            rpr[li] = (int)(br % g.nprow);
-            rl[li] = (br / g.nprow) * nb + r % nb;
-        }
+        owners(mloc, ra, nb, g.nprow, rpr, rl);
         int myr = g.qrow[nd_spmd_rank()];
         for (int li = 0; li < mloc; li++) {
             if (rpr[li] != myr) continue;
@@ -846,11 +866,7 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
                 s.nst++;
             }
         }
-        for (int lj = 0; lj < nloc; lj++) {
-            int64_t c = ca[lj], bc = c / nb;
-            cpc[lj] = (int)(bc % g.npcol);
-            cl[lj] = (bc / g.npcol) * nb + c % nb;
-        }
+        owners(nloc, ca, nb, g.npcol, cpc, cl);
         s.rpr = rpr, s.cpc = cpc, s.rl = rl, s.cl = cl;
     }
     int per = (int)(nd_arr_piece_elems() / mr);
