@@ -629,6 +629,7 @@ static bool grow(void **buf, size_t *cap, size_t n, size_t sz)
 typedef struct sep_own {
     int nst, *st_li, *st_len;
     int64_t *st_rl, *ocol;
+    int64_t const_rl; /* >= 0: every row of W is O's local row const_rl (a broadcast row) */
     int mloc, nloc;
 } sep_own;
 
@@ -893,6 +894,9 @@ static nd_status sep_move(nd_dm *W, nd_dm *O, const int64_t *ra, const int64_t *
         int myc = g.qcol[nd_spmd_rank()];
         for (int lj = 0; st == ND_OK && lj < nloc; lj++) own->ocol[lj] = cpc[lj] == myc ? cl[lj] : -1;
         own->nst = s.nst, own->st_li = s.st_li, own->st_len = s.st_len, own->st_rl = s.st_rl;
+        own->const_rl = mloc > 0 && s.nst == mloc ? rl[0] : -1;
+        for (int li = 1; li < mloc && own->const_rl >= 0; li++)
+            if (ra[li] != ra[0]) own->const_rl = -1;
         own->mloc = mloc, own->nloc = nloc;
         s.st_li = s.st_len = NULL, s.st_rl = NULL;
     }
@@ -1187,38 +1191,74 @@ static void ew_part(nd_ew_op op, bool sub_left, const double *x, double s, const
     else nd_dm_ew_run(op, x, y, s, c, n);
 }
 
+/* Rank-local: whether every global index x[k] (k < n; blocks of nb dealt over np) lies in
+ * a block of position me; a division per block, not per index. */
+static bool all_held(int n, const int64_t *x, int nb, int np, int me)
+{
+    if (np == 1) return true;
+    int64_t inb = 0;
+    for (int k = 0; k < n; k++) {
+        if (k > 0 && x[k] == x[k - 1] + 1 && inb + 1 < nb) { /* the same block */
+            inb++;
+            continue;
+        }
+        int64_t b = x[k] / nb;
+        inb = x[k] - b * nb;
+        if (b % np != me) return false;
+    }
+    return true;
+}
+
 /* Collective, several ranks: nd_arr_ew_subscript when the selection is separable on every
  * rank: the elements held elsewhere are gathered into a scratch array (sep_move), the
- * rank's own read in place. */
+ * rank's own read in place.  local_only: only when no rank needs elements held elsewhere
+ * (no scratch array: a broadcast stays within the memory of its result). */
 static nd_status ew_subscript_ranks(nd_ew_op op, const nd_dm *X, double s, const nd_dm *A,
-                                    const selection *sel, bool sub_left, nd_dm *W, nd_dm **out)
+                                    const selection *sel, bool sub_left, bool local_only,
+                                    nd_dm *W, nd_dm **out)
 {
     nd_dm *C = W, *T = NULL;
     if (!C) ND_TRY(arr_alloc_raw(sel->nd, sel->shape, &C));
-    nd_status st = arr_alloc_raw(sel->nd, sel->shape, &T);
-    int mloc = C->mloc, nloc = C->nloc;
+    int mloc = C->mloc, nloc = C->nloc, nprow, npcol, myrow, mycol;
+    nd_spmd_grid(&nprow, &npcol, &myrow, &mycol);
     size_t mr = mloc ? (size_t)mloc : 1, nr = nloc ? (size_t)nloc : 1;
     int64_t *rp = NULL, *cp = NULL, *ra = ND_SCRATCH_N(int64_t, mr), *ca = ND_SCRATCH_N(int64_t, nr);
-    if (st == ND_OK) st = nd_spmd_agree(ra && ca ? view_parts(C, sel->nd, sel->shape, sel->off,
-                                                              sel->stride, &rp, &cp)
-                                                 : ND_ENOMEM);
-    int sep = st == ND_OK && separable(mloc, nloc, rp, cp, A->n, ra, ca);
+    nd_status st = nd_spmd_agree(ra && ca ? view_parts(C, sel->nd, sel->shape, sel->off,
+                                                       sel->stride, &rp, &cp)
+                                          : ND_ENOMEM);
+    /* flags: separable here; nothing of the selection held elsewhere (then no scratch) */
+    int flags[2] = {st == ND_OK && separable(mloc, nloc, rp, cp, A->n, ra, ca), 1};
+    if (flags[0] && mloc > 0 && nloc > 0)
+        flags[1] = all_held(mloc, ra, A->nb, nprow, myrow) && all_held(nloc, ca, A->nb, npcol, mycol);
+    bool here = flags[1];
     if (st == ND_OK) {
-        int e = MPI_Allreduce(MPI_IN_PLACE, &sep, 1, MPI_INT, MPI_LAND, nd_spmd_comm());
+        int e = MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_LAND, nd_spmd_comm());
         if (e != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Allreduce", e);
     }
+    int sep = flags[0] && (flags[1] || !local_only);
+    /* the elements held elsewhere are gathered into T; a rank without any gathers into
+     * nothing, and C stands for T */
+    if (st == ND_OK && sep)
+        st = nd_spmd_agree(here ? ND_OK : arr_alloc_raw(sel->nd, sel->shape, &T));
     sep_own own = {0};
     if (st == ND_OK && sep) {
         nd_dm_host(A);
         if (X) nd_dm_host(X);
         nd_dm_host_w(C);
-        nd_dm_host_w(T);
-        st = sep_move(T, (nd_dm *)A, ra, ca, true, &own);
+        if (T) nd_dm_host_w(T);
+        st = sep_move(T ? T : C, (nd_dm *)A, ra, ca, true, &own);
     }
     for (int lj = 0; st == ND_OK && sep && lj < nloc; lj++) {
-        const double *x = X ? X->a + (size_t)lj * X->lld : NULL, *t = T->a + (size_t)lj * T->lld;
+        const double *x = X ? X->a + (size_t)lj * X->lld : NULL;
+        const double *t = T ? T->a + (size_t)lj * T->lld : NULL; /* NULL: all rows own */
         double *c = C->a + (size_t)lj * C->lld;
         int li = 0;
+        if (x && own.ocol[lj] >= 0 && own.const_rl >= 0) { /* a broadcast row: a number */
+            double yv = A->a[own.const_rl + own.ocol[lj] * (int64_t)A->lld];
+            if (sub_left) nd_dm_ew_run(op, NULL, x, yv, c, (size_t)mloc);
+            else nd_dm_ew_run(op, x, NULL, yv, c, (size_t)mloc);
+            continue;
+        }
         for (int k = 0; own.ocol[lj] >= 0 && k < own.nst; k++) {
             int l0 = own.st_li[k];
             if (li < l0) ew_part(op, sub_left, x ? x + li : NULL, s, t + li, c + li, (size_t)(l0 - li));
@@ -1239,6 +1279,19 @@ static nd_status ew_subscript_ranks(nd_ew_op op, const nd_dm *X, double s, const
     return ND_OK;
 }
 
+/* Collective, several ranks: C := X op stretch(Y) (stretch(Y) op X when y_left), the
+ * stretch given by strides sy over shape (nd dimensions), as ew_subscript_ranks; *R is C
+ * when done, NULL when not taken (C untouched). */
+static nd_status stretch_ranks(nd_ew_op op, const nd_dm *X, const nd_dm *Y, int nd,
+                               const int64_t *shape, const int64_t *sy, bool y_left, nd_dm *C,
+                               nd_dm **R)
+{
+    selection v = {.nd = nd, .off = 0};
+    memcpy(v.shape, shape, (size_t)nd * sizeof *shape);
+    memcpy(v.stride, sy, (size_t)nd * sizeof *sy);
+    return ew_subscript_ranks(op, X, 0.0, Y, &v, y_left, true, C, R);
+}
+
 nd_status nd_arr_ew_subscript(nd_ew_op op, const nd_dm *X, double s, const nd_dm *A, int nsub,
                               const nd_sub *subs, bool sub_left, nd_dm *W, nd_dm **out)
 {
@@ -1249,7 +1302,7 @@ nd_status nd_arr_ew_subscript(nd_ew_op op, const nd_dm *X, double s, const nd_dm
     if (sel.scalar || (X && (X->nd != sel.nd ||
                              memcmp(X->shape, sel.shape, (size_t)sel.nd * sizeof *sel.shape))))
         return ND_OK;
-    if (nd_spmd_size() > 1) return ew_subscript_ranks(op, X, s, A, &sel, sub_left, W, out);
+    if (nd_spmd_size() > 1) return ew_subscript_ranks(op, X, s, A, &sel, sub_left, false, W, out);
     nd_dm *C = W;
     if (!C) ND_TRY(arr_alloc_raw(sel.nd, sel.shape, &C));
     int mloc = C->mloc, nloc = C->nloc;
@@ -1493,11 +1546,18 @@ nd_status nd_arr_binop(nd_ew_op op, const nd_dm *A, const nd_dm *B, nd_dm **out)
     bool b_full = B->nd == nd && memcmp(B->shape, shape, (size_t)nd * sizeof *shape) == 0;
     nd_dm *C = NULL, *T = NULL;
     ND_TRY(arr_alloc_raw(nd, shape, &C));
-    nd_status st;
+    nd_status st = ND_OK;
+    nd_dm *R = NULL;
     if (a_full && fused_broadcast(op, A, B, sb, false, C)) {
         st = ND_OK;
     } else if (b_full && fused_broadcast(op, B, A, sa, true, C)) {
         st = ND_OK;
+    } else if ((a_full || b_full) && nd_spmd_size() > 1 && !nd_dm_dev &&
+               (st = stretch_ranks(op, a_full ? A : B, a_full ? B : A, nd, shape,
+                                   a_full ? sb : sa, !a_full, C, &R)) == ND_OK && R) {
+        /* done in C: the part of the stretched operand a rank holds read in place */
+    } else if (st != ND_OK) {
+        /* stretch_ranks failed */
     } else if (a_full) { /* C := A op stretch(B) */
         st = view_into(B, C, 0, sb);
         if (st == ND_OK) st = nd_dm_ew_into(op, A, C, C);

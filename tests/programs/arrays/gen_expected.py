@@ -954,6 +954,12 @@ so that at 2 to 4 ranks part of each selection is held by other ranks.
             box(M[1:3, 2:3]), tl(M[1:3, 2:3] + 1), tl(M[1:, :] * 2 + M[:-1, :]))
     p.check('print(tolist(M[:, 1:] - M[:, :-1]), tolist(M[1:, :] / M[0:1, :]))',
             tl(M[:, 1:] - M[:, :-1]), tl(M[1:, :] / M[0:1, :]))
+    # broadcasting with the blocks of 3 (the stretched operand read in place where a rank
+    # holds it, at 2 and 3 ranks)
+    p.check('print(tolist(M - mean(M, 0)), tolist(M * M[0:1, :]), tolist(M[:, 2:3] - M))',
+            tl(M - M.mean(axis=0, keepdims=True)), tl(M * M[0:1, :]), tl(M[:, 2:3] - M))
+    p.check('print(tolist(U - sum(U, 0)), tolist(U * U[:, :, 1:2]))',
+            tl(U - U.sum(axis=0)), tl(U * U[:, :, 1:2]))
     # the selection is an ordinary value when kept: the same results
     p.src('let T = U[2:, 1:-1, 1:-1]\nlet W = T + U[:-2, 1:-1, 1:-1]')
     p.check('print(tolist(W - (U[2:, 1:-1, 1:-1] + U[:-2, 1:-1, 1:-1])), tolist(T[0, 0]))',
