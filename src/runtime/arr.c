@@ -400,7 +400,7 @@ static nd_status exchange(const nd_dm *A, nd_dm *W, size_t n, const int64_t *fla
                                nd_spmd_comm());
             if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);
         }
-        if (st == ND_OK && vals_in) {
+        if (st == ND_OK && W) { /* the direction by W, uniform: vals_in may be NULL when n is 0 */
             rc = MPI_Alltoallv(v, scnt, sdisp, MPI_DOUBLE, rv, rcnt, rdisp, MPI_DOUBLE,
                                nd_spmd_comm());
             if (rc != MPI_SUCCESS) st = nd_spmd_mpi_fail("MPI_Alltoallv", rc);

@@ -763,12 +763,11 @@ nd_status nd_dm_h5read_loc(int64_t loc_id, const char *dataset, nd_dm **out)
     return nd_dm_h5read_sum(loc_id, dataset, out, NULL);
 }
 
-/* Collective: opens path with the MPI-IO driver; create: make it if missing (rank 0
- * looks, so every rank takes the same branch). */
-static nd_status open_file(const char *path, bool create, hid_t *fid)
+nd_status nd_h5_open_file(const char *path, bool create, int64_t *fid_out)
 {
     quiet();
-    *fid = -1;
+    hid_t fidv = -1, *fid = &fidv;
+    *fid_out = -1;
     int exists = 0;
     if (nd_spmd_rank() == 0) exists = access(path, F_OK) == 0;
     ND_TRY(nd_spmd_bcast(&exists, sizeof exists, 0));
@@ -794,31 +793,32 @@ static nd_status open_file(const char *path, bool create, hid_t *fid)
         H5Fclose(*fid);
         *fid = -1;
     }
+    *fid_out = (int64_t)fidv;
     return st;
 }
 
-static nd_status close_file(hid_t fid, const char *path, nd_status st)
+nd_status nd_h5_close_file(int64_t fid, const char *path, nd_status st)
 {
-    if (H5Fclose(fid) < 0 && st == ND_OK)
+    if (H5Fclose((hid_t)fid) < 0 && st == ND_OK)
         st = nd_err_set(ND_EIO, "cannot close HDF5 file '%s'", path);
     return nd_spmd_agree(st);
 }
 
 nd_status nd_dm_h5write(const char *path, const char *dataset, const nd_dm *A)
 {
-    hid_t fid;
-    ND_TRY(open_file(path, true, &fid));
-    nd_status st = nd_dm_h5write_loc((int64_t)fid, dataset, A);
-    return close_file(fid, path, st);
+    int64_t fid;
+    ND_TRY(nd_h5_open_file(path, true, &fid));
+    nd_status st = nd_dm_h5write_loc(fid, dataset, A);
+    return nd_h5_close_file(fid, path, st);
 }
 
 nd_status nd_dm_h5read(const char *path, const char *dataset, nd_dm **out)
 {
     *out = NULL;
-    hid_t fid;
-    ND_TRY(open_file(path, false, &fid));
-    nd_status st = nd_dm_h5read_loc((int64_t)fid, dataset, out);
-    st = close_file(fid, path, st);
+    int64_t fid;
+    ND_TRY(nd_h5_open_file(path, false, &fid));
+    nd_status st = nd_dm_h5read_loc(fid, dataset, out);
+    st = nd_h5_close_file(fid, path, st);
     if (st != ND_OK && *out) {
         nd_dm_free(*out);
         *out = NULL;

@@ -23,4 +23,12 @@ nd_status nd_dm_h5write_sum(int64_t loc_id, const char *dataset, const nd_dm *A,
 nd_status nd_dm_h5read_sum(int64_t loc_id, const char *dataset, nd_dm **out,
                            nd_dm_h5sum *sum);
 
+/* Collective: opens path with the MPI-IO driver (*fid: its hid_t); create: make it if
+ * missing (rank 0 looks, so every rank takes the same branch).  Failures are ND_EIO on
+ * every rank. */
+nd_status nd_h5_open_file(const char *path, bool create, int64_t *fid);
+/* Collective: closes fid; returns st, or ND_EIO if st was ND_OK and the close failed,
+ * agreed over the ranks. */
+nd_status nd_h5_close_file(int64_t fid, const char *path, nd_status st);
+
 #endif

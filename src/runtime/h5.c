@@ -100,7 +100,10 @@ static herr_t read_fixed_str(hid_t a, size_t n, char **out)
     hid_t mt = H5Tcopy(H5T_C_S1);
     char *buf = nd_malloc(n + 1);
     herr_t rc = -1;
-    if (mt >= 0 && buf && H5Tset_size(mt, n) >= 0 && H5Aread(a, mt, buf) >= 0) {
+    /* n + 1: room for the terminator when the file's string fills all n bytes (h5py's
+     * numpy.bytes_ are NULLPAD without one; a NULLTERM memory type of n would drop the
+     * last character) */
+    if (mt >= 0 && buf && H5Tset_size(mt, n + 1) >= 0 && H5Aread(a, mt, buf) >= 0) {
         buf[n] = '\0';
         *out = nd_strdup(buf);
         rc = *out ? 0 : -1;

@@ -403,25 +403,3 @@ nd_status nd_bi_SVD(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     return matrix_list(r, 3, out);
 }
 
-/* ---- HDF5 ---- */
-
-nd_status nd_bi_H5WRITE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_str *path = NULL, *dset = NULL;
-    nd_dm *A = NULL;
-    ND_TRY(nd_arg_str("h5write", 1, args[0], &path));
-    ND_TRY(nd_arg_str("h5write", 2, args[1], &dset));
-    ND_TRY(nd_arg_matrix("h5write", 3, args[2], &A));
-    ND_VM_IO(nd_dm_h5write(path->data, dset->data, A));
-    return ND_OK;
-}
-
-nd_status nd_bi_H5READ(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
-{
-    nd_str *path = NULL, *dset = NULL;
-    nd_dm *r = NULL;
-    ND_TRY(nd_arg_str("h5read", 1, args[0], &path));
-    ND_TRY(nd_arg_str("h5read", 2, args[1], &dset));
-    ND_VM_IO(nd_dm_h5read(path->data, dset->data, &r));
-    return ret_matrix(r, out);
-}
