@@ -432,6 +432,10 @@ static bool parse_operand(parser *ps, operand *o)
         return parse_column(ps, &o->c);
     }
     if (k == T_INT || k == T_FLOAT || k == T_STRING || k == T_MINUS) return parse_literal(ps, o);
+    if (k == T_QIDENT) /* SQL's double quotes name a column; a value is 'x' */
+        return perr(ps, ps->tok.line, ps->tok.col,
+                    "expected a column name or a value (a string takes single quotes: '%.60s')",
+                    ps->tok.s ? ps->tok.s : "");
     return perr(ps, ps->tok.line, ps->tok.col, "expected a column name or a value");
 }
 

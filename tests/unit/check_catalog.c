@@ -462,6 +462,8 @@ START_TEST(test_mql_errors)
         {"SELECT name FROM results WHERE version = 1e", 1, 43, "malformed number"},
         {"SELECT name FROM results WHERE name # 'a'", 1, 37, "unexpected character '#'"},
         {"SELECT name\nFROM results\nWHERE name = = 'a'", 3, 14, "expected a column name or a value"},
+        {"SELECT name FROM results WHERE name = \"x\"", 1, 39,
+         "expected a column name or a value (a string takes single quotes: 'x')"},
     };
     for (size_t k = 0; k < ND_ARRAY_LEN(cases); k++) {
         nd_mql_query *qq = NULL;
