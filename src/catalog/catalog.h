@@ -104,6 +104,7 @@ typedef struct nd_cat_rows {
     size_t heap_len;
     size_t *order;   /* NULL, or nstored entries (the first nrows used) */
     size_t nstored;
+    char *warnings;  /* NULL, or lines "mql: warning: ...\n" for the user (rank 0 only) */
 } nd_cat_rows;
 
 void nd_cat_rows_free(nd_cat_rows *r);

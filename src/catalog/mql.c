@@ -38,11 +38,34 @@ static const struct {
     {"hash", 's'}, {"shape", 's'},
 };
 
+/* Aggregate functions; a colref with agg != A_NONE is a call whose argument is the
+ * column (id, key), none for count(*). */
+typedef enum agg_fn { A_NONE, A_COUNT_STAR, A_COUNT, A_MIN, A_MAX, A_AVG, A_SUM } agg_fn;
+static const char *const agg_names[] = {"", "count", "count", "min", "max", "avg", "sum"};
+
 typedef struct colref {
-    int id;          /* col_id */
-    const char *key; /* tags.KEY / params.KEY (owned by the query) */
+    int id;            /* col_id; -1 for count(*) */
+    const char *key;   /* tags.KEY / params.KEY (owned by the query) */
     int line, col;
+    int agg;           /* agg_fn */
+    int slot;          /* grouped queries: index into a group's values (keys, then aggregates) */
+    const char *alias; /* SELECT ... AS alias (owned by the query), or NULL */
 } colref;
+
+/* The text of a column or aggregate (its alias aside): "norm", "tags.n", "count(*)". */
+static void colref_name(const colref *c, char *buf, size_t n)
+{
+    char col[280];
+    if (c->agg == A_COUNT_STAR) {
+        snprintf(buf, n, "count(*)");
+        return;
+    }
+    if (c->id == C_TAG) snprintf(col, sizeof col, "tags.%s", c->key);
+    else if (c->id == C_PARAM) snprintf(col, sizeof col, "params.%s", c->key);
+    else snprintf(col, sizeof col, "%s", fixed_cols[c->id].name);
+    if (c->agg != A_NONE) snprintf(buf, n, "%s(%s)", agg_names[c->agg], col);
+    else snprintf(buf, n, "%s", col);
+}
 
 /* A value during evaluation: strings are (pointer, length) into the index heap. */
 typedef struct val {
@@ -60,12 +83,13 @@ typedef enum tok_kind {
     T_DOT, T_EQ, T_NE, T_LT, T_LE, T_GT, T_GE, T_SEMI, T_MINUS,
     /* keywords */
     T_SELECT, T_FROM, T_WHERE, T_ORDER, T_BY, T_ASC, T_DESC, T_LIMIT, T_AND, T_OR, T_NOT,
-    T_LIKE, T_IN, T_IS, T_NULL, T_RESULTS, T_LATEST
+    T_LIKE, T_IN, T_IS, T_NULL, T_RESULTS, T_LATEST, T_DISTINCT, T_GROUP, T_HAVING, T_AS
 } tok_kind;
+#define T_LAST_KEYWORD T_AS
 
 static const char *const keywords[] = {
     "SELECT", "FROM", "WHERE", "ORDER", "BY", "ASC", "DESC", "LIMIT", "AND", "OR", "NOT",
-    "LIKE", "IN", "IS", "NULL", "RESULTS", "LATEST",
+    "LIKE", "IN", "IS", "NULL", "RESULTS", "LATEST", "DISTINCT", "GROUP", "HAVING", "AS",
 };
 
 typedef struct token {
@@ -97,6 +121,8 @@ typedef struct node {
     int a, b;    /* children (E_OR, E_AND, E_NOT) */
     operand l, r;
     size_t list0, nlist; /* E_IN: operands in q->lits */
+    char litclass; /* 'n' or 's': a tag or parameter tested against literals of that
+                    * class only (the type-mismatch warning); 0 otherwise */
 } node;
 
 typedef struct order_key {
@@ -105,9 +131,18 @@ typedef struct order_key {
 } order_key;
 
 struct nd_mql_query {
-    bool latest, star;
+    bool latest, star, distinct;
+    bool grouped;  /* GROUP BY, an aggregate or HAVING: rows are folded into groups */
+    bool dedup;    /* DISTINCT over grouped rows (with aggregates or GROUP BY) */
+    int star_line, star_col;
     colref *sel;
     size_t nsel, capsel;
+    colref *group; /* GROUP BY columns (DISTINCT without aggregates: the SELECT list) */
+    size_t ngroup, capgroup;
+    colref *aggs;  /* the distinct aggregates of SELECT, HAVING and ORDER BY */
+    size_t naggs, capaggs;
+    int having;    /* -1: none */
+    size_t having0; /* nodes from here on belong to HAVING */
     order_key *order;
     size_t norder, caporder;
     node *nodes;
@@ -131,7 +166,10 @@ typedef struct parser {
     bool failed;
     nd_status st; /* ND_ENOMEM beats a syntax error */
     int links;    /* AND/OR links open above this point (link) */
+    int clause;   /* K_SELECT ..: what parse_item accepts */
 } parser;
+
+typedef enum clause { K_SELECT, K_WHERE, K_GROUP, K_HAVING, K_ORDER } clause;
 
 static bool perr(parser *ps, int line, int col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static bool perr(parser *ps, int line, int col, const char *fmt, ...)
@@ -345,7 +383,8 @@ static bool parse_column(parser *ps, colref *c)
 {
     if (ps->failed) return false;
     token *t = &ps->tok;
-    c->line = t->line, c->col = t->col, c->key = NULL;
+    memset(c, 0, sizeof *c);
+    c->line = t->line, c->col = t->col, c->slot = -1;
     if (t->k != T_IDENT) return perr(ps, t->line, t->col, "expected a column name");
     bool tags = t->n == 4 && strncasecmp(t->p, "tags", 4) == 0;
     bool params = t->n == 6 && strncasecmp(t->p, "params", 6) == 0;
@@ -356,7 +395,7 @@ static bool parse_column(parser *ps, colref *c)
         c->id = tags ? C_TAG : C_PARAM;
         if (t->k == T_QIDENT) {
             c->key = take_str(ps);
-        } else if (t->k == T_IDENT || (t->k >= T_SELECT && t->k <= T_LATEST) || t->k == T_INT) {
+        } else if (t->k == T_IDENT || (t->k >= T_SELECT && t->k <= T_LAST_KEYWORD) || t->k == T_INT) {
             char *k = nd_strndup(t->p, t->n);
             if (!k) return oom(ps);
             c->key = own_str(ps, k) ? k : NULL;
@@ -373,6 +412,71 @@ static bool parse_column(parser *ps, colref *c)
         }
     }
     return perr(ps, t->line, t->col, "unknown column '%.*s'", (int)(t->n > 60 ? 60 : t->n), t->p);
+}
+
+/* Whether the current token is a name followed by '(': a function call. */
+static bool at_call(const parser *ps)
+{
+    if (ps->failed || ps->tok.k != T_IDENT) return false;
+    const char *p = ps->p;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    return *p == '(';
+}
+
+/* agg := COUNT '(' ('*' | column) ')' | (MIN | MAX | AVG | SUM) '(' column ')' */
+static bool parse_agg(parser *ps, colref *c)
+{
+    token *t = &ps->tok;
+    memset(c, 0, sizeof *c);
+    c->line = t->line, c->col = t->col, c->slot = -1;
+    int fn = A_NONE;
+    for (int k = A_COUNT; k <= A_SUM; k++)
+        if (strlen(agg_names[k]) == t->n && strncasecmp(agg_names[k], t->p, t->n) == 0) fn = k;
+    if (fn == A_NONE)
+        return perr(ps, t->line, t->col, "unknown function '%.*s' (count, min, max, avg or sum)",
+                    (int)(t->n > 60 ? 60 : t->n), t->p);
+    if (ps->clause == K_WHERE)
+        return perr(ps, t->line, t->col, "aggregate functions are not allowed in WHERE (HAVING tests groups)");
+    if (ps->clause == K_GROUP) return perr(ps, t->line, t->col, "aggregate functions are not allowed in GROUP BY");
+    next(ps);
+    if (!expect(ps, T_LPAREN, "'('")) return false;
+    if (t->k == T_STAR) {
+        if (fn != A_COUNT) return perr(ps, t->line, t->col, "only count takes '*' (%s needs a column)", agg_names[fn]);
+        c->agg = A_COUNT_STAR, c->id = -1;
+        next(ps);
+    } else {
+        if (at_call(ps)) return perr(ps, t->line, t->col, "aggregate functions cannot be nested");
+        colref arg;
+        if (t->k != T_IDENT) return perr(ps, t->line, t->col, fn == A_COUNT ? "expected a column name or '*'" : "expected a column name");
+        if (!parse_column(ps, &arg)) return false;
+        if ((fn == A_SUM || fn == A_AVG) && arg.id < C_NFIXED && fixed_cols[arg.id].type == 's')
+            return perr(ps, arg.line, arg.col, "%s needs numbers, and %s is a string", agg_names[fn],
+                        fixed_cols[arg.id].name);
+        c->agg = fn, c->id = arg.id, c->key = arg.key;
+    }
+    return expect(ps, T_RPAREN, "')'");
+}
+
+/* item := agg | alias | column: what SELECT, GROUP BY, HAVING and ORDER BY name.  An
+ * alias of the SELECT list stands for its item in HAVING and ORDER BY. */
+static bool parse_item(parser *ps, colref *c)
+{
+    if (ps->failed) return false;
+    if (at_call(ps)) return parse_agg(ps, c);
+    token *t = &ps->tok;
+    bool quoted = t->k == T_QIDENT;
+    if ((ps->clause == K_ORDER || ps->clause == K_HAVING) && (t->k == T_IDENT || quoted) && *ps->p != '.') {
+        for (size_t k = 0; k < ps->q->nsel; k++) {
+            const char *a = ps->q->sel[k].alias;
+            if (!a) continue;
+            if (quoted ? strcmp(a, t->s) == 0 : strlen(a) == t->n && strncasecmp(a, t->p, t->n) == 0) {
+                *c = ps->q->sel[k];
+                c->line = t->line, c->col = t->col;
+                return next(ps);
+            }
+        }
+    }
+    return parse_column(ps, c);
 }
 
 static int new_node(parser *ps, ekind k)
@@ -429,7 +533,7 @@ static bool parse_operand(parser *ps, operand *o)
         memset(o, 0, sizeof *o);
         o->is_col = true;
         o->line = ps->tok.line, o->col = ps->tok.col;
-        return parse_column(ps, &o->c);
+        return parse_item(ps, &o->c);
     }
     if (k == T_INT || k == T_FLOAT || k == T_STRING || k == T_MINUS) return parse_literal(ps, o);
     if (k == T_QIDENT) /* SQL's double quotes name a column; a value is 'x' */
@@ -442,6 +546,7 @@ static bool parse_operand(parser *ps, operand *o)
 static char static_type(const operand *o)
 {
     if (!o->is_col) return o->lit.t == ND_CAT_CSTR ? 's' : 'n';
+    if (o->c.agg == A_COUNT_STAR || o->c.agg == A_COUNT || o->c.agg == A_AVG || o->c.agg == A_SUM) return 'n';
     if (o->c.id >= C_NFIXED) return '?';
     char t = fixed_cols[o->c.id].type;
     return t == 'i' || t == 'f' ? 'n' : t;
@@ -458,6 +563,12 @@ static bool check_types(parser *ps, const operand *a, const operand *b)
 }
 
 static int parse_or(parser *ps, int depth);
+
+/* A tag or parameter in WHERE: its type may differ from row to row (node.litclass). */
+static bool varies(const parser *ps, const operand *o)
+{
+    return ps->clause == K_WHERE && o->is_col && o->c.agg == A_NONE && (o->c.id == C_TAG || o->c.id == C_PARAM);
+}
 
 /* pred := '(' expr ')' | operand ( cmpop operand | [NOT] LIKE STRING
  *       | [NOT] IN '(' literal {',' literal} ')' | IS [NOT] NULL ) */
@@ -481,6 +592,8 @@ static int parse_pred(parser *ps, int depth)
         int n = new_node(ps, E_CMP);
         if (n < 0) return -1;
         ps->q->nodes[n].op = op, ps->q->nodes[n].l = l, ps->q->nodes[n].r = r;
+        if (varies(ps, &l) && !r.is_col) ps->q->nodes[n].litclass = static_type(&r);
+        else if (varies(ps, &r) && !l.is_col) ps->q->nodes[n].litclass = static_type(&l);
         return n;
     }
     bool neg = false;
@@ -499,6 +612,7 @@ static int parse_pred(parser *ps, int depth)
         int n = new_node(ps, E_LIKE);
         if (n < 0) return -1;
         ps->q->nodes[n].neg = neg, ps->q->nodes[n].l = l, ps->q->nodes[n].r = r;
+        if (varies(ps, &l)) ps->q->nodes[n].litclass = 's';
         return n;
     }
     if (t->k == T_IN) {
@@ -522,6 +636,12 @@ static int parse_pred(parser *ps, int depth)
         if (n < 0) return -1;
         q->nodes[n].neg = neg, q->nodes[n].l = l, q->nodes[n].list0 = first;
         q->nodes[n].nlist = q->nlits - first;
+        if (varies(ps, &l)) {
+            char cls = static_type(&q->lits[first]);
+            for (size_t k = first + 1; k < q->nlits; k++)
+                if (static_type(&q->lits[k]) != cls) cls = 0;
+            q->nodes[n].litclass = cls;
+        }
         return n;
     }
     if (t->k == T_IS) {
@@ -600,24 +720,50 @@ static int parse_or(parser *ps, int depth)
     return a;
 }
 
-/* query := SELECT ('*' | column {',' column}) FROM (RESULTS | LATEST) [WHERE expr]
- *          [ORDER BY column [ASC | DESC] {',' column [ASC | DESC]}] [LIMIT INT] [';'] EOF */
+/* Appends one colref to a growing array (the query owns it). */
+static colref *push_col(parser *ps, colref **arr, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        colref *c = ND_REALLOC_N(colref, *arr, *cap, nc);
+        if (!c) return oom(ps), NULL;
+        *arr = c, *cap = nc;
+    }
+    return &(*arr)[(*n)++];
+}
+
+/* query := SELECT [DISTINCT] ('*' | item [AS name] {',' item [AS name]})
+ *          FROM (RESULTS | LATEST) [WHERE expr] [GROUP BY column {',' column}]
+ *          [HAVING expr] [ORDER BY item [ASC | DESC] {',' item [ASC | DESC]}]
+ *          [LIMIT INT] [';'] EOF */
 static bool parse_query(parser *ps)
 {
     nd_mql_query *q = ps->q;
     if (!next(ps) || !expect(ps, T_SELECT, "SELECT")) return false;
-    if (accept(ps, T_STAR)) {
+    q->distinct = accept(ps, T_DISTINCT);
+    ps->clause = K_SELECT;
+    if (ps->tok.k == T_STAR) {
         q->star = true;
+        q->star_line = ps->tok.line, q->star_col = ps->tok.col;
+        next(ps);
     } else {
         do {
-            if (q->nsel == q->capsel) {
-                size_t nc = q->capsel ? q->capsel * 2 : 8;
-                colref *c = ND_REALLOC_N(colref, q->sel, q->capsel, nc);
-                if (!c) return oom(ps);
-                q->sel = c, q->capsel = nc;
+            colref *c = push_col(ps, &q->sel, &q->nsel, &q->capsel);
+            if (!c || !parse_item(ps, c)) return false;
+            if (accept(ps, T_AS)) {
+                token *t = &ps->tok;
+                if (t->k == T_QIDENT) {
+                    c->alias = take_str(ps);
+                } else if (t->k == T_IDENT) {
+                    char *a = nd_strndup(t->p, t->n);
+                    if (!a) return oom(ps);
+                    c->alias = own_str(ps, a) ? a : NULL;
+                } else {
+                    return perr(ps, t->line, t->col, "expected a name after AS");
+                }
+                if (!c->alias) return false;
+                next(ps);
             }
-            if (!parse_column(ps, &q->sel[q->nsel])) return false;
-            q->nsel++;
         } while (accept(ps, T_COMMA));
     }
     if (!expect(ps, T_FROM, q->nsel ? "',' or FROM" : "FROM")) return false;
@@ -625,11 +771,27 @@ static bool parse_query(parser *ps)
     else if (ps->tok.k != T_RESULTS) return perr(ps, ps->tok.line, ps->tok.col, "expected 'results' or 'latest'");
     next(ps);
     if (accept(ps, T_WHERE)) {
+        ps->clause = K_WHERE;
         q->where = parse_or(ps, 0);
         if (q->where < 0) return false;
     }
+    if (accept(ps, T_GROUP)) {
+        if (!expect(ps, T_BY, "BY after GROUP")) return false;
+        ps->clause = K_GROUP;
+        do {
+            colref *c = push_col(ps, &q->group, &q->ngroup, &q->capgroup);
+            if (!c || !parse_item(ps, c)) return false;
+        } while (accept(ps, T_COMMA));
+    }
+    if (accept(ps, T_HAVING)) {
+        ps->clause = K_HAVING;
+        q->having0 = q->nnodes;
+        q->having = parse_or(ps, 0);
+        if (q->having < 0) return false;
+    }
     if (accept(ps, T_ORDER)) {
         if (!expect(ps, T_BY, "BY after ORDER")) return false;
+        ps->clause = K_ORDER;
         do {
             if (q->norder == q->caporder) {
                 size_t nc = q->caporder ? q->caporder * 2 : 4;
@@ -638,7 +800,7 @@ static bool parse_query(parser *ps)
                 q->order = o, q->caporder = nc;
             }
             order_key *o = &q->order[q->norder];
-            if (!parse_column(ps, &o->c)) return false;
+            if (!parse_item(ps, &o->c)) return false;
             o->desc = false;
             if (accept(ps, T_DESC)) o->desc = true;
             else accept(ps, T_ASC);
@@ -655,11 +817,86 @@ static bool parse_query(parser *ps)
     if (ps->failed) return false;
     if (ps->tok.k != T_EOF) {
         const char *what = "the end of the query";
-        if (q->where < 0 && q->norder == 0 && q->limit < 0) what = "WHERE, ORDER BY, LIMIT or the end of the query";
+        bool tail = q->having >= 0 || q->norder || q->limit >= 0;
+        if (q->where < 0 && q->ngroup == 0 && !tail) what = "WHERE, GROUP BY, ORDER BY, LIMIT or the end of the query";
+        else if (q->ngroup == 0 && !tail) what = "AND, OR, GROUP BY, ORDER BY, LIMIT or the end of the query";
+        else if (q->having < 0 && q->norder == 0 && q->limit < 0) what = "',', HAVING, ORDER BY, LIMIT or the end of the query";
         else if (q->norder == 0 && q->limit < 0) what = "AND, OR, ORDER BY, LIMIT or the end of the query";
         else if (q->limit < 0) what = "',', LIMIT or the end of the query";
         return perr(ps, ps->tok.line, ps->tok.col, "expected %s", what);
     }
+    return true;
+}
+
+static bool same_col(const colref *a, const colref *b)
+{
+    return a->id == b->id && (a->key ? b->key && strcmp(a->key, b->key) == 0 : !b->key);
+}
+
+/* Gives c its slot among a group's values: a grouped column's index among the keys, an
+ * aggregate's (added to q->aggs on first use) after them. */
+static bool resolve_ref(parser *ps, colref *c, bool in_order)
+{
+    nd_mql_query *q = ps->q;
+    if (c->agg != A_NONE) {
+        size_t k = 0;
+        while (k < q->naggs && !(q->aggs[k].agg == c->agg && same_col(&q->aggs[k], c))) k++;
+        if (k == q->naggs) {
+            colref *a = push_col(ps, &q->aggs, &q->naggs, &q->capaggs);
+            if (!a) return false;
+            *a = *c;
+            a->alias = NULL;
+        }
+        c->slot = (int)(q->ngroup + k);
+        return true;
+    }
+    for (size_t k = 0; k < q->ngroup; k++)
+        if (same_col(&q->group[k], c)) {
+            c->slot = (int)k;
+            return true;
+        }
+    char name[300];
+    colref_name(c, name, sizeof name);
+    if (in_order && !q->dedup && q->distinct)
+        return perr(ps, c->line, c->col, "%s is not in the SELECT list (SELECT DISTINCT orders by its columns only)", name);
+    return perr(ps, c->line, c->col, "%s must appear in GROUP BY or be used in an aggregate function", name);
+}
+
+/* After parsing: decides whether rows are grouped and resolves every column of SELECT,
+ * HAVING and ORDER BY against the groups (errors in the order of the source). */
+static bool resolve(parser *ps)
+{
+    nd_mql_query *q = ps->q;
+    bool agg = q->having >= 0 || q->ngroup > 0;
+    for (size_t k = 0; k < q->nsel; k++) agg |= q->sel[k].agg != A_NONE;
+    for (size_t k = 0; k < q->norder; k++) agg |= q->order[k].c.agg != A_NONE;
+    if (q->star) {
+        if (agg) return perr(ps, q->star_line, q->star_col, "SELECT * cannot be used with GROUP BY, HAVING or aggregates");
+        return true; /* DISTINCT *: rows are distinct already (by name and version) */
+    }
+    if (!agg && !q->distinct) return true;
+    if (!agg) { /* DISTINCT alone: the groups are the distinct selected values */
+        for (size_t k = 0; k < q->nsel; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < q->ngroup && !dup; j++) dup = same_col(&q->group[j], &q->sel[k]);
+            colref *c = dup ? NULL : push_col(ps, &q->group, &q->ngroup, &q->capgroup);
+            if (!dup && !c) return false;
+            if (c) *c = q->sel[k], c->alias = NULL;
+        }
+    } else {
+        q->dedup = q->distinct;
+    }
+    q->grouped = true;
+    /* Aggregates get their slots after every key: count them first. */
+    for (size_t k = 0; k < q->nsel; k++)
+        if (!resolve_ref(ps, &q->sel[k], false)) return false;
+    for (size_t i = q->having0; q->having >= 0 && i < q->nnodes; i++) {
+        node *n = &q->nodes[i];
+        if (n->l.is_col && !resolve_ref(ps, &n->l.c, false)) return false;
+        if (n->r.is_col && !resolve_ref(ps, &n->r.c, false)) return false;
+    }
+    for (size_t k = 0; k < q->norder; k++)
+        if (!resolve_ref(ps, &q->order[k].c, true)) return false;
     return true;
 }
 
@@ -669,6 +906,8 @@ void nd_mql_free(nd_mql_query *q)
     for (size_t i = 0; i < q->nstrs; i++) nd_strfree(q->strs[i]);
     if (q->strs) ND_FREE_N(q->strs, q->capstrs);
     if (q->sel) ND_FREE_N(q->sel, q->capsel);
+    if (q->group) ND_FREE_N(q->group, q->capgroup);
+    if (q->aggs) ND_FREE_N(q->aggs, q->capaggs);
     if (q->order) ND_FREE_N(q->order, q->caporder);
     if (q->nodes) ND_FREE_N(q->nodes, q->capnodes);
     if (q->lits) ND_FREE_N(q->lits, q->caplits);
@@ -694,6 +933,7 @@ nd_status nd_mql_format_error(const char *src, const nd_mql_diag *d)
 static unsigned operand_cost(const operand *o)
 {
     if (!o->is_col) return 0;
+    if (o->c.agg != A_NONE) return 1; /* HAVING: a group's value */
     if (o->c.id == C_TAG || o->c.id == C_PARAM) return 8; /* scans the encoded list */
     return o->c.id < C_NFIXED && fixed_cols[o->c.id].type == 's' ? 2 : 1;
 }
@@ -731,6 +971,7 @@ nd_status nd_mql_parse(const char *src, nd_mql_query **out, nd_mql_diag *diag)
     nd_mql_query *q = ND_ALLOC_N(nd_mql_query, 1);
     if (!q) return ND_ENOMEM;
     q->where = -1;
+    q->having = -1;
     q->limit = -1;
     parser ps;
     memset(&ps, 0, sizeof ps);
@@ -738,7 +979,7 @@ nd_status nd_mql_parse(const char *src, nd_mql_query **out, nd_mql_diag *diag)
     ps.line = 1;
     ps.q = q;
     ps.diag = diag;
-    bool ok = parse_query(&ps);
+    bool ok = parse_query(&ps) && resolve(&ps);
     if (ps.tok.s) nd_strfree(ps.tok.s);
     if (!ok || ps.failed) {
         nd_mql_free(q);
@@ -902,59 +1143,83 @@ static bool like(const char *s, size_t n, const char *p, size_t m)
     return j == m;
 }
 
-static val operand_val(const nd_cat_index *ix, const nd_cat_row *r, const operand *o)
+/* What eval reads: a row of the index (WHERE) or a group's values (HAVING). */
+typedef struct ectx {
+    const nd_mql_query *q;
+    const nd_cat_index *ix;
+    const val *grow; /* HAVING: the group's keys, then its aggregates; NULL: a row */
+    bool *mism;      /* per node: a tag met a literal of the other type (NULL: not kept) */
+} ectx;
+
+static val operand_val(const ectx *x, const nd_cat_row *r, const operand *o)
 {
-    return o->is_col ? get(ix, r, &o->c) : o->lit;
+    if (!o->is_col) return o->lit;
+    return x->grow ? x->grow[o->c.slot] : get(x->ix, r, &o->c);
 }
 
-static int eval(const nd_mql_query *q, int e, const nd_cat_index *ix, const nd_cat_row *r)
+static char val_class(const val *v) { return v->t == ND_CAT_NULL ? 0 : is_num(v) ? 'n' : 's'; }
+
+/* Notes a tag or parameter of the other type than the literals it is tested against. */
+static inline void note_mismatch(const ectx *x, int e, const val *v)
 {
-    const node *nd = &q->nodes[e];
+    char c = x->q->nodes[e].litclass;
+    if (c && x->mism && v->t != ND_CAT_NULL && val_class(v) != c) x->mism[e] = true;
+}
+
+static int eval(const ectx *x, int e, const nd_cat_row *r)
+{
+    const node *nd = &x->q->nodes[e];
     switch (nd->k) {
     case E_OR: {
-        int a = eval(q, nd->a, ix, r);
+        int a = eval(x, nd->a, r);
         if (a == T) return T;
-        int b = eval(q, nd->b, ix, r);
+        int b = eval(x, nd->b, r);
         if (b == T) return T;
         return a == U || b == U ? U : F;
     }
     case E_AND: {
-        int a = eval(q, nd->a, ix, r);
+        int a = eval(x, nd->a, r);
         if (a == F) return F;
-        int b = eval(q, nd->b, ix, r);
+        int b = eval(x, nd->b, r);
         if (b == F) return F;
         return a == U || b == U ? U : T;
     }
     case E_NOT: {
-        int a = eval(q, nd->a, ix, r);
+        int a = eval(x, nd->a, r);
         return a == U ? U : !a;
     }
     case E_CMP: {
-        val a = operand_val(ix, r, &nd->l), b = operand_val(ix, r, &nd->r);
-        return compare(nd->op, &a, &b);
+        val a = operand_val(x, r, &nd->l), b = operand_val(x, r, &nd->r);
+        int res = compare(nd->op, &a, &b);
+        if (res == U && nd->litclass) note_mismatch(x, e, nd->l.is_col ? &a : &b);
+        return res;
     }
     case E_LIKE: {
-        val a = operand_val(ix, r, &nd->l);
-        if (a.t != ND_CAT_CSTR) return U;
+        val a = operand_val(x, r, &nd->l);
+        if (a.t != ND_CAT_CSTR) {
+            if (nd->litclass) note_mismatch(x, e, &a);
+            return U;
+        }
         bool m = like(a.s, a.len, nd->r.lit.s, nd->r.lit.len);
         return m != nd->neg;
     }
     case E_IN: {
-        val a = operand_val(ix, r, &nd->l);
+        val a = operand_val(x, r, &nd->l);
         if (a.t == ND_CAT_NULL) return U;
         int res = F;
         for (size_t k = 0; k < nd->nlist; k++) {
-            int c = compare(T_EQ, &a, &q->lits[nd->list0 + k].lit);
+            int c = compare(T_EQ, &a, &x->q->lits[nd->list0 + k].lit);
             if (c == T) {
                 res = T;
                 break;
             }
             if (c == U) res = U;
         }
+        if (res == U && nd->litclass) note_mismatch(x, e, &a);
         return res == U ? U : (res == T) != nd->neg;
     }
     case E_ISNULL: {
-        val a = operand_val(ix, r, &nd->l);
+        val a = operand_val(x, r, &nd->l);
         return (a.t == ND_CAT_NULL) != nd->neg;
     }
     }
@@ -1064,13 +1329,6 @@ static nd_status latest_mask(const nd_cat_index *ix, bool *keep)
     return ND_OK;
 }
 
-static void colref_name(const colref *c, char *buf, size_t n)
-{
-    if (c->id == C_TAG) snprintf(buf, n, "tags.%s", c->key);
-    else if (c->id == C_PARAM) snprintf(buf, n, "params.%s", c->key);
-    else snprintf(buf, n, "%s", fixed_cols[c->id].name);
-}
-
 /* Adds every tag (or param) key of the matched rows, in order of first appearance. */
 static nd_status collect_keys(const nd_cat_index *ix, const size_t *pos, size_t n, bool tags,
                               colref **cols, size_t *ncols, size_t *cap)
@@ -1114,6 +1372,7 @@ void nd_cat_rows_free(nd_cat_rows *r)
     if (r->cells) ND_FREE_N(r->cells, one_or(stored * r->ncols));
     if (r->order) ND_FREE_N(r->order, one_or(r->nstored));
     if (r->heap) nd_free(r->heap, r->heap_len);
+    if (r->warnings) nd_strfree(r->warnings);
     memset(r, 0, sizeof *r);
 }
 
@@ -1228,28 +1487,20 @@ static nd_status sort_matches(const nd_mql_query *q, const nd_cat_index *ix, con
     return st;
 }
 
-nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows *out)
+/* A query without grouping: the matching rows, sorted, limited. */
+static nd_status exec_rows(const ectx *x, const bool *keep, nd_cat_rows *out)
 {
-    memset(out, 0, sizeof *out);
+    const nd_mql_query *q = x->q;
+    const nd_cat_index *ix = x->ix;
     nd_status st = ND_OK;
     size_t n = ix->nrows, nm = 0;
-    bool *keep = NULL;
     size_t *pos = ND_ALLOC_N(size_t, n ? n : 1);
     if (!pos) return ND_ENOMEM;
-    if (q->latest) {
-        keep = ND_ALLOC_N(bool, n ? n : 1);
-        if (!keep || (st = latest_mask(ix, keep)) != ND_OK) {
-            if (keep) ND_FREE_N(keep, n ? n : 1);
-            ND_FREE_N(pos, n ? n : 1);
-            return ND_ENOMEM;
-        }
-    }
     for (size_t i = 0; i < n; i++) {
         if (keep && !keep[i]) continue;
-        if (q->where >= 0 && eval(q, q->where, ix, &ix->rows[i]) != T) continue;
+        if (q->where >= 0 && eval(x, q->where, &ix->rows[i]) != T) continue;
         pos[nm++] = i;
     }
-    if (keep) ND_FREE_N(keep, n ? n : 1);
 
     size_t *idx = ND_ALLOC_N(size_t, nm ? nm : 1);
     if (!idx) st = ND_ENOMEM;
@@ -1284,7 +1535,7 @@ nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows
     for (size_t c = 0; st == ND_OK && c < ncols; c++) {
         char buf[300];
         colref_name(&cols[c], buf, sizeof buf);
-        out->colnames[c] = nd_strdup(buf);
+        out->colnames[c] = nd_strdup(cols[c].alias ? cols[c].alias : buf);
         if (!out->colnames[c]) st = ND_ENOMEM;
     }
     if (st == ND_OK && !scan_order) {
@@ -1304,6 +1555,424 @@ nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows
     if (cols) ND_FREE_N(cols, capc);
     if (idx) ND_FREE_N(idx, nm ? nm : 1);
     ND_FREE_N(pos, n ? n : 1);
+    return st;
+}
+
+/* ---- grouping ----------------------------------------------------------------------- */
+
+/* The order of min, max and the output of groups: ORDER BY's (NULL last, numbers before
+ * strings), made total: an int before the float of the same value, -0.0 before 0.0. */
+static int total_cmp(const val *a, const val *b)
+{
+    int c = order_cmp(a, b);
+    if (c || !is_num(a) || !is_num(b)) return c;
+    if (a->t != b->t) return a->t == ND_CAT_CINT ? -1 : 1;
+    if (a->t == ND_CAT_CFLOAT && !isnan(a->f)) return (int)!signbit(a->f) - (int)!signbit(b->f);
+    return 0;
+}
+
+/* A number's identity for grouping, as `=` sees it: int 2 and float 2.0 are one value,
+ * -0.0 is 0, all NaNs are one value. */
+static uint64_t num_key(const val *v, int *tag)
+{
+    if (v->t == ND_CAT_CINT) return *tag = 1, (uint64_t)v->i;
+    double f = v->f;
+    if (isnan(f)) return *tag = 3, 0;
+    if (f >= -9223372036854775808.0 && f < 9223372036854775808.0 && f == (double)(int64_t)f)
+        return *tag = 1, (uint64_t)(int64_t)f;
+    uint64_t u;
+    memcpy(&u, &f, sizeof u);
+    return *tag = 2, u;
+}
+
+static uint64_t mix(uint64_t h, uint64_t x)
+{
+    h = (h ^ x) * UINT64_C(0x9e3779b97f4a7c15);
+    return h ^ (h >> 29);
+}
+
+static uint64_t vals_hash(const val *v, size_t n)
+{
+    uint64_t h = 0x5bd1e995;
+    for (size_t k = 0; k < n; k++) {
+        int tag = 0;
+        if (v[k].t == ND_CAT_CSTR) h = mix(h, nd_hash_bytes(v[k].s, v[k].len) ^ 4);
+        else if (is_num(&v[k])) h = mix(mix(h, num_key(&v[k], &tag)), (uint64_t)tag);
+        else h = mix(h, 7);
+    }
+    return h;
+}
+
+static bool same_val(const val *a, const val *b)
+{
+    if (a->t == ND_CAT_CSTR || b->t == ND_CAT_CSTR)
+        return a->t == b->t && a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    if (!is_num(a) || !is_num(b)) return a->t == b->t;
+    int ta, tb;
+    return num_key(a, &ta) == num_key(b, &tb) && ta == tb;
+}
+
+/* Groups: w values each (nk keys, then one per aggregate), found by hashing the keys. */
+typedef struct gtable {
+    size_t nk, w;
+    val *vals;      /* n x w */
+    uint64_t *hash; /* n */
+    size_t n, cap;
+    size_t *slot;   /* open addressing: group + 1, 0 empty */
+    size_t nslot;
+} gtable;
+
+static void gt_free(gtable *g)
+{
+    if (g->vals) ND_FREE_N(g->vals, g->cap * g->w);
+    if (g->hash) ND_FREE_N(g->hash, g->cap);
+    if (g->slot) ND_FREE_N(g->slot, g->nslot);
+    memset(g, 0, sizeof *g);
+}
+
+/* The group of keys k[0..nk) (added when new: *added); SIZE_MAX when out of memory. */
+static size_t gt_find(gtable *g, const val *k, bool *added)
+{
+    uint64_t h = vals_hash(k, g->nk);
+    *added = false;
+    if (g->nslot) {
+        for (size_t s = h & (g->nslot - 1);; s = (s + 1) & (g->nslot - 1)) {
+            size_t x = g->slot[s];
+            if (!x) break;
+            x--;
+            if (g->hash[x] != h) continue;
+            size_t j = 0;
+            while (j < g->nk && same_val(&g->vals[x * g->w + j], &k[j])) j++;
+            if (j == g->nk) return x;
+        }
+    }
+    if (g->n == g->cap) {
+        size_t nc = g->cap ? g->cap * 2 : 16;
+        val *v = ND_REALLOC_N(val, g->vals, g->cap * g->w, nc * g->w);
+        if (!v) return SIZE_MAX;
+        g->vals = v;
+        uint64_t *hs = ND_REALLOC_N(uint64_t, g->hash, g->cap, nc);
+        if (!hs) return SIZE_MAX;
+        g->hash = hs, g->cap = nc;
+    }
+    if (2 * (g->n + 1) > g->nslot) { /* rehash at half full */
+        size_t ns = g->nslot ? g->nslot * 2 : 32;
+        size_t *sl = ND_ALLOC_N(size_t, ns);
+        if (!sl) return SIZE_MAX;
+        for (size_t x = 0; x < g->n; x++) {
+            size_t s = g->hash[x] & (ns - 1);
+            while (sl[s]) s = (s + 1) & (ns - 1);
+            sl[s] = x + 1;
+        }
+        if (g->slot) ND_FREE_N(g->slot, g->nslot);
+        g->slot = sl, g->nslot = ns;
+    }
+    size_t x = g->n++, s = h & (g->nslot - 1);
+    while (g->slot[s]) s = (s + 1) & (g->nslot - 1);
+    g->slot[s] = x + 1;
+    g->hash[x] = h;
+    memcpy(&g->vals[x * g->w], k, g->nk * sizeof *k);
+    memset(&g->vals[x * g->w + g->nk], 0, (g->w - g->nk) * sizeof *k);
+    *added = true;
+    return x;
+}
+
+__extension__ typedef __int128 i128;
+
+/* One aggregate of one group.  Integer sums are exact (128 bits); float sums are
+ * compensated (Neumaier) and taken in index order. */
+typedef struct acc {
+    int64_t n;          /* values that are not NULL (rows, for count(*)) */
+    int64_t nnum, nstr; /* sum, avg: numbers taken, strings skipped */
+    i128 isum;
+    double fsum, fcomp;
+    bool anyf;
+    val best; /* min, max */
+} acc;
+
+static void acc_add(acc *a, int fn, const val *v)
+{
+    if (fn == A_COUNT_STAR) {
+        a->n++;
+        return;
+    }
+    if (v->t == ND_CAT_NULL) return;
+    a->n++;
+    if (fn == A_MIN || fn == A_MAX) {
+        int c = a->n == 1 ? 0 : total_cmp(v, &a->best);
+        if (a->n == 1 || (fn == A_MIN ? c < 0 : c > 0)) a->best = *v;
+    } else if (fn == A_SUM || fn == A_AVG) {
+        if (v->t == ND_CAT_CINT) {
+            a->isum += v->i;
+            a->nnum++;
+        } else if (v->t == ND_CAT_CFLOAT) {
+            double t = a->fsum + v->f;
+            a->fcomp += fabs(a->fsum) >= fabs(v->f) ? (a->fsum - t) + v->f : (v->f - t) + a->fsum;
+            a->fsum = t;
+            a->anyf = true;
+            a->nnum++;
+        } else {
+            a->nstr++;
+        }
+    }
+}
+
+static nd_status grow_accs(acc **accs, size_t *cap, size_t n)
+{
+    acc *t = ND_REALLOC_N(acc, *accs, *cap, n);
+    if (!t) return ND_ENOMEM;
+    memset(t + *cap, 0, (n - *cap) * sizeof *t);
+    *accs = t, *cap = n;
+    return ND_OK;
+}
+
+static val acc_val(const acc *a, int fn)
+{
+    val v = {.t = ND_CAT_NULL};
+    if (fn == A_COUNT_STAR || fn == A_COUNT) {
+        v.t = ND_CAT_CINT, v.i = a->n;
+    } else if (fn == A_MIN || fn == A_MAX) {
+        if (a->n) v = a->best;
+    } else if (a->nnum) {
+        if (fn == A_SUM && !a->anyf && a->isum >= INT64_MIN && a->isum <= INT64_MAX) {
+            v.t = ND_CAT_CINT, v.i = (int64_t)a->isum;
+        } else {
+            double f = isfinite(a->fsum) ? a->fsum + a->fcomp : a->fsum;
+            double tot = a->anyf ? (double)a->isum + f : (double)a->isum;
+            v.t = ND_CAT_CFLOAT, v.f = fn == A_AVG ? tot / (double)a->nnum : tot;
+        }
+    }
+    return v;
+}
+
+/* Sorts group indices by values at the given slots (merge sort, like msort). */
+typedef struct gsort_ctx {
+    const val *vals;
+    size_t w, nkeys;
+    const size_t *slot;
+    const bool *desc;
+} gsort_ctx;
+
+static int cmp_groups(const gsort_ctx *c, size_t x, size_t y)
+{
+    for (size_t k = 0; k < c->nkeys; k++) {
+        int r = total_cmp(&c->vals[x * c->w + c->slot[k]], &c->vals[y * c->w + c->slot[k]]);
+        if (r) return c->desc[k] ? -r : r;
+    }
+    return (x > y) - (x < y);
+}
+
+static void gsort(size_t *a, size_t *tmp, size_t n, const gsort_ctx *c)
+{
+    if (n < 2) return;
+    size_t h = n / 2;
+    gsort(a, tmp, h, c);
+    gsort(a + h, tmp, n - h, c);
+    if (cmp_groups(c, a[h - 1], a[h]) <= 0) return;
+    memcpy(tmp, a, n * sizeof *a);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) a[k++] = cmp_groups(c, tmp[j], tmp[i]) < 0 ? tmp[j++] : tmp[i++];
+    while (i < h) a[k++] = tmp[i++];
+    while (j < n) a[k++] = tmp[j++];
+}
+
+/* out := the SELECT list of groups gi[0..n) (strings copied). */
+static nd_status group_cells(const nd_mql_query *q, const gtable *g, const size_t *gi, size_t n,
+                             nd_cat_rows *out)
+{
+    size_t nc = q->nsel;
+    out->ncols = nc;
+    out->colnames = ND_ALLOC_N(char *, one_or(nc));
+    out->cells = ND_ALLOC_N(nd_cat_cell, one_or(n * nc));
+    if (!out->colnames || !out->cells) return ND_ENOMEM;
+    out->nrows = n;
+    for (size_t c = 0; c < nc; c++) {
+        char buf[300];
+        colref_name(&q->sel[c], buf, sizeof buf);
+        out->colnames[c] = nd_strdup(q->sel[c].alias ? q->sel[c].alias : buf);
+        if (!out->colnames[c]) return ND_ENOMEM;
+    }
+    nd_strbuf heap;
+    nd_sb_init(&heap);
+    nd_status st = ND_OK;
+    for (size_t i = 0; st == ND_OK && i < n; i++)
+        for (size_t c = 0; st == ND_OK && c < nc; c++) {
+            const val *v = &g->vals[gi[i] * g->w + (size_t)q->sel[c].slot];
+            nd_cat_cell *cell = &out->cells[i * nc + c];
+            cell->type = v->t, cell->i = v->i, cell->f = v->f, cell->s = NULL;
+            if (v->t == ND_CAT_CSTR) {
+                cell->i = (int64_t)heap.len;
+                st = nd_sb_append(&heap, v->s, v->len);
+                if (st == ND_OK) st = nd_sb_putc(&heap, '\0');
+            }
+        }
+    if (st == ND_OK) {
+        out->heap = heap.data;
+        out->heap_len = heap.cap;
+        heap.data = NULL;
+        fix_strings(out);
+    }
+    nd_sb_free(&heap);
+    return st;
+}
+
+/* A grouped query: rows are folded into groups by their GROUP BY keys (one group when
+ * there are none) in one pass, the aggregates accumulated in index order; then HAVING,
+ * ORDER BY (ties, and queries without it, by the keys ascending), DISTINCT, LIMIT. */
+static nd_status exec_grouped(const ectx *x, const bool *keep, nd_cat_rows *out, nd_strbuf *w)
+{
+    const nd_mql_query *q = x->q;
+    const nd_cat_index *ix = x->ix;
+    size_t nk = q->ngroup, na = q->naggs;
+    gtable g = {.nk = nk, .w = nk + na};
+    acc *accs = NULL;
+    size_t capacc = 0, *gi = NULL, *tmp = NULL, *slot = NULL, nkeys = q->norder + nk;
+    bool *desc = NULL;
+    nd_status st = ND_OK;
+    val *k = ND_ALLOC_N(val, one_or(nk));
+    if (!k) return ND_ENOMEM;
+    bool added;
+    for (size_t i = 0; st == ND_OK && i < ix->nrows; i++) {
+        if (keep && !keep[i]) continue;
+        const nd_cat_row *r = &ix->rows[i];
+        if (q->where >= 0 && eval(x, q->where, r) != T) continue;
+        for (size_t j = 0; j < nk; j++) k[j] = get(ix, r, &q->group[j]);
+        size_t gx = gt_find(&g, k, &added);
+        if (gx == SIZE_MAX) {
+            st = ND_ENOMEM;
+            break;
+        }
+        if (!added) /* the key shown is the first of equal numbers in total_cmp's order */
+            for (size_t j = 0; j < nk; j++)
+                if (is_num(&k[j]) && total_cmp(&k[j], &g.vals[gx * g.w + j]) < 0) g.vals[gx * g.w + j] = k[j];
+        if (g.cap * na > capacc && (st = grow_accs(&accs, &capacc, g.cap * na)) != ND_OK) break;
+        for (size_t a = 0; a < na; a++) {
+            const colref *c = &q->aggs[a];
+            val v = {.t = ND_CAT_NULL};
+            if (c->agg != A_COUNT_STAR) v = get(ix, r, c);
+            acc_add(&accs[gx * na + a], c->agg, &v);
+        }
+    }
+    if (st == ND_OK && nk == 0 && g.n == 0) { /* an aggregate over no rows: one row */
+        if (gt_find(&g, k, &added) == SIZE_MAX) st = ND_ENOMEM;
+        if (st == ND_OK && g.cap * na > capacc) st = grow_accs(&accs, &capacc, g.cap * na);
+    }
+    ND_FREE_N(k, one_or(nk));
+    for (size_t a = 0; st == ND_OK && a < na; a++) {
+        int64_t skipped = 0;
+        for (size_t gx = 0; gx < g.n; gx++) {
+            g.vals[gx * g.w + nk + a] = acc_val(&accs[gx * na + a], q->aggs[a].agg);
+            skipped += accs[gx * na + a].nstr;
+        }
+        if (skipped) {
+            char name[300];
+            colref_name(&q->aggs[a], name, sizeof name);
+            st = nd_sb_printf(w, "mql: warning: %s skipped %" PRId64 " string value%s\n", name, skipped,
+                              skipped == 1 ? "" : "s");
+        }
+    }
+    if (accs) ND_FREE_N(accs, capacc);
+
+    /* HAVING, then the order. */
+    size_t n = 0;
+    if (st == ND_OK) {
+        gi = ND_ALLOC_N(size_t, one_or(g.n));
+        tmp = ND_ALLOC_N(size_t, one_or(g.n));
+        slot = ND_ALLOC_N(size_t, one_or(nkeys));
+        desc = ND_ALLOC_N(bool, one_or(nkeys));
+        if (!gi || !tmp || !slot || !desc) st = ND_ENOMEM;
+    }
+    for (size_t gx = 0; st == ND_OK && gx < g.n; gx++) {
+        ectx hx = {q, ix, &g.vals[gx * g.w], NULL};
+        if (q->having < 0 || eval(&hx, q->having, NULL) == T) gi[n++] = gx;
+    }
+    if (st == ND_OK) {
+        for (size_t j = 0; j < q->norder; j++) slot[j] = (size_t)q->order[j].c.slot, desc[j] = q->order[j].desc;
+        for (size_t j = 0; j < nk; j++) slot[q->norder + j] = j, desc[q->norder + j] = false;
+        gsort_ctx sc = {g.vals, g.w, nkeys, slot, desc};
+        gsort(gi, tmp, n, &sc);
+    }
+    /* DISTINCT over grouped rows: the first of equal SELECT lists, in that order. */
+    if (st == ND_OK && q->dedup) {
+        gtable d = {.nk = q->nsel, .w = q->nsel};
+        val *sv = ND_ALLOC_N(val, one_or(q->nsel));
+        size_t m = 0;
+        if (!sv) st = ND_ENOMEM;
+        for (size_t i = 0; st == ND_OK && i < n; i++) {
+            for (size_t c = 0; c < q->nsel; c++) sv[c] = g.vals[gi[i] * g.w + (size_t)q->sel[c].slot];
+            if (gt_find(&d, sv, &added) == SIZE_MAX) st = ND_ENOMEM;
+            else if (added) gi[m++] = gi[i];
+        }
+        n = m;
+        if (sv) ND_FREE_N(sv, one_or(q->nsel));
+        gt_free(&d);
+    }
+    if (st == ND_OK && q->limit >= 0 && (uint64_t)q->limit < n) n = (size_t)q->limit;
+    if (st == ND_OK) st = group_cells(q, &g, gi, n, out);
+    if (gi) ND_FREE_N(gi, one_or(g.n));
+    if (tmp) ND_FREE_N(tmp, one_or(g.n));
+    if (slot) ND_FREE_N(slot, one_or(nkeys));
+    if (desc) ND_FREE_N(desc, one_or(nkeys));
+    gt_free(&g);
+    return st;
+}
+
+/* One warning per tag (or parameter) and type that some row met as the other type than
+ * the literals it was compared with; the count is over every row queried (results or
+ * latest), not only those that reached the comparison. */
+static nd_status warn_mismatches(const ectx *x, const bool *keep, nd_strbuf *w)
+{
+    const nd_mql_query *q = x->q;
+    const nd_cat_index *ix = x->ix;
+    nd_status st = ND_OK;
+    for (size_t e = 0; x->mism && st == ND_OK && e < q->nnodes; e++) {
+        if (!x->mism[e]) continue;
+        const node *nd = &q->nodes[e];
+        const colref *c = nd->l.is_col ? &nd->l.c : &nd->r.c;
+        bool dup = false;
+        for (size_t f = 0; f < e && !dup; f++) {
+            const node *m = &q->nodes[f];
+            dup = x->mism[f] && m->litclass == nd->litclass && same_col(m->l.is_col ? &m->l.c : &m->r.c, c);
+        }
+        if (dup) continue;
+        char other = nd->litclass == 'n' ? 's' : 'n', name[300];
+        size_t count = 0;
+        for (size_t i = 0; i < ix->nrows; i++) {
+            if (keep && !keep[i]) continue;
+            val v = get(ix, &ix->rows[i], c);
+            count += val_class(&v) == other;
+        }
+        colref_name(c, name, sizeof name);
+        st = nd_sb_printf(w, "mql: warning: %s is a %s in %zu row%s, compared with a %s\n", name,
+                          other == 'n' ? "number" : "string", count, count == 1 ? "" : "s",
+                          other == 'n' ? "string" : "number");
+    }
+    return st;
+}
+
+nd_status nd_mql_exec(const nd_mql_query *q, const nd_cat_index *ix, nd_cat_rows *out)
+{
+    memset(out, 0, sizeof *out);
+    nd_status st = ND_OK;
+    size_t n = ix->nrows;
+    bool *keep = NULL, *mism = NULL;
+    if (q->latest) {
+        keep = ND_ALLOC_N(bool, one_or(n));
+        if (!keep) return ND_ENOMEM;
+        st = latest_mask(ix, keep);
+    }
+    bool tracked = false;
+    for (size_t e = 0; e < q->nnodes; e++) tracked |= q->nodes[e].litclass != 0;
+    if (st == ND_OK && tracked && !(mism = ND_ALLOC_N(bool, q->nnodes))) st = ND_ENOMEM;
+    ectx x = {q, ix, NULL, mism};
+    nd_strbuf w;
+    nd_sb_init(&w);
+    if (st == ND_OK) st = q->grouped ? exec_grouped(&x, keep, out, &w) : exec_rows(&x, keep, out);
+    if (st == ND_OK) st = warn_mismatches(&x, keep, &w);
+    if (st == ND_OK && w.len && !(out->warnings = nd_strndup(w.data, w.len))) st = ND_ENOMEM;
+    nd_sb_free(&w);
+    if (keep) ND_FREE_N(keep, one_or(n));
+    if (mism) ND_FREE_N(mism, q->nnodes);
     if (st != ND_OK) nd_cat_rows_free(out);
     return st;
 }

@@ -30,7 +30,9 @@ static const char usage[] =
     "       noodle-mql --reindex CATALOG\n"
     "\n"
     "Queries a Noodle results catalog with MQL (see docs/catalog.md):\n"
-    "  SELECT cols|* FROM results|latest [WHERE cond] [ORDER BY col [ASC|DESC], ...] [LIMIT n]\n"
+    "  SELECT [DISTINCT] cols|* FROM results|latest [WHERE cond] [GROUP BY cols]\n"
+    "    [HAVING cond] [ORDER BY col [ASC|DESC], ...] [LIMIT n]\n"
+    "  with count(*), count(col), min(col), max(col), avg(col), sum(col) [AS name]\n"
     "\n"
     "options:\n"
     "  --format F       table (default), csv or json\n"
@@ -182,6 +184,7 @@ static int print_rows(nd_cat_rows *rows, const char *format)
 {
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    if (rows->warnings) fputs(rows->warnings, stderr);
     if (strcmp(format, "csv") == 0) print_csv(rows);
     else if (strcmp(format, "json") == 0) print_json(rows);
     else print_table(rows);

@@ -337,6 +337,7 @@ nd_status nd_job_query_hook(void *ctx, nd_vm *vm, const char *mql, nd_value *out
     ND_TRY(catalog(r, &cat));
     nd_cat_rows rows = {0};
     ND_TRY(nd_cat_query(cat, mql, &rows));
+    if (rows.warnings) fputs(rows.warnings, stderr); /* rank 0 only */
     nd_status st = nd_vm_new_list(vm, out);
     for (size_t i = 0; st == ND_OK && i < rows.nrows; i++) {
         nd_value row = ND_NIL;

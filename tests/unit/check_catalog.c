@@ -631,6 +631,257 @@ START_TEST(test_export)
 }
 END_TEST
 
+/* ---- aggregates, GROUP BY, DISTINCT, HAVING (an index built in memory) ---------------- */
+
+/* Appends a row to ix: value is "i:N", "f:X", "s:TEXT" or "" (none); norm < 0: no
+ * statistics; tags encoded as the index stores them (KEY \x1f TYPE VALUE \x1e). */
+static void add_row(nd_cat_index *ix, const char *name, int64_t version, const char *value,
+                    double norm, const char *tags)
+{
+    nd_cat_row r;
+    memset(&r, 0, sizeof r);
+    r.version = version;
+    r.kind = ND_CAT_INT;
+    if (value[0] == 'i') r.flags |= ND_CAT_F_VNUM | ND_CAT_F_VINT, r.ivalue = atoll(value + 2);
+    else if (value[0] == 'f') r.flags |= ND_CAT_F_VNUM, r.value = atof(value + 2), r.kind = ND_CAT_FLOAT;
+    else if (value[0] == 's') r.kind = ND_CAT_STRING, r.flags |= ND_CAT_F_VSTR;
+    else r.kind = ND_CAT_MATRIX;
+    if (norm >= 0) r.flags |= ND_CAT_F_STATS, r.norm = norm, r.rows = r.cols = 1;
+    char enc[200];
+    size_t n = 0;
+    for (const char *p = tags; *p; p++) enc[n++] = *p == '=' ? '\x1f' : *p == ';' ? '\x1e' : *p;
+    enc[n] = '\0';
+    ck_assert_int_eq(nd_cat_index_str(ix, name, strlen(name), &r.name), ND_OK);
+    if (value[0] == 's') ck_assert_int_eq(nd_cat_index_str(ix, value + 2, strlen(value + 2), &r.svalue), ND_OK);
+    ck_assert_int_eq(nd_cat_index_str(ix, enc, n, &r.tags), ND_OK);
+    ck_assert_int_eq(nd_cat_index_push(ix, &r), ND_OK);
+}
+
+/* Eight rows: tags.n of three types and missing, tags.m missing in two, value of every
+ * kind, norm only for the matrices d@1 and d@2.  reversed: the same rows backwards. */
+static void agg_fixture(nd_cat_index *ix, bool reversed)
+{
+    static const struct {
+        const char *name;
+        int64_t version;
+        const char *value;
+        double norm;
+        const char *tags;
+    } rows[] = {
+        {"a", 1, "i:1", -1, "n=i10;m=slu;"}, {"a", 2, "f:2.5", -1, "n=i20;m=sqr;"},
+        {"b", 1, "f:-3.0", -1, "n=f20.0;m=slu;"}, {"b", 2, "i:7", -1, "n=s20;m=slu;"},
+        {"c", 1, "s:x", -1, ""}, {"c", 2, "i:4", -1, "n=i10;"},
+        {"d", 1, "", 2.0, "m=sqr;"}, {"d", 2, "", 4.0, "m=sqr;n=i30;"},
+    };
+    ck_assert_int_eq(nd_cat_index_init(ix), ND_OK);
+    size_t n = ND_ARRAY_LEN(rows);
+    for (size_t k = 0; k < n; k++) {
+        size_t j = reversed ? n - 1 - k : k;
+        add_row(ix, rows[j].name, rows[j].version, rows[j].value, rows[j].norm, rows[j].tags);
+    }
+}
+
+/* Runs mql over ix; renders the rows as q() does and the warnings into warn (may be NULL). */
+static nd_status mq(const nd_cat_index *ix, const char *mql, char *out, size_t n, char *warn, size_t wn)
+{
+    nd_mql_query *qq = NULL;
+    nd_mql_diag d;
+    out[0] = '\0';
+    if (warn) warn[0] = '\0';
+    nd_status st = nd_mql_parse(mql, &qq, &d);
+    nd_cat_rows r;
+    if (st == ND_OK) st = nd_mql_exec(qq, ix, &r);
+    nd_mql_free(qq);
+    if (st != ND_OK) return st;
+    size_t len = 0;
+    for (size_t i = 0; i < r.nrows; i++)
+        for (size_t c = 0; c < r.ncols; c++) {
+            const nd_cat_cell *cell = nd_cat_rows_at(&r, i, c);
+            char b[80];
+            if (cell->type == ND_CAT_CINT) snprintf(b, sizeof b, "%lld", (long long)cell->i);
+            else if (cell->type == ND_CAT_CFLOAT) nd_fmt_double(b, sizeof b, cell->f);
+            else if (cell->type == ND_CAT_CSTR) snprintf(b, sizeof b, "%s", cell->s);
+            else snprintf(b, sizeof b, "~");
+            len += (size_t)snprintf(out + len, n - len, "%s%s", c ? "|" : (i ? ";" : ""), b);
+            if (len >= n) len = n - 1;
+        }
+    if (warn) snprintf(warn, wn, "%s", r.warnings ? r.warnings : "");
+    nd_cat_rows_free(&r);
+    return ND_OK;
+}
+
+typedef struct agg_case {
+    const char *q, *expect, *warn;
+} agg_case;
+
+START_TEST(test_mql_aggregates)
+{
+    static const agg_case cases[] = {
+        /* each aggregate; NULLs skipped except by count(*) */
+        {"SELECT count(*), count(tags.n), count(tags.m), count(norm) FROM results", "8|6|6|2", ""},
+        {"SELECT min(value), max(value), sum(value), avg(value) FROM results", "-3.0|x|11.5|2.3",
+         "mql: warning: sum(value) skipped 1 string value\nmql: warning: avg(value) skipped 1 string value\n"},
+        {"SELECT sum(version), avg(version), min(norm), max(norm), avg(norm) FROM results", "12|1.5|2.0|4.0|3.0", ""},
+        {"select COUNT(*), Max(name) from LATEST", "4|d", ""},
+        /* GROUP BY tags: int 20 and float 20.0 are one group (shown as the int), the
+         * string '20' another; NULL is a group; keys ascending, NULL last */
+        {"SELECT tags.n, count(*) FROM results GROUP BY tags.n", "10|2;20|2;30|1;20|1;~|2", ""},
+        {"SELECT tags.m, count(*) FROM results GROUP BY tags.m", "lu|3;qr|3;~|2", ""},
+        {"SELECT tags.m, count(*) FROM latest GROUP BY tags.m", "lu|1;qr|2;~|1", ""},
+        {"SELECT name, sum(tags.n) FROM results GROUP BY name", "a|30;b|20.0;c|10;d|30",
+         "mql: warning: sum(tags.n) skipped 1 string value\n"},
+        {"SELECT name, tags.m, count(*) FROM results GROUP BY tags.m, name", "a|lu|1;b|lu|2;a|qr|1;d|qr|2;c|~|2", ""},
+        /* ORDER BY an aggregate (by alias too), DESC, LIMIT */
+        {"SELECT tags.m, count(*) AS n FROM results GROUP BY tags.m ORDER BY n DESC, tags.m DESC", "qr|3;lu|3;~|2", ""},
+        {"SELECT tags.m FROM results GROUP BY tags.m ORDER BY count(*), tags.m LIMIT 2", "~;lu", ""},
+        {"SELECT name FROM results GROUP BY name ORDER BY max(value) DESC", "d;c;b;a", ""},
+        {"SELECT name, count(*) FROM results GROUP BY name ORDER BY name DESC LIMIT 2", "d|2;c|2", ""},
+        {"SELECT name FROM results GROUP BY name LIMIT 0", "", ""},
+        /* HAVING over aggregates and grouped columns */
+        {"SELECT name FROM results GROUP BY name HAVING max(version) = 2 AND min(value) < 0", "b", ""},
+        {"SELECT name, count(*), count(norm), max(norm) FROM results GROUP BY name HAVING count(norm) = 0",
+         "a|2|0|~;b|2|0|~;c|2|0|~", ""},
+        {"SELECT name FROM results GROUP BY name HAVING name LIKE '%c%' OR sum(version) > 100", "c", ""},
+        {"SELECT count(*) FROM results HAVING count(*) > 100", "", ""},
+        /* WHERE before grouping; empty input */
+        {"SELECT tags.m, count(*) FROM results WHERE value > 0 GROUP BY tags.m", "lu|2;qr|1;~|1", ""},
+        {"SELECT count(*), sum(version), min(name), avg(norm) FROM results WHERE version > 5", "0|~|~|~", ""},
+        {"SELECT name, count(*) FROM results WHERE version > 5 GROUP BY name", "", ""},
+        /* DISTINCT */
+        {"SELECT DISTINCT tags.m FROM results", "lu;qr;~", ""},
+        {"SELECT DISTINCT name, tags.m FROM latest", "a|qr;b|lu;c|~;d|qr", ""},
+        {"SELECT DISTINCT tags.m FROM results ORDER BY tags.m DESC LIMIT 2", "~;qr", ""},
+        {"SELECT DISTINCT count(*) FROM results GROUP BY name", "2", ""},
+        {"SELECT DISTINCT name FROM results WHERE version = 1", "a;b;c;d", ""},
+    };
+    nd_cat_index fw, bw;
+    agg_fixture(&fw, false);
+    agg_fixture(&bw, true);
+    for (size_t k = 0; k < ND_ARRAY_LEN(cases); k++) {
+        char got[512], warn[512];
+        for (int rev = 0; rev < 2; rev++) { /* the order rows are met changes nothing */
+            nd_status st = mq(rev ? &bw : &fw, cases[k].q, got, sizeof got, warn, sizeof warn);
+            ck_assert_msg(st == ND_OK, "%s: %s", cases[k].q, nd_err_msg());
+            ck_assert_msg(strcmp(got, cases[k].expect) == 0, "%s%s: got '%s', want '%s'", cases[k].q,
+                          rev ? " (reversed)" : "", got, cases[k].expect);
+            ck_assert_msg(strcmp(warn, cases[k].warn) == 0, "%s: warnings '%s'", cases[k].q, warn);
+        }
+    }
+    /* Output column names: the call as written in lower case, or the alias. */
+    nd_mql_query *qq;
+    nd_mql_diag d;
+    nd_cat_rows r;
+    ck_assert_int_eq(nd_mql_parse("SELECT COUNT(*), avg(norm), tags.m, max(tags.n) AS top, count(tags.n) AS \"n n\" "
+                                  "FROM results GROUP BY tags.m", &qq, &d), ND_OK);
+    ck_assert_int_eq(nd_mql_exec(qq, &fw, &r), ND_OK);
+    ck_assert_uint_eq(r.ncols, 5);
+    ck_assert_str_eq(r.colnames[0], "count(*)");
+    ck_assert_str_eq(r.colnames[1], "avg(norm)");
+    ck_assert_str_eq(r.colnames[2], "tags.m");
+    ck_assert_str_eq(r.colnames[3], "top");
+    ck_assert_str_eq(r.colnames[4], "n n");
+    ck_assert_int_eq(nd_cat_rows_at(&r, 0, 0)->type, ND_CAT_CINT);
+    nd_cat_rows_free(&r);
+    nd_mql_free(qq);
+    nd_cat_index_free(&fw);
+    nd_cat_index_free(&bw);
+    /* A sum of ints that overflows int64 is a float; avg of ints is a float. */
+    nd_cat_index big;
+    ck_assert_int_eq(nd_cat_index_init(&big), ND_OK);
+    add_row(&big, "x", 1, "i:9223372036854775807", -1, "");
+    add_row(&big, "x", 2, "i:9223372036854775807", -1, "");
+    add_row(&big, "x", 3, "i:-9223372036854775807", -1, "");
+    char got[256];
+    ck_assert_int_eq(mq(&big, "SELECT sum(value), avg(value) FROM results WHERE version < 3", got, sizeof got, NULL, 0), ND_OK);
+    ck_assert_str_eq(got, "1.8446744073709552e+19|9.223372036854776e+18");
+    ck_assert_int_eq(mq(&big, "SELECT sum(value) FROM results", got, sizeof got, NULL, 0), ND_OK);
+    ck_assert_str_eq(got, "9223372036854775807"); /* exact: the overflow in between is undone */
+    nd_cat_index_free(&big);
+}
+END_TEST
+
+START_TEST(test_mql_mismatch_warning)
+{
+    nd_cat_index ix;
+    agg_fixture(&ix, false);
+    char got[256], warn[512];
+    /* tags.n is a number in five rows and a string in one */
+    ck_assert_int_eq(mq(&ix, "SELECT name FROM results WHERE tags.n = '20'", got, sizeof got, warn, sizeof warn), ND_OK);
+    ck_assert_str_eq(got, "b");
+    ck_assert_str_eq(warn, "mql: warning: tags.n is a number in 5 rows, compared with a string\n");
+    ck_assert_int_eq(mq(&ix, "SELECT name, version FROM results WHERE tags.n = 10", got, sizeof got, warn, sizeof warn), ND_OK);
+    ck_assert_str_eq(got, "a|1;c|2");
+    ck_assert_str_eq(warn, "mql: warning: tags.n is a string in 1 row, compared with a number\n");
+    /* one warning per tag and type, however many comparisons and rows */
+    ck_assert_int_eq(mq(&ix, "SELECT name FROM results WHERE tags.m = 5 OR tags.m IN (6, 7) OR tags.m > 1",
+                        got, sizeof got, warn, sizeof warn), ND_OK);
+    ck_assert_str_eq(got, "");
+    ck_assert_str_eq(warn, "mql: warning: tags.m is a string in 6 rows, compared with a number\n");
+    ck_assert_int_eq(mq(&ix, "SELECT count(*) FROM latest WHERE tags.n LIKE '2%'", got, sizeof got, warn, sizeof warn), ND_OK);
+    ck_assert_str_eq(got, "1");
+    ck_assert_str_eq(warn, "mql: warning: tags.n is a number in 3 rows, compared with a string\n");
+    /* no warning: literals of both types, a matching type, NULLs */
+    ck_assert_int_eq(mq(&ix, "SELECT name FROM results WHERE tags.n IN (10, '20')", got, sizeof got, warn, sizeof warn), ND_OK);
+    ck_assert_str_eq(warn, "");
+    ck_assert_int_eq(mq(&ix, "SELECT name FROM results WHERE tags.m = 'lu' AND tags.x = 1", got, sizeof got, warn, sizeof warn), ND_OK);
+    ck_assert_str_eq(warn, "");
+    nd_cat_index_free(&ix);
+    /* Through nd_cat_query: the warning reaches rank 0's rows. */
+    mql_fixture();
+    nd_cat_rows r;
+    ck_assert_int_eq(nd_cat_query(cat, "SELECT name FROM results WHERE tags.n = '200'", &r), ND_OK);
+    ck_assert_uint_eq(r.nrows, 1);
+    if (nd_spmd_rank() == 0)
+        ck_assert_str_eq(r.warnings, "mql: warning: tags.n is a number in 3 rows, compared with a string\n");
+    else
+        ck_assert_ptr_null(r.warnings);
+    nd_cat_rows_free(&r);
+}
+END_TEST
+
+START_TEST(test_mql_aggregate_errors)
+{
+    static const err_case cases[] = {
+        {"SELECT name FROM results WHERE count(*) > 1", 1, 32, "aggregate functions are not allowed in WHERE"},
+        {"SELECT name FROM results WHERE max(norm) > 1", 1, 32, "aggregate functions are not allowed in WHERE"},
+        {"SELECT name, count(*) FROM results", 1, 8, "name must appear in GROUP BY or be used in an aggregate"},
+        {"SELECT tags.m, norm FROM results GROUP BY tags.m", 1, 16, "norm must appear in GROUP BY"},
+        {"SELECT foo(norm) FROM results", 1, 8, "unknown function 'foo'"},
+        {"SELECT name FROM results WHERE lower(name) = 'a'", 1, 32, "unknown function 'lower'"},
+        {"SELECT sum(*) FROM results", 1, 12, "only count takes '*' (sum needs a column)"},
+        {"SELECT count() FROM results", 1, 14, "expected a column name or '*'"},
+        {"SELECT count(* FROM results", 1, 16, "expected ')'"},
+        {"SELECT count(count(*)) FROM results", 1, 14, "aggregate functions cannot be nested"},
+        {"SELECT count(*) FROM results GROUP BY count(*)", 1, 39, "not allowed in GROUP BY"},
+        {"SELECT * FROM results GROUP BY name", 1, 8, "SELECT * cannot be used with GROUP BY"},
+        {"SELECT name FROM results GROUP BY name HAVING norm > 1", 1, 47, "norm must appear in GROUP BY"},
+        {"SELECT name FROM results GROUP BY name ORDER BY version", 1, 49, "version must appear in GROUP BY"},
+        {"SELECT DISTINCT name FROM results ORDER BY version", 1, 44, "version is not in the SELECT list"},
+        {"SELECT name FROM results GROUP BY name HAVING count(*) = 'a'", 1, 58, "cannot compare a number with a string"},
+        {"SELECT sum(name) FROM results", 1, 12, "sum needs numbers, and name is a string"},
+        {"SELECT name AS FROM results", 1, 16, "expected a name after AS"},
+        {"SELECT name FROM results GROUP name", 1, 32, "expected BY after GROUP"},
+        {"SELECT name FROM results GROUP BY name name", 1, 40, "expected ',', HAVING, ORDER BY, LIMIT"},
+    };
+    for (size_t k = 0; k < ND_ARRAY_LEN(cases); k++) {
+        nd_mql_query *qq = NULL;
+        nd_mql_diag d;
+        nd_status st = nd_mql_parse(cases[k].q, &qq, &d);
+        ck_assert_msg(st == ND_EPROG, "query %zu parsed: %s", k, cases[k].q);
+        ck_assert_ptr_null(qq);
+        ck_assert_msg(d.line == cases[k].line && d.col == cases[k].col && strstr(d.msg, cases[k].msg),
+                      "query %zu '%s': got %d:%d '%s'", k, cases[k].q, d.line, d.col, d.msg);
+    }
+    /* The message as the user sees it. */
+    ck_assert_int_eq(nd_mql_format_error("SELECT name, count(*) FROM results",
+                                         &(nd_mql_diag){1, 8, "name must appear in GROUP BY or be used in an aggregate function"}),
+                     ND_EPROG);
+    ck_assert_str_eq(nd_err_msg(), "mql:1:8: error: name must appear in GROUP BY or be used in an aggregate function\n"
+                                   "SELECT name, count(*) FROM results\n"
+                                   "       ^");
+}
+END_TEST
+
 /* Rank 0: maps the index; ND_IXMAP_OK or not; on OK checks it against the HDF5 load. */
 static bool map_matches_hdf5(void)
 {
@@ -713,7 +964,8 @@ int main(int argc, char **argv)
     const TTest *tc_tests[] = {
         test_store_load_kinds, test_store_load_arrays, test_versions_provenance, test_mql_features, test_mql_more,
         test_mql_errors, test_reindex_and_recovery, test_recovery_more, test_export,
-        test_index_map, NULL};
+        test_index_map, test_mql_aggregates, test_mql_mismatch_warning, test_mql_aggregate_errors,
+        NULL};
     nd_check_tcase(s, "core", 120, tc_tests);
     /* Only rank 0 prints the summary; every rank counts its failures. */
     int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
