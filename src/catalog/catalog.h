@@ -127,6 +127,11 @@ nd_status nd_cat_reindex(nd_cat *cat, size_t *count);
  * ".csv" writes the values (a matrix as rows of numbers), ".h5" copies the result file. */
 nd_status nd_cat_export(nd_cat *cat, const char *spec, const char *out_path);
 
+/* Collective (the work is done by rank 0).  Exports NAME or NAME@VERSION to out_path as
+ * JSON: a json result (a list or map) as its own text, an int, float or string as one
+ * JSON value.  A matrix or a map of arrays has no JSON form (ND_EINVALID). */
+nd_status nd_cat_export_json(nd_cat *cat, const char *spec, const char *out_path);
+
 /* Rank-local: whether a result name is valid. */
 bool nd_cat_name_valid(const char *name);
 

@@ -26,7 +26,7 @@
 
 static const char usage[] =
     "usage: noodle-mql CATALOG 'SELECT ...' [--format table|csv|json]\n"
-    "       noodle-mql CATALOG --export NAME[@VERSION] OUT.csv|OUT.h5\n"
+    "       noodle-mql CATALOG --export NAME[@VERSION] OUT.csv|OUT.h5|OUT.json\n"
     "       noodle-mql --reindex CATALOG\n"
     "\n"
     "Queries a Noodle results catalog with MQL (see docs/catalog.md):\n"
@@ -36,7 +36,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --format F       table (default), csv or json\n"
-    "  --export SPEC    write the data of NAME (newest) or NAME@VERSION to a .csv or .h5 file\n"
+    "  --export SPEC    write the data of NAME (newest) or NAME@VERSION to a .csv, .h5\n"
+    "                   or .json file\n"
     "  --reindex        rebuild CATALOG/index.h5 from the result files\n"
     "  --help           show this help and exit\n"
     "  --version        show the version and exit\n"
@@ -298,7 +299,11 @@ int main(int argc, char **argv)
         st = nd_cat_reindex(cat, &n);
         if (st == ND_OK) fprintf(stderr, "noodle-mql: indexed %zu results in %s\n", n, catalog);
     } else if (export_spec) {
-        st = nd_cat_export(cat, export_spec, export_out);
+        size_t n = strlen(export_out);
+        if (n >= 5 && strcmp(export_out + n - 5, ".json") == 0)
+            st = nd_cat_export_json(cat, export_spec, export_out);
+        else
+            st = nd_cat_export(cat, export_spec, export_out);
     } else {
         nd_cat_rows rows;
         st = nd_cat_query(cat, query, &rows);

@@ -882,6 +882,62 @@ START_TEST(test_mql_aggregate_errors)
 }
 END_TEST
 
+static void read_text(const char *path, char *text, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t got = fread(text, 1, n - 1, f);
+    fclose(f);
+    text[got] = '\0';
+}
+
+START_TEST(test_export_json)
+{
+    fresh();
+    store_str("j", "[1, 2.5, {\"a\": \"b\"}]", ND_CAT_JSON);
+    store_str("s", "say \"hi\"\n", ND_CAT_STRING);
+    store_int("i", -7, NULL, 0);
+    store_float("f", 0.1, NULL, 0);
+    double cm[2] = {1, 2};
+    nd_dm *A;
+    ck_assert_int_eq(nd_dm_from_colmajor(2, 1, cm, &A), ND_OK);
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    nd_cat_item mi = {.kind = ND_CAT_MATRIX, .m = A};
+    int64_t v;
+    ck_assert_int_eq(nd_cat_store(cat, "m", &mi, NULL, 0, &p, &v), ND_OK);
+    nd_dm_free(A);
+    static const struct {
+        const char *spec, *text;
+    } cases[] = {
+        {"j", "[1, 2.5, {\"a\": \"b\"}]\n"}, {"j@1", "[1, 2.5, {\"a\": \"b\"}]\n"},
+        {"s", "\"say \\\"hi\\\"\\n\"\n"}, {"i", "-7\n"}, {"f", "0.1\n"},
+    };
+    char out[400], text[200];
+    for (size_t k = 0; k < ND_ARRAY_LEN(cases); k++) {
+        snprintf(out, sizeof out, "%s/x%zu.json", catdir, k);
+        ck_assert_msg(nd_cat_export_json(cat, cases[k].spec, out) == ND_OK, "%s: %s", cases[k].spec, nd_err_msg());
+        if (nd_spmd_rank() == 0) {
+            read_text(out, text, sizeof text);
+            ck_assert_str_eq(text, cases[k].text);
+        }
+    }
+    snprintf(out, sizeof out, "%s/m.json", catdir);
+    ck_assert_int_eq(nd_cat_export_json(cat, "m", out), ND_EINVALID);
+    ck_assert(strstr(nd_err_msg(), "m@1: a matrix has no JSON form") != NULL);
+    ck_assert(access(out, F_OK) != 0);
+    ck_assert_int_eq(nd_cat_export_json(cat, "nope", out), ND_EPROG);
+    ck_assert_int_eq(nd_cat_export_json(cat, "j@2", out), ND_EPROG);
+    /* The same list to .csv: the JSON text as one quoted field. */
+    snprintf(out, sizeof out, "%s/j.csv", catdir);
+    ck_assert_int_eq(nd_cat_export(cat, "j", out), ND_OK);
+    if (nd_spmd_rank() == 0) {
+        read_text(out, text, sizeof text);
+        ck_assert_str_eq(text, "\"[1, 2.5, {\"\"a\"\": \"\"b\"\"}]\"\n");
+    }
+}
+END_TEST
+
 /* Rank 0: maps the index; ND_IXMAP_OK or not; on OK checks it against the HDF5 load. */
 static bool map_matches_hdf5(void)
 {
@@ -965,7 +1021,7 @@ int main(int argc, char **argv)
         test_store_load_kinds, test_store_load_arrays, test_versions_provenance, test_mql_features, test_mql_more,
         test_mql_errors, test_reindex_and_recovery, test_recovery_more, test_export,
         test_index_map, test_mql_aggregates, test_mql_mismatch_warning, test_mql_aggregate_errors,
-        NULL};
+        test_export_json, NULL};
     nd_check_tcase(s, "core", 120, tc_tests);
     /* Only rank 0 prints the summary; every rank counts its failures. */
     int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
