@@ -1294,6 +1294,47 @@ static void msort(size_t *a, size_t *tmp, size_t n, const sort_ctx *c)
     while (j < n) a[k++] = tmp[j++];
 }
 
+/* Sorts idx (0..n-1 on entry) like msort when the first key is the integer u0: a
+ * stable LSD radix sort on u0 (11-bit digits, passes where every key has the same digit
+ * skipped), then msort within each run of equal u0 for the later keys. */
+static nd_status radix_sort(const sort_ctx *c, size_t *idx, size_t *work, size_t n)
+{
+    enum { BITS = 11, NB = 1 << BITS };
+    uint64_t *k = ND_SCRATCH_N(uint64_t, n), *k2 = ND_SCRATCH_N(uint64_t, n);
+    size_t *cnt = ND_ALLOC_N(size_t, NB);
+    nd_status st = k && k2 && cnt ? ND_OK : ND_ENOMEM;
+    size_t *a = idx, *b = work;
+    for (size_t i = 0; st == ND_OK && i < n; i++) k[i] = c->u0[i];
+    for (int sh = 0; st == ND_OK && sh < 64; sh += BITS) {
+        memset(cnt, 0, NB * sizeof *cnt);
+        for (size_t i = 0; i < n; i++) cnt[(k[i] >> sh) & (NB - 1)]++;
+        if (cnt[(k[0] >> sh) & (NB - 1)] == n) continue;
+        for (size_t d = 0, sum = 0; d < NB; d++) {
+            size_t t = cnt[d];
+            cnt[d] = sum, sum += t;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t o = cnt[(k[i] >> sh) & (NB - 1)]++;
+            k2[o] = k[i], b[o] = a[i];
+        }
+        uint64_t *tk = k;
+        k = k2, k2 = tk;
+        size_t *ta = a;
+        a = b, b = ta;
+    }
+    if (st == ND_OK && a != idx) memcpy(idx, a, n * sizeof *idx);
+    for (size_t i = 0; st == ND_OK && i < n;) { /* ties: the later keys */
+        size_t j = i + 1;
+        while (j < n && c->u0[idx[j]] == c->u0[idx[i]]) j++;
+        if (j - i > 1) msort(idx + i, work, j - i, c);
+        i = j;
+    }
+    if (k) ND_FREE_N(k, n);
+    if (k2) ND_FREE_N(k2, n);
+    if (cnt) ND_FREE_N(cnt, NB);
+    return st;
+}
+
 /* ---- execution ---------------------------------------------------------------------- */
 
 /* For `latest`: marks, for each name, the row with the highest version. */
@@ -1477,7 +1518,8 @@ static nd_status sort_matches(const nd_mql_query *q, const nd_cat_index *ix, con
     if (st == ND_OK) {
         for (size_t i = 0; i < nm; i++) idx[i] = i;
         sort_ctx sc = {k0, u0, pos, ix, keys, desc, nkeys};
-        msort(idx, work, nm, &sc);
+        if (u0 && nm > 256) st = radix_sort(&sc, idx, work, nm);
+        else msort(idx, work, nm, &sc);
     }
     if (k0) ND_FREE_N(k0, n1);
     if (u0) ND_FREE_N(u0, n1);

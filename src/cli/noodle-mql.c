@@ -104,41 +104,78 @@ static void print_table(const nd_cat_rows *r)
     ND_FREE_N(w, r->ncols ? r->ncols : 1);
 }
 
+/* CSV goes through one buffer of its own: a scan prints millions of fields, and stdio's
+ * per-call locking and strpbrk cost more than the rest of the printing. */
+static struct {
+    char buf[1 << 16];
+    size_t n;
+} ob;
+
+static void ob_flush(void)
+{
+    if (ob.n) fwrite(ob.buf, 1, ob.n, stdout); /* errors show in fflush (print_rows) */
+    ob.n = 0;
+}
+
+static void ob_put(const char *s, size_t n)
+{
+    if (ob.n + n > sizeof ob.buf) {
+        ob_flush();
+        if (n > sizeof ob.buf) {
+            fwrite(s, 1, n, stdout);
+            return;
+        }
+    }
+    memcpy(ob.buf + ob.n, s, n);
+    ob.n += n;
+}
+
+static void ob_putc(char c)
+{
+    if (ob.n == sizeof ob.buf) ob_flush();
+    ob.buf[ob.n++] = c;
+}
+
+/* A field, quoted (RFC 4180) when it holds a comma, quote or line break. */
 static void csv_field(const char *s)
 {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, stdout);
+    size_t n = 0;
+    bool quote = false;
+    for (; s[n]; n++) quote |= s[n] == ',' || s[n] == '"' || s[n] == '\n' || s[n] == '\r';
+    if (!quote) {
+        ob_put(s, n);
         return;
     }
-    putchar('"');
+    ob_putc('"');
     for (; *s; s++) {
-        if (*s == '"') putchar('"');
-        putchar(*s);
+        if (*s == '"') ob_putc('"');
+        ob_putc(*s);
     }
-    putchar('"');
+    ob_putc('"');
 }
 
 static void print_csv(const nd_cat_rows *r)
 {
     char buf[64];
     for (size_t c = 0; c < r->ncols; c++) {
-        if (c) putchar(',');
+        if (c) ob_putc(',');
         csv_field(r->colnames[c]);
     }
-    putchar('\n');
+    ob_putc('\n');
     for (size_t i = 0; i < r->nrows; i++) {
         for (size_t c = 0; c < r->ncols; c++) {
             const nd_cat_cell *cell = nd_cat_rows_at(r, i, c);
-            if (c) putchar(',');
+            if (c) ob_putc(',');
             if (cell->type == ND_CAT_CSTR) {
                 csv_field(cell->s);
-            } else {
+            } else if (cell->type != ND_CAT_NULL) {
                 fmt_cell(cell, buf, sizeof buf, "");
-                fputs(buf, stdout);
+                ob_put(buf, strlen(buf));
             }
         }
-        putchar('\n');
+        ob_putc('\n');
     }
+    ob_flush();
 }
 
 static void json_string(const char *s)

@@ -180,6 +180,103 @@ static bool round_trips(double v, const char *dig, int p, int e)
     return strtod(s, NULL) == v;
 }
 
+__extension__ typedef unsigned __int128 u128;
+
+static const uint64_t pow10_u64[20] = {
+    UINT64_C(1), UINT64_C(10), UINT64_C(100), UINT64_C(1000), UINT64_C(10000), UINT64_C(100000),
+    UINT64_C(1000000), UINT64_C(10000000), UINT64_C(100000000), UINT64_C(1000000000),
+    UINT64_C(10000000000), UINT64_C(100000000000), UINT64_C(1000000000000),
+    UINT64_C(10000000000000), UINT64_C(100000000000000), UINT64_C(1000000000000000),
+    UINT64_C(10000000000000000), UINT64_C(100000000000000000), UINT64_C(1000000000000000000),
+    UINT64_C(10000000000000000000)};
+
+/* Whether m 2^e >= 10^k (k in -4 .. 16, e in -62 .. 0). */
+static bool ge_pow10(uint64_t m, int e, int k)
+{
+    if (k >= 0) return (u128)m >= (u128)pow10_u64[k] << -e;
+    return (u128)m * pow10_u64[-k] >= (u128)1 << -e;
+}
+
+/* The p-digit decimal nearest to a = m 2^e (ties to even, as printf rounds) is
+ * *q 10^(*x - p + 1); returns whether it reads back as a, i.e. lies inside a's rounding
+ * interval (bounds included when m is even, as strtod's ties-to-even decides).  In units
+ * of 2^(e-2) the interval is [4m - 2, 4m + 2] ([4m - 1, ..] at a power of two).  All
+ * products stay below 2^122 for the range shortest_exact takes. */
+static bool nearest_reads_back(uint64_t m, int e, int x10, int p, uint64_t *q_out, int *x_out)
+{
+    int s = 2 - e, j = x10 - p + 1;
+    u128 V = (u128)m << 2, L = V - (m == UINT64_C(1) << 52 ? 1 : 2), H = V + 2;
+    u128 den, q, r;
+    if (j <= 0) {
+        uint64_t P = pow10_u64[-j];
+        V *= P, L *= P, H *= P;
+        den = (u128)1 << s;
+        q = V >> s;
+        r = V - (q << s);
+    } else {
+        den = (u128)pow10_u64[j] << s;
+        q = V / den;
+        r = V - q * den;
+    }
+    if (r > den / 2 || (r == den / 2 && (q & 1))) q++;
+    u128 back = q * den;
+    bool ok = m & 1 ? back > L && back < H : back >= L && back <= H;
+    *x_out = x10;
+    if (q == pow10_u64[p]) { /* 9.99 -> 10.0: one digit more in front, the last one drops */
+        q = pow10_u64[p - 1];
+        (*x_out)++;
+    }
+    *q_out = (uint64_t)q;
+    return ok;
+}
+
+static void digits_of(uint64_t q, int p, char *out)
+{
+    for (int k = p - 1; k >= 0; k--, q /= 10) out[k] = (char)('0' + q % 10);
+}
+
+/* shortest_printf's digits computed with integers, no printf or strtod, for
+ * 1e-3 <= a < 2^53 (the usual range of results; false outside it).  The same search
+ * order as shortest_printf, so the same answer. */
+static bool shortest_exact(double a, char *best, int *prec, int *exp10)
+{
+    if (!(a >= 1e-3 && a < 9007199254740992.0)) return false;
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    uint64_t m = (bits & ((UINT64_C(1) << 52) - 1)) | (UINT64_C(1) << 52);
+    int e = (int)(bits >> 52) - 1075; /* a = m 2^e, e in -62 .. 0 */
+    int x10 = (int)floor(log10(a));
+    while (!ge_pow10(m, e, x10)) x10--;
+    while (ge_pow10(m, e, x10 + 1)) x10++;
+    uint64_t q;
+    int ce;
+    nearest_reads_back(m, e, x10, 17, &q, &ce);
+    digits_of(q, 17, best);
+    *prec = 17, *exp10 = ce;
+    int lo = 1, hi = 17;
+    for (int p = 16; p >= 15; p--) {
+        if (!nearest_reads_back(m, e, x10, p, &q, &ce)) {
+            lo = p + 1;
+            break;
+        }
+        hi = p;
+        digits_of(q, p, best), *prec = p, *exp10 = ce;
+    }
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (nearest_reads_back(m, e, x10, mid, &q, &ce)) {
+            hi = mid;
+            digits_of(q, mid, best), *prec = mid, *exp10 = ce;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return true;
+}
+
+static void shortest_printf(double v, char *best, int *prec_out, int *exp10_out);
+static void layout(char *buf, size_t size, double v, const char *best, int prec, int exp10);
+
 void nd_fmt_double(char *buf, size_t size, double v)
 {
     if (isnan(v) || isinf(v) || v == 0) {
@@ -187,9 +284,17 @@ void nd_fmt_double(char *buf, size_t size, double v)
                                    : v < 0 ? "-inf" : "inf");
         return;
     }
-    /* One printf of 17 digits (they always round-trip), then shorter candidates are
-     * rounded from those and checked with strtod; then the layout of Python's repr. */
-    char s17[40], d[18], best[18];
+    char best[18];
+    int prec, exp10;
+    if (!shortest_exact(fabs(v), best, &prec, &exp10)) shortest_printf(v, best, &prec, &exp10);
+    layout(buf, size, v, best, prec, exp10);
+}
+
+/* One printf of 17 digits (they always round-trip), then shorter candidates are rounded
+ * from those and checked with strtod. */
+static void shortest_printf(double v, char *best, int *prec_out, int *exp10_out)
+{
+    char s17[40], d[18];
     snprintf(s17, sizeof s17, "%.16e", fabs(v)); /* d.dddddddddddddddde[+-]XX */
     d[0] = s17[0];
     memcpy(d + 1, s17 + 2, 16);
@@ -219,7 +324,12 @@ void nd_fmt_double(char *buf, size_t size, double v)
             lo = mid + 1;
         }
     }
-    /* Layout of nd_fmt_double (Python's repr): fixed for exponents -4 .. 15. */
+    *prec_out = prec, *exp10_out = exp10;
+}
+
+/* Layout of nd_fmt_double (Python's repr): fixed for exponents -4 .. 15. */
+static void layout(char *buf, size_t size, double v, const char *best, int prec, int exp10)
+{
     char *o = buf;
     if (v < 0) *o++ = '-';
     if (exp10 < -4 || exp10 >= 16) {
