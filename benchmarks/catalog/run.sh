@@ -1,6 +1,6 @@
 #!/bin/sh
 # benchmarks/catalog/run.sh: MQL through noodle-mql against sqlite3 over the same
-# 100,000 metadata rows (one table, no secondary index in either).  The catalog is
+# N metadata rows (default 100,000; one table, no secondary index in either).  The catalog is
 # metadata only: gen_index writes index.h5 rows directly (no result files), which is
 # what a query reads.  usage: benchmarks/catalog/run.sh [BUILD_DIR] [N]
 set -eu
@@ -28,6 +28,8 @@ SEL_MQL="SELECT name, version, norm FROM results WHERE tags.n = 1500 AND tags.me
 SEL_SQL="SELECT name, version, norm FROM results WHERE tag_n = 1500 AND tag_method = 'qr' AND norm > 9.5 ORDER BY name, version;"
 SCAN_MQL="SELECT name, version, norm FROM results ORDER BY norm DESC"
 SCAN_SQL="SELECT name, version, norm FROM results ORDER BY norm DESC;"
+GRP_MQL="SELECT tags.method, count(*) FROM results GROUP BY tags.method"
+GRP_SQL="SELECT tag_method, count(*) FROM results GROUP BY tag_method;"
 
 # Median wall time in ms of 11 runs (after one warm-up), output to /dev/null.
 median_ms() {
@@ -43,8 +45,11 @@ sql() { sqlite3 -csv "$work/db.sqlite" "$1"; }
 a=$(mql "$SEL_MQL" | tail -n +2 | wc -l); b=$(sql "$SEL_SQL" | wc -l)
 [ "$a" -eq "$b" ] || { echo "row counts differ: mql $a, sqlite $b"; exit 1; }
 t1=$(median_ms mql "$SEL_MQL"); t2=$(median_ms sql "$SEL_SQL")
+[ "$(mql "$GRP_MQL" | tail -n +2)" = "$(sql "$GRP_SQL")" ] || { echo "GROUP BY results differ"; exit 1; }
 t3=$(median_ms mql "$SCAN_MQL"); t4=$(median_ms sql "$SCAN_SQL")
+t5=$(median_ms mql "$GRP_MQL"); t6=$(median_ms sql "$GRP_SQL")
 echo "catalog of $n results (index.h5 $(du -k "$work/cat/index.h5" | cut -f1) KiB); median of 11 runs"
 printf "%-34s %10s %10s %8s\n" query "mql ms" "sqlite ms" ratio
 printf "%-34s %10s %10s %8s\n" "selective ($a rows)" "$t1" "$t2" "$(echo "$t1 $t2" | awk '{ printf "%.2f", $1 / $2 }')"
 printf "%-34s %10s %10s %8s\n" "full scan ORDER BY norm DESC" "$t3" "$t4" "$(echo "$t3 $t4" | awk '{ printf "%.2f", $1 / $2 }')"
+printf "%-34s %10s %10s %8s\n" "count(*) GROUP BY tags.method" "$t5" "$t6" "$(echo "$t5 $t6" | awk '{ printf "%.2f", $1 / $2 }')"

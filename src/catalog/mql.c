@@ -3,6 +3,8 @@
  * Expressions are nodes in one array (indices, not pointers) owned by the query.
  * Evaluation is three-valued (true / false / unknown): a NULL or a comparison of a
  * number with a string is unknown, and only rows whose condition is true are kept.
+ * Aggregates, GROUP BY, HAVING and DISTINCT fold the rows into a hash table of groups
+ * ("grouping"); a colref's slot then indexes a group's values (keys, then aggregates).
  * Grammar and semantics: docs/catalog.md "MQL".
  */
 #include "catalog/mql.h"
