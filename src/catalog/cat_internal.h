@@ -81,6 +81,17 @@ nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
 /* Rank-local (rank 0): rebuilds under the exclusive lock (nd_cat_reindex's work). */
 nd_status nd_cat_index_rebuild_locked(nd_cat *cat, nd_cat_index *ix);
 
+/* members.c: map results. */
+/* Uniform: checks the members, their attributes and dims (before a version is claimed). */
+nd_status nd_cat_members_check(const nd_cat_item *it);
+/* Collective: writes every array member of it into f (opened with MPI-IO). */
+nd_status nd_cat_members_write_arrays(hid_t f, const nd_cat_item *it);
+/* Rank 0: reopens the temporary file and writes the root attributes of `one`, the member
+ * list, the scalar members, the members' attributes and the dimension scales. */
+nd_status nd_cat_members_write_rest(const char *tmp, const nd_cat_index *one, const nd_cat_item *it);
+/* Collective: loads the members of the map result at path into out (kind already set). */
+nd_status nd_cat_members_load(nd_cat *cat, const char *path, nd_cat_item *out);
+
 /* result.c */
 const char *nd_cat_kind_name(int kind);
 /* Writes the root attributes of a result file from row 0 of `one`. */

@@ -17,14 +17,18 @@
 
 typedef struct nd_cat nd_cat;
 
-/* What a result holds.  Lists and maps are stored as JSON text serialized by the caller. */
+/* What a result holds.  Lists and maps are stored as JSON text serialized by the caller,
+ * except a map with arrays (or metadata), stored as ND_CAT_MAP: one dataset per member. */
 typedef enum nd_cat_kind {
     ND_CAT_INT = 1,
     ND_CAT_FLOAT,
     ND_CAT_STRING,
     ND_CAT_JSON,
-    ND_CAT_MATRIX
+    ND_CAT_MATRIX,
+    ND_CAT_MAP
 } nd_cat_kind;
+
+typedef struct nd_cat_member nd_cat_member;
 
 typedef struct nd_cat_item {
     nd_cat_kind kind;
@@ -33,9 +37,11 @@ typedef struct nd_cat_item {
     char *s;        /* ND_CAT_STRING / ND_CAT_JSON: len bytes (+ NUL) */
     size_t len;
     nd_dm *m;       /* ND_CAT_MATRIX */
+    nd_cat_member *members; /* ND_CAT_MAP: nmembers, in the map's order */
+    size_t nmembers;
 } nd_cat_item;
 
-/* Frees what nd_cat_load put into an item (string bytes, matrix); Rank-local. */
+/* Frees what nd_cat_load put into an item (string bytes, matrix, members); Rank-local. */
 void nd_cat_item_clear(nd_cat_item *it);
 
 /* A typed cell: a tag value, or one cell of a query result.  Strings are borrowed from
@@ -52,6 +58,21 @@ typedef struct nd_cat_tag {
     const char *key;
     nd_cat_cell value; /* ND_CAT_CINT, ND_CAT_CFLOAT or ND_CAT_CSTR */
 } nd_cat_tag;
+
+/* One member of an ND_CAT_MAP result: a dataset named `name` (a result name's
+ * characters) holding `item` (any kind but ND_CAT_MAP), with attributes (units,
+ * description, ...) and, for an array, the names of its dimensions (ndims == its
+ * rank, or 0 for the defaults NAME_dim0, NAME_dim1, ...).  A dimension named after a
+ * 1-D array member makes that member a dimension scale (a coordinate in xarray).  On
+ * store everything is borrowed; nd_cat_load fills name and item only (owned). */
+struct nd_cat_member {
+    char *name;
+    nd_cat_item item;
+    const nd_cat_tag *attrs;
+    size_t nattrs;
+    const char *const *dims;
+    size_t ndims;
+};
 
 /* Provenance of a stored result.  nd_cat_prov_init fills the defaults; the caller
  * (noodle-run) then sets the program hash, restart count and parameters.  On store

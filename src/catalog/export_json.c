@@ -90,8 +90,8 @@ static nd_status find_kind(nd_cat *cat, const char *spec, char *name, size_t nam
     }
     bool value = *kind == ND_CAT_INT || *kind == ND_CAT_FLOAT || *kind == ND_CAT_STRING || *kind == ND_CAT_JSON;
     if (st == ND_OK && !value)
-        st = nd_err_set(ND_EINVALID, "%s@%" PRId64 ": a %s has no JSON form (export it to .csv or .h5)", name,
-                        *v, nd_cat_kind_name(*kind));
+        st = nd_err_set(ND_EINVALID, "%s@%" PRId64 ": a %s has no JSON form (export it to %s)", name,
+                        *v, nd_cat_kind_name(*kind), *kind == ND_CAT_MAP ? ".h5" : ".csv or .h5");
     nd_strfree(path);
     return st;
 }

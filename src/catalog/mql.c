@@ -1043,8 +1043,8 @@ static val entry_val(const char *s, const char *key, bool typed)
 /* The same names as nd_cat_kind_name (result.c, which needs HDF5). */
 static const char *kind_name(int kind)
 {
-    static const char *const names[] = {"", "int", "float", "string", "json", "matrix"};
-    return kind >= ND_CAT_INT && kind <= ND_CAT_MATRIX ? names[kind] : "unknown";
+    static const char *const names[] = {"", "int", "float", "string", "json", "matrix", "map"};
+    return kind >= ND_CAT_INT && kind <= ND_CAT_MAP ? names[kind] : "unknown";
 }
 
 static val str_val(const nd_cat_index *ix, uint64_t off)

@@ -273,16 +273,16 @@ nd_status nd_cat_fsync_path(const char *path)
 
 /* ---- attributes ---------------------------------------------------------------- */
 
-static const char *const kind_names[] = {"", "int", "float", "string", "json", "matrix"};
+static const char *const kind_names[] = {"", "int", "float", "string", "json", "matrix", "map"};
 
 const char *nd_cat_kind_name(int kind)
 {
-    return kind >= ND_CAT_INT && kind <= ND_CAT_MATRIX ? kind_names[kind] : "unknown";
+    return kind >= ND_CAT_INT && kind <= ND_CAT_MAP ? kind_names[kind] : "unknown";
 }
 
 static int kind_from_name(const char *s)
 {
-    for (int k = ND_CAT_INT; k <= ND_CAT_MATRIX; k++)
+    for (int k = ND_CAT_INT; k <= ND_CAT_MAP; k++)
         if (strcmp(s, kind_names[k]) == 0) return k;
     return 0;
 }
@@ -398,9 +398,14 @@ static nd_status read_attr(hid_t a, const char *key, attr_val *out)
     hid_t t = H5Aget_type(a);
     if (t < 0) return nd_err_set(ND_EINVALID, "catalog: attribute %s: bad type", key);
     out->cls = H5Tget_class(t);
+    hid_t sp = H5Aget_space(a);
+    hssize_t npoints = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
     nd_status st = ND_OK;
     herr_t rc = 0;
-    if (out->cls == H5T_INTEGER) {
+    if (npoints != 1) {
+        out->cls = H5T_NO_CLASS; /* not one value (the member list of a map): ignored */
+    } else if (out->cls == H5T_INTEGER) {
         rc = H5Aread(a, H5T_NATIVE_INT64, &out->i);
     } else if (out->cls == H5T_FLOAT) {
         rc = H5Aread(a, H5T_NATIVE_DOUBLE, &out->f);
@@ -450,7 +455,7 @@ static nd_status meta_attr(meta_ctx *m, const char *key, const attr_val *v)
             return nd_sb_printf(&m->tags, "%s%ci%" PRId64 "%c", k, ND_CAT_TAG_SEP, v->i, ND_CAT_ENT_SEP);
         if (v->cls == H5T_FLOAT)
             return nd_sb_printf(&m->tags, "%s%cf%.17g%c", k, ND_CAT_TAG_SEP, v->f, ND_CAT_ENT_SEP);
-        if (strchr(v->s, ND_CAT_ENT_SEP)) return ND_OK;
+        if (v->cls != H5T_STRING || strchr(v->s, ND_CAT_ENT_SEP)) return ND_OK;
         return nd_sb_printf(&m->tags, "%s%cs%s%c", k, ND_CAT_TAG_SEP, v->s, ND_CAT_ENT_SEP);
     }
     if (strncmp(key, "param.", 6) == 0) {
@@ -654,6 +659,10 @@ static nd_status export_csv(const char *path, const char *out_path)
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) return nd_err_set(ND_EINVALID, "cannot open %s", path);
     nd_status st = ND_OK;
+    if (H5Lexists(f, "data", H5P_DEFAULT) <= 0) { /* a map result: one dataset per member */
+        H5Fclose(f);
+        return nd_err_set(ND_EINVALID, "%s: a map result has no CSV form (export it to .h5)", path);
+    }
     hid_t d = H5Dopen2(f, "data", H5P_DEFAULT);
     hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
     hid_t t = d >= 0 ? H5Dget_type(d) : -1;

@@ -24,6 +24,11 @@ void nd_cat_item_clear(nd_cat_item *it)
 {
     if (it->s) nd_free(it->s, it->len + 1);
     if (it->m) nd_dm_free(it->m);
+    for (size_t i = 0; i < it->nmembers; i++) {
+        nd_strfree(it->members[i].name);
+        nd_cat_item_clear(&it->members[i].item);
+    }
+    if (it->members) ND_FREE_N(it->members, it->nmembers ? it->nmembers : 1);
     memset(it, 0, sizeof *it);
 }
 
@@ -93,6 +98,7 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
         }
         break;
     case ND_CAT_JSON:
+    case ND_CAT_MAP:
         break;
     case ND_CAT_MATRIX: {
         /* rows and cols belong to matrices; every array has its shape. */
@@ -200,8 +206,10 @@ static nd_status agree(nd_cat *cat, nd_status st)
 
 /* Collective: the temporary result file of a matrix, created by all ranks (MPI-IO),
  * with the attributes of row 0 of one (the same on every rank), /data written
- * collectively and its dimension scales. */
-static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_index *one, const nd_dm *A)
+ * collectively and its dimension scales; of a map, its array members (rank 0 then
+ * adds the rest: nd_cat_members_write_rest). */
+static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_index *one,
+                                   const nd_cat_item *it)
 {
     hid_t fapl = nd_cat_fapl();
     nd_status st = ND_OK;
@@ -211,9 +219,13 @@ static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_in
     if (fapl >= 0) H5Pclose(fapl);
     if (st == ND_OK && f < 0) st = nd_err_set(ND_EIO, "store: cannot create %s", tmp);
     st = agree(cat, st);
-    if (st == ND_OK) st = agree(cat, nd_cat_result_write_meta(f, one));
-    if (st == ND_OK) st = agree(cat, nd_dm_h5write_loc((int64_t)f, "data", A));
-    if (st == ND_OK) st = agree(cat, write_scales(cat, f, A));
+    if (it->kind == ND_CAT_MAP) {
+        if (st == ND_OK) st = agree(cat, nd_cat_members_write_arrays(f, it));
+    } else {
+        if (st == ND_OK) st = agree(cat, nd_cat_result_write_meta(f, one));
+        if (st == ND_OK) st = agree(cat, nd_dm_h5write_loc((int64_t)f, "data", it->m));
+        if (st == ND_OK) st = agree(cat, write_scales(cat, f, it->m));
+    }
     if (f >= 0 && H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
     return agree(cat, st);
 }
@@ -230,6 +242,7 @@ static nd_status prepare_rank0(nd_cat *cat, const char *name, const nd_cat_item 
     if ((it->kind == ND_CAT_STRING || it->kind == ND_CAT_JSON) && it->s && memchr(it->s, 0, it->len))
         return nd_err_set(ND_EPROG, "store: a string with a NUL byte cannot be stored");
     /* Validate everything before claiming, so that bad input leaves no gap. */
+    if (it->kind == ND_CAT_MAP) ND_TRY(nd_cat_members_check(it));
     ND_TRY(build_row(cat, name, 0, it, stats, nd, shape, tags, ntags, prov, one));
     ND_TRY(nd_cat_claim_version(cat, name, version));
     one->rows[0].version = *version;
@@ -298,14 +311,14 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
     *version = 0;
     ND_CHECK(nd_cat_name_valid(name), ND_EPROG,
              "store: invalid result name '%s' (letters, digits, _ . - ; at most 128)", name);
-    ND_CHECK(item->kind >= ND_CAT_INT && item->kind <= ND_CAT_MATRIX, ND_EINTERNAL,
+    ND_CHECK(item->kind >= ND_CAT_INT && item->kind <= ND_CAT_MAP, ND_EINTERNAL,
              "store: bad item kind %d", (int)item->kind);
     double stats[4] = {0, 0, 0, 0};
     int nd = 0;
     int64_t shape[ND_MAXDIM];
-    bool matrix = item->kind == ND_CAT_MATRIX;
-    if (matrix) {
-        ND_CHECK(cat->comm != MPI_COMM_NULL, ND_EUSAGE, "store: matrices need MPI");
+    bool matrix = item->kind == ND_CAT_MATRIX || item->kind == ND_CAT_MAP;
+    if (matrix) ND_CHECK(cat->comm != MPI_COMM_NULL, ND_EUSAGE, "store: matrices need MPI");
+    if (item->kind == ND_CAT_MATRIX) {
         nd = nd_arr_ndim(item->m);
         memcpy(shape, nd_arr_shape(item->m), sizeof shape);
         ND_TRY(nd_dm_reduce(ND_RED_MIN, item->m, &stats[0]));
@@ -321,7 +334,9 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
     if (matrix) {
         st = nd_cat_share_status(cat, st);
         if (st == ND_OK) st = share_prepared(cat, &one, &tmp);
-        if (st == ND_OK) st = write_matrix_file(cat, tmp, &one, item->m);
+        if (st == ND_OK) st = write_matrix_file(cat, tmp, &one, item);
+        if (st == ND_OK && item->kind == ND_CAT_MAP && cat->rank == 0)
+            st = nd_cat_members_write_rest(tmp, &one, item);
     } else if (st == ND_OK && cat->rank == 0) {
         st = write_scalar_file(tmp, &one, item);
     }
@@ -361,7 +376,7 @@ static nd_status load_rank0(nd_cat *cat, const char *name, int64_t *version, nd_
     if (st == ND_OK) st = nd_cat_result_read_meta(path, &ix);
     if (st == ND_OK) out->kind = (nd_cat_kind)ix.rows[0].kind;
     nd_cat_index_free(&ix);
-    if (st == ND_OK && out->kind != ND_CAT_MATRIX) {
+    if (st == ND_OK && out->kind != ND_CAT_MATRIX && out->kind != ND_CAT_MAP) {
         hid_t fapl = nd_cat_fapl();
         hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
         if (fapl >= 0) H5Pclose(fapl);
@@ -427,14 +442,15 @@ nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_ite
             }
         }
     }
-    if (out->kind == ND_CAT_MATRIX) {
+    if (out->kind == ND_CAT_MATRIX || out->kind == ND_CAT_MAP) {
         if (cat->comm == MPI_COMM_NULL) {
             nd_cat_item_clear(out);
             return nd_err_set(ND_EUSAGE, "load: matrices need MPI");
         }
         char *path = nd_cat_version_path(cat, name, version);
         if (!path) return ND_ENOMEM;
-        st = nd_dm_h5read(path, "data", &out->m);
+        if (out->kind == ND_CAT_MAP) st = nd_cat_members_load(cat, path, out);
+        else st = nd_dm_h5read(path, "data", &out->m);
         nd_strfree(path);
         if (st != ND_OK) {
             nd_cat_item_clear(out);

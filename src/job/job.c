@@ -88,10 +88,10 @@ static nd_status safepoint_hook(void *ctx, nd_vm *vm, uint64_t *period)
 
 /* The catalog hooks, timed as I/O for the summary. */
 static nd_status store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
-                            nd_value tags)
+                            nd_value tags, nd_value meta)
 {
     nd_stats_begin(ND_STATS_IO);
-    nd_status st = nd_job_store_hook(ctx, vm, name, v, tags);
+    nd_status st = nd_job_store_hook(ctx, vm, name, v, tags, meta);
     nd_stats_end(ND_STATS_IO);
     return st;
 }

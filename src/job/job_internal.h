@@ -28,7 +28,7 @@ typedef struct nd_job_ctx {
 
 /* Collective: the VM hooks of store(), load() and query(). */
 nd_status nd_job_store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
-                            nd_value tags);
+                            nd_value tags, nd_value meta);
 nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t version,
                            nd_value *out);
 nd_status nd_job_query_hook(void *ctx, nd_vm *vm, const char *mql, nd_value *out);

@@ -260,47 +260,206 @@ static nd_status make_tags(nd_value tags, nd_cat_tag **out, size_t *n)
     return ND_OK;
 }
 
+/* A value as a catalog item: numbers, strings and matrices as themselves, a bool as an
+ * int, lists, maps and nil as JSON text in *json (the item borrows it). */
+static nd_status to_item(nd_value v, nd_strbuf *json, nd_cat_item *item)
+{
+    memset(item, 0, sizeof *item);
+    switch (nd_vm_kind(v)) {
+    case ND_T_INT: item->kind = ND_CAT_INT, item->i = nd_vm_int(v); return ND_OK;
+    case ND_T_FLOAT: item->kind = ND_CAT_FLOAT, item->f = nd_vm_float(v); return ND_OK;
+    case ND_T_BOOL: item->kind = ND_CAT_INT, item->i = nd_vm_bool(v); return ND_OK;
+    case ND_T_STR: /* borrowed: the catalog only reads it */
+        item->kind = ND_CAT_STRING, item->s = (char *)nd_vm_str(v, &item->len);
+        return ND_OK;
+    case ND_T_MATRIX: item->kind = ND_CAT_MATRIX, item->m = nd_vm_matrix(v); return ND_OK;
+    case ND_T_LIST:
+    case ND_T_MAP:
+    case ND_T_NIL:
+        ND_TRY(to_json(json, v, 0));
+        item->kind = ND_CAT_JSON, item->s = json->data ? json->data : "", item->len = json->len;
+        return ND_OK;
+    default:
+        return nd_err_set(ND_EPROG, "store: a %s cannot be stored", nd_val_typename(v));
+    }
+}
+
+/* The members of a map result and what they own (attribute and dims arrays, JSON). */
+typedef struct members {
+    nd_cat_member *m;
+    nd_strbuf *json;
+    size_t n;
+} members;
+
+static void members_free(members *ms)
+{
+    for (size_t i = 0; i < ms->n; i++) {
+        nd_cat_member *m = &ms->m[i];
+        if (m->attrs) ND_FREE_N((nd_cat_tag *)m->attrs, m->nattrs);
+        if (m->dims) ND_FREE_N((const char **)m->dims, m->ndims);
+        nd_sb_free(&ms->json[i]);
+    }
+    if (ms->m) ND_FREE_N(ms->m, ms->n);
+    if (ms->json) ND_FREE_N(ms->json, ms->n);
+}
+
+/* meta[name] = {"units": str, "description": str, "dims": [str, ...], other: number|str}. */
+static nd_status member_meta(nd_value meta, nd_cat_member *m)
+{
+    size_t len, n = nd_vm_map_len(meta), na = 0;
+    for (size_t k = 0; k < n; k++)
+        na += strcmp(nd_vm_map_key(meta, k, &len), "dims") != 0;
+    nd_cat_tag *attrs = na ? ND_ALLOC_N(nd_cat_tag, na) : NULL;
+    if (na && !attrs) return ND_ENOMEM;
+    m->attrs = attrs, m->nattrs = na;
+    na = 0;
+    for (size_t k = 0; k < n; k++) {
+        const char *key = nd_vm_map_key(meta, k, &len);
+        nd_value v = nd_vm_map_value(meta, k);
+        nd_type t = nd_vm_kind(v);
+        if (strcmp(key, "dims") == 0) {
+            ND_CHECK(t == ND_T_LIST, ND_EPROG, "store: the dims of '%s' must be a list of strs, not %s",
+                     m->name, nd_val_typename(v));
+            size_t nd = nd_vm_list_len(v);
+            const char **dims = nd ? ND_ALLOC_N(const char *, nd) : NULL;
+            if (nd && !dims) return ND_ENOMEM;
+            m->dims = dims, m->ndims = nd;
+            for (size_t d = 0; d < nd; d++) {
+                nd_value e = nd_vm_list_at(v, d);
+                ND_CHECK(nd_vm_kind(e) == ND_T_STR, ND_EPROG,
+                         "store: the dims of '%s' must be strs; item %zu is %s", m->name, d,
+                         nd_val_typename(e));
+                dims[d] = nd_vm_str(e, &len);
+            }
+            continue;
+        }
+        nd_cat_tag *a = &attrs[na++];
+        a->key = key;
+        if (t == ND_T_INT) a->value = (nd_cat_cell){.type = ND_CAT_CINT, .i = nd_vm_int(v)};
+        else if (t == ND_T_BOOL) a->value = (nd_cat_cell){.type = ND_CAT_CINT, .i = nd_vm_bool(v)};
+        else if (t == ND_T_FLOAT) a->value = (nd_cat_cell){.type = ND_CAT_CFLOAT, .f = nd_vm_float(v)};
+        else if (t == ND_T_STR) a->value = (nd_cat_cell){.type = ND_CAT_CSTR, .s = nd_vm_str(v, &len)};
+        else
+            return nd_err_set(ND_EPROG, "store: attribute '%s' of '%s' must be a number or a str, not %s",
+                              key, m->name, nd_val_typename(v));
+    }
+    return ND_OK;
+}
+
+/* A map result: one member per key of v, with the metadata meta gives (a map, or nil). */
+static nd_status make_members(nd_value v, nd_value meta, members *ms)
+{
+    size_t n = nd_vm_map_len(v), len;
+    ND_CHECK(n > 0, ND_EPROG, "store: a map with metadata needs at least one member");
+    ms->m = ND_ALLOC_N(nd_cat_member, n);
+    ms->json = ND_ALLOC_N(nd_strbuf, n);
+    if (!ms->m || !ms->json) {
+        if (ms->m) ND_FREE_N(ms->m, n), ms->m = NULL;
+        if (ms->json) ND_FREE_N(ms->json, n), ms->json = NULL;
+        return ND_ENOMEM;
+    }
+    ms->n = n;
+    for (size_t k = 0; k < n; k++) {
+        nd_sb_init(&ms->json[k]);
+        ms->m[k].name = (char *)nd_vm_map_key(v, k, &len); /* borrowed */
+    }
+    for (size_t k = 0; k < n; k++) {
+        nd_value x = nd_vm_map_value(v, k);
+        nd_status st = to_item(x, &ms->json[k], &ms->m[k].item);
+        if (st != ND_OK) return st;
+    }
+    size_t nm = nd_vm_kind(meta) == ND_T_MAP ? nd_vm_map_len(meta) : 0;
+    for (size_t k = 0; k < nm; k++) {
+        const char *key = nd_vm_map_key(meta, k, &len);
+        nd_value mv = nd_vm_map_value(meta, k);
+        nd_cat_member *m = NULL;
+        for (size_t i = 0; i < n && !m; i++)
+            if (strcmp(ms->m[i].name, key) == 0) m = &ms->m[i];
+        ND_CHECK(m, ND_EPROG, "store: meta names '%s', which is not a key of the stored map", key);
+        ND_CHECK(nd_vm_kind(mv) == ND_T_MAP, ND_EPROG,
+                 "store: meta of '%s' must be a map (units, description, dims), not %s", key,
+                 nd_val_typename(mv));
+        ND_TRY(member_meta(mv, m));
+    }
+    return ND_OK;
+}
+
+/* Whether a map value is stored as a map result: it holds an array, or has metadata. */
+static bool map_result(nd_value v, nd_value meta)
+{
+    if (nd_vm_kind(v) != ND_T_MAP) return false;
+    if (nd_vm_kind(meta) == ND_T_MAP) return true;
+    for (size_t k = 0, n = nd_vm_map_len(v); k < n; k++)
+        if (nd_vm_kind(nd_vm_map_value(v, k)) == ND_T_MATRIX) return true;
+    return false;
+}
+
 nd_status nd_job_store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
-                            nd_value tags)
+                            nd_value tags, nd_value meta)
 {
     nd_job_results *r = ((nd_job_ctx *)ctx)->results;
     ND_CHECK(nd_cat_name_valid(name), ND_EPROG,
              "store: invalid result name '%s' (use letters, digits, '_', '.', '-')", name);
+    ND_CHECK(nd_vm_kind(meta) == ND_T_NIL || nd_vm_kind(v) == ND_T_MAP, ND_EPROG,
+             "store: meta describes the arrays of a map: store(name, {\"u\": U}, tags, "
+             "{\"u\": {\"units\": \"K\"}}), but the value is %s", nd_val_typename(v));
     nd_cat_item item = {0};
     nd_strbuf json;
     nd_sb_init(&json);
-    switch (nd_vm_kind(v)) {
-    case ND_T_INT: item.kind = ND_CAT_INT, item.i = nd_vm_int(v); break;
-    case ND_T_FLOAT: item.kind = ND_CAT_FLOAT, item.f = nd_vm_float(v); break;
-    case ND_T_BOOL: item.kind = ND_CAT_INT, item.i = nd_vm_bool(v); break;
-    case ND_T_STR: /* borrowed: the catalog only reads it */
-        item.kind = ND_CAT_STRING, item.s = (char *)nd_vm_str(v, &item.len);
-        break;
-    case ND_T_MATRIX: item.kind = ND_CAT_MATRIX, item.m = nd_vm_matrix(v); break;
-    case ND_T_LIST:
-    case ND_T_MAP:
-    case ND_T_NIL: {
-        nd_status st = to_json(&json, v, 0);
-        if (st != ND_OK) {
-            nd_sb_free(&json);
-            return st;
-        }
-        item.kind = ND_CAT_JSON, item.s = json.data, item.len = json.len;
-        break;
-    }
-    default:
-        return nd_err_set(ND_EPROG, "store: a %s cannot be stored", nd_val_typename(v));
+    members ms = {0};
+    nd_status st;
+    if (map_result(v, meta)) {
+        st = make_members(v, meta, &ms);
+        item.kind = ND_CAT_MAP, item.members = ms.m, item.nmembers = ms.n;
+    } else {
+        st = to_item(v, &json, &item);
     }
     nd_cat_tag *t = NULL;
     size_t nt = 0;
     nd_cat *cat = NULL;
-    nd_status st = make_tags(tags, &t, &nt);
+    if (st == ND_OK) st = make_tags(tags, &t, &nt);
     if (st == ND_OK) st = catalog(r, &cat);
     int64_t version = 0;
     if (st == ND_OK) st = nd_cat_store(cat, name, &item, t, nt, &r->prov, &version);
     if (t) ND_FREE_N(t, nt);
+    members_free(&ms);
     nd_sb_free(&json);
     return st;
+}
+
+/* A loaded item as a value (takes its matrix). */
+static nd_status from_item(nd_vm *vm, nd_cat_item *item, nd_value *out)
+{
+    switch (item->kind) {
+    case ND_CAT_INT: *out = ND_INT(item->i); return ND_OK;
+    case ND_CAT_FLOAT: *out = ND_FLOAT(item->f); return ND_OK;
+    case ND_CAT_STRING: return nd_vm_new_string(vm, item->s, item->len, out);
+    case ND_CAT_JSON: {
+        jparser j = {vm, item->s, item->s + item->len};
+        return parse_value(&j, out, 0);
+    }
+    case ND_CAT_MATRIX: {
+        nd_status st = nd_vm_new_matrix(vm, item->m, out); /* takes the matrix */
+        item->m = NULL;
+        return st;
+    }
+    case ND_CAT_MAP: {
+        ND_TRY(nd_vm_new_map(vm, out));
+        nd_status st = ND_OK;
+        for (size_t i = 0; st == ND_OK && i < item->nmembers; i++) {
+            nd_value x = ND_NIL;
+            st = from_item(vm, &item->members[i].item, &x);
+            if (st == ND_OK) st = nd_vm_map_set(vm, *out, item->members[i].name, x);
+            nd_vm_release(x);
+        }
+        if (st != ND_OK) {
+            nd_vm_release(*out);
+            *out = ND_NIL;
+        }
+        return st;
+    }
+    }
+    return nd_err_set(ND_EINTERNAL, "load: bad item kind %d", (int)item->kind);
 }
 
 nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t version,
@@ -311,21 +470,7 @@ nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t versi
     ND_TRY(catalog(r, &cat));
     nd_cat_item item = {0};
     ND_TRY(nd_cat_load(cat, name, version, &item, NULL));
-    nd_status st = ND_OK;
-    switch (item.kind) {
-    case ND_CAT_INT: *out = ND_INT(item.i); break;
-    case ND_CAT_FLOAT: *out = ND_FLOAT(item.f); break;
-    case ND_CAT_STRING: st = nd_vm_new_string(vm, item.s, item.len, out); break;
-    case ND_CAT_JSON: {
-        jparser j = {vm, item.s, item.s + item.len};
-        st = parse_value(&j, out, 0);
-        break;
-    }
-    case ND_CAT_MATRIX:
-        st = nd_vm_new_matrix(vm, item.m, out); /* takes the matrix */
-        item.m = NULL;
-        break;
-    }
+    nd_status st = from_item(vm, &item, out);
     nd_cat_item_clear(&item);
     return st;
 }

@@ -119,7 +119,11 @@ herr_t nd_h5_attr_read_str(hid_t a, char **out)
     hid_t ft = H5Aget_type(a);
     if (ft < 0) return -1;
     herr_t rc = -1;
-    if (H5Tget_class(ft) == H5T_STRING) {
+    /* One string only: reading an array of them into *out would overrun it. */
+    hid_t sp = H5Aget_space(a);
+    hssize_t npoints = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    if (npoints == 1 && H5Tget_class(ft) == H5T_STRING) {
         htri_t var = H5Tis_variable_str(ft);
         if (var > 0) rc = read_vstr(a, out);
         else if (var == 0) rc = read_fixed_str(a, H5Tget_size(ft), out);

@@ -388,10 +388,13 @@ nd_status nd_bi_STORE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_str *name = NULL;
     ND_TRY(nd_arg_str("store", 1, args[0], &name));
     nd_value tags = nargs > 2 ? args[2] : ND_NIL;
+    nd_value meta = nargs > 3 ? args[3] : ND_NIL;
     if (tags.type != ND_T_NIL && tags.type != ND_T_MAP)
         return bad_arg("store", 3, "a map", tags);
+    if (meta.type != ND_T_NIL && meta.type != ND_T_MAP)
+        return bad_arg("store", 4, "a map", meta);
     if (!vm->has_hooks || !vm->hooks.store) return no_catalog("store");
-    return vm->hooks.store(vm->hooks.ctx, vm, name->data, args[1], tags);
+    return vm->hooks.store(vm->hooks.ctx, vm, name->data, args[1], tags, meta);
 }
 
 /* load(name) asks for the latest version (version 0); load(name, v) for version v. */

@@ -28,7 +28,8 @@ typedef struct nd_vm_hooks {
     /* param(name, default): Uniform; *out is a new reference or the default. */
     nd_status (*param)(void *ctx, nd_vm *vm, const char *name, nd_value dflt, nd_value *out);
     /* store/load/query: Collective. */
-    nd_status (*store)(void *ctx, nd_vm *vm, const char *name, nd_value v, nd_value tags);
+    nd_status (*store)(void *ctx, nd_vm *vm, const char *name, nd_value v, nd_value tags,
+                       nd_value meta);
     nd_status (*load)(void *ctx, nd_vm *vm, const char *name, int64_t version, nd_value *out);
     nd_status (*query)(void *ctx, nd_vm *vm, const char *mql, nd_value *out);
     /* Called at safe points (loop back-edges and calls) every *period events; may
