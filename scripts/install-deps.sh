@@ -6,7 +6,8 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config autoconf-archive \
 openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
 libopenblas-dev liblapacke-dev libyaml-dev check \
-python3 python3-numpy python3-h5py lua5.4 sqlite3 clang procps"
+python3 python3-numpy python3-h5py python3-pandas python3-xarray python3-h5netcdf python3-matplotlib \
+lua5.4 sqlite3 clang procps"
 # Slurm for the integration tests (a one-node cluster started by tests/slurm/).
 SLURM_PKGS="slurmctld slurmd slurm-client munge"
 [ "${NOODLE_NO_SLURM:-0}" = 1 ] || PKGS="$PKGS $SLURM_PKGS"

@@ -45,6 +45,9 @@ struct nd_ckpt {
     bool stats;             /* NOODLE_CKPT_STATS: a timing line per write and restore */
     bool sp_fixed;          /* NOODLE_CKPT_SAFEPOINT_EVERY: the period never adapts */
     double sp_time;         /* rank 0: MPI_Wtime of the last hook call */
+    /* The first ND_CKPT_LOG checkpoints of this run: MPI_Wtime at their start, seconds
+     * they took (the job report, docs/catalog.md "Job reports"). */
+    double log_start[ND_CKPT_LOG], log_seconds[ND_CKPT_LOG];
 };
 
 /* The safe-point period adapts (rank 0 measures, the agreement carries the result) so
@@ -204,6 +207,13 @@ uint64_t nd_ckpt_safepoint_every(const nd_ckpt *c)
 uint64_t nd_ckpt_count(const nd_ckpt *c)
 {
     return c->count;
+}
+
+size_t nd_ckpt_log(const nd_ckpt *c, const double **start, const double **seconds)
+{
+    *start = c->log_start;
+    *seconds = c->log_seconds;
+    return c->count < ND_CKPT_LOG ? (size_t)c->count : ND_CKPT_LOG;
 }
 
 /* ---- the directory ---- */
@@ -523,6 +533,10 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
         }
     }
     ND_TRY(nd_spmd_agree(st));
+    if (c->count < ND_CKPT_LOG) {
+        c->log_start[c->count] = t0;
+        c->log_seconds[c->count] = MPI_Wtime() - t0;
+    }
     c->count++;
     if (c->stats && nd_spmd_rank() == 0) {
         double dt = MPI_Wtime() - t0, mib = file_mib(final);

@@ -87,6 +87,10 @@ nd_status nd_ckpt_safepoint(nd_ckpt *c, nd_vm *vm, uint64_t *period);
 uint64_t nd_ckpt_safepoint_every(const nd_ckpt *c);
 /* Rank-local: checkpoints written so far by this run. */
 uint64_t nd_ckpt_count(const nd_ckpt *c);
+/* Rank-local: the first ND_CKPT_LOG checkpoints of this run (the return value says how
+ * many): *start their MPI_Wtime when they began, *seconds how long each took. */
+#define ND_CKPT_LOG 1024
+size_t nd_ckpt_log(const nd_ckpt *c, const double **start, const double **seconds);
 
 /* Rank-local: installs the SIGUSR1/SIGTERM handlers (they only record the signal).
  * noodle-run calls it first thing, so that a signal sent while MPI starts or the program

@@ -248,7 +248,7 @@ static nd_status parse_text(nd_cfg_key key, const char *s, parsed *p)
         return parse_int(s, &p->i) && p->i >= k->min && p->i <= k->max ? ND_OK : ND_EUSAGE;
     case T_SECONDS: return parse_num(s, &p->d) && p->d >= 0 ? ND_OK : ND_EUSAGE;
     case T_BYTES: return parse_bytes(s, &p->u) ? ND_OK : ND_EUSAGE;
-    case T_STRING: return *s ? ND_OK : ND_EUSAGE;
+    case T_STRING: return *s || !*k->dflt ? ND_OK : ND_EUSAGE; /* empty: off, if the default */
     case T_ENUM: return parse_enum(k->names, s, &p->i) ? ND_OK : ND_EUSAGE;
     case T_BOOL:
         if (!parse_bool(s, &b)) return ND_EUSAGE;

@@ -80,6 +80,7 @@ static nd_status safepoint_hook(void *ctx, nd_vm *vm, uint64_t *period)
     if (c->progress_interval > 0 && nd_spmd_rank() == 0 &&
         MPI_Wtime() - c->t_progress >= c->progress_interval) {
         progress_line(c, vm, "progress");
+        nd_job_metrics(c, vm, -1);
         c->t_progress = MPI_Wtime();
     }
     ND_TRY(nd_ckpt_safepoint(c->ckpt, vm, period));
@@ -439,7 +440,9 @@ int nd_job_run(const nd_job_opts *o)
                           .t_start = MPI_Wtime(),
                           .run_time = cfg.run_time,
                           .t_job = t_job,
-                          .on_gpu = on_gpu};
+                          .on_gpu = on_gpu,
+                          .program_name = run_prog->source_name,
+                          .metrics_path = cfg.metrics_textfile};
         ctx.t_progress = ctx.t_start;
         nd_vm_hooks hooks = {.ctx = &ctx,
                              .param = param_hook,
@@ -458,9 +461,14 @@ int nd_job_run(const nd_job_opts *o)
          * when only one failed (its exit check releases the others), but their statuses
          * may differ: the summary's collective must not depend on the local status.
          * Without the check only an agreed stop (ND_ESIGNAL) is known to be uniform. */
+        bool together = nd_spmd_checks_enabled() || st == ND_ESIGNAL;
         if (cfg.log_level >= ND_LOG_INFO)
-            summary(&ctx, t_vm, nd_ckpt_count(ck), nd_spmd_checks_enabled() || st == ND_ESIGNAL,
-                    cfg.log_level >= ND_LOG_DEBUG);
+            summary(&ctx, t_vm, nd_ckpt_count(ck), together, cfg.log_level >= ND_LOG_DEBUG);
+        /* Ranks that returned OK without the collective check cannot know that the others
+         * did: a failed rank exits and mpirun ends them, so the report's collectives
+         * cannot hang for long.  Whether the catalog was opened is uniform. */
+        if (together || st == ND_OK) nd_job_report(&ctx, t_vm, st);
+        nd_job_metrics(&ctx, vm, nd_status_exit_code(st));
         end_notes(&ctx, &cfg, st);
         nd_vm_free(vm);
     } else if (!complete) {
