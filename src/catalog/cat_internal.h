@@ -39,7 +39,18 @@ typedef struct nd_cat_row {
     uint64_t tags;   /* entries "key\x1f" type(i|f|s) "value\x1e" */
     uint64_t params; /* entries "key\x1fvalue\x1e" */
     uint64_t shape;  /* an array's shape, "4x5x6" ("" for other kinds) */
+    uint64_t program, program_path; /* the program's source name; the file run (absolute) */
 } nd_cat_row;
+
+/* The string offsets of a row, for code that checks or moves all of them. */
+#define ND_CAT_ROW_NSTR 12
+static inline void nd_cat_row_strs(nd_cat_row *r, uint64_t *out[ND_CAT_ROW_NSTR])
+{
+    uint64_t *p[ND_CAT_ROW_NSTR] = {&r->name, &r->job,    &r->hash,   &r->created,
+                                    &r->user, &r->host,   &r->svalue, &r->tags,
+                                    &r->params, &r->shape, &r->program, &r->program_path};
+    for (int k = 0; k < ND_CAT_ROW_NSTR; k++) out[k] = p[k];
+}
 
 /* Either owned (rows: cap entries, heap: a strbuf) or a read-only mapping of index.h5
  * (map != NULL: rows and heap.data point into it; ixmap.c). */

@@ -81,6 +81,8 @@ typedef struct nd_cat_prov {
     char job[64];           /* SLURM_JOB_ID, or a generated "local-<host>-<pid>-<time>" */
     int64_t restarts;
     char program_hash[72];  /* hex, may be empty */
+    char program[256];      /* the program's source file name (no directory) */
+    char program_path[4096]; /* the file noodle-run ran, absolute (may be empty) */
     char user[64];
     char host[128];
     char created[32];       /* UTC, ISO 8601: 2026-11-28T12:34:56Z; empty = now */

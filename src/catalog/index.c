@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_FORMAT "noodle-index 3"
+#define INDEX_FORMAT "noodle-index 4"
 
 nd_status nd_cat_index_init(nd_cat_index *ix)
 {
@@ -88,7 +88,7 @@ static hid_t row_type(void)
     rc |= F64(min), rc |= F64(max), rc |= F64(mean), rc |= F64(norm), rc |= F64(value);
     rc |= U64(name), rc |= U64(job), rc |= U64(hash), rc |= U64(created), rc |= U64(user);
     rc |= U64(host), rc |= U64(svalue), rc |= U64(tags), rc |= U64(params);
-    rc |= U64(shape);
+    rc |= U64(shape), rc |= U64(program), rc |= U64(program_path);
 #undef I64
 #undef I32
 #undef F64
@@ -294,16 +294,11 @@ static nd_status index_read(const char *path, nd_cat_index *ix)
     }
     uint64_t maxoff = 0;
     for (size_t i = 0; st == ND_OK && i < ix->nrows; i++) {
-        const nd_cat_row *r = &ix->rows[i];
-        uint64_t m = r->name | r->job | r->hash | r->created | r->user | r->host | r->svalue |
-                     r->tags | r->params | r->shape; /* >= each offset */
-        if (m >= hlen) {
-            uint64_t offs[] = {r->name, r->job, r->hash, r->created, r->user, r->host,
-                               r->svalue, r->tags, r->params, r->shape};
-            for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
-                if (offs[k] > maxoff) maxoff = offs[k];
-            if (maxoff >= hlen) st = nd_err_set(ND_EINVALID, "catalog index: bad string offset");
-        }
+        uint64_t *offs[ND_CAT_ROW_NSTR];
+        nd_cat_row_strs(&ix->rows[i], offs);
+        for (int k = 0; k < ND_CAT_ROW_NSTR; k++)
+            if (*offs[k] > maxoff) maxoff = *offs[k];
+        if (maxoff >= hlen) st = nd_err_set(ND_EINVALID, "catalog index: bad string offset");
     }
     if (ds >= 0) H5Dclose(ds);
     if (dt >= 0) H5Dclose(dt);
@@ -343,9 +338,9 @@ static nd_status index_append(const char *path, const nd_cat_index *one, bool *f
         st = nd_err_set(ND_EINVALID, "catalog index: header and attributes disagree");
     if (st == ND_OK && (nrows + 1 > rcap || hlen + one->heap.len > hcap)) *full = true;
     nd_cat_row r = one->rows[0];
-    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue, &r.shape,
-                        &r.tags, &r.params};
-    for (size_t k = 0; k < ND_ARRAY_LEN(offs); k++)
+    uint64_t *offs[ND_CAT_ROW_NSTR];
+    nd_cat_row_strs(&r, offs);
+    for (int k = 0; k < ND_CAT_ROW_NSTR; k++)
         if (*offs[k]) *offs[k] += hlen;
     if (st == ND_OK && !*full) {
         st = write_at(ds, H5T_NATIVE_UINT8, hlen, one->heap.len, one->heap.data);
@@ -373,9 +368,9 @@ static nd_status index_regrow(const char *path, const nd_cat_index *one)
     nd_status st = index_read(path, &ix);
     nd_cat_row r = one->rows[0];
     const char *str = one->heap.data;
-    uint64_t *offs[] = {&r.name, &r.job, &r.hash, &r.created, &r.user, &r.host, &r.svalue, &r.shape,
-                        &r.tags, &r.params};
-    for (size_t k = 0; st == ND_OK && k < ND_ARRAY_LEN(offs); k++)
+    uint64_t *offs[ND_CAT_ROW_NSTR];
+    nd_cat_row_strs(&r, offs);
+    for (int k = 0; st == ND_OK && k < ND_CAT_ROW_NSTR; k++)
         st = nd_cat_index_str(&ix, str + *offs[k], strlen(str + *offs[k]), offs[k]);
     if (st == ND_OK) st = nd_cat_index_push(&ix, &r);
     if (st == ND_OK) st = nd_cat_index_write(path, &ix);
@@ -528,15 +523,24 @@ static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
     }
     if (d) closedir(d);
     if (st == ND_OK && nf) qsort(fs, nf, sizeof *fs, cmp_found);
+    /* A result file that cannot be read (damaged, or not what its name says) is left out
+     * of the index with a warning: one bad file must not hide all the others. */
     for (size_t i = 0; st == ND_OK && i < nf; i++) {
         snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, fs[i].name, fs[i].version);
-        st = nd_cat_result_read_meta(path, ix);
-        if (st == ND_OK) {
+        size_t before = ix->nrows;
+        nd_status rst = nd_cat_result_read_meta(path, ix);
+        if (rst == ND_OK) {
             nd_cat_row *r = &ix->rows[ix->nrows - 1];
-            if (strcmp(nd_cat_index_s(ix, r->name), fs[i].name) != 0 || r->version != fs[i].version)
-                st = nd_err_set(ND_EINVALID, "catalog: %s does not hold %s@%" PRId64, path,
-                                fs[i].name, fs[i].version);
+            if (strcmp(nd_cat_index_s(ix, r->name), fs[i].name) != 0 || r->version != fs[i].version) {
+                ix->nrows = before;
+                rst = nd_err_set(ND_EINVALID, "catalog: %s does not hold %s@%" PRId64, path,
+                                 fs[i].name, fs[i].version);
+            }
         }
+        if (rst == ND_ENOMEM) st = rst;
+        else if (rst != ND_OK)
+            fprintf(stderr, "noodle: warning: catalog: %s is left out of the index: %s\n", path,
+                    nd_err_msg());
     }
     for (size_t i = 0; i < nf; i++) nd_strfree(fs[i].name);
     if (fs) ND_FREE_N(fs, capf);

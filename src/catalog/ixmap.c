@@ -43,12 +43,13 @@ static bool rows_ok(const nd_cat_row *rows, size_t n, const char *heap, uint64_t
     for (size_t i = 0; i < n; i++) {
         const nd_cat_row *r = &rows[i];
         uint64_t m = r->name | r->job | r->hash | r->created | r->user | r->host | r->svalue |
-                     r->tags | r->params | r->shape; /* >= each offset */
+                     r->tags | r->params | r->shape | r->program | r->program_path; /* >= each */
         if (m >= hlen) {
-            uint64_t offs[] = {r->name, r->job, r->hash, r->created, r->user, r->host,
-                               r->svalue, r->tags, r->params, r->shape};
-            for (size_t k = 0; k < sizeof offs / sizeof offs[0]; k++)
-                if (offs[k] >= hlen) return false;
+            nd_cat_row c = *r;
+            uint64_t *offs[ND_CAT_ROW_NSTR];
+            nd_cat_row_strs(&c, offs);
+            for (int k = 0; k < ND_CAT_ROW_NSTR; k++)
+                if (*offs[k] >= hlen) return false;
         }
     }
     return true;

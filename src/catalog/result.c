@@ -359,6 +359,8 @@ nd_status nd_cat_result_write_meta(hid_t f, const nd_cat_index *one)
     ND_TRY(attr_str(f, "job", S(r->job)));
     ND_TRY(attr_i64(f, "restarts", r->restarts));
     ND_TRY(attr_str(f, "program_hash", S(r->hash)));
+    ND_TRY(attr_str(f, "program", S(r->program)));
+    ND_TRY(attr_str(f, "program_path", S(r->program_path)));
     ND_TRY(attr_str(f, "user", S(r->user)));
     ND_TRY(attr_str(f, "host", S(r->host)));
     ND_TRY(attr_str(f, "created", S(r->created)));
@@ -476,6 +478,8 @@ static nd_status meta_attr(meta_ctx *m, const char *key, const attr_val *v)
     }
     if (strcmp(key, "job") == 0) return set_str(m, &r->job, v, key);
     if (strcmp(key, "program_hash") == 0) return set_str(m, &r->hash, v, key);
+    if (strcmp(key, "program") == 0) return set_str(m, &r->program, v, key);
+    if (strcmp(key, "program_path") == 0) return set_str(m, &r->program_path, v, key);
     if (strcmp(key, "user") == 0) return set_str(m, &r->user, v, key);
     if (strcmp(key, "host") == 0) return set_str(m, &r->host, v, key);
     if (strcmp(key, "created") == 0) return set_str(m, &r->created, v, key);

@@ -72,6 +72,8 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
     ND_TRY(nd_cat_index_str(one, name, strlen(name), &r.name));
     ND_TRY(nd_cat_index_str(one, prov->job, strlen(prov->job), &r.job));
     ND_TRY(nd_cat_index_str(one, prov->program_hash, strlen(prov->program_hash), &r.hash));
+    ND_TRY(nd_cat_index_str(one, prov->program, strlen(prov->program), &r.program));
+    ND_TRY(nd_cat_index_str(one, prov->program_path, strlen(prov->program_path), &r.program_path));
     ND_TRY(nd_cat_index_str(one, created, strlen(created), &r.created));
     ND_TRY(nd_cat_index_str(one, prov->user, strlen(prov->user), &r.user));
     ND_TRY(nd_cat_index_str(one, prov->host, strlen(prov->host), &r.host));

@@ -16,6 +16,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,12 +325,18 @@ static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg, bool *active
 
 /* Rank-local: the job's provenance for the catalog (only rank 0's copy is used). */
 static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool restored,
-                            const nd_kv *params)
+                            const nd_kv *params, const char *source_name, const char *path)
 {
     nd_cat_prov_init(&r->prov);
     uint8_t sha[32];
     nd_sha256_buf(nbc, len, sha);
     nd_hex(sha, sizeof sha, r->prov.program_hash);
+    const char *base = source_name ? strrchr(source_name, '/') : NULL;
+    snprintf(r->prov.program, sizeof r->prov.program, "%s",
+             base ? base + 1 : source_name ? source_name : "");
+    char abs[PATH_MAX];
+    if (path && nd_spmd_rank() == 0 && realpath(path, abs))
+        snprintf(r->prov.program_path, sizeof r->prov.program_path, "%s", abs);
     const char *rc = getenv("SLURM_RESTART_COUNT");
     r->prov.restarts = rc && *rc ? strtoll(rc, NULL, 10) : (restored ? 1 : 0);
     r->prov.params = params;
@@ -432,7 +439,8 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK && !complete && !restored) st = nd_vm_new(prog, &vopts, &vm);
     if (st == ND_OK && !complete && !o->ckpt.no_signals) st = nd_ckpt_stop_if_signalled();
     if (st == ND_OK && !complete) {
-        init_provenance(&results, buf, len, restored, o->params);
+        init_provenance(&results, buf, len, restored, o->params, run_prog->source_name,
+                        o->program);
         nd_job_ctx ctx = {.o = o,
                           .ckpt = ck,
                           .results = &results,
@@ -441,7 +449,7 @@ int nd_job_run(const nd_job_opts *o)
                           .run_time = cfg.run_time,
                           .t_job = t_job,
                           .on_gpu = on_gpu,
-                          .program_name = run_prog->source_name,
+                          .program_name = results.prov.program,
                           .metrics_path = cfg.metrics_textfile};
         ctx.t_progress = ctx.t_start;
         nd_vm_hooks hooks = {.ctx = &ctx,

@@ -24,7 +24,7 @@ typedef struct nd_job_ctx {
     double run_time;           /* limits.run_time in seconds (0 = no limit) */
     double t_job;              /* MPI_Wtime when nd_job_run began (run time, wall time) */
     bool on_gpu;               /* the matrices live in GPU memory (src/la/cuda) */
-    const char *program_name;  /* the program's source file, as the bytecode records it */
+    const char *program_name;  /* the program's source file name (results->prov.program) */
     const char *metrics_path;  /* metrics.textfile (NULL or empty: off) */
     bool metrics_failed;       /* rank 0: a write failed; warned once, no more tries */
 } nd_job_ctx;

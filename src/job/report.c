@@ -146,7 +146,7 @@ static nd_status store_report(nd_job_ctx *c, double t_vm, nd_status run_st)
         add_f(&r, "checkpoint_seconds", ck_total, "s", "time spent writing checkpoints", true);
         add_i(&r, "restarts", c->results->prov.restarts, "restarts before this run", true);
         add_i(&r, "ranks", size, NULL, false);
-        add_s(&r, "program", c->program_name ? c->program_name : "", "the program's source file", true);
+        add_s(&r, "program", c->program_name ? c->program_name : "", "the program's source file", false);
         const char *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID");
         if (aj && *aj) r.t[r.nt++] = (nd_cat_tag){"array_job", {.type = ND_CAT_CSTR, .s = aj}};
         if (at && *at) r.t[r.nt++] = (nd_cat_tag){"array_task", {.type = ND_CAT_CSTR, .s = at}};

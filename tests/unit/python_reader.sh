@@ -103,4 +103,9 @@ printf 'garbage' >cat/results/_run/v1.h5
 "$bld/noodle-report" cat --no-plot >rep.out 2>rep.err || { echo "FAIL: with a damaged _run: $(cat rep.err)"; exit 1; }
 grep -q "_run@1" rep.err && [ "$(grep -c ' ok ' rep.out)" = 1 ] ||
     { echo "FAIL: a damaged _run: $(cat rep.out rep.err)"; exit 1; }
+# ... and queries over the others survive a rebuild of the index, with one warning.
+rm cat/index.h5
+n=$("$bld/noodle-mql" cat "SELECT count(*) FROM results WHERE name = 'heat'" --format csv 2>q.err | tail -n 1)
+[ "$n" = 2 ] && grep -q "_run/v1.h5 is left out of the index" q.err ||
+    { echo "FAIL: a query after a damaged _run: '$n', $(cat q.err)"; exit 1; }
 echo "ok: noodle-report prints, plots PNG and SVG, refuses bad input, skips a damaged report"
