@@ -646,14 +646,15 @@ static nd_status copy_file(const char *from, const char *to)
     return ND_OK;
 }
 
-static void csv_string(FILE *out, const char *s)
+/* A string as one CSV field, always quoted. */
+static nd_status csv_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    nd_status st = nd_sb_csv_field(&sb, s, strlen(s), true);
+    if (st == ND_OK) fwrite(sb.data, 1, sb.len, out);
+    nd_sb_free(&sb);
+    return st;
 }
 
 static nd_status export_csv(const char *path, const char *out_path)
@@ -691,7 +692,7 @@ static nd_status export_csv(const char *path, const char *out_path)
             H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) < 0) {
             st = nd_err_set(ND_EINVALID, "%s: cannot read data", path);
         } else {
-            csv_string(out, s ? s : "");
+            st = csv_string(out, s ? s : "");
             fputc('\n', out);
             H5free_memory(s);
         }

@@ -370,3 +370,14 @@ bool nd_parse_count(const char *s, uint64_t *out)
     *out = v;
     return true;
 }
+
+nd_status nd_sb_csv_field(nd_strbuf *sb, const char *s, size_t n, bool always_quote)
+{
+    if (!always_quote && !memchr(s, ',', n) && !memchr(s, '"', n) && !memchr(s, '\n', n) &&
+        !memchr(s, '\r', n))
+        return nd_sb_append(sb, s, n);
+    ND_TRY(nd_sb_putc(sb, '"'));
+    for (size_t k = 0; k < n; k++)
+        ND_TRY(s[k] == '"' ? nd_sb_append(sb, "\"\"", 2) : nd_sb_putc(sb, s[k]));
+    return nd_sb_putc(sb, '"');
+}

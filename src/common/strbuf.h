@@ -17,6 +17,9 @@ nd_status nd_sb_reserve(nd_strbuf *sb, size_t extra);
 nd_status nd_sb_append(nd_strbuf *sb, const void *p, size_t n);
 nd_status nd_sb_puts(nd_strbuf *sb, const char *s);
 nd_status nd_sb_putc(nd_strbuf *sb, char c);
+/* Appends n bytes of s as one CSV field (RFC 4180): in double quotes, inner quotes
+ * doubled, when it holds a comma, a quote or a line break, or when always_quote. */
+nd_status nd_sb_csv_field(nd_strbuf *sb, const char *s, size_t n, bool always_quote);
 nd_status nd_sb_printf(nd_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Little-endian fixed-width writers (file formats are explicit LE, never struct dumps). */
 nd_status nd_sb_u8(nd_strbuf *sb, uint8_t v);

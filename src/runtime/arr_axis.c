@@ -502,25 +502,24 @@ static nd_status sblk_partials(const sblk *g, int kind, const double *mean, doub
 {
     const nd_dm *A = g->A;
     size_t np = (size_t)g->nlines * (size_t)g->nblk;
-    int64_t *offr = NULL, *offc = NULL;
     double *part = ND_ALLOC_N(double, np ? np : 1);
-    nd_status st = agreed(part != NULL);
-    if (st == ND_OK) st = sblk_offsets(g, &offr, &offc);
-    if (st != ND_OK) {
-        if (part) ND_FREE_N(part, np ? np : 1);
-        sblk_offsets_free(g, offr, offc);
-        return st;
-    }
+    ND_TRY(agreed(part != NULL));
     if (nd_dm_dev && nd_dm_dev->axis_partials && (A->at & ND_AT_DEV)) {
-        /* on the device, the same order; combined there */
-        sblk_offsets_free(g, offr, offc);
-        st = nd_dm_dev->axis_partials(A, g->rows, kind, mean, g->nlines, g->nblk, part, np);
-        if (st != ND_OK) {
+        /* on the device, the same order; combined there (no host offsets needed) */
+        nd_status sd = nd_dm_dev->axis_partials(A, g->rows, kind, mean, g->nlines, g->nblk, part, np);
+        if (sd != ND_OK) {
             ND_FREE_N(part, np ? np : 1);
-            return st;
+            return sd;
         }
         *out = part;
         return ND_OK;
+    }
+    int64_t *offr = NULL, *offc = NULL;
+    nd_status st = sblk_offsets(g, &offr, &offc);
+    if (st != ND_OK) {
+        ND_FREE_N(part, np ? np : 1);
+        sblk_offsets_free(g, offr, offc);
+        return st;
     }
     nd_dm_host(A);
     if (kind == ND_AXP_SUM || kind == ND_AXP_MIN || kind == ND_AXP_MAX)
@@ -795,6 +794,15 @@ static inline uint64_t order_bits(double v)
     return u >> 63 ? ~u : u | (UINT64_C(1) << 63);
 }
 
+/* Rank-local: the sorted pairs back in (k, ix) when the last pass left them in the scratch. */
+static void settle(uint64_t *k, int64_t *ix, const uint64_t *sk, const int64_t *si, size_t n)
+{
+    if (sk != k) {
+        memcpy(k, sk, n * sizeof *k);
+        memcpy(ix, si, n * sizeof *ix);
+    }
+}
+
 /* Rank-local: a stable sort of (k, ix) pairs by k (ties keep their order, so with ix the
  * positions this is key_less's order): insertion sort of runs of 16, then bottom-up
  * merges without branches on the data (random keys mispredict a branchy merge at every
@@ -831,10 +839,7 @@ static void u64_sort(uint64_t *k, int64_t *ix, size_t n, uint64_t *t, int64_t *t
         int64_t *ti = si;
         sk = dk, dk = tk, si = di, di = ti;
     }
-    if (sk != k) {
-        memcpy(k, sk, n * sizeof *k);
-        memcpy(ix, si, n * sizeof *ix);
-    }
+    settle(k, ix, sk, si, n);
 }
 
 /* Rank-local: u64_sort's result by least-significant-digit radix sort, 8 bits a pass
@@ -865,10 +870,7 @@ static void radix_sort(uint64_t *k, int64_t *ix, size_t n, uint64_t *t, int64_t 
         int64_t *ti = si;
         sk = dk, dk = tk, si = di, di = ti;
     }
-    if (sk != k) {
-        memcpy(k, sk, n * sizeof *k);
-        memcpy(ix, si, n * sizeof *ix);
-    }
+    settle(k, ix, sk, si, n);
 }
 
 /* Rank-local: line x (L elements) sorted in place, or replaced by its argsort.  keys:

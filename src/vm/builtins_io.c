@@ -150,19 +150,6 @@ nd_status nd_bi_READCSV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     return nd_matrix_value(r, out);
 }
 
-/* A header field as CSV: quoted (RFC 4180) when it holds a comma, a quote or a line
- * break. */
-static nd_status put_field(nd_strbuf *b, const nd_str *s)
-{
-    if (!memchr(s->data, ',', s->len) && !memchr(s->data, '"', s->len) &&
-        !memchr(s->data, '\n', s->len) && !memchr(s->data, '\r', s->len))
-        return nd_sb_append(b, s->data, s->len);
-    ND_TRY(nd_sb_append(b, "\"", 1));
-    for (uint32_t k = 0; k < s->len; k++)
-        ND_TRY(s->data[k] == '"' ? nd_sb_append(b, "\"\"", 2) : nd_sb_putc(b, s->data[k]));
-    return nd_sb_append(b, "\"", 1);
-}
-
 /* writecsv's header: a list of strings, one per column (or nil: none). */
 static nd_status header_arg(nd_value v, int64_t cols, nd_strbuf *b, bool *have)
 {
@@ -183,7 +170,7 @@ static nd_status header_arg(nd_value v, int64_t cols, nd_strbuf *b, bool *have)
         if (memchr(s->data, 0, s->len))
             return nd_err_set(ND_EPROG, "writecsv: header entry %zu holds a NUL byte", k);
         if (k) ND_TRY(nd_sb_append(b, ",", 1));
-        ND_TRY(put_field(b, s));
+        ND_TRY(nd_sb_csv_field(b, s->data, s->len, false));
     }
     *have = true;
     return ND_OK;

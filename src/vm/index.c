@@ -453,11 +453,12 @@ nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
         ND_TRY(read_subs(regs, n, subs));
     }
     nd_ew_op ew;
+    int base; /* the arithmetic opcode, for the check's label */
     switch (op) {
-    case ND_OP_ADD: case ND_OP_ADDK: ew = ND_EW_ADD; break;
-    case ND_OP_SUB: case ND_OP_SUBK: ew = ND_EW_SUB; break;
-    case ND_OP_MUL: case ND_OP_MULK: ew = ND_EW_MUL; break;
-    case ND_OP_DIV: ew = ND_EW_DIV; break;
+    case ND_OP_ADD: case ND_OP_ADDK: ew = ND_EW_ADD, base = ND_OP_ADD; break;
+    case ND_OP_SUB: case ND_OP_SUBK: ew = ND_EW_SUB, base = ND_OP_SUB; break;
+    case ND_OP_MUL: case ND_OP_MULK: ew = ND_EW_MUL, base = ND_OP_MUL; break;
+    case ND_OP_DIV: ew = ND_EW_DIV, base = ND_OP_DIV; break;
     default: return ND_OK;
     }
     const nd_dm *X = NULL;
@@ -471,7 +472,7 @@ nd_status nd_val_sub_ew(nd_vm *vm, nd_value c, const nd_value *regs, unsigned n,
     /* the two instructions' checks before their collective work (when the fusion is not
      * taken, they run again: on every rank alike) */
     ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, n ? ND_OP_GETSUB : ND_OP_GETSLICE, "[]"));
-    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, "+"));
+    ND_TRY(nd_vm_coll_check(vm, ND_TAG_OPCODE, (unsigned)op, nd_op_sym(base)));
     nd_stats_begin(ND_STATS_LA);
     nd_status st = nd_arr_ew_subscript(ew, X, s, A, (int)nsub, subs, sub_left, W, &r);
     nd_stats_end(ND_STATS_LA);

@@ -231,7 +231,7 @@ nd_status nd_val_compare(int op, nd_value a, nd_value b, bool *res)
 
 /* ---- arithmetic ---- */
 
-static const char *op_sym(int op)
+const char *nd_op_sym(int op)
 {
     switch (op) {
     case ND_OP_ADD: return "+";
@@ -251,13 +251,13 @@ static nd_status type_error(int op, nd_value a, nd_value b)
 {
     if (op == ND_OP_NEG)
         return nd_err_set(ND_EPROG, "cannot apply unary - to %s", nd_val_typename(a));
-    return nd_err_set(ND_EPROG, "cannot apply %s to %s and %s", op_sym(op),
+    return nd_err_set(ND_EPROG, "cannot apply %s to %s and %s", nd_op_sym(op),
                       nd_val_typename(a), nd_val_typename(b));
 }
 
 static nd_status overflow(int op)
 {
-    return nd_err_set(ND_EPROG, "integer overflow in %s", op_sym(op));
+    return nd_err_set(ND_EPROG, "integer overflow in %s", nd_op_sym(op));
 }
 
 /* Integer power by squaring; false on overflow.  e >= 0. */
@@ -531,7 +531,7 @@ static nd_status matrix_arith(nd_vm *vm, int op, nd_value a, nd_value b, unsigne
     if (op == ND_OP_MATMUL) return matmul(vm, a, b, out);
     nd_ew_op ew;
     if (op != ND_OP_NEG && ew_of(op, &ew) != ND_OK) return type_error(op, a, b);
-    return array_ew(vm, op, op_sym(op), a, b, tmp, reused, out);
+    return array_ew(vm, op, nd_op_sym(op), a, b, tmp, reused, out);
 }
 
 nd_status nd_val_compare_array(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out)

@@ -84,6 +84,8 @@ nd_status nd_val_compare_array(nd_vm *vm, int op, nd_value a, nd_value b, nd_val
 /* Arithmetic ND_OP_ADD .. ND_OP_MATMUL and NEG (b ignored) on any operands; matrix
  * operands are Collective (the check runs here).  *out is a new reference. */
 nd_status nd_val_arith(nd_vm *vm, int op, nd_value a, nd_value b, nd_value *out);
+/* The operator's symbol for messages and collective-check labels ("+", "@", ...). */
+const char *nd_op_sym(int op);
 /* The same with the instruction's temporaries (x: bit 0 a's register, bit 1 b's, dead
  * after the op).  *reused 1 or 2: *out is that operand's array, computed in place, and
  * its register's reference moved into *out (the caller clears the register without a
