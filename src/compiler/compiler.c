@@ -22,6 +22,10 @@
 
 #define DEFAULT_MAX_ERRORS 20
 
+/* A longer source line is shown as this many characters around the column, "..." marking
+ * what is cut (a generated one-line program must not echo kilobytes per error). */
+#define ECHO_MAX 160
+
 static void print_source_line(nd_cctx *cx, int line, int col)
 {
     size_t k = 0;
@@ -31,9 +35,16 @@ static void print_source_line(nd_cctx *cx, int line, int col)
     while (end < cx->len && cx->src[end] != '\n') end++;
     size_t len = end - k;
     if (len && cx->src[k + len - 1] == '\r') len--;
-    fprintf(cx->diag, "%.*s\n", (int)len, cx->src + k);
-    for (int i = 0; i + 1 < col; i++)
-        fputc((size_t)i < len && cx->src[k + (size_t)i] == '\t' ? '\t' : ' ', cx->diag);
+    size_t c = col > 1 ? (size_t)col - 1 : 0, from = 0, to = len;
+    if (len > ECHO_MAX) {
+        from = c > ECHO_MAX / 2 ? c - ECHO_MAX / 2 : 0;
+        to = from + ECHO_MAX < len ? from + ECHO_MAX : len;
+    }
+    const char *pre = from ? "..." : "";
+    fprintf(cx->diag, "%s%.*s%s\n", pre, (int)(to - from), cx->src + k + from, to < len ? "..." : "");
+    fputs(from ? "   " : "", cx->diag);
+    for (size_t i = from; i < c; i++)
+        fputc(i < len && cx->src[k + i] == '\t' ? '\t' : ' ', cx->diag);
     fputs("^\n", cx->diag);
 }
 

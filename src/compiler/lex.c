@@ -128,9 +128,11 @@ static nd_status lex_string(lexer *L, int col)
     size_t start = L->pos;
     int line = L->line;
     L->pos++;
-    /* the decoded text is never longer than the source text */
+    /* the decoded text is never longer than the source text up to the closing quote (not
+     * the rest of the line: many strings on one line would cost quadratic memory) */
     size_t cap = 0;
-    while (L->pos + cap < L->len && L->s[L->pos + cap] != '\n') cap++;
+    for (size_t p = L->pos; p < L->len && L->s[p] != '\n' && L->s[p] != '"'; p++, cap++)
+        if (L->s[p] == '\\' && p + 1 < L->len && L->s[p + 1] != '\n') p++;
     char *buf = nd_arena_alloc(&L->cx->arena, cap + 1);
     if (!buf) return ND_ENOMEM;
     size_t n = 0;

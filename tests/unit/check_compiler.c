@@ -1166,6 +1166,38 @@ START_TEST(test_compile_or_load)
 }
 END_TEST
 
+/* Hostile one-line programs: 20,000 string literals on one line compile in memory linear
+ * in the source (each literal once took the rest of the line: about 1 GB); 20,000 nested
+ * map literals stop at the depth limit, and the error echoes a window of the line, not
+ * all 140 KB of it. */
+START_TEST(test_hostile_lines)
+{
+    size_t n = 20000;
+    char *src = malloc(n * 6 + 64), *q = src;
+    ck_assert_ptr_nonnull(src);
+    q += sprintf(q, "let a = [");
+    for (size_t i = 0; i < n; i++) q += sprintf(q, "%s\"xy\"", i ? ", " : "");
+    sprintf(q, "]\nprint(len(a))\n");
+    size_t live = nd_alloc_live();
+    nd_program *p = compile_ok(src, 1);
+    ck_assert_msg(nd_alloc_peak() - live < (size_t)64 << 20, "peak %zu MiB",
+                  (nd_alloc_peak() - live) >> 20);
+    nd_program_free(p);
+    q = src + sprintf(src, "let a = ");
+    for (size_t i = 0; i < n; i++) q += sprintf(q, "{\"k\": ");
+    sprintf(q, "1\n");
+    char *diag = NULL;
+    ck_assert_int_eq(compile_diag(src, 1, &p, &diag), ND_EPROG);
+    ck_assert_msg(strstr(diag, "program nested too deeply"), "%s", diag);
+    ck_assert_msg(strlen(diag) < 2000, "%zu bytes of diagnostics", strlen(diag));
+    ck_assert_msg(strstr(diag, "\n... {\"k\": {") && strstr(diag, "...\n   "), "no window: %.300s", diag);
+    ck_assert_msg(nd_alloc_peak() - live < (size_t)64 << 20, "peak %zu MiB",
+                  (nd_alloc_peak() - live) >> 20);
+    free(diag);
+    free(src);
+}
+END_TEST
+
 static Suite *compiler_suite(void)
 {
     Suite *s = suite_create("compiler");
@@ -1175,7 +1207,7 @@ static Suite *compiler_suite(void)
         test_sema_errors, test_sema_ok, test_gen_shape, test_gen_positions,
         test_opt_folding, test_floordiv, test_opt_passes_change_code_not_results, test_opt_peephole,
         test_cond_branch, test_roundtrip, test_compile_file, test_alloc_failures,
-        test_golden, test_uniform, test_compile_or_load, NULL};
+        test_golden, test_uniform, test_compile_or_load, test_hostile_lines, NULL};
     nd_check_tcase(s, "core", 60, tc_tests);
     return s;
 }
