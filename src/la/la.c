@@ -12,6 +12,7 @@
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,10 +261,36 @@ nd_status nd_la_matmul(const nd_dm *A, const nd_dm *B, nd_dm **out)
     return b->matmul(A, B, out);
 }
 
+/* Collective: ND_EPROG on every rank when A holds a NaN or an infinity.  LAPACK and
+ * ScaLAPACK given such input fail in ways that differ by rank (a hang in pdsyevd at 4
+ * ranks, "bad argument" aborts, "singular" for a NaN), so nothing non-finite reaches
+ * them.  The sum is finite exactly when every element is, unless finite elements
+ * overflow it: only then are the elements looked at one by one. */
+static nd_status need_finite(const char *fn, const char *what, const nd_dm *A)
+{
+    double s = 0.0;
+    ND_TRY(nd_dm_reduce(ND_RED_SUM, A, &s));
+    if (isfinite(s)) return ND_OK;
+    nd_dm_host(A);
+    int bad = 0;
+    for (int j = 0; j < A->nloc && !bad; j++)
+        for (int i = 0; i < A->mloc; i++)
+            if (!isfinite(A->a[(size_t)j * (size_t)A->lld + (size_t)i])) {
+                bad = 1;
+                break;
+            }
+    if (MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, nd_spmd_comm()) != MPI_SUCCESS)
+        return nd_err_set(ND_EMPI, "%s: MPI_Allreduce failed", fn);
+    ND_CHECK(!bad, ND_EPROG, "%s: %s has NaN or infinite entries", fn, what);
+    return ND_OK;
+}
+
 nd_status nd_la_solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
 {
     *X = NULL;
     ND_TRY(nd_dm_need_square("solve", A));
+    ND_TRY(need_finite("solve", "the matrix", A));
+    ND_TRY(need_finite("solve", "the right-hand side", B));
     ND_CHECK(B->m == A->m, ND_EPROG, "shape mismatch: solve(%lldx%lld, %lldx%lld)", LL(A->m),
              LL(A->n), LL(B->m), LL(B->n));
     return factor(R_SOLVE, A, B, X, NULL, NULL);
@@ -273,12 +300,14 @@ nd_status nd_la_inv(const nd_dm *A, nd_dm **out)
 {
     *out = NULL;
     ND_TRY(nd_dm_need_square("inv", A));
+    ND_TRY(need_finite("inv", "the matrix", A));
     return local_backend(dev && dev->inv)->inv(A, out);
 }
 
 nd_status nd_la_det(const nd_dm *A, double *out)
 {
     ND_TRY(nd_dm_need_square("det", A));
+    ND_TRY(need_finite("det", "the matrix", A));
     return local_backend(dev && dev->det)->det(A, out);
 }
 
@@ -286,12 +315,14 @@ nd_status nd_la_cholesky(const nd_dm *A, nd_dm **L)
 {
     *L = NULL;
     ND_TRY(nd_dm_need_square("cholesky", A));
+    ND_TRY(need_finite("cholesky", "the matrix", A));
     return factor(R_CHOLESKY, A, NULL, L, NULL, NULL);
 }
 
 nd_status nd_la_qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
 {
     *Q = *R = NULL;
+    ND_TRY(need_finite("qr", "the matrix", A));
     return factor(R_QR, A, NULL, Q, R, NULL);
 }
 
@@ -299,6 +330,7 @@ nd_status nd_la_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
 {
     *w = *V = NULL;
     ND_TRY(nd_dm_need_square("eigh", A));
+    ND_TRY(need_finite("eigh", "the matrix", A));
     return factor(R_EIGH, A, NULL, w, V, NULL);
 }
 
@@ -307,6 +339,7 @@ nd_status nd_la_eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
 nd_status nd_la_svd(const nd_dm *A, nd_dm **U, nd_dm **s, nd_dm **V)
 {
     *U = *s = *V = NULL;
+    ND_TRY(need_finite("svd", "the matrix", A));
     int64_t k = A->m < A->n ? A->m : A->n;
     double *sv = ND_ALLOC_N(double, (size_t)k);
     nd_status st = nd_spmd_agree(sv ? ND_OK : ND_ENOMEM);
