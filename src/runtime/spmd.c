@@ -25,6 +25,7 @@ static struct {
     int nb;
     int want_rows, want_cols; /* configured grid (0 = near-square) */
     bool checks;
+    bool peer_failed; /* a check met a rank that had failed (ND_SPMD_TAG_FAILED) */
     bool blacs_up;
     int ctx, nprow, npcol, myrow, mycol;
     /* Solo mode (nd_spmd_solo_begin): the 1x1 grid of rank 0 alone (-1 until the first
@@ -310,9 +311,35 @@ static void describe(char *buf, size_t size, const check_rec *r)
              (int)r->col);
 }
 
-/* Collective (when enabled).  Cost: one MPI_Allgather of 64 bytes per rank. */
+/* What a check learnt of failed ranks: the lowest, and how many. */
+typedef struct failed_info {
+    int lowest, count;
+} failed_info;
+
+static nd_status check(uint64_t tag, const char *what, int line, int col, failed_info *fi);
+
 nd_status nd_spmd_check(uint64_t tag, const char *what, int line, int col)
 {
+    failed_info fi;
+    return check(tag, what, line, col, &fi);
+}
+
+nd_status nd_spmd_check_failed(int line, int col, int *lowest, bool *all)
+{
+    failed_info fi = {S.rank, 1};
+    nd_status st = check(ND_SPMD_TAG_FAILED, "a run-time error", line, col, &fi);
+    *lowest = fi.lowest < 0 ? S.rank : fi.lowest;
+    *all = fi.count == S.size || !S.checks || S.size == 1;
+    return st;
+}
+
+bool nd_spmd_peer_failed(void) { return S.peer_failed; }
+
+/* Collective (when enabled).  Cost: one MPI_Allgather of 64 bytes per rank. */
+static nd_status check(uint64_t tag, const char *what, int line, int col, failed_info *fi)
+{
+    fi->lowest = -1;
+    fi->count = 0;
     if (!S.checks || S.size == 1) return ND_OK;
     check_rec me;
     memset(&me, 0, sizeof me);
@@ -332,10 +359,21 @@ nd_status nd_spmd_check(uint64_t tag, const char *what, int line, int col)
     if (rc != MPI_SUCCESS) {
         st = nd_spmd_mpi_fail("MPI_Allgather", rc);
     } else {
+        for (int r = 0; r < S.size; r++)
+            if (all[r].tag == ND_SPMD_TAG_FAILED) {
+                if (fi->lowest < 0) fi->lowest = r;
+                fi->count++;
+            }
         int bad = -1;
         for (int r = 1; r < S.size && bad < 0; r++)
             if (all[r].tag != all[0].tag) bad = r;
-        if (bad >= 0) {
+        if (fi->count > 0 && tag != ND_SPMD_TAG_FAILED) {
+            /* that rank prints its own error (nd_spmd_check_failed's caller) */
+            S.peer_failed = true;
+            st = nd_err_set(ND_EDIVERGED, "rank %d stopped with an error", fi->lowest);
+        } else if (fi->count > 0) {
+            st = ND_OK; /* the failed ranks: nothing more to say than their own errors */
+        } else if (bad >= 0) {
             char a[128], b[128];
             const check_rec *r0 = &all[0], *rb = &all[bad];
             if (r0->tag == ND_SPMD_TAG_EXIT) {

@@ -76,7 +76,17 @@ nd_status nd_spmd_barrier(void);
  * diverged.  A rank that finishes or fails calls it with ND_SPMD_TAG_EXIT so that the
  * others are released instead of hanging.  Does nothing when checks are off. */
 #define ND_SPMD_TAG_EXIT UINT64_C(0xFFFFFFFFFFFFFFFF)
+#define ND_SPMD_TAG_FAILED UINT64_C(0xFFFFFFFFFFFFFFFE)
 nd_status nd_spmd_check(uint64_t tag, const char *what, int line, int col);
+/* Collective (when enabled): the check of a rank whose program failed.  The ranks that
+ * meet it in their own check get ND_EDIVERGED and nd_spmd_peer_failed() true.  *lowest
+ * := the lowest failed rank, *all := every rank failed (also without checks, or alone).
+ * Then the lowest failed rank prints its error (with "(rank r)" unless all failed, when
+ * rank 0 prints it as any uniform error) and every rank calls nd_spmd_barrier, so that
+ * nobody exits before the message is out. */
+nd_status nd_spmd_check_failed(int line, int col, int *lowest, bool *all);
+/* Rank-local: whether a check met a failed rank (whose error that rank prints). */
+bool nd_spmd_peer_failed(void);
 bool nd_spmd_checks_enabled(void);
 
 /* Rank-local fatal path: prints "path:LINE:COL: error: MSG (rank r)" (or "noodle: error:

@@ -310,7 +310,8 @@ static const char *src_path(const nd_vm *vm)
 
 /* Prints the error once (rank 0) with its trace; rank-local failures take the fatal
  * path instead (they may have happened on one rank only). */
-static void report(nd_vm *vm, nd_status st)
+/* Prints the error on rank `printer` (marked "(rank r)" when mark_rank). */
+static void report_on(nd_vm *vm, nd_status st, int printer, bool mark_rank)
 {
     int line, col;
     nd_vm_position(vm, &line, &col);
@@ -319,14 +320,17 @@ static void report(nd_vm *vm, nd_status st)
     const char *path = src_path(vm);
     if (st == ND_ENOMEM || st == ND_EMPI || st == ND_EINTERNAL)
         nd_spmd_fatal(path, line, col, "%s", nd_err_msg());
-    if (nd_spmd_rank() != 0) return;
+    if (nd_spmd_rank() != printer) return;
     FILE *err = vm->opts.err;
     if (st == ND_ESIGNAL) { /* not an error: the job checkpointed and wants a requeue */
         fprintf(err, "noodle-run: info: %s\n", nd_err_msg());
         fflush(err);
         return;
     }
-    fprintf(err, "%s:%d:%d: error: %s\n", path, line, col, nd_err_msg());
+    if (mark_rank)
+        fprintf(err, "%s:%d:%d: error: %s (rank %d)\n", path, line, col, nd_err_msg(), printer);
+    else
+        fprintf(err, "%s:%d:%d: error: %s\n", path, line, col, nd_err_msg());
     uint32_t n = vm->nframes;
     for (uint32_t k = 0; k < n; k++) {
         if (n > 2 * TRACE_EDGE && k == TRACE_EDGE) {
@@ -339,6 +343,8 @@ static void report(nd_vm *vm, nd_status st)
     }
     fflush(err);
 }
+
+static void report(nd_vm *vm, nd_status st) { report_on(vm, st, 0, false); }
 
 static nd_status call_builtin(nd_vm *vm, unsigned id, nd_value *args, int nargs,
                               nd_value *out)
@@ -1175,6 +1181,7 @@ nd_status nd_vm_run(nd_vm *vm)
             fprintf(stderr, "noodle-run: timing: vm %.3f s (cpu %.3f s)\n", s, c);
         }
     }
+    bool at_exit = st == ND_OK;
     if (st == ND_OK) {
         int line, col;
         nd_vm_position(vm, &line, &col);
@@ -1183,16 +1190,26 @@ nd_status nd_vm_run(nd_vm *vm)
             vm->state = ND_VM_DONE;
             return ND_OK;
         }
+    }
+    if (st == ND_EDIVERGED && nd_spmd_peer_failed()) {
+        /* Another rank failed: it prints its error; wait until it has. */
+        nd_vm_position(vm, &nd_last_error.line, &nd_last_error.col);
+        (void)nd_spmd_barrier();
+    } else if (st == ND_EDIVERGED || at_exit) {
+        /* every rank has already returned from the check: a further one could hang */
         report(vm, st);
     } else {
-        report(vm, st);
-        /* Release ranks waiting in a collective; after a divergence every rank has
-         * already returned from the check, so a further one could hang. */
-        if (st != ND_EDIVERGED) {
-            nd_error saved = nd_last_error;
-            (void)nd_spmd_check(ND_SPMD_TAG_EXIT, "a run-time error", saved.line, saved.col);
-            nd_last_error = saved;
-        }
+        /* Release ranks waiting in a collective and learn who else failed: an error
+         * that every rank met is printed by rank 0, one that only some met by the
+         * lowest of them, with its rank. */
+        nd_error saved = nd_last_error;
+        int lowest = 0;
+        bool all = true;
+        (void)nd_spmd_check_failed(saved.line, saved.col, &lowest, &all);
+        nd_last_error = saved;
+        report_on(vm, st, all ? 0 : lowest, !all);
+        if (nd_spmd_checks_enabled() && nd_spmd_size() > 1) (void)nd_spmd_barrier();
+        nd_last_error = saved;
     }
     vm->state = ND_VM_FAILED;
     vm->status = st;
