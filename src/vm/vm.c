@@ -1199,6 +1199,9 @@ nd_status nd_vm_run(nd_vm *vm)
         /* every rank has already returned from the check: a further one could hang */
         report(vm, st);
     } else {
+        /* A rank-local failure inside a collective (allocation, MPI) cannot wait for the
+         * others' check: it aborts the job here, as before. */
+        if (st == ND_ENOMEM || st == ND_EMPI || st == ND_EINTERNAL) report(vm, st);
         /* Release ranks waiting in a collective and learn who else failed: an error
          * that every rank met is printed by rank 0, one that only some met by the
          * lowest of them, with its rank. */
