@@ -7,6 +7,7 @@
 #include "catalog/cat_internal.h"
 
 #include "common/alloc.h"
+#include "common/outfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -54,18 +55,11 @@ static nd_status item_json(const nd_cat_item *it, nd_strbuf *sb)
 
 static nd_status write_atomic(const char *path, const char *data, size_t n)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return nd_err_set(ND_EIO, "cannot write %s: %s", path, strerror(errno));
-    bool ok = fwrite(data, 1, n, f) == n;
-    if (fclose(f) != 0) ok = false;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return nd_err_set(ND_EIO, "cannot write %s: %s", path, strerror(e));
-    }
-    return ND_OK;
+    nd_outfile o;
+    ND_TRY(nd_out_open(path, &o));
+    nd_status st = nd_out_write(&o, data, n);
+    nd_status cst = nd_out_close(&o, st == ND_OK);
+    return st == ND_OK ? cst : st;
 }
 
 /* Rank 0: the version of spec and its kind, from the result file's attributes (a

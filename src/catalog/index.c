@@ -9,6 +9,8 @@
  * and rebuilds.  Specified by docs/catalog.md "Index".
  */
 #include "catalog/cat_internal.h"
+
+#include "common/outfile.h"
 #include "catalog/ixmap.h"
 
 #include "common/alloc.h"
@@ -184,7 +186,7 @@ static nd_status write_header(const char *path, const nd_ix_header *h)
 {
     unsigned char buf[ND_IX_USERBLOCK];
     nd_ix_header_encode(h, buf);
-    int fd = open(path, O_WRONLY);
+    int fd = nd_open_regular(path, O_WRONLY, 0);
     if (fd < 0) return nd_err_set(ND_EIO, "catalog: cannot open %s: %s", path, strerror(errno));
     ssize_t w = pwrite(fd, buf, sizeof buf, 0);
     int rc = close(fd);
@@ -195,8 +197,11 @@ static nd_status write_header(const char *path, const nd_ix_header *h)
 
 nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* an unpredictable temporary name, created exclusively (a planted link is never
+     * followed), then checked to be the file HDF5 truncated */
+    nd_outfile o;
+    ND_TRY(nd_out_open(path, &o));
+    const char *tmp = o.tmp ? o.tmp : path;
     nd_ix_header h = {.version = ND_IX_VERSION, .row_size = sizeof(nd_cat_row),
                       .nrows = ix->nrows, .row_cap = grow(ix->nrows, 256),
                       .heap_len = ix->heap.len, .heap_cap = grow(ix->heap.len, 1 << 16)};
@@ -206,10 +211,17 @@ nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
     if (fapl >= 0) H5Pset_alignment(fapl, 4096, ND_IX_USERBLOCK);
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (fcpl >= 0) H5Pset_userblock(fcpl, ND_IX_USERBLOCK);
-    hid_t f = fcpl >= 0 ? H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl) : -1;
+    hid_t f = fcpl >= 0 && o.tmp ? H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
     if (fcpl >= 0) H5Pclose(fcpl);
-    if (f < 0) return nd_err_set(ND_EIO, "catalog: cannot create %s", tmp);
+    if (f >= 0 && !nd_out_same_file(&o)) {
+        H5Fclose(f);
+        f = -1;
+    }
+    if (f < 0) {
+        nd_out_close(&o, false);
+        return nd_err_set(ND_EIO, "catalog: cannot create the index beside %s", path);
+    }
     nd_status st = ND_OK;
     hid_t rt = row_type();
     hid_t dt = rt >= 0 ? make_dataset(f, "table", rt, h.row_cap) : -1;
@@ -233,10 +245,8 @@ nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
     if (rt >= 0) H5Tclose(rt);
     if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "catalog: cannot close %s", tmp);
     if (st == ND_OK) st = write_header(tmp, &h);
-    if (st == ND_OK && rename(tmp, path) != 0)
-        st = nd_err_set(ND_EIO, "catalog: cannot rename %s: %s", tmp, strerror(errno));
-    if (st != ND_OK) unlink(tmp);
-    return st;
+    nd_status cst = nd_out_close(&o, st == ND_OK);
+    return st == ND_OK ? cst : st;
 }
 
 /* An index of another format (an older Noodle's) is rebuilt, not read. */
@@ -261,7 +271,7 @@ static hid_t open_nocache(hid_t f, const char *name)
 static nd_status index_read(const char *path, nd_cat_index *ix)
 {
     hid_t fapl = nd_cat_fapl();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    hid_t f = nd_is_regular(path) ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) return nd_err_set(ND_EINVALID, "catalog: cannot open %s", path);
     uint64_t nrows = 0, hlen = 0;
@@ -314,13 +324,13 @@ static nd_status index_append(const char *path, const nd_cat_index *one, bool *f
     *full = false;
     unsigned char hb[ND_IX_USERBLOCK];
     nd_ix_header h;
-    int fd = open(path, O_RDONLY);
+    int fd = nd_open_regular(path, O_RDONLY, 0);
     ssize_t got = fd >= 0 ? pread(fd, hb, sizeof hb, 0) : -1;
     if (fd >= 0) close(fd);
     if (got != (ssize_t)sizeof hb || !nd_ix_header_decode(hb, &h))
         return nd_err_set(ND_EINVALID, "catalog index: bad header");
     hid_t fapl = nd_cat_fapl();
-    hid_t f = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    hid_t f = nd_is_regular(path) ? H5Fopen(path, H5F_ACC_RDWR, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
     if (f < 0) return nd_err_set(ND_EINVALID, "catalog: cannot open %s", path);
     uint64_t nrows = 0, hlen = 0, rcap = 0, hcap = 0;
@@ -393,8 +403,8 @@ static int lock_open(const nd_cat *cat)
 {
     char *p = cat_file(cat, "index.lock");
     if (!p) return -1;
-    int fd = open(p, O_RDWR | O_CREAT, 0666);
-    if (fd < 0) fd = open(p, O_RDONLY);
+    int fd = nd_open_regular(p, O_RDWR | O_CREAT, 0666);
+    if (fd < 0) fd = nd_open_regular(p, O_RDONLY, 0);
     nd_strfree(p);
     return fd;
 }

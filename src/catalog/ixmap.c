@@ -6,6 +6,8 @@
  */
 #include "catalog/ixmap.h"
 
+#include "common/outfile.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +68,7 @@ static void populate(char *map, uint64_t off, uint64_t len)
 /* Under the shared lock: maps and checks the index; false (nothing mapped) on any doubt. */
 static bool map_index(const char *path, nd_cat_index *ix)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = nd_open_regular(path, O_RDONLY, 0);
     if (fd < 0) return false;
     struct stat sb;
     unsigned char hb[ND_IX_USERBLOCK];
@@ -117,7 +119,7 @@ nd_status nd_cat_ixmap_open(const char *catdir, nd_cat_index *ix, nd_ixmap_resul
     if (!host_is_le() || strlen(catdir) > 4000) return ND_OK;
     char p[4200];
     snprintf(p, sizeof p, "%s/index.lock", catdir);
-    int lfd = open(p, O_RDONLY | O_CLOEXEC);
+    int lfd = nd_open_regular(p, O_RDONLY, 0);
     if (lfd < 0) return ND_OK; /* no lock file: let the HDF5 path create it */
     while (flock(lfd, LOCK_SH) != 0 && errno == EINTR) {
     }

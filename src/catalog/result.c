@@ -7,6 +7,7 @@
 #include "catalog/cat_internal.h"
 
 #include "common/alloc.h"
+#include "common/outfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -590,7 +591,8 @@ nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
     nd_sb_init(&m.tags);
     nd_sb_init(&m.params);
     hid_t fapl = nd_cat_fapl();
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    /* not a FIFO: its open(2) would block the rebuild */
+    hid_t f = nd_is_regular(path) ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
     nd_status st = ND_OK;
     if (f < 0) {
@@ -622,28 +624,24 @@ nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
 
 static nd_status copy_file(const char *from, const char *to)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", to, (long)getpid());
-    FILE *in = fopen(from, "rb");
-    if (!in) return nd_err_set(ND_EIO, "cannot open %s: %s", from, strerror(errno));
-    FILE *out = fopen(tmp, "wb");
-    if (!out) {
-        fclose(in);
-        return nd_err_set(ND_EIO, "cannot write %s: %s", to, strerror(errno));
+    int ifd = nd_open_regular(from, O_RDONLY, 0);
+    FILE *in = ifd >= 0 ? fdopen(ifd, "rb") : NULL;
+    if (!in) {
+        if (ifd >= 0) close(ifd);
+        return nd_err_set(ND_EIO, "cannot open %s: %s", from, strerror(errno));
     }
+    nd_outfile o;
+    nd_status st = nd_out_open(to, &o);
     char buf[65536];
     size_t n;
-    bool ok = true;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n) ok = false;
-    if (ferror(in)) ok = false;
+    while (st == ND_OK && (n = fread(buf, 1, sizeof buf, in)) > 0) st = nd_out_write(&o, buf, n);
+    if (st == ND_OK && ferror(in)) st = nd_err_set(ND_EIO, "cannot read %s", from);
     fclose(in);
-    if (fclose(out) != 0) ok = false;
-    if (!ok || rename(tmp, to) != 0) {
-        unlink(tmp);
-        return nd_err_set(ND_EIO, "cannot write %s: %s", to, strerror(errno));
+    if (o.fd >= 0) {
+        nd_status cst = nd_out_close(&o, st == ND_OK);
+        if (st == ND_OK) st = cst;
     }
-    return ND_OK;
+    return st;
 }
 
 /* A string as one CSV field, always quoted. */
@@ -672,17 +670,19 @@ static nd_status export_csv(const char *path, const char *out_path)
     hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
     hid_t t = d >= 0 ? H5Dget_type(d) : -1;
     FILE *out = NULL;
+    nd_outfile o = {0};
     double *buf = NULL;
     size_t nbuf = 0;
     if (sp < 0 || t < 0) {
         st = nd_err_set(ND_EINVALID, "%s: no data", path);
         goto done;
     }
-    out = fopen(out_path, "w");
-    if (!out) {
+    st = nd_out_open(out_path, &o); /* nothing appears at out_path unless all went well */
+    if (st == ND_OK && !(out = fdopen(o.fd, "w"))) {
         st = nd_err_set(ND_EIO, "cannot write %s: %s", out_path, strerror(errno));
-        goto done;
+        nd_out_close(&o, false);
     }
+    if (st != ND_OK) goto done;
     int nd = H5Sget_simple_extent_ndims(sp);
     H5T_class_t cls = H5Tget_class(t);
     if (cls == H5T_STRING) {
@@ -736,8 +736,13 @@ static nd_status export_csv(const char *path, const char *out_path)
         st = nd_err_set(ND_EINVALID, "%s: unsupported data", path);
     }
 done:
-    if (out && fclose(out) != 0 && st == ND_OK)
-        st = nd_err_set(ND_EIO, "cannot write %s: %s", out_path, strerror(errno));
+    if (out) {
+        if (fclose(out) != 0 && st == ND_OK)
+            st = nd_err_set(ND_EIO, "cannot write %s: %s", out_path, strerror(errno));
+        o.fd = -1; /* closed with out */
+        nd_status cst = nd_out_close(&o, st == ND_OK);
+        if (st == ND_OK) st = cst;
+    }
     if (buf) ND_FREE_N(buf, nbuf ? nbuf : 1);
     if (t >= 0) H5Tclose(t);
     if (sp >= 0) H5Sclose(sp);

@@ -22,6 +22,8 @@
 
 #include <hdf5.h>
 #include <math.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,8 +311,13 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
     hid_t f = -1;
     nd_status st = ND_OK;
     if (fapl < 0) st = h5fail("setting up MPI-IO", path);
+    /* Created exclusively: whatever has the name (a dead writer's file, or a link or FIFO
+     * someone planted) is removed by rank 0 first, never written through. */
+    if (nd_spmd_rank() == 0 && unlink(path) != 0 && errno != ENOENT)
+        st = nd_err_set(ND_EIO, "cannot remove the stale '%s': %s", path, strerror(errno));
+    st = nd_spmd_agree(st);
     if (st == ND_OK) {
-        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
         if (f < 0) st = nd_err_set(ND_EIO, "cannot create checkpoint '%s'", path);
     }
     if (fapl >= 0) H5Pclose(fapl);
@@ -490,6 +497,9 @@ nd_status nd_ckpt_file_read(const char *path, const nd_kv *hints,
     nd_status st = ND_OK;
     hid_t fapl = make_fapl(hints), f = -1;
     if (fapl < 0) st = h5fail("setting up MPI-IO", path);
+    struct stat sb; /* a FIFO would block the open(2) inside HDF5 */
+    if (st == ND_OK && (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        st = INVALID("checkpoint '%s' is not a regular file", path);
     if (st == ND_OK) {
         f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
         if (f < 0) st = INVALID("checkpoint '%s' cannot be opened as HDF5 (truncated or "

@@ -8,6 +8,7 @@
 #include "job/job_internal.h"
 
 #include "common/alloc.h"
+#include "common/outfile.h"
 #include "common/strbuf.h"
 #include "runtime/arr.h"
 #include "runtime/spmd.h"
@@ -241,17 +242,15 @@ void nd_job_metrics(nd_job_ctx *c, nd_vm *vm, int exit_code)
     if (exit_code >= 0) M("noodle_exit_status", "gauge", "the exit status of noodle-run", exit_code);
 #undef M
     /* Written beside PATH and renamed over it: the collector never sees half a file. */
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", c->metrics_path, (long)getpid());
-    int fd = st == ND_OK ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666) : -1;
-    bool ok = fd >= 0 && write(fd, sb.data, sb.len) == (ssize_t)sb.len;
-    if (fd >= 0 && close(fd) != 0) ok = false;
-    if (ok && rename(tmp, c->metrics_path) != 0) ok = false;
-    if (!ok) {
-        int e = errno;
-        if (fd >= 0) unlink(tmp);
-        fprintf(stderr, "noodle-run: warning: cannot write metrics.textfile '%s': %s (no more tries)\n",
-                c->metrics_path, st == ND_OK ? strerror(e) : nd_err_msg());
+    nd_outfile o;
+    if (st == ND_OK) st = nd_out_open(c->metrics_path, &o);
+    if (st == ND_OK) {
+        st = nd_out_write(&o, sb.data, sb.len);
+        nd_status cst = nd_out_close(&o, st == ND_OK);
+        if (st == ND_OK) st = cst;
+    }
+    if (st != ND_OK) {
+        fprintf(stderr, "noodle-run: warning: metrics.textfile: %s (no more tries)\n", nd_err_msg());
         fflush(stderr);
         c->metrics_failed = true;
     }

@@ -5,6 +5,7 @@
 #include "nbc/nbc.h"
 
 #include "common/hash.h"
+#include "common/outfile.h"
 #include "nbc/opinfo.h"
 
 #include <errno.h>
@@ -130,40 +131,19 @@ nd_status nd_nbc_write(const nd_program *p, nd_strbuf *out)
 }
 
 /* Rank-local.  Writes to a temporary name and renames, so that a reader never sees a
- * half-written file. */
+ * half-written file (common/outfile.h: a device such as /dev/null is written in place). */
 nd_status nd_nbc_write_file(const nd_program *p, const char *path)
 {
-    nd_strbuf sb, tmp;
+    nd_strbuf sb;
     nd_sb_init(&sb);
-    nd_sb_init(&tmp);
+    nd_outfile o;
     nd_status st = nd_nbc_write(p, &sb);
-    if (st == ND_OK) st = nd_sb_printf(&tmp, "%s.tmp", path);
-    if (st != ND_OK) goto done;
-    struct stat sbuf; /* a directory: a usage error, before a stray temporary file */
-    if (stat(path, &sbuf) == 0 && S_ISDIR(sbuf.st_mode)) {
-        st = nd_err_set(ND_EUSAGE, "cannot write '%s': %s", path, strerror(EISDIR));
-        goto done;
+    if (st == ND_OK) st = nd_out_open(path, &o);
+    if (st == ND_OK) {
+        st = nd_out_write(&o, sb.data, sb.len);
+        nd_status cst = nd_out_close(&o, st == ND_OK);
+        if (st == ND_OK) st = cst;
     }
-    FILE *f = fopen(tmp.data, "wb");
-    if (!f) {
-        st = nd_err_set(ND_EUSAGE, "cannot write '%s': %s", path, strerror(errno));
-        goto done;
-    }
-    size_t w = fwrite(sb.data, 1, sb.len, f);
-    int e = errno;
-    if (fclose(f) != 0 && w == sb.len) e = errno, w = 0;
-    if (w != sb.len) {
-        remove(tmp.data);
-        st = nd_err_set(ND_EIO, "cannot write '%s': %s", path, strerror(e));
-        goto done;
-    }
-    if (rename(tmp.data, path) != 0) {
-        e = errno;
-        remove(tmp.data);
-        st = nd_err_set(ND_EIO, "cannot write '%s': %s", path, strerror(e));
-    }
-done:
     nd_sb_free(&sb);
-    nd_sb_free(&tmp);
     return st;
 }

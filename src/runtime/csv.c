@@ -4,6 +4,7 @@
 #include "runtime/csv.h"
 
 #include "common/alloc.h"
+#include "common/outfile.h"
 #include "runtime/arr.h"
 #include "runtime/spmd.h"
 
@@ -16,32 +17,6 @@
 #include <unistd.h>
 
 /* ---- writing ---------------------------------------------------------------------- */
-
-/* Rank 0: the temporary file beside path (mkstemp: a name nobody can predict, opened
- * with O_EXCL, never through a link). */
-static FILE *open_temp(const char *path, char **tmpname)
-{
-    size_t n = strlen(path) + sizeof ".tmp.XXXXXX";
-    char *t = nd_malloc(n);
-    if (!t) return NULL;
-    snprintf(t, n, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(t);
-    /* mkstemp makes it 0600: give it the mode a plain creation would (the umask's) */
-    mode_t um = umask(0);
-    umask(um);
-    if (fd >= 0) (void)fchmod(fd, 0666 & ~um);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0) {
-            close(fd);
-            unlink(t);
-        }
-        nd_free(t, n);
-        return NULL;
-    }
-    *tmpname = t;
-    return f;
-}
 
 static void put_value(FILE *f, double v)
 {
@@ -57,14 +32,19 @@ nd_status nd_csv_write(const char *path, const nd_dm *A, const char *header)
     const int64_t *shape = nd_arr_shape(A);
     int64_t rows = shape[0], cols = nd == 2 ? shape[1] : 1;
     bool root = nd_spmd_rank() == 0;
-    char *tmp = NULL;
+    nd_outfile o = {.fd = -1};
     FILE *f = NULL;
     nd_status st = ND_OK;
-    if (root) {
-        f = open_temp(path, &tmp);
-        if (!f) st = nd_err_set(ND_EIO, "writecsv: cannot create a file beside '%s': %s", path,
-                                strerror(errno));
-        else if (header) fprintf(f, "%s\n", header);
+    if (root) { /* common/outfile.h: a temporary file renamed over path, or a device itself */
+        st = nd_out_open(path, &o);
+        if (st == ND_OK && !(f = fdopen(o.fd, "w"))) {
+            st = nd_err_set(ND_EIO, "writecsv: cannot write '%s': %s", path, strerror(errno));
+            nd_out_close(&o, false);
+        } else if (st != ND_OK) {
+            st = nd_err_set(ND_EIO, "writecsv: %s", nd_err_msg()); /* a run-time error: exit 1 */
+        } else if (header) {
+            fprintf(f, "%s\n", header);
+        }
     }
     st = nd_spmd_agree(st);
     /* rounds of whole rows, the same count on every rank */
@@ -96,14 +76,15 @@ nd_status nd_csv_write(const char *path, const nd_dm *A, const char *header)
         st = nd_spmd_agree(st);
     }
     if (root) {
-        if (f && (fflush(f) != 0 || fsync(fileno(f)) != 0) && st == ND_OK)
+        if (f && (fflush(f) != 0 || (o.tmp && fsync(fileno(f)) != 0)) && st == ND_OK)
             st = nd_err_set(ND_EIO, "writecsv: cannot write '%s': %s", path, strerror(errno));
         if (f && fclose(f) != 0 && st == ND_OK)
             st = nd_err_set(ND_EIO, "writecsv: cannot write '%s': %s", path, strerror(errno));
-        if (tmp && st == ND_OK && rename(tmp, path) != 0)
-            st = nd_err_set(ND_EIO, "writecsv: cannot write '%s': %s", path, strerror(errno));
-        if (tmp && st != ND_OK) unlink(tmp);
-        if (tmp) nd_free(tmp, strlen(path) + sizeof ".tmp.XXXXXX");
+        if (f) {
+            o.fd = -1; /* closed with f */
+            nd_status cst = nd_out_close(&o, st == ND_OK);
+            if (st == ND_OK && cst != ND_OK) st = nd_err_set(cst, "writecsv: %s", nd_err_msg());
+        }
         if (flats) ND_FREE_N(flats, cap);
         if (vals) ND_FREE_N(vals, cap);
     }

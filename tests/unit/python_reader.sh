@@ -31,7 +31,7 @@ grep -qE '^noodle_up\{job="[^"]+",program="w.noodle"\} 0$' m5.prom &&
     grep -q '^# TYPE noodle_safepoints_total counter$' m5.prom && [ "$(ls m5.prom*)" = m5.prom ] ||
     { echo "FAIL: metrics.textfile:"; cat m5.prom; exit 1; }
 timeout 60 "$run" --catalog cat2 --metrics-textfile nodir/m.prom w.noodle >/dev/null 2>w.err </dev/null &&
-    [ "$(grep -c "warning: cannot write metrics.textfile 'nodir/m.prom'" w.err)" = 1 ] ||
+    [ "$(grep -c "warning: metrics.textfile: cannot write 'nodir/m.prom'" w.err)" = 1 ] ||
     { echo "FAIL: an unwritable metrics.textfile: $(cat w.err)"; exit 1; }
 "$py" - <<'PY' || exit 1
 import warnings
