@@ -37,10 +37,12 @@ static bool is_ident(const char *s)
     return true;
 }
 
-/* [A-Za-z0-9_.-]+ (job names become directory and Slurm job names). */
+/* The result-name rule: 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-' (job
+ * names become directory names, so "." and ".." must never pass, and Slurm job names). */
+#define JOB_NAME_MAX 128
 static bool is_job_name(const char *s)
 {
-    if (!*s) return false;
+    if (!*s || *s == '.' || *s == '-' || strlen(s) > JOB_NAME_MAX) return false;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && !strchr("_.-", *s)) return false;
     return true;
@@ -253,6 +255,8 @@ static nd_status default_name(nd_cfg_jobspec *job)
     if (!n) memcpy(job->name, "job", 3);
     for (char *p = job->name; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("_.-", *p)) *p = '_';
+    if (job->name[0] == '.' || job->name[0] == '-') job->name[0] = '_';
+    if (strlen(job->name) > JOB_NAME_MAX) job->name[JOB_NAME_MAX] = '\0';
     return ND_OK;
 }
 
@@ -287,7 +291,8 @@ static nd_status load(jctx *c)
             ND_TRY(want_string(c, v, "name", &job->name));
             if (!is_job_name(job->name))
                 return nd_cfg_yerr(&c->yd, v->start_mark,
-                                   "name: expected letters, digits, '_', '.' or '-', got '%s'",
+                                   "name: expected 1 to 128 letters, digits, '_', '.' or '-', "
+                                   "not starting with '.' or '-', got '%s'",
                                    job->name);
             name_v = v;
             break;

@@ -11,6 +11,7 @@
 
 #include "ckpt/mark.h"
 #include "common/alloc.h"
+#include "common/outfile.h"
 #include "common/path.h"
 
 #include <dirent.h>
@@ -250,15 +251,20 @@ static nd_status render(submit_state *s)
     return nd_slurm_render(&sp, s->tmpl.data, s->tmpl_name.data, &s->script);
 }
 
+/* Executable as far as the umask allows (it holds the spec's environment values: no
+ * read or execute bits beyond the umask's), written as common/outfile.h writes. */
 static nd_status write_script(const submit_state *s)
 {
-    FILE *fp = fopen(s->script_path.data, "w");
-    ND_CHECK(fp, ND_EUSAGE, "cannot write '%s': %s", s->script_path.data, strerror(errno));
-    size_t w = fwrite(s->script.data, 1, s->script.len, fp);
-    int rc = fclose(fp);
-    ND_CHECK(w == s->script.len && rc == 0, ND_EIO, "cannot write '%s'", s->script_path.data);
-    chmod(s->script_path.data, 0755);
-    return ND_OK;
+    ND_TRY(mkdirs(s->jobs_dir.data)); /* a .nbc program compiled nothing there yet */
+    nd_outfile o;
+    ND_TRY(nd_out_open(s->script_path.data, &o));
+    mode_t um = umask(0);
+    umask(um);
+    nd_status st = nd_out_write(&o, s->script.data, s->script.len);
+    if (st == ND_OK && o.tmp && fchmod(o.fd, 0777 & ~um) != 0)
+        st = nd_err_set(ND_EIO, "cannot write '%s': %s", s->script_path.data, strerror(errno));
+    nd_status cst = nd_out_close(&o, st == ND_OK);
+    return st == ND_OK ? cst : st;
 }
 
 static nd_status sbatch(const submit_state *s, nd_strbuf *id)

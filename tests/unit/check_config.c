@@ -850,7 +850,14 @@ START_TEST(test_job_errors)
     expect_job_error("program: [a.noodle]\n",
                      "job.yaml:1:10: error: program: expected a string, got a list");
     expect_job_error(WITH("name: my job\n"),
-                     "job.yaml:2:7: error: name: expected letters, digits, '_', '.' or '-', got 'my job'");
+                     "job.yaml:2:7: error: name: expected 1 to 128 letters, digits, '_', '.' or '-', "
+                     "not starting with '.' or '-', got 'my job'");
+    expect_job_error(WITH("name: ..\n"),
+                     "job.yaml:2:7: error: name: expected 1 to 128 letters, digits, '_', '.' or '-', "
+                     "not starting with '.' or '-', got '..'");
+    expect_job_error(WITH("name: -x\n"),
+                     "job.yaml:2:7: error: name: expected 1 to 128 letters, digits, '_', '.' or '-', "
+                     "not starting with '.' or '-', got '-x'");
     expect_job_error(WITH("ranks: 0\n"), "job.yaml:2:8: error: ranks: expected an integer >= 1, got '0'");
     expect_job_error(WITH("ranks: two\n"), "job.yaml:2:8: error: ranks: expected an integer >= 1, got 'two'");
     expect_job_error(WITH("ranks: \"4\"\n"),

@@ -15,6 +15,7 @@
 
 #include <ftw.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,6 +662,51 @@ START_TEST(test_submit_dry_run)
 }
 END_TEST
 
+/* The batch script kept under .noodle-jobs holds the spec's environment: no read or
+ * execute bits beyond the umask (it was 0755 whatever the umask).  sbatch is a stub on
+ * PATH that prints a job id. */
+START_TEST(test_submit_script_mode)
+{
+    write_file("prog.nbc", "x\n");
+    write_file("job.yaml", "program: prog.nbc\nname: modes\nenvironment:\n  TOKEN: secret\n");
+    ck_assert_int_eq(mkdir("bin", 0755), 0);
+    write_exec("bin/sbatch", "#!/bin/sh\necho 4242\n");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/bin:%s", tmpdir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    char *saved_path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", path, 1);
+    const mode_t masks[] = {077, 022, 027};
+    for (size_t k = 0; k < 3; k++) {
+        mode_t old = umask(masks[k]);
+        nd_slurm_submit_opts o = {.spec = "job.yaml", .template_path = ND_SLURM_TEMPLATE};
+        FILE *out = tmpfile();
+        int rc = nd_slurm_submit(&o, out);
+        fclose(out);
+        umask(old);
+        ck_assert_msg(rc == 0, "noodle-submit: exit %d: %s", rc, nd_err_msg());
+        DIR *d = opendir(".noodle-jobs");
+        ck_assert_ptr_nonnull(d);
+        struct dirent *e;
+        int seen = 0;
+        while ((e = readdir(d)) != NULL) {
+            if (!strstr(e->d_name, ".sbatch")) continue;
+            char p[600];
+            snprintf(p, sizeof p, ".noodle-jobs/%s", e->d_name);
+            struct stat sb;
+            ck_assert_int_eq(stat(p, &sb), 0);
+            ck_assert_msg((sb.st_mode & 0777) == (0777 & ~masks[k]), "%s: mode %o under umask %o",
+                          e->d_name, (unsigned)(sb.st_mode & 0777), (unsigned)masks[k]);
+            unlink(p);
+            seen++;
+        }
+        closedir(d);
+        ck_assert_int_eq(seen, 1);
+    }
+    setenv("PATH", saved_path, 1);
+    free(saved_path);
+}
+END_TEST
+
 /* A job whose checkpoint directory holds a completed run: its batch script (always
  * --restart) would exit at once, so noodle-submit warns; --fresh clears the directory. */
 START_TEST(test_submit_completed)
@@ -880,7 +926,7 @@ static Suite *slurm_suite(void)
         test_render_single, test_render_mpirun_threads, test_render_array,
         test_render_large_array, test_render_refuses_unsafe, test_task_shell_and_params,
         test_script_runs_step, test_script_forwards_usr1, test_script_array_task_and_skip,
-        test_submit_dry_run, test_submit_spec_errors, test_submit_completed,
+        test_submit_dry_run, test_submit_spec_errors, test_submit_completed, test_submit_script_mode,
         test_parse_jobs, test_script_meta, test_newest_checkpoint, test_progress_tail,
         test_status_unknown_job, NULL};
     TCase *tc = nd_check_tcase(s, "slurm", 60, tc_tests);
