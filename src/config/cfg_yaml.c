@@ -120,6 +120,37 @@ static nd_status check_depth(nd_cfg_ydoc *yd, const char *data, size_t len)
     return st;
 }
 
+/* A document's size with every alias expanded, as its readers will see it: the values
+ * (nodes) and the bytes of their text.  Aliases share nodes, so 1,000 references to a
+ * 100 KB list would be read (and written into a batch script) as 100 MB. */
+#define EXPANDED_NODES_MAX 100000
+#define EXPANDED_BYTES_MAX (4u << 20)
+typedef struct expansion {
+    size_t nodes, bytes;
+} expansion;
+
+static bool expand_ok(yaml_document_t *doc, yaml_node_t *n, expansion *e)
+{
+    if (!n) return true;
+    if (++e->nodes > EXPANDED_NODES_MAX) return false;
+    if (n->type == YAML_SCALAR_NODE) {
+        e->bytes += n->data.scalar.length;
+        return e->bytes <= EXPANDED_BYTES_MAX;
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
+            if (!expand_ok(doc, yaml_document_get_node(doc, *it), e)) return false;
+        return true;
+    }
+    if (n->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
+            if (!expand_ok(doc, yaml_document_get_node(doc, p->key), e) ||
+                !expand_ok(doc, yaml_document_get_node(doc, p->value), e))
+                return false;
+    }
+    return true;
+}
+
 nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
 {
     memset(yd, 0, sizeof *yd);
@@ -175,6 +206,10 @@ nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
     }
     yaml_parser_delete(&parser);
     nd_sb_free(&file);
+    expansion ex = {0, 0};
+    if (st == ND_OK && yd->root && !expand_ok(&yd->doc, yd->root, &ex))
+        st = nd_err_set(ND_EUSAGE, "%s: with its aliases expanded the YAML holds more than %d values "
+                        "or %u MiB of text: refused", path, EXPANDED_NODES_MAX, EXPANDED_BYTES_MAX >> 20);
     if (st != ND_OK) {
         if (loaded) yaml_document_delete(&yd->doc);
         yd->root = NULL;

@@ -859,6 +859,17 @@ START_TEST(test_job_errors)
                      "job.yaml:2:7: error: name: expected 1 to 128 letters, digits, '_', '.' or '-', "
                      "not starting with '.' or '-', got '-x'");
     expect_job_error(WITH("ranks: 0\n"), "job.yaml:2:8: error: ranks: expected an integer >= 1, got '0'");
+    { /* an alias bomb: a 100 KB list referenced 1,000 times (100 MB once expanded) */
+        nd_strbuf y;
+        nd_sb_init(&y);
+        ck_assert_int_eq(nd_sb_puts(&y, "program: a.noodle\nparams:\n  base: &b ["), ND_OK);
+        for (int k = 0; k < 9000; k++) ck_assert_int_eq(nd_sb_puts(&y, k ? ", aaaaaaaaaa" : "aaaaaaaaaa"), ND_OK);
+        ck_assert_int_eq(nd_sb_puts(&y, "]\nenvironment:\n"), ND_OK);
+        for (int k = 0; k < 1000; k++) ck_assert_int_eq(nd_sb_printf(&y, "  V%d: *b\n", k), ND_OK);
+        expect_job_error(y.data, "job.yaml: with its aliases expanded the YAML holds more than "
+                                 "100000 values or 4 MiB of text: refused");
+        nd_sb_free(&y);
+    }
     expect_job_error(WITH("ranks: two\n"), "job.yaml:2:8: error: ranks: expected an integer >= 1, got 'two'");
     expect_job_error(WITH("ranks: \"4\"\n"),
                      "job.yaml:2:8: error: ranks: expected an integer >= 1, got the string '4'");
