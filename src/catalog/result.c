@@ -87,6 +87,7 @@ static nd_status mkdir_p(const char *path)
 nd_status nd_cat_open(const char *path, MPI_Comm comm, bool create, nd_cat **out)
 {
     *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* HDF5's own diagnostics never reach the user */
     nd_cat *cat = ND_ALLOC_N(nd_cat, 1);
     if (!cat) return ND_ENOMEM;
     cat->comm = comm;

@@ -67,19 +67,44 @@ static void fmt_cell(const nd_cat_cell *c, char *buf, size_t n, const char *null
     }
 }
 
+/* The table is for a terminal: control bytes of a stored string (an escape sequence
+ * someone put in a tag) are shown as \xHH, never sent to it. */
+static bool shown_raw(unsigned char ch) { return ch >= 0x20 && ch != 0x7f; }
+
+static size_t shown_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) n += shown_raw((unsigned char)*s) ? 1 : 4;
+    return n;
+}
+
+static void put_shown(const char *s, size_t width)
+{
+    size_t n = 0;
+    for (; *s; s++, n++) {
+        unsigned char ch = (unsigned char)*s;
+        if (shown_raw(ch)) putchar(ch);
+        else printf("\\x%02x", ch), n += 3;
+    }
+    for (; n < width; n++) putchar(' ');
+}
+
 static void print_table(const nd_cat_rows *r)
 {
     size_t *w = ND_ALLOC_N(size_t, r->ncols ? r->ncols : 1);
     if (!w) return;
     char buf[64];
-    for (size_t c = 0; c < r->ncols; c++) w[c] = strlen(r->colnames[c]);
+    for (size_t c = 0; c < r->ncols; c++) w[c] = shown_len(r->colnames[c]);
     for (size_t i = 0; i < r->nrows; i++)
         for (size_t c = 0; c < r->ncols; c++) {
             const nd_cat_cell *cell = nd_cat_rows_at(r, i, c);
-            size_t len = cell->type == ND_CAT_CSTR ? strlen(cell->s) : (fmt_cell(cell, buf, sizeof buf, "NULL"), strlen(buf));
+            size_t len = cell->type == ND_CAT_CSTR ? shown_len(cell->s) : (fmt_cell(cell, buf, sizeof buf, "NULL"), strlen(buf));
             if (len > w[c]) w[c] = len;
         }
-    for (size_t c = 0; c < r->ncols; c++) printf("%s%-*s", c ? "  " : "", (int)w[c], r->colnames[c]);
+    for (size_t c = 0; c < r->ncols; c++) {
+        fputs(c ? "  " : "", stdout);
+        put_shown(r->colnames[c], w[c]);
+    }
     putchar('\n');
     for (size_t c = 0; c < r->ncols; c++) {
         printf("%s", c ? "  " : "");
@@ -92,8 +117,8 @@ static void print_table(const nd_cat_rows *r)
             const char *sep = c ? "  " : "";
             bool last = c + 1 == r->ncols;
             if (cell->type == ND_CAT_CSTR) {
-                if (last) printf("%s%s", sep, cell->s);
-                else printf("%s%-*s", sep, (int)w[c], cell->s);
+                fputs(sep, stdout);
+                put_shown(cell->s, last ? 0 : w[c]);
             } else {
                 fmt_cell(cell, buf, sizeof buf, "NULL");
                 printf("%s%*s", sep, (int)w[c], buf);
@@ -187,7 +212,7 @@ static void json_string(const char *s)
         else if (ch == '\n') fputs("\\n", stdout);
         else if (ch == '\t') fputs("\\t", stdout);
         else if (ch == '\r') fputs("\\r", stdout);
-        else if (ch < 0x20) printf("\\u%04x", ch);
+        else if (ch < 0x20 || ch == 0x7f) printf("\\u%04x", ch);
         else putchar(ch);
     }
     putchar('"');

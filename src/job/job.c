@@ -15,6 +15,7 @@
 #include "vm/vm.h"
 
 #include <cblas.h>
+#include <hdf5.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -369,6 +370,7 @@ static nd_status check_slurm_tasks(void)
 int nd_job_run(const nd_job_opts *o)
 {
     double t_job = MPI_Wtime();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* HDF5-DIAG never reaches the user: our messages do */
     nd_status tst = check_slurm_tasks();
     if (tst != ND_OK) return fail_before_vm(tst, true);
     nd_cfg cfg;

@@ -49,6 +49,13 @@ for ext in csv json; do
     [ $rc = 3 ] && grep -q "a map.* has no .* form (export it to .h5)" e.err && [ ! -e o.$ext ] ||
         { echo "FAIL: export of a map to .$ext: exit $rc, $(cat e.err)"; exit 1; }
 done
+# A tag holding terminal escapes (written by hand into the file): the table shows them as
+# \xHH, never sends them to the terminal.
+"$py" -c 'import h5py; f = h5py.File("cat/results/heat/v1.h5", "r+"); f.attrs["tag.note"] = "red\x1b[31mALERT\x07"; f.close()'
+"$mql" --reindex cat >/dev/null 2>&1 || { echo "FAIL: --reindex"; exit 1; }
+out=$("$mql" cat "SELECT name, tags.note FROM results WHERE name = 'heat'")
+printf '%s' "$out" | grep -q "$(printf '\033')" && { echo "FAIL: an escape reached the table"; exit 1; }
+printf '%s' "$out" | grep -qF 'red\x1b[31mALERT\x07' || { echo "FAIL: the table shows: $out"; exit 1; }
 # Each bad store: exit 1, its message, and the catalog unchanged (one version, no
 # temporaries; a failed run that had opened the catalog adds its job report, _run, with
 # status "error").
