@@ -278,11 +278,17 @@ static nd_status sbatch(const submit_state *s, nd_strbuf *id)
         st = nd_err_set(ND_EPROG, "sbatch failed (exit %d); the script is kept at %s", rc,
                         s->script_path.data);
     if (st == ND_OK) {
-        size_t n = strcspn(out.data, ";\n\r "); /* "123" or "123;cluster" */
-        if (n == 0)
-            st = nd_err_set(ND_EPROG, "sbatch printed no job id ('%s')", out.data);
+        /* --parsable prints "123" or "123;cluster": anything else is not a job id (a
+         * wrapper's banner, an error on stdout), and is not passed on as one */
+        const char *o = out.data ? out.data : "";
+        size_t n = strspn(o, "0123456789"), end = n;
+        if (n && o[end] == ';') end += 1 + strspn(o + end + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+        end += strspn(o + end, "\r\n");
+        if (n == 0 || n > 20 || o[end] != '\0')
+            st = nd_err_set(ND_EPROG, "sbatch printed no job id: '%.80s'; the script is kept at %s", o,
+                            s->script_path.data);
         else
-            st = nd_sb_append(id, out.data, n);
+            st = nd_sb_append(id, o, n);
     }
     nd_sb_free(&out);
     return st;

@@ -702,6 +702,29 @@ START_TEST(test_submit_script_mode)
         closedir(d);
         ck_assert_int_eq(seen, 1);
     }
+    /* sbatch output that is not a job id: exit 1, nothing passed on as an id */
+    const char *bad[] = {"#!/bin/sh\necho 'Submitted batch job 12'\n", "#!/bin/sh\necho '12; rm -rf /'\n",
+                         "#!/bin/sh\nprintf ''\n", "#!/bin/sh\necho 12abc\n"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        write_exec("bin/sbatch", bad[k]);
+        nd_slurm_submit_opts o = {.spec = "job.yaml", .template_path = ND_SLURM_TEMPLATE};
+        FILE *out = tmpfile();
+        int rc = nd_slurm_submit(&o, out);
+        long pos = ftell(out);
+        fclose(out);
+        ck_assert_msg(rc == 1 && strstr(nd_err_msg(), "sbatch printed no job id"), "%s: exit %d, %s",
+                      bad[k], rc, nd_err_msg());
+        ck_assert_int_eq(pos, 0);
+    }
+    write_exec("bin/sbatch", "#!/bin/sh\necho '77;clusterA'\n");
+    nd_slurm_submit_opts o = {.spec = "job.yaml", .template_path = ND_SLURM_TEMPLATE};
+    FILE *out = tmpfile();
+    ck_assert_int_eq(nd_slurm_submit(&o, out), 0);
+    rewind(out);
+    char idbuf[32] = "";
+    ck_assert_ptr_nonnull(fgets(idbuf, sizeof idbuf, out));
+    ck_assert_str_eq(idbuf, "77\n");
+    fclose(out);
     setenv("PATH", saved_path, 1);
     free(saved_path);
 }
