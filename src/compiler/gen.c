@@ -891,6 +891,11 @@ static uint32_t function(gen *G, nd_fn *fn)
     G->fb = &F;
     for (int i = 0; i < fn->nparams; i++) fn->pvars[i]->reg = i;
     F.freereg = F.nregs = fn->nparams;
+    if (fn->nparams > MAX_REGS && !G->toolarge) { /* the parameters are registers too */
+        nd_diag_error(G->cx, fn->line, fn->col, "function too large: %d parameters (at most %d)",
+                      fn->nparams, MAX_REGS);
+        G->toolarge = true;
+    }
     block(G, fn->body);
     emit(G, ND_OP_RET, 0, 0, 0, 0, fn->line, fn->col);
     G->fb = outer;

@@ -1194,6 +1194,18 @@ START_TEST(test_hostile_lines)
     ck_assert_msg(nd_alloc_peak() - live < (size_t)64 << 20, "peak %zu MiB",
                   (nd_alloc_peak() - live) >> 20);
     free(diag);
+    /* more parameters than the bytecode has registers: a compile error, not bytecode
+     * that the VM then refuses (it compiled, exit 0, then noodle-run exit 3) */
+    free(src);
+    src = malloc(70000 * 8 + 64);
+    ck_assert_ptr_nonnull(src);
+    q = src + sprintf(src, "fn f(");
+    for (int i = 0; i < 65537; i++) q += sprintf(q, "%sa%d", i ? ", " : "", i);
+    sprintf(q, ") { return a0 }\nprint(1)\n");
+    ck_assert_int_eq(compile_diag(src, 1, &p, &diag), ND_EPROG);
+    ck_assert_msg(strstr(diag, "t.noodle:1:1: error: function too large: 65537 parameters (at most 65535)"),
+                  "%.200s", diag);
+    free(diag);
     free(src);
 }
 END_TEST
