@@ -10,6 +10,7 @@
 #include "la/la.h"
 #include "runtime/spmd.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,12 @@ static int parse(cli *c, int argc, char **argv)
             const char *eq = strchr(val, '=');
             if (!eq || eq == val)
                 return nd_cli_usage_error(&cli_info, "--param '%s': expected NAME=VALUE", val);
+            size_t nl = (size_t)(eq - val);
+            bool ident = !isdigit((unsigned char)val[0]) &&
+                         strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == nl;
+            if (!ident)
+                return nd_cli_usage_error(&cli_info, "--param '%s': the name must be letters, digits "
+                                          "and '_', not starting with a digit", val);
             char *name = nd_strndup(val, (size_t)(eq - val));
             nd_status st = name ? nd_kv_set(&c->params, name, eq + 1) : ND_ENOMEM;
             nd_strfree(name);

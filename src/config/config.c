@@ -461,7 +461,7 @@ static nd_status flag_usage(nd_strbuf *out, const keydef *k)
     if (st == ND_OK && k->type == T_BOOL)
         st = nd_sb_puts(&text, strcmp(k->dflt, "true") == 0 ? "turn off " : "turn on ");
     if (st == ND_OK)
-        st = nd_sb_printf(&text, "%s (%s, default %s)", k->help, k->path, k->dflt);
+        st = nd_sb_printf(&text, "%s (%s, default %s)", k->help, k->path, *k->dflt ? k->dflt : "empty");
     /* A flag too long for its column puts the text on the next line. */
     bool own_line = left.len > USAGE_INDENT - 4;
     if (st == ND_OK && own_line) st = nd_sb_printf(out, "  %s\n%*s", left.data, USAGE_INDENT, "");

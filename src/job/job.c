@@ -206,16 +206,35 @@ static nd_status param_hook(void *ctx, nd_vm *vm, const char *name, nd_value dfl
         *out = dflt;
         return ND_OK;
     }
-    char *end;
-    errno = 0;
-    long long i = strtoll(v, &end, 10);
-    if (*v && !*end && errno == 0) {
-        *out = ND_INT(i);
-        return ND_OK;
+    /* Decimal only, the whole value: [+-]digits is an int (beyond int64: a float);
+     * [+-]digits[.digits][e[+-]digits] (or .digits) a float, and inf, -inf, nan as the
+     * language prints them; anything else (0x10, " 5", 1e, infinity) is a string. */
+    const char *p = v + (*v == '-' || *v == '+');
+    size_t nd = strspn(p, "0123456789");
+    const char *q = p + nd;
+    bool is_int = nd > 0 && !*q, is_float = false;
+    if (!is_int) {
+        size_t nf = 0;
+        if (*q == '.') nf = strspn(q + 1, "0123456789"), q += 1 + nf;
+        if (nd + nf > 0 && (*q == 'e' || *q == 'E')) {
+            const char *x = q + 1 + (q[1] == '-' || q[1] == '+');
+            size_t ne = strspn(x, "0123456789");
+            q = ne ? x + ne : v; /* an exponent without digits: not a number */
+        }
+        is_float = nd + nf > 0 && q != v && !*q;
     }
-    double d = strtod(v, &end);
-    if (*v && !*end) {
-        *out = ND_FLOAT(d);
+    errno = 0;
+    char *end;
+    if (is_int) {
+        long long i = strtoll(v, &end, 10);
+        if (errno == 0) {
+            *out = ND_INT(i);
+            return ND_OK;
+        }
+        is_float = true;
+    }
+    if (is_float || strcmp(v, "inf") == 0 || strcmp(v, "-inf") == 0 || strcmp(v, "nan") == 0) {
+        *out = ND_FLOAT(strtod(v, &end));
         return ND_OK;
     }
     return nd_vm_new_string(vm, v, strlen(v), out);
