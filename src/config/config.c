@@ -480,8 +480,85 @@ nd_status nd_cfg_flags_usage(nd_strbuf *out)
     return ND_OK;
 }
 
+/* NOODLE_* variables that are not settings: read elsewhere (docs/config.md lists them),
+ * by the scripts and tests, or by the Python reader. */
+static const char *const other_env[] = {
+    "NOODLE_CONFIG", "NOODLE_TIMING", "NOODLE_CKPT_STATS", "NOODLE_CKPT_SAFEPOINT_EVERY",
+    "NOODLE_CKPT_FAIL_WRITE", "NOODLE_FAIL_ALLOC", "NOODLE_BINDIR", "NOODLE_CUDA_PLUGIN",
+    "NOODLE_GPU_FACTOR", "NOODLE_GPU_SUMMA", "NOODLE_MATMUL", "NOODLE_MQL", "NOODLE_MQL_FULL",
+    "NOODLE_SLURM_TEMPLATE", "NOODLE_SIMCUDA_DEVICES", "NOODLE_SIMCUDA_FAULT",
+    "NOODLE_SIMCUDA_MEM", "NOODLE_NO_SKIP", "NOODLE_BUILD_DIR", "NOODLE_TEST_RANKS",
+    "NOODLE_LONG", "NOODLE_NO_SLURM", "NOODLE_SLURM_DIR", "NOODLE_SLURM_PORT", "NOODLE_RUN",
+    "NOODLE_SUBMIT", NULL};
+
+/* Edit distance, capped: only small distances matter for a suggestion. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 80 || lb > 80) return 99;
+    size_t row[81];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t best = prev + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+/* Rank-local: one warning per NOODLE_* variable that nothing reads (a misspelt setting is
+ * otherwise silently ignored), naming the closest known one. */
+static void warn_unknown_env(void)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "NOODLE_", 7) != 0) continue;
+        char name[96];
+        size_t n = strcspn(*e, "=");
+        if (n >= sizeof name) continue;
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        const char *best = NULL;
+        size_t bd = 99;
+        bool known = false;
+        for (int k = 0; k < ND_CFG_NKEYS && !known; k++) {
+            char kn[96];
+            nd_cfg_env_name((nd_cfg_key)k, kn, sizeof kn);
+            size_t d = distance(name, kn);
+            known = d == 0;
+            if (d < bd) bd = d, best = keys[k].path;
+        }
+        char bestenv[96] = "";
+        for (const char *const *o = other_env; *o && !known; o++) {
+            size_t d = distance(name, *o);
+            known = d == 0;
+            if (d < bd) bd = d, best = NULL, snprintf(bestenv, sizeof bestenv, "%s", *o);
+        }
+        if (known) continue;
+        if (best) {
+            char kn[96];
+            for (int k = 0; k < ND_CFG_NKEYS; k++)
+                if (keys[k].path == best) nd_cfg_env_name((nd_cfg_key)k, kn, sizeof kn);
+            snprintf(bestenv, sizeof bestenv, "%s", kn);
+        }
+        if (bd <= 3)
+            fprintf(stderr, "noodle: warning: unknown environment variable %s (did you mean %s?)\n",
+                    name, bestenv);
+        else
+            fprintf(stderr, "noodle: warning: unknown environment variable %s (ignored)\n", name);
+    }
+}
+
 nd_status nd_cfg_load_env(nd_cfg *cfg)
 {
+    warn_unknown_env();
     for (int k = 0; k < ND_CFG_NKEYS; k++) {
         char name[96];
         nd_cfg_env_name((nd_cfg_key)k, name, sizeof name);

@@ -379,6 +379,41 @@ START_TEST(test_set_errors)
 }
 END_TEST
 
+/* A misspelt NOODLE_* variable: one warning naming the closest known one (it was
+ * silently ignored); a known one and a far-off one are told apart. */
+START_TEST(test_env_unknown)
+{
+    setenv("NOODLE_CHEKPOINT_INTERVAL", "20", 1);
+    setenv("NOODLE_ZZZZZZZZZZZZ", "1", 1);
+    setenv("NOODLE_TIMING", "", 1);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *err = tmpfile();
+    ck_assert_ptr_nonnull(err);
+    dup2(fileno(err), 2);
+    nd_cfg cfg;
+    ck_assert_int_eq(nd_cfg_init(&cfg), ND_OK);
+    nd_status st = nd_cfg_load_env(&cfg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_int_eq(st, ND_OK);
+    rewind(err);
+    char buf[2048] = "";
+    buf[fread(buf, 1, sizeof buf - 1, err)] = '\0';
+    fclose(err);
+    ck_assert_msg(strstr(buf, "noodle: warning: unknown environment variable NOODLE_CHEKPOINT_INTERVAL "
+                              "(did you mean NOODLE_CHECKPOINT_INTERVAL?)\n"), "%s", buf);
+    ck_assert_msg(strstr(buf, "unknown environment variable NOODLE_ZZZZZZZZZZZZ (ignored)"), "%s", buf);
+    ck_assert_msg(!strstr(buf, "NOODLE_TIMING"), "%s", buf);
+    ck_assert(cfg.checkpoint_interval == 0.0);
+    nd_cfg_free(&cfg);
+    unsetenv("NOODLE_CHEKPOINT_INTERVAL");
+    unsetenv("NOODLE_ZZZZZZZZZZZZ");
+    unsetenv("NOODLE_TIMING");
+}
+END_TEST
+
 START_TEST(test_env_and_flags)
 {
     nd_cfg cfg;
@@ -931,7 +966,7 @@ static Suite *config_suite(void)
     const TTest *tc_tests[] = {
         test_defaults, test_key_table, test_search_order, test_named_file_missing,
         test_file_values, test_empty_files, test_sizes, test_set_errors,
-        test_env_and_flags, test_file_errors, test_print_sources, test_pack_roundtrip,
+        test_env_and_flags, test_env_unknown, test_file_errors, test_print_sources, test_pack_roundtrip,
         test_pack_bad_value, test_emit_roundtrip, test_out_of_memory, NULL};
     TCase *tc = nd_check_tcase(s, "config", 0, tc_tests);
     tcase_add_checked_fixture(tc, setup, teardown);
