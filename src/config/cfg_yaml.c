@@ -151,6 +151,20 @@ static bool expand_ok(yaml_document_t *doc, yaml_node_t *n, expansion *e)
     return true;
 }
 
+/* The first node written with an explicit YAML tag (`!!str 64`, `!name x`), or NULL.
+ * Tags would let a string pass as a number (`block_size: !!str 64`): refused. */
+static yaml_node_t *tagged_node(yaml_document_t *doc, const char *data, size_t len)
+{
+    for (yaml_node_t *n = doc->nodes.start; n < doc->nodes.top; n++) {
+        size_t i = n->start_mark.index;
+        if (i < len && data[i] == '&') /* an anchor may come first */
+            while (i < len && data[i] != ' ' && data[i] != '\t' && data[i] != '\n') i++;
+        while (i < len && (data[i] == ' ' || data[i] == '\t')) i++;
+        if (i < len && data[i] == '!') return n;
+    }
+    return NULL;
+}
+
 nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
 {
     memset(yd, 0, sizeof *yd);
@@ -205,6 +219,8 @@ nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
         }
     }
     yaml_parser_delete(&parser);
+    yaml_node_t *tn = st == ND_OK && yd->root ? tagged_node(&yd->doc, data, len) : NULL;
+    if (tn) st = nd_cfg_yerr(yd, tn->start_mark, "YAML tags (such as !!str) are not supported");
     nd_sb_free(&file);
     expansion ex = {0, 0};
     if (st == ND_OK && yd->root && !expand_ok(&yd->doc, yd->root, &ex))

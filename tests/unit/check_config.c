@@ -461,6 +461,10 @@ START_TEST(test_file_errors)
                       "noodle.yaml:1:13: error: block_size: expected an integer >= 1, got a list");
     expect_file_error("block_size: \"64\"\n",
                       "noodle.yaml:1:13: error: block_size: expected an integer >= 1, got the string '64'");
+    expect_file_error("block_size: !!str 64\n",
+                      "noodle.yaml:1:13: error: YAML tags (such as !!str) are not supported");
+    expect_file_error("grid: auto\nblock_size: &n !!int 64\n",
+                      "noodle.yaml:2:13: error: YAML tags (such as !!str) are not supported");
     expect_file_error("block_size:\n",
                       "noodle.yaml:1:12: error: block_size: expected an integer >= 1, got nothing");
     expect_file_error("limits:\n  call_depth: 500\n",
