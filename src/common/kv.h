@@ -2,8 +2,9 @@
  * order (MPI-IO hints, job parameters, a job spec's environment and config overrides).
  *
  * Invariant: keys are unique; setting an existing key replaces its value and keeps its
- * position (so "a later --param wins").  Keys and values are owned copies.  Lookups are
- * linear: these maps hold a handful of entries.  All functions are Rank-local.
+ * position (so "a later --param wins").  Keys and values are owned copies.  Lookups go
+ * through a hash index, so that a hostile input of many keys (100,000 MPI-IO hints or job
+ * parameters) costs linear time, not quadratic.  All functions are Rank-local.
  */
 #ifndef ND_KV_H
 #define ND_KV_H
@@ -13,6 +14,8 @@
 typedef struct nd_kv {
     size_t n, cap;
     char **keys, **vals; /* owned, n of each */
+    uint32_t *slots;     /* open addressing: 0 empty, else index + 1; nslots a power of 2 */
+    size_t nslots;
 } nd_kv;
 
 void nd_kv_init(nd_kv *m);

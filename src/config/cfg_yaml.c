@@ -224,7 +224,7 @@ nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
     nd_sb_free(&file);
     expansion ex = {0, 0};
     if (st == ND_OK && yd->root && !expand_ok(&yd->doc, yd->root, &ex))
-        st = nd_err_set(ND_EUSAGE, "%s: with its aliases expanded the YAML holds more than %d values "
+        st = nd_err_set(ND_EUSAGE, "%s: the YAML holds more than %d values (an alias counted at each use) "
                         "or %u MiB of text: refused", path, EXPANDED_NODES_MAX, EXPANDED_BYTES_MAX >> 20);
     if (st != ND_OK) {
         if (loaded) yaml_document_delete(&yd->doc);
@@ -242,21 +242,29 @@ void nd_cfg_ydoc_free(nd_cfg_ydoc *yd)
 
 nd_status nd_cfg_check_mapping(const nd_cfg_ydoc *yd, yaml_node_t *map, const char *disp)
 {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
+    nd_kv seen; /* key -> the line it was first seen on: linear time for many keys */
+    nd_kv_init(&seen);
+    nd_status st = ND_OK;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         st == ND_OK && p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node((yaml_document_t *)&yd->doc, p->key);
-        if (k->type != YAML_SCALAR_NODE)
-            return nd_cfg_yerr(yd, k->start_mark, "%s%skeys must be scalars, got %s", disp,
-                               *disp ? ": " : "", nd_cfg_node_kind(k));
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
-            yaml_node_t *k2 = yaml_document_get_node((yaml_document_t *)&yd->doc, q->key);
-            if (strcmp(nd_cfg_node_text(k), nd_cfg_node_text(k2)) == 0)
-                return nd_cfg_yerr(yd, k->start_mark, "duplicate key '%s%s%s' (first at line %zu)",
-                                   disp, *disp ? "." : "", nd_cfg_node_text(k),
-                                   k2->start_mark.line + 1);
+        if (k->type != YAML_SCALAR_NODE) {
+            st = nd_cfg_yerr(yd, k->start_mark, "%s%skeys must be scalars, got %s", disp,
+                             *disp ? ": " : "", nd_cfg_node_kind(k));
+            break;
         }
+        const char *first = nd_kv_get(&seen, nd_cfg_node_text(k));
+        if (first) {
+            st = nd_cfg_yerr(yd, k->start_mark, "duplicate key '%s%s%s' (first at line %s)", disp,
+                             *disp ? "." : "", nd_cfg_node_text(k), first);
+            break;
+        }
+        char line[24];
+        snprintf(line, sizeof line, "%zu", k->start_mark.line + 1);
+        st = nd_kv_set(&seen, nd_cfg_node_text(k), line);
     }
-    return ND_OK;
+    nd_kv_free(&seen);
+    return st;
 }
 
 /* checkpoint.mpiio_hints: a mapping of scalars to scalars. */
