@@ -489,6 +489,7 @@ static const char *const other_env[] = {
     "NOODLE_SLURM_TEMPLATE", "NOODLE_SIMCUDA_DEVICES", "NOODLE_SIMCUDA_FAULT",
     "NOODLE_SIMCUDA_MEM", "NOODLE_NO_SKIP", "NOODLE_BUILD_DIR", "NOODLE_TEST_RANKS",
     "NOODLE_LONG", "NOODLE_NO_SLURM", "NOODLE_SLURM_DIR", "NOODLE_SLURM_PORT", "NOODLE_RUN",
+    "NOODLE_TEST_SKIP",
     "NOODLE_SUBMIT", NULL};
 
 /* Edit distance, capped: only small distances matter for a suggestion. */
