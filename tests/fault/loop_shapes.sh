@@ -61,12 +61,14 @@ for k in $(seq 0 11 $((11 * 19))); do
     ck=$W/ck$k
     args="--log-level warn --param n=1000000000000 --checkpoint-dir $ck"
     # --checkpoint-interval and --run-time: interval checkpoints, then exit 75.
-    # (1.6 s: 1.2 s gave only 2 under a loaded -j2 make check, 2026-12-07)
+    # The run-time stop writes the last checkpoint, so 2 or more means the interval wrote
+    # at least one (on a loaded machine start-up takes much of the 1.6 s: 3 was asked once,
+    # and a loaded CI machine gave 2, 2026-12-07).
     run_np 2 $args --checkpoint-interval 0.2 --run-time 1.6 "$nbc" >out 2>err
     rc=$?
     [ $rc = 75 ] || { cat err; fail "shape_$k -O$O: --run-time: exit $rc, expected 75"; }
     last=$(ls "$ck" | sed -n 's/^ckpt-\([0-9]*\)\.h5$/\1/p' | sort -n | tail -n 1)
-    [ -n "$last" ] && [ "$last" -ge 3 ] ||
+    [ -n "$last" ] && [ "$last" -ge 2 ] ||
         fail "shape_$k -O$O: --checkpoint-interval 0.2 over 1.6 s wrote ${last:-no} checkpoints"
     # SIGUSR1 to mpirun mid-run (from the restart, so the checkpoint must load).
     usr1_after 0.6 2 $args --restart "$nbc"
