@@ -1,5 +1,6 @@
 /* hash.h: hashing and checksums.  FNV-1a for hash tables (strings are hashed once, when
- * created), CRC-32C for file payloads, SHA-256 for source and bytecode identity.
+ * created), CRC-32C for file payloads, XXH64 for checksums of bulk data (catalog result
+ * files and index rows: several GB/s), SHA-256 for source and bytecode identity.
  * All Rank-local and deterministic (identical on every rank and platform). */
 #ifndef ND_HASH_H
 #define ND_HASH_H
@@ -7,7 +8,12 @@
 #include "nd.h"
 
 uint64_t nd_hash_bytes(const void *p, size_t n);
+/* CRC-32C of n more bytes after crc (0 to start); the CPU's instruction where it has one. */
 uint32_t nd_crc32c(uint32_t crc, const void *p, size_t n);
+/* The table-driven CRC-32C alone (tests compare the two). */
+uint32_t nd_crc32c_table(uint32_t crc, const void *p, size_t n);
+/* XXH64 (Collet's xxHash, 64-bit) of n bytes with a seed. */
+uint64_t nd_xxh64(const void *p, size_t n, uint64_t seed);
 
 typedef struct nd_sha256 {
     uint32_t h[8];

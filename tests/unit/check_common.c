@@ -38,6 +38,30 @@ START_TEST(test_crc32c_vector)
     /* Incremental use gives the same result. */
     uint32_t c = nd_crc32c(0, "1234", 4);
     ck_assert_uint_eq(nd_crc32c(c, "56789", 5), 0xE3069283u);
+    ck_assert_uint_eq(nd_crc32c_table(0, "123456789", 9), 0xE3069283u);
+    /* The instruction path (where the CPU has one) agrees with the table at every length
+     * and alignment. */
+    uint8_t buf[300];
+    for (int i = 0; i < 300; i++) buf[i] = (uint8_t)(i * 37 + 11);
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n + off <= 300; n += 7)
+            ck_assert_uint_eq(nd_crc32c(5, buf + off, n), nd_crc32c_table(5, buf + off, n));
+}
+END_TEST
+
+START_TEST(test_xxh64_vectors)
+{
+    /* Values of the reference implementation (python3-xxhash 3.2.0), seeds 0 and 7. */
+    uint8_t buf[768];
+    for (int i = 0; i < 768; i++) buf[i] = (uint8_t)i;
+    ck_assert_uint_eq(nd_xxh64("", 0, 0), UINT64_C(0xef46db3751d8e999));
+    ck_assert_uint_eq(nd_xxh64("a", 1, 0), UINT64_C(0xd24ec4f1a98c6e5b));
+    ck_assert_uint_eq(nd_xxh64("abc", 3, 0), UINT64_C(0x44bc2cf5ad770999));
+    ck_assert_uint_eq(nd_xxh64(buf, 768, 0), UINT64_C(0x8e03c838c596036f));
+    ck_assert_uint_eq(nd_xxh64("", 0, 7), UINT64_C(0x95f0626f6f0a4409));
+    ck_assert_uint_eq(nd_xxh64("a", 1, 7), UINT64_C(0xdc6349d489e0f965));
+    ck_assert_uint_eq(nd_xxh64("abc", 3, 7), UINT64_C(0x9e755206156676d7));
+    ck_assert_uint_eq(nd_xxh64(buf, 768, 7), UINT64_C(0xb1e10f6c5294cd6b));
 }
 END_TEST
 
@@ -243,7 +267,7 @@ int main(void)
 {
     Suite *s = suite_create("common");
     const TTest *tc_tests[] = {
-        test_sha256_vectors, test_crc32c_vector, test_fmt_double, test_fmt_double_oracle,
+        test_sha256_vectors, test_crc32c_vector, test_xxh64_vectors, test_fmt_double, test_fmt_double_oracle,
         test_parse_count, test_program_paths, test_strbuf_le_roundtrip,
         test_alloc_accounting_and_injection, test_kv_order_and_replace, NULL};
     nd_check_tcase(s, "core", 0, tc_tests);
