@@ -40,7 +40,13 @@ typedef struct nd_cat_row {
     uint64_t params; /* entries "key\x1fvalue\x1e" */
     uint64_t shape;  /* an array's shape, "4x5x6" ("" for other kinds) */
     uint64_t program, program_path; /* the program's source name; the file run (absolute) */
+    /* Checksum (nd_cat_row_sum), last: CRC-32C of the bytes above (low half) and of the
+     * heap bytes from the row's first string to the end of its last (high half). */
+    uint64_t sum;
 } nd_cat_row;
+
+/* No padding: the checksum covers the struct's bytes. */
+_Static_assert(sizeof(nd_cat_row) == 200, "nd_cat_row is 25 packed 8-byte fields");
 
 /* The string offsets of a row, for code that checks or moves all of them. */
 #define ND_CAT_ROW_NSTR 12
@@ -72,7 +78,12 @@ nd_status nd_cat_index_init(nd_cat_index *ix);
 void nd_cat_index_free(nd_cat_index *ix);
 /* Appends a string to the heap; *off := its offset. */
 nd_status nd_cat_index_str(nd_cat_index *ix, const char *s, size_t n, uint64_t *off);
+/* Appends row (its strings already in ix's heap) and sets its checksum. */
 nd_status nd_cat_index_push(nd_cat_index *ix, const nd_cat_row *row);
+/* The checksum of r, whose strings are in heap (NUL-ended, every offset inside). */
+uint64_t nd_cat_row_sum(const nd_cat_row *r, const char *heap);
+/* The low half of r->sum again, after its string offsets moved (index.c's appends). */
+void nd_cat_row_resum_head(nd_cat_row *r);
 static inline const char *nd_cat_index_s(const nd_cat_index *ix, uint64_t off)
 {
     return ix->heap.data + off;
@@ -103,12 +114,25 @@ nd_status nd_cat_members_write_rest(const char *tmp, const nd_cat_index *one, co
 /* Collective: loads the members of the map result at path into out (kind already set). */
 nd_status nd_cat_members_load(nd_cat *cat, const char *path, nd_cat_item *out);
 
+/* rsum.c: a result file's checksum, in its HDF5 userblock. */
+#define ND_CAT_USERBLOCK 512u
+/* The file creation list of result files (with the userblock); H5Pclose it. */
+hid_t nd_cat_result_fcpl(void);
+/* Collective over comm (MPI_COMM_NULL: alone): writes the checksum of the complete,
+ * closed file at path into its userblock.  Each rank reads a share of the file. */
+nd_status nd_cat_sum_seal(MPI_Comm comm, const char *path);
+/* Collective over comm (MPI_COMM_NULL: alone): checks path against its checksum before
+ * HDF5 opens it.  A damaged file is ND_EINVALID naming it; a file from before checksums
+ * (no userblock) passes unverified. */
+nd_status nd_cat_sum_verify(MPI_Comm comm, const char *path);
+
 /* result.c */
 const char *nd_cat_kind_name(int kind);
 /* Writes the root attributes of a result file from row 0 of `one`. */
 nd_status nd_cat_result_write_meta(hid_t file, const nd_cat_index *one);
-/* Reads a result file's attributes (and small values) into a new row of ix. */
-nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix);
+/* Reads a result file's attributes (and small values) into a new row of ix; verify:
+ * checks the file's checksum first (rsum.c; false only where the caller just did). */
+nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix, bool verify);
 /* Paths: "<cat>/results/<name>", "<cat>/results/<name>/v<N>.h5" (nd_malloc'd). */
 char *nd_cat_name_dir(const nd_cat *cat, const char *name);
 char *nd_cat_version_path(const nd_cat *cat, const char *name, int64_t version);

@@ -78,7 +78,7 @@ static nd_status find_kind(nd_cat *cat, const char *spec, char *name, size_t nam
     if (access(path, F_OK) != 0) st = nd_err_set(ND_EPROG, "no result %s@%" PRId64, name, *v);
     nd_cat_index ix;
     if (st == ND_OK && (st = nd_cat_index_init(&ix)) == ND_OK) {
-        st = nd_cat_result_read_meta(path, &ix);
+        st = nd_cat_result_read_meta(path, &ix, true);
         if (st == ND_OK) *kind = ix.rows[0].kind;
         nd_cat_index_free(&ix);
     }

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_FORMAT "noodle-index 4"
+#define INDEX_FORMAT "noodle-index 5"
 
 nd_status nd_cat_index_init(nd_cat_index *ix)
 {
@@ -70,7 +70,9 @@ nd_status nd_cat_index_push(nd_cat_index *ix, const nd_cat_row *row)
         ix->rows = r;
         ix->cap = ncap;
     }
-    ix->rows[ix->nrows++] = *row;
+    nd_cat_row *r = &ix->rows[ix->nrows++];
+    *r = *row;
+    r->sum = nd_cat_row_sum(r, ix->heap.data);
     return ND_OK;
 }
 
@@ -90,7 +92,7 @@ static hid_t row_type(void)
     rc |= F64(min), rc |= F64(max), rc |= F64(mean), rc |= F64(norm), rc |= F64(value);
     rc |= U64(name), rc |= U64(job), rc |= U64(hash), rc |= U64(created), rc |= U64(user);
     rc |= U64(host), rc |= U64(svalue), rc |= U64(tags), rc |= U64(params);
-    rc |= U64(shape), rc |= U64(program), rc |= U64(program_path);
+    rc |= U64(shape), rc |= U64(program), rc |= U64(program_path), rc |= U64(sum);
 #undef I64
 #undef I32
 #undef F64
@@ -267,9 +269,11 @@ static hid_t open_nocache(hid_t f, const char *name)
     return H5Dopen2(f, name, H5P_DEFAULT);
 }
 
-/* Reads index.h5 into ix (initialized, empty).  Any inconsistency is ND_EINVALID. */
-static nd_status index_read(const char *path, nd_cat_index *ix)
+/* Reads index.h5 into ix (initialized, empty).  Any inconsistency is ND_EINVALID;
+ * *nbad := the number of rows that fail their checksum (then ND_EINVALID too). */
+static nd_status index_read(const char *path, nd_cat_index *ix, size_t *nbad)
 {
+    *nbad = 0;
     hid_t fapl = nd_cat_fapl();
     hid_t f = nd_is_regular(path) ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
@@ -310,6 +314,10 @@ static nd_status index_read(const char *path, nd_cat_index *ix)
             if (*offs[k] > maxoff) maxoff = *offs[k];
         if (maxoff >= hlen) st = nd_err_set(ND_EINVALID, "catalog index: bad string offset");
     }
+    for (size_t i = 0; st == ND_OK && i < ix->nrows; i++)
+        *nbad += nd_cat_row_sum(&ix->rows[i], ix->heap.data) != ix->rows[i].sum;
+    if (st == ND_OK && *nbad)
+        st = nd_err_set(ND_EINVALID, "catalog index: %zu rows fail their checksum", *nbad);
     if (ds >= 0) H5Dclose(ds);
     if (dt >= 0) H5Dclose(dt);
     if (rt >= 0) H5Tclose(rt);
@@ -352,6 +360,7 @@ static nd_status index_append(const char *path, const nd_cat_index *one, bool *f
     nd_cat_row_strs(&r, offs);
     for (int k = 0; k < ND_CAT_ROW_NSTR; k++)
         if (*offs[k]) *offs[k] += hlen;
+    nd_cat_row_resum_head(&r);
     if (st == ND_OK && !*full) {
         st = write_at(ds, H5T_NATIVE_UINT8, hlen, one->heap.len, one->heap.data);
         if (st == ND_OK) st = write_at(dt, rt, nrows, 1, &r);
@@ -375,7 +384,8 @@ static nd_status index_regrow(const char *path, const nd_cat_index *one)
 {
     nd_cat_index ix;
     ND_TRY(nd_cat_index_init(&ix));
-    nd_status st = index_read(path, &ix);
+    size_t nbad;
+    nd_status st = index_read(path, &ix, &nbad);
     nd_cat_row r = one->rows[0];
     const char *str = one->heap.data;
     uint64_t *offs[ND_CAT_ROW_NSTR];
@@ -538,19 +548,18 @@ static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
     for (size_t i = 0; st == ND_OK && i < nf; i++) {
         snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, fs[i].name, fs[i].version);
         size_t before = ix->nrows;
-        nd_status rst = nd_cat_result_read_meta(path, ix);
+        nd_status rst = nd_cat_result_read_meta(path, ix, true);
         if (rst == ND_OK) {
             nd_cat_row *r = &ix->rows[ix->nrows - 1];
             if (strcmp(nd_cat_index_s(ix, r->name), fs[i].name) != 0 || r->version != fs[i].version) {
                 ix->nrows = before;
-                rst = nd_err_set(ND_EINVALID, "catalog: %s does not hold %s@%" PRId64, path,
+                rst = nd_err_set(ND_EINVALID, "%s: does not hold %s@%" PRId64, path,
                                  fs[i].name, fs[i].version);
             }
         }
         if (rst == ND_ENOMEM) st = rst;
         else if (rst != ND_OK)
-            fprintf(stderr, "noodle: warning: catalog: %s is left out of the index: %s\n", path,
-                    nd_err_msg());
+            fprintf(stderr, "noodle: warning: catalog: left out of the index: %s\n", nd_err_msg());
     }
     for (size_t i = 0; i < nf; i++) nd_strfree(fs[i].name);
     if (fs) ND_FREE_N(fs, capf);
@@ -578,10 +587,11 @@ nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix)
     int fd = lock_open(cat);
     lock(fd, LOCK_SH);
     nd_status st = ND_EINVALID;
+    size_t nbad = 0;
     for (int attempt = 0; attempt < 2 && st != ND_OK; attempt++) {
         if (attempt == 1) lock(fd, LOCK_EX); /* re-check: another process may have rebuilt */
         if (!has_markers(cat, NULL) && access(p, F_OK) == 0) {
-            st = index_read(p, ix);
+            st = index_read(p, ix, &nbad);
             if (st == ND_ENOMEM) break;
             if (st != ND_OK) {
                 nd_cat_index_free(ix);
@@ -590,6 +600,11 @@ nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix)
         }
     }
     if (st != ND_OK && st != ND_ENOMEM) {
+        /* the index is a cache: damage is repaired from the result files, said once */
+        if (nbad)
+            fprintf(stderr, "noodle: warning: catalog: %zu row%s of %s fail%s the checksum: "
+                    "rebuilding the index from the result files\n", nbad, nbad == 1 ? "" : "s", p,
+                    nbad == 1 ? "s" : "");
         st = nd_cat_index_rebuild_locked(cat, ix);
         if (st != ND_OK && st != ND_ENOMEM) {
             st = nd_err_set(ND_EINVALID, "the catalog index cannot be rebuilt: %s", nd_err_msg());

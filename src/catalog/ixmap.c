@@ -6,11 +6,13 @@
  */
 #include "catalog/ixmap.h"
 
+#include "common/hash.h"
 #include "common/outfile.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -55,6 +57,35 @@ static bool rows_ok(const nd_cat_row *rows, size_t n, const char *heap, uint64_t
         }
     }
     return true;
+}
+
+static uint32_t head_crc(const nd_cat_row *r)
+{
+    return nd_crc32c(0, r, offsetof(nd_cat_row, sum));
+}
+
+/* Rows are written with their strings together (index_str then push), so the span from
+ * the first to the end of the last is the row's own: one CRC call covers them all. */
+uint64_t nd_cat_row_sum(const nd_cat_row *r, const char *heap)
+{
+    nd_cat_row c = *r;
+    uint64_t *offs[ND_CAT_ROW_NSTR];
+    nd_cat_row_strs(&c, offs);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int k = 0; k < ND_CAT_ROW_NSTR; k++) {
+        uint64_t o = *offs[k];
+        if (o == 0) continue; /* the shared empty string */
+        if (o < lo) lo = o;
+        if (o > hi) hi = o;
+    }
+    uint32_t tail = 0;
+    if (hi) tail = nd_crc32c(0, heap + lo, (size_t)(hi - lo) + strlen(heap + hi) + 1);
+    return (uint64_t)tail << 32 | head_crc(r);
+}
+
+void nd_cat_row_resum_head(nd_cat_row *r)
+{
+    r->sum = (r->sum & ~(uint64_t)UINT32_MAX) | head_crc(r);
 }
 
 #ifdef MADV_POPULATE_READ
@@ -134,4 +165,30 @@ void nd_cat_ixmap_close(nd_cat_index *ix)
 {
     if (ix->map) munmap(ix->map, ix->map_len);
     memset(ix, 0, sizeof *ix);
+}
+
+static void *check_rows(void *arg)
+{
+    nd_ixmap_check *c = arg;
+    const nd_cat_index *ix = c->ix;
+    size_t bad = 0;
+    for (size_t i = 0; i < ix->nrows; i++) bad += nd_cat_row_sum(&ix->rows[i], ix->heap.data) != ix->rows[i].sum;
+    c->nbad = bad;
+    return NULL;
+}
+
+void nd_cat_ixmap_check_start(nd_ixmap_check *c, const nd_cat_index *ix)
+{
+    memset(c, 0, sizeof *c);
+    c->ix = ix;
+    /* small indexes are checked faster than a thread starts */
+    c->threaded = ix->nrows >= 4096 && pthread_create(&c->thread, NULL, check_rows, c) == 0;
+    if (!c->threaded) check_rows(c);
+}
+
+size_t nd_cat_ixmap_check_end(nd_ixmap_check *c)
+{
+    if (c->threaded) pthread_join(c->thread, NULL);
+    c->threaded = false;
+    return c->nbad;
 }

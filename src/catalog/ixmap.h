@@ -1,5 +1,5 @@
 /* ixmap.h: index.h5's userblock header and the HDF5-free reader of index.h5 (ixmap.c).
- * index.h5 (format "noodle-index 4") starts with a 512-byte HDF5 userblock holding this
+ * index.h5 (format "noodle-index 5") starts with a 512-byte HDF5 userblock holding this
  * header, which locates the contiguous /table and /strings datasets in the file, so a
  * query can map the index and scan it in place without loading HDF5 or MPI.  The header
  * is rewritten after every change and is only trusted when its checksum matches; the
@@ -10,10 +10,11 @@
 
 #include "catalog/cat_internal.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define ND_IX_MAGIC "noodleIX"
-#define ND_IX_VERSION 4u
+#define ND_IX_VERSION 5u
 #define ND_IX_USERBLOCK 512u
 
 /* The decoded header.  On disk: magic (8 bytes), then version and row_size as LE u32,
@@ -85,5 +86,20 @@ typedef enum nd_ixmap_result {
  * is ND_EUSAGE ("catalog PATH does not exist"); release with nd_cat_ixmap_close. */
 nd_status nd_cat_ixmap_open(const char *catdir, nd_cat_index *ix, nd_ixmap_result *res);
 void nd_cat_ixmap_close(nd_cat_index *ix);
+
+/* The rows' checksums of a mapped index are checked on another thread while the caller
+ * runs its query over them (a query over 10^6 rows would otherwise take half as long
+ * again), or at once where no thread starts.  Whatever _end reports, the caller must
+ * call it before closing the map; a query over rows that fail is thrown away and made
+ * again by the HDF5 path, which rebuilds the index (nd_cat_index_load). */
+typedef struct nd_ixmap_check {
+    const nd_cat_index *ix;
+    size_t nbad;
+    bool threaded;
+    pthread_t thread;
+} nd_ixmap_check;
+void nd_cat_ixmap_check_start(nd_ixmap_check *c, const nd_cat_index *ix);
+/* Waits for the check: the number of rows that fail. */
+size_t nd_cat_ixmap_check_end(nd_ixmap_check *c);
 
 #endif

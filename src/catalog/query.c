@@ -91,8 +91,26 @@ nd_status nd_cat_query(nd_cat *cat, const char *mql, nd_cat_rows *out)
         nd_ixmap_result mapped = ND_IXMAP_FALLBACK;
         if (st == ND_OK) st = nd_cat_ixmap_open(cat->path, &ix, &mapped);
         if (st == ND_OK && mapped != ND_IXMAP_OK) st = nd_cat_index_init(&ix);
-        if (st == ND_OK) {
-            if (mapped != ND_IXMAP_OK) st = nd_cat_index_load(cat, &ix);
+        if (st == ND_OK && mapped == ND_IXMAP_OK) {
+            nd_ixmap_check chk;
+            nd_cat_ixmap_check_start(&chk, &ix);
+            st = nd_mql_exec(q, &ix, out);
+            if (nd_cat_ixmap_check_end(&chk)) {
+                /* damaged rows: the HDF5 path warns and rebuilds */
+                if (st == ND_OK) nd_cat_rows_free(out);
+                nd_cat_index_free(&ix);
+                mapped = ND_IXMAP_FALLBACK;
+                st = nd_cat_index_init(&ix);
+                if (st != ND_OK) {
+                    nd_mql_free(q);
+                    return nd_cat_share_status(cat, st);
+                }
+            } else {
+                nd_cat_index_free(&ix);
+            }
+        }
+        if (st == ND_OK && mapped != ND_IXMAP_OK) {
+            st = nd_cat_index_load(cat, &ix);
             if (st == ND_OK) st = nd_mql_exec(q, &ix, out);
             nd_cat_index_free(&ix);
         }

@@ -584,8 +584,9 @@ static nd_status array_shape(meta_ctx *m)
     return ND_OK;
 }
 
-nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
+nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix, bool verify)
 {
+    if (verify) ND_TRY(nd_cat_sum_verify(MPI_COMM_NULL, path));
     meta_ctx m;
     memset(&m, 0, sizeof m);
     m.ix = ix;
@@ -597,7 +598,7 @@ nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
     if (fapl >= 0) H5Pclose(fapl);
     nd_status st = ND_OK;
     if (f < 0) {
-        st = nd_err_set(ND_EINVALID, "catalog: %s is not a readable HDF5 file", path);
+        st = nd_err_set(ND_EINVALID, "not a readable HDF5 file");
     } else {
         hsize_t idx = 0;
         if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &idx, meta_iter, &m) < 0)
@@ -617,7 +618,10 @@ nd_status nd_cat_result_read_meta(const char *path, nd_cat_index *ix)
     if (st == ND_OK) st = nd_cat_index_push(ix, &m.row);
     nd_sb_free(&m.tags);
     nd_sb_free(&m.params);
-    if (st != ND_OK && st != ND_ENOMEM) st = nd_err_set(ND_EINVALID, "%s (%s)", nd_err_msg(), path);
+    /* every message names the file once, first */
+    const char *msg = nd_err_msg();
+    if (st != ND_OK && st != ND_ENOMEM && strncmp(msg, path, strlen(path)) != 0)
+        st = nd_err_set(ND_EINVALID, "%s: %s", path, strncmp(msg, "catalog: ", 9) == 0 ? msg + 9 : msg);
     return st;
 }
 
@@ -775,6 +779,7 @@ nd_status nd_cat_export(nd_cat *cat, const char *spec, const char *out_path)
         if (st == ND_OK && !path) st = ND_ENOMEM;
         if (st == ND_OK && access(path, F_OK) != 0)
             st = nd_err_set(ND_EPROG, "no result %s@%" PRId64, name, v);
+        if (st == ND_OK) st = nd_cat_sum_verify(MPI_COMM_NULL, path);
         if (st == ND_OK) st = ends_with(out_path, ".h5") ? copy_file(path, out_path) : export_csv(path, out_path);
         if (path) nd_strfree(path);
     }

@@ -217,8 +217,10 @@ static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_in
     nd_status st = ND_OK;
     if (fapl < 0 || H5Pset_fapl_mpio(fapl, cat->comm, MPI_INFO_NULL) < 0)
         st = nd_err_set(ND_EIO, "store: cannot set up parallel HDF5");
-    hid_t f = st == ND_OK ? H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl) : -1;
+    hid_t fcpl = nd_cat_result_fcpl();
+    hid_t f = st == ND_OK && fcpl >= 0 ? H5Fcreate(tmp, H5F_ACC_EXCL, fcpl, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (st == ND_OK && f < 0) st = nd_err_set(ND_EIO, "store: cannot create %s", tmp);
     st = agree(cat, st);
     if (it->kind == ND_CAT_MAP) {
@@ -268,9 +270,10 @@ static nd_status prepare_rank0(nd_cat *cat, const char *name, const nd_cat_item 
 /* Rank 0: the temporary file of a scalar, string or JSON result. */
 static nd_status write_scalar_file(const char *tmp, const nd_cat_index *one, const nd_cat_item *it)
 {
-    hid_t fapl = nd_cat_fapl();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+    hid_t fapl = nd_cat_fapl(), fcpl = nd_cat_result_fcpl();
+    hid_t f = fcpl >= 0 ? H5Fcreate(tmp, H5F_ACC_EXCL, fcpl, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (f < 0) return nd_err_set(ND_EIO, "store: cannot create %s", tmp);
     nd_status st = nd_cat_result_write_meta(f, one);
     if (st == ND_OK) st = write_scalar(f, it);
@@ -339,8 +342,11 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
         if (st == ND_OK) st = write_matrix_file(cat, tmp, &one, item);
         if (st == ND_OK && item->kind == ND_CAT_MAP && cat->rank == 0)
             st = nd_cat_members_write_rest(tmp, &one, item);
+        if (item->kind == ND_CAT_MAP) st = agree(cat, st);
+        if (st == ND_OK) st = nd_cat_sum_seal(cat->comm, tmp);
     } else if (st == ND_OK && cat->rank == 0) {
         st = write_scalar_file(tmp, &one, item);
+        if (st == ND_OK) st = nd_cat_sum_seal(MPI_COMM_NULL, tmp);
     }
     /* Rank 0 publishes: the rename under the index lock is the commit. */
     if (cat->rank == 0 && tmp && final_path) {
@@ -358,8 +364,8 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
 
 /* ---- load ---------------------------------------------------------------------------- */
 
-/* Rank 0: resolves the version and reads kind and (non-matrix) data. */
-static nd_status load_rank0(nd_cat *cat, const char *name, int64_t *version, nd_cat_item *out)
+/* Rank 0: resolves the version and checks that its file exists. */
+static nd_status resolve_rank0(nd_cat *cat, const char *name, int64_t *version)
 {
     if (*version == ND_CAT_LATEST) {
         ND_TRY(nd_cat_latest_version(cat, name, version));
@@ -368,14 +374,18 @@ static nd_status load_rank0(nd_cat *cat, const char *name, int64_t *version, nd_
     char *path = nd_cat_version_path(cat, name, *version);
     if (!path) return ND_ENOMEM;
     nd_status st = ND_OK;
-    if (access(path, F_OK) != 0) {
-        st = nd_err_set(ND_EPROG, "load: no result %s@%" PRId64, name, *version);
-        nd_strfree(path);
-        return st;
-    }
+    if (access(path, F_OK) != 0) st = nd_err_set(ND_EPROG, "load: no result %s@%" PRId64, name, *version);
+    nd_strfree(path);
+    return st;
+}
+
+/* Rank 0: reads kind and (non-matrix) data of a verified result file. */
+static nd_status load_rank0(const char *path, nd_cat_item *out)
+{
+    nd_status st = ND_OK;
     nd_cat_index ix;
     st = nd_cat_index_init(&ix);
-    if (st == ND_OK) st = nd_cat_result_read_meta(path, &ix);
+    if (st == ND_OK) st = nd_cat_result_read_meta(path, &ix, false);
     if (st == ND_OK) out->kind = (nd_cat_kind)ix.rows[0].kind;
     nd_cat_index_free(&ix);
     if (st == ND_OK && out->kind != ND_CAT_MATRIX && out->kind != ND_CAT_MAP) {
@@ -404,8 +414,35 @@ static nd_status load_rank0(nd_cat *cat, const char *name, int64_t *version, nd_
         if (f >= 0) H5Fclose(f);
         if (st == ND_OK && rc < 0) st = nd_err_set(ND_EINVALID, "load: cannot read %s", path);
     }
-    nd_strfree(path);
     return st;
+}
+
+/* Collective: rank 0's kind, scalar or string of a verified result reach every rank;
+ * the arrays of a matrix or map are read by all. */
+static nd_status share_loaded(nd_cat *cat, const char *path, int64_t *version, nd_cat_item *out)
+{
+    nd_status st = ND_OK;
+    if (cat->comm != MPI_COMM_NULL) {
+        int64_t hdr[4] = {*version, (int64_t)out->kind, out->i, (int64_t)out->len};
+        ND_TRY(nd_cat_bcast(cat, hdr, 4, MPI_INT64_T));
+        ND_TRY(nd_cat_bcast(cat, &out->f, 1, MPI_DOUBLE));
+        *version = hdr[0], out->kind = (nd_cat_kind)hdr[1], out->i = hdr[2], out->len = (size_t)hdr[3];
+        if (out->kind == ND_CAT_STRING || out->kind == ND_CAT_JSON) {
+            if (cat->rank != 0) {
+                out->s = nd_malloc(out->len + 1);
+                st = out->s ? ND_OK : ND_ENOMEM;
+            }
+            /* A rank-local allocation failure must not leave rank 0 alone in the bcast. */
+            ND_TRY(agree(cat, st));
+            ND_TRY(nd_cat_bcast(cat, out->s, (int)out->len + 1, MPI_CHAR));
+        }
+    }
+    if (out->kind == ND_CAT_MATRIX || out->kind == ND_CAT_MAP) {
+        ND_CHECK(cat->comm != MPI_COMM_NULL, ND_EUSAGE, "load: matrices need MPI");
+        if (out->kind == ND_CAT_MAP) return nd_cat_members_load(cat, path, out);
+        return nd_dm_h5read(path, "data", &out->m);
+    }
+    return ND_OK;
 }
 
 nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_item *out,
@@ -415,49 +452,26 @@ nd_status nd_cat_load(nd_cat *cat, const char *name, int64_t version, nd_cat_ite
     ND_CHECK(nd_cat_name_valid(name), ND_EPROG, "load: invalid result name '%s'", name);
     ND_CHECK(version >= 0, ND_EPROG, "load: invalid version %" PRId64, version);
     nd_status st = ND_OK;
-    if (cat->rank == 0) st = load_rank0(cat, name, &version, out);
+    if (cat->rank == 0) st = resolve_rank0(cat, name, &version);
+    st = nd_cat_share_status(cat, st);
+    if (st == ND_OK && cat->comm != MPI_COMM_NULL) st = nd_cat_bcast(cat, &version, 1, MPI_INT64_T);
+    char *path = st == ND_OK ? nd_cat_version_path(cat, name, version) : NULL;
+    if (st == ND_OK && !path) st = ND_ENOMEM;
+    if (cat->comm != MPI_COMM_NULL) st = agree(cat, st);
+    /* all ranks share the reading of the file once before HDF5 sees it */
+    if (st == ND_OK) st = nd_cat_sum_verify(cat->comm, path);
+    if (st == ND_OK && cat->rank == 0) st = load_rank0(path, out);
     st = nd_cat_share_status(cat, st);
     if (st != ND_OK) {
+        if (path) nd_strfree(path);
         nd_cat_item_clear(out);
         return st;
     }
-    if (cat->comm != MPI_COMM_NULL) {
-        int64_t hdr[4] = {version, (int64_t)out->kind, out->i, (int64_t)out->len};
-        ND_TRY(nd_cat_bcast(cat, hdr, 4, MPI_INT64_T));
-        ND_TRY(nd_cat_bcast(cat, &out->f, 1, MPI_DOUBLE));
-        version = hdr[0], out->kind = (nd_cat_kind)hdr[1], out->i = hdr[2], out->len = (size_t)hdr[3];
-        if (out->kind == ND_CAT_STRING || out->kind == ND_CAT_JSON) {
-            if (cat->rank != 0) {
-                out->s = nd_malloc(out->len + 1);
-                st = out->s ? ND_OK : ND_ENOMEM;
-            }
-            /* A rank-local allocation failure must not leave rank 0 alone in the bcast. */
-            st = agree(cat, st);
-            if (st != ND_OK) {
-                nd_cat_item_clear(out);
-                return st;
-            }
-            st = nd_cat_bcast(cat, out->s, (int)out->len + 1, MPI_CHAR);
-            if (st != ND_OK) {
-                nd_cat_item_clear(out);
-                return st;
-            }
-        }
-    }
-    if (out->kind == ND_CAT_MATRIX || out->kind == ND_CAT_MAP) {
-        if (cat->comm == MPI_COMM_NULL) {
-            nd_cat_item_clear(out);
-            return nd_err_set(ND_EUSAGE, "load: matrices need MPI");
-        }
-        char *path = nd_cat_version_path(cat, name, version);
-        if (!path) return ND_ENOMEM;
-        if (out->kind == ND_CAT_MAP) st = nd_cat_members_load(cat, path, out);
-        else st = nd_dm_h5read(path, "data", &out->m);
-        nd_strfree(path);
-        if (st != ND_OK) {
-            nd_cat_item_clear(out);
-            return st;
-        }
+    st = share_loaded(cat, path, &version, out);
+    nd_strfree(path);
+    if (st != ND_OK) {
+        nd_cat_item_clear(out);
+        return st;
     }
     if (version_out) *version_out = version;
     return ND_OK;

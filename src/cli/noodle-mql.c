@@ -296,12 +296,20 @@ static int light_query(char **argv, const char *catalog, const char *query, cons
     nd_status st = nd_cat_ixmap_open(catalog, &ix, &res);
     if (st != ND_OK) return fail(st);
     if (res != ND_IXMAP_OK) return run_full(argv);
+    nd_ixmap_check chk;
+    nd_cat_ixmap_check_start(&chk, &ix);
     nd_mql_query *q = NULL;
     nd_mql_diag d;
     st = nd_mql_parse(query, &q, &d);
     nd_cat_rows rows;
     if (st == ND_OK) st = nd_mql_exec(q, &ix, &rows);
     nd_mql_free(q);
+    if (nd_cat_ixmap_check_end(&chk)) {
+        /* a damaged index: the full program warns and rebuilds it */
+        if (st == ND_OK) nd_cat_rows_free(&rows);
+        nd_cat_ixmap_close(&ix);
+        return run_full(argv);
+    }
     int rc = st == ND_OK ? print_rows(&rows, format) : fail(st);
     nd_cat_ixmap_close(&ix);
     return rc;
