@@ -30,6 +30,25 @@ typedef struct nd_la_ops {
 /* The ScaLAPACK backend: every entry, on any grid. */
 extern const nd_la_ops nd_la_scalapack;
 
+/* The ScaLAPACK backend's calls whose INFO the test hook below can replace. */
+typedef enum nd_la_test_op {
+    ND_LA_TEST_SOLVE,    /* pdgesv */
+    ND_LA_TEST_INV,      /* pdgetrf (inv's first INFO) */
+    ND_LA_TEST_DET,      /* pdgetrf */
+    ND_LA_TEST_CHOLESKY, /* pdpotrf */
+    ND_LA_TEST_QR,       /* pdgeqrf */
+    ND_LA_TEST_EIGH,     /* pdsyevd */
+    ND_LA_TEST_SVD       /* pdgesvd, or dgesvd on the replicated copy */
+} nd_la_test_op;
+
+/* For unit tests only (check_dm): a failure that only some ranks see (issue #21).  The
+ * next INFO check of op in the ScaLAPACK backend reads `info` on rank `rank`, after the
+ * real call ran; other ranks keep the real INFO.  Rank-local: every rank calls it before
+ * the operation with the same op (rank and info may differ, so that several ranks fail
+ * differently); the operation spends it on every rank.  No environment variable reaches
+ * it. */
+void nd_la_test_fail_info(nd_la_test_op op, int rank, int info);
+
 /* Rank-local: installs the device backend (NULL: none), once, before any matrix; the
  * runtime's nd_dm_set_backend installs its memory primitives at the same time.  Its
  * matmul runs on any grid; its other entries (each may be NULL) only on a 1x1 grid: the

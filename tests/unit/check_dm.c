@@ -1258,6 +1258,79 @@ START_TEST(test_nonfinite)
 }
 END_TEST
 
+/* Collective: 1 on every rank when every rank has status want and the same message,
+ * containing `has`; else 0 on every rank (so an assertion on it fails on all ranks). */
+static int uniform_err(nd_status st, nd_status want, const char *has)
+{
+    char msg[sizeof nd_last_error.msg], mine[sizeof msg];
+    snprintf(mine, sizeof mine, "%s", st == ND_OK ? "" : nd_err_msg());
+    memcpy(msg, mine, sizeof msg);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, 0, nd_spmd_comm());
+    int ok = st == want && strstr(mine, has) != NULL && strcmp(msg, mine) == 0, all = 0;
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, nd_spmd_comm());
+    if (!all) fprintf(stderr, "rank %d: status %d, message '%s'\n", nd_spmd_rank(), (int)st, mine);
+    return all;
+}
+
+/* Issue #21: a factorization whose INFO reports a failure on some ranks only (forced
+ * with nd_la_test_fail_info; pdsyevd's non-convergence did it for real) fails on every
+ * rank with one status and the message of the lowest failing rank, and leaves no rank in
+ * a collective (it used to: MPI_ERR_TRUNCATE or a hang).  The ranks from size / 2 up
+ * fail (rank 0 alone at 1 rank), each with INFO 10 + rank.  Results are checked after
+ * the collectives, with values that are the same on every rank. */
+START_TEST(test_info_uniform)
+{
+    int size = nd_spmd_size(), rank = nd_spmd_rank(), low = size / 2;
+    int fail = rank >= low ? rank : -1, want = 10 + low;
+    char conv[64];
+    const int64_t n = 40;
+    nd_dm *A = mk_wellcond(n, 21), *B = mk_rand(n, 2, 22), *R = mk_rand(n, n, 23), *Rt, *G;
+    nd_dm *Id, *K, *T = mk_rand(9, 7, 24), *Big = mk_rand(513, 512, 25); /* Big: pdgesvd */
+    ck_assert_int_eq(nd_dm_transpose(R, &Rt), ND_OK);
+    ck_assert_int_eq(nd_la_matmul(Rt, R, &G), ND_OK);
+    ck_assert_int_eq(nd_dm_eye(n, &Id), ND_OK);
+    ck_assert_int_eq(nd_dm_ew(ND_EW_ADD, G, Id, &K), ND_OK); /* SPD */
+    nd_dm *X = NULL, *Y = NULL, *Z = NULL;
+    int ok[9];
+    nd_la_test_fail_info(ND_LA_TEST_SOLVE, fail, want);
+    ok[0] = uniform_err(nd_la_solve(A, B, &X), ND_EPROG, "singular matrix") && !X;
+    nd_la_test_fail_info(ND_LA_TEST_INV, fail, want);
+    ok[1] = uniform_err(nd_la_inv(A, &X), ND_EPROG, "singular matrix") && !X;
+    nd_la_test_fail_info(ND_LA_TEST_CHOLESKY, fail, want);
+    ok[2] = uniform_err(nd_la_cholesky(K, &X), ND_EPROG, "not positive definite") && !X;
+    nd_la_test_fail_info(ND_LA_TEST_QR, fail, -want);
+    snprintf(conv, sizeof conv, "pdgeqrf: info %d", -want);
+    ok[3] = uniform_err(nd_la_qr(A, &X, &Y), ND_EINTERNAL, conv) && !X && !Y;
+    nd_la_test_fail_info(ND_LA_TEST_EIGH, fail, want);
+    snprintf(conv, sizeof conv, "eigh did not converge (info %d)", want);
+    ok[4] = uniform_err(nd_la_eigh(K, &X, &Y), ND_EPROG, conv) && !X && !Y;
+    snprintf(conv, sizeof conv, "svd did not converge (info %d)", want);
+    nd_la_test_fail_info(ND_LA_TEST_SVD, fail, want);
+    ok[5] = uniform_err(nd_la_svd(T, &X, &Y, &Z), ND_EPROG, conv) && !X && !Y && !Z;
+    nd_la_test_fail_info(ND_LA_TEST_SVD, fail, want);
+    ok[6] = uniform_err(nd_la_svd(Big, &X, &Y, &Z), ND_EPROG, conv) && !X && !Y && !Z;
+    /* det: a zero pivot on some ranks is 0.0 on all. */
+    double d = 1.0, dmax = 1.0, dmin = 1.0;
+    nd_la_test_fail_info(ND_LA_TEST_DET, fail, want);
+    ok[7] = nd_la_det(A, &d) == ND_OK;
+    MPI_Allreduce(&d, &dmax, 1, MPI_DOUBLE, MPI_MAX, nd_spmd_comm());
+    MPI_Allreduce(&d, &dmin, 1, MPI_DOUBLE, MPI_MIN, nd_spmd_comm());
+    /* Every rank is back in step: an ordinary factorization still works. */
+    ok[8] = nd_la_cholesky(K, &X) == ND_OK;
+    MPI_Allreduce(MPI_IN_PLACE, ok, 9, MPI_INT, MPI_LAND, nd_spmd_comm());
+    nd_dm *Xt = NULL;
+    if (ok[8]) ck_assert_int_eq(nd_dm_transpose(X, &Xt), ND_OK);
+    double rk = ok[8] ? resid(X, Xt, K) : 1.0;
+    for (int c = 0; c < 9; c++) ck_assert_msg(ok[c], "case %d not uniform", c);
+    ck_assert_msg(dmax == 0.0 && dmin == 0.0, "det %g on rank %d (max %g, min %g)", d, rank,
+                  dmax, dmin);
+    ck_assert(rk < 1e-10);
+    nd_dm_free(A), nd_dm_free(B), nd_dm_free(R), nd_dm_free(Rt), nd_dm_free(G);
+    nd_dm_free(Id), nd_dm_free(K), nd_dm_free(T), nd_dm_free(Big), nd_dm_free(X);
+    nd_dm_free(Xt);
+}
+END_TEST
+
 /* ---- HDF5 ------------------------------------------------------------------------ */
 
 /* A path every rank agrees on (rank 0's pid). */
@@ -1615,6 +1688,9 @@ int main(int argc, char **argv)
     /* CK_RUN_CASE=h5x runs only this (dm_ranks.sh) */
     const TTest *tx_tests[] = {test_h5_across_rank_counts, NULL};
     nd_check_tcase(s, "h5x", 240, tx_tests);
+    /* Failures that some ranks see (the ScaLAPACK path; CK_RUN_CASE=uniform) */
+    const TTest *tu_tests[] = {test_info_uniform, NULL};
+    nd_check_tcase(s, "uniform", 120, tu_tests);
     /* Only rank 0 prints the summary; every rank counts its failures. */
     int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
     int any = 0;

@@ -6,8 +6,11 @@
  * Every routine works on copies (inputs are borrowed; the ones factored and dropped live
  * in one scratch buffer kept between calls), queries work space with lwork = -1 (padded:
  * some ScaLAPACK queries run short), and turns INFO > 0 into the documented ND_EPROG
- * messages.  INFO is global, so the errors are uniform.  Vector sign conventions:
- * docs/matrices.md.
+ * messages.  INFO is documented as global, but a rank can see an INFO of its own
+ * (pdsyevd's non-convergence, dgesvd on the replicated copy): every INFO is agreed on
+ * (nd_spmd_agree: the worst status, the lowest failing rank's message) before any rank
+ * returns or enters another collective, so the errors are uniform.  Vector
+ * sign conventions: docs/matrices.md.
  */
 #include "la/backend.h"
 
@@ -31,6 +34,41 @@ static int pad_lwork(double q, int64_t floor_)
     double w = q * 1.1 + 1024.0;
     if (w < (double)floor_) w = (double)floor_;
     return w > 2147483647.0 ? 2147483647 : (int)w;
+}
+
+/* The test hook (backend.h): the armed op (-1: none), the rank that sees `info`. */
+static struct {
+    int op, rank, info;
+} fake_info = {-1, -1, 0};
+
+void nd_la_test_fail_info(nd_la_test_op op, int rank, int info)
+{
+    fake_info.op = (int)op;
+    fake_info.rank = rank;
+    fake_info.info = info;
+}
+
+/* Rank-local: the INFO that op's call returned, or the armed one on the armed rank.
+ * Disarms on every rank alike, so that the hook's state stays replicated. */
+static int seen_info(nd_la_test_op op, int info)
+{
+    if (fake_info.op != (int)op) return info;
+    fake_info.op = -1;
+    return fake_info.rank == nd_spmd_rank() ? fake_info.info : info;
+}
+
+/* Collective: *info := the largest INFO of any rank, for a result that INFO changes
+ * rather than fails (det); an INFO < 0 on any rank is an error on all. */
+static nd_status info_max(int *info, const char *fn)
+{
+    int ext[2] = {*info, -*info};
+    if (nd_spmd_size() > 1) {
+        int rc = MPI_Allreduce(MPI_IN_PLACE, ext, 2, MPI_INT, MPI_MAX, nd_spmd_comm());
+        if (rc != MPI_SUCCESS) return nd_spmd_mpi_fail("MPI_Allreduce", rc);
+    }
+    *info = ext[0];
+    if (ext[1] > 0) return nd_err_set(ND_EINTERNAL, "%s: bad argument %d", fn, ext[1]);
+    return ND_OK;
 }
 
 /* The scratch copy that solve, det, qr, eigh and svd factor in place and then drop.
@@ -115,8 +153,10 @@ static nd_status solve(const nd_dm *A, const nd_dm *B, nd_dm **X)
         int n = (int)A->n, nrhs = (int)B->n, info = 0;
         pdgesv_(&n, &nrhs, F.a, &ONE, &ONE, F.desc, ipiv, (*X)->a, &ONE, &ONE, (*X)->desc,
                 &info);
+        info = seen_info(ND_LA_TEST_SOLVE, info);
         if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgesv: bad argument %d", -info);
+        st = nd_spmd_agree(st); /* INFO may differ by rank */
     }
     FREE_IPIV(ipiv, A);
     if (st != ND_OK) {
@@ -136,8 +176,10 @@ static nd_status inv(const nd_dm *A, nd_dm **out)
     int n = (int)A->n, info = 0;
     if (st == ND_OK) {
         pdgetrf_(&n, &n, F->a, &ONE, &ONE, F->desc, ipiv, &info);
+        info = seen_info(ND_LA_TEST_INV, info);
         if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgetrf: bad argument %d", -info);
+        st = nd_spmd_agree(st); /* INFO may differ by rank */
     }
     if (st == ND_OK) {
         double wq = 0.0;
@@ -152,6 +194,7 @@ static nd_status inv(const nd_dm *A, nd_dm **out)
             pdgetri_(&n, F->a, &ONE, &ONE, F->desc, ipiv, work, &lwork, iwork, &liwork, &info);
             if (info > 0) st = nd_err_set(ND_EPROG, "singular matrix");
             else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgetri: bad argument %d", -info);
+            st = nd_spmd_agree(st);
         }
         ND_FREE_N(work, (size_t)lwork);
         ND_FREE_N(iwork, (size_t)liwork);
@@ -175,9 +218,13 @@ static nd_status det(const nd_dm *A, double *out)
     int *ipiv = alloc_ipiv(A);
     double *d = ND_ALLOC_N(double, n);
     nd_status st = nd_spmd_agree(ipiv && d ? ND_OK : ND_ENOMEM);
+    int in = (int)n, info = 0, mycol;
     if (st == ND_OK) {
-        int in = (int)n, info = 0, mycol;
         pdgetrf_(&in, &in, F->a, &ONE, &ONE, F->desc, ipiv, &info);
+        info = seen_info(ND_LA_TEST_DET, info);
+        st = info_max(&info, "pdgetrf"); /* 0.0 on every rank or on none */
+    }
+    if (st == ND_OK) {
         nd_spmd_grid(NULL, NULL, NULL, &mycol);
         long long swaps = 0;
         for (int lj = 0; lj < F->nloc; lj++) {
@@ -213,10 +260,14 @@ static nd_status cholesky(const nd_dm *A, nd_dm **L)
     ND_TRY(nd_dm_copy_host(A, &F));
     int n = (int)A->n, info = 0;
     pdpotrf_("L", &n, F->a, &ONE, &ONE, F->desc, &info, 1);
-    if (info != 0) {
+    info = seen_info(ND_LA_TEST_CHOLESKY, info);
+    nd_status st = ND_OK;
+    if (info > 0) st = nd_err_set(ND_EPROG, "matrix is not positive definite");
+    else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdpotrf: bad argument %d", -info);
+    st = nd_spmd_agree(st); /* INFO may differ by rank */
+    if (st != ND_OK) {
         nd_dm_free(F);
-        if (info > 0) return nd_err_set(ND_EPROG, "matrix is not positive definite");
-        return nd_err_set(ND_EINTERNAL, "pdpotrf: bad argument %d", -info);
+        return st;
     }
     for (int lj = 0; lj < F->nloc; lj++) {
         int64_t j = nd_dm_gcol(F, lj);
@@ -250,7 +301,9 @@ static nd_status qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
     }
     if (st == ND_OK) {
         pdgeqrf_(&m, &n, F->a, &ONE, &ONE, F->desc, tau, work, &lwork, &info);
+        info = seen_info(ND_LA_TEST_QR, info);
         if (info != 0) st = nd_err_set(ND_EINTERNAL, "pdgeqrf: info %d", info);
+        st = nd_spmd_agree(st); /* INFO may differ by rank */
     }
     if (st == ND_OK) st = nd_dm_slice(F, 0, k, 0, A->n, R);
     if (st == ND_OK) {
@@ -262,6 +315,7 @@ static nd_status qr(const nd_dm *A, nd_dm **Q, nd_dm **R)
         }
         pdorgqr_(&m, &ik, &ik, F->a, &ONE, &ONE, F->desc, tau, work, &lwork, &info);
         if (info != 0) st = nd_err_set(ND_EINTERNAL, "pdorgqr: info %d", info);
+        st = nd_spmd_agree(st);
     }
     if (st == ND_OK) st = nd_dm_slice(F, 0, A->m, 0, k, Q);
     ND_FREE_N(work, (size_t)lwork);
@@ -305,8 +359,10 @@ static nd_status eigh(const nd_dm *A, nd_dm **w, nd_dm **V)
     if (st == ND_OK) {
         pdsyevd_("V", "L", &n, F->a, &ONE, &ONE, F->desc, ev, Z->a, &ONE, &ONE, Z->desc, work,
                  &lwork, iwork, &liwork, &info, 1, 1);
+        info = seen_info(ND_LA_TEST_EIGH, info);
         if (info > 0) st = nd_err_set(ND_EPROG, "eigh did not converge (info %d)", info);
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdsyevd: bad argument %d", -info);
+        st = nd_spmd_agree(st); /* INFO may differ by rank */
     }
     if (st == ND_OK) st = nd_dm_sign_columns(Z, NULL);
     if (st == ND_OK) st = nd_dm_from_colmajor(n, 1, ev, w);
@@ -336,8 +392,10 @@ static nd_status svd_replicated(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
         lapack_int info = LAPACKE_dgesvd(LAPACK_COL_MAJOR, 'S', 'S', (lapack_int)m,
                                          (lapack_int)n, a, (lapack_int)m, s, u, (lapack_int)m,
                                          vt, (lapack_int)n, superb);
+        info = seen_info(ND_LA_TEST_SVD, (int)info);
         if (info > 0) st = nd_err_set(ND_EPROG, "svd did not converge (info %d)", (int)info);
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "dgesvd: bad argument %d", (int)-info);
+        st = nd_spmd_agree(st); /* INFO may differ by rank */
     }
     if (st == ND_OK) {
         for (int64_t i = 0; i < n; i++)
@@ -380,8 +438,10 @@ static nd_status svd_tall(const nd_dm *A, nd_dm **U, double *s, nd_dm **V)
     if (st == ND_OK) {
         pdgesvd_("V", "V", &m, &n, F->a, &ONE, &ONE, F->desc, s, (*U)->a, &ONE, &ONE,
                  (*U)->desc, VT->a, &ONE, &ONE, VT->desc, work, &lwork, &info, 1, 1);
+        info = seen_info(ND_LA_TEST_SVD, info);
         if (info > 0) st = nd_err_set(ND_EPROG, "svd did not converge (info %d)", info);
         else if (info < 0) st = nd_err_set(ND_EINTERNAL, "pdgesvd: bad argument %d", -info);
+        st = nd_spmd_agree(st); /* INFO may differ by rank */
     }
     if (st == ND_OK) st = nd_dm_transpose(VT, V);
     ND_FREE_N(work, (size_t)lwork);
