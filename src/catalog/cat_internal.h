@@ -122,9 +122,13 @@ hid_t nd_cat_result_fcpl(void);
  * closed file at path into its userblock.  Each rank reads a share of the file. */
 nd_status nd_cat_sum_seal(MPI_Comm comm, const char *path);
 /* Collective over comm (MPI_COMM_NULL: alone): checks path against its checksum before
- * HDF5 opens it.  A damaged file is ND_EINVALID naming it; a file from before checksums
- * (no userblock) passes unverified. */
+ * HDF5 opens it.  A damaged file, or one from before checksums (no userblock), is
+ * ND_EINVALID naming it. */
 nd_status nd_cat_sum_verify(MPI_Comm comm, const char *path);
+/* Rank-local: whether path is an HDF5 file from before checksums (no userblock). */
+bool nd_cat_sum_legacy(const char *path);
+/* Rank-local: gives such a file a userblock and a checksum (replaced by rename). */
+nd_status nd_cat_sum_adopt(const char *path);
 
 /* result.c */
 const char *nd_cat_kind_name(int kind);

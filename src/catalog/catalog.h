@@ -145,6 +145,10 @@ nd_status nd_cat_query(nd_cat *cat, const char *mql, nd_cat_rows *out);
 /* Collective.  Rebuilds index.h5 from the result files and removes temporary files
  * left by writers that died.  *count (may be NULL) := number of results indexed. */
 nd_status nd_cat_reindex(nd_cat *cat, size_t *count);
+/* Collective (rank 0 works): gives every result file written before checksums (no
+ * userblock) its checksum, then rebuilds the index; *count := files sealed.  For
+ * catalogs of older versions, whose files are otherwise refused as unverifiable. */
+nd_status nd_cat_seal_legacy(nd_cat *cat, size_t *count);
 
 /* Collective (the work is done by rank 0).  Exports NAME or NAME@VERSION to out_path:
  * ".csv" writes the values (a matrix as rows of numbers), ".h5" copies the result file. */

@@ -493,13 +493,22 @@ static int cmp_found(const void *a, const void *b)
     return (x->version > y->version) - (x->version < y->version);
 }
 
-/* Scans results/ into ix (sorted by name, version); removes dead writers' temporaries. */
-static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
+typedef struct found_list {
+    found *v;
+    size_t n, cap;
+} found_list;
+
+static void found_free(found_list *l)
 {
-    char *root = cat_file(cat, "results");
-    if (!root) return ND_ENOMEM;
-    found *fs = NULL;
-    size_t nf = 0, capf = 0;
+    for (size_t i = 0; i < l->n; i++) nd_strfree(l->v[i].name);
+    if (l->v) ND_FREE_N(l->v, l->cap);
+    memset(l, 0, sizeof *l);
+}
+
+/* Lists results/NAME/vN.h5 (sorted by name, version); removes dead writers' temporaries. */
+static nd_status list_results(const char *root, found_list *l)
+{
+    memset(l, 0, sizeof *l);
     nd_status st = ND_OK;
     DIR *d = opendir(root);
     if (!d && errno != ENOENT) st = nd_err_set(ND_EINVALID, "catalog: cannot read %s", root);
@@ -525,44 +534,64 @@ static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
             char *end;
             long long v = strtoll(n + 1, &end, 10);
             if (v <= 0 || strcmp(end, ".h5") != 0) continue;
-            if (nf == capf) {
-                size_t nc = capf ? capf * 2 : 64;
-                found *t = ND_REALLOC_N(found, fs, capf, nc);
+            if (l->n == l->cap) {
+                size_t nc = l->cap ? l->cap * 2 : 64;
+                found *t = ND_REALLOC_N(found, l->v, l->cap, nc);
                 if (!t) {
                     st = ND_ENOMEM;
                     break;
                 }
-                fs = t, capf = nc;
+                l->v = t, l->cap = nc;
             }
-            fs[nf].name = nd_strdup(e->d_name);
-            fs[nf].version = v;
-            if (!fs[nf].name) st = ND_ENOMEM;
-            else nf++;
+            l->v[l->n].name = nd_strdup(e->d_name);
+            l->v[l->n].version = v;
+            if (!l->v[l->n].name) st = ND_ENOMEM;
+            else l->n++;
         }
         closedir(sd);
     }
     if (d) closedir(d);
-    if (st == ND_OK && nf) qsort(fs, nf, sizeof *fs, cmp_found);
+    if (st == ND_OK && l->n) qsort(l->v, l->n, sizeof *l->v, cmp_found);
+    if (st != ND_OK) found_free(l);
+    return st;
+}
+
+/* Scans results/ into ix (sorted by name, version). */
+static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
+{
+    char *root = cat_file(cat, "results");
+    if (!root) return ND_ENOMEM;
+    found_list l;
+    nd_status st = list_results(root, &l);
+    char path[4800];
+    size_t legacy = 0;
     /* A result file that cannot be read (damaged, or not what its name says) is left out
-     * of the index with a warning: one bad file must not hide all the others. */
-    for (size_t i = 0; st == ND_OK && i < nf; i++) {
-        snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, fs[i].name, fs[i].version);
+     * of the index with a warning: one bad file must not hide all the others.  Files
+     * from before checksums are counted and said in one line. */
+    for (size_t i = 0; st == ND_OK && i < l.n; i++) {
+        snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, l.v[i].name, l.v[i].version);
         size_t before = ix->nrows;
         nd_status rst = nd_cat_result_read_meta(path, ix, true);
         if (rst == ND_OK) {
             nd_cat_row *r = &ix->rows[ix->nrows - 1];
-            if (strcmp(nd_cat_index_s(ix, r->name), fs[i].name) != 0 || r->version != fs[i].version) {
+            if (strcmp(nd_cat_index_s(ix, r->name), l.v[i].name) != 0 || r->version != l.v[i].version) {
                 ix->nrows = before;
                 rst = nd_err_set(ND_EINVALID, "%s: does not hold %s@%" PRId64, path,
-                                 fs[i].name, fs[i].version);
+                                 l.v[i].name, l.v[i].version);
             }
         }
         if (rst == ND_ENOMEM) st = rst;
+        else if (rst != ND_OK && nd_cat_sum_legacy(path))
+            legacy++;
         else if (rst != ND_OK)
             fprintf(stderr, "noodle: warning: catalog: left out of the index: %s\n", nd_err_msg());
     }
-    for (size_t i = 0; i < nf; i++) nd_strfree(fs[i].name);
-    if (fs) ND_FREE_N(fs, capf);
+    if (legacy)
+        fprintf(stderr, "noodle: warning: catalog: %zu result file%s in %s %s no checksum (written "
+                "before result files had one) and %s left out of the index: `noodle-mql %s "
+                "--seal-legacy` gives them one\n", legacy, legacy == 1 ? "" : "s", root,
+                legacy == 1 ? "has" : "have", legacy == 1 ? "is" : "are", cat->path);
+    found_free(&l);
     nd_strfree(root);
     return st;
 }
@@ -692,6 +721,30 @@ nd_status nd_cat_reindex(nd_cat *cat, size_t *count)
         nd_cat_index_free(&ix);
     }
     st = nd_cat_share_status(cat, st);
+    if (count) *count = n;
+    return st;
+}
+
+nd_status nd_cat_seal_legacy(nd_cat *cat, size_t *count)
+{
+    nd_status st = ND_OK;
+    size_t n = 0;
+    if (cat->rank == 0) {
+        char *root = cat_file(cat, "results");
+        found_list l = {0};
+        st = root ? list_results(root, &l) : ND_ENOMEM;
+        char path[4800];
+        for (size_t i = 0; st == ND_OK && i < l.n; i++) {
+            snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, l.v[i].name, l.v[i].version);
+            if (!nd_cat_sum_legacy(path)) continue;
+            st = nd_cat_sum_adopt(path);
+            n += st == ND_OK;
+        }
+        found_free(&l);
+        nd_strfree(root);
+    }
+    st = nd_cat_share_status(cat, st);
+    if (st == ND_OK) st = nd_cat_reindex(cat, NULL);
     if (count) *count = n;
     return st;
 }

@@ -10,7 +10,8 @@
  * The rest is zero.  Chunks make the digest parallel: each rank checksums a contiguous
  * share of them, so writing and verifying cost one read of the file spread over the
  * ranks.  A file whose first bytes are HDF5's own signature was written before
- * checksums (no userblock) and is read unverified; anything else is damaged.
+ * checksums (no userblock): it is refused like a damaged one (HDF5 would have to trust
+ * it) until nd_cat_seal_legacy gives it a userblock and a checksum.
  * Verification happens before HDF5 opens a file: a damaged file reaching HDF5 can crash
  * it.  docs/catalog.md "Result files" specifies the layout.
  */
@@ -176,6 +177,50 @@ static nd_status file_size(const char *path, uint64_t *size, unsigned char *ub)
     return st;
 }
 
+bool nd_cat_sum_legacy(const char *path)
+{
+    unsigned char b[8];
+    int fd = nd_open_regular(path, O_RDONLY, 0);
+    bool yes = fd >= 0 && pread(fd, b, 8, 0) == 8 && memcmp(b, hdf5_sig, 8) == 0;
+    if (fd >= 0) close(fd);
+    return yes;
+}
+
+/* A userblock in front of an HDF5 file without one: HDF5 finds the superblock 512 bytes
+ * in and takes its addresses from there, so the file needs no other change.  Written
+ * to a temporary file, sealed, then renamed over the original. */
+nd_status nd_cat_sum_adopt(const char *path)
+{
+    int in = nd_open_regular(path, O_RDONLY, 0);
+    if (in < 0) return nd_err_set(ND_EIO, "%s: cannot open: %s", path, strerror(errno));
+    nd_outfile o;
+    nd_status st = nd_out_open(path, &o);
+    if (st != ND_OK) {
+        close(in);
+        return st;
+    }
+    if (!o.tmp) st = nd_err_set(ND_EUSAGE, "%s: not a regular file", path);
+    unsigned char *buf = st == ND_OK ? nd_malloc((size_t)RS_CHUNK) : NULL;
+    if (st == ND_OK && !buf) st = ND_ENOMEM;
+    if (st == ND_OK) {
+        memset(buf, 0, ND_CAT_USERBLOCK);
+        st = nd_out_write(&o, buf, ND_CAT_USERBLOCK);
+    }
+    while (st == ND_OK) {
+        ssize_t r = read(in, buf, (size_t)RS_CHUNK);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) st = nd_err_set(ND_EIO, "%s: read error: %s", path, strerror(errno));
+        if (r <= 0) break;
+        st = nd_out_write(&o, buf, (size_t)r);
+    }
+    if (buf) nd_free(buf, (size_t)RS_CHUNK);
+    close(in);
+    if (st == ND_OK && fsync(o.fd) != 0) st = nd_err_set(ND_EIO, "%s: fsync: %s", o.tmp, strerror(errno));
+    if (st == ND_OK) st = nd_cat_sum_seal(MPI_COMM_NULL, o.tmp);
+    nd_status cst = nd_out_close(&o, st == ND_OK);
+    return st == ND_OK ? cst : st;
+}
+
 nd_status nd_cat_sum_seal(MPI_Comm comm, const char *path)
 {
     uint64_t size = 0;
@@ -221,8 +266,10 @@ nd_status nd_cat_sum_verify(MPI_Comm comm, const char *path)
         unsigned char ub[ND_CAT_USERBLOCK];
         uint64_t size = 0;
         st = file_size(path, &size, ub);
-        bool legacy = st == ND_OK && size >= 8 && memcmp(ub, hdf5_sig, 8) == 0;
-        if (st == ND_OK && !legacy) {
+        if (st == ND_OK && size >= 8 && memcmp(ub, hdf5_sig, 8) == 0)
+            st = nd_err_set(ND_EINVALID, "%s: no checksum (written before result files had one; "
+                            "`noodle-mql CATALOG --seal-legacy` gives it one)", path);
+        if (st == ND_OK) {
             if (size < ND_CAT_USERBLOCK || memcmp(ub, RS_MAGIC, 8) != 0 ||
                 get(ub + 32, 8) != header_check(ub) || get(ub + 8, 4) != RS_FORMAT ||
                 get(ub + 12, 4) != RS_CHUNK_LOG2)

@@ -28,6 +28,7 @@ static const char usage[] =
     "usage: noodle-mql CATALOG 'SELECT ...' [--format table|csv|json]\n"
     "       noodle-mql CATALOG --export NAME[@VERSION] OUT.csv|OUT.h5|OUT.json\n"
     "       noodle-mql --reindex CATALOG\n"
+    "       noodle-mql --seal-legacy CATALOG\n"
     "\n"
     "Queries a Noodle results catalog with MQL (see docs/catalog.md):\n"
     "  SELECT [DISTINCT] cols|* FROM results|latest [WHERE cond] [GROUP BY cols]\n"
@@ -39,11 +40,12 @@ static const char usage[] =
     "  --export SPEC    write the data of NAME (newest) or NAME@VERSION to a .csv, .h5\n"
     "                   or .json file\n"
     "  --reindex        rebuild CATALOG/index.h5 from the result files\n"
+    "  --seal-legacy    give result files of older versions (no checksum) theirs\n"
     "  --help           show this help and exit\n"
     "  --version        show the version and exit\n"
     "\n"
     "exit status: 0 ok, 1 query error, 2 usage error or missing catalog,\n"
-    "3 corrupt catalog index that cannot be rebuilt\n";
+    "3 a damaged result file (--export) or an index that cannot be rebuilt\n";
 
 static const nd_cli cli = {.prog = "noodle-mql", .usage = usage};
 
@@ -320,7 +322,7 @@ int main(int argc, char **argv)
 {
     const char *catalog = NULL, *query = NULL, *format = "table", *export_spec = NULL,
                *export_out = NULL;
-    bool reindex = false;
+    bool reindex = false, seal = false;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         if (nd_cli_help_version(&cli, a)) {
@@ -335,6 +337,8 @@ int main(int argc, char **argv)
                                           format);
         } else if (strcmp(a, "--reindex") == 0) {
             reindex = true;
+        } else if (strcmp(a, "--seal-legacy") == 0) {
+            seal = true;
         } else if (strcmp(a, "--export") == 0) {
             if (k + 2 >= argc)
                 return nd_cli_usage_error(&cli, "%s needs NAME[@VERSION] and an output file",
@@ -352,8 +356,9 @@ int main(int argc, char **argv)
         }
     }
     if (!catalog) return nd_cli_usage_error(&cli, "missing CATALOG");
-    if (reindex + (export_spec != NULL) + (query != NULL) != 1)
-        return nd_cli_usage_error(&cli, "give exactly one of a query, --export or --reindex");
+    if (reindex + seal + (export_spec != NULL) + (query != NULL) != 1)
+        return nd_cli_usage_error(&cli, "give exactly one of a query, --export, --reindex or "
+                                  "--seal-legacy");
 #ifdef ND_MQL_LIGHT
     ND_UNUSED(export_out);
     if (query) return light_query(argv, catalog, query, format);
@@ -368,6 +373,10 @@ int main(int argc, char **argv)
         size_t n = 0;
         st = nd_cat_reindex(cat, &n);
         if (st == ND_OK) fprintf(stderr, "noodle-mql: indexed %zu results in %s\n", n, catalog);
+    } else if (seal) {
+        size_t n = 0;
+        st = nd_cat_seal_legacy(cat, &n);
+        if (st == ND_OK) fprintf(stderr, "noodle-mql: sealed %zu result files in %s\n", n, catalog);
     } else if (export_spec) {
         size_t n = strlen(export_out);
         if (n >= 5 && strcmp(export_out + n - 5, ".json") == 0)
