@@ -3,7 +3,8 @@
  *
  * Invariants: a checkpoint file is visible under its final name ckpt-<seq>.h5 only after
  * every rank finished writing and the file was flushed (rename by rank 0 after the
- * collective close); sequence numbers only grow within a directory.  Decisions (when to
+ * collective close); sequence numbers only grow within a directory; retention deletes
+ * only checkpoints older than the keep-th newest valid one.  Decisions (when to
  * checkpoint, which file to restart from) are made by rank 0 or by an all-reduce, so
  * every rank takes the same path.
  */
@@ -30,6 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* What this run learnt of one checkpoint of its directory (retention, rank 0). */
+typedef struct verdict {
+    uint64_t seq;
+    bool valid;
+} verdict;
+
 struct nd_ckpt {
     nd_ckpt_opts o;
     char *dir;              /* owned */
@@ -48,7 +55,18 @@ struct nd_ckpt {
     /* The first ND_CKPT_LOG checkpoints of this run: MPI_Wtime at their start, seconds
      * they took (the job report, docs/catalog.md "Job reports"). */
     double log_start[ND_CKPT_LOG], log_seconds[ND_CKPT_LOG];
+    /* Rank 0: verdicts on checkpoints of dir (written here, read at the restart, or
+     * looked at by retention), and the odd names already warned about (NUL-separated
+     * paths: one warning per file per run). */
+    verdict *judged;
+    size_t njudged, judged_cap;
+    nd_strbuf warned;
 };
+
+/* The largest sequence number a checkpoint name may carry.  The writer stops before
+ * it would pass it, so every name it commits is read back, and the number after the
+ * largest one in a directory never overflows. */
+#define SEQ_MAX (UINT64_MAX - 1)
 
 /* The safe-point period adapts (rank 0 measures, the agreement carries the result) so
  * that hook calls come about SP_TARGET seconds apart: never more events than
@@ -166,6 +184,7 @@ nd_status nd_ckpt_new(const nd_ckpt_opts *opts, const char *program, const void 
         c->sp_fixed = true;
     }
     c->stats = getenv("NOODLE_CKPT_STATS") != NULL;
+    nd_sb_init(&c->warned);
     ND_ASSERT((opts->dir && *opts->dir) || opts->parent);
     c->dir = opts->dir && *opts->dir ? nd_strdup(opts->dir) : default_dir(opts->parent, program);
     c->program = nd_strdup(program);
@@ -196,6 +215,8 @@ void nd_ckpt_free(nd_ckpt *c)
     if (c->nbc) nd_free(c->nbc, c->nbc_len ? c->nbc_len : 1);
     nd_kv_free(&c->params);
     nd_program_free(c->own_prog);
+    if (c->judged) ND_FREE_N(c->judged, c->judged_cap);
+    nd_sb_free(&c->warned);
     nd_free(c, sizeof *c);
 }
 
@@ -218,13 +239,41 @@ size_t nd_ckpt_log(const nd_ckpt *c, const double **start, const double **second
 
 /* ---- the directory ---- */
 
-/* Rank-local: the sequence number of a committed checkpoint file name, or 0. */
-static uint64_t seq_of(const char *name)
+/* Rank-local: the sequence number of a committed checkpoint's file name, exactly what
+ * ckpt_path writes: "ckpt-<N>.h5", N from 1 to SEQ_MAX in decimal without sign or
+ * leading zero; else 0.  *odd: the name looks like one (ckpt-*.h5) but is not.
+ * Temporaries (any name with ".tmp") are neither. */
+static uint64_t seq_of(const char *name, bool *odd)
 {
-    unsigned long long s;
-    int n = 0;
-    if (sscanf(name, "ckpt-%llu.h5%n", &s, &n) == 1 && name[n] == '\0' && s > 0) return s;
-    return 0;
+    size_t len = strlen(name);
+    *odd = false;
+    if (len < 8 || strncmp(name, "ckpt-", 5) != 0 || strcmp(name + len - 3, ".h5") != 0 ||
+        strstr(name, ".tmp"))
+        return 0;
+    const char *p = name + 5, *end = name + len - 3;
+    uint64_t s = 0;
+    bool ok = *p != '0';
+    for (; ok && p < end; p++) {
+        if (*p < '0' || *p > '9') ok = false;
+        else if (s > (SEQ_MAX - (uint64_t)(*p - '0')) / 10) ok = false; /* overflow */
+        else s = s * 10 + (uint64_t)(*p - '0');
+    }
+    *odd = !ok || s == 0;
+    return *odd ? 0 : s;
+}
+
+/* Rank-local (rank 0): the warning for an odd name (seq_of), once per path per run. */
+static void warn_odd(nd_ckpt *c, const char *dir, const char *name)
+{
+    char path[4400]; /* dir (< 4096, mkdir_p) + '/' + a 255-byte name */
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    for (size_t off = 0; off < c->warned.len; off += strlen(c->warned.data + off) + 1)
+        if (strcmp(c->warned.data + off, path) == 0) return;
+    (void)nd_sb_append(&c->warned, path, strlen(path) + 1);
+    fprintf(stderr,
+            "noodle-run: warning: ignoring '%s': not a checkpoint name (ckpt-N.h5, N from 1 "
+            "to %llu without sign or leading zeros)\n",
+            path, (unsigned long long)SEQ_MAX);
 }
 
 static int u64_desc(const void *a, const void *b)
@@ -233,8 +282,9 @@ static int u64_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Rank-local (rank 0): committed sequence numbers in dir, newest first. */
-static nd_status scan_dir(const char *dir, uint64_t **seqs, size_t *n)
+/* Rank-local (rank 0): committed sequence numbers in dir, newest first; odd names are
+ * left out with a warning (warn_odd). */
+static nd_status scan_dir(nd_ckpt *c, const char *dir, uint64_t **seqs, size_t *n)
 {
     *seqs = NULL;
     *n = 0;
@@ -244,7 +294,9 @@ static nd_status scan_dir(const char *dir, uint64_t **seqs, size_t *n)
     struct dirent *e;
     nd_status st = ND_OK;
     while ((e = readdir(d)) != NULL) {
-        uint64_t s = seq_of(e->d_name);
+        bool odd;
+        uint64_t s = seq_of(e->d_name, &odd);
+        if (odd) warn_odd(c, dir, e->d_name);
         if (!s) continue;
         if (*n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -316,7 +368,7 @@ static nd_status learn_seq(nd_ckpt *c)
     if (nd_spmd_rank() == 0) {
         uint64_t *seqs;
         size_t n;
-        if (scan_dir(c->dir, &seqs, &n) == ND_OK && n) {
+        if (scan_dir(c, c->dir, &seqs, &n) == ND_OK && n) {
             next = seqs[0] + 1;
             ND_FREE_N(seqs, n);
         }
@@ -392,19 +444,64 @@ void nd_ckpt_mark_complete(nd_ckpt *c)
                         "would run the program again\n", c->dir, strerror(errno));
 }
 
-/* Rank-local (rank 0): deletes committed checkpoints beyond the newest `keep` and stale
- * temporary files older than the one just committed. */
+/* Rank-local (rank 0): records whether checkpoint seq of the run's directory is valid
+ * (the latest verdict wins).  Best effort: one not recorded gets a quick look later. */
+static void judge(nd_ckpt *c, uint64_t seq, bool valid)
+{
+    for (size_t k = 0; k < c->njudged; k++)
+        if (c->judged[k].seq == seq) {
+            c->judged[k].valid = valid;
+            return;
+        }
+    if (c->njudged == c->judged_cap) {
+        size_t ncap = c->judged_cap ? 2 * c->judged_cap : 8;
+        verdict *p = ND_REALLOC_N(verdict, c->judged, c->judged_cap, ncap);
+        if (!p) return;
+        c->judged = p;
+        c->judged_cap = ncap;
+    }
+    c->judged[c->njudged++] = (verdict){seq, valid};
+}
+
+/* Rank-local (rank 0): whether checkpoint seq of the run's directory counts as valid for
+ * retention: this run's verdict (it wrote the file, or read it in full at the restart),
+ * else a quick look (nd_ckpt_file_plausible), remembered. */
+static bool counts_valid(nd_ckpt *c, uint64_t seq)
+{
+    for (size_t k = 0; k < c->njudged; k++)
+        if (c->judged[k].seq == seq) return c->judged[k].valid;
+    char path[4200];
+    ckpt_path(path, sizeof path, c->dir, seq, false);
+    bool ok = nd_ckpt_file_plausible(path);
+    judge(c, seq, ok);
+    return ok;
+}
+
+/* Rank-local (rank 0): retention.  The cutoff is the keep-th newest valid checkpoint;
+ * every committed name older than it is deleted, valid or not, and nothing newer (an
+ * invalid file newer than the cutoff stays until `keep` valid ones are newer).  So
+ * invalid files never push a valid checkpoint out.  Also deletes stale temporary
+ * files older than the one just committed. */
 static void rotate(nd_ckpt *c, uint64_t committed)
 {
     uint64_t *seqs;
     size_t n;
-    if (scan_dir(c->dir, &seqs, &n) != ND_OK) return;
+    if (scan_dir(c, c->dir, &seqs, &n) != ND_OK) return;
+    uint64_t cutoff = 0;
+    size_t valid = 0;
+    for (size_t k = 0; k < n && !cutoff; k++)
+        if (counts_valid(c, seqs[k]) && ++valid == (size_t)c->o.keep) cutoff = seqs[k];
     char path[4200];
-    for (size_t k = (size_t)c->o.keep; k < n; k++) {
+    for (size_t k = 0; k < n; k++) {
+        if (seqs[k] >= cutoff) continue;
         ckpt_path(path, sizeof path, c->dir, seqs[k], false);
         (void)unlink(path);
     }
     if (n) ND_FREE_N(seqs, n);
+    size_t m = 0; /* forget the deleted */
+    for (size_t k = 0; k < c->njudged; k++)
+        if (c->judged[k].seq >= cutoff) c->judged[m++] = c->judged[k];
+    c->njudged = m;
     DIR *d = opendir(c->dir);
     if (!d) return;
     struct dirent *e;
@@ -459,6 +556,12 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
     if (nd_spmd_rank() == 0) st = mkdir_p(c->dir);
     ND_TRY(nd_spmd_agree(st));
     if (!c->next_seq) ND_TRY(learn_seq(c));
+    /* Uniform: next_seq comes from rank 0 by broadcast, or from the restored file. */
+    if (c->next_seq > SEQ_MAX)
+        return nd_err_set(ND_EIO,
+                          "checkpoint failed: no sequence number left after the largest "
+                          "ckpt-N.h5 in '%s' (remove it, or start over with --fresh)",
+                          c->dir);
 
     nd_strbuf blob, names;
     nd_sb_init(&blob);
@@ -529,6 +632,7 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
             (void)unlink(tmp);
         } else {
             fsync_dir(c->dir);
+            judge(c, seq, true);
             rotate(c, seq);
         }
     }
@@ -630,7 +734,7 @@ static nd_status candidates(nd_ckpt *c, nd_strbuf *out, const char **where)
     }
     uint64_t *seqs;
     size_t n;
-    ND_TRY(scan_dir(dir, &seqs, &n));
+    ND_TRY(scan_dir(c, dir, &seqs, &n));
     char path[4200];
     nd_status st = ND_OK;
     for (size_t k = 0; st == ND_OK && k < n; k++) {
@@ -639,6 +743,22 @@ static nd_status candidates(nd_ckpt *c, nd_strbuf *out, const char **where)
     }
     if (n) ND_FREE_N(seqs, n);
     return st;
+}
+
+/* Rank-local (rank 0): keeps the verdict of a full read of path when path is a
+ * checkpoint of the run's directory (--restart-from may name another). */
+static void note_read(nd_ckpt *c, const char *path, bool valid)
+{
+    const char *base = strrchr(path, '/');
+    bool odd;
+    uint64_t s = seq_of(base ? base + 1 : path, &odd);
+    if (!s) return;
+    char mine[4200];
+    ckpt_path(mine, sizeof mine, c->dir, s, false);
+    struct stat a, b;
+    if (strcmp(mine, path) == 0 || (stat(mine, &a) == 0 && stat(path, &b) == 0 &&
+                                    a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+        judge(c, s, valid);
 }
 
 nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *vopts,
@@ -684,10 +804,12 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
         st = nd_ckpt_file_read(path, c->o.hints, &img, &bad_version);
         nd_stats_end(ND_STATS_IO);
         if (st == ND_OK) {
+            if (rank0) note_read(c, path, true);
             chosen = path;
             break;
         }
         if (bad_version || st == ND_ENOMEM || st == ND_EMPI) break;
+        if (rank0) note_read(c, path, false);
         if (rank0) fprintf(stderr, "noodle-run: warning: %s; trying an older one\n", nd_err_msg());
         skipped++;
     }
@@ -781,7 +903,8 @@ nd_status nd_ckpt_restore(nd_ckpt *c, const nd_program *prog, const nd_vm_opts *
     }
     /* New checkpoints go to the run's directory, numbered after everything in it. */
     st = learn_seq(c);
-    if (st == ND_OK && img.seq >= c->next_seq && !c->o.restart_from) c->next_seq = img.seq + 1;
+    if (st == ND_OK && img.seq >= c->next_seq && !c->o.restart_from)
+        c->next_seq = img.seq < UINT64_MAX ? img.seq + 1 : UINT64_MAX; /* > SEQ_MAX: refused */
     c->last_time = MPI_Wtime();
 
 out:

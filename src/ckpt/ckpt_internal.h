@@ -77,6 +77,10 @@ typedef struct nd_ckpt_image {
 nd_status nd_ckpt_file_read(const char *path, const nd_kv *hints,
                             nd_ckpt_image *img, bool *bad_version);
 void nd_ckpt_image_free(nd_ckpt_image *img);
+/* Rank-local: a quick look at a checkpoint this run has not read (retention): a
+ * non-empty regular file that opens as HDF5 with a format_version this build reads and
+ * a seq.  Damage inside the data passes; only nd_ckpt_file_read sees it. */
+bool nd_ckpt_file_plausible(const char *path);
 
 /* Fault injection for tests: NOODLE_CKPT_FAIL_WRITE=N makes the Nth checkpoint write of
  * this process and every later one fail with an injected ENOSPC after the file was

@@ -488,6 +488,25 @@ static nd_status read_matrix(hid_t g, const char *path, uint32_t version, size_t
     return ND_OK;
 }
 
+bool nd_ckpt_file_plausible(const char *path)
+{
+    struct stat sb; /* not a FIFO: the open(2) inside HDF5 would block */
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) return false;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = -1;
+    if (fapl < 0) return false;
+    (void)H5Pset_file_locking(fapl, 0, 1); /* read-only peek; no lock to fail on */
+    f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (f < 0) return false;
+    uint64_t ver = 0, seq = 0;
+    bool ok = nd_h5_attr_get(f, "format_version", H5T_NATIVE_UINT64, &ver) >= 0 &&
+              ver >= ND_CKPT_FORMAT_OLDEST && ver <= ND_CKPT_FORMAT_VERSION &&
+              nd_h5_attr_get(f, "seq", H5T_NATIVE_UINT64, &seq) >= 0;
+    H5Fclose(f);
+    return ok;
+}
+
 nd_status nd_ckpt_file_read(const char *path, const nd_kv *hints,
                             nd_ckpt_image *img, bool *bad_version)
 {
