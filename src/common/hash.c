@@ -55,6 +55,27 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
     return crc;
 }
 
+/* Three independent CRCs in one loop: the instruction's latency (3 cycles) is hidden
+ * behind the other two chains, so this runs near one word a cycle. */
+__attribute__((target("sse4.2"))) static void crc32c_hw3(const uint8_t *a, const uint8_t *b,
+                                                         const uint8_t *c, size_t n, uint32_t out[3])
+{
+    uint64_t x = ~out[0] & 0xffffffffu, y = ~out[1] & 0xffffffffu, z = ~out[2] & 0xffffffffu;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t u, v, w;
+        memcpy(&u, a + i, 8);
+        memcpy(&v, b + i, 8);
+        memcpy(&w, c + i, 8);
+        x = _mm_crc32_u64(x, u);
+        y = _mm_crc32_u64(y, v);
+        z = _mm_crc32_u64(z, w);
+    }
+    out[0] = ~crc32c_hw((uint32_t)x, a + i, n - i);
+    out[1] = ~crc32c_hw((uint32_t)y, b + i, n - i);
+    out[2] = ~crc32c_hw((uint32_t)z, c + i, n - i);
+}
+
 static int crc_hw = -1; /* -1: not probed yet (the probe is idempotent, so races are harmless) */
 #endif
 
@@ -68,6 +89,20 @@ uint32_t nd_crc32c(uint32_t crc, const void *p, size_t n)
 }
 
 uint32_t nd_crc32c_table(uint32_t crc, const void *p, size_t n) { return ~crc32c_sw(~crc, p, n); }
+
+void nd_crc32c_3(const void *a, const void *b, const void *c, size_t n, uint32_t crc[3])
+{
+#ifdef ND_CRC_HW
+    if (crc_hw < 0) crc_hw = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    if (crc_hw) {
+        crc32c_hw3(a, b, c, n, crc);
+        return;
+    }
+#endif
+    crc[0] = nd_crc32c(crc[0], a, n);
+    crc[1] = nd_crc32c(crc[1], b, n);
+    crc[2] = nd_crc32c(crc[2], c, n);
+}
 
 #define XP1 UINT64_C(0x9E3779B185EBCA87)
 #define XP2 UINT64_C(0xC2B2AE3D27D4EB4F)

@@ -10,6 +10,9 @@
 uint64_t nd_hash_bytes(const void *p, size_t n);
 /* CRC-32C of n more bytes after crc (0 to start); the CPU's instruction where it has one. */
 uint32_t nd_crc32c(uint32_t crc, const void *p, size_t n);
+/* crc[k] := nd_crc32c(crc[k], kth buffer, n) for three buffers of n bytes, at about
+ * three times the speed of three calls where the CPU has the instruction. */
+void nd_crc32c_3(const void *a, const void *b, const void *c, size_t n, uint32_t crc[3]);
 /* The table-driven CRC-32C alone (tests compare the two). */
 uint32_t nd_crc32c_table(uint32_t crc, const void *p, size_t n);
 /* XXH64 (Collet's xxHash, 64-bit) of n bytes with a seed. */

@@ -46,6 +46,13 @@ START_TEST(test_crc32c_vector)
     for (size_t off = 0; off < 8; off++)
         for (size_t n = 0; n + off <= 300; n += 7)
             ck_assert_uint_eq(nd_crc32c(5, buf + off, n), nd_crc32c_table(5, buf + off, n));
+    for (size_t n = 0; n <= 290; n += 13) {
+        uint32_t three[3] = {1, 2, 3};
+        nd_crc32c_3(buf, buf + 3, buf + 10, n, three);
+        ck_assert_uint_eq(three[0], nd_crc32c_table(1, buf, n));
+        ck_assert_uint_eq(three[1], nd_crc32c_table(2, buf + 3, n));
+        ck_assert_uint_eq(three[2], nd_crc32c_table(3, buf + 10, n));
+    }
 }
 END_TEST
 
