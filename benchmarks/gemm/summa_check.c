@@ -111,6 +111,6 @@ int main(int argc, char **argv)
     if (nd_spmd_rank() == 0)
         printf("%s: grid %dx%d, NB %s, %d shapes\n", total ? "FAIL" : "ok", pr, pc, argv[3],
                ns);
-    nd_spmd_finalize();
+    nd_spmd_finalize(0);
     return total ? 1 : 0;
 }

@@ -245,7 +245,8 @@ nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
     if (ds >= 0) H5Dclose(ds);
     if (dt >= 0) H5Dclose(dt);
     if (rt >= 0) H5Tclose(rt);
-    if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "catalog: cannot close %s", tmp);
+    if (nd_h5_close_tmp(f, tmp, st == ND_OK, MPI_COMM_NULL) < 0 && st == ND_OK)
+        st = nd_err_set(ND_EIO, "catalog: cannot close %s", tmp);
     if (st == ND_OK) st = write_header(tmp, &h);
     nd_status cst = nd_out_close(&o, st == ND_OK);
     return st == ND_OK ? cst : st;

@@ -322,7 +322,8 @@ nd_status nd_cat_members_write_rest(const char *tmp, const nd_cat_index *one, co
         if (st == ND_OK) st = write_attrs(f, &it->members[i]);
     }
     if (st == ND_OK) st = write_scales(f, it, dims, ndims);
-    if (f >= 0 && H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
+    if (f >= 0 && nd_h5_close_tmp(f, tmp, st == ND_OK, MPI_COMM_NULL) < 0 && st == ND_OK)
+        st = nd_err_set(ND_EIO, "store: cannot finish writing %s (is the disk or quota full?)", tmp);
     ND_FREE_N(dims, cap);
     return st;
 }

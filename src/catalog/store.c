@@ -10,6 +10,7 @@
 #include "catalog/cat_internal.h"
 
 #include "common/alloc.h"
+#include "common/outfile.h"
 #include "runtime/arr.h"
 
 #include <hdf5_hl.h>
@@ -217,6 +218,16 @@ static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_in
     nd_status st = ND_OK;
     if (fapl < 0 || H5Pset_fapl_mpio(fapl, cat->comm, MPI_INFO_NULL) < 0)
         st = nd_err_set(ND_EIO, "store: cannot set up parallel HDF5");
+    /* a full disk is one clear error here, not a failure inside MPI-IO */
+    uint64_t need = 64u << 10, avail;
+    if (it->kind == ND_CAT_MATRIX) need += (uint64_t)nd_arr_size(it->m) * sizeof(double);
+    for (size_t k = 0; k < it->nmembers; k++)
+        if (it->members[k].item.kind == ND_CAT_MATRIX)
+            need += (uint64_t)nd_arr_size(it->members[k].item.m) * sizeof(double);
+    if (st == ND_OK && cat->rank == 0 && !nd_fs_room(tmp, need, &avail))
+        st = nd_err_set(ND_EIO, "store: no room for %s: it needs about %.1f MiB, %.1f MiB are free",
+                        tmp, need / 1048576.0, avail / 1048576.0);
+    st = agree(cat, st);
     hid_t fcpl = nd_cat_result_fcpl();
     hid_t f = st == ND_OK && fcpl >= 0 ? H5Fcreate(tmp, H5F_ACC_EXCL, fcpl, fapl) : -1;
     if (fapl >= 0) H5Pclose(fapl);
@@ -230,7 +241,8 @@ static nd_status write_matrix_file(nd_cat *cat, const char *tmp, const nd_cat_in
         if (st == ND_OK) st = agree(cat, nd_dm_h5write_loc((int64_t)f, "data", it->m));
         if (st == ND_OK) st = agree(cat, write_scales(cat, f, it->m));
     }
-    if (f >= 0 && H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
+    if (f >= 0 && nd_h5_close_tmp(f, tmp, st == ND_OK, cat->comm) < 0 && st == ND_OK)
+        st = nd_err_set(ND_EIO, "store: cannot finish writing %s (is the disk or quota full?)", tmp);
     return agree(cat, st);
 }
 
@@ -277,7 +289,8 @@ static nd_status write_scalar_file(const char *tmp, const nd_cat_index *one, con
     if (f < 0) return nd_err_set(ND_EIO, "store: cannot create %s", tmp);
     nd_status st = nd_cat_result_write_meta(f, one);
     if (st == ND_OK) st = write_scalar(f, it);
-    if (H5Fclose(f) < 0 && st == ND_OK) st = nd_err_set(ND_EIO, "store: cannot close %s", tmp);
+    if (nd_h5_close_tmp(f, tmp, st == ND_OK, MPI_COMM_NULL) < 0 && st == ND_OK)
+        st = nd_err_set(ND_EIO, "store: cannot finish writing %s (is the disk or quota full?)", tmp);
     return st;
 }
 

@@ -14,6 +14,7 @@
 #include "ac_config.h"
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/outfile.h"
 #include "common/strbuf.h"
 #include "runtime/arr.h"
 #include "runtime/dm_h5.h"
@@ -315,6 +316,13 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
      * someone planted) is removed by rank 0 first, never written through. */
     if (nd_spmd_rank() == 0 && unlink(path) != 0 && errno != ENOENT)
         st = nd_err_set(ND_EIO, "cannot remove the stale '%s': %s", path, strerror(errno));
+    /* the data plus HDF5's own (attributes, links, the B-trees): a full disk is found
+     * here rather than in the middle of MPI-IO */
+    uint64_t need = meta->nbc_len + meta->blob_len + (64u << 10), avail;
+    for (size_t k = 0; k < nmats; k++) need += (uint64_t)nd_arr_size(mats[k]) * sizeof(double);
+    if (st == ND_OK && nd_spmd_rank() == 0 && !nd_fs_room(path, need, &avail))
+        st = nd_err_set(ND_EIO, "no room for checkpoint '%s': it needs about %.1f MiB, %.1f MiB "
+                        "are free", path, need / 1048576.0, avail / 1048576.0);
     st = nd_spmd_agree(st);
     if (st == ND_OK) {
         f = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
@@ -345,7 +353,9 @@ nd_status nd_ckpt_file_write(const char *path, const nd_ckpt_meta *meta, nd_dm *
     /* H5Fflush with global scope ends in MPI_File_sync: the data is on disk before the
      * caller renames the file. */
     if (st == ND_OK && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) st = h5fail("flushing", path);
-    if (H5Fclose(f) < 0 && st == ND_OK) st = h5fail("closing", path);
+    st = nd_spmd_agree(st);
+    if (nd_h5_close_tmp(f, path, st == ND_OK, nd_spmd_comm()) < 0 && st == ND_OK)
+        st = h5fail("closing", path);
     writes_done++;
     return nd_spmd_agree(st);
 }

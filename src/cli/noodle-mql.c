@@ -14,6 +14,9 @@
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/strbuf.h"
+#ifndef ND_MQL_LIGHT
+#include "runtime/h5.h"
+#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -390,6 +393,11 @@ int main(int argc, char **argv)
     }
     if (st != ND_OK) rc = fail(st);
     nd_cat_close(cat);
+    /* HDF5's exit handler crashes on a file it could not close (a full disk) */
+    if (nd_h5_files_stuck()) {
+        fflush(stdout);
+        _exit(rc ? rc : ND_EXIT_PROGRAM);
+    }
     return rc;
 #endif
 }

@@ -184,6 +184,6 @@ int main(int argc, char **argv)
         return ND_EXIT_PROGRAM;
     }
     int rc = run(argc, argv);
-    nd_spmd_finalize();
+    nd_spmd_finalize(rc);
     return rc;
 }

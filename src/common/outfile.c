@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define TMP_SUFFIX ".tmp.XXXXXX"
@@ -102,4 +103,18 @@ bool nd_is_regular(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+bool nd_fs_room(const char *path, uint64_t need, uint64_t *avail)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct statvfs sv;
+    *avail = UINT64_MAX;
+    if (statvfs(dir, &sv) != 0 || sv.f_frsize == 0) return true;
+    *avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+    return *avail >= need;
 }

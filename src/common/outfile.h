@@ -28,6 +28,13 @@ bool nd_out_same_file(const nd_outfile *o);
 /* Writes n bytes to o->fd (retrying short writes); ND_EIO naming o->path. */
 nd_status nd_out_write(nd_outfile *o, const void *p, size_t n);
 
+/* Rank-local: whether the filesystem that holds path (a file to be created: its
+ * directory is asked) has `need` bytes free for an unprivileged writer; *avail := the
+ * bytes free.  True when the filesystem cannot say.  A check before a large write
+ * turns a full disk into one clear error instead of a failure in the middle of MPI-IO
+ * (whose library prints its own messages). */
+bool nd_fs_room(const char *path, uint64_t need, uint64_t *avail);
+
 /* open(2) that never blocks on a FIFO and opens only a regular file (through links):
  * -1 with errno EINVAL for anything else.  The descriptor is blocking again. */
 int nd_open_regular(const char *path, int flags, unsigned mode);

@@ -4,6 +4,7 @@
 #include "common/alloc.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* Fixed-length strings longer than this are corrupt data, not text we wrote. */
 #define MAX_FIXED_STR ((size_t)1 << 24)
@@ -140,4 +141,26 @@ herr_t nd_h5_attr_get_str(hid_t loc, const char *name, char **out)
     herr_t rc = nd_h5_attr_read_str(a, out);
     H5Aclose(a);
     return rc;
+}
+
+herr_t nd_h5_close_tmp(hid_t f, const char *path, bool ok, MPI_Comm comm)
+{
+    int rank = 0, bad = !ok;
+    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
+    /* A full disk shows in this flush.  HDF5 1.10 cannot recover from a failed flush
+     * (the close fails too, and closing again crashes): emptying the file at least gives
+     * the space back, and nd_spmd_finalize sees the file still open. */
+    if (!bad) bad = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
+    if (comm != MPI_COMM_NULL) MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, comm);
+    if (bad && rank == 0 && truncate(path, 0) != 0) {
+        /* nothing to give back (a missing file): the close goes on */
+    }
+    if (bad && comm != MPI_COMM_NULL) MPI_Barrier(comm); /* emptied before any flush */
+    herr_t rc = H5Fclose(f);
+    return bad && ok ? -1 : rc;
+}
+
+bool nd_h5_files_stuck(void)
+{
+    return H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE) > 0;
 }

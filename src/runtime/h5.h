@@ -11,6 +11,8 @@
 #define ND_RUNTIME_H5_H
 
 #include <hdf5.h>
+#include <mpi.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A variable-length UTF-8 string type (h5py shows str); the caller closes it. */
@@ -35,5 +37,16 @@ herr_t nd_h5_attr_get(hid_t loc, const char *name, hid_t mtype, void *v);
 herr_t nd_h5_attr_read_str(hid_t a, char **out);
 /* The same for the attribute called name on loc. */
 herr_t nd_h5_attr_get_str(hid_t loc, const char *name, char **out);
+
+/* Closes f, a temporary file that its writer renames into place (ok) or removes (!ok).
+ * It is flushed first, so that a full disk fails here, uniformly over comm; then (or
+ * when !ok) rank 0 of comm empties path to give the space back.  Collective over comm,
+ * the ranks that opened f (MPI_COMM_NULL: alone); < 0 when the file could not be
+ * written and closed whole.  A file HDF5 could not close stays open in it (HDF5 1.10
+ * cannot recover from a failed flush): see nd_h5_files_stuck. */
+herr_t nd_h5_close_tmp(hid_t f, const char *path, bool ok, MPI_Comm comm);
+/* Rank-local: whether HDF5 still holds an open file at the end of a run (only after a
+ * close failed).  HDF5's exit handler, which MPI_Finalize runs, crashes on such a file. */
+bool nd_h5_files_stuck(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include "common/alloc.h"
 #include "config/keys.h"
 #include "runtime/blacs.h"
+#include "runtime/h5.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -90,7 +91,7 @@ nd_status nd_spmd_configure(const nd_spmd_opts *opts)
     return ND_OK;
 }
 
-void nd_spmd_finalize(void)
+void nd_spmd_finalize(int exit_code)
 {
     if (S.solo) nd_spmd_solo_end();
     if (S.blacs_up) {
@@ -102,6 +103,13 @@ void nd_spmd_finalize(void)
     int fin = 0, init = 0;
     MPI_Initialized(&init);
     MPI_Finalized(&fin);
+    if (init && !fin && nd_h5_files_stuck()) {
+        /* the error is said; MPI_Finalize would run HDF5's exit handler, which crashes
+         * on a file it could not close (a full disk): end the job without it */
+        fflush(stdout);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, exit_code ? exit_code : 1);
+    }
     if (init && !fin) MPI_Finalize();
     S.inited = false;
 }

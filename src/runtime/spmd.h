@@ -25,8 +25,9 @@ typedef struct nd_spmd_opts {
 nd_status nd_spmd_init(int *argc, char ***argv);
 /* Collective.  Applies options (block size, grid, checks); call before any matrix. */
 nd_status nd_spmd_configure(const nd_spmd_opts *opts);
-/* Collective.  Tears down BLACS and calls MPI_Finalize. */
-void nd_spmd_finalize(void);
+/* Collective.  Tears down BLACS and calls MPI_Finalize (MPI_Abort with exit_code where
+ * HDF5 holds a file it could not close: nd_h5_files_stuck). */
+void nd_spmd_finalize(int exit_code);
 
 int nd_spmd_rank(void);             /* Rank-local */
 int nd_spmd_size(void);             /* Rank-local */

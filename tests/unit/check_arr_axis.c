@@ -395,6 +395,6 @@ int main(int argc, char **argv)
     int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
     int any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    nd_spmd_finalize();
+    nd_spmd_finalize(0);
     return any ? 1 : 0;
 }

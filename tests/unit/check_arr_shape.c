@@ -462,6 +462,6 @@ int main(int argc, char **argv)
     }
     int any = 0;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    nd_spmd_finalize();
+    nd_spmd_finalize(0);
     return any ? 1 : 0;
 }

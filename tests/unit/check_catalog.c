@@ -1039,6 +1039,6 @@ int main(int argc, char **argv)
                  (long)getpid());
         if (system(cmd) != 0) failed++;
     }
-    nd_spmd_finalize();
+    nd_spmd_finalize(0);
     return failed ? 1 : 0;
 }

@@ -739,6 +739,6 @@ int main(int argc, char **argv)
     if (nd_spmd_rank() == 0) {
         if (nd_check_rmtree(tmpdir) != 0) failed++;
     }
-    nd_spmd_finalize();
+    nd_spmd_finalize(0);
     return failed ? 1 : 0;
 }

@@ -1255,6 +1255,6 @@ int main(int argc, char **argv)
     MPI_Init(&argc, &argv);
     if (nd_spmd_init(&argc, &argv) != ND_OK) return 1;
     int failed = nd_check_run(vm_suite(), ND_CHECK_NOFORK);
-    nd_spmd_finalize();
+    nd_spmd_finalize(0);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
