@@ -15,8 +15,10 @@
 #include "runtime/dm_impl.h"
 #include "runtime/dm_h5.h"
 #include "runtime/arr.h"
+#include "runtime/h5.h"
 
 #include "common/alloc.h"
+#include "common/outfile.h"
 #include "runtime/spmd.h"
 
 #include <hdf5.h>
@@ -799,13 +801,24 @@ nd_status nd_h5_open_file(const char *path, bool create, int64_t *fid_out)
 
 nd_status nd_h5_close_file(int64_t fid, const char *path, nd_status st)
 {
-    if (H5Fclose((hid_t)fid) < 0 && st == ND_OK)
-        st = nd_err_set(ND_EIO, "cannot close HDF5 file '%s'", path);
+    if (nd_h5_close_tmp((hid_t)fid, NULL, true, nd_spmd_comm()) < 0 && st == ND_OK)
+        st = nd_err_set(ND_EIO, "cannot finish writing HDF5 file '%s' (is the disk or quota full?)", path);
+    return nd_spmd_agree(st);
+}
+
+nd_status nd_h5_check_room(const char *path, uint64_t bytes, const char *what)
+{
+    uint64_t need = bytes + (64u << 10), avail;
+    nd_status st = ND_OK;
+    if (nd_spmd_rank() == 0 && !nd_fs_room(path, need, &avail))
+        st = nd_err_set(ND_EIO, "%s: no room for '%s': it needs about %.1f MiB, %.1f MiB are free",
+                        what, path, need / 1048576.0, avail / 1048576.0);
     return nd_spmd_agree(st);
 }
 
 nd_status nd_dm_h5write(const char *path, const char *dataset, const nd_dm *A)
 {
+    ND_TRY(nd_h5_check_room(path, (uint64_t)nd_arr_size(A) * sizeof(double), "h5write"));
     int64_t fid;
     ND_TRY(nd_h5_open_file(path, true, &fid));
     nd_status st = nd_dm_h5write_loc(fid, dataset, A);

@@ -30,5 +30,8 @@ nd_status nd_h5_open_file(const char *path, bool create, int64_t *fid);
 /* Collective: closes fid; returns st, or ND_EIO if st was ND_OK and the close failed,
  * agreed over the ranks. */
 nd_status nd_h5_close_file(int64_t fid, const char *path, nd_status st);
+/* Collective: ND_EIO (uniform, naming path and `what`) when the filesystem of path has
+ * not `bytes` and some slack free, so a full disk fails before MPI-IO writes. */
+nd_status nd_h5_check_room(const char *path, uint64_t bytes, const char *what);
 
 #endif

@@ -145,19 +145,20 @@ herr_t nd_h5_attr_get_str(hid_t loc, const char *name, char **out)
 
 herr_t nd_h5_close_tmp(hid_t f, const char *path, bool ok, MPI_Comm comm)
 {
-    int rank = 0, bad = !ok;
+    int rank = 0, bad = 0;
     if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &rank);
-    /* A full disk shows in this flush.  HDF5 1.10 cannot recover from a failed flush
-     * (the close fails too, and closing again crashes): emptying the file at least gives
-     * the space back, and nd_spmd_finalize sees the file still open. */
-    if (!bad) bad = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
+    /* A full disk shows in this flush (also after a failed write).  HDF5 1.10 cannot
+     * recover from a failed flush: its close then fails or hangs in a collective, and
+     * closing again crashes.  So such a file is left open (nd_h5_files_stuck ends the
+     * job without HDF5's exit handler); emptying it gives the space back. */
+    bad = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0;
     if (comm != MPI_COMM_NULL) MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, comm);
-    if (bad && rank == 0 && truncate(path, 0) != 0) {
-        /* nothing to give back (a missing file): the close goes on */
+    if ((bad || !ok) && rank == 0 && path && truncate(path, 0) != 0) {
+        /* nothing to give back (a missing file) */
     }
-    if (bad && comm != MPI_COMM_NULL) MPI_Barrier(comm); /* emptied before any flush */
+    if (bad) return -1;
     herr_t rc = H5Fclose(f);
-    return bad && ok ? -1 : rc;
+    return ok ? rc : 0;
 }
 
 bool nd_h5_files_stuck(void)

@@ -38,12 +38,12 @@ herr_t nd_h5_attr_read_str(hid_t a, char **out);
 /* The same for the attribute called name on loc. */
 herr_t nd_h5_attr_get_str(hid_t loc, const char *name, char **out);
 
-/* Closes f, a temporary file that its writer renames into place (ok) or removes (!ok).
- * It is flushed first, so that a full disk fails here, uniformly over comm; then (or
- * when !ok) rank 0 of comm empties path to give the space back.  Collective over comm,
- * the ranks that opened f (MPI_COMM_NULL: alone); < 0 when the file could not be
- * written and closed whole.  A file HDF5 could not close stays open in it (HDF5 1.10
- * cannot recover from a failed flush): see nd_h5_files_stuck. */
+/* Closes f, a temporary file that its writer renames into place (ok) or removes (!ok;
+ * path NULL: a file of the user's, never emptied).  It is flushed first, uniformly over
+ * comm: a flush that fails (a full disk) leaves f open, as HDF5 1.10 cannot close such a
+ * file safely (see nd_h5_files_stuck), and rank 0 empties path to give the space back.
+ * Collective over comm, the ranks that opened f (MPI_COMM_NULL: alone); < 0 when the
+ * file could not be written and closed whole. */
 herr_t nd_h5_close_tmp(hid_t f, const char *path, bool ok, MPI_Comm comm);
 /* Rank-local: whether HDF5 still holds an open file at the end of a run (only after a
  * close failed).  HDF5's exit handler, which MPI_Finalize runs, crashes on such a file. */

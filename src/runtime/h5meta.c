@@ -8,6 +8,7 @@
 #include "runtime/h5meta.h"
 
 #include "common/alloc.h"
+#include "runtime/arr.h"
 #include "runtime/dm_h5.h"
 #include "runtime/h5.h"
 #include "runtime/spmd.h"
@@ -77,6 +78,8 @@ nd_status nd_h5_write(const char *path, const char *dataset, const nd_dm *A,
         ND_CHECK(attrs[k].kind != ND_H5A_STR || !memchr(attrs[k].s, 0, attrs[k].len), ND_EPROG,
                  "attribute '%s': a string with a NUL byte cannot be stored", attrs[k].name);
     }
+    /* a full disk is one clear error here, not a failure inside MPI-IO */
+    ND_TRY(nd_h5_check_room(path, A ? (uint64_t)nd_arr_size(A) * sizeof(double) : 8, "h5write"));
     int64_t fid;
     ND_TRY(nd_h5_open_file(path, true, &fid));
     nd_status st = A ? nd_dm_h5write_loc(fid, dataset, A)

@@ -63,6 +63,17 @@ NOODLE
         { cat err; fail "a store on a full disk: exit $rc"; }
     grep -qi "segmentation\|signal" err && { cat err; fail "a store on a full disk crashed"; }
     [ -s out ] && fail "output printed although the store failed"
+    # h5write to a full disk: refused before MPI-IO writes (it hung in HDF5's close)
+    cat > hw.noodle <<'NOODLE'
+h5write(param("out", "o.h5"), "B", rand(500, 500, 6))
+print("written")
+NOODLE
+    mount -t tmpfs -o size=200k tmpfs "$mnt/tiny" || fail "cannot mount a second tmpfs"
+    run_np 2 --param out="$mnt/tiny/o.h5" hw.noodle > out 2> err
+    rc=$?
+    umount "$mnt/tiny"
+    [ "$rc" = 1 ] && grep -q "h5write: no room for .*o.h5': it needs about 2.0 MiB" err ||
+        { cat err; fail "h5write on a full disk: exit $rc"; }
 fi
 # A mistyped injection is an error, not "no injection".
 NOODLE_CKPT_FAIL_WRITE=2x run_np 1 --checkpoint-dir "$W/typo" "$P" > out 2> err
