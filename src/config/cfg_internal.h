@@ -39,6 +39,9 @@ typedef struct nd_cfg_ydoc {
 /* Reads and parses path (exactly one document).  Syntax errors are ND_EUSAGE with
  * path:line:col.  On ND_OK free with nd_cfg_ydoc_free. */
 nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd);
+/* The same for len bytes in memory (data may be NULL when len is 0); path names them in
+ * messages and is borrowed for yd's lifetime. */
+nd_status nd_cfg_ydoc_load_mem(const char *path, const char *data, size_t len, nd_cfg_ydoc *yd);
 void nd_cfg_ydoc_free(nd_cfg_ydoc *yd);
 /* Records "path:L:C: error: <fmt>" (mark is libyaml's 0-based position). */
 nd_status nd_cfg_yerr(const nd_cfg_ydoc *yd, yaml_mark_t mark, const char *fmt, ...)

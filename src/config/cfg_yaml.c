@@ -122,14 +122,18 @@ static nd_status check_depth(nd_cfg_ydoc *yd, const char *data, size_t len)
 
 /* A document's size with every alias expanded, as its readers will see it: the values
  * (nodes) and the bytes of their text.  Aliases share nodes, so 1,000 references to a
- * 100 KB list would be read (and written into a batch script) as 100 MB. */
+ * 100 KB list would be read (and written into a batch script) as 100 MB.  An alias
+ * inside its own anchor (`a: &x [*x]`) makes a cycle: the expanded nesting is bounded
+ * by MAX_DEPTH as the written one is (deep = the node too deep), else the walk would
+ * overflow the stack. */
 #define EXPANDED_NODES_MAX 100000
 #define EXPANDED_BYTES_MAX (4u << 20)
 typedef struct expansion {
     size_t nodes, bytes;
+    yaml_node_t *deep;
 } expansion;
 
-static bool expand_ok(yaml_document_t *doc, yaml_node_t *n, expansion *e)
+static bool expand_ok(yaml_document_t *doc, yaml_node_t *n, expansion *e, int depth)
 {
     if (!n) return true;
     if (++e->nodes > EXPANDED_NODES_MAX) return false;
@@ -137,15 +141,19 @@ static bool expand_ok(yaml_document_t *doc, yaml_node_t *n, expansion *e)
         e->bytes += n->data.scalar.length;
         return e->bytes <= EXPANDED_BYTES_MAX;
     }
+    if (++depth > MAX_DEPTH) {
+        e->deep = n;
+        return false;
+    }
     if (n->type == YAML_SEQUENCE_NODE) {
         for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
-            if (!expand_ok(doc, yaml_document_get_node(doc, *it), e)) return false;
+            if (!expand_ok(doc, yaml_document_get_node(doc, *it), e, depth)) return false;
         return true;
     }
     if (n->type == YAML_MAPPING_NODE) {
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++)
-            if (!expand_ok(doc, yaml_document_get_node(doc, p->key), e) ||
-                !expand_ok(doc, yaml_document_get_node(doc, p->value), e))
+            if (!expand_ok(doc, yaml_document_get_node(doc, p->key), e, depth) ||
+                !expand_ok(doc, yaml_document_get_node(doc, p->value), e, depth))
                 return false;
     }
     return true;
@@ -171,18 +179,23 @@ nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
     yd->path = path;
     nd_strbuf file;
     ND_TRY(read_file(path, &file));
-    const char *data = file.data ? file.data : "";
-    size_t len = file.len;
+    nd_status st = nd_cfg_ydoc_load_mem(path, file.data, file.len, yd);
+    nd_sb_free(&file);
+    return st;
+}
+
+nd_status nd_cfg_ydoc_load_mem(const char *path, const char *data, size_t len, nd_cfg_ydoc *yd)
+{
+    memset(yd, 0, sizeof *yd);
+    yd->path = path;
+    ND_CHECK(len <= MAX_FILE, ND_EUSAGE, "%s: error: file too large for a config (over %u bytes)",
+             path, MAX_FILE);
+    if (!data) data = "";
     nd_status dst = check_depth(yd, data, len);
-    if (dst != ND_OK) {
-        nd_sb_free(&file);
-        return dst;
-    }
+    if (dst != ND_OK) return dst;
     yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser)) {
-        nd_sb_free(&file);
+    if (!yaml_parser_initialize(&parser))
         return nd_err_set(ND_ENOMEM, "cannot start the YAML parser");
-    }
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     nd_status st = ND_OK;
     bool loaded = false;
@@ -221,11 +234,15 @@ nd_status nd_cfg_ydoc_load(const char *path, nd_cfg_ydoc *yd)
     yaml_parser_delete(&parser);
     yaml_node_t *tn = st == ND_OK && yd->root ? tagged_node(&yd->doc, data, len) : NULL;
     if (tn) st = nd_cfg_yerr(yd, tn->start_mark, "YAML tags (such as !!str) are not supported");
-    nd_sb_free(&file);
-    expansion ex = {0, 0};
-    if (st == ND_OK && yd->root && !expand_ok(&yd->doc, yd->root, &ex))
-        st = nd_err_set(ND_EUSAGE, "%s: the YAML holds more than %d values (an alias counted at each use) "
-                        "or %u MiB of text: refused", path, EXPANDED_NODES_MAX, EXPANDED_BYTES_MAX >> 20);
+    expansion ex = {0, 0, NULL};
+    if (st == ND_OK && yd->root && !expand_ok(&yd->doc, yd->root, &ex, 0))
+        st = ex.deep ? nd_cfg_yerr(yd, ex.deep->start_mark,
+                                   "nested too deeply (more than %d levels) once aliases are "
+                                   "expanded (an alias inside its own anchor?)", MAX_DEPTH)
+                     : nd_err_set(ND_EUSAGE,
+                                  "%s: the YAML holds more than %d values (an alias counted at "
+                                  "each use) or %u MiB of text: refused",
+                                  path, EXPANDED_NODES_MAX, EXPANDED_BYTES_MAX >> 20);
     if (st != ND_OK) {
         if (loaded) yaml_document_delete(&yd->doc);
         yd->root = NULL;
@@ -364,14 +381,15 @@ nd_status nd_cfg_apply_yaml(nd_cfg *cfg, const nd_cfg_ydoc *yd, yaml_node_t *map
     return apply_map(cfg, yd, map, "", disp_prefix);
 }
 
-nd_status nd_cfg_load_file(nd_cfg *cfg, const char *path)
+/* nd_cfg_load_file (data == NULL: read path) or nd_cfg_load_text. */
+static nd_status load_cfg(nd_cfg *cfg, const char *path, const char *data, size_t len)
 {
     char *name = nd_strdup(path);
     if (!name) return ND_ENOMEM;
     nd_strfree(cfg->file);
     cfg->file = name;
     nd_cfg_ydoc yd;
-    ND_TRY(nd_cfg_ydoc_load(path, &yd));
+    ND_TRY(data ? nd_cfg_ydoc_load_mem(path, data, len, &yd) : nd_cfg_ydoc_load(path, &yd));
     nd_status st = ND_OK;
     if (yd.root && yd.root->type != YAML_MAPPING_NODE && !nd_cfg_node_is_null(yd.root))
         st = nd_cfg_yerr(&yd, yd.root->start_mark,
@@ -381,6 +399,13 @@ nd_status nd_cfg_load_file(nd_cfg *cfg, const char *path)
         st = nd_cfg_apply_yaml(cfg, &yd, yd.root, "");
     nd_cfg_ydoc_free(&yd);
     return st;
+}
+
+nd_status nd_cfg_load_file(nd_cfg *cfg, const char *path) { return load_cfg(cfg, path, NULL, 0); }
+
+nd_status nd_cfg_load_text(nd_cfg *cfg, const char *name, const char *data, size_t len)
+{
+    return load_cfg(cfg, name, data ? data : "", len);
 }
 
 static bool file_exists(const char *path)

@@ -86,6 +86,9 @@ nd_status nd_cfg_load(nd_cfg *cfg, const char *config_flag);
 /* The two halves of nd_cfg_load. */
 nd_status nd_cfg_load_file(nd_cfg *cfg, const char *path);
 nd_status nd_cfg_load_env(nd_cfg *cfg);
+/* nd_cfg_load_file on len bytes already in memory (need not end in NUL); name stands for
+ * the file in messages, origins and cfg->file (tests/fuzz/fuzz_config.c). */
+nd_status nd_cfg_load_text(nd_cfg *cfg, const char *name, const char *data, size_t len);
 
 /* Sets key (a dotted path like "checkpoint.interval") from text, as a command-line flag
  * would: the origin becomes `flag` (e.g. "--checkpoint-interval"; NULL = "--set KEY").

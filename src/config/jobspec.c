@@ -251,12 +251,13 @@ static nd_status default_name(nd_cfg_jobspec *job)
     b = b ? b + 1 : job->program;
     const char *dot = strrchr(b, '.');
     size_t n = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    /* cut before copying: nd_strfree frees strlen + 1 bytes, so no NUL may move in */
+    if (n > JOB_NAME_MAX) n = JOB_NAME_MAX;
     if (!(job->name = nd_strndup(b, n ? n : 3))) return ND_ENOMEM;
     if (!n) memcpy(job->name, "job", 3);
     for (char *p = job->name; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("_.-", *p)) *p = '_';
     if (job->name[0] == '.' || job->name[0] == '-') job->name[0] = '_';
-    if (strlen(job->name) > JOB_NAME_MAX) job->name[JOB_NAME_MAX] = '\0';
     return ND_OK;
 }
 
@@ -340,19 +341,32 @@ static nd_status load(jctx *c)
     return ND_OK;
 }
 
-nd_status nd_cfg_jobspec_load(const char *path, nd_cfg_jobspec *job)
+/* nd_cfg_jobspec_load (data == NULL: read path) or nd_cfg_jobspec_load_text. */
+static nd_status load_spec(const char *path, const char *data, size_t len, nd_cfg_jobspec *job)
 {
     memset(job, 0, sizeof *job);
     job->ranks = 1;
     if (!(job->path = nd_strdup(path))) return ND_ENOMEM;
     jctx c = {.job = job};
-    nd_status st = nd_cfg_ydoc_load(path, &c.yd);
+    nd_status st = data ? nd_cfg_ydoc_load_mem(path, data, len, &c.yd)
+                        : nd_cfg_ydoc_load(path, &c.yd);
     if (st == ND_OK) {
         st = load(&c);
         nd_cfg_ydoc_free(&c.yd);
     }
     if (st != ND_OK) nd_cfg_jobspec_free(job);
     return st;
+}
+
+nd_status nd_cfg_jobspec_load(const char *path, nd_cfg_jobspec *job)
+{
+    return load_spec(path, NULL, 0, job);
+}
+
+nd_status nd_cfg_jobspec_load_text(const char *path, const char *data, size_t len,
+                                   nd_cfg_jobspec *job)
+{
+    return load_spec(path, data ? data : "", len, job);
 }
 
 void nd_cfg_jobspec_free(nd_cfg_jobspec *job)

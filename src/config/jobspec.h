@@ -38,6 +38,10 @@ typedef struct nd_cfg_jobspec {
  * (nd_cfg_jobspec_free).  Errors are ND_EUSAGE with file:line:col and the key path; on
  * error *job is empty. */
 nd_status nd_cfg_jobspec_load(const char *path, nd_cfg_jobspec *job);
+/* The same for len bytes already in memory (need not end in NUL), named path
+ * (tests/fuzz/fuzz_jobspec.c). */
+nd_status nd_cfg_jobspec_load_text(const char *path, const char *data, size_t len,
+                                   nd_cfg_jobspec *job);
 void nd_cfg_jobspec_free(nd_cfg_jobspec *job);
 /* The number of sweep combinations (1 without a sweep); the product is checked. */
 uint64_t nd_cfg_jobspec_count(const nd_cfg_jobspec *job);

@@ -493,6 +493,13 @@ START_TEST(test_file_errors)
         memset(deep + 100006, ' ', 100000 - 63);
         expect_file_error(deep, "noodle.yaml:1:7: error: grid: expected auto or ROWSxCOLS (e.g. 2x3), got a list");
     }
+    /* An alias inside its own anchor is a cycle: it overflowed the stack of the alias
+     * expansion check (fuzz_config; tests/fuzz/corpus_config/alias_cycle.yaml). */
+    expect_file_error("x: &a [*a]\n", "noodle.yaml:1:4: error: nested too deeply (more than 64 levels) "
+                      "once aliases are expanded (an alias inside its own anchor?)");
+    expect_file_error("checkpoint: &c\n  mpiio_hints: {a: *c}\n",
+                      "noodle.yaml:2:16: error: nested too deeply (more than 64 levels) "
+                      "once aliases are expanded (an alias inside its own anchor?)");
     expect_file_error("checkpoint:\n  mpiio_hints: [a, b]\n",
                       "noodle.yaml:2:16: error: checkpoint.mpiio_hints: expected a mapping of MPI-IO hints, got a list");
     expect_file_error("checkpoint:\n  mpiio_hints:\n    cb_nodes: [1]\n",
@@ -859,6 +866,19 @@ START_TEST(test_job_defaults)
     nd_cfg_jobspec_time_str(&job, t, sizeof t);
     ck_assert_str_eq(t, "");
     nd_cfg_jobspec_free(&job);
+
+    /* A default name is cut to 128 characters before it is copied: cutting the copy made
+     * nd_strfree free fewer bytes than were allocated (fuzz_jobspec; seed
+     * tests/fuzz/corpus_jobspec/long_default_name.yaml). */
+    char spec[400] = "program: ";
+    memset(spec + 9, 'p', 300);
+    strcpy(spec + 309, ".noodle\n");
+    write_file("job.yaml", spec);
+    size_t live = nd_alloc_live();
+    ck_assert_int_eq(nd_cfg_jobspec_load("job.yaml", &job), ND_OK);
+    ck_assert_uint_eq(strlen(job.name), 128);
+    nd_cfg_jobspec_free(&job);
+    ck_assert_uint_eq(nd_alloc_live(), live);
 }
 END_TEST
 
@@ -909,6 +929,9 @@ START_TEST(test_job_errors)
                                  "at each use) or 4 MiB of text: refused");
         nd_sb_free(&y);
     }
+    expect_job_error(WITH("params: &a {p: *a}\n"),
+                     "job.yaml:2:9: error: nested too deeply (more than 64 levels) once aliases "
+                     "are expanded (an alias inside its own anchor?)");
     expect_job_error(WITH("ranks: two\n"), "job.yaml:2:8: error: ranks: expected an integer >= 1, got 'two'");
     expect_job_error(WITH("ranks: \"4\"\n"),
                      "job.yaml:2:8: error: ranks: expected an integer >= 1, got the string '4'");
