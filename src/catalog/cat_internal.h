@@ -132,6 +132,8 @@ nd_status nd_cat_sum_adopt(const char *path);
 
 /* result.c */
 const char *nd_cat_kind_name(int kind);
+/* Writes the scalar dataset `name` holding an int, float, string or JSON item. */
+herr_t nd_cat_write_value(hid_t f, const char *name, const nd_cat_item *it);
 /* Writes the root attributes of a result file from row 0 of `one`. */
 nd_status nd_cat_result_write_meta(hid_t file, const nd_cat_index *one);
 /* Reads a result file's attributes (and small values) into a new row of ix; verify:

@@ -208,21 +208,12 @@ static nd_status io_fail(herr_t rc, const char *what, const char *name)
 /* A scalar member: int64, double or a variable-length UTF-8 string (JSON: noodle_kind). */
 static nd_status write_scalar(hid_t f, const nd_cat_member *m)
 {
-    const nd_cat_item *it = &m->item;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t ft, mt;
-    const void *buf;
-    const char *s = it->s ? it->s : "";
-    bool vstr = it->kind == ND_CAT_STRING || it->kind == ND_CAT_JSON;
-    if (it->kind == ND_CAT_INT) ft = H5T_STD_I64LE, mt = H5T_NATIVE_INT64, buf = &it->i;
-    else if (it->kind == ND_CAT_FLOAT) ft = H5T_IEEE_F64LE, mt = H5T_NATIVE_DOUBLE, buf = &it->f;
-    else ft = mt = nd_h5_vstr_type(), buf = &s;
-    hid_t d = sp >= 0 && ft >= 0 ? H5Dcreate2(f, m->name, ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t rc = d >= 0 ? H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
-    if (rc >= 0 && it->kind == ND_CAT_JSON) rc = nd_h5_attr_vstr(d, "noodle_kind", "json");
-    if (d >= 0) H5Dclose(d);
-    if (vstr && ft >= 0) H5Tclose(ft);
-    if (sp >= 0) H5Sclose(sp);
+    herr_t rc = nd_cat_write_value(f, m->name, &m->item);
+    if (rc >= 0 && m->item.kind == ND_CAT_JSON) {
+        hid_t d = H5Dopen2(f, m->name, H5P_DEFAULT);
+        rc = d >= 0 ? nd_h5_attr_vstr(d, "noodle_kind", "json") : -1;
+        if (d >= 0) H5Dclose(d);
+    }
     return io_fail(rc, "the value", m->name);
 }
 

@@ -350,6 +350,24 @@ static nd_status write_entry(void *ctx, const char *key, size_t klen, char type,
     return st;
 }
 
+herr_t nd_cat_write_value(hid_t f, const char *name, const nd_cat_item *it)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t ft, mt;
+    const void *buf;
+    const char *s = it->s ? it->s : "";
+    bool vstr = it->kind != ND_CAT_INT && it->kind != ND_CAT_FLOAT;
+    if (it->kind == ND_CAT_INT) ft = H5T_STD_I64LE, mt = H5T_NATIVE_INT64, buf = &it->i;
+    else if (it->kind == ND_CAT_FLOAT) ft = H5T_IEEE_F64LE, mt = H5T_NATIVE_DOUBLE, buf = &it->f;
+    else ft = mt = nd_h5_vstr_type(), buf = &s;
+    hid_t d = sp >= 0 && ft >= 0 ? H5Dcreate2(f, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    herr_t rc = d >= 0 ? H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
+    if (d >= 0) H5Dclose(d);
+    if (vstr && ft >= 0) H5Tclose(ft);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}
+
 nd_status nd_cat_result_write_meta(hid_t f, const nd_cat_index *one)
 {
     const nd_cat_row *r = &one->rows[0];

@@ -153,20 +153,7 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
 
 static nd_status write_scalar(hid_t f, const nd_cat_item *it)
 {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t ft, mt;
-    const void *buf;
-    const char *s = it->s ? it->s : "";
-    bool close_t = false;
-    if (it->kind == ND_CAT_INT) ft = H5T_STD_I64LE, mt = H5T_NATIVE_INT64, buf = &it->i;
-    else if (it->kind == ND_CAT_FLOAT) ft = H5T_IEEE_F64LE, mt = H5T_NATIVE_DOUBLE, buf = &it->f;
-    else ft = mt = nd_h5_vstr_type(), buf = &s, close_t = true;
-    hid_t d = sp >= 0 && ft >= 0 ? H5Dcreate2(f, "data", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    herr_t rc = d >= 0 ? H5Dwrite(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
-    if (d >= 0) H5Dclose(d);
-    if (close_t && ft >= 0) H5Tclose(ft);
-    if (sp >= 0) H5Sclose(sp);
-    return rc < 0 ? nd_err_set(ND_EIO, "store: cannot write the data") : ND_OK;
+    return nd_cat_write_value(f, "data", it) < 0 ? nd_err_set(ND_EIO, "store: cannot write the data") : ND_OK;
 }
 
 /* Collective over cat->comm: the dimension scales of /data (a matrix: "row" and "col";
