@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config autoconf-archive \
 openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools libscalapack-openmpi-dev \
-libopenblas-dev liblapacke-dev libyaml-dev check \
+libopenblas-dev liblapacke-dev libyaml-dev libsodium-dev check \
 python3 python3-numpy python3-h5py python3-pandas python3-xarray python3-h5netcdf python3-matplotlib \
 lua5.4 sqlite3 clang procps"
 # Slurm for the integration tests (a one-node cluster started by tests/slurm/).

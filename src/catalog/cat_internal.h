@@ -40,21 +40,23 @@ typedef struct nd_cat_row {
     uint64_t params; /* entries "key\x1fvalue\x1e" */
     uint64_t shape;  /* an array's shape, "4x5x6" ("" for other kinds) */
     uint64_t program, program_path; /* the program's source name; the file run (absolute) */
+    uint64_t signer; /* the bytecode's signer id (docs/security.md), "" unsigned */
     /* Checksum (nd_cat_row_sum), last: CRC-32C of the bytes above (low half) and of the
      * heap bytes from the row's first string to the end of its last (high half). */
     uint64_t sum;
 } nd_cat_row;
 
 /* No padding: the checksum covers the struct's bytes. */
-_Static_assert(sizeof(nd_cat_row) == 200, "nd_cat_row is 25 packed 8-byte fields");
+_Static_assert(sizeof(nd_cat_row) == 208, "nd_cat_row is 26 packed 8-byte fields");
 
 /* The string offsets of a row, for code that checks or moves all of them. */
-#define ND_CAT_ROW_NSTR 12
+#define ND_CAT_ROW_NSTR 13
 static inline void nd_cat_row_strs(nd_cat_row *r, uint64_t *out[ND_CAT_ROW_NSTR])
 {
     uint64_t *p[ND_CAT_ROW_NSTR] = {&r->name, &r->job,    &r->hash,   &r->created,
                                     &r->user, &r->host,   &r->svalue, &r->tags,
-                                    &r->params, &r->shape, &r->program, &r->program_path};
+                                    &r->params, &r->shape, &r->program, &r->program_path,
+                                    &r->signer};
     for (int k = 0; k < ND_CAT_ROW_NSTR; k++) out[k] = p[k];
 }
 
@@ -99,7 +101,7 @@ nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix);
  * pending marker then makes the next reader rebuild). */
 nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
                               const char *tmp_path, const char *final_path,
-                              const nd_cat_index *one);
+                              const nd_cat_index *one, const nd_cat_prov *prov);
 /* Rank-local (rank 0): rebuilds under the exclusive lock (nd_cat_reindex's work). */
 nd_status nd_cat_index_rebuild_locked(nd_cat *cat, nd_cat_index *ix);
 
@@ -125,10 +127,37 @@ nd_status nd_cat_sum_seal(MPI_Comm comm, const char *path);
  * HDF5 opens it.  A damaged file, or one from before checksums (no userblock), is
  * ND_EINVALID naming it. */
 nd_status nd_cat_sum_verify(MPI_Comm comm, const char *path);
+/* Rank-local: the digest path's checksum header records (not recomputed); false when
+ * it has no valid header (a file from before checksums, or a damaged one). */
+bool nd_cat_sum_digest(const char *path, uint64_t *digest);
 /* Rank-local: whether path is an HDF5 file from before checksums (no userblock). */
 bool nd_cat_sum_legacy(const char *path);
 /* Rank-local: gives such a file a userblock and a checksum (replaced by rename). */
 nd_status nd_cat_sum_adopt(const char *path);
+
+/* audit.c: CAT/audit.log (docs/catalog.md "The audit log").  Both are Rank-local (rank
+ * 0) and called under the exclusive index lock by nd_cat_index_commit. */
+/* Appends (and fsyncs) the entry of the store of name@version whose complete, sealed
+ * temporary file is tmp_path, before the rename that commits it.  Starts the log
+ * (recording the results already present) when it is empty, records an abort first
+ * when the previous store never committed.  On failure the log is left as it was and
+ * the store must not commit. */
+nd_status nd_cat_audit_store(nd_cat *cat, const char *name, int64_t version,
+                             const char *tmp_path, const nd_cat_prov *prov);
+/* Records that the store just logged did not commit (its rename failed).  Best effort:
+ * a failure is a warning (the next store records it then); keeps the error record. */
+void nd_cat_audit_abort(nd_cat *cat, const char *name, int64_t version, const nd_cat_prov *prov);
+
+/* Group-shared catalogs (docs/catalog.md): a directory that is setgid and group-writable
+ * shares what is created in it with its group, whatever the umask.  Rank-local, best
+ * effort (a file someone else owns keeps its mode). */
+/* Whether the directory that holds path is group-shared. */
+bool nd_cat_shared_dir_of(const char *path);
+/* In a shared directory: gives fd, a file just created or opened at path, group read,
+ * and group write when group_write (files that change: index, lock, log, markers). */
+void nd_cat_share_fd(int fd, const char *path, bool group_write);
+/* The same by path (files that HDF5 or MPI-IO created). */
+void nd_cat_share_path(const char *path, bool group_write);
 
 /* result.c */
 const char *nd_cat_kind_name(int kind);

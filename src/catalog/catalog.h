@@ -11,6 +11,7 @@
 
 #include "common/kv.h"
 #include "common/nd.h"
+#include "common/strbuf.h"
 #include "runtime/dm.h"
 
 #include <mpi.h>
@@ -88,6 +89,7 @@ typedef struct nd_cat_prov {
     char created[32];       /* UTC, ISO 8601: 2026-11-28T12:34:56Z; empty = now */
     int64_t ranks;          /* 0 = the size of the catalog's communicator */
     const nd_kv *params; /* borrowed; NULL = none */
+    const char *signer;  /* who signed the bytecode run (borrowed); NULL or "" = unsigned */
 } nd_cat_prov;
 
 /* Rank-local: job id, user, host; created is left empty (filled at store time). */
@@ -149,6 +151,13 @@ nd_status nd_cat_reindex(nd_cat *cat, size_t *count);
  * userblock) its checksum, then rebuilds the index; *count := files sealed.  For
  * catalogs of older versions, whose files are otherwise refused as unverifiable. */
 nd_status nd_cat_seal_legacy(nd_cat *cat, size_t *count);
+
+/* Collective (the work is done by rank 0).  Checks CAT/audit.log: its hash chain, and
+ * that every result file has its entry (docs/catalog.md "The audit log").  On rank 0,
+ * *report (initialized by the caller) receives the lines for the user: notes, the
+ * problems found and a summary.  ND_EINVALID (message: the first problem) when the
+ * chain is broken or a result and the log disagree. */
+nd_status nd_cat_verify_audit(nd_cat *cat, nd_strbuf *report);
 
 /* Collective (the work is done by rank 0).  Exports NAME or NAME@VERSION to out_path:
  * ".csv" writes the values (a matrix as rows of numbers), ".h5" copies the result file. */

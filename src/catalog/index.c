@@ -6,7 +6,9 @@
  * anything else rewrites the file under a temporary name and renames it.  Writers hold an exclusive flock on <catalog>/index.lock from before
  * the rename of a result until its row is appended, and leave a marker in pending/
  * meanwhile: a reader that holds the lock and still sees a marker knows a writer died
- * and rebuilds.  Specified by docs/catalog.md "Index".
+ * and rebuilds.  Under the same lock, before the rename, the writer appends the store's
+ * entry to audit.log (audit.c), so entries are in commit order.  Specified by
+ * docs/catalog.md "Index".
  */
 #include "catalog/cat_internal.h"
 
@@ -29,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INDEX_FORMAT "noodle-index 5"
+#define INDEX_FORMAT "noodle-index 6"
 
 nd_status nd_cat_index_init(nd_cat_index *ix)
 {
@@ -92,7 +94,8 @@ static hid_t row_type(void)
     rc |= F64(min), rc |= F64(max), rc |= F64(mean), rc |= F64(norm), rc |= F64(value);
     rc |= U64(name), rc |= U64(job), rc |= U64(hash), rc |= U64(created), rc |= U64(user);
     rc |= U64(host), rc |= U64(svalue), rc |= U64(tags), rc |= U64(params);
-    rc |= U64(shape), rc |= U64(program), rc |= U64(program_path), rc |= U64(sum);
+    rc |= U64(shape), rc |= U64(program), rc |= U64(program_path), rc |= U64(signer);
+    rc |= U64(sum);
 #undef I64
 #undef I32
 #undef F64
@@ -203,6 +206,7 @@ nd_status nd_cat_index_write(const char *path, const nd_cat_index *ix)
      * followed), then checked to be the file HDF5 truncated */
     nd_outfile o;
     ND_TRY(nd_out_open(path, &o));
+    if (o.tmp) nd_cat_share_fd(o.fd, path, true); /* every member appends to it */
     const char *tmp = o.tmp ? o.tmp : path;
     nd_ix_header h = {.version = ND_IX_VERSION, .row_size = sizeof(nd_cat_row),
                       .nrows = ix->nrows, .row_cap = grow(ix->nrows, 256),
@@ -415,7 +419,8 @@ static int lock_open(const nd_cat *cat)
     char *p = cat_file(cat, "index.lock");
     if (!p) return -1;
     int fd = nd_open_regular(p, O_RDWR | O_CREAT, 0666);
-    if (fd < 0) fd = nd_open_regular(p, O_RDONLY, 0);
+    if (fd >= 0) nd_cat_share_fd(fd, p, true);
+    if (fd < 0) fd = nd_open_regular(p, O_RDONLY, 0); /* a reader: flock needs no write */
     nd_strfree(p);
     return fd;
 }
@@ -648,7 +653,7 @@ nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix)
 
 nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
                               const char *tmp_path, const char *final_path,
-                              const nd_cat_index *one)
+                              const nd_cat_index *one, const nd_cat_prov *prov)
 {
     char marker_rel[200], *marker = NULL, *p = NULL;
     snprintf(marker_rel, sizeof marker_rel, "%s.v%" PRId64, name, version);
@@ -670,10 +675,21 @@ nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
     lock(fd, LOCK_EX);
     nd_status st = ND_OK;
     int mfd = open(marker, O_CREAT | O_WRONLY, 0666);
-    if (mfd < 0) st = nd_err_set(ND_EIO, "catalog: cannot create %s: %s", marker, strerror(errno));
-    else close(mfd);
+    if (mfd < 0) {
+        st = nd_err_set(ND_EIO, "catalog: cannot create %s: %s", marker, strerror(errno));
+    } else {
+        nd_cat_share_fd(mfd, marker, true);
+        close(mfd);
+    }
+    /* The audit entry before the rename, so that no committed result lacks one; a
+     * rename that fails then is recorded as an abort (docs/catalog.md "The audit log"). */
+    if (st == ND_OK) {
+        st = nd_cat_audit_store(cat, name, version, tmp_path, prov);
+        if (st != ND_OK) unlink(marker);
+    }
     if (st == ND_OK && rename(tmp_path, final_path) != 0) {
         st = nd_err_set(ND_EIO, "catalog: cannot publish %s: %s", final_path, strerror(errno));
+        nd_cat_audit_abort(cat, name, version, prov);
         unlink(marker);
     }
     if (st == ND_OK) {

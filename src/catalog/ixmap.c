@@ -47,7 +47,8 @@ static bool rows_ok(const nd_cat_row *rows, size_t n, const char *heap, uint64_t
     for (size_t i = 0; i < n; i++) {
         const nd_cat_row *r = &rows[i];
         uint64_t m = r->name | r->job | r->hash | r->created | r->user | r->host | r->svalue |
-                     r->tags | r->params | r->shape | r->program | r->program_path; /* >= each */
+                     r->tags | r->params | r->shape | r->program | r->program_path |
+                     r->signer; /* >= each */
         if (m >= hlen) {
             nd_cat_row c = *r;
             uint64_t *offs[ND_CAT_ROW_NSTR];
@@ -69,7 +70,8 @@ static uint32_t tail_crc(const nd_cat_row *r, const char *heap)
 {
     const uint64_t o[ND_CAT_ROW_NSTR] = {r->name, r->job,    r->hash,   r->created,
                                          r->user, r->host,   r->svalue, r->tags,
-                                         r->params, r->shape, r->program, r->program_path};
+                                         r->params, r->shape, r->program, r->program_path,
+                                         r->signer};
     uint64_t lo = UINT64_MAX, hi = 0;
     for (int k = 0; k < ND_CAT_ROW_NSTR; k++) {
         if (o[k] == 0) continue; /* the shared empty string */

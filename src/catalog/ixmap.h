@@ -1,5 +1,5 @@
 /* ixmap.h: index.h5's userblock header and the HDF5-free reader of index.h5 (ixmap.c).
- * index.h5 (format "noodle-index 5") starts with a 512-byte HDF5 userblock holding this
+ * index.h5 (format "noodle-index 6") starts with a 512-byte HDF5 userblock holding this
  * header, which locates the contiguous /table and /strings datasets in the file, so a
  * query can map the index and scan it in place without loading HDF5 or MPI.  The header
  * is rewritten after every change and is only trusted when its checksum matches; the
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define ND_IX_MAGIC "noodleIX"
-#define ND_IX_VERSION 5u
+#define ND_IX_VERSION 6u
 #define ND_IX_USERBLOCK 512u
 
 /* The decoded header.  On disk: magic (8 bytes), then version and row_size as LE u32,

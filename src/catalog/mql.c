@@ -26,7 +26,7 @@ static size_t one_or(size_t n) { return n ? n : 1; }
 typedef enum col_id {
     C_NAME, C_VERSION, C_KIND, C_VALUE, C_ROWS, C_COLS, C_MIN, C_MAX, C_MEAN, C_NORM,
     C_JOB, C_RESTARTS, C_CREATED, C_USER, C_HOST, C_RANKS, C_HASH, C_SHAPE, C_PROGRAM,
-    C_PROGRAM_PATH, C_NFIXED,
+    C_PROGRAM_PATH, C_SIGNER, C_NFIXED,
     C_TAG = 100, C_PARAM
 } col_id;
 
@@ -38,7 +38,7 @@ static const struct {
     {"name", 's'}, {"version", 'i'}, {"kind", 's'}, {"value", '?'}, {"rows", 'i'},
     {"cols", 'i'}, {"min", 'f'}, {"max", 'f'}, {"mean", 'f'}, {"norm", 'f'}, {"job", 's'},
     {"restarts", 'i'}, {"created", 's'}, {"user", 's'}, {"host", 's'}, {"ranks", 'i'},
-    {"hash", 's'}, {"shape", 's'}, {"program", 's'}, {"program_path", 's'},
+    {"hash", 's'}, {"shape", 's'}, {"program", 's'}, {"program_path", 's'}, {"signer", 's'},
 };
 
 /* Aggregate functions; a colref with agg != A_NONE is a call whose argument is the
@@ -1084,6 +1084,7 @@ static val get(const nd_cat_index *ix, const nd_cat_row *r, const colref *c)
     case C_SHAPE: if (r->shape) v = str_val(ix, r->shape); return v;
     case C_PROGRAM: if (r->program) v = str_val(ix, r->program); return v;
     case C_PROGRAM_PATH: if (r->program_path) v = str_val(ix, r->program_path); return v;
+    case C_SIGNER: if (r->signer) v = str_val(ix, r->signer); return v;
     case C_TAG: return entry_val(nd_cat_index_s(ix, r->tags), c->key, true);
     case C_PARAM: return entry_val(nd_cat_index_s(ix, r->params), c->key, false);
     default: return v;

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -78,10 +79,82 @@ nd_status nd_cat_bcast(nd_cat *cat, void *buf, int count, MPI_Datatype type)
     return rc == MPI_SUCCESS ? ND_OK : nd_spmd_mpi_fail("MPI_Bcast", rc);
 }
 
+/* ---- group-shared catalogs ------------------------------------------------------ */
+
+bool nd_cat_shared_dir_of(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat sb;
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) && (sb.st_mode & S_ISGID) &&
+           (sb.st_mode & S_IWGRP);
+}
+
+/* The mode bits a shared file needs beyond the umask's (git's sharedRepository=group). */
+static mode_t shared_bits(bool group_write)
+{
+    return group_write ? 0660 : 0640;
+}
+
+void nd_cat_share_fd(int fd, const char *path, bool group_write)
+{
+    struct stat sb;
+    mode_t want = shared_bits(group_write);
+    if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & want) == want) return;
+    if (sb.st_uid == geteuid() && nd_cat_shared_dir_of(path))
+        (void)fchmod(fd, (sb.st_mode & 07777) | want);
+}
+
+void nd_cat_share_path(const char *path, bool group_write)
+{
+    int fd = nd_open_regular(path, O_RDONLY, 0);
+    if (fd < 0) return;
+    nd_cat_share_fd(fd, path, group_write);
+    close(fd);
+}
+
+/* A directory of a shared catalog: group rwx and setgid (Linux sets the latter itself
+ * in a setgid parent), so that every member can create files in it. */
 static nd_status mkdir_p(const char *path)
 {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return ND_OK;
-    return nd_err_set(ND_EIO, "catalog: cannot create directory %s: %s", path, strerror(errno));
+    if (mkdir(path, 0777) == 0) {
+        struct stat sb;
+        if (nd_cat_shared_dir_of(path) && stat(path, &sb) == 0)
+            (void)chmod(path, (sb.st_mode & 07777) | S_ISGID | 0770);
+        return ND_OK;
+    }
+    int err = errno;
+    if (err == EEXIST) return ND_OK;
+    nd_status st = nd_err_set(ND_EIO, "catalog: cannot create directory %s: %s", path, strerror(err));
+    errno = err; /* for the caller's message */
+    return st;
+}
+
+/* A store into a catalog this user cannot write: one clear message, and whom to ask. */
+static nd_status no_write(const nd_cat *cat, int err)
+{
+    struct stat sb;
+    char hint[200] = "";
+    if (stat(cat->path, &sb) == 0 && (sb.st_mode & S_ISGID) && (sb.st_mode & S_IWGRP)) {
+        struct group *g = getgrgid(sb.st_gid);
+        char gname[64];
+        if (g) snprintf(gname, sizeof gname, "%s", g->gr_name);
+        else snprintf(gname, sizeof gname, "%ld", (long)sb.st_gid);
+        gid_t groups[256];
+        int n = getgroups(256, groups);
+        bool member = getegid() == sb.st_gid;
+        for (int i = 0; i < n && !member; i++) member = groups[i] == sb.st_gid;
+        if (member)
+            snprintf(hint, sizeof hint, " (it is shared by group %s, but not all of it is group-writable: "
+                     "docs/catalog.md, \"Group-shared catalogs\")", gname);
+        else
+            snprintf(hint, sizeof hint, " (it is shared by group %s, which you are not in)", gname);
+    }
+    return nd_err_set(ND_EIO, "store: no permission to write to the catalog %s: %s%s", cat->path,
+                      strerror(err), hint);
 }
 
 nd_status nd_cat_open(const char *path, MPI_Comm comm, bool create, nd_cat **out)
@@ -202,6 +275,7 @@ nd_status nd_cat_claim_version(nd_cat *cat, const char *name, int64_t *version)
     char *dir = nd_cat_name_dir(cat, name);
     if (!dir) return ND_ENOMEM;
     nd_status st = mkdir_p(dir);
+    if (st != ND_OK && (errno == EACCES || errno == EPERM || errno == EROFS)) st = no_write(cat, errno);
     int64_t v = 0;
     if (st == ND_OK) st = scan_max(dir, ".claim", &v);
     for (int tries = 0; st == ND_OK; tries++) {
@@ -213,13 +287,16 @@ nd_status nd_cat_claim_version(nd_cat *cat, const char *name, int64_t *version)
         }
         int fd = open(p, O_CREAT | O_EXCL | O_WRONLY, 0666);
         int err = errno;
+        if (fd >= 0) nd_cat_share_fd(fd, p, false);
         nd_strfree(p);
         if (fd >= 0) {
             close(fd);
             *version = v;
             break;
         }
-        if (err != EEXIST || tries > 100000)
+        if (err == EACCES || err == EPERM || err == EROFS)
+            st = no_write(cat, err);
+        else if (err != EEXIST || tries > 100000)
             st = nd_err_set(ND_EIO, "catalog: cannot claim a version of %s: %s", name,
                             strerror(err));
     }
@@ -381,6 +458,7 @@ nd_status nd_cat_result_write_meta(hid_t f, const nd_cat_index *one)
     ND_TRY(attr_str(f, "program_hash", S(r->hash)));
     ND_TRY(attr_str(f, "program", S(r->program)));
     ND_TRY(attr_str(f, "program_path", S(r->program_path)));
+    ND_TRY(attr_str(f, "signer", S(r->signer)));
     ND_TRY(attr_str(f, "user", S(r->user)));
     ND_TRY(attr_str(f, "host", S(r->host)));
     ND_TRY(attr_str(f, "created", S(r->created)));
@@ -500,6 +578,7 @@ static nd_status meta_attr(meta_ctx *m, const char *key, const attr_val *v)
     if (strcmp(key, "program_hash") == 0) return set_str(m, &r->hash, v, key);
     if (strcmp(key, "program") == 0) return set_str(m, &r->program, v, key);
     if (strcmp(key, "program_path") == 0) return set_str(m, &r->program_path, v, key);
+    if (strcmp(key, "signer") == 0) return set_str(m, &r->signer, v, key);
     if (strcmp(key, "user") == 0) return set_str(m, &r->user, v, key);
     if (strcmp(key, "host") == 0) return set_str(m, &r->host, v, key);
     if (strcmp(key, "created") == 0) return set_str(m, &r->created, v, key);

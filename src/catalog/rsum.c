@@ -177,6 +177,21 @@ static nd_status file_size(const char *path, uint64_t *size, unsigned char *ub)
     return st;
 }
 
+bool nd_cat_sum_digest(const char *path, uint64_t *d)
+{
+    unsigned char ub[ND_CAT_USERBLOCK];
+    uint64_t size = 0;
+    if (file_size(path, &size, ub) != ND_OK) {
+        nd_err_clear();
+        return false;
+    }
+    if (size < ND_CAT_USERBLOCK || memcmp(ub, RS_MAGIC, 8) != 0 || get(ub + 32, 8) != header_check(ub) ||
+        get(ub + 8, 4) != RS_FORMAT || get(ub + 16, 8) != size)
+        return false;
+    *d = get(ub + 24, 8);
+    return true;
+}
+
 bool nd_cat_sum_legacy(const char *path)
 {
     unsigned char b[8];
@@ -200,6 +215,7 @@ nd_status nd_cat_sum_adopt(const char *path)
         return st;
     }
     if (!o.tmp) st = nd_err_set(ND_EUSAGE, "%s: not a regular file", path);
+    else nd_cat_share_fd(o.fd, path, false);
     unsigned char *buf = st == ND_OK ? nd_malloc((size_t)RS_CHUNK) : NULL;
     if (st == ND_OK && !buf) st = ND_ENOMEM;
     if (st == ND_OK) {

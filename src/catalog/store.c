@@ -75,6 +75,8 @@ static nd_status build_row(nd_cat *cat, const char *name, int64_t version, const
     ND_TRY(nd_cat_index_str(one, prov->program_hash, strlen(prov->program_hash), &r.hash));
     ND_TRY(nd_cat_index_str(one, prov->program, strlen(prov->program), &r.program));
     ND_TRY(nd_cat_index_str(one, prov->program_path, strlen(prov->program_path), &r.program_path));
+    const char *signer = prov->signer ? prov->signer : "";
+    ND_TRY(nd_cat_index_str(one, signer, strlen(signer), &r.signer));
     ND_TRY(nd_cat_index_str(one, created, strlen(created), &r.created));
     ND_TRY(nd_cat_index_str(one, prov->user, strlen(prov->user), &r.user));
     ND_TRY(nd_cat_index_str(one, prov->host, strlen(prov->host), &r.host));
@@ -350,8 +352,9 @@ nd_status nd_cat_store(nd_cat *cat, const char *name, const nd_cat_item *item,
     }
     /* Rank 0 publishes: the rename under the index lock is the commit. */
     if (cat->rank == 0 && tmp && final_path) {
+        if (st == ND_OK) nd_cat_share_path(tmp, false); /* HDF5 or MPI-IO made it */
         if (st == ND_OK) st = nd_cat_fsync_path(tmp);
-        if (st == ND_OK) st = nd_cat_index_commit(cat, name, *version, tmp, final_path, &one);
+        if (st == ND_OK) st = nd_cat_index_commit(cat, name, *version, tmp, final_path, &one, prov);
         if (st != ND_OK) unlink(tmp);
     }
     if (tmp) nd_strfree(tmp);

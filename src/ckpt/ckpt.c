@@ -602,6 +602,7 @@ static nd_status write_checkpoint(nd_ckpt *c, nd_vm *vm, char *final, size_t fin
                          .nbc_len = c->nbc_len,
                          .sha256 = c->sha256,
                          .program = c->program,
+                         .signer = c->o.signer ? c->o.signer : "",
                          .params = &c->params,
                          .blob = blob.data ? blob.data : "",
                          .blob_len = blob.len,

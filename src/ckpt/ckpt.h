@@ -42,6 +42,8 @@ typedef struct nd_ckpt_opts {
     bool force;                 /* accept a different program or parameters */
     bool no_signals;            /* do not install SIGUSR1/SIGTERM handlers */
     uint64_t safepoint_every;   /* 0 = ND_CKPT_SAFEPOINT_EVERY */
+    const char *signer;         /* id of the bytecode's signer (nbc/sign.h), "" or NULL:
+                                   unsigned; borrowed for the run */
 } nd_ckpt_opts;
 
 typedef struct nd_ckpt nd_ckpt;

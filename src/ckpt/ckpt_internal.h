@@ -37,6 +37,7 @@ typedef struct nd_ckpt_meta {
     size_t nbc_len;
     const uint8_t *sha256;    /* 32 bytes: nd_nbc_hash of the program */
     const char *program;      /* program name as given */
+    const char *signer;       /* the bytecode's signer id, "" when unsigned */
     const nd_kv *params; /* effective job parameters, sorted by key */
     const void *blob;         /* VM state (nd_vm_save, via state.c) */
     size_t blob_len;

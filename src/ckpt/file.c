@@ -198,6 +198,7 @@ static nd_status write_meta(hid_t f, const char *path, const nd_ckpt_meta *m)
     rc = write_bytes(g, "bytecode", m->nbc, m->nbc_len);
     rc |= nd_h5_attr_str(g, "sha256", hex);
     rc |= nd_h5_attr_str(g, "name", m->program);
+    rc |= nd_h5_attr_str(g, "signer", m->signer ? m->signer : "");
     H5Gclose(g);
     if (rc < 0) return h5fail("writing /program/bytecode", path);
 

@@ -1,9 +1,10 @@
-/* noodle-mql: queries, exports and reindexes a results catalog.  Runs without mpirun:
+/* noodle-mql: queries, exports, reindexes a results catalog and verifies its audit
+ * log.  Runs without mpirun:
  * the catalog is opened serially (MPI_COMM_NULL), so MPI is never initialized.
  * This file builds two programs.  noodle-mql (ND_MQL_LIGHT) links neither HDF5 nor
  * MPI, whose loading would cost more than a query: it answers queries from the mapped
- * index (src/catalog/ixmap.c) and hands everything else (--reindex, --export, an index
- * to rebuild) to noodle-mql-full by exec with the same arguments.  noodle-mql-full does
+ * index (src/catalog/ixmap.c) and hands everything else (--reindex, --export,
+ * --verify-audit, an index to rebuild) to noodle-mql-full by exec with the same arguments.  noodle-mql-full does
  * all of it through src/catalog.  docs/catalog.md documents the options, the output
  * formats and the exit codes (0, 1 query, 2 usage, 3 corrupt).
  */
@@ -32,6 +33,7 @@ static const char usage[] =
     "       noodle-mql CATALOG --export NAME[@VERSION] OUT.csv|OUT.h5|OUT.json\n"
     "       noodle-mql --reindex CATALOG\n"
     "       noodle-mql --seal-legacy CATALOG\n"
+    "       noodle-mql CATALOG --verify-audit\n"
     "\n"
     "Queries a Noodle results catalog with MQL (see docs/catalog.md):\n"
     "  SELECT [DISTINCT] cols|* FROM results|latest [WHERE cond] [GROUP BY cols]\n"
@@ -44,11 +46,14 @@ static const char usage[] =
     "                   or .json file\n"
     "  --reindex        rebuild CATALOG/index.h5 from the result files\n"
     "  --seal-legacy    give result files of older versions (no checksum) theirs\n"
+    "  --verify-audit   check the hash chain of CATALOG/audit.log and that every result\n"
+    "                   file has its entry\n"
     "  --help           show this help and exit\n"
     "  --version        show the version and exit\n"
     "\n"
     "exit status: 0 ok, 1 query error, 2 usage error or missing catalog,\n"
-    "3 a damaged result file (--export) or an index that cannot be rebuilt\n";
+    "3 a damaged result file (--export), an index that cannot be rebuilt, or an audit\n"
+    "log that fails --verify-audit\n";
 
 static const nd_cli cli = {.prog = "noodle-mql", .usage = usage};
 
@@ -325,7 +330,7 @@ int main(int argc, char **argv)
 {
     const char *catalog = NULL, *query = NULL, *format = "table", *export_spec = NULL,
                *export_out = NULL;
-    bool reindex = false, seal = false;
+    bool reindex = false, seal = false, verify_audit = false;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         if (nd_cli_help_version(&cli, a)) {
@@ -342,6 +347,8 @@ int main(int argc, char **argv)
             reindex = true;
         } else if (strcmp(a, "--seal-legacy") == 0) {
             seal = true;
+        } else if (strcmp(a, "--verify-audit") == 0) {
+            verify_audit = true;
         } else if (strcmp(a, "--export") == 0) {
             if (k + 2 >= argc)
                 return nd_cli_usage_error(&cli, "%s needs NAME[@VERSION] and an output file",
@@ -359,9 +366,9 @@ int main(int argc, char **argv)
         }
     }
     if (!catalog) return nd_cli_usage_error(&cli, "missing CATALOG");
-    if (reindex + seal + (export_spec != NULL) + (query != NULL) != 1)
-        return nd_cli_usage_error(&cli, "give exactly one of a query, --export, --reindex or "
-                                  "--seal-legacy");
+    if (reindex + seal + verify_audit + (export_spec != NULL) + (query != NULL) != 1)
+        return nd_cli_usage_error(&cli, "give exactly one of a query, --export, --reindex, "
+                                  "--seal-legacy or --verify-audit");
 #ifdef ND_MQL_LIGHT
     ND_UNUSED(export_out);
     if (query) return light_query(argv, catalog, query, format);
@@ -380,6 +387,15 @@ int main(int argc, char **argv)
         size_t n = 0;
         st = nd_cat_seal_legacy(cat, &n);
         if (st == ND_OK) fprintf(stderr, "noodle-mql: sealed %zu result files in %s\n", n, catalog);
+    } else if (verify_audit) {
+        nd_strbuf rep;
+        nd_sb_init(&rep);
+        st = nd_cat_verify_audit(cat, &rep);
+        if (rep.len) fputs(rep.data, stdout);
+        nd_sb_free(&rep);
+        fflush(stdout);
+        /* the report names every problem already */
+        if (st == ND_EINVALID) rc = nd_status_exit_code(st), st = ND_OK;
     } else if (export_spec) {
         size_t n = strlen(export_out);
         if (n >= 5 && strcmp(export_out + n - 5, ".json") == 0)

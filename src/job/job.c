@@ -6,10 +6,12 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/roots.h"
 #include "common/strbuf.h"
 #include "compiler/compiler.h"
 #include "config/config.h"
 #include "nbc/nbc.h"
+#include "nbc/sign.h"
 #include "runtime/spmd.h"
 #include "runtime/stats.h"
 #include "vm/vm.h"
@@ -24,13 +26,26 @@
 
 /* Rank-local (rank 0): reads prog (a .nbc file, or source that it compiles) into its
  * serialized bytecode.  Compile diagnostics are printed here. */
-static nd_status load_program(const char *path, nd_strbuf *bytes)
+/* Rank 0: the program's bytes, a .nbc file as it is (its signature included) or a
+ * source compiled, checked against security.trust / require_signed (nbc/sign.h);
+ * signer := the signer's id ("" unsigned). */
+static nd_status load_program(const char *path, const nd_cfg *cfg, nd_strbuf *bytes,
+                              char signer[ND_SIGN_ID_LEN + 1])
 {
+    signer[0] = '\0';
     nd_compile_opts copts = {.opt_level = 1, .diag = stderr};
     nd_program *prog = NULL;
-    ND_TRY(nd_compile_or_load(path, &copts, &prog, NULL));
-    nd_status st = nd_nbc_write(prog, bytes);
+    bool compiled = false;
+    ND_TRY(nd_compile_or_load(path, &copts, &prog, &compiled));
+    nd_status st = compiled ? nd_nbc_write(prog, bytes) : nd_nbc_read_bytes(path, bytes);
     nd_program_free(prog);
+    if (st == ND_OK && compiled && cfg->require_signed)
+        return nd_err_set(ND_EINVALID, "%s is source, which cannot be signed "
+                          "(security.require_signed): compile and sign it with noodlec --sign KEY.key",
+                          path);
+    if (st == ND_OK)
+        st = nd_sign_check(bytes->data, bytes->len, path, cfg->security_trust, cfg->require_signed,
+                           signer);
     return st;
 }
 
@@ -332,6 +347,31 @@ static nd_status apply_config(const nd_job_opts *o, const nd_cfg *cfg)
     return ND_OK;
 }
 
+/* Collective: the roots of the program's file I/O (io.roots, else security.require_signed's
+ * defaults; docs/security.md).  Whether confinement is on is uniform (one config); rank 0
+ * resolves the roots, which it alone checks against, and the verdict is agreed: a
+ * missing io.roots entry is a configuration error (exit 2) on every rank. */
+static nd_status setup_roots(const nd_job_opts *o, const nd_cfg *cfg, nd_roots *r)
+{
+    const char *list = cfg->io_roots && *cfg->io_roots ? cfg->io_roots : NULL;
+    if (!list && !cfg->require_signed) return ND_OK;
+    r->on = true;
+    nd_status st = ND_OK;
+    if (nd_spmd_rank() == 0) {
+        st = nd_roots_setup(r, list, cfg->require_signed,
+                            o->checkpoint_dir ? o->checkpoint_dir : cfg->checkpoint_dir,
+                            cfg->catalog_path);
+        if (st == ND_EUSAGE && list) {
+            nd_strbuf from;
+            nd_sb_init(&from);
+            if (nd_cfg_origin_str(cfg, ND_CFG_IO_ROOTS, &from) == ND_OK && from.data)
+                st = nd_err_set(st, "%s (from %s)", nd_err_msg(), from.data);
+            nd_sb_free(&from);
+        }
+    }
+    return nd_spmd_agree(st);
+}
+
 /* Collective: the GPU backend, once the grid exists and before any matrix.  gpu: auto
  * without a device for every rank runs on the CPU (one info line, src/la/cuda). */
 static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg, bool *active)
@@ -345,7 +385,8 @@ static nd_status start_gpu(const nd_job_opts *o, const nd_cfg *cfg, bool *active
 
 /* Rank-local: the job's provenance for the catalog (only rank 0's copy is used). */
 static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool restored,
-                            const nd_kv *params, const char *source_name, const char *path)
+                            const nd_kv *params, const char *source_name, const char *path,
+                            const char *signer)
 {
     nd_cat_prov_init(&r->prov);
     uint8_t sha[32];
@@ -360,6 +401,7 @@ static void init_provenance(nd_job_results *r, const void *nbc, size_t len, bool
     const char *rc = getenv("SLURM_RESTART_COUNT");
     r->prov.restarts = rc && *rc ? strtoll(rc, NULL, 10) : (restored ? 1 : 0);
     r->prov.params = params;
+    r->prov.signer = signer;
 }
 
 /* Inside Slurm, a world of one rank in an allocation of several tasks means that the
@@ -401,7 +443,11 @@ int nd_job_run(const nd_job_opts *o)
         return ND_EXIT_OK;
     }
     if (st == ND_OK) st = apply_config(o, &cfg);
+    nd_roots roots;
+    nd_roots_init(&roots);
+    if (st == ND_OK) st = setup_roots(o, &cfg, &roots);
     if (st != ND_OK) {
+        nd_roots_free(&roots);
         nd_cfg_free(&cfg);
         return fail_before_vm(st, true);
     }
@@ -409,8 +455,9 @@ int nd_job_run(const nd_job_opts *o)
     /* Rank 0 reads or compiles the program; every rank verifies the broadcast bytes. */
     nd_strbuf bytes;
     nd_sb_init(&bytes);
+    char signer[ND_SIGN_ID_LEN + 1] = "";
     if (nd_spmd_rank() == 0) {
-        st = load_program(o->program, &bytes);
+        st = load_program(o->program, &cfg, &bytes, signer);
         /* Compile errors were printed with their positions; keep only the status. */
         if (st == ND_EPROG) nd_last_error.msg[0] = '\0';
     }
@@ -418,6 +465,7 @@ int nd_job_run(const nd_job_opts *o)
     if (nd_spmd_bcast(&code, sizeof code, 0) != ND_OK) return ND_EXIT_PROGRAM;
     if (code != ND_OK) {
         nd_sb_free(&bytes);
+        nd_roots_free(&roots);
         nd_cfg_free(&cfg);
         if (nd_spmd_rank() != 0) nd_last_error.msg[0] = '\0';
         return fail_before_vm((nd_status)code, true);
@@ -425,6 +473,7 @@ int nd_job_run(const nd_job_opts *o)
     void *buf = bytes.data;
     size_t len = bytes.len;
     if (nd_spmd_bcast_alloc(&buf, &len, 0) != ND_OK) return fail_before_vm(ND_EMPI, true);
+    if (nd_spmd_bcast(signer, sizeof signer, 0) != ND_OK) return fail_before_vm(ND_EMPI, true);
     nd_program *prog = NULL;
     st = nd_nbc_read(buf, len, &prog);
     if (st == ND_OK) st = nd_nbc_verify(prog);
@@ -436,11 +485,16 @@ int nd_job_run(const nd_job_opts *o)
     copts.interval = cfg.checkpoint_interval;
     copts.keep = cfg.checkpoint_keep;
     copts.hints = &cfg.mpiio_hints;
+    copts.signer = signer;
+    /* --force may resume a checkpoint's own bytecode, which was never checked here */
+    if (st == ND_OK && cfg.require_signed && copts.force)
+        st = nd_err_set(ND_EUSAGE, "--force cannot be used with security.require_signed (it may "
+                        "resume bytecode whose signature was never checked)");
     nd_ckpt *ck = NULL;
     if (st == ND_OK) st = nd_ckpt_new(&copts, o->program, buf, len, o->params, &ck);
     /* nd_ckpt_new reads the environment and allocates on each rank: agree. */
     st = nd_spmd_agree(st);
-    nd_job_results results = {.path = cfg.catalog_path};
+    nd_job_results results = {.path = cfg.catalog_path, .roots = &roots};
     nd_spmd_opts sopts = {.block_size = cfg.block_size,
                           .grid_rows = cfg.grid_rows,
                           .grid_cols = cfg.grid_cols,
@@ -450,7 +504,7 @@ int nd_job_run(const nd_job_opts *o)
     bool on_gpu = false;
     if (st == ND_OK) st = start_gpu(o, &cfg, &on_gpu);
 
-    nd_vm_opts vopts = {.max_call_depth = cfg.call_depth};
+    nd_vm_opts vopts = {.max_call_depth = cfg.call_depth, .roots = &roots};
     nd_vm *vm = NULL;
     const nd_program *run_prog = prog;
     bool restored = false, complete = false;
@@ -461,7 +515,7 @@ int nd_job_run(const nd_job_opts *o)
     if (st == ND_OK && !complete && !o->ckpt.no_signals) st = nd_ckpt_stop_if_signalled();
     if (st == ND_OK && !complete) {
         init_provenance(&results, buf, len, restored, o->params, run_prog->source_name,
-                        o->program);
+                        o->program, signer);
         nd_job_ctx ctx = {.o = o,
                           .ckpt = ck,
                           .results = &results,
@@ -511,6 +565,7 @@ int nd_job_run(const nd_job_opts *o)
         nd_sb_free(&bytes);
     else
         nd_free(buf, len);
+    nd_roots_free(&roots);
     nd_cfg_free(&cfg);
     fflush(stdout);
     fflush(stderr);

@@ -11,6 +11,7 @@
 /* The catalog side of a run: opened on the first store/load/query. */
 typedef struct nd_job_results {
     const char *path; /* catalog.path (borrowed from the config) */
+    const nd_roots *roots; /* io.roots (borrowed): checked before the catalog opens */
     nd_cat *cat;
     nd_cat_prov prov; /* params borrowed from the job */
 } nd_job_results;

@@ -10,6 +10,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/roots.h"
 #include "common/strbuf.h"
 #include "runtime/spmd.h"
 #include "vm/vm.h"
@@ -21,11 +22,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Opens the catalog on first use (creating its directory). */
-static nd_status catalog(nd_job_results *r, nd_cat **out)
+/* Opens the catalog on first use (creating its directory), by builtin `what`.  Under
+ * io.roots its directory must be inside them: rank 0 checks, every rank agrees. */
+static nd_status catalog(nd_job_results *r, const char *what, nd_cat **out)
 {
     if (!r->cat) {
-        nd_status st = nd_cat_open(r->path, nd_spmd_comm(), true, &r->cat);
+        nd_status st = ND_OK;
+        if (r->roots && r->roots->on && nd_spmd_rank() == 0 &&
+            nd_roots_check(r->roots, r->path, NULL) != ND_OK)
+            st = nd_err_set(ND_EPROG, "%s: catalog.path %s", what, nd_err_msg());
+        ND_TRY(nd_spmd_agree(st));
+        st = nd_cat_open(r->path, nd_spmd_comm(), true, &r->cat);
         if (st != ND_OK) return st;
     }
     *out = r->cat;
@@ -418,7 +425,7 @@ nd_status nd_job_store_hook(void *ctx, nd_vm *vm, const char *name, nd_value v,
     size_t nt = 0;
     nd_cat *cat = NULL;
     if (st == ND_OK) st = make_tags(tags, &t, &nt);
-    if (st == ND_OK) st = catalog(r, &cat);
+    if (st == ND_OK) st = catalog(r, "store", &cat);
     int64_t version = 0;
     if (st == ND_OK) st = nd_cat_store(cat, name, &item, t, nt, &r->prov, &version);
     if (t) ND_FREE_N(t, nt);
@@ -467,7 +474,7 @@ nd_status nd_job_load_hook(void *ctx, nd_vm *vm, const char *name, int64_t versi
 {
     nd_job_results *r = ((nd_job_ctx *)ctx)->results;
     nd_cat *cat = NULL;
-    ND_TRY(catalog(r, &cat));
+    ND_TRY(catalog(r, "load", &cat));
     nd_cat_item item = {0};
     ND_TRY(nd_cat_load(cat, name, version, &item, NULL));
     nd_status st = from_item(vm, &item, out);
@@ -479,7 +486,7 @@ nd_status nd_job_query_hook(void *ctx, nd_vm *vm, const char *mql, nd_value *out
 {
     nd_job_results *r = ((nd_job_ctx *)ctx)->results;
     nd_cat *cat = NULL;
-    ND_TRY(catalog(r, &cat));
+    ND_TRY(catalog(r, "query", &cat));
     nd_cat_rows rows = {0};
     ND_TRY(nd_cat_query(cat, mql, &rows));
     if (rows.warnings) fputs(rows.warnings, stderr); /* rank 0 only */

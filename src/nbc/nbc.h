@@ -24,6 +24,8 @@ nd_status nd_nbc_write_file(const nd_program *p, const char *path);
 /* Parses a buffer into a new program; does not verify operands (nd_nbc_verify does). */
 nd_status nd_nbc_read(const void *buf, size_t len, nd_program **out);
 nd_status nd_nbc_read_file(const char *path, nd_program **out);
+/* Appends the bytes of the file at path to sb (ND_EUSAGE naming it when unreadable). */
+nd_status nd_nbc_read_bytes(const char *path, nd_strbuf *sb);
 /* Checks every invariant in noodle/bytecode.h; ND_EINVALID with a message naming the
  * function and instruction on failure. */
 nd_status nd_nbc_verify(const nd_program *p);

@@ -4,6 +4,7 @@
  * a message naming the section, after freeing the half-built program.  Operands are
  * not checked here; nd_nbc_verify does that. */
 #include "nbc/nbc.h"
+#include "nbc/sign.h"
 
 #include "common/alloc.h"
 #include "common/hash.h"
@@ -260,6 +261,11 @@ nd_status nd_nbc_read(const void *buf, size_t len, nd_program **out)
     if (r.overrun) return nd_err_set(ND_EINVALID, "truncated bytecode file (header)");
     const uint8_t *payload = b + NBC_HEADER_SIZE;
     size_t have = len - NBC_HEADER_SIZE;
+    /* A signed file ends in its signature (nbc/sign.h), checked by nd_sign_check. */
+    if ((flags & ND_NBC_FLAG_SIGNED) && have >= ND_NBC_SIG_LEN &&
+        memcmp(b + len - ND_NBC_SIG_LEN, ND_NBC_SIG_MAGIC, 8) == 0)
+        have -= ND_NBC_SIG_LEN;
+    flags &= ~ND_NBC_FLAG_SIGNED;
     if (plen > have) {
         /* Parse what is there to name the section where the file ends. */
         nd_program *p = NULL;
@@ -281,21 +287,27 @@ nd_status nd_nbc_read(const void *buf, size_t len, nd_program **out)
 }
 
 /* Rank-local.  Errors name the file: "x.nbc: checksum mismatch: ...". */
-nd_status nd_nbc_read_file(const char *path, nd_program **out)
+nd_status nd_nbc_read_bytes(const char *path, nd_strbuf *sb)
 {
-    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return nd_err_set(ND_EUSAGE, "cannot open '%s': %s", path, strerror(errno));
-    nd_strbuf sb;
-    nd_sb_init(&sb);
     char chunk[65536];
     size_t n;
     nd_status st = ND_OK;
     while (st == ND_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        st = nd_sb_append(&sb, chunk, n);
+        st = nd_sb_append(sb, chunk, n);
     if (st == ND_OK && ferror(f))
         st = nd_err_set(ND_EUSAGE, "cannot read '%s': %s", path, strerror(errno));
     fclose(f);
+    return st;
+}
+
+nd_status nd_nbc_read_file(const char *path, nd_program **out)
+{
+    *out = NULL;
+    nd_strbuf sb;
+    nd_sb_init(&sb);
+    nd_status st = nd_nbc_read_bytes(path, &sb);
     if (st == ND_OK) {
         st = nd_nbc_read(sb.data ? sb.data : "", sb.len, out);
         if (st == ND_EINVALID) nd_err_set(st, "%s: %s", path, nd_err_msg());

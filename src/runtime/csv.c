@@ -9,6 +9,7 @@
 #include "runtime/spmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,10 +173,15 @@ static nd_status parse_line(const char *path, long lineno, const char *s, size_t
     return ND_OK;
 }
 
-static nd_status parse_file(const char *path, parsed *p)
+static nd_status parse_file(const char *path, bool nofollow, parsed *p)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return nd_err_set(ND_EIO, "readcsv: cannot open '%s': %s", path, strerror(errno));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!f) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return nd_err_set(ND_EIO, "readcsv: cannot open '%s': %s", path, strerror(e));
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -200,12 +206,12 @@ static nd_status parse_file(const char *path, parsed *p)
     return st;
 }
 
-nd_status nd_csv_read(const char *path, nd_dm **out)
+nd_status nd_csv_read(const char *path, bool nofollow, nd_dm **out)
 {
     *out = NULL;
     bool root = nd_spmd_rank() == 0;
     parsed p = {0};
-    nd_status st = root ? parse_file(path, &p) : ND_OK;
+    nd_status st = root ? parse_file(path, nofollow, &p) : ND_OK;
     st = nd_spmd_agree(st);
     int64_t dims[2] = {p.rows, p.cols};
     if (st == ND_OK) st = nd_spmd_bcast(dims, sizeof dims, 0);

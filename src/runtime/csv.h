@@ -19,7 +19,8 @@ nd_status nd_csv_write(const char *path, const nd_dm *A, const char *header);
  * whose fields is a number is a header and skipped too.  ND_EIO (the message names the
  * file, line and column) for a field that is not a number, an empty field, a line with
  * another number of fields than the first, no data, or an unreadable file.  Memory: the
- * whole array on rank 0 while it is read. */
-nd_status nd_csv_read(const char *path, nd_dm **out);
+ * whole array on rank 0 while it is read.  nofollow: a symbolic link as the last component
+ * is refused (ELOOP), not followed (io.roots: path is the canonical name just checked). */
+nd_status nd_csv_read(const char *path, bool nofollow, nd_dm **out);
 
 #endif

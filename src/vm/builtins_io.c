@@ -1,19 +1,43 @@
 /* builtins_io.c: files from programs (docs/language.md "Builtins", SPMD, I/O): HDF5
  * (h5write of an array or a number with attributes, h5read, where a scalar dataset gives
  * a number, h5attrs) and CSV (readcsv, writecsv).  The file side is runtime/h5meta.h, dm.h's
- * parallel I/O and runtime/csv.h; every builtin here is collective.
+ * parallel I/O and runtime/csv.h; every builtin here is collective.  Under io.roots
+ * (common/roots.h) each path is checked first, on rank 0, and the name checked is the
+ * one opened (docs/security.md "Confined file access").
  */
 #include "vm/vm_internal.h"
 
 #include "common/alloc.h"
+#include "common/roots.h"
 #include "common/strbuf.h"
 #include "runtime/arr.h"
 #include "runtime/csv.h"
 #include "runtime/dm.h"
 #include "runtime/h5meta.h"
+#include "runtime/spmd.h"
 #include "runtime/stats.h"
 
 #include <string.h>
+
+/* Collective.  *use := the name to open for builtin `what`: path itself when io.roots is
+ * off (the same on every rank: one config); else rank 0 checks path, every rank gets
+ * the verdict, and on success the canonical name that was checked, broadcast into buf
+ * (ND_ROOTS_PATH_MAX bytes): no link is left in it at the time of the check, so a link
+ * retargeted afterwards changes nothing.  A path outside is ND_EPROG (exit 1). */
+static nd_status confine(const nd_vm *vm, const char *what, const char *path, char *buf,
+                         const char **use)
+{
+    *use = path;
+    const nd_roots *r = vm->opts.roots;
+    if (!r || !r->on) return ND_OK;
+    nd_status st = ND_OK;
+    if (nd_spmd_rank() == 0 && nd_roots_check(r, path, buf) != ND_OK)
+        st = nd_err_set(ND_EPROG, "%s: %s", what, nd_err_msg());
+    ND_TRY(nd_spmd_agree(st));
+    ND_TRY(nd_spmd_bcast(buf, ND_ROOTS_PATH_MAX, 0));
+    *use = buf;
+    return ND_OK;
+}
 
 /* h5write's attributes: a map of names to numbers and strings (nil: none).  The entries
  * borrow the map's strings. */
@@ -70,9 +94,12 @@ nd_status nd_bi_H5WRITE(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
                           nd_val_typename(args[2]));
     nd_h5attr *attrs = NULL;
     size_t n = 0;
+    char buf[ND_ROOTS_PATH_MAX];
+    const char *file;
+    ND_TRY(confine(vm, "h5write", path->data, buf, &file));
     ND_TRY(attrs_arg(nargs > 3 ? args[3] : ND_NIL, &attrs, &n));
     nd_stats_begin(ND_STATS_IO);
-    nd_status st = nd_h5_write(path->data, dset->data, A, A ? NULL : &x, attrs, n);
+    nd_status st = nd_h5_write(file, dset->data, A, A ? NULL : &x, attrs, n);
     nd_stats_end(ND_STATS_IO);
     if (attrs) ND_FREE_N(attrs, n ? n : 1);
     return st;
@@ -86,7 +113,10 @@ nd_status nd_bi_H5READ(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     bool scalar = false;
     ND_TRY(nd_arg_str("h5read", 1, args[0], &path));
     ND_TRY(nd_arg_str("h5read", 2, args[1], &dset));
-    ND_VM_IO(nd_h5_read(path->data, dset->data, &r, &x, &scalar));
+    char buf[ND_ROOTS_PATH_MAX];
+    const char *file;
+    ND_TRY(confine(vm, "h5read", path->data, buf, &file));
+    ND_VM_IO(nd_h5_read(file, dset->data, &r, &x, &scalar));
     if (scalar) {
         *out = ND_FLOAT(x);
         return ND_OK;
@@ -119,9 +149,12 @@ nd_status nd_bi_H5ATTRS(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_str *path = NULL, *name = NULL;
     ND_TRY(nd_arg_str("h5attrs", 1, args[0], &path));
     ND_TRY(nd_arg_str("h5attrs", 2, args[1], &name));
+    char buf[ND_ROOTS_PATH_MAX];
+    const char *file;
+    ND_TRY(confine(vm, "h5attrs", path->data, buf, &file));
     nd_h5attr *a = NULL;
     size_t n = 0;
-    ND_VM_IO(nd_h5_attrs(path->data, name->data, &a, &n));
+    ND_VM_IO(nd_h5_attrs(file, name->data, &a, &n));
     nd_map *m = nd_map_new(n);
     nd_status st = m ? ND_OK : ND_ENOMEM;
     for (size_t k = 0; k < n && st == ND_OK; k++) {
@@ -146,7 +179,11 @@ nd_status nd_bi_READCSV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     nd_str *path = NULL;
     nd_dm *r = NULL;
     ND_TRY(nd_arg_str("readcsv", 1, args[0], &path));
-    ND_VM_IO(nd_csv_read(path->data, &r));
+    char buf[ND_ROOTS_PATH_MAX];
+    const char *file;
+    ND_TRY(confine(vm, "readcsv", path->data, buf, &file));
+    /* the checked name has no link in it: one put there since is not followed */
+    ND_VM_IO(nd_csv_read(file, file == buf, &r));
     return nd_matrix_value(r, out);
 }
 
@@ -184,13 +221,16 @@ nd_status nd_bi_WRITECSV(nd_vm *vm, nd_value *args, int nargs, nd_value *out)
     ND_TRY(nd_arg_matrix("writecsv", 2, args[1], &A));
     int nd = nd_arr_ndim(A);
     int64_t cols = nd == 2 ? nd_arr_shape(A)[1] : 1;
+    char buf[ND_ROOTS_PATH_MAX];
+    const char *file;
+    ND_TRY(confine(vm, "writecsv", path->data, buf, &file));
     nd_strbuf b;
     nd_sb_init(&b);
     bool have = false;
     nd_status st = header_arg(nargs > 2 ? args[2] : ND_NIL, cols, &b, &have);
     if (st == ND_OK) {
         nd_stats_begin(ND_STATS_IO);
-        st = nd_csv_write(path->data, A, have ? (b.data ? b.data : "") : NULL);
+        st = nd_csv_write(file, A, have ? (b.data ? b.data : "") : NULL);
         nd_stats_end(ND_STATS_IO);
     }
     nd_sb_free(&b);

@@ -46,10 +46,14 @@ typedef struct nd_vm_hooks {
  * still reaches its hook in time (docs/checkpoint.md "Safe points"). */
 #define ND_VM_FLOPS_PER_EVENT 1000.0
 
+typedef struct nd_roots nd_roots; /* common/roots.h */
+
 typedef struct nd_vm_opts {
     uint32_t max_call_depth;   /* 0 = the default (limits.call_depth's, config/keys.def) */
     FILE *out;                 /* program output (stdout when NULL; only rank 0 writes) */
     FILE *err;                 /* diagnostics (stderr when NULL) */
+    const nd_roots *roots;     /* io.roots, borrowed (outlives the VM); NULL or off: the
+                                  file builtins may open any path */
 } nd_vm_opts;
 
 /* Creates a VM for a verified program; the VM borrows prog (it must outlive the VM). */

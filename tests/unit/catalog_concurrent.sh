@@ -3,7 +3,8 @@
 # the same time (half of them into one shared name), two are killed with kill -9 at
 # random moments.  Then every result a writer reported as committed must be in the
 # catalog, (name, version) pairs must be unique, the index must agree with the result
-# files, and a reindex, or a rebuild by the next query, must give the same answer.
+# files, and a reindex, or a rebuild by the next query, must give the same answer; the
+# audit log must verify.
 # Bounded by timeouts throughout.
 set -u
 b=${top_builddir:-.}
@@ -70,5 +71,7 @@ timeout 60 "$MQL" "$cat" "SELECT name, version, tags.writer, tags.k FROM results
     | tail -n +2 | sort | cmp -s - "$dir/rows" || fail "the rebuilt index changed the answer"
 [ -e "$cat/index.h5" ] || fail "the query did not rebuild the index"
 find "$cat/results" -name '*.tmp.*' | grep -q . && fail "temporary files left after reindex"
+# The audit log stays one chain, with an entry for every committed result, whatever the kills.
+timeout 60 "$MQL" "$cat" --verify-audit >"$dir/audit" 2>&1 || fail "--verify-audit: $(cat "$dir/audit")"
 echo "catalog_concurrent: ok ($(wc -l <"$dir/rows") results, $nfiles files, $killed writers killed early)"
 exit 0

@@ -1,7 +1,8 @@
 /* check_catalog.c: unit tests of src/catalog: store/load of every item kind, versions,
  * provenance and statistics, every MQL feature and parse-error position, index rebuild
  * (deleted, corrupt, stale), leftover temporary files, export, the mapped index (the
- * same rows as HDF5 reads, fallback on any doubt, growth past its capacity) and the
+ * same rows as HDF5 reads, fallback on any doubt, growth past its capacity), the audit
+ * log (its chain recomputed as documented, tampering, repair, adoption) and the
  * fast number formatting (the same text as nd_fmt_double).  Runs under MPI (any
  * rank count; the Makefile runs it as a singleton) without fork. */
 #include "nd_check.h"
@@ -10,6 +11,7 @@
 #include "catalog/ixmap.h"
 #include "catalog/mql.h"
 #include "common/alloc.h"
+#include "common/hash.h"
 #include "runtime/arr.h"
 #include "runtime/spmd.h"
 
@@ -1019,6 +1021,193 @@ START_TEST(test_index_map)
 }
 END_TEST
 
+/* ---- the audit log -------------------------------------------------------------------- */
+
+static char audit_buf[1 << 16];
+
+/* Rank 0: the whole audit log into audit_buf; its length. */
+static size_t audit_read(void)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/audit.log", catdir);
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(audit_buf, 1, sizeof audit_buf - 1, f);
+    fclose(f);
+    audit_buf[n] = '\0';
+    return n;
+}
+
+static void audit_write(const char *text, size_t n)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/audit.log", catdir);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+}
+
+/* Collective: --verify-audit's work; ok: whether it must pass; expect: a piece of its
+ * report (rank 0) and, when failing, of its message. */
+static void audit_verify(bool ok, const char *expect)
+{
+    nd_strbuf rep;
+    nd_sb_init(&rep);
+    nd_status st = nd_cat_verify_audit(cat, &rep);
+    ck_assert_msg(ok ? st == ND_OK : st == ND_EINVALID, "verify: %d %s", (int)st, rep.data ? rep.data : "");
+    if (nd_spmd_rank() == 0 && expect) {
+        ck_assert_msg(rep.data && strstr(rep.data, expect), "'%s' not in '%s'", expect, rep.data ? rep.data : "");
+        if (!ok) ck_assert_msg(strstr(nd_err_msg(), expect), "%s", nd_err_msg());
+    }
+    nd_sb_free(&rep);
+}
+
+/* The chain as docs/catalog.md specifies it, recomputed here: each line is CONTENT, a
+ * space, and the hex SHA-256 of the previous line's hash (64 zeros first) and CONTENT. */
+static size_t audit_chain_ok(const char *log)
+{
+    char prev[65];
+    memset(prev, '0', 64);
+    prev[64] = '\0';
+    size_t n = 0;
+    for (const char *l = log; *l; n++) {
+        const char *nl = strchr(l, '\n');
+        ck_assert_ptr_nonnull(nl);
+        ck_assert_int_ge(nl - l, 66);
+        const char *h = nl - 64;
+        ck_assert_int_eq(h[-1], ' ');
+        nd_sha256 s;
+        uint8_t d[32];
+        char hex[65];
+        nd_sha256_init(&s);
+        nd_sha256_update(&s, prev, 64);
+        nd_sha256_update(&s, l, (size_t)(h - 1 - l));
+        nd_sha256_final(&s, d);
+        nd_hex(d, 32, hex);
+        ck_assert_int_eq(memcmp(hex, h, 64), 0);
+        memcpy(prev, hex, 65);
+        l = nl + 1;
+    }
+    return n;
+}
+
+/* The start of line k (1-based) of audit_buf. */
+static char *audit_line(size_t k)
+{
+    char *l = audit_buf;
+    for (size_t i = 1; i < k && l; i++) {
+        l = strchr(l, '\n');
+        if (l) l++;
+    }
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+START_TEST(test_audit_chain)
+{
+    fresh();
+    bool r0 = nd_spmd_rank() == 0;
+    store_int("a", 1, NULL, 0);
+    nd_cat_prov p;
+    nd_cat_prov_init(&p);
+    snprintf(p.job, sizeof p.job, "job 7%%");
+    snprintf(p.program_hash, sizeof p.program_hash, "abc123");
+    p.signer = "Alice Example <alice@example.org>";
+    nd_cat_item it = {.kind = ND_CAT_FLOAT, .f = 2.5};
+    int64_t ver;
+    ck_assert_int_eq(nd_cat_store(cat, "b", &it, NULL, 0, &p, &ver), ND_OK);
+    p.signer = "-";
+    ck_assert_int_eq(nd_cat_store(cat, "a", &it, NULL, 0, &p, &ver), ND_OK);
+    char uid[40];
+    snprintf(uid, sizeof uid, " uid=%ld ", (long)geteuid());
+    size_t n = 0;
+    if (r0) {
+        n = audit_read();
+        ck_assert_uint_eq(audit_chain_ok(audit_buf), 3);
+        /* one entry per store in commit order; empty fields "-", others escaped */
+        ck_assert_ptr_nonnull(strstr(audit_line(1), " store a@1 user="));
+        ck_assert_ptr_nonnull(strstr(audit_line(1), uid));
+        ck_assert_ptr_nonnull(strstr(audit_line(1), " signer=- sum="));
+        ck_assert_ptr_nonnull(strstr(audit_line(2), " store b@1 "));
+        ck_assert_ptr_nonnull(strstr(audit_line(2), " job=job%207%25 program=abc123 "
+                                     "signer=Alice%20Example%20<alice@example.org> sum="));
+        ck_assert_ptr_nonnull(strstr(audit_line(3), " store a@2 "));
+        ck_assert_ptr_nonnull(strstr(audit_line(3), " signer=%2D sum="));
+        ck_assert(strncmp(audit_line(2), "2 ", 2) == 0 && audit_line(2)[21] == 'Z');
+    }
+    audit_verify(true, "audit: OK: 3 entries (3 stores, 0 adopted, 0 aborted), 3 result files");
+
+    /* one byte of entry 2 changed; the entry removed; the log cut inside its last line */
+    static char saved[sizeof audit_buf];
+    size_t off3 = 0;
+    if (r0) {
+        memcpy(saved, audit_buf, n + 1);
+        off3 = (size_t)(audit_line(3) - audit_buf);
+        strstr(audit_line(2), "b@1")[0] = 'a';
+        audit_write(audit_buf, n);
+    }
+    audit_verify(false, "line 2: hash mismatch");
+    if (r0) {
+        char *l2 = audit_line(2), *l3 = audit_line(3);
+        memmove(l2, l3, strlen(l3) + 1);
+        audit_write(audit_buf, strlen(audit_buf));
+    }
+    audit_verify(false, "line 2: entry number 3 where 2 was expected");
+    if (r0) audit_write(saved, n - 10);
+    audit_verify(false, "line 3: truncated");
+    /* the last entry removed: its result is not in the log */
+    if (r0) audit_write(saved, off3);
+    audit_verify(false, "results/a/v2.h5: not in the audit log");
+    /* a result file swapped for another: its checksum is not the logged one */
+    if (r0) audit_write(saved, n);
+    sh("cp %s/results/a/v2.h5 %s.swap", "/tmp/nd_cat_saved.h5");
+    sh("cp %s/results/b/v1.h5 /tmp/nd_cat_saved.h5.b%s", "");
+    sh("cp /tmp/nd_cat_saved.h5.b %s/results/a/v2.h5%s", "");
+    audit_verify(false, "results/a/v2.h5: its checksum");
+    sh("cp /tmp/nd_cat_saved.h5.swap %s/results/a/v2.h5%s", "");
+    audit_verify(true, "3 entries");
+
+    /* A writer that died while appending (a partial line) or between its entry and its
+     * rename (an entry without its file): the next store cuts the first and logs an
+     * abort for the second. */
+    if (r0) {
+        char p2[300];
+        snprintf(p2, sizeof p2, "%s/audit.log", catdir);
+        FILE *f = fopen(p2, "ab");
+        ck_assert_ptr_nonnull(f);
+        fputs("4 2026-01-01T00:00:00Z sto", f);
+        fclose(f);
+    }
+    audit_verify(false, "line 4: truncated");
+    store_int("c", 3, NULL, 0);
+    sh("rm %s/results/c/v1.h5%s", "");
+    audit_verify(true, "note: ");
+    store_int("c", 4, NULL, 0);
+    if (r0) {
+        n = audit_read();
+        ck_assert_uint_eq(audit_chain_ok(audit_buf), 6);
+        ck_assert_ptr_nonnull(strstr(audit_line(4), " store c@1 "));
+        ck_assert_ptr_nonnull(strstr(audit_line(5), " abort c@1 "));
+        ck_assert_ptr_nonnull(strstr(audit_line(6), " store c@2 "));
+    }
+    audit_verify(true, "6 entries (5 stores, 0 adopted, 1 aborted), 4 result files");
+    /* A catalog from before audit logs: results without a log are an error until the
+     * next store starts the log with one adopt entry per result. */
+    sh("rm %s/audit.log%s", "");
+    audit_verify(false, "missing or empty: 4 result files are in no audit log");
+    store_int("d", 5, NULL, 0);
+    if (r0) {
+        audit_read();
+        ck_assert_uint_eq(audit_chain_ok(audit_buf), 5);
+        ck_assert_ptr_nonnull(strstr(audit_line(1), " adopt a@1 "));
+        ck_assert_ptr_nonnull(strstr(audit_line(4), " adopt c@2 "));
+        ck_assert_ptr_nonnull(strstr(audit_line(5), " store d@1 "));
+    }
+    audit_verify(true, "5 entries (1 stores, 4 adopted, 0 aborted), 5 result files");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -1028,14 +1217,14 @@ int main(int argc, char **argv)
         test_store_load_kinds, test_store_load_arrays, test_versions_provenance, test_mql_features, test_mql_more,
         test_mql_errors, test_reindex_and_recovery, test_recovery_more, test_export,
         test_index_map, test_mql_aggregates, test_mql_mismatch_warning, test_mql_aggregate_errors,
-        test_export_json, NULL};
+        test_export_json, test_audit_chain, NULL};
     nd_check_tcase(s, "core", 120, tc_tests);
     /* Only rank 0 prints the summary; every rank counts its failures. */
     int failed = nd_check_run(s, ND_CHECK_NOFORK | (nd_spmd_rank() == 0 ? 0 : ND_CHECK_QUIET));
     if (cat) nd_cat_close(cat);
     if (nd_spmd_rank() == 0 && catdir[0]) {
         char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf /tmp/nd_check_catalog.%ld.* /tmp/nd_cat_saved.h5 /tmp/nd_cat_idx_saved.h5",
+        snprintf(cmd, sizeof cmd, "rm -rf /tmp/nd_check_catalog.%ld.* /tmp/nd_cat_saved.h5* /tmp/nd_cat_idx_saved.h5",
                  (long)getpid());
         if (system(cmd) != 0) failed++;
     }

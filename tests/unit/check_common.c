@@ -4,6 +4,7 @@
 #include "common/kv.h"
 #include "common/hash.h"
 #include "common/path.h"
+#include "common/roots.h"
 #include "common/strbuf.h"
 
 #include <stdio.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 START_TEST(test_sha256_vectors)
 {
@@ -270,13 +273,175 @@ START_TEST(test_program_paths)
 }
 END_TEST
 
+/* io.roots (common/roots.h) over a scratch tree:
+ *   T/root/{in.txt, sub/}       T/outside/secret      T/root2/ (a prefix of no root)
+ *   T/root/out_dir  -> T/outside            T/root/out_file -> T/outside/secret
+ *   T/root/in_dir   -> sub (relative)       T/root/loop -> loop
+ *   T/root/dangling_out -> T/outside/new    T/root/dangling_in -> sub/new
+ *   T/rootlink -> T/root                    */
+static char T[ND_ROOTS_PATH_MAX];
+
+static const char *at(const char *rel)
+{
+    static char buf[4][ND_ROOTS_PATH_MAX];
+    static int k;
+    k = (k + 1) % 4;
+    int n = snprintf(buf[k], sizeof buf[k], "%s/%s", T, rel);
+    ck_assert(n > 0 && (size_t)n < sizeof buf[k]);
+    return buf[k];
+}
+
+/* path is allowed, and checked by the canonical name T/want. */
+static void allowed(const nd_roots *r, const char *path, const char *want)
+{
+    char canon[ND_ROOTS_PATH_MAX] = "";
+    nd_status st = nd_roots_check(r, path, canon);
+    ck_assert_msg(st == ND_OK, "'%s' refused: %s", path, nd_last_error.msg);
+    if (want) ck_assert_str_eq(canon, at(want));
+}
+
+/* path is refused; the message holds `says`. */
+static void refused(const nd_roots *r, const char *path, const char *says)
+{
+    char canon[ND_ROOTS_PATH_MAX] = "untouched";
+    nd_status st = nd_roots_check(r, path, canon);
+    ck_assert_msg(st == ND_EPROG, "'%s' allowed (as '%s')", path, canon);
+    ck_assert_str_eq(canon, "untouched");
+    ck_assert_msg(strstr(nd_last_error.msg, says), "'%s': message '%s' lacks '%s'", path,
+                  nd_last_error.msg, says);
+}
+
+START_TEST(test_io_roots)
+{
+    char tmpl[] = "/tmp/nd-roots.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    ck_assert_ptr_nonnull(realpath(tmpl, T)); /* /tmp itself may be a link */
+    const char *dirs[] = {"root", "root/sub", "outside", "root2"};
+    for (size_t k = 0; k < sizeof dirs / sizeof *dirs; k++)
+        ck_assert_int_eq(mkdir(at(dirs[k]), 0755), 0);
+    const char *files[] = {"root/in.txt", "outside/secret", "root2/f"};
+    for (size_t k = 0; k < sizeof files / sizeof *files; k++) {
+        FILE *f = fopen(at(files[k]), "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+    }
+    ck_assert_int_eq(symlink(at("outside"), at("root/out_dir")), 0);
+    ck_assert_int_eq(symlink(at("outside/secret"), at("root/out_file")), 0);
+    ck_assert_int_eq(symlink("sub", at("root/in_dir")), 0);
+    ck_assert_int_eq(symlink("loop", at("root/loop")), 0);
+    ck_assert_int_eq(symlink(at("outside/new"), at("root/dangling_out")), 0);
+    ck_assert_int_eq(symlink("sub/new", at("root/dangling_in")), 0);
+    ck_assert_int_eq(symlink(at("root"), at("rootlink")), 0);
+
+    /* Off: anything goes. */
+    nd_roots r;
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_check(&r, "/etc/passwd", NULL), ND_OK);
+
+    /* The root given with a trailing slash. */
+    char list[2 * ND_ROOTS_PATH_MAX];
+    snprintf(list, sizeof list, "%s/", at("root"));
+    ck_assert_int_eq(nd_roots_parse(&r, list), ND_OK);
+    ck_assert(r.on);
+    allowed(&r, at("root"), "root");
+    allowed(&r, at("root/in.txt"), "root/in.txt");
+    allowed(&r, at("root/new.h5"), "root/new.h5");          /* to be created */
+    allowed(&r, at("root/sub/../in.txt"), "root/in.txt");
+    allowed(&r, at("root/in_dir/x.h5"), "root/sub/x.h5");   /* a link that stays inside */
+    allowed(&r, at("root/dangling_in"), "root/sub/new");    /* created through the link */
+    allowed(&r, at("root/nodir/x.h5"), "root/nodir/x.h5");  /* the open fails, not the check */
+    char msg[3 * ND_ROOTS_PATH_MAX];
+    snprintf(msg, sizeof msg, "'%s' is outside io.roots (%s)", at("root/../outside/secret"),
+             list);
+    refused(&r, at("root/../outside/secret"), msg);
+    refused(&r, at("root/.."), "is outside");
+    refused(&r, at("root/out_dir/secret"), "is outside");   /* a link to a directory outside */
+    refused(&r, at("root/out_dir/created"), "is outside");
+    refused(&r, at("root/out_file"), "is outside");         /* a link to a file outside */
+    refused(&r, at("root/dangling_out"), "is outside");     /* would create outside */
+    refused(&r, at("root2/f"), "is outside");               /* "root" is a prefix of the name */
+    refused(&r, at("root/nodir/../../outside/x"), "cannot be checked");
+    refused(&r, at("root/loop"), "cannot be checked");
+    refused(&r, at("root/in.txt/x"), "cannot be checked");  /* below a file */
+    refused(&r, "", "cannot be checked");
+    refused(&r, "/etc/passwd", "is outside io.roots");
+
+    /* Relative paths start in the working directory. */
+    char cwd[ND_ROOTS_PATH_MAX];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(at("root/sub")), 0);
+    allowed(&r, "../in.txt", "root/in.txt");
+    allowed(&r, "./new.csv", "root/sub/new.csv");
+    allowed(&r, ".", "root/sub");
+    refused(&r, "../../outside/secret", "is outside");
+    refused(&r, "../out_dir", "is outside");
+    nd_roots_free(&r);
+
+    /* A root that is a link to a directory: names through either spelling. */
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_parse(&r, at("rootlink")), ND_OK);
+    allowed(&r, at("root/in.txt"), "root/in.txt");
+    allowed(&r, at("rootlink/sub/x"), "root/sub/x");
+    refused(&r, at("rootlink/../outside/secret"), "is outside");
+    nd_roots_free(&r);
+
+    /* Several roots, empty entries skipped; a missing one or none is a config error. */
+    nd_roots_init(&r);
+    snprintf(list, sizeof list, "%s::%s", at("root2"), at("outside"));
+    ck_assert_int_eq(nd_roots_parse(&r, list), ND_OK);
+    ck_assert_uint_eq(r.n, 2);
+    allowed(&r, at("outside/secret"), "outside/secret");
+    refused(&r, at("root/in.txt"), "is outside");
+    nd_roots_free(&r);
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_parse(&r, at("nope")), ND_EUSAGE);
+    snprintf(msg, sizeof msg, "io.roots: '%s' does not exist", at("nope"));
+    ck_assert_str_eq(nd_last_error.msg, msg);
+    nd_roots_free(&r);
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_parse(&r, at("root/in.txt")), ND_EUSAGE);
+    ck_assert(strstr(nd_last_error.msg, "is not a directory"));
+    nd_roots_free(&r);
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_parse(&r, "::"), ND_EUSAGE);
+    nd_roots_free(&r);
+
+    /* require_signed without io.roots: the working directory, the checkpoint and catalog
+     * directories, even before they exist (nothing is created). */
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_setup(&r, NULL, false, "ck", "cat"), ND_OK);
+    ck_assert(!r.on);
+    ck_assert_int_eq(nd_roots_setup(&r, "", true, at("outside/ckpts"), "../cat"), ND_OK);
+    ck_assert(r.on);
+    ck_assert_uint_eq(r.n, 3);
+    allowed(&r, "x.h5", "root/sub/x.h5");
+    allowed(&r, at("outside/ckpts/prog/ckpt-1.h5"), "outside/ckpts/prog/ckpt-1.h5");
+    allowed(&r, at("root/cat/results"), "root/cat/results");
+    refused(&r, at("outside/secret"), "is outside");
+    refused(&r, at("root/in.txt"), "is outside");
+    struct stat sb;
+    ck_assert_int_ne(stat(at("outside/ckpts"), &sb), 0);
+    ck_assert_int_ne(stat(at("root/cat"), &sb), 0);
+    nd_roots_free(&r);
+    /* io.roots wins over the defaults. */
+    nd_roots_init(&r);
+    ck_assert_int_eq(nd_roots_setup(&r, at("outside"), true, "ck", "cat"), ND_OK);
+    ck_assert_uint_eq(r.n, 1);
+    refused(&r, "x.h5", "is outside");
+    nd_roots_free(&r);
+
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_int_eq(nd_check_rmtree(T), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("common");
     const TTest *tc_tests[] = {
         test_sha256_vectors, test_crc32c_vector, test_xxh64_vectors, test_fmt_double, test_fmt_double_oracle,
         test_parse_count, test_program_paths, test_strbuf_le_roundtrip,
-        test_alloc_accounting_and_injection, test_kv_order_and_replace, NULL};
+        test_alloc_accounting_and_injection, test_kv_order_and_replace, test_io_roots, NULL};
     nd_check_tcase(s, "core", 0, tc_tests);
     int failed = nd_check_run(s, 0);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

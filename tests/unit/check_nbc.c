@@ -8,11 +8,13 @@
 #include "common/hash.h"
 #include "nbc/builtin_ids.h"
 #include "nbc/nbc.h"
+#include "nbc/sign.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- building programs by hand ---- */
@@ -1005,6 +1007,108 @@ START_TEST(test_alloc_failures)
 }
 END_TEST
 
+static void write_text(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+}
+
+/* Signed bytecode (nbc/sign.h): every byte of a signed file is covered, a signature is
+ * trusted only by its key, and every bad key file is a clear ND_EUSAGE. */
+START_TEST(test_signing)
+{
+    char dir[] = "/tmp/check_nbc_sign_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char alice[64], bob[64], path[300], pub[300], key[300], pubs[700], signer[ND_SIGN_ID_LEN + 1];
+    snprintf(alice, sizeof alice, "%s/alice", dir);
+    snprintf(bob, sizeof bob, "%s/bob", dir);
+    ck_assert_int_eq(nd_sign_gen_key(alice), ND_OK);
+    ck_assert_int_eq(nd_sign_gen_key(bob), ND_OK);
+    ck_assert_int_eq(nd_sign_gen_key(alice), ND_EUSAGE); /* never replaced */
+    snprintf(key, sizeof key, "%s.key", alice);
+    struct stat sbuf;
+    ck_assert_int_eq(stat(key, &sbuf), 0);
+    ck_assert_uint_eq(sbuf.st_mode & 0777, 0600);
+    uint8_t sk[64];
+    ck_assert_int_eq(nd_sign_load_secret(key, sk), ND_OK);
+    snprintf(pub, sizeof pub, "%s.pub", alice);
+    snprintf(pubs, sizeof pubs, "%s.pub:%s.pub", bob, alice);
+
+    nd_program *p = sample(), *q = NULL;
+    nd_strbuf plain, sig, again;
+    serialize(p, &plain);
+    nd_sb_init(&sig), nd_sb_init(&again);
+    ck_assert_int_eq(nd_nbc_sign(plain.data, plain.len, sk, &sig), ND_OK);
+    ck_assert_uint_eq(sig.len, plain.len + ND_NBC_SIG_LEN);
+    /* a signed file reads as the same program; re-signing replaces the signature */
+    ck_assert_int_eq(nd_nbc_read(sig.data, sig.len, &q), ND_OK);
+    assert_same(p, q);
+    nd_program_free(q);
+    ck_assert_int_eq(nd_nbc_sign(sig.data, sig.len, sk, &again), ND_OK);
+    ck_assert_uint_eq(again.len, sig.len);
+    ck_assert_mem_eq(again.data, sig.data, sig.len);
+
+    ck_assert_int_eq(nd_sign_check(sig.data, sig.len, "p", pubs, true, signer), ND_OK);
+    ck_assert_uint_eq(strlen(signer), ND_SIGN_ID_LEN);
+    ck_assert_int_eq(nd_sign_check(sig.data, sig.len, "p", "", false, signer), ND_OK);
+    ck_assert_uint_eq(strlen(signer), ND_SIGN_ID_LEN); /* recorded even when not required */
+    snprintf(path, sizeof path, "%s.pub", bob);
+    ck_assert_int_eq(nd_sign_check(sig.data, sig.len, "p", path, true, signer), ND_EINVALID);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "which is not trusted"));
+    ck_assert_int_eq(nd_sign_check(plain.data, plain.len, "p", pubs, true, signer), ND_EINVALID);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "is not signed"));
+    ck_assert_int_eq(nd_sign_check(plain.data, plain.len, "p", pubs, false, signer), ND_OK);
+    ck_assert_str_eq(signer, "");
+    ck_assert_int_eq(nd_sign_check(sig.data, sig.len, "p", "", true, signer), ND_EUSAGE);
+
+    /* one bit flipped anywhere: never trusted, whatever the reader says */
+    for (size_t i = 0; i < sig.len; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            sig.data[i] ^= (char)(1 << bit);
+            ck_assert_msg(nd_sign_check(sig.data, sig.len, "p", pubs, true, signer) == ND_EINVALID,
+                          "a flip of bit %d at byte %zu passed", bit, i);
+            sig.data[i] ^= (char)(1 << bit);
+        }
+    }
+    /* truncated and extended */
+    ck_assert_int_eq(nd_sign_check(sig.data, sig.len - 1, "p", pubs, true, signer), ND_EINVALID);
+    ck_assert_int_eq(nd_sb_putc(&sig, 'x'), ND_OK);
+    ck_assert_int_eq(nd_sign_check(sig.data, sig.len, "p", pubs, true, signer), ND_EINVALID);
+
+    /* bad key files: missing, wrong type, wrong size, garbage, readable secret key */
+    uint8_t pk[32];
+    snprintf(path, sizeof path, "%s/none.pub", dir);
+    ck_assert_int_eq(nd_sign_load_public(path, pk), ND_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "none.pub"));
+    ck_assert_int_eq(nd_sign_load_public(key, pk), ND_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "is a secret key"));
+    ck_assert_int_eq(nd_sign_load_secret(pub, sk), ND_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "is a public key"));
+    snprintf(path, sizeof path, "%s/short.pub", dir);
+    write_text(path, "noodle-sign-pub 1 0123456789abcdef x\n", 0644);
+    ck_assert_int_eq(nd_sign_load_public(path, pk), ND_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "not a Noodle public key"));
+    snprintf(path, sizeof path, "%s/junk.key", dir);
+    write_text(path, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0600);
+    ck_assert_int_eq(nd_sign_load_secret(path, sk), ND_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "not a Noodle secret key"));
+    ck_assert_int_eq(chmod(key, 0640), 0);
+    ck_assert_int_eq(nd_sign_load_secret(key, sk), ND_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(nd_err_msg(), "readable by others"));
+    snprintf(pubs, sizeof pubs, "%s/none.pub:%s", dir, pub);
+    ck_assert_int_eq(nd_sign_check(plain.data, plain.len, "p", pubs, false, signer), ND_EUSAGE);
+
+    nd_sb_free(&plain), nd_sb_free(&sig), nd_sb_free(&again);
+    nd_program_free(p);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *nbc_suite(void)
 {
     Suite *s = suite_create("nbc");
@@ -1012,7 +1116,7 @@ static Suite *nbc_suite(void)
         test_roundtrip, test_all_opcodes, test_roundtrip_edges, test_truncate_every_offset,
         test_flip_every_byte, test_flip_resealed, test_header_errors, test_payload_errors,
         test_verify_rejects, test_verify_accepts_limits, test_disasm,
-        test_disasm_unverified, test_files, test_alloc_failures, NULL};
+        test_disasm_unverified, test_files, test_alloc_failures, test_signing, NULL};
     nd_check_tcase(s, "core", 120, tc_tests);
     return s;
 }
