@@ -207,79 +207,14 @@ static const char *parse_entry(const char *line, size_t n, entry *e)
 
 /* ---- the result files ---------------------------------------------------------------- */
 
-typedef struct rfile {
-    char *name;
-    int64_t version;
-} rfile;
-
-typedef struct rfiles {
-    rfile *v;
-    size_t n, cap;
-} rfiles;
-
-static void rfiles_free(rfiles *l)
-{
-    for (size_t i = 0; i < l->n; i++) nd_strfree(l->v[i].name);
-    if (l->v) ND_FREE_N(l->v, l->cap);
-    memset(l, 0, sizeof *l);
-}
-
-static int cmp_rfile(const void *a, const void *b)
-{
-    const rfile *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : (x->version > y->version) - (x->version < y->version);
-}
-
-/* The version of "v<N>.h5", else 0. */
-static int64_t h5_version(const char *f)
-{
-    size_t n = strlen(f);
-    int64_t v;
-    if (n < 5 || f[0] != 'v' || strcmp(f + n - 3, ".h5") != 0) return 0;
-    return parse_i64(f + 1, n - 4, &v) ? v : 0;
-}
-
-/* Lists results/NAME/vN.h5, sorted by name and version. */
-static nd_status list_files(const nd_cat *cat, rfiles *l)
+/* Lists results/NAME/vN.h5, sorted by name and version (read-only: nothing removed). */
+static nd_status list_files(const nd_cat *cat, nd_cat_files *l)
 {
     memset(l, 0, sizeof *l);
     char *root = cat_file(cat, "results");
     if (!root) return ND_ENOMEM;
-    nd_status st = ND_OK;
-    DIR *d = opendir(root);
-    if (!d && errno != ENOENT) st = nd_err_set(ND_EIO, "catalog: cannot read %s: %s", root, strerror(errno));
-    struct dirent *e;
-    char dir[4400];
-    while (st == ND_OK && d && (e = readdir(d)) != NULL) {
-        if (!nd_cat_name_valid(e->d_name)) continue;
-        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
-        DIR *sd = opendir(dir);
-        if (!sd) continue;
-        struct dirent *f;
-        while (st == ND_OK && (f = readdir(sd)) != NULL) {
-            int64_t v = h5_version(f->d_name);
-            if (v <= 0) continue;
-            if (l->n == l->cap) {
-                size_t nc = l->cap ? l->cap * 2 : 64;
-                rfile *t = ND_REALLOC_N(rfile, l->v, l->cap, nc);
-                if (!t) {
-                    st = ND_ENOMEM;
-                    break;
-                }
-                l->v = t, l->cap = nc;
-            }
-            l->v[l->n].name = nd_strdup(e->d_name);
-            l->v[l->n].version = v;
-            if (!l->v[l->n].name) st = ND_ENOMEM;
-            else l->n++;
-        }
-        closedir(sd);
-    }
-    if (d) closedir(d);
+    nd_status st = nd_cat_list_files(root, l, false);
     nd_strfree(root);
-    if (st == ND_OK && l->n) qsort(l->v, l->n, sizeof *l->v, cmp_rfile);
-    if (st != ND_OK) rfiles_free(l);
     return st;
 }
 
@@ -429,7 +364,7 @@ static bool file_exists(const nd_cat *cat, const char *name, int64_t version)
 static nd_status put_adopted(nd_cat *cat, nd_strbuf *sb, int64_t *seq, const char *when,
                              char prev[HASH_HEX + 1])
 {
-    rfiles l;
+    nd_cat_files l;
     ND_TRY(list_files(cat, &l));
     nd_status st = ND_OK;
     for (size_t i = 0; st == ND_OK && i < l.n; i++) {
@@ -450,7 +385,7 @@ static nd_status put_adopted(nd_cat *cat, nd_strbuf *sb, int64_t *seq, const cha
         nd_strfree(p);
         st = put_entry(sb, ++*seq, when, "adopt", l.v[i].name, l.v[i].version, &w, sum, prev);
     }
-    rfiles_free(&l);
+    nd_cat_files_free(&l);
     return st;
 }
 
@@ -672,7 +607,7 @@ static int cmp_rec(const void *a, const void *b)
 }
 
 /* Every result file has an entry recording its digest; every entry's file exists. */
-static nd_status cross_check(const nd_cat *cat, vctx *v, const rfiles *files)
+static nd_status cross_check(const nd_cat *cat, vctx *v, const nd_cat_files *files)
 {
     if (v->nrec) qsort(v->recs, v->nrec, sizeof *v->recs, cmp_rec);
     for (size_t i = 1; i < v->nrec; i++) {
@@ -682,7 +617,7 @@ static nd_status cross_check(const nd_cat *cat, vctx *v, const rfiles *files)
                     b->name, b->version, a->line);
     }
     for (size_t k = 0; k < files->n; k++) {
-        const rfile *f = &files->v[k];
+        const nd_cat_file *f = &files->v[k];
         size_t lo = 0, hi = v->nrec;
         while (lo < hi) { /* the first entry of f's name and version */
             size_t mid = lo + (hi - lo) / 2;
@@ -766,7 +701,7 @@ static nd_status verify(nd_cat *cat, nd_strbuf *out)
     }
     if (fd >= 0) close(fd);
     if (st == ND_OK && !broken && v.nlines == 0) nolog = true; /* a writer begins it anew too */
-    rfiles files;
+    nd_cat_files files;
     memset(&files, 0, sizeof files);
     if (st == ND_OK && !broken) st = list_files(cat, &files);
     if (st == ND_OK && !broken && nolog && files.n)
@@ -787,7 +722,7 @@ static nd_status verify(nd_cat *cat, nd_strbuf *out)
         flock(lfd, LOCK_UN);
         close(lfd);
     }
-    rfiles_free(&files);
+    nd_cat_files_free(&files);
     recs_free(&v);
     if (st == ND_OK && v.nprob) st = nd_err_set(ND_EINVALID, "%s", v.first);
     nd_strfree(logp);

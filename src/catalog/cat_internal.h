@@ -102,6 +102,19 @@ nd_status nd_cat_index_load(nd_cat *cat, nd_cat_index *ix);
 nd_status nd_cat_index_commit(nd_cat *cat, const char *name, int64_t version,
                               const char *tmp_path, const char *final_path,
                               const nd_cat_index *one, const nd_cat_prov *prov);
+/* The result files of a catalog: results/NAME/vN.h5. */
+typedef struct nd_cat_file {
+    char *name;
+    int64_t version;
+} nd_cat_file;
+typedef struct nd_cat_files {
+    nd_cat_file *v;
+    size_t n, cap;
+} nd_cat_files;
+/* Rank-local: lists the result files below root (sorted by name, version); clean: also
+ * removes temporary files whose writer is gone. */
+nd_status nd_cat_list_files(const char *root, nd_cat_files *l, bool clean);
+void nd_cat_files_free(nd_cat_files *l);
 /* Rank-local (rank 0): rebuilds under the exclusive lock (nd_cat_reindex's work). */
 nd_status nd_cat_index_rebuild_locked(nd_cat *cat, nd_cat_index *ix);
 

@@ -486,33 +486,22 @@ static bool tmp_is_dead(const char *dir, const char *fname)
     return stat(buf, &sb) == 0 && time(NULL) - sb.st_mtime > 86400;
 }
 
-typedef struct found {
-    char *name;
-    int64_t version;
-} found;
-
 static int cmp_found(const void *a, const void *b)
 {
-    const found *x = a, *y = b;
+    const nd_cat_file *x = a, *y = b;
     int c = strcmp(x->name, y->name);
     if (c) return c;
     return (x->version > y->version) - (x->version < y->version);
 }
 
-typedef struct found_list {
-    found *v;
-    size_t n, cap;
-} found_list;
-
-static void found_free(found_list *l)
+void nd_cat_files_free(nd_cat_files *l)
 {
     for (size_t i = 0; i < l->n; i++) nd_strfree(l->v[i].name);
     if (l->v) ND_FREE_N(l->v, l->cap);
     memset(l, 0, sizeof *l);
 }
 
-/* Lists results/NAME/vN.h5 (sorted by name, version); removes dead writers' temporaries. */
-static nd_status list_results(const char *root, found_list *l)
+nd_status nd_cat_list_files(const char *root, nd_cat_files *l, bool clean)
 {
     memset(l, 0, sizeof *l);
     nd_status st = ND_OK;
@@ -529,7 +518,7 @@ static nd_status list_results(const char *root, found_list *l)
         while (st == ND_OK && (f = readdir(sd)) != NULL) {
             const char *n = f->d_name;
             if (strstr(n, ".tmp.")) {
-                if (tmp_is_dead(dir, n)) {
+                if (clean && tmp_is_dead(dir, n)) {
                     snprintf(path, sizeof path, "%s/%s", dir, n);
                     unlink(path);
                 }
@@ -542,7 +531,7 @@ static nd_status list_results(const char *root, found_list *l)
             if (v <= 0 || strcmp(end, ".h5") != 0) continue;
             if (l->n == l->cap) {
                 size_t nc = l->cap ? l->cap * 2 : 64;
-                found *t = ND_REALLOC_N(found, l->v, l->cap, nc);
+                nd_cat_file *t = ND_REALLOC_N(nd_cat_file, l->v, l->cap, nc);
                 if (!t) {
                     st = ND_ENOMEM;
                     break;
@@ -558,7 +547,7 @@ static nd_status list_results(const char *root, found_list *l)
     }
     if (d) closedir(d);
     if (st == ND_OK && l->n) qsort(l->v, l->n, sizeof *l->v, cmp_found);
-    if (st != ND_OK) found_free(l);
+    if (st != ND_OK) nd_cat_files_free(l);
     return st;
 }
 
@@ -567,8 +556,8 @@ static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
 {
     char *root = cat_file(cat, "results");
     if (!root) return ND_ENOMEM;
-    found_list l;
-    nd_status st = list_results(root, &l);
+    nd_cat_files l;
+    nd_status st = nd_cat_list_files(root, &l, true);
     char path[4800];
     size_t legacy = 0;
     /* A result file that cannot be read (damaged, or not what its name says) is left out
@@ -597,7 +586,7 @@ static nd_status scan_results(const nd_cat *cat, nd_cat_index *ix)
                 "before result files had one) and %s left out of the index: `noodle-mql %s "
                 "--seal-legacy` gives them one\n", legacy, legacy == 1 ? "" : "s", root,
                 legacy == 1 ? "has" : "have", legacy == 1 ? "is" : "are", cat->path);
-    found_free(&l);
+    nd_cat_files_free(&l);
     nd_strfree(root);
     return st;
 }
@@ -748,8 +737,8 @@ nd_status nd_cat_seal_legacy(nd_cat *cat, size_t *count)
     size_t n = 0;
     if (cat->rank == 0) {
         char *root = cat_file(cat, "results");
-        found_list l = {0};
-        st = root ? list_results(root, &l) : ND_ENOMEM;
+        nd_cat_files l = {0};
+        st = root ? nd_cat_list_files(root, &l, true) : ND_ENOMEM;
         char path[4800];
         for (size_t i = 0; st == ND_OK && i < l.n; i++) {
             snprintf(path, sizeof path, "%s/%s/v%" PRId64 ".h5", root, l.v[i].name, l.v[i].version);
@@ -757,7 +746,7 @@ nd_status nd_cat_seal_legacy(nd_cat *cat, size_t *count)
             st = nd_cat_sum_adopt(path);
             n += st == ND_OK;
         }
-        found_free(&l);
+        nd_cat_files_free(&l);
         nd_strfree(root);
     }
     st = nd_cat_share_status(cat, st);
